@@ -1,0 +1,102 @@
+//! Wiring: connect the store and Redis, build the shared state, bind the HTTP server.
+
+use crate::auth::{Authenticator, SessionCache, TokenKeys};
+use crate::config::Config;
+use crate::http::{self, AppState};
+use crate::store::Store;
+use actix_web::{middleware, web, App, HttpServer};
+use anyhow::Context;
+use rand::RngCore;
+use std::net::TcpListener;
+
+/// A bound, ready-to-run server.
+pub struct Application {
+    port: u16,
+    server: actix_web::dev::Server,
+}
+
+impl Application {
+    /// Connects everything `config` names, runs migrations and binds the listener (port 0 picks one).
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let store = Store::connect(&config.database_url, config.database_max_connections)
+            .await
+            .with_context(|| {
+                format!(
+                    "connecting to the store at {}",
+                    redact(&config.database_url)
+                )
+            })?;
+        store.migrate().await.context("running migrations")?;
+        let cache = session_cache(&config).await?;
+        let keys = TokenKeys::new(&jwt_secret(&config));
+        let state = web::Data::new(AppState {
+            auth: Authenticator::new(keys, cache, store.clone(), config.jwt_ttl_seconds),
+            store,
+            admin_token: config.admin_token.clone(),
+            cookie_secure: config.cookie_secure,
+        });
+        let listener = TcpListener::bind((config.host.as_str(), config.port))
+            .with_context(|| format!("binding {}:{}", config.host, config.port))?;
+        let port = listener.local_addr()?.port();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .wrap(middleware::Logger::new("%r %s %Dms").log_target("switchboard::http"))
+                .configure(http::configure)
+        })
+        .listen(listener)?
+        .run();
+        tracing::info!(port, "listening");
+        Ok(Self { port, server })
+    }
+
+    /// The bound HTTP port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGINT/SIGTERM, then drains in-flight requests.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+async fn session_cache(config: &Config) -> anyhow::Result<SessionCache> {
+    match &config.redis_url {
+        None => Ok(SessionCache::local()),
+        Some(url) => {
+            let client = redis::Client::open(url.as_str()).context("parsing REDIS_URL")?;
+            let conn = redis::aio::ConnectionManager::new(client)
+                .await
+                .with_context(|| format!("connecting to Redis at {}", redact(url)))?;
+            Ok(SessionCache::redis(conn, config.redis_key_prefix.clone()))
+        }
+    }
+}
+
+fn jwt_secret(config: &Config) -> Vec<u8> {
+    match &config.jwt_secret {
+        Some(secret) => secret.as_bytes().to_vec(),
+        None => {
+            tracing::warn!(
+                "JWT_SECRET is not set: using a random secret for this run only. Every token dies at restart \
+                 and nodes cannot verify each other's tokens. Set JWT_SECRET in production."
+            );
+            let mut secret = vec![0u8; 32];
+            rand::rngs::OsRng.fill_bytes(&mut secret);
+            secret
+        }
+    }
+}
+
+/// Hides the password in a connection URL before it reaches a log line.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{}{}:***{}", &url[..scheme + 3], user, &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}

@@ -1,0 +1,179 @@
+//! `/api/auth/*`: register with a license key, log in for a token (body and cookie), who am I, log out.
+
+use super::{ApiError, AppState, DashboardUser, SESSION_COOKIE};
+use crate::auth::{hash_password, verify_password, Claims};
+use crate::domain::{now_millis, Email, LicenseKey, Role};
+use crate::store::{LicenseStatus, NewUser, StoreError};
+use actix_web::cookie::{time::Duration as CookieDuration, Cookie, SameSite};
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+
+const MIN_PASSWORD_CHARS: usize = 8;
+const MAX_PASSWORD_CHARS: usize = 256;
+
+/// Mounts the auth routes under `/api`.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/auth/register", web::post().to(register))
+        .route("/auth/login", web::post().to(login))
+        .route("/auth/me", web::get().to(me))
+        .route("/auth/logout", web::post().to(logout));
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegisterRequest {
+    email: String,
+    password: String,
+    license_key: String,
+}
+
+async fn register(
+    state: web::Data<AppState>,
+    body: web::Json<RegisterRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let email = Email::parse(&body.email)?;
+    let license_key = LicenseKey::parse(&body.license_key)?;
+    let length = body.password.chars().count();
+    if !(MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&length) {
+        return Err(ApiError::bad_request(
+            "weak_password",
+            format!(
+                "the password must be {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters long"
+            ),
+        ));
+    }
+    let license = state
+        .store
+        .license(&license_key)
+        .await?
+        .ok_or(ApiError::NotFound("license"))?;
+    if license.status != LicenseStatus::Active {
+        return Err(ApiError::forbidden(
+            "license_suspended",
+            "this license is suspended",
+        ));
+    }
+    if state.store.license_has_owner(&license_key).await? {
+        return Err(ApiError::conflict(
+            "license_taken",
+            "this license is already registered to another user",
+        ));
+    }
+    let new_user = NewUser {
+        email,
+        password_hash: hash_password(body.password).await?,
+        license_key,
+        role: Role::Owner,
+    };
+    let user = state
+        .store
+        .create_user(&new_user)
+        .await
+        .map_err(|e| match e {
+            StoreError::Duplicate => ApiError::conflict(
+                "already_registered",
+                "this e-mail address or license is already registered",
+            ),
+            other => other.into(),
+        })?;
+    Ok(HttpResponse::Created().json(json!({
+        "user": {
+            "id": user.id,
+            "email": user.email,
+            "role": user.role,
+            "license_key": user.license_key,
+            "products": license.products,
+        }
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginRequest {
+    email: String,
+    password: String,
+}
+
+async fn login(
+    state: web::Data<AppState>,
+    body: web::Json<LoginRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let wrong = || ApiError::Unauthorized("wrong e-mail or password".into());
+    let email = Email::parse(&body.email).map_err(|_| wrong())?;
+    let user = state.store.user_by_email(&email).await?;
+    let phc = user.as_ref().map(|u| u.password_hash.clone());
+    if !verify_password(body.password, phc).await? {
+        return Err(wrong());
+    }
+    let user = user.ok_or_else(wrong)?;
+    let license = state
+        .store
+        .license(&user.license_key)
+        .await?
+        .ok_or_else(wrong)?;
+    if license.status != LicenseStatus::Active {
+        return Err(ApiError::forbidden(
+            "license_suspended",
+            "this license is suspended",
+        ));
+    }
+    let ttl = state.auth.ttl_seconds();
+    let now = now_millis() / 1000;
+    let claims = Claims {
+        sub: user.id,
+        email: user.email,
+        license_key: license.license_key.to_string(),
+        role: user.role,
+        products: license.products,
+        iat: now,
+        exp: now + ttl,
+        jti: uuid::Uuid::new_v4().to_string(),
+    };
+    let token = state.auth.issue(&claims).await?;
+    let cookie = Cookie::build(SESSION_COOKIE, token.clone())
+        .http_only(true)
+        .secure(state.cookie_secure)
+        .same_site(SameSite::Lax)
+        .path("/")
+        .max_age(CookieDuration::seconds(ttl))
+        .finish();
+    Ok(HttpResponse::Ok().cookie(cookie).json(json!({
+        "token": token,
+        "token_type": "Bearer",
+        "expires_in": ttl,
+        "user": user_json(&claims),
+    })))
+}
+
+fn user_json(claims: &Claims) -> serde_json::Value {
+    json!({
+        "id": claims.sub,
+        "email": claims.email,
+        "role": claims.role,
+        "license_key": claims.license_key,
+        "products": claims.products,
+    })
+}
+
+/// Answers from the verified claims: validating the session is the whole cost.
+async fn me(user: DashboardUser) -> HttpResponse {
+    HttpResponse::Ok().json(json!({
+        "user": user_json(&user.claims),
+        "session": { "expires_at": crate::domain::rfc3339(user.claims.exp.saturating_mul(1000)) },
+    }))
+}
+
+async fn logout(state: web::Data<AppState>, user: DashboardUser) -> Result<HttpResponse, ApiError> {
+    state.auth.revoke(&user.claims).await?;
+    let mut expired = Cookie::build(SESSION_COOKIE, "")
+        .path("/")
+        .http_only(true)
+        .finish();
+    expired.make_removal();
+    Ok(HttpResponse::Ok()
+        .cookie(expired)
+        .json(json!({ "logged_out": true })))
+}

@@ -1,0 +1,99 @@
+//! Who is calling: a dashboard user (JWT in `Authorization: Bearer`, the session cookie, or
+//! `?token=` for socket upgrades) or the operator (admin token).
+
+use super::{ApiError, AppState};
+use crate::auth::{AuthError, Claims};
+use crate::domain::LicenseKey;
+use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
+use std::future::Future;
+use std::pin::Pin;
+
+/// Name of the HttpOnly cookie that carries the dashboard token.
+pub const SESSION_COOKIE: &str = "sb_token";
+
+/// An authenticated dashboard user, with a live session.
+#[derive(Debug, Clone)]
+pub struct DashboardUser {
+    /// The verified claims.
+    pub claims: Claims,
+    /// The tenant, parsed.
+    pub license: LicenseKey,
+}
+
+/// The raw token from a request, wherever the client put it.
+pub fn bearer_token(req: &HttpRequest) -> Option<String> {
+    let header = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(|t| t.trim().to_owned());
+    header.or_else(|| req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned()))
+}
+
+fn state(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
+    req.app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("AppState is not registered")))
+}
+
+impl FromRequest for DashboardUser {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let token = bearer_token(req);
+        let state = state(req);
+        Box::pin(async move {
+            let token = token.ok_or(AuthError::Missing)?;
+            let claims = state?.auth.validate(&token).await?;
+            let license = LicenseKey::parse(&claims.license_key).map_err(|_| AuthError::Invalid)?;
+            Ok(Self { claims, license })
+        })
+    }
+}
+
+/// The operator, proven by `Authorization: Bearer <ADMIN_TOKEN>`.
+pub struct AdminAccess;
+
+impl FromRequest for AdminAccess {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(admin_access(req))
+    }
+}
+
+fn admin_access(req: &HttpRequest) -> Result<AdminAccess, ApiError> {
+    let state = state(req)?;
+    let expected = state.admin_token.as_deref().ok_or_else(|| {
+        ApiError::forbidden(
+            "admin_disabled",
+            "the admin API is disabled: set ADMIN_TOKEN to enable it",
+        )
+    })?;
+    let given = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| {
+            ApiError::Unauthorized(
+                "send the admin token as Authorization: Bearer <ADMIN_TOKEN>".into(),
+            )
+        })?;
+    if constant_time_eq(given.as_bytes(), expected.as_bytes()) {
+        Ok(AdminAccess)
+    } else {
+        Err(ApiError::Unauthorized("the admin token is wrong".into()))
+    }
+}
+
+/// Compares secrets without leaking the position of the first difference through timing.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

@@ -1,0 +1,56 @@
+//! actix-web handlers. Each is thin: parse → authorize → call the store or an actor → respond.
+
+mod admin;
+mod auth;
+mod error;
+mod health;
+mod identity;
+mod product_keys;
+
+pub use admin::{license_json, LicenseOrder};
+pub use error::ApiError;
+pub use identity::{AdminAccess, DashboardUser, SESSION_COOKIE};
+
+use crate::auth::Authenticator;
+use crate::store::Store;
+use actix_web::web;
+
+/// Largest JSON or form body any endpoint accepts.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// What every handler can reach, shared across workers.
+pub struct AppState {
+    /// The durable store.
+    pub store: Store,
+    /// Token issue and validation.
+    pub auth: Authenticator,
+    /// Bearer token of the admin API; `None` disables it.
+    pub admin_token: Option<String>,
+    /// Whether the session cookie is marked `Secure`.
+    pub cookie_secure: bool,
+}
+
+/// Registers every route and the extractor error handlers.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(
+        web::JsonConfig::default()
+            .limit(MAX_BODY_BYTES)
+            .error_handler(error::json_error),
+    )
+    .app_data(
+        web::FormConfig::default()
+            .limit(MAX_BODY_BYTES)
+            .error_handler(error::form_error),
+    )
+    .app_data(web::QueryConfig::default().error_handler(error::query_error))
+    .app_data(web::PathConfig::default().error_handler(error::path_error))
+    .route("/healthz", web::get().to(health::healthz))
+    .route("/readyz", web::get().to(health::readyz))
+    .service(
+        web::scope("/api")
+            .configure(auth::routes)
+            .configure(product_keys::routes)
+            .configure(admin::routes),
+    )
+    .default_service(web::to(error::route_not_found));
+}

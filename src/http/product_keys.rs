@@ -1,0 +1,86 @@
+//! `/api/products/keys`: a tenant's product keys, one active key per product it bought.
+
+use super::{ApiError, AppState, DashboardUser};
+use crate::domain::{Product, ProductKey};
+use crate::store::{ProductKeyRecord, StoreError};
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+
+/// Mounts the product-key routes under `/api`.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/products/keys", web::get().to(list))
+        .route("/products/keys", web::post().to(create))
+        .route("/products/keys/{key}", web::delete().to(revoke));
+}
+
+async fn list(state: web::Data<AppState>, user: DashboardUser) -> Result<HttpResponse, ApiError> {
+    let keys = state.store.product_keys(&user.license).await?;
+    Ok(HttpResponse::Ok().json(json!({ "keys": keys.iter().map(key_json).collect::<Vec<_>>() })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateKey {
+    product: String,
+}
+
+async fn create(
+    state: web::Data<AppState>,
+    user: DashboardUser,
+    body: web::Json<CreateKey>,
+) -> Result<HttpResponse, ApiError> {
+    let product: Product = body.product.parse()?;
+    let key = issue_product_key(&state, &user, product).await?;
+    Ok(HttpResponse::Created().json(key_json(&key)))
+}
+
+/// Issues a key for `product` if the license bought it and has no active key for it yet.
+pub async fn issue_product_key(
+    state: &AppState,
+    user: &DashboardUser,
+    product: Product,
+) -> Result<ProductKeyRecord, ApiError> {
+    if !user.claims.products.contains(&product) {
+        return Err(ApiError::forbidden(
+            "product_not_licensed",
+            format!("this license has not bought {}", product.as_str()),
+        ));
+    }
+    state
+        .store
+        .create_product_key(&user.license, product)
+        .await
+        .map_err(|e| match e {
+            StoreError::Duplicate => ApiError::conflict(
+                "product_key_exists",
+                format!(
+                    "{} already has an active key; revoke it first to issue a new one",
+                    product.as_str()
+                ),
+            ),
+            other => other.into(),
+        })
+}
+
+async fn revoke(
+    state: web::Data<AppState>,
+    user: DashboardUser,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let key = ProductKey::parse(&path)?;
+    if state.store.revoke_product_key(&user.license, &key).await? {
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Err(ApiError::NotFound("product key"))
+    }
+}
+
+fn key_json(key: &ProductKeyRecord) -> serde_json::Value {
+    json!({
+        "product_key": key.product_key,
+        "product": key.product,
+        "status": key.status,
+        "created_at": crate::domain::rfc3339(key.created_at),
+    })
+}

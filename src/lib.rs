@@ -1,0 +1,16 @@
+//! Switchboard: a real-time customer-messaging server.
+//!
+//! - [`domain`]: typed values (license and product keys, e-mails, products); parsing is validation.
+//! - [`store`]: SQLite or PostgreSQL behind one handle; all SQL lives there.
+//! - [`auth`]: password hashing, JWTs and revocable sessions (cached in memory or Redis).
+//! - [`http`]: thin actix-web handlers and the one error → response mapping.
+//! - [`app`]: wiring and the server's lifecycle; [`config`]: environment variables.
+//! - [`cli`]: operator commands (issue and manage licenses without the HTTP admin).
+
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod store;

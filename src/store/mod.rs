@@ -1,0 +1,157 @@
+//! The durable store: SQLite (single machine) or PostgreSQL (scale-out) behind one [`Store`] handle.
+//!
+//! Both engines run the same SQL through sqlx's `Any` driver: the queries stick to the dialect the two
+//! share (`$n` placeholders, `RETURNING`, partial unique indexes, `BIGINT` epoch-millisecond times), so
+//! every query is written once and tested on both engines. Engine-specific tuning (SQLite's WAL and
+//! busy timeout) lives in [`Store::connect`].
+
+mod licenses;
+mod product_keys;
+mod sessions;
+mod users;
+
+pub use licenses::{License, LicenseStatus, NewLicense};
+pub use product_keys::ProductKeyRecord;
+pub use sessions::Session;
+pub use users::{NewUser, User};
+
+use futures_util::future::BoxFuture;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::error::BoxDynError;
+use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
+use sqlx::{AnyPool, Executor, Row};
+use std::time::Duration;
+
+/// The schema, embedded in the binary: (version, description, SQL). Both engines run the same files.
+const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "foundation",
+    include_str!("../../migrations/0001_foundation.sql"),
+)];
+
+/// Serves [`MIGRATIONS`] to sqlx's migrator without reading the filesystem at run time.
+#[derive(Debug)]
+struct EmbeddedMigrations;
+
+impl MigrationSource<'static> for EmbeddedMigrations {
+    fn resolve(self) -> BoxFuture<'static, Result<Vec<Migration>, BoxDynError>> {
+        Box::pin(async {
+            Ok(MIGRATIONS
+                .iter()
+                .map(|(version, description, sql)| {
+                    Migration::new(
+                        *version,
+                        (*description).into(),
+                        MigrationType::Simple,
+                        (*sql).into(),
+                        false,
+                    )
+                })
+                .collect())
+        })
+    }
+}
+
+/// Why a store call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The engine cannot be reached or the pool has no free connection in time: try again later.
+    #[error("the store is unavailable: {0}")]
+    Unavailable(#[source] sqlx::Error),
+    /// A unique constraint refused the write.
+    #[error("a record with the same unique value already exists")]
+    Duplicate,
+    /// A stored value does not parse back into its domain type.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    /// Any other engine error: a bug or a broken schema.
+    #[error("store error: {0}")]
+    Database(#[source] sqlx::Error),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(err: sqlx::Error) -> Self {
+        match &err {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                Self::Unavailable(err)
+            }
+            sqlx::Error::Database(db) if db.is_unique_violation() => Self::Duplicate,
+            sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => {
+                Self::Corrupt(err.to_string())
+            }
+            _ => Self::Database(err),
+        }
+    }
+}
+
+/// Shorthand for store results.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A cheap-to-clone handle on the connection pool.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite://path` or `postgres://…`), creating a SQLite file if missing.
+    pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Self> {
+        sqlx::any::install_default_drivers();
+        let is_sqlite = url.starts_with("sqlite:");
+        let url = if is_sqlite && !url.contains("mode=") {
+            format!("{url}{}mode=rwc", if url.contains('?') { '&' } else { '?' })
+        } else {
+            url.to_owned()
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(5))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if is_sqlite {
+                        // WAL lets readers proceed during a write; NORMAL sync is durable across process
+                        // crashes in WAL mode; writers queue behind each other instead of failing at once.
+                        conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;")
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await?;
+        Ok(Self { pool })
+    }
+
+    /// Applies the embedded migrations; safe to run at every start and from several nodes.
+    pub async fn migrate(&self) -> StoreResult<()> {
+        let migrator = Migrator::new(EmbeddedMigrations)
+            .await
+            .map_err(|e| StoreError::Database(e.into()))?;
+        migrator
+            .run(&self.pool)
+            .await
+            .map_err(|e| StoreError::Database(e.into()))
+    }
+
+    /// Answers whether the engine responds: the readiness probe.
+    pub async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// The pool, for the store's own modules.
+    fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+}
+
+/// Reads a text column and parses it into a domain value, reporting corrupt rows instead of panicking.
+fn parse_column<T>(row: &AnyRow, column: &str) -> StoreResult<T>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    let raw: String = row.try_get(column)?;
+    raw.parse()
+        .map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
+}
