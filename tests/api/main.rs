@@ -1,0 +1,11 @@
+//! Black-box tests: each starts a real server on a free port against its own database
+//! (SQLite file, or a fresh PostgreSQL database with its own Redis key prefix) and speaks HTTP to it.
+
+mod helpers;
+
+mod admin;
+mod auth;
+mod cli;
+mod errors;
+mod health;
+mod product_keys;
