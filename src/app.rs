@@ -1,6 +1,13 @@
 //! Wiring: connect the store and Redis, build the shared state, bind the HTTP server.
 
+use crate::actors::Registry;
 use crate::auth::{Authenticator, SessionCache, TokenKeys};
+use crate::bus::{LocalBus, SharedBus};
+use crate::ws::widget::VisitorLimiter;
+use governor::Quota;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
 use crate::config::Config;
 use crate::http::{self, AppState};
 use crate::store::Store;
@@ -29,11 +36,17 @@ impl Application {
         store.migrate().await.context("running migrations")?;
         let cache = session_cache(&config).await?;
         let keys = TokenKeys::new(&jwt_secret(&config));
+        let bus: SharedBus = Arc::new(LocalBus::new());
+        let idle_after = Duration::from_secs(config.actor_idle_seconds);
+        let registry = Registry::start(store.clone(), bus, config.actor_threads, idle_after)?;
         let state = web::Data::new(AppState {
             auth: Authenticator::new(keys, cache, store.clone(), config.jwt_ttl_seconds),
             store,
             admin_token: config.admin_token.clone(),
             cookie_secure: config.cookie_secure,
+            registry,
+            visitor_limiter: visitor_limiter(&config)?,
+            public_url: config.public_url.clone(),
         });
         let listener = TcpListener::bind((config.host.as_str(), config.port))
             .with_context(|| format!("binding {}:{}", config.host, config.port))?;
@@ -59,6 +72,23 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+/// One limiter for all visitors, keyed by license and visitor; forgotten keys are swept each minute.
+fn visitor_limiter(config: &Config) -> anyhow::Result<Arc<VisitorLimiter>> {
+    let rate = NonZeroU32::new(config.visitor_rate_per_second).context("VISITOR_RATE_PER_SECOND must be > 0")?;
+    let burst = NonZeroU32::new(config.visitor_burst).context("VISITOR_BURST must be > 0")?;
+    let limiter = Arc::new(VisitorLimiter::keyed(Quota::per_second(rate).allow_burst(burst)));
+    let weak = Arc::downgrade(&limiter);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            let Some(limiter) = weak.upgrade() else { break };
+            limiter.retain_recent();
+        }
+    });
+    Ok(limiter)
 }
 
 async fn session_cache(config: &Config) -> anyhow::Result<SessionCache> {

@@ -26,6 +26,16 @@ pub struct Config {
     pub admin_token: Option<String>,
     /// Mark the session cookie `Secure` (`COOKIE_SECURE`); on behind HTTPS.
     pub cookie_secure: bool,
+    /// The URL browsers and providers reach this server at (`PUBLIC_URL`); `None` uses the request's host.
+    pub public_url: Option<String>,
+    /// Threads that run the actors (`ACTOR_THREADS`).
+    pub actor_threads: usize,
+    /// Seconds an actor with nothing to do lives on (`ACTOR_IDLE_SECONDS`).
+    pub actor_idle_seconds: u64,
+    /// Frames a visitor may send per second, sustained (`VISITOR_RATE_PER_SECOND`).
+    pub visitor_rate_per_second: u32,
+    /// Frames a visitor may send in a burst (`VISITOR_BURST`).
+    pub visitor_burst: u32,
 }
 
 impl Config {
@@ -42,6 +52,11 @@ impl Config {
             jwt_ttl_seconds: parse_var("JWT_TTL_SECONDS", 7 * 24 * 3600)?,
             admin_token: var("ADMIN_TOKEN"),
             cookie_secure: parse_var("COOKIE_SECURE", false)?,
+            public_url: var("PUBLIC_URL"),
+            actor_threads: parse_var("ACTOR_THREADS", default_threads())?,
+            actor_idle_seconds: parse_var("ACTOR_IDLE_SECONDS", 300)?,
+            visitor_rate_per_second: parse_var("VISITOR_RATE_PER_SECOND", 10)?,
+            visitor_burst: parse_var("VISITOR_BURST", 30)?,
         })
     }
 
@@ -50,6 +65,10 @@ impl Config {
         self.database_url.starts_with("postgres://")
             || self.database_url.starts_with("postgresql://")
     }
+}
+
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
 /// A set, non-empty variable.

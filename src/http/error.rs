@@ -150,6 +150,18 @@ impl From<ParseError> for ApiError {
     }
 }
 
+impl From<actix_web::Error> for ApiError {
+    /// Failures of actix itself before a handler runs, such as a refused WebSocket handshake.
+    fn from(err: actix_web::Error) -> Self {
+        let status = err.as_response_error().status_code();
+        if status.is_client_error() {
+            Self::bad_request("invalid_request", err.to_string())
+        } else {
+            Self::Internal(anyhow::anyhow!("{err}"))
+        }
+    }
+}
+
 impl From<anyhow::Error> for ApiError {
     fn from(err: anyhow::Error) -> Self {
         Self::Internal(err)

@@ -2,16 +2,22 @@
 
 mod admin;
 mod auth;
+mod conversations;
 mod error;
 mod health;
 mod identity;
 mod product_keys;
+mod widget;
 
 pub use admin::{license_json, LicenseOrder};
 pub use error::ApiError;
+pub use widget::{public_base, resolve_widget_key};
 pub use identity::{AdminAccess, DashboardUser, SESSION_COOKIE};
 
+use crate::actors::Registry;
 use crate::auth::Authenticator;
+use crate::ws::widget::VisitorLimiter;
+use std::sync::Arc;
 use crate::store::Store;
 use actix_web::web;
 
@@ -28,6 +34,12 @@ pub struct AppState {
     pub admin_token: Option<String>,
     /// Whether the session cookie is marked `Secure`.
     pub cookie_secure: bool,
+    /// The live actors.
+    pub registry: Registry,
+    /// Per-visitor frame limiter of the widget sockets.
+    pub visitor_limiter: Arc<VisitorLimiter>,
+    /// The URL the outside world reaches this server at (`PUBLIC_URL`), if configured.
+    pub public_url: Option<String>,
 }
 
 /// Registers every route and the extractor error handlers.
@@ -46,10 +58,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .app_data(web::PathConfig::default().error_handler(error::path_error))
     .route("/healthz", web::get().to(health::healthz))
     .route("/readyz", web::get().to(health::readyz))
+    .route("/ws/widget", web::get().to(crate::ws::widget::connect))
+    .configure(widget::public_routes)
     .service(
         web::scope("/api")
             .configure(auth::routes)
             .configure(product_keys::routes)
+            .configure(widget::routes)
+            .configure(conversations::routes)
             .configure(admin::routes),
     )
     .default_service(web::to(error::route_not_found));

@@ -5,11 +5,16 @@
 //! every query is written once and tested on both engines. Engine-specific tuning (SQLite's WAL and
 //! busy timeout) lives in [`Store::connect`].
 
+mod conversations;
 mod licenses;
+mod messages;
 mod product_keys;
 mod sessions;
 mod users;
+mod widget_configs;
 
+pub use conversations::{Conversation, ConversationCursor, ConversationSummary};
+pub use messages::{Appended, NewMessage};
 pub use licenses::{License, LicenseStatus, NewLicense};
 pub use product_keys::ProductKeyRecord;
 pub use sessions::Session;
@@ -23,11 +28,10 @@ use sqlx::{AnyPool, Executor, Row};
 use std::time::Duration;
 
 /// The schema, embedded in the binary: (version, description, SQL). Both engines run the same files.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "foundation",
-    include_str!("../../migrations/0001_foundation.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "foundation", include_str!("../../migrations/0001_foundation.sql")),
+    (2, "conversations", include_str!("../../migrations/0002_conversations.sql")),
+];
 
 /// Serves [`MIGRATIONS`] to sqlx's migrator without reading the filesystem at run time.
 #[derive(Debug)]

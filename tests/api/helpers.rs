@@ -97,6 +97,11 @@ pub fn test_config(database_url: String, backend: Backend) -> Config {
         jwt_ttl_seconds: 3600,
         admin_token: Some(ADMIN_TOKEN.into()),
         cookie_secure: false,
+        public_url: None,
+        actor_threads: 2,
+        actor_idle_seconds: 300,
+        visitor_rate_per_second: 50,
+        visitor_burst: 100,
     }
 }
 
@@ -199,4 +204,111 @@ pub async fn expect_error(response: Response, status: StatusCode, code: &str) ->
     let message = body["error"]["message"].as_str().expect("error message").to_owned();
     assert!(!message.is_empty());
     message
+}
+
+/// A widget (or any JSON-frame) WebSocket client with timeouts on every read.
+pub struct Socket {
+    pub ws: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+}
+
+impl Socket {
+    pub async fn send_json(&mut self, frame: &Value) {
+        use futures_util::SinkExt;
+        let text = frame.to_string();
+        self.ws.send(tokio_tungstenite::tungstenite::Message::text(text)).await.expect("frame sent");
+    }
+
+    pub async fn send_text(&mut self, text: String) {
+        use futures_util::SinkExt;
+        self.ws.send(tokio_tungstenite::tungstenite::Message::text(text)).await.expect("frame sent");
+    }
+
+    /// The next JSON text frame (pings and pongs skipped); panics on close or after 5 s.
+    pub async fn recv_json(&mut self) -> Value {
+        match self.next_event().await {
+            SocketEvent::Json(value) => value,
+            SocketEvent::Closed(code, reason) => panic!("socket closed ({code}: {reason}) while a frame was expected"),
+        }
+    }
+
+    /// The next frame of `kind`, skipping others (typing, presence, …).
+    pub async fn recv_type(&mut self, kind: &str) -> Value {
+        loop {
+            let frame = self.recv_json().await;
+            if frame["type"] == kind {
+                return frame;
+            }
+        }
+    }
+
+    /// Waits for the close frame; returns its code and reason.
+    pub async fn recv_close(&mut self) -> (u16, String) {
+        loop {
+            if let SocketEvent::Closed(code, reason) = self.next_event().await {
+                return (code, reason);
+            }
+        }
+    }
+
+    pub async fn next_event(&mut self) -> SocketEvent {
+        use futures_util::StreamExt;
+        use tokio_tungstenite::tungstenite::Message;
+        loop {
+            let next = tokio::time::timeout(std::time::Duration::from_secs(5), self.ws.next())
+                .await
+                .expect("a frame within 5 s");
+            match next {
+                Some(Ok(Message::Text(text))) => {
+                    return SocketEvent::Json(serde_json::from_str(&text).expect("frames are JSON"));
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    let (code, reason) = frame.map_or((1005, String::new()), |f| (u16::from(f.code), f.reason.to_string()));
+                    return SocketEvent::Closed(code, reason);
+                }
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return SocketEvent::Closed(1006, "connection dropped".into()),
+            }
+        }
+    }
+
+    /// Sends a ping frame and returns every frame up to its pong: proves nothing else is pending.
+    pub async fn drain(&mut self) -> Vec<Value> {
+        self.send_json(&json!({ "type": "ping" })).await;
+        let mut frames = Vec::new();
+        loop {
+            let frame = self.recv_json().await;
+            if frame["type"] == "pong" {
+                return frames;
+            }
+            frames.push(frame);
+        }
+    }
+}
+
+pub enum SocketEvent {
+    Json(Value),
+    Closed(u16, String),
+}
+
+impl TestApp {
+    pub fn ws_url(&self, path: &str) -> String {
+        format!("{}{}", self.address.replacen("http://", "ws://", 1), path)
+    }
+
+    /// Opens a widget socket; panics if the server refuses the upgrade.
+    pub async fn widget(&self, product_key: &str, resume: Option<(&str, i64)>) -> Socket {
+        let mut path = format!("/ws/widget?product_key={product_key}");
+        if let Some((token, last_seq)) = resume {
+            path.push_str(&format!("&visitor_token={token}&last_seq={last_seq}"));
+        }
+        let (ws, _) = tokio_tungstenite::connect_async(self.ws_url(&path)).await.expect("widget socket opens");
+        Socket { ws }
+    }
+
+    /// Configures the chatbot (creating the `chat_` key) and returns the key.
+    pub async fn chat_key(&self, tenant: &Tenant) -> String {
+        let response = self.post_as("/api/products/chatbot/configure", &tenant.token, &json!({})).await;
+        let body = expect_status(response, StatusCode::CREATED).await;
+        body["product_key"].as_str().expect("product_key").to_owned()
+    }
 }

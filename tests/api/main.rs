@@ -9,3 +9,4 @@ mod cli;
 mod errors;
 mod health;
 mod product_keys;
+mod widget_chat;

@@ -1,0 +1,304 @@
+//! `ConversationActor`: the single writer of one conversation. It handles one message at a time
+//! (`AtomicResponse`), so the order the store numbers messages in is the order watchers see them.
+
+use super::registry::Registry;
+use crate::bus::{Activity, Event, SharedBus};
+use crate::domain::{ConversationStatus, Message, Sender};
+use crate::store::{Appended, Conversation, NewMessage, Store, StoreError};
+use actix::prelude::*;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// Updates a watcher can fall behind by before it is cut off as a slow consumer.
+pub const WATCHER_QUEUE: usize = 256;
+
+/// What a watching widget socket receives.
+#[derive(Debug, Clone)]
+pub enum ConversationUpdate {
+    /// A stored message from someone else.
+    Message(Arc<Message>),
+    /// The other side is typing.
+    Typing {
+        /// Who.
+        from: Sender,
+        /// Started or stopped.
+        is_typing: bool,
+    },
+    /// The other side read up to `seq`.
+    Read {
+        /// Who.
+        from: Sender,
+        /// Highest number read.
+        seq: i64,
+    },
+    /// The conversation was closed or reopened.
+    Status(ConversationStatus),
+}
+
+/// The live state of one conversation.
+pub struct ConversationActor {
+    conversation: Conversation,
+    store: Store,
+    bus: SharedBus,
+    registry: Registry,
+    watchers: HashMap<u64, mpsc::Sender<ConversationUpdate>>,
+    last_active: Instant,
+    idle_after: Duration,
+}
+
+impl ConversationActor {
+    /// An actor for `conversation`, as loaded from the store.
+    pub fn new(conversation: Conversation, store: Store, bus: SharedBus, registry: Registry, idle_after: Duration) -> Self {
+        Self {
+            conversation,
+            store,
+            bus,
+            registry,
+            watchers: HashMap::new(),
+            last_active: Instant::now(),
+            idle_after,
+        }
+    }
+
+    /// Sends `update` to every watcher but `except`; a watcher whose queue is full is dropped,
+    /// which closes its socket with a "too slow" reason instead of buffering without bound.
+    fn fan_out(&mut self, update: ConversationUpdate, except: Option<u64>) {
+        self.watchers.retain(|id, tx| {
+            if Some(*id) == except {
+                return true;
+            }
+            match tx.try_send(update.clone()) {
+                Ok(()) => true,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    tracing::info!(watcher = id, "widget socket too slow; disconnecting it");
+                    false
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
+            }
+        });
+    }
+
+    fn publish(&self, event: Event) {
+        self.bus.publish(&self.conversation.license_key, event);
+    }
+
+    fn after_append(&mut self, message: &Message, origin: Option<u64>) {
+        self.conversation.last_seq = self.conversation.last_seq.max(message.seq);
+        self.conversation.updated_at = message.created_at;
+        if message.sender == Sender::Visitor && self.conversation.status == ConversationStatus::Closed {
+            self.set_status_locally(ConversationStatus::Open);
+        }
+        self.fan_out(ConversationUpdate::Message(Arc::new(message.clone())), origin);
+        self.publish(Event::MessageNew { channel: self.conversation.channel, message: message.clone() });
+    }
+
+    fn set_status_locally(&mut self, status: ConversationStatus) {
+        if self.conversation.status == status {
+            return;
+        }
+        self.conversation.status = status;
+        self.fan_out(ConversationUpdate::Status(status), None);
+        let conversation_id = self.conversation.id.clone();
+        self.publish(Event::Activity(match status {
+            ConversationStatus::Open => Activity::ConversationReopened { conversation_id },
+            ConversationStatus::Closed => Activity::ConversationClosed { conversation_id },
+        }));
+    }
+}
+
+impl Actor for ConversationActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        let check_every = (self.idle_after / 2).max(Duration::from_millis(200));
+        ctx.run_interval(check_every, |act, ctx| {
+            act.watchers.retain(|_, tx| !tx.is_closed());
+            if act.watchers.is_empty() && act.last_active.elapsed() >= act.idle_after {
+                ctx.stop();
+            }
+        });
+    }
+
+    fn stopped(&mut self, ctx: &mut Self::Context) {
+        self.registry.forget_conversation(&self.conversation.id, &ctx.address());
+    }
+}
+
+/// Store and deliver a message. Answers with the stored message (or the earlier copy of a resend).
+#[derive(Message, Clone)]
+#[rtype(result = "Result<Appended, StoreError>")]
+pub struct Post {
+    /// The message.
+    pub message: NewMessage,
+    /// The socket it came from, which gets an ack instead of an echo.
+    pub origin: Option<u64>,
+}
+
+impl Handler<Post> for ConversationActor {
+    type Result = AtomicResponse<Self, Result<Appended, StoreError>>;
+
+    fn handle(&mut self, post: Post, _: &mut Self::Context) -> Self::Result {
+        self.last_active = Instant::now();
+        let store = self.store.clone();
+        let license = self.conversation.license_key.clone();
+        let id = self.conversation.id.clone();
+        let reopen = post.message.sender == Sender::Visitor;
+        let origin = post.origin;
+        AtomicResponse::new(Box::pin(
+            async move { store.append_message(&license, &id, &post.message, reopen).await }
+                .into_actor(self)
+                .map(move |stored, act, _| {
+                    let appended = stored?.ok_or_else(|| StoreError::Corrupt("live conversation vanished".into()))?;
+                    if !appended.duplicate {
+                        act.after_append(&appended.message, origin);
+                    }
+                    Ok(appended)
+                }),
+        ))
+    }
+}
+
+/// Close or reopen the conversation. Answers with its new state.
+#[derive(Message, Clone)]
+#[rtype(result = "Result<Conversation, StoreError>")]
+pub struct SetStatus(pub ConversationStatus);
+
+impl Handler<SetStatus> for ConversationActor {
+    type Result = AtomicResponse<Self, Result<Conversation, StoreError>>;
+
+    fn handle(&mut self, SetStatus(status): SetStatus, _: &mut Self::Context) -> Self::Result {
+        self.last_active = Instant::now();
+        let store = self.store.clone();
+        let license = self.conversation.license_key.clone();
+        let id = self.conversation.id.clone();
+        AtomicResponse::new(Box::pin(
+            async move { store.set_conversation_status(&license, &id, status).await }
+                .into_actor(self)
+                .map(move |stored, act, _| {
+                    let stored = stored?.ok_or_else(|| StoreError::Corrupt("live conversation vanished".into()))?;
+                    act.conversation.updated_at = stored.updated_at;
+                    act.set_status_locally(status);
+                    Ok(act.conversation.clone())
+                }),
+        ))
+    }
+}
+
+/// Someone is typing; goes to the other side, not to the store.
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub struct Typing {
+    /// Who types.
+    pub from: Sender,
+    /// Started or stopped.
+    pub is_typing: bool,
+    /// The socket it came from.
+    pub origin: Option<u64>,
+}
+
+impl Handler<Typing> for ConversationActor {
+    type Result = ();
+
+    fn handle(&mut self, typing: Typing, _: &mut Self::Context) {
+        self.last_active = Instant::now();
+        self.fan_out(ConversationUpdate::Typing { from: typing.from, is_typing: typing.is_typing }, typing.origin);
+        self.publish(Event::Typing {
+            conversation_id: self.conversation.id.clone(),
+            from: typing.from,
+            is_typing: typing.is_typing,
+        });
+    }
+}
+
+/// A read receipt: stored as the reader's mark and shown to the other side.
+#[derive(Message, Clone)]
+#[rtype(result = "Result<(), StoreError>")]
+pub struct Read {
+    /// Who read.
+    pub from: Sender,
+    /// Highest number read.
+    pub seq: i64,
+    /// The socket it came from.
+    pub origin: Option<u64>,
+}
+
+impl Handler<Read> for ConversationActor {
+    type Result = ResponseActFuture<Self, Result<(), StoreError>>;
+
+    fn handle(&mut self, read: Read, _: &mut Self::Context) -> Self::Result {
+        self.last_active = Instant::now();
+        let seq = read.seq.clamp(0, self.conversation.last_seq);
+        let store = self.store.clone();
+        let license = self.conversation.license_key.clone();
+        let id = self.conversation.id.clone();
+        Box::pin(async move { store.mark_read(&license, &id, read.from, seq).await }.into_actor(self).map(
+            move |stored, act, _| {
+                stored?;
+                act.fan_out(ConversationUpdate::Read { from: read.from, seq }, read.origin);
+                act.publish(Event::Read { conversation_id: act.conversation.id.clone(), from: read.from, seq });
+                Ok(())
+            },
+        ))
+    }
+}
+
+/// Adds UTM parameters and page context to the conversation's metadata.
+#[derive(Message, Clone)]
+#[rtype(result = "Result<(), StoreError>")]
+pub struct MergeMetadata(pub serde_json::Map<String, serde_json::Value>);
+
+impl Handler<MergeMetadata> for ConversationActor {
+    type Result = AtomicResponse<Self, Result<(), StoreError>>;
+
+    fn handle(&mut self, MergeMetadata(fields): MergeMetadata, _: &mut Self::Context) -> Self::Result {
+        let mut merged = match &self.conversation.metadata {
+            serde_json::Value::Object(existing) => existing.clone(),
+            _ => serde_json::Map::new(),
+        };
+        merged.extend(fields);
+        let merged = serde_json::Value::Object(merged);
+        self.conversation.metadata = merged.clone();
+        let store = self.store.clone();
+        let license = self.conversation.license_key.clone();
+        let id = self.conversation.id.clone();
+        AtomicResponse::new(Box::pin(
+            async move { store.set_conversation_metadata(&license, &id, &merged).await }.into_actor(self),
+        ))
+    }
+}
+
+/// A widget socket starts receiving this conversation's updates. Answers with the current state.
+#[derive(Message, Clone)]
+#[rtype(result = "Conversation")]
+pub struct Watch {
+    /// The socket.
+    pub socket_id: u64,
+    /// Its bounded queue.
+    pub tx: mpsc::Sender<ConversationUpdate>,
+}
+
+impl Handler<Watch> for ConversationActor {
+    type Result = MessageResult<Watch>;
+
+    fn handle(&mut self, watch: Watch, _: &mut Self::Context) -> Self::Result {
+        self.last_active = Instant::now();
+        self.watchers.insert(watch.socket_id, watch.tx);
+        MessageResult(self.conversation.clone())
+    }
+}
+
+/// A widget socket went away.
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub struct Unwatch(pub u64);
+
+impl Handler<Unwatch> for ConversationActor {
+    type Result = ();
+
+    fn handle(&mut self, Unwatch(socket_id): Unwatch, _: &mut Self::Context) {
+        self.last_active = Instant::now();
+        self.watchers.remove(&socket_id);
+    }
+}

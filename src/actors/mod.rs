@@ -1,0 +1,14 @@
+//! Actors own the live state. One [`ConversationActor`] per live conversation orders its messages,
+//! persists them and fans them out; one [`TenantActor`] per license tracks who is online. The
+//! [`Registry`] spawns them on demand (rehydrating from the store), and they stop when idle.
+
+mod conversation;
+mod registry;
+mod tenant;
+
+pub use conversation::{
+    ConversationActor, ConversationUpdate, MergeMetadata, Post, Read, SetStatus, Typing, Unwatch, Watch,
+    WATCHER_QUEUE,
+};
+pub use registry::{Registry, RegistryError};
+pub use tenant::{TenantActor, VisitorConnected, VisitorDisconnected};

@@ -1,0 +1,194 @@
+//! The registry finds or spawns actors. Actors run on a small pool of dedicated actix arbiters, so
+//! they can be spawned from any runtime (actix-web workers, the Socket.IO listener, background tasks).
+
+use super::{ConversationActor, TenantActor};
+use crate::bus::{Activity, Event, SharedBus};
+use crate::domain::{Channel, LicenseKey};
+use crate::store::{Conversation, Store, StoreError};
+use actix::prelude::*;
+use dashmap::DashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Why an actor could not be reached.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// Loading or writing failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The actor stopped twice in a row while we tried to reach it.
+    #[error("the conversation is restarting; retry")]
+    Unavailable,
+}
+
+/// A cheap-to-clone handle on the live actors.
+#[derive(Clone)]
+pub struct Registry {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    bus: SharedBus,
+    arbiters: Vec<ArbiterHandle>,
+    next_arbiter: AtomicUsize,
+    conversations: DashMap<String, (LicenseKey, Addr<ConversationActor>)>,
+    tenants: DashMap<LicenseKey, Addr<TenantActor>>,
+    idle_after: Duration,
+}
+
+impl Registry {
+    /// Starts `threads` arbiters on their own actix system; actors idle for `idle_after` stop.
+    pub fn start(store: Store, bus: SharedBus, threads: usize, idle_after: Duration) -> std::io::Result<Self> {
+        let arbiters = spawn_arbiters(threads.max(1))?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                store,
+                bus,
+                arbiters,
+                next_arbiter: AtomicUsize::new(0),
+                conversations: DashMap::new(),
+                tenants: DashMap::new(),
+                idle_after,
+            }),
+        })
+    }
+
+    fn arbiter(&self) -> &ArbiterHandle {
+        let n = self.inner.next_arbiter.fetch_add(1, Ordering::Relaxed);
+        let arbiters = &self.inner.arbiters;
+        // The pool is never empty (start() makes at least one); index modulo its length.
+        &arbiters[n % arbiters.len()]
+    }
+
+    /// The license's live conversation `id`, spawned from the store if needed; `None` if the license has
+    /// no such conversation (another tenant's id included).
+    pub async fn conversation(&self, license: &LicenseKey, id: &str) -> Result<Option<Addr<ConversationActor>>, StoreError> {
+        if let Some(entry) = self.inner.conversations.get(id) {
+            let (owner, addr) = entry.value();
+            return Ok((owner == license && addr.connected()).then(|| addr.clone()));
+        }
+        let Some(conversation) = self.inner.store.conversation(license, id).await? else { return Ok(None) };
+        Ok(Some(self.spawn_conversation(conversation)))
+    }
+
+    /// Spawns the actor for a conversation just loaded or created, unless one is already live.
+    pub fn spawn_conversation(&self, conversation: Conversation) -> Addr<ConversationActor> {
+        let id = conversation.id.clone();
+        let license = conversation.license_key.clone();
+        let mut entry = self.inner.conversations.entry(id).or_insert_with(|| {
+            let actor = ConversationActor::new(
+                conversation.clone(),
+                self.inner.store.clone(),
+                self.inner.bus.clone(),
+                self.clone(),
+                self.inner.idle_after,
+            );
+            (license.clone(), ConversationActor::start_in_arbiter(self.arbiter(), move |_| actor))
+        });
+        if !entry.1.connected() {
+            // A stopped actor whose removal is still on its way: replace it.
+            let actor = ConversationActor::new(
+                conversation,
+                self.inner.store.clone(),
+                self.inner.bus.clone(),
+                self.clone(),
+                self.inner.idle_after,
+            );
+            entry.1 = ConversationActor::start_in_arbiter(self.arbiter(), move |_| actor);
+        }
+        entry.1.clone()
+    }
+
+    /// Starts a conversation in the store, announces it, and spawns its actor.
+    pub async fn open_conversation(
+        &self,
+        license: &LicenseKey,
+        channel: Channel,
+        contact_id: &str,
+        visitor_token: Option<&str>,
+        metadata: &serde_json::Value,
+    ) -> Result<(Conversation, Addr<ConversationActor>), StoreError> {
+        let conversation =
+            self.inner.store.create_conversation(license, channel, contact_id, visitor_token, metadata).await?;
+        self.inner.bus.publish(
+            license,
+            Event::Activity(Activity::ConversationOpened { conversation_id: conversation.id.clone(), channel }),
+        );
+        let addr = self.spawn_conversation(conversation.clone());
+        Ok((conversation, addr))
+    }
+
+    /// Sends `msg` to the license's conversation `id`, respawning it once if it stopped meanwhile.
+    /// `Ok(None)`: no such conversation for this license.
+    pub async fn send<M>(&self, license: &LicenseKey, id: &str, msg: M) -> Result<Option<M::Result>, RegistryError>
+    where
+        M: actix::Message + Send + Clone + 'static,
+        M::Result: Send,
+        ConversationActor: Handler<M>,
+    {
+        for _ in 0..2 {
+            let Some(addr) = self.conversation(license, id).await? else { return Ok(None) };
+            match addr.send(msg.clone()).await {
+                Ok(result) => return Ok(Some(result)),
+                Err(MailboxError::Closed | MailboxError::Timeout) => self.forget_conversation(id, &addr),
+            }
+        }
+        Err(RegistryError::Unavailable)
+    }
+
+    /// The license's tenant actor, spawned if needed.
+    pub fn tenant(&self, license: &LicenseKey) -> Addr<TenantActor> {
+        let mut entry = self.inner.tenants.entry(license.clone()).or_insert_with(|| self.spawn_tenant(license));
+        if !entry.connected() {
+            *entry = self.spawn_tenant(license);
+        }
+        entry.clone()
+    }
+
+    fn spawn_tenant(&self, license: &LicenseKey) -> Addr<TenantActor> {
+        let actor = TenantActor::new(license.clone(), self.inner.bus.clone(), self.clone(), self.inner.idle_after);
+        TenantActor::start_in_arbiter(self.arbiter(), move |_| actor)
+    }
+
+    /// Removes a stopped conversation actor, unless a newer one already took its place.
+    pub(super) fn forget_conversation(&self, id: &str, addr: &Addr<ConversationActor>) {
+        self.inner.conversations.remove_if(id, |_, (_, live)| live == addr);
+    }
+
+    /// Removes a stopped tenant actor, unless a newer one already took its place.
+    pub(super) fn forget_tenant(&self, license: &LicenseKey, addr: &Addr<TenantActor>) {
+        self.inner.tenants.remove_if(license, |_, live| live == addr);
+    }
+
+    /// Live conversation actors, for tests and metrics.
+    pub fn live_conversations(&self) -> usize {
+        self.inner.conversations.len()
+    }
+
+    /// The store the actors write to.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// The bus the actors publish on.
+    pub fn bus(&self) -> &SharedBus {
+        &self.inner.bus
+    }
+}
+
+/// Runs an actix system on a thread of its own with `threads` arbiters, and returns their handles.
+fn spawn_arbiters(threads: usize) -> std::io::Result<Vec<ArbiterHandle>> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new().name("actors".into()).spawn(move || {
+        let system = System::new();
+        system.block_on(async move {
+            let handles: Vec<ArbiterHandle> = (0..threads).map(|_| Arbiter::new().handle()).collect();
+            let _ = tx.send(handles);
+        });
+        // Serves until the process exits; the arbiters keep their own threads.
+        let _ = system.run();
+    })?;
+    rx.recv().map_err(|_| std::io::Error::other("the actor system did not start"))
+}

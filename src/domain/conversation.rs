@@ -1,0 +1,173 @@
+//! Conversations and their messages, whatever channel they arrive on.
+
+use super::ParseError;
+use serde::{Deserialize, Serialize};
+use std::str::FromStr;
+
+/// Longest message text accepted from any sender, in characters.
+pub const MAX_MESSAGE_CHARS: usize = 4000;
+
+/// Longest client-chosen message id.
+pub const MAX_CLIENT_MSG_ID_CHARS: usize = 100;
+
+/// Defines a string-backed enum with its wire names, `as_str` and `FromStr`.
+macro_rules! wire_enum {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $wire:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "lowercase")]
+        pub enum $name { $($(#[$vdoc])* $variant),+ }
+
+        impl $name {
+            /// The stored and wire name.
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $wire),+ }
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = ParseError;
+            fn from_str(s: &str) -> Result<Self, ParseError> {
+                match s {
+                    $($wire => Ok(Self::$variant),)+
+                    other => Err(ParseError(format!(concat!("unknown ", stringify!($name), " '{}'"), other))),
+                }
+            }
+        }
+    };
+}
+
+wire_enum!(
+    /// Where a conversation's contact writes from.
+    Channel {
+        /// The website widget.
+        Widget = "widget",
+        /// Facebook Messenger.
+        Messenger = "messenger",
+        /// WhatsApp through Twilio.
+        Whatsapp = "whatsapp",
+    }
+);
+
+wire_enum!(
+    /// Whether agents still expect to answer.
+    ConversationStatus {
+        /// Waiting for or in conversation.
+        Open = "open",
+        /// Done; a new visitor message reopens it.
+        Closed = "closed",
+    }
+);
+
+wire_enum!(
+    /// Who wrote a message.
+    Sender {
+        /// The customer (widget visitor or channel contact).
+        Visitor = "visitor",
+        /// A dashboard user.
+        Agent = "agent",
+        /// The server itself.
+        System = "system",
+    }
+);
+
+wire_enum!(
+    /// What a message carries.
+    MessageKind {
+        /// Plain text.
+        Text = "text",
+        /// A button press (Messenger postback); the body is its payload.
+        Postback = "postback",
+        /// A file or media link; the body is its URL.
+        Attachment = "attachment",
+    }
+);
+
+wire_enum!(
+    /// How far an outbound channel message has got.
+    Delivery {
+        /// Not yet accepted by the provider.
+        Pending = "pending",
+        /// Accepted by the provider.
+        Sent = "sent",
+        /// Reported delivered to the contact.
+        Delivered = "delivered",
+        /// Given up on.
+        Failed = "failed",
+    }
+);
+
+/// A stored message, as every API and socket shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Message {
+    /// Server id.
+    pub id: String,
+    /// The conversation it belongs to.
+    pub conversation_id: String,
+    /// Position in the conversation, from 1, assigned by the store.
+    pub seq: i64,
+    /// Who wrote it.
+    pub sender: Sender,
+    /// What it carries.
+    pub kind: MessageKind,
+    /// Text, postback payload or attachment URL.
+    pub text: String,
+    /// The sender's idempotency id, if it gave one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_msg_id: Option<String>,
+    /// The agent who wrote it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub author_id: Option<String>,
+    /// Outbound delivery state on Messenger and WhatsApp.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<Delivery>,
+    /// Creation time, epoch milliseconds.
+    pub created_at: i64,
+}
+
+/// Validates message text: non-blank, at most [`MAX_MESSAGE_CHARS`] characters.
+pub fn parse_message_text(raw: &str) -> Result<String, ParseError> {
+    if raw.trim().is_empty() {
+        return Err(ParseError("the message text is empty".into()));
+    }
+    if raw.chars().count() > MAX_MESSAGE_CHARS {
+        return Err(ParseError(format!("the message text is longer than {MAX_MESSAGE_CHARS} characters")));
+    }
+    Ok(raw.to_owned())
+}
+
+/// Validates an optional client message id.
+pub fn parse_client_msg_id(raw: Option<&str>) -> Result<Option<String>, ParseError> {
+    match raw {
+        None => Ok(None),
+        Some(id) if id.is_empty() || id.chars().count() > MAX_CLIENT_MSG_ID_CHARS => Err(ParseError(format!(
+            "client_msg_id must be 1 to {MAX_CLIENT_MSG_ID_CHARS} characters"
+        ))),
+        Some(id) => Ok(Some(id.to_owned())),
+    }
+}
+
+/// A fresh opaque id (32 hex digits) for conversations, messages and visitors.
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_text_must_be_present_and_bounded() {
+        assert!(parse_message_text("hi").is_ok());
+        assert!(parse_message_text("  ").is_err());
+        assert!(parse_message_text(&"x".repeat(MAX_MESSAGE_CHARS + 1)).is_err());
+    }
+
+    #[test]
+    fn wire_names_round_trip() {
+        for channel in [Channel::Widget, Channel::Messenger, Channel::Whatsapp] {
+            assert_eq!(channel.as_str().parse::<Channel>(), Ok(channel));
+        }
+        assert!("pigeon".parse::<Channel>().is_err());
+    }
+}

@@ -1,0 +1,169 @@
+//! Conversation logs and agent actions for the dashboard, strictly within the caller's license.
+
+use super::{ApiError, AppState, DashboardUser};
+use crate::actors::{Post, Read, RegistryError, SetStatus};
+use crate::domain::{parse_client_msg_id, parse_message_text, ConversationStatus, MessageKind, Sender};
+use crate::store::{ConversationCursor, NewMessage};
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+
+const DEFAULT_PAGE: i64 = 20;
+const MAX_PAGE: i64 = 100;
+
+/// Mounts the conversation routes under `/api`.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/products/chatbot/conversations", web::get().to(list))
+        .route("/conversations/{id}", web::get().to(show))
+        .route("/conversations/{id}/messages", web::get().to(messages))
+        .route("/conversations/{id}/messages", web::post().to(reply))
+        .route("/conversations/{id}/close", web::post().to(close))
+        .route("/conversations/{id}/reopen", web::post().to(reopen))
+        .route("/conversations/{id}/read", web::post().to(read));
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    status: Option<String>,
+    cursor: Option<String>,
+    limit: Option<i64>,
+}
+
+fn page_size(limit: Option<i64>) -> Result<i64, ApiError> {
+    match limit {
+        None => Ok(DEFAULT_PAGE),
+        Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
+        Some(_) => Err(ApiError::bad_request("invalid_query", format!("limit must be 1 to {MAX_PAGE}"))),
+    }
+}
+
+/// Cursors are `<updated_at>.<id>` of the last conversation of the previous page.
+fn parse_cursor(raw: &str) -> Result<ConversationCursor, ApiError> {
+    raw.split_once('.')
+        .and_then(|(time, id)| Some(ConversationCursor { updated_at: time.parse().ok()?, id: id.to_owned() }))
+        .ok_or_else(|| ApiError::bad_request("invalid_cursor", "the cursor is not one this API returned"))
+}
+
+async fn list(state: web::Data<AppState>, user: DashboardUser, query: web::Query<ListQuery>) -> Result<HttpResponse, ApiError> {
+    let status = query.status.as_deref().map(str::parse::<ConversationStatus>).transpose()?;
+    let cursor = query.cursor.as_deref().map(parse_cursor).transpose()?;
+    let limit = page_size(query.limit)?;
+    let page = state.store.list_conversations(&user.license, status, cursor.as_ref(), limit).await?;
+    let next_cursor = (page.len() as i64 == limit)
+        .then(|| page.last().map(|s| format!("{}.{}", s.conversation.updated_at, s.conversation.id)))
+        .flatten();
+    Ok(HttpResponse::Ok().json(json!({ "conversations": page, "next_cursor": next_cursor })))
+}
+
+async fn show(state: web::Data<AppState>, user: DashboardUser, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let conversation = state.store.conversation(&user.license, &path).await?.ok_or(ApiError::NotFound("conversation"))?;
+    Ok(HttpResponse::Ok().json(conversation))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MessagesQuery {
+    before: Option<i64>,
+    after: Option<i64>,
+    limit: Option<i64>,
+}
+
+/// Newest page by default; `before=<seq>` pages back, `after=<seq>` reads forward.
+async fn messages(
+    state: web::Data<AppState>,
+    user: DashboardUser,
+    path: web::Path<String>,
+    query: web::Query<MessagesQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = page_size(query.limit)?;
+    let id = path.into_inner();
+    state.store.conversation(&user.license, &id).await?.ok_or(ApiError::NotFound("conversation"))?;
+    let messages = match (query.after, query.before) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad_request("invalid_query", "use either before or after, not both"));
+        }
+        (Some(after), None) => state.store.messages_after(&user.license, &id, after, limit).await?,
+        (None, before) => state.store.messages_before(&user.license, &id, before.unwrap_or(i64::MAX), limit).await?,
+    };
+    let first = messages.first().map(|m| m.seq);
+    let last = messages.last().map(|m| m.seq);
+    let full = messages.len() as i64 == limit;
+    Ok(HttpResponse::Ok().json(json!({
+        "messages": messages,
+        "prev_before": if query.after.is_none() && full { first } else { None },
+        "next_after": if query.after.is_some() && full { last } else { None },
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReplyRequest {
+    text: String,
+    client_msg_id: Option<String>,
+}
+
+/// An agent's reply: the same path as a Socket.IO `message:send`, delivered live to the visitor.
+async fn reply(
+    state: web::Data<AppState>,
+    user: DashboardUser,
+    path: web::Path<String>,
+    body: web::Json<ReplyRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.into_inner();
+    let post = Post {
+        message: NewMessage {
+            sender: Sender::Agent,
+            kind: MessageKind::Text,
+            text: parse_message_text(&body.text)?,
+            client_msg_id: parse_client_msg_id(body.client_msg_id.as_deref())?,
+            author_id: Some(user.claims.sub.clone()),
+            delivery: None,
+        },
+        origin: None,
+    };
+    let appended = state.registry.send(&user.license, &path, post).await.map_err(registry_error)?;
+    let appended = appended.ok_or(ApiError::NotFound("conversation"))??;
+    let mut status = if appended.duplicate { HttpResponse::Ok() } else { HttpResponse::Created() };
+    Ok(status.json(json!({ "message": appended.message, "duplicate": appended.duplicate })))
+}
+
+async fn close(state: web::Data<AppState>, user: DashboardUser, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    set_status(&state, &user, &path, ConversationStatus::Closed).await
+}
+
+async fn reopen(state: web::Data<AppState>, user: DashboardUser, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    set_status(&state, &user, &path, ConversationStatus::Open).await
+}
+
+async fn set_status(state: &AppState, user: &DashboardUser, id: &str, status: ConversationStatus) -> Result<HttpResponse, ApiError> {
+    let result = state.registry.send(&user.license, id, SetStatus(status)).await.map_err(registry_error)?;
+    let conversation = result.ok_or(ApiError::NotFound("conversation"))??;
+    Ok(HttpResponse::Ok().json(conversation))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReadRequest {
+    seq: i64,
+}
+
+/// The agent has read up to `seq`: clears the unread count and shows a read receipt to the visitor.
+async fn read(
+    state: web::Data<AppState>,
+    user: DashboardUser,
+    path: web::Path<String>,
+    body: web::Json<ReadRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let read = Read { from: Sender::Agent, seq: body.seq, origin: None };
+    let result = state.registry.send(&user.license, &path, read).await.map_err(registry_error)?;
+    result.ok_or(ApiError::NotFound("conversation"))??;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+fn registry_error(err: RegistryError) -> ApiError {
+    match err {
+        RegistryError::Store(e) => e.into(),
+        RegistryError::Unavailable => ApiError::Unavailable,
+    }
+}

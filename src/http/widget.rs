@@ -1,0 +1,131 @@
+//! The widget's public side (config, the seed's `load-config`, `widget.js`; CORS-open) and the
+//! dashboard's `POST /api/products/chatbot/configure`.
+
+use super::product_keys::issue_product_key;
+use super::{ApiError, AppState, DashboardUser};
+use crate::domain::{Product, ProductKey, WidgetConfig};
+use crate::store::{LicenseStatus, ProductKeyRecord, Store};
+use actix_web::{middleware, web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+
+/// The widget script, served as is: small, dependency-free, no build step.
+const WIDGET_JS: &str = include_str!("../../assets/widget.js");
+
+/// Mounts the dashboard's widget route under `/api`.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/products/chatbot/configure", web::post().to(configure));
+}
+
+/// Mounts what any website may fetch: answers (errors included) carry `Access-Control-Allow-Origin: *`.
+pub fn public_routes(cfg: &mut web::ServiceConfig) {
+    let cors = || middleware::DefaultHeaders::new().add(("Access-Control-Allow-Origin", "*"));
+    cfg.service(web::resource("/widget.js").wrap(cors()).route(web::get().to(widget_js)))
+        .service(web::resource("/api/widget/config").wrap(cors()).route(web::get().to(public_config)))
+        .service(web::resource("/api/load-config").wrap(cors()).route(web::get().to(load_config)));
+}
+
+async fn widget_js() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/javascript; charset=utf-8")
+        .insert_header(("Cache-Control", "public, max-age=300"))
+        .body(WIDGET_JS)
+}
+
+/// Resolves a key that a widget presents: it must be an active `chat_` key of an active license.
+pub async fn resolve_widget_key(store: &Store, key: &ProductKey) -> Result<ProductKeyRecord, ApiError> {
+    if key.product() != Product::Chatbot {
+        return Err(ApiError::bad_request("wrong_product", "the widget needs a chat_ product key"));
+    }
+    let record = store.product_key(key).await?.ok_or(ApiError::NotFound("product key"))?;
+    if !record.is_active() {
+        return Err(ApiError::forbidden("product_key_revoked", "this product key has been revoked"));
+    }
+    let license = store.license(&record.license_key).await?.ok_or(ApiError::NotFound("product key"))?;
+    if license.status != LicenseStatus::Active {
+        return Err(ApiError::forbidden("license_suspended", "this license is suspended"));
+    }
+    Ok(record)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigureRequest {
+    #[serde(default)]
+    config: WidgetConfig,
+}
+
+async fn configure(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    user: DashboardUser,
+    body: web::Json<ConfigureRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let config = body.into_inner().config.validate()?;
+    let (key, created) = match state.store.active_product_key(&user.license, Product::Chatbot).await? {
+        Some(key) => (key, false),
+        None => (issue_product_key(&state, &user, Product::Chatbot).await?, true),
+    };
+    let config_json = serde_json::to_value(&config).map_err(anyhow::Error::from)?;
+    state.store.save_widget_config(&user.license, &config_json).await?;
+    let base = public_base(&req, state.public_url.as_deref());
+    let body = json!({
+        "product_key": key.product_key,
+        "config": config_json,
+        "embed_snippet": format!(
+            r#"<script src="{base}/widget.js" data-product-key="{}" async></script>"#,
+            key.product_key
+        ),
+        "widget_url": format!("{base}/widget.js"),
+    });
+    Ok(if created { HttpResponse::Created() } else { HttpResponse::Ok() }.json(body))
+}
+
+/// The URL the outside world reaches this server at: `PUBLIC_URL`, or what the request says.
+pub fn public_base(req: &HttpRequest, public_url: Option<&str>) -> String {
+    match public_url {
+        Some(url) => url.trim_end_matches('/').to_owned(),
+        None => {
+            let info = req.connection_info();
+            format!("{}://{}", info.scheme(), info.host())
+        }
+    }
+}
+
+async fn widget_config_for(state: &AppState, raw_key: &str) -> Result<(ProductKeyRecord, serde_json::Value), ApiError> {
+    let key = ProductKey::parse(raw_key)?;
+    let record = resolve_widget_key(&state.store, &key).await?;
+    let config = match state.store.widget_config(&record.license_key).await? {
+        Some(config) => config,
+        None => serde_json::to_value(WidgetConfig::default()).map_err(anyhow::Error::from)?,
+    };
+    Ok((record, config))
+}
+
+#[derive(Deserialize)]
+struct PublicConfigQuery {
+    product_key: String,
+}
+
+async fn public_config(state: web::Data<AppState>, query: web::Query<PublicConfigQuery>) -> Result<HttpResponse, ApiError> {
+    let (record, config) = widget_config_for(&state, &query.product_key).await?;
+    Ok(HttpResponse::Ok().json(json!({ "product_key": record.product_key, "config": config })))
+}
+
+#[derive(Deserialize)]
+struct LoadConfigQuery {
+    #[serde(rename = "siteId")]
+    site_id: String,
+}
+
+/// The seed's `GET /api/load-config?siteId=…`: the site id is the `chat_` key.
+async fn load_config(state: web::Data<AppState>, query: web::Query<LoadConfigQuery>) -> Result<HttpResponse, ApiError> {
+    let (record, config) = widget_config_for(&state, &query.site_id).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "success": true,
+        "siteId": record.product_key,
+        "clientName": config.get("title").cloned().unwrap_or_default(),
+        "config": config,
+        "source": "switchboard",
+    })))
+}

@@ -1,0 +1,238 @@
+//! Conversations: one thread between a tenant and one contact on one channel.
+
+use super::{parse_column, Store, StoreError, StoreResult};
+use crate::domain::{new_id, now_millis, Channel, ConversationStatus, LicenseKey, Message, Sender};
+use serde::Serialize;
+use sqlx::{any::AnyRow, Row};
+
+/// A stored conversation.
+#[derive(Debug, Clone, Serialize)]
+pub struct Conversation {
+    /// Server id.
+    pub id: String,
+    /// The tenant.
+    pub license_key: LicenseKey,
+    /// Where the contact writes from.
+    pub channel: Channel,
+    /// Visitor id, PSID or phone number.
+    pub contact_id: String,
+    /// Open or closed.
+    pub status: ConversationStatus,
+    /// UTM parameters, page context and channel details.
+    pub metadata: serde_json::Value,
+    /// Highest message number so far.
+    pub last_seq: i64,
+    /// Highest message number an agent has read.
+    pub agent_read_seq: i64,
+    /// Highest message number the visitor has read.
+    pub visitor_read_seq: i64,
+    /// Creation time, epoch milliseconds.
+    pub created_at: i64,
+    /// Last activity, epoch milliseconds.
+    pub updated_at: i64,
+}
+
+/// A conversation in a dashboard list: with its last message and how many visitor messages are unread.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConversationSummary {
+    /// The conversation.
+    #[serde(flatten)]
+    pub conversation: Conversation,
+    /// Its newest message, if any.
+    pub last_message: Option<Message>,
+    /// Visitor messages after the agents' read mark.
+    pub unread_count: i64,
+}
+
+/// Where a page of conversations starts: after this `(updated_at, id)`, newest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConversationCursor {
+    /// `updated_at` of the last conversation seen.
+    pub updated_at: i64,
+    /// Its id, to break ties.
+    pub id: String,
+}
+
+const CONVERSATION_COLUMNS: &str = "id, license_key, channel, contact_id, status, metadata, \
+     last_seq, agent_read_seq, visitor_read_seq, created_at, updated_at";
+
+fn conversation_from_row(row: &AnyRow) -> StoreResult<Conversation> {
+    let key: String = row.try_get("license_key")?;
+    let metadata: String = row.try_get("metadata")?;
+    Ok(Conversation {
+        id: row.try_get("id")?,
+        license_key: LicenseKey::parse(&key).map_err(|e| StoreError::Corrupt(e.0))?,
+        channel: parse_column(row, "channel")?,
+        contact_id: row.try_get("contact_id")?,
+        status: parse_column(row, "status")?,
+        metadata: serde_json::from_str(&metadata).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        last_seq: row.try_get("last_seq")?,
+        agent_read_seq: row.try_get("agent_read_seq")?,
+        visitor_read_seq: row.try_get("visitor_read_seq")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+impl Store {
+    /// Starts a conversation with a contact.
+    pub async fn create_conversation(
+        &self,
+        license: &LicenseKey,
+        channel: Channel,
+        contact_id: &str,
+        visitor_token: Option<&str>,
+        metadata: &serde_json::Value,
+    ) -> StoreResult<Conversation> {
+        let now = now_millis();
+        let row = sqlx::query(&format!(
+            "INSERT INTO conversations (id, license_key, channel, contact_id, visitor_token, status, metadata,
+                 created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, 'open', $6, $7, $7) RETURNING {CONVERSATION_COLUMNS}"
+        ))
+        .bind(new_id())
+        .bind(license.as_str().to_owned())
+        .bind(channel.as_str())
+        .bind(contact_id.to_owned())
+        .bind(visitor_token.map(str::to_owned))
+        .bind(metadata.to_string())
+        .bind(now)
+        .fetch_one(self.pool())
+        .await?;
+        conversation_from_row(&row)
+    }
+
+    /// The license's conversation `id`.
+    pub async fn conversation(&self, license: &LicenseKey, id: &str) -> StoreResult<Option<Conversation>> {
+        self.conversation_where("c.license_key = $1 AND c.id = $2", license, id).await
+    }
+
+    /// The widget conversation a visitor token resumes.
+    pub async fn conversation_by_visitor(&self, license: &LicenseKey, token: &str) -> StoreResult<Option<Conversation>> {
+        self.conversation_where("c.license_key = $1 AND c.visitor_token = $2", license, token).await
+    }
+
+    /// The newest conversation with a channel contact (Messenger PSID, WhatsApp number).
+    pub async fn conversation_by_contact(
+        &self,
+        license: &LicenseKey,
+        channel: Channel,
+        contact_id: &str,
+    ) -> StoreResult<Option<Conversation>> {
+        let row = sqlx::query(&format!(
+            "SELECT {CONVERSATION_COLUMNS} FROM conversations c
+             WHERE c.license_key = $1 AND c.channel = $2 AND c.contact_id = $3
+             ORDER BY c.created_at DESC LIMIT 1"
+        ))
+        .bind(license.as_str().to_owned())
+        .bind(channel.as_str())
+        .bind(contact_id.to_owned())
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(conversation_from_row).transpose()
+    }
+
+    async fn conversation_where(&self, filter: &str, license: &LicenseKey, value: &str) -> StoreResult<Option<Conversation>> {
+        let row = sqlx::query(&format!("SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE {filter}"))
+            .bind(license.as_str().to_owned())
+            .bind(value.to_owned())
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(conversation_from_row).transpose()
+    }
+
+    /// Opens or closes a conversation; `None` if the license has no such conversation.
+    pub async fn set_conversation_status(
+        &self,
+        license: &LicenseKey,
+        id: &str,
+        status: ConversationStatus,
+    ) -> StoreResult<Option<Conversation>> {
+        let row = sqlx::query(&format!(
+            "UPDATE conversations SET status = $1, updated_at = $2 WHERE license_key = $3 AND id = $4
+             RETURNING {CONVERSATION_COLUMNS}"
+        ))
+        .bind(status.as_str())
+        .bind(now_millis())
+        .bind(license.as_str().to_owned())
+        .bind(id.to_owned())
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(conversation_from_row).transpose()
+    }
+
+    /// Replaces a conversation's metadata (the caller merges).
+    pub async fn set_conversation_metadata(
+        &self,
+        license: &LicenseKey,
+        id: &str,
+        metadata: &serde_json::Value,
+    ) -> StoreResult<()> {
+        sqlx::query("UPDATE conversations SET metadata = $1 WHERE license_key = $2 AND id = $3")
+            .bind(metadata.to_string())
+            .bind(license.as_str().to_owned())
+            .bind(id.to_owned())
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Moves a side's read mark forward (never back).
+    pub async fn mark_read(&self, license: &LicenseKey, id: &str, reader: Sender, seq: i64) -> StoreResult<()> {
+        let column = match reader {
+            Sender::Visitor => "visitor_read_seq",
+            Sender::Agent | Sender::System => "agent_read_seq",
+        };
+        sqlx::query(&format!(
+            "UPDATE conversations SET {column} = $1 WHERE license_key = $2 AND id = $3 AND {column} < $1 AND last_seq >= $1"
+        ))
+        .bind(seq)
+        .bind(license.as_str().to_owned())
+        .bind(id.to_owned())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// A page of the license's conversations, most recently active first.
+    pub async fn list_conversations(
+        &self,
+        license: &LicenseKey,
+        status: Option<ConversationStatus>,
+        after: Option<&ConversationCursor>,
+        limit: i64,
+    ) -> StoreResult<Vec<ConversationSummary>> {
+        let (before_time, before_id) = after.map_or((i64::MAX, String::new()), |c| (c.updated_at, c.id.clone()));
+        let rows = sqlx::query(&format!(
+            "SELECT c.*, {LAST_MESSAGE_COLUMNS},
+                 (SELECT COUNT(*) FROM messages u
+                  WHERE u.conversation_id = c.id AND u.sender = 'visitor' AND u.seq > c.agent_read_seq) AS unread_count
+             FROM conversations c
+             LEFT JOIN messages m ON m.conversation_id = c.id AND m.seq = c.last_seq
+             WHERE c.license_key = $1 AND ($2 = '' OR c.status = $2)
+               AND (c.updated_at < $3 OR (c.updated_at = $3 AND c.id < $4))
+             ORDER BY c.updated_at DESC, c.id DESC
+             LIMIT $5"
+        ))
+        .bind(license.as_str().to_owned())
+        .bind(status.map_or("", ConversationStatus::as_str))
+        .bind(before_time)
+        .bind(before_id)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ConversationSummary {
+                    conversation: conversation_from_row(row)?,
+                    last_message: super::messages::last_message_from_row(row)?,
+                    unread_count: row.try_get("unread_count")?,
+                })
+            })
+            .collect()
+    }
+}
+
+const LAST_MESSAGE_COLUMNS: &str = "m.id AS m_id, m.seq AS m_seq, m.sender AS m_sender, m.kind AS m_kind, \
+     m.body AS m_body, m.client_msg_id AS m_client_msg_id, m.author_id AS m_author_id, m.delivery AS m_delivery, \
+     m.created_at AS m_created_at";
