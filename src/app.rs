@@ -3,18 +3,18 @@
 use crate::actors::Registry;
 use crate::auth::{Authenticator, SessionCache, TokenKeys};
 use crate::bus::{LocalBus, SharedBus};
-use crate::ws::widget::VisitorLimiter;
-use governor::Quota;
-use std::num::NonZeroU32;
-use std::sync::Arc;
-use std::time::Duration;
 use crate::config::Config;
 use crate::http::{self, AppState};
 use crate::store::Store;
+use crate::ws::widget::VisitorLimiter;
 use actix_web::{middleware, web, App, HttpServer};
 use anyhow::Context;
+use governor::Quota;
 use rand::RngCore;
 use std::net::TcpListener;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
 
 /// A bound, ready-to-run server.
 pub struct Application {
@@ -27,12 +27,7 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let store = Store::connect(&config.database_url, config.database_max_connections)
             .await
-            .with_context(|| {
-                format!(
-                    "connecting to the store at {}",
-                    redact(&config.database_url)
-                )
-            })?;
+            .with_context(|| format!("connecting to the store at {}", redact(&config.database_url)))?;
         store.migrate().await.context("running migrations")?;
         let cache = session_cache(&config).await?;
         let keys = TokenKeys::new(&jwt_secret(&config));

@@ -11,11 +11,7 @@ use clap::{Parser, Subcommand};
 
 /// Command-line arguments.
 #[derive(Parser)]
-#[command(
-    name = "switchboard",
-    version,
-    about = "Real-time customer-messaging server"
-)]
+#[command(name = "switchboard", version, about = "Real-time customer-messaging server")]
 pub struct Cli {
     /// What to do; serving is the default.
     #[command(subcommand)]
@@ -68,11 +64,7 @@ pub async fn run_license_command(config: &Config, command: LicenseCommand) -> an
         .context("connecting to the store")?;
     store.migrate().await.context("running migrations")?;
     let output = match command {
-        LicenseCommand::Create {
-            email,
-            products,
-            tier,
-        } => {
+        LicenseCommand::Create { email, products, tier } => {
             let order = LicenseOrder {
                 email,
                 products,
@@ -86,20 +78,14 @@ pub async fn run_license_command(config: &Config, command: LicenseCommand) -> an
             let licenses = store.licenses().await?;
             serde_json::Value::Array(licenses.iter().map(crate::http::license_json).collect())
         }
-        LicenseCommand::Suspend { key } => {
-            set_status(&store, &key, LicenseStatus::Suspended).await?
-        }
+        LicenseCommand::Suspend { key } => set_status(&store, &key, LicenseStatus::Suspended).await?,
         LicenseCommand::Activate { key } => set_status(&store, &key, LicenseStatus::Active).await?,
     };
     println!("{}", serde_json::to_string_pretty(&output)?);
     Ok(())
 }
 
-async fn set_status(
-    store: &Store,
-    key: &str,
-    status: LicenseStatus,
-) -> anyhow::Result<serde_json::Value> {
+async fn set_status(store: &Store, key: &str, status: LicenseStatus) -> anyhow::Result<serde_json::Value> {
     let key = LicenseKey::parse(key).map_err(|e| anyhow::anyhow!(e.0))?;
     let license = store
         .set_license_status(&key, status)

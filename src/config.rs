@@ -62,8 +62,7 @@ impl Config {
 
     /// Whether the store is PostgreSQL (otherwise SQLite).
     pub fn is_postgres(&self) -> bool {
-        self.database_url.starts_with("postgres://")
-            || self.database_url.starts_with("postgresql://")
+        self.database_url.starts_with("postgres://") || self.database_url.starts_with("postgresql://")
     }
 }
 

@@ -10,19 +10,12 @@ use tracing_subscriber::EnvFilter;
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .with_writer(std::io::stderr)
         .init();
     let config = Config::from_env()?;
     match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => {
-            Application::build(config)
-                .await?
-                .run_until_stopped()
-                .await?
-        }
+        Command::Serve => Application::build(config).await?.run_until_stopped().await?,
         Command::License(command) => run_license_command(&config, command).await?,
     }
     Ok(())

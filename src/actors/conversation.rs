@@ -50,7 +50,13 @@ pub struct ConversationActor {
 
 impl ConversationActor {
     /// An actor for `conversation`, as loaded from the store.
-    pub fn new(conversation: Conversation, store: Store, bus: SharedBus, registry: Registry, idle_after: Duration) -> Self {
+    pub fn new(
+        conversation: Conversation,
+        store: Store,
+        bus: SharedBus,
+        registry: Registry,
+        idle_after: Duration,
+    ) -> Self {
         Self {
             conversation,
             store,
@@ -91,7 +97,10 @@ impl ConversationActor {
             self.set_status_locally(ConversationStatus::Open);
         }
         self.fan_out(ConversationUpdate::Message(Arc::new(message.clone())), origin);
-        self.publish(Event::MessageNew { channel: self.conversation.channel, message: message.clone() });
+        self.publish(Event::MessageNew {
+            channel: self.conversation.channel,
+            message: message.clone(),
+        });
     }
 
     fn set_status_locally(&mut self, status: ConversationStatus) {
@@ -203,7 +212,13 @@ impl Handler<Typing> for ConversationActor {
 
     fn handle(&mut self, typing: Typing, _: &mut Self::Context) {
         self.last_active = Instant::now();
-        self.fan_out(ConversationUpdate::Typing { from: typing.from, is_typing: typing.is_typing }, typing.origin);
+        self.fan_out(
+            ConversationUpdate::Typing {
+                from: typing.from,
+                is_typing: typing.is_typing,
+            },
+            typing.origin,
+        );
         self.publish(Event::Typing {
             conversation_id: self.conversation.id.clone(),
             from: typing.from,
@@ -233,14 +248,20 @@ impl Handler<Read> for ConversationActor {
         let store = self.store.clone();
         let license = self.conversation.license_key.clone();
         let id = self.conversation.id.clone();
-        Box::pin(async move { store.mark_read(&license, &id, read.from, seq).await }.into_actor(self).map(
-            move |stored, act, _| {
-                stored?;
-                act.fan_out(ConversationUpdate::Read { from: read.from, seq }, read.origin);
-                act.publish(Event::Read { conversation_id: act.conversation.id.clone(), from: read.from, seq });
-                Ok(())
-            },
-        ))
+        Box::pin(
+            async move { store.mark_read(&license, &id, read.from, seq).await }
+                .into_actor(self)
+                .map(move |stored, act, _| {
+                    stored?;
+                    act.fan_out(ConversationUpdate::Read { from: read.from, seq }, read.origin);
+                    act.publish(Event::Read {
+                        conversation_id: act.conversation.id.clone(),
+                        from: read.from,
+                        seq,
+                    });
+                    Ok(())
+                }),
+        )
     }
 }
 

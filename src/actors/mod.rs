@@ -7,8 +7,7 @@ mod registry;
 mod tenant;
 
 pub use conversation::{
-    ConversationActor, ConversationUpdate, MergeMetadata, Post, Read, SetStatus, Typing, Unwatch, Watch,
-    WATCHER_QUEUE,
+    ConversationActor, ConversationUpdate, MergeMetadata, Post, Read, SetStatus, Typing, Unwatch, Watch, WATCHER_QUEUE,
 };
 pub use registry::{Registry, RegistryError};
 pub use tenant::{TenantActor, VisitorConnected, VisitorDisconnected};

@@ -64,12 +64,18 @@ impl Registry {
 
     /// The license's live conversation `id`, spawned from the store if needed; `None` if the license has
     /// no such conversation (another tenant's id included).
-    pub async fn conversation(&self, license: &LicenseKey, id: &str) -> Result<Option<Addr<ConversationActor>>, StoreError> {
+    pub async fn conversation(
+        &self,
+        license: &LicenseKey,
+        id: &str,
+    ) -> Result<Option<Addr<ConversationActor>>, StoreError> {
         if let Some(entry) = self.inner.conversations.get(id) {
             let (owner, addr) = entry.value();
             return Ok((owner == license && addr.connected()).then(|| addr.clone()));
         }
-        let Some(conversation) = self.inner.store.conversation(license, id).await? else { return Ok(None) };
+        let Some(conversation) = self.inner.store.conversation(license, id).await? else {
+            return Ok(None);
+        };
         Ok(Some(self.spawn_conversation(conversation)))
     }
 
@@ -85,7 +91,10 @@ impl Registry {
                 self.clone(),
                 self.inner.idle_after,
             );
-            (license.clone(), ConversationActor::start_in_arbiter(self.arbiter(), move |_| actor))
+            (
+                license.clone(),
+                ConversationActor::start_in_arbiter(self.arbiter(), move |_| actor),
+            )
         });
         if !entry.1.connected() {
             // A stopped actor whose removal is still on its way: replace it.
@@ -110,11 +119,17 @@ impl Registry {
         visitor_token: Option<&str>,
         metadata: &serde_json::Value,
     ) -> Result<(Conversation, Addr<ConversationActor>), StoreError> {
-        let conversation =
-            self.inner.store.create_conversation(license, channel, contact_id, visitor_token, metadata).await?;
+        let conversation = self
+            .inner
+            .store
+            .create_conversation(license, channel, contact_id, visitor_token, metadata)
+            .await?;
         self.inner.bus.publish(
             license,
-            Event::Activity(Activity::ConversationOpened { conversation_id: conversation.id.clone(), channel }),
+            Event::Activity(Activity::ConversationOpened {
+                conversation_id: conversation.id.clone(),
+                channel,
+            }),
         );
         let addr = self.spawn_conversation(conversation.clone());
         Ok((conversation, addr))
@@ -129,7 +144,9 @@ impl Registry {
         ConversationActor: Handler<M>,
     {
         for _ in 0..2 {
-            let Some(addr) = self.conversation(license, id).await? else { return Ok(None) };
+            let Some(addr) = self.conversation(license, id).await? else {
+                return Ok(None);
+            };
             match addr.send(msg.clone()).await {
                 Ok(result) => return Ok(Some(result)),
                 Err(MailboxError::Closed | MailboxError::Timeout) => self.forget_conversation(id, &addr),
@@ -140,7 +157,11 @@ impl Registry {
 
     /// The license's tenant actor, spawned if needed.
     pub fn tenant(&self, license: &LicenseKey) -> Addr<TenantActor> {
-        let mut entry = self.inner.tenants.entry(license.clone()).or_insert_with(|| self.spawn_tenant(license));
+        let mut entry = self
+            .inner
+            .tenants
+            .entry(license.clone())
+            .or_insert_with(|| self.spawn_tenant(license));
         if !entry.connected() {
             *entry = self.spawn_tenant(license);
         }
@@ -148,7 +169,12 @@ impl Registry {
     }
 
     fn spawn_tenant(&self, license: &LicenseKey) -> Addr<TenantActor> {
-        let actor = TenantActor::new(license.clone(), self.inner.bus.clone(), self.clone(), self.inner.idle_after);
+        let actor = TenantActor::new(
+            license.clone(),
+            self.inner.bus.clone(),
+            self.clone(),
+            self.inner.idle_after,
+        );
         TenantActor::start_in_arbiter(self.arbiter(), move |_| actor)
     }
 
@@ -190,5 +216,6 @@ fn spawn_arbiters(threads: usize) -> std::io::Result<Vec<ArbiterHandle>> {
         // Serves until the process exits; the arbiters keep their own threads.
         let _ = system.run();
     })?;
-    rx.recv().map_err(|_| std::io::Error::other("the actor system did not start"))
+    rx.recv()
+        .map_err(|_| std::io::Error::other("the actor system did not start"))
 }

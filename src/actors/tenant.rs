@@ -21,7 +21,14 @@ pub struct TenantActor {
 impl TenantActor {
     /// A fresh actor for `license`.
     pub fn new(license: LicenseKey, bus: SharedBus, registry: Registry, idle_after: Duration) -> Self {
-        Self { license, bus, registry, visitors: HashMap::new(), last_active: Instant::now(), idle_after }
+        Self {
+            license,
+            bus,
+            registry,
+            visitors: HashMap::new(),
+            last_active: Instant::now(),
+            idle_after,
+        }
     }
 }
 
@@ -58,7 +65,12 @@ impl Handler<VisitorConnected> for TenantActor {
         let tabs = self.visitors.entry(msg.visitor_id.clone()).or_default();
         *tabs += 1;
         if *tabs == 1 {
-            self.bus.publish(&self.license, Event::Activity(Activity::VisitorOnline { visitor_id: msg.visitor_id }));
+            self.bus.publish(
+                &self.license,
+                Event::Activity(Activity::VisitorOnline {
+                    visitor_id: msg.visitor_id,
+                }),
+            );
         }
     }
 }
@@ -76,11 +88,18 @@ impl Handler<VisitorDisconnected> for TenantActor {
 
     fn handle(&mut self, msg: VisitorDisconnected, _: &mut Self::Context) {
         self.last_active = Instant::now();
-        let Some(tabs) = self.visitors.get_mut(&msg.visitor_id) else { return };
+        let Some(tabs) = self.visitors.get_mut(&msg.visitor_id) else {
+            return;
+        };
         *tabs = tabs.saturating_sub(1);
         if *tabs == 0 {
             self.visitors.remove(&msg.visitor_id);
-            self.bus.publish(&self.license, Event::Activity(Activity::VisitorOffline { visitor_id: msg.visitor_id }));
+            self.bus.publish(
+                &self.license,
+                Event::Activity(Activity::VisitorOffline {
+                    visitor_id: msg.visitor_id,
+                }),
+            );
         }
     }
 }

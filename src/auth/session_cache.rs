@@ -97,9 +97,7 @@ impl SessionCache {
                 map.insert(key, (live, expires_at));
             }
             Self::Redis { conn, .. } => {
-                let ttl_secs = u64::try_from((expires_at - now_millis()) / 1000)
-                    .unwrap_or(0)
-                    .max(1);
+                let ttl_secs = u64::try_from((expires_at - now_millis()) / 1000).unwrap_or(0).max(1);
                 let state = if live { LIVE } else { REVOKED };
                 let mut conn = conn.clone();
                 if let Err(err) = conn.set_ex::<_, _, ()>(&key, state, ttl_secs).await {

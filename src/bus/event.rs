@@ -79,7 +79,9 @@ mod tests {
 
     #[test]
     fn events_serialise_with_their_wire_names() -> serde_json::Result<()> {
-        let event = Event::Activity(Activity::VisitorOnline { visitor_id: "v1".into() });
+        let event = Event::Activity(Activity::VisitorOnline {
+            visitor_id: "v1".into(),
+        });
         let json = serde_json::to_value(&event)?;
         assert_eq!(json["event"], "activity:new");
         assert_eq!(json["data"]["type"], "visitor_online");

@@ -131,7 +131,9 @@ pub fn parse_message_text(raw: &str) -> Result<String, ParseError> {
         return Err(ParseError("the message text is empty".into()));
     }
     if raw.chars().count() > MAX_MESSAGE_CHARS {
-        return Err(ParseError(format!("the message text is longer than {MAX_MESSAGE_CHARS} characters")));
+        return Err(ParseError(format!(
+            "the message text is longer than {MAX_MESSAGE_CHARS} characters"
+        )));
     }
     Ok(raw.to_owned())
 }

@@ -36,11 +36,10 @@ impl LicenseKey {
         let groups: Vec<&str> = key.split('-').collect();
         let well_formed = groups.len() == 4
             && groups.first() == Some(&"INTL")
-            && groups.iter().skip(1).all(|g| {
-                g.len() == 4
-                    && g.bytes()
-                        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
-            });
+            && groups
+                .iter()
+                .skip(1)
+                .all(|g| g.len() == 4 && g.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()));
         if well_formed {
             Ok(Self(key.to_owned()))
         } else {
@@ -83,9 +82,7 @@ impl ProductKey {
         let valid = key.split_once('_').is_some_and(|(prefix, suffix)| {
             Product::from_key_prefix(prefix).is_some()
                 && suffix.len() == PRODUCT_SUFFIX_LEN
-                && suffix
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+                && suffix.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
         });
         if valid {
             Ok(Self(key.to_owned()))
@@ -146,13 +143,8 @@ mod tests {
     fn product_keys_round_trip_for_every_product() {
         for product in Product::ALL {
             let key = ProductKey::generate(product);
-            assert!(key
-                .as_str()
-                .starts_with(&format!("{}_", product.key_prefix())));
-            assert_eq!(
-                ProductKey::parse(key.as_str()).map(|k| k.product()),
-                Ok(product)
-            );
+            assert!(key.as_str().starts_with(&format!("{}_", product.key_prefix())));
+            assert_eq!(ProductKey::parse(key.as_str()).map(|k| k.product()), Ok(product));
         }
     }
 

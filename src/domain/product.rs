@@ -20,12 +20,7 @@ pub enum Product {
 
 impl Product {
     /// Every product, in key-prefix order.
-    pub const ALL: [Product; 4] = [
-        Self::Chatbot,
-        Self::SalesAgent,
-        Self::DataEnrichment,
-        Self::SetupAgent,
-    ];
+    pub const ALL: [Product; 4] = [Self::Chatbot, Self::SalesAgent, Self::DataEnrichment, Self::SetupAgent];
 
     /// The name used in APIs and in the `products` claim.
     pub fn as_str(self) -> &'static str {
@@ -97,11 +92,7 @@ impl FromStr for Tier {
         [Self::Free, Self::Basic, Self::Pro, Self::Enterprise]
             .into_iter()
             .find(|t| t.as_str() == s)
-            .ok_or_else(|| {
-                ParseError(format!(
-                    "unknown tier '{s}' (expected free, basic, pro or enterprise)"
-                ))
-            })
+            .ok_or_else(|| ParseError(format!("unknown tier '{s}' (expected free, basic, pro or enterprise)")))
     }
 }
 

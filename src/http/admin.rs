@@ -68,8 +68,7 @@ async fn create(
 
 async fn list(_: AdminAccess, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let licenses = state.store.licenses().await?;
-    Ok(HttpResponse::Ok()
-        .json(json!({ "licenses": licenses.iter().map(license_json).collect::<Vec<_>>() })))
+    Ok(HttpResponse::Ok().json(json!({ "licenses": licenses.iter().map(license_json).collect::<Vec<_>>() })))
 }
 
 async fn suspend(
@@ -92,11 +91,7 @@ async fn activate(
     Ok(HttpResponse::Ok().json(license_json(&license)))
 }
 
-async fn set_status(
-    state: &AppState,
-    raw_key: &str,
-    status: LicenseStatus,
-) -> Result<License, ApiError> {
+async fn set_status(state: &AppState, raw_key: &str, status: LicenseStatus) -> Result<License, ApiError> {
     let key = LicenseKey::parse(raw_key)?;
     state
         .store

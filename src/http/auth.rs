@@ -28,10 +28,7 @@ struct RegisterRequest {
     license_key: String,
 }
 
-async fn register(
-    state: web::Data<AppState>,
-    body: web::Json<RegisterRequest>,
-) -> Result<HttpResponse, ApiError> {
+async fn register(state: web::Data<AppState>, body: web::Json<RegisterRequest>) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let email = Email::parse(&body.email)?;
     let license_key = LicenseKey::parse(&body.license_key)?;
@@ -39,9 +36,7 @@ async fn register(
     if !(MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&length) {
         return Err(ApiError::bad_request(
             "weak_password",
-            format!(
-                "the password must be {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters long"
-            ),
+            format!("the password must be {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters long"),
         ));
     }
     let license = state
@@ -50,10 +45,7 @@ async fn register(
         .await?
         .ok_or(ApiError::NotFound("license"))?;
     if license.status != LicenseStatus::Active {
-        return Err(ApiError::forbidden(
-            "license_suspended",
-            "this license is suspended",
-        ));
+        return Err(ApiError::forbidden("license_suspended", "this license is suspended"));
     }
     if state.store.license_has_owner(&license_key).await? {
         return Err(ApiError::conflict(
@@ -67,17 +59,13 @@ async fn register(
         license_key,
         role: Role::Owner,
     };
-    let user = state
-        .store
-        .create_user(&new_user)
-        .await
-        .map_err(|e| match e {
-            StoreError::Duplicate => ApiError::conflict(
-                "already_registered",
-                "this e-mail address or license is already registered",
-            ),
-            other => other.into(),
-        })?;
+    let user = state.store.create_user(&new_user).await.map_err(|e| match e {
+        StoreError::Duplicate => ApiError::conflict(
+            "already_registered",
+            "this e-mail address or license is already registered",
+        ),
+        other => other.into(),
+    })?;
     Ok(HttpResponse::Created().json(json!({
         "user": {
             "id": user.id,
@@ -96,10 +84,7 @@ struct LoginRequest {
     password: String,
 }
 
-async fn login(
-    state: web::Data<AppState>,
-    body: web::Json<LoginRequest>,
-) -> Result<HttpResponse, ApiError> {
+async fn login(state: web::Data<AppState>, body: web::Json<LoginRequest>) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let wrong = || ApiError::Unauthorized("wrong e-mail or password".into());
     let email = Email::parse(&body.email).map_err(|_| wrong())?;
@@ -109,16 +94,9 @@ async fn login(
         return Err(wrong());
     }
     let user = user.ok_or_else(wrong)?;
-    let license = state
-        .store
-        .license(&user.license_key)
-        .await?
-        .ok_or_else(wrong)?;
+    let license = state.store.license(&user.license_key).await?.ok_or_else(wrong)?;
     if license.status != LicenseStatus::Active {
-        return Err(ApiError::forbidden(
-            "license_suspended",
-            "this license is suspended",
-        ));
+        return Err(ApiError::forbidden("license_suspended", "this license is suspended"));
     }
     let ttl = state.auth.ttl_seconds();
     let now = now_millis() / 1000;
@@ -168,12 +146,7 @@ async fn me(user: DashboardUser) -> HttpResponse {
 
 async fn logout(state: web::Data<AppState>, user: DashboardUser) -> Result<HttpResponse, ApiError> {
     state.auth.revoke(&user.claims).await?;
-    let mut expired = Cookie::build(SESSION_COOKIE, "")
-        .path("/")
-        .http_only(true)
-        .finish();
+    let mut expired = Cookie::build(SESSION_COOKIE, "").path("/").http_only(true).finish();
     expired.make_removal();
-    Ok(HttpResponse::Ok()
-        .cookie(expired)
-        .json(json!({ "logged_out": true })))
+    Ok(HttpResponse::Ok().cookie(expired).json(json!({ "logged_out": true })))
 }

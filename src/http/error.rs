@@ -83,9 +83,7 @@ impl ApiError {
 
     fn code(&self) -> &'static str {
         match self {
-            Self::BadRequest { code, .. }
-            | Self::Forbidden { code, .. }
-            | Self::Conflict { code, .. } => code,
+            Self::BadRequest { code, .. } | Self::Forbidden { code, .. } | Self::Conflict { code, .. } => code,
             Self::Unauthorized(_) => "unauthorized",
             Self::NotFound(_) => "not_found",
             Self::PayloadTooLarge(_) => "payload_too_large",
@@ -171,14 +169,13 @@ impl From<anyhow::Error> for ApiError {
 /// Turns actix's JSON extractor failures into our shape: size, content type, syntax and type errors.
 pub fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
     match err {
-        JsonPayloadError::Overflow { limit }
-        | JsonPayloadError::OverflowKnownLength { limit, .. } => ApiError::PayloadTooLarge(limit),
-        JsonPayloadError::ContentType => ApiError::UnsupportedMediaType(
-            "send the body as JSON with Content-Type: application/json".into(),
-        ),
-        JsonPayloadError::Deserialize(e) => {
-            ApiError::bad_request("invalid_json", format!("invalid JSON body: {e}"))
+        JsonPayloadError::Overflow { limit } | JsonPayloadError::OverflowKnownLength { limit, .. } => {
+            ApiError::PayloadTooLarge(limit)
         }
+        JsonPayloadError::ContentType => {
+            ApiError::UnsupportedMediaType("send the body as JSON with Content-Type: application/json".into())
+        }
+        JsonPayloadError::Deserialize(e) => ApiError::bad_request("invalid_json", format!("invalid JSON body: {e}")),
         other => ApiError::bad_request("invalid_body", other.to_string()),
     }
     .into()
@@ -188,9 +185,9 @@ pub fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error
 pub fn form_error(err: UrlencodedError, _req: &HttpRequest) -> actix_web::Error {
     match err {
         UrlencodedError::Overflow { limit, .. } => ApiError::PayloadTooLarge(limit),
-        UrlencodedError::ContentType => ApiError::UnsupportedMediaType(
-            "send the body as application/x-www-form-urlencoded".into(),
-        ),
+        UrlencodedError::ContentType => {
+            ApiError::UnsupportedMediaType("send the body as application/x-www-form-urlencoded".into())
+        }
         other => ApiError::bad_request("invalid_form", format!("invalid form body: {other}")),
     }
     .into()

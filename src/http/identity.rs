@@ -26,10 +26,7 @@ pub fn bearer_token(req: &HttpRequest) -> Option<String> {
         .headers()
         .get(actix_web::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
         .map(|t| t.trim().to_owned());
     header.or_else(|| req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned()))
 }
@@ -81,11 +78,7 @@ fn admin_access(req: &HttpRequest) -> Result<AdminAccess, ApiError> {
         .get(actix_web::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(|| {
-            ApiError::Unauthorized(
-                "send the admin token as Authorization: Bearer <ADMIN_TOKEN>".into(),
-            )
-        })?;
+        .ok_or_else(|| ApiError::Unauthorized("send the admin token as Authorization: Bearer <ADMIN_TOKEN>".into()))?;
     if constant_time_eq(given.as_bytes(), expected.as_bytes()) {
         Ok(AdminAccess)
     } else {

@@ -11,15 +11,15 @@ mod widget;
 
 pub use admin::{license_json, LicenseOrder};
 pub use error::ApiError;
-pub use widget::{public_base, resolve_widget_key};
 pub use identity::{AdminAccess, DashboardUser, SESSION_COOKIE};
+pub use widget::{public_base, resolve_widget_key};
 
 use crate::actors::Registry;
 use crate::auth::Authenticator;
-use crate::ws::widget::VisitorLimiter;
-use std::sync::Arc;
 use crate::store::Store;
+use crate::ws::widget::VisitorLimiter;
 use actix_web::web;
+use std::sync::Arc;
 
 /// Largest JSON or form body any endpoint accepts.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;

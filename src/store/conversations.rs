@@ -104,12 +104,18 @@ impl Store {
 
     /// The license's conversation `id`.
     pub async fn conversation(&self, license: &LicenseKey, id: &str) -> StoreResult<Option<Conversation>> {
-        self.conversation_where("c.license_key = $1 AND c.id = $2", license, id).await
+        self.conversation_where("c.license_key = $1 AND c.id = $2", license, id)
+            .await
     }
 
     /// The widget conversation a visitor token resumes.
-    pub async fn conversation_by_visitor(&self, license: &LicenseKey, token: &str) -> StoreResult<Option<Conversation>> {
-        self.conversation_where("c.license_key = $1 AND c.visitor_token = $2", license, token).await
+    pub async fn conversation_by_visitor(
+        &self,
+        license: &LicenseKey,
+        token: &str,
+    ) -> StoreResult<Option<Conversation>> {
+        self.conversation_where("c.license_key = $1 AND c.visitor_token = $2", license, token)
+            .await
     }
 
     /// The newest conversation with a channel contact (Messenger PSID, WhatsApp number).
@@ -132,12 +138,19 @@ impl Store {
         row.as_ref().map(conversation_from_row).transpose()
     }
 
-    async fn conversation_where(&self, filter: &str, license: &LicenseKey, value: &str) -> StoreResult<Option<Conversation>> {
-        let row = sqlx::query(&format!("SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE {filter}"))
-            .bind(license.as_str().to_owned())
-            .bind(value.to_owned())
-            .fetch_optional(self.pool())
-            .await?;
+    async fn conversation_where(
+        &self,
+        filter: &str,
+        license: &LicenseKey,
+        value: &str,
+    ) -> StoreResult<Option<Conversation>> {
+        let row = sqlx::query(&format!(
+            "SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE {filter}"
+        ))
+        .bind(license.as_str().to_owned())
+        .bind(value.to_owned())
+        .fetch_optional(self.pool())
+        .await?;
         row.as_ref().map(conversation_from_row).transpose()
     }
 

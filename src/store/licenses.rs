@@ -134,11 +134,7 @@ impl Store {
     }
 
     /// Sets a license's status; `None` when there is no such license.
-    pub async fn set_license_status(
-        &self,
-        key: &LicenseKey,
-        status: LicenseStatus,
-    ) -> StoreResult<Option<License>> {
+    pub async fn set_license_status(&self, key: &LicenseKey, status: LicenseStatus) -> StoreResult<Option<License>> {
         let row = sqlx::query(&format!(
             "UPDATE licenses SET status = $1 WHERE license_key = $2 RETURNING {LICENSE_COLUMNS}"
         ))

@@ -80,15 +80,26 @@ impl Store {
         reopen: bool,
     ) -> StoreResult<Option<Appended>> {
         if let Some(existing) = self.message_by_client_id(conversation_id, new).await? {
-            return Ok(Some(Appended { message: existing, duplicate: true }));
+            return Ok(Some(Appended {
+                message: existing,
+                duplicate: true,
+            }));
         }
         match self.insert_message(license, conversation_id, new, reopen).await {
             Err(StoreError::Duplicate) => {
                 // A concurrent resend won the race; answer with its copy.
                 let existing = self.message_by_client_id(conversation_id, new).await?;
-                Ok(existing.map(|message| Appended { message, duplicate: true }))
+                Ok(existing.map(|message| Appended {
+                    message,
+                    duplicate: true,
+                }))
             }
-            other => other.map(|m| m.map(|message| Appended { message, duplicate: false })),
+            other => other.map(|m| {
+                m.map(|message| Appended {
+                    message,
+                    duplicate: false,
+                })
+            }),
         }
     }
 
@@ -136,7 +147,9 @@ impl Store {
     }
 
     async fn message_by_client_id(&self, conversation_id: &str, new: &NewMessage) -> StoreResult<Option<Message>> {
-        let Some(client_msg_id) = &new.client_msg_id else { return Ok(None) };
+        let Some(client_msg_id) = &new.client_msg_id else {
+            return Ok(None);
+        };
         let row = sqlx::query(&format!(
             "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = $1 AND sender = $2 AND client_msg_id = $3"
         ))

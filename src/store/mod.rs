@@ -14,8 +14,8 @@ mod users;
 mod widget_configs;
 
 pub use conversations::{Conversation, ConversationCursor, ConversationSummary};
-pub use messages::{Appended, NewMessage};
 pub use licenses::{License, LicenseStatus, NewLicense};
+pub use messages::{Appended, NewMessage};
 pub use product_keys::ProductKeyRecord;
 pub use sessions::Session;
 pub use users::{NewUser, User};
@@ -30,7 +30,11 @@ use std::time::Duration;
 /// The schema, embedded in the binary: (version, description, SQL). Both engines run the same files.
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "foundation", include_str!("../../migrations/0001_foundation.sql")),
-    (2, "conversations", include_str!("../../migrations/0002_conversations.sql")),
+    (
+        2,
+        "conversations",
+        include_str!("../../migrations/0002_conversations.sql"),
+    ),
 ];
 
 /// Serves [`MIGRATIONS`] to sqlx's migrator without reading the filesystem at run time.
@@ -76,13 +80,9 @@ pub enum StoreError {
 impl From<sqlx::Error> for StoreError {
     fn from(err: sqlx::Error) -> Self {
         match &err {
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
-                Self::Unavailable(err)
-            }
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => Self::Unavailable(err),
             sqlx::Error::Database(db) if db.is_unique_violation() => Self::Duplicate,
-            sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => {
-                Self::Corrupt(err.to_string())
-            }
+            sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => Self::Corrupt(err.to_string()),
             _ => Self::Database(err),
         }
     }
@@ -156,6 +156,5 @@ where
     T::Err: std::fmt::Display,
 {
     let raw: String = row.try_get(column)?;
-    raw.parse()
-        .map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
+    raw.parse().map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
 }

@@ -43,11 +43,7 @@ const KEY_COLUMNS: &str = "product_key, license_key, product, status, created_at
 
 impl Store {
     /// Issues a fresh key; [`StoreError::Duplicate`] if the product already has an active key.
-    pub async fn create_product_key(
-        &self,
-        license: &LicenseKey,
-        product: Product,
-    ) -> StoreResult<ProductKeyRecord> {
+    pub async fn create_product_key(&self, license: &LicenseKey, product: Product) -> StoreResult<ProductKeyRecord> {
         let row = sqlx::query(&format!(
             "INSERT INTO product_keys (product_key, license_key, product, status, created_at)
              VALUES ($1, $2, $3, 'active', $4) RETURNING {KEY_COLUMNS}"
@@ -100,11 +96,7 @@ impl Store {
     }
 
     /// Revokes one of the license's active keys; `false` when it has no such active key.
-    pub async fn revoke_product_key(
-        &self,
-        license: &LicenseKey,
-        key: &ProductKey,
-    ) -> StoreResult<bool> {
+    pub async fn revoke_product_key(&self, license: &LicenseKey, key: &ProductKey) -> StoreResult<bool> {
         let done = sqlx::query(
             "UPDATE product_keys SET status = 'revoked', revoked_at = $1
              WHERE license_key = $2 AND product_key = $3 AND status = 'active'",

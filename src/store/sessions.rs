@@ -78,13 +78,11 @@ impl Store {
 
     /// Revokes every session of a license (on suspension).
     pub async fn revoke_license_sessions(&self, license: &LicenseKey) -> StoreResult<()> {
-        sqlx::query(
-            "UPDATE sessions SET revoked_at = $1 WHERE license_key = $2 AND revoked_at IS NULL",
-        )
-        .bind(now_millis())
-        .bind(license.as_str().to_owned())
-        .execute(self.pool())
-        .await?;
+        sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE license_key = $2 AND revoked_at IS NULL")
+            .bind(now_millis())
+            .bind(license.as_str().to_owned())
+            .execute(self.pool())
+            .await?;
         Ok(())
     }
 }

@@ -64,23 +64,19 @@ impl Store {
 
     /// The user who logs in with `email`.
     pub async fn user_by_email(&self, email: &Email) -> StoreResult<Option<User>> {
-        let row = sqlx::query(
-            "SELECT id, email, password_hash, license_key, role FROM users WHERE email = $1",
-        )
-        .bind(email.as_str().to_owned())
-        .fetch_optional(self.pool())
-        .await?;
+        let row = sqlx::query("SELECT id, email, password_hash, license_key, role FROM users WHERE email = $1")
+            .bind(email.as_str().to_owned())
+            .fetch_optional(self.pool())
+            .await?;
         row.as_ref().map(user_from_row).transpose()
     }
 
     /// Whether the license already has an owner.
     pub async fn license_has_owner(&self, key: &LicenseKey) -> StoreResult<bool> {
-        let row = sqlx::query(
-            "SELECT COUNT(*) AS n FROM users WHERE license_key = $1 AND role = 'owner'",
-        )
-        .bind(key.as_str().to_owned())
-        .fetch_one(self.pool())
-        .await?;
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM users WHERE license_key = $1 AND role = 'owner'")
+            .bind(key.as_str().to_owned())
+            .fetch_one(self.pool())
+            .await?;
         Ok(row.try_get::<i64, _>("n")? > 0)
     }
 }

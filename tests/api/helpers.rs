@@ -58,7 +58,9 @@ pub async fn fresh_database(backend: Backend) -> Option<String> {
                 return None;
             };
             use sqlx::Connection;
-            let mut conn = sqlx::PgConnection::connect(&admin_url).await.expect("PostgreSQL answers");
+            let mut conn = sqlx::PgConnection::connect(&admin_url)
+                .await
+                .expect("PostgreSQL answers");
             sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {name}").as_str())
                 .await
                 .expect("test database created");
@@ -133,19 +135,40 @@ impl TestApp {
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> Response {
-        self.client.post(self.url(path)).json(body).send().await.expect("request sent")
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
     }
 
     pub async fn get_as(&self, path: &str, token: &str) -> Response {
-        self.client.get(self.url(path)).bearer_auth(token).send().await.expect("request sent")
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request sent")
     }
 
     pub async fn post_as(&self, path: &str, token: &str, body: &Value) -> Response {
-        self.client.post(self.url(path)).bearer_auth(token).json(body).send().await.expect("request sent")
+        self.client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
     }
 
     pub async fn delete_as(&self, path: &str, token: &str) -> Response {
-        self.client.delete(self.url(path)).bearer_auth(token).send().await.expect("request sent")
+        self.client
+            .delete(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request sent")
     }
 
     /// Issues a license through the admin API.
@@ -171,7 +194,8 @@ impl TestApp {
     }
 
     pub async fn login(&self, email: &str, password: &str) -> Response {
-        self.post_json("/api/auth/login", &json!({ "email": email, "password": password })).await
+        self.post_json("/api/auth/login", &json!({ "email": email, "password": password }))
+            .await
     }
 
     /// License, registration and login in one step.
@@ -181,7 +205,11 @@ impl TestApp {
         expect_status(self.register(&email, &license_key).await, StatusCode::CREATED).await;
         let body = expect_status(self.login(&email, PASSWORD).await, StatusCode::OK).await;
         let token = body["token"].as_str().expect("token").to_owned();
-        Tenant { license_key, email, token }
+        Tenant {
+            license_key,
+            email,
+            token,
+        }
     }
 }
 
@@ -215,12 +243,18 @@ impl Socket {
     pub async fn send_json(&mut self, frame: &Value) {
         use futures_util::SinkExt;
         let text = frame.to_string();
-        self.ws.send(tokio_tungstenite::tungstenite::Message::text(text)).await.expect("frame sent");
+        self.ws
+            .send(tokio_tungstenite::tungstenite::Message::text(text))
+            .await
+            .expect("frame sent");
     }
 
     pub async fn send_text(&mut self, text: String) {
         use futures_util::SinkExt;
-        self.ws.send(tokio_tungstenite::tungstenite::Message::text(text)).await.expect("frame sent");
+        self.ws
+            .send(tokio_tungstenite::tungstenite::Message::text(text))
+            .await
+            .expect("frame sent");
     }
 
     /// The next JSON text frame (pings and pongs skipped); panics on close or after 5 s.
@@ -262,7 +296,8 @@ impl Socket {
                     return SocketEvent::Json(serde_json::from_str(&text).expect("frames are JSON"));
                 }
                 Some(Ok(Message::Close(frame))) => {
-                    let (code, reason) = frame.map_or((1005, String::new()), |f| (u16::from(f.code), f.reason.to_string()));
+                    let (code, reason) =
+                        frame.map_or((1005, String::new()), |f| (u16::from(f.code), f.reason.to_string()));
                     return SocketEvent::Closed(code, reason);
                 }
                 Some(Ok(_)) => continue,
@@ -301,13 +336,17 @@ impl TestApp {
         if let Some((token, last_seq)) = resume {
             path.push_str(&format!("&visitor_token={token}&last_seq={last_seq}"));
         }
-        let (ws, _) = tokio_tungstenite::connect_async(self.ws_url(&path)).await.expect("widget socket opens");
+        let (ws, _) = tokio_tungstenite::connect_async(self.ws_url(&path))
+            .await
+            .expect("widget socket opens");
         Socket { ws }
     }
 
     /// Configures the chatbot (creating the `chat_` key) and returns the key.
     pub async fn chat_key(&self, tenant: &Tenant) -> String {
-        let response = self.post_as("/api/products/chatbot/configure", &tenant.token, &json!({})).await;
+        let response = self
+            .post_as("/api/products/chatbot/configure", &tenant.token, &json!({}))
+            .await;
         let body = expect_status(response, StatusCode::CREATED).await;
         body["product_key"].as_str().expect("product_key").to_owned()
     }

@@ -12,8 +12,8 @@ use crate::domain::{new_id, ProductKey};
 use crate::http::{resolve_widget_key, ApiError, AppState};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
-use session::WidgetSession;
 pub use session::VisitorLimiter;
+use session::WidgetSession;
 use sha2::{Digest, Sha256};
 
 /// Largest inbound frame; bigger ones close the socket with 1009.
@@ -37,7 +37,10 @@ pub async fn connect(
     let record = resolve_widget_key(&state.store, &key).await?;
     let license = record.license_key;
     let (visitor_token, resume) = match query.visitor_token.as_deref().filter(|t| is_visitor_token(t)) {
-        Some(token) => (token.to_owned(), state.store.conversation_by_visitor(&license, token).await?),
+        Some(token) => (
+            token.to_owned(),
+            state.store.conversation_by_visitor(&license, token).await?,
+        ),
         None => (new_id(), None),
     };
     let (response, ws, stream) = actix_ws::handle(&req, body)?;

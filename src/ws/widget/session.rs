@@ -2,14 +2,17 @@
 //! conversation's updates and a heartbeat. Every exit path goes through the same clean-up.
 
 use super::frames::{parse_client_frame, ClientFrame, ServerFrame};
-use crate::actors::{ConversationActor, ConversationUpdate, MergeMetadata, Post, Read, Registry, Typing, Unwatch, VisitorConnected, VisitorDisconnected, Watch, WATCHER_QUEUE};
+use crate::actors::{
+    ConversationActor, ConversationUpdate, MergeMetadata, Post, Read, Registry, Typing, Unwatch, VisitorConnected,
+    VisitorDisconnected, Watch, WATCHER_QUEUE,
+};
 use crate::domain::{parse_client_msg_id, parse_message_text, Channel, LicenseKey, MessageKind, Sender};
 use crate::store::{Appended, Conversation, NewMessage, StoreError};
 use crate::ws::next_socket_id;
 use actix::{Addr, MailboxError};
 use actix_ws::{CloseCode, CloseReason, Message as WsMessage, MessageStream, ProtocolError};
-use futures_util::stream::{FuturesOrdered, StreamExt};
 use futures_util::future::BoxFuture;
+use futures_util::stream::{FuturesOrdered, StreamExt};
 use governor::DefaultKeyedRateLimiter;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -58,7 +61,10 @@ enum End {
 }
 
 fn close(code: CloseCode, reason: &str) -> End {
-    End::Close(CloseReason { code, description: Some(reason.to_owned()) })
+    End::Close(CloseReason {
+        code,
+        description: Some(reason.to_owned()),
+    })
 }
 
 impl WidgetSession {
@@ -90,7 +96,9 @@ impl WidgetSession {
     /// Greets, replays what the visitor missed, then serves until the socket ends.
     pub async fn run(mut self, stream: MessageStream, resume: Option<Conversation>, last_seq: i64) {
         let tenant = self.registry.tenant(&self.license);
-        tenant.do_send(VisitorConnected { visitor_id: self.visitor_id.clone() });
+        tenant.do_send(VisitorConnected {
+            visitor_id: self.visitor_id.clone(),
+        });
         let end = match self.start(resume, last_seq).await {
             Ok(()) => self.serve(stream).await,
             Err(end) => Err(end),
@@ -100,7 +108,9 @@ impl WidgetSession {
         if let Some((_, addr)) = &self.conversation {
             addr.do_send(Unwatch(self.socket_id));
         }
-        self.registry.tenant(&self.license).do_send(VisitorDisconnected { visitor_id: self.visitor_id.clone() });
+        self.registry.tenant(&self.license).do_send(VisitorDisconnected {
+            visitor_id: self.visitor_id.clone(),
+        });
         if let End::Close(reason) = end {
             let _ = self.ws.close(Some(reason)).await;
         }
@@ -139,7 +149,10 @@ impl WidgetSession {
     async fn watch(&mut self, id: &str, addr: Addr<ConversationActor>) -> Result<Conversation, End> {
         let (tx, rx) = mpsc::channel(WATCHER_QUEUE);
         let snapshot = addr
-            .send(Watch { socket_id: self.socket_id, tx })
+            .send(Watch {
+                socket_id: self.socket_id,
+                tx,
+            })
             .await
             .map_err(|_| close(CloseCode::Again, "the conversation is restarting; reconnect"))?;
         self.conversation = Some((id.to_owned(), addr));
@@ -151,7 +164,9 @@ impl WidgetSession {
     /// and deduplicated by number afterwards.
     async fn replay(&mut self, last_seq: i64) -> Result<(), End> {
         const PAGE: i64 = 500;
-        let Some((id, _)) = self.conversation.clone() else { return Ok(()) };
+        let Some((id, _)) = self.conversation.clone() else {
+            return Ok(());
+        };
         self.delivered_seq = last_seq;
         loop {
             let page = self
@@ -161,7 +176,14 @@ impl WidgetSession {
                 .await
                 .map_err(|e| unavailable(&e))?;
             for message in &page {
-                self.send(ServerFrame::Message { from: message.sender, message }.to_text()).await?;
+                self.send(
+                    ServerFrame::Message {
+                        from: message.sender,
+                        message,
+                    }
+                    .to_text(),
+                )
+                .await?;
                 self.delivered_seq = message.seq;
             }
             if (page.len() as i64) < PAGE {
@@ -207,12 +229,18 @@ impl WidgetSession {
             Some(Ok(WsMessage::Text(text))) => self.on_text(&text, in_flight).await,
             Some(Ok(WsMessage::Ping(bytes))) => self.ws.pong(&bytes).await.map_err(|_| End::Gone),
             Some(Ok(WsMessage::Binary(_))) => {
-                self.refuse("invalid_frame", "binary frames are not supported; send JSON text".into(), None).await
+                self.refuse(
+                    "invalid_frame",
+                    "binary frames are not supported; send JSON text".into(),
+                    None,
+                )
+                .await
             }
             Some(Ok(_)) => Ok(()),
-            Some(Err(ProtocolError::Overflow)) => {
-                Err(close(CloseCode::Size, &format!("frames are limited to {} bytes", super::MAX_FRAME_BYTES)))
-            }
+            Some(Err(ProtocolError::Overflow)) => Err(close(
+                CloseCode::Size,
+                &format!("frames are limited to {} bytes", super::MAX_FRAME_BYTES),
+            )),
             Some(Err(err)) => Err(close(CloseCode::Protocol, &format!("protocol error: {err}"))),
         }
     }
@@ -233,7 +261,10 @@ impl WidgetSession {
             };
             self.refused_in_a_row += 1;
             if self.refused_in_a_row > MAX_REFUSED_IN_A_ROW {
-                return Err(close(CloseCode::Policy, "too many frames: rate limit exceeded repeatedly"));
+                return Err(close(
+                    CloseCode::Policy,
+                    "too many frames: rate limit exceeded repeatedly",
+                ));
             }
             let message = "too many frames; slow down and resend".to_owned();
             return self.refuse("rate_limited", message, client_msg_id.as_deref()).await;
@@ -243,13 +274,21 @@ impl WidgetSession {
             ClientFrame::Message { text, client_msg_id } => self.on_message(text, client_msg_id, in_flight).await,
             ClientFrame::Typing { is_typing } => {
                 if let Some((_, addr)) = &self.conversation {
-                    addr.do_send(Typing { from: Sender::Visitor, is_typing, origin: Some(self.socket_id) });
+                    addr.do_send(Typing {
+                        from: Sender::Visitor,
+                        is_typing,
+                        origin: Some(self.socket_id),
+                    });
                 }
                 Ok(())
             }
             ClientFrame::Read { seq } => {
                 if let Some((_, addr)) = &self.conversation {
-                    addr.do_send(Read { from: Sender::Visitor, seq, origin: Some(self.socket_id) });
+                    addr.do_send(Read {
+                        from: Sender::Visitor,
+                        seq,
+                        origin: Some(self.socket_id),
+                    });
                 }
                 Ok(())
             }
@@ -290,7 +329,9 @@ impl WidgetSession {
             let result = match request.await {
                 Ok(Ok(appended)) => Ok(appended),
                 Ok(Err(err)) => Err(store_message(&err)),
-                Err(MailboxError::Closed | MailboxError::Timeout) => Err("the conversation is restarting; resend".into()),
+                Err(MailboxError::Closed | MailboxError::Timeout) => {
+                    Err("the conversation is restarting; resend".into())
+                }
             };
             (client_msg_id, result)
         }));
@@ -301,7 +342,13 @@ impl WidgetSession {
         let metadata = serde_json::Value::Object(std::mem::take(&mut self.pending_context));
         let opened = self
             .registry
-            .open_conversation(&self.license, Channel::Widget, &self.visitor_id, Some(&self.visitor_token), &metadata)
+            .open_conversation(
+                &self.license,
+                Channel::Widget,
+                &self.visitor_id,
+                Some(&self.visitor_token),
+                &metadata,
+            )
             .await;
         let (conversation, addr) = opened.map_err(|e| unavailable(&e))?;
         self.watch(&conversation.id, addr.clone()).await?;
@@ -346,9 +393,15 @@ impl WidgetSession {
                     return Ok(()); // already replayed
                 }
                 self.delivered_seq = message.seq;
-                ServerFrame::Message { from: message.sender, message }
+                ServerFrame::Message {
+                    from: message.sender,
+                    message,
+                }
             }
-            ConversationUpdate::Typing { from, is_typing } => ServerFrame::Typing { from: *from, is_typing: *is_typing },
+            ConversationUpdate::Typing { from, is_typing } => ServerFrame::Typing {
+                from: *from,
+                is_typing: *is_typing,
+            },
             ConversationUpdate::Read { from, seq } => ServerFrame::Read { from: *from, seq: *seq },
             ConversationUpdate::Status(status) => ServerFrame::Status { status: *status },
         };
@@ -356,7 +409,15 @@ impl WidgetSession {
     }
 
     async fn refuse(&mut self, code: &str, message: String, client_msg_id: Option<&str>) -> Result<(), End> {
-        self.send(ServerFrame::Error { code, message, client_msg_id }.to_text()).await
+        self.send(
+            ServerFrame::Error {
+                code,
+                message,
+                client_msg_id,
+            }
+            .to_text(),
+        )
+        .await
     }
 
     /// Sends one frame; a client that does not take it within [`SEND_TIMEOUT`] is cut off.
@@ -364,7 +425,10 @@ impl WidgetSession {
         match tokio::time::timeout(SEND_TIMEOUT, self.ws.text(text)).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(_closed)) => Err(End::Gone),
-            Err(_elapsed) => Err(close(CloseCode::Other(CLOSE_TOO_SLOW), "too slow: the client stopped reading")),
+            Err(_elapsed) => Err(close(
+                CloseCode::Other(CLOSE_TOO_SLOW),
+                "too slow: the client stopped reading",
+            )),
         }
     }
 }
