@@ -42,3 +42,5 @@ CREATE TABLE messages (
 -- Resending a client id (or a provider's message id) never stores a second copy.
 CREATE UNIQUE INDEX messages_by_client_id ON messages (conversation_id, sender, client_msg_id)
     WHERE client_msg_id IS NOT NULL;
+-- "Messages today" per license, for live metrics.
+CREATE INDEX messages_by_license_time ON messages (license_key, created_at);

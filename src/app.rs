@@ -6,6 +6,7 @@ use crate::bus::{LocalBus, SharedBus};
 use crate::config::Config;
 use crate::http::{self, AppState};
 use crate::store::Store;
+use crate::ws::socketio;
 use crate::ws::widget::VisitorLimiter;
 use actix_web::{middleware, web, App, HttpServer};
 use anyhow::Context;
@@ -19,6 +20,7 @@ use std::time::Duration;
 /// A bound, ready-to-run server.
 pub struct Application {
     port: u16,
+    socketio_port: u16,
     server: actix_web::dev::Server,
 }
 
@@ -34,8 +36,13 @@ impl Application {
         let bus: SharedBus = Arc::new(LocalBus::new());
         let idle_after = Duration::from_secs(config.actor_idle_seconds);
         let registry = Registry::start(store.clone(), bus, config.actor_threads, idle_after)?;
+        let auth = Authenticator::new(keys, cache, store.clone(), config.jwt_ttl_seconds);
+        let socketio_listener = TcpListener::bind((config.host.as_str(), config.socketio_port))
+            .with_context(|| format!("binding Socket.IO on {}:{}", config.host, config.socketio_port))?;
+        let socketio_port = socketio_listener.local_addr()?.port();
+        socketio::serve(socketio_listener, auth.clone(), registry.clone(), config.actor_threads)?;
         let state = web::Data::new(AppState {
-            auth: Authenticator::new(keys, cache, store.clone(), config.jwt_ttl_seconds),
+            auth,
             store,
             admin_token: config.admin_token.clone(),
             cookie_secure: config.cookie_secure,
@@ -54,13 +61,22 @@ impl Application {
         })
         .listen(listener)?
         .run();
-        tracing::info!(port, "listening");
-        Ok(Self { port, server })
+        tracing::info!(port, socketio_port, "listening");
+        Ok(Self {
+            port,
+            socketio_port,
+            server,
+        })
     }
 
     /// The bound HTTP port.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The bound Socket.IO port.
+    pub fn socketio_port(&self) -> u16 {
+        self.socketio_port
     }
 
     /// Serves until SIGINT/SIGTERM, then drains in-flight requests.

@@ -10,6 +10,8 @@ pub struct Config {
     pub host: String,
     /// HTTP port (`PORT`); 0 picks a free one.
     pub port: u16,
+    /// Socket.IO port (`SOCKETIO_PORT`); 0 picks a free one.
+    pub socketio_port: u16,
     /// `sqlite://…` or `postgres://…` (`DATABASE_URL`, default `sqlite://switchboard.db`).
     pub database_url: String,
     /// Largest number of store connections (`DATABASE_MAX_CONNECTIONS`).
@@ -44,6 +46,7 @@ impl Config {
         Ok(Self {
             host: var("HOST").unwrap_or_else(|| "0.0.0.0".into()),
             port: parse_var("PORT", 8080)?,
+            socketio_port: parse_var("SOCKETIO_PORT", 8081)?,
             database_url: var("DATABASE_URL").unwrap_or_else(|| "sqlite://switchboard.db".into()),
             database_max_connections: parse_var("DATABASE_MAX_CONNECTIONS", 10)?,
             redis_url: var("REDIS_URL"),

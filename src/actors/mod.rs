@@ -2,12 +2,14 @@
 //! persists them and fans them out; one [`TenantActor`] per license tracks who is online. The
 //! [`Registry`] spawns them on demand (rehydrating from the store), and they stop when idle.
 
+mod agent;
 mod conversation;
 mod registry;
 mod tenant;
 
+pub use agent::AgentError;
 pub use conversation::{
     ConversationActor, ConversationUpdate, MergeMetadata, Post, Read, SetStatus, Typing, Unwatch, Watch, WATCHER_QUEUE,
 };
 pub use registry::{Registry, RegistryError};
-pub use tenant::{TenantActor, VisitorConnected, VisitorDisconnected};
+pub use tenant::{DashboardPresence, TenantActor, VisitorConnected, VisitorDisconnected};

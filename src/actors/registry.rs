@@ -171,6 +171,7 @@ impl Registry {
     fn spawn_tenant(&self, license: &LicenseKey) -> Addr<TenantActor> {
         let actor = TenantActor::new(
             license.clone(),
+            self.inner.store.clone(),
             self.inner.bus.clone(),
             self.clone(),
             self.inner.idle_after,

@@ -1,34 +1,140 @@
-//! `TenantActor`: one per license, counting the license's visitors online across their tabs.
+//! `TenantActor`: one per license. It counts visitors online (across their tabs) and dashboards,
+//! listens to its license's bus topic, and pushes `metrics:updated` (coalesced to at most one a
+//! second) and `notification:new` (new conversations, usage warnings).
 
 use super::registry::Registry;
-use crate::bus::{Activity, Event, SharedBus};
-use crate::domain::LicenseKey;
+use crate::bus::{Activity, BusEvent, Event, Metrics, Notification, SharedBus};
+use crate::domain::{now_millis, LicenseKey, Tier};
+use crate::store::Store;
 use actix::prelude::*;
+use futures_util::stream;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::broadcast::error::RecvError;
+
+/// How often changed metrics are pushed, at most.
+const METRICS_EVERY: Duration = Duration::from_secs(1);
+const DAY_MS: i64 = 24 * 3600 * 1000;
 
 /// The live state of one license.
 pub struct TenantActor {
     license: LicenseKey,
+    store: Store,
     bus: SharedBus,
     registry: Registry,
     /// Visitor id → open widget sockets (tabs).
     visitors: HashMap<String, usize>,
+    dashboards: usize,
+    metrics_dirty: bool,
+    /// The day (epoch day number) a usage warning was last sent for, per threshold.
+    warned: HashMap<u8, i64>,
+    tier: Option<Tier>,
     last_active: Instant,
     idle_after: Duration,
 }
 
 impl TenantActor {
     /// A fresh actor for `license`.
-    pub fn new(license: LicenseKey, bus: SharedBus, registry: Registry, idle_after: Duration) -> Self {
+    pub fn new(license: LicenseKey, store: Store, bus: SharedBus, registry: Registry, idle_after: Duration) -> Self {
         Self {
             license,
+            store,
             bus,
             registry,
             visitors: HashMap::new(),
+            dashboards: 0,
+            metrics_dirty: true,
+            warned: HashMap::new(),
+            tier: None,
             last_active: Instant::now(),
             idle_after,
         }
+    }
+
+    fn is_idle(&self) -> bool {
+        self.visitors.is_empty() && self.dashboards == 0 && self.last_active.elapsed() >= self.idle_after
+    }
+
+    fn notify(&self, kind: &str, title: &str, body: String, conversation_id: Option<String>) {
+        let notification = Notification {
+            kind: kind.into(),
+            title: title.into(),
+            body,
+            conversation_id,
+            at: now_millis(),
+        };
+        self.bus.publish(&self.license, Event::Notification(notification));
+    }
+
+    /// Reads the numbers from the store and publishes them; warns once a day at 80 % and 100 % of the tier's allowance.
+    fn push_metrics(&mut self, ctx: &mut Context<Self>) {
+        self.metrics_dirty = false;
+        let store = self.store.clone();
+        let license = self.license.clone();
+        let needs_tier = self.tier.is_none();
+        let now = now_millis();
+        let today = now - now.rem_euclid(DAY_MS);
+        ctx.spawn(
+            async move {
+                let tier = if needs_tier {
+                    store.license(&license).await.ok().flatten().map(|l| l.tier)
+                } else {
+                    None
+                };
+                (store.metrics(&license, today).await, tier)
+            }
+            .into_actor(self)
+            .map(move |(stored, tier), act, _| {
+                if tier.is_some() {
+                    act.tier = tier;
+                }
+                let stored = match stored {
+                    Ok(stored) => stored,
+                    Err(err) => {
+                        tracing::warn!(%err, license = %act.license, "metrics unavailable");
+                        act.metrics_dirty = true;
+                        return;
+                    }
+                };
+                act.bus.publish(
+                    &act.license,
+                    Event::Metrics(Metrics {
+                        open_conversations: stored.open_conversations,
+                        visitors_online: i64::try_from(act.visitors.len()).unwrap_or(i64::MAX),
+                        messages_today: stored.messages_since,
+                        median_first_response_ms: stored.median_first_response_ms,
+                        at: now,
+                    }),
+                );
+                act.warn_on_usage(stored.messages_since, now / DAY_MS);
+            }),
+        );
+    }
+
+    fn warn_on_usage(&mut self, messages_today: i64, day: i64) {
+        let Some(limit) = self.tier.and_then(daily_allowance) else {
+            return;
+        };
+        for percent in [100u8, 80] {
+            let threshold = limit * i64::from(percent) / 100;
+            if messages_today >= threshold && self.warned.get(&percent) != Some(&day) {
+                self.warned.insert(percent, day);
+                let body = format!("{messages_today} of {limit} messages used today ({percent} % of your plan)");
+                self.notify("usage_warning", "Usage warning", body, None);
+                break;
+            }
+        }
+    }
+}
+
+/// Daily message allowance per tier (the seeds' API calls per day); `None` is unlimited.
+fn daily_allowance(tier: Tier) -> Option<i64> {
+    match tier {
+        Tier::Free => Some(1_000),
+        Tier::Basic => Some(10_000),
+        Tier::Pro => Some(100_000),
+        Tier::Enterprise => None,
     }
 }
 
@@ -36,9 +142,25 @@ impl Actor for TenantActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
+        let events = stream::unfold(self.bus.subscribe(&self.license), |mut rx| async move {
+            loop {
+                match rx.recv().await {
+                    Ok(event) => return Some((event, rx)),
+                    // Metrics come from the store, so a lag only delays them.
+                    Err(RecvError::Lagged(_)) => continue,
+                    Err(RecvError::Closed) => return None,
+                }
+            }
+        });
+        ctx.add_stream(events);
+        ctx.run_interval(METRICS_EVERY, |act, ctx| {
+            if act.metrics_dirty && act.dashboards > 0 {
+                act.push_metrics(ctx);
+            }
+        });
         let check_every = (self.idle_after / 2).max(Duration::from_millis(200));
         ctx.run_interval(check_every, |act, ctx| {
-            if act.visitors.is_empty() && act.last_active.elapsed() >= act.idle_after {
+            if act.is_idle() {
                 ctx.stop();
             }
         });
@@ -47,6 +169,34 @@ impl Actor for TenantActor {
     fn stopped(&mut self, ctx: &mut Self::Context) {
         self.registry.forget_tenant(&self.license, &ctx.address());
     }
+}
+
+impl StreamHandler<Arc<BusEvent>> for TenantActor {
+    fn handle(&mut self, published: Arc<BusEvent>, _: &mut Self::Context) {
+        match &published.event {
+            Event::MessageNew { .. } => self.metrics_dirty = true,
+            Event::Activity(activity) => {
+                self.metrics_dirty = true;
+                if let Activity::ConversationOpened {
+                    conversation_id,
+                    channel,
+                } = activity
+                {
+                    let body = format!("A visitor started a conversation on {}", channel.as_str());
+                    self.notify(
+                        "new_conversation",
+                        "New conversation",
+                        body,
+                        Some(conversation_id.clone()),
+                    );
+                }
+            }
+            Event::Typing { .. } | Event::Read { .. } | Event::Metrics(_) | Event::Notification(_) => {}
+        }
+    }
+
+    /// The bus closing means shutdown; the interval stops the actor when idle anyway.
+    fn finished(&mut self, _: &mut Self::Context) {}
 }
 
 /// A widget socket of `visitor_id` opened.
@@ -100,6 +250,25 @@ impl Handler<VisitorDisconnected> for TenantActor {
                     visitor_id: msg.visitor_id,
                 }),
             );
+        }
+    }
+}
+
+/// A dashboard socket opened (`true`) or closed (`false`); a new one gets fresh metrics within a second.
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub struct DashboardPresence(pub bool);
+
+impl Handler<DashboardPresence> for TenantActor {
+    type Result = ();
+
+    fn handle(&mut self, DashboardPresence(connected): DashboardPresence, _: &mut Self::Context) {
+        self.last_active = Instant::now();
+        if connected {
+            self.dashboards += 1;
+            self.metrics_dirty = true;
+        } else {
+            self.dashboards = self.dashboards.saturating_sub(1);
         }
     }
 }

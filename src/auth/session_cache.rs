@@ -126,7 +126,10 @@ impl SessionCache {
                     Ok(mut iter) => {
                         let mut keys = Vec::new();
                         while let Some(key) = iter.next_item().await {
-                            keys.push(key);
+                            match key {
+                                Ok(key) => keys.push(key),
+                                Err(err) => tracing::warn!(%err, "skipping an unreadable session key"),
+                            }
                         }
                         keys
                     }

@@ -2,6 +2,48 @@
 
 use crate::domain::{Channel, Message, Sender};
 use serde::{Deserialize, Serialize};
+use std::sync::OnceLock;
+
+/// An event as it travels: serialised at most once, however many sockets it goes to.
+#[derive(Debug)]
+pub struct BusEvent {
+    /// The event.
+    pub event: Event,
+    name: &'static str,
+    data: OnceLock<serde_json::Value>,
+    frame: OnceLock<String>,
+}
+
+impl BusEvent {
+    /// Wraps an event for delivery.
+    pub fn new(event: Event) -> Self {
+        Self {
+            name: event.name(),
+            event,
+            data: OnceLock::new(),
+            frame: OnceLock::new(),
+        }
+    }
+
+    /// The event's wire name, e.g. `message:new`.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The event's payload as JSON (the Socket.IO argument).
+    pub fn data(&self) -> &serde_json::Value {
+        self.data.get_or_init(|| {
+            let mut whole = serde_json::to_value(&self.event).unwrap_or_default();
+            whole.get_mut("data").map(serde_json::Value::take).unwrap_or_default()
+        })
+    }
+
+    /// The `{"event": …, "data": …}` frame of the plain dashboard WebSocket.
+    pub fn frame(&self) -> &str {
+        self.frame
+            .get_or_init(|| serde_json::json!({ "event": self.name, "data": self.data() }).to_string())
+    }
+}
 
 /// One live event of a license. Serialises as `{"event": "<name>", "data": {…}}`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -38,6 +80,57 @@ pub enum Event {
         /// Highest message number read.
         seq: i64,
     },
+    /// The license's live numbers changed.
+    #[serde(rename = "metrics:updated")]
+    Metrics(Metrics),
+    /// Something for the dashboard user's attention.
+    #[serde(rename = "notification:new")]
+    Notification(Notification),
+}
+
+impl Event {
+    /// The wire name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::MessageNew { .. } => "message:new",
+            Self::Activity(_) => "activity:new",
+            Self::Typing { .. } => "typing",
+            Self::Read { .. } => "read",
+            Self::Metrics(_) => "metrics:updated",
+            Self::Notification(_) => "notification:new",
+        }
+    }
+}
+
+/// A license's live numbers, pushed on change at most once a second.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Metrics {
+    /// Conversations not closed.
+    pub open_conversations: i64,
+    /// Visitors with at least one widget socket open.
+    pub visitors_online: i64,
+    /// Messages stored since midnight UTC.
+    pub messages_today: i64,
+    /// Median time from a conversation's first visitor message to the first agent answer, today.
+    pub median_first_response_ms: Option<i64>,
+    /// When the numbers were taken (epoch milliseconds).
+    pub at: i64,
+}
+
+/// Something a dashboard user should notice.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Notification {
+    /// `new_conversation` or `usage_warning`.
+    pub kind: String,
+    /// Short headline.
+    pub title: String,
+    /// One sentence.
+    pub body: String,
+    /// The conversation concerned, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conversation_id: Option<String>,
+    /// When (epoch milliseconds).
+    pub at: i64,
 }
 
 /// Activity feed entries.
@@ -85,6 +178,9 @@ mod tests {
         let json = serde_json::to_value(&event)?;
         assert_eq!(json["event"], "activity:new");
         assert_eq!(json["data"]["type"], "visitor_online");
+        let wrapped = BusEvent::new(event.clone());
+        assert_eq!(wrapped.name(), "activity:new");
+        assert_eq!(serde_json::from_str::<serde_json::Value>(wrapped.frame())?, json);
         assert_eq!(serde_json::from_value::<Event>(json)?, event);
         Ok(())
     }

@@ -1,6 +1,6 @@
 //! The single-node bus: a tokio broadcast channel per license, created on first subscribe.
 
-use super::{Event, EventBus, TOPIC_CAPACITY};
+use super::{BusEvent, Event, EventBus, TOPIC_CAPACITY};
 use crate::domain::LicenseKey;
 use dashmap::DashMap;
 use std::sync::Arc;
@@ -9,7 +9,7 @@ use tokio::sync::broadcast;
 /// In-process bus.
 #[derive(Default)]
 pub struct LocalBus {
-    topics: DashMap<LicenseKey, broadcast::Sender<Arc<Event>>>,
+    topics: DashMap<LicenseKey, broadcast::Sender<Arc<BusEvent>>>,
 }
 
 impl LocalBus {
@@ -22,14 +22,14 @@ impl LocalBus {
 impl EventBus for LocalBus {
     fn publish(&self, license: &LicenseKey, event: Event) {
         let Some(topic) = self.topics.get(license) else { return };
-        if topic.send(Arc::new(event)).is_err() {
+        if topic.send(Arc::new(BusEvent::new(event))).is_err() {
             // Nobody listens any more: drop the topic so idle licenses cost nothing.
             drop(topic);
             self.topics.remove_if(license, |_, sender| sender.receiver_count() == 0);
         }
     }
 
-    fn subscribe(&self, license: &LicenseKey) -> broadcast::Receiver<Arc<Event>> {
+    fn subscribe(&self, license: &LicenseKey) -> broadcast::Receiver<Arc<BusEvent>> {
         self.topics
             .entry(license.clone())
             .or_insert_with(|| broadcast::channel(TOPIC_CAPACITY).0)
@@ -54,7 +54,7 @@ mod tests {
         let mut rx_a = bus.subscribe(&a);
         let mut rx_b = bus.subscribe(&b);
         bus.publish(&a, online("for-a"));
-        assert_eq!(*rx_a.recv().await?, online("for-a"));
+        assert_eq!(rx_a.recv().await?.event, online("for-a"));
         assert!(rx_b.try_recv().is_err(), "license B must not see A's event");
         Ok(())
     }

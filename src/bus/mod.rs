@@ -8,7 +8,7 @@
 mod event;
 mod local;
 
-pub use event::{Activity, Event};
+pub use event::{Activity, BusEvent, Event, Metrics, Notification};
 pub use local::LocalBus;
 
 use crate::domain::LicenseKey;
@@ -23,7 +23,7 @@ pub trait EventBus: Send + Sync + 'static {
     /// Sends `event` to every subscriber of `license`, on every node. Never blocks.
     fn publish(&self, license: &LicenseKey, event: Event);
     /// Receives the events of `license` published from now on.
-    fn subscribe(&self, license: &LicenseKey) -> broadcast::Receiver<Arc<Event>>;
+    fn subscribe(&self, license: &LicenseKey) -> broadcast::Receiver<Arc<BusEvent>>;
 }
 
 /// A shared handle on whichever bus the deployment uses.

@@ -1,9 +1,8 @@
 //! Conversation logs and agent actions for the dashboard, strictly within the caller's license.
 
 use super::{ApiError, AppState, DashboardUser};
-use crate::actors::{Post, Read, RegistryError, SetStatus};
-use crate::domain::{parse_client_msg_id, parse_message_text, ConversationStatus, MessageKind, Sender};
-use crate::store::{ConversationCursor, NewMessage};
+use crate::domain::ConversationStatus;
+use crate::store::ConversationCursor;
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
@@ -152,24 +151,16 @@ async fn reply(
     path: web::Path<String>,
     body: web::Json<ReplyRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
-    let post = Post {
-        message: NewMessage {
-            sender: Sender::Agent,
-            kind: MessageKind::Text,
-            text: parse_message_text(&body.text)?,
-            client_msg_id: parse_client_msg_id(body.client_msg_id.as_deref())?,
-            author_id: Some(user.claims.sub.clone()),
-            delivery: None,
-        },
-        origin: None,
-    };
     let appended = state
         .registry
-        .send(&user.license, &path, post)
-        .await
-        .map_err(registry_error)?;
-    let appended = appended.ok_or(ApiError::NotFound("conversation"))??;
+        .agent_reply(
+            &user.license,
+            &user.claims.sub,
+            &path,
+            &body.text,
+            body.client_msg_id.as_deref(),
+        )
+        .await?;
     let mut status = if appended.duplicate {
         HttpResponse::Ok()
     } else {
@@ -183,7 +174,11 @@ async fn close(
     user: DashboardUser,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    set_status(&state, &user, &path, ConversationStatus::Closed).await
+    let conversation = state
+        .registry
+        .agent_set_status(&user.license, &path, ConversationStatus::Closed)
+        .await?;
+    Ok(HttpResponse::Ok().json(conversation))
 }
 
 async fn reopen(
@@ -191,21 +186,10 @@ async fn reopen(
     user: DashboardUser,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    set_status(&state, &user, &path, ConversationStatus::Open).await
-}
-
-async fn set_status(
-    state: &AppState,
-    user: &DashboardUser,
-    id: &str,
-    status: ConversationStatus,
-) -> Result<HttpResponse, ApiError> {
-    let result = state
+    let conversation = state
         .registry
-        .send(&user.license, id, SetStatus(status))
-        .await
-        .map_err(registry_error)?;
-    let conversation = result.ok_or(ApiError::NotFound("conversation"))??;
+        .agent_set_status(&user.license, &path, ConversationStatus::Open)
+        .await?;
     Ok(HttpResponse::Ok().json(conversation))
 }
 
@@ -222,23 +206,6 @@ async fn read(
     path: web::Path<String>,
     body: web::Json<ReadRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let read = Read {
-        from: Sender::Agent,
-        seq: body.seq,
-        origin: None,
-    };
-    let result = state
-        .registry
-        .send(&user.license, &path, read)
-        .await
-        .map_err(registry_error)?;
-    result.ok_or(ApiError::NotFound("conversation"))??;
+    state.registry.agent_read(&user.license, &path, body.seq).await?;
     Ok(HttpResponse::NoContent().finish())
-}
-
-fn registry_error(err: RegistryError) -> ApiError {
-    match err {
-        RegistryError::Store(e) => e.into(),
-        RegistryError::Unavailable => ApiError::Unavailable,
-    }
 }

@@ -1,6 +1,7 @@
 //! The HTTP layer's one error type and the only place errors become responses:
 //! `{"error": {"code": "snake_case", "message": "…"}}` with the matching status.
 
+use crate::actors::AgentError;
 use crate::auth::AuthError;
 use crate::domain::ParseError;
 use crate::store::StoreError;
@@ -142,6 +143,17 @@ impl From<AuthError> for ApiError {
     }
 }
 
+impl From<AgentError> for ApiError {
+    fn from(err: AgentError) -> Self {
+        match err {
+            AgentError::NotFound => Self::NotFound("conversation"),
+            AgentError::Invalid(e) => e.into(),
+            AgentError::Store(e) => e.into(),
+            AgentError::Unavailable => Self::Unavailable,
+        }
+    }
+}
+
 impl From<ParseError> for ApiError {
     fn from(err: ParseError) -> Self {
         Self::bad_request("invalid_value", err.0)
@@ -151,9 +163,10 @@ impl From<ParseError> for ApiError {
 impl From<actix_web::Error> for ApiError {
     /// Failures of actix itself before a handler runs, such as a refused WebSocket handshake.
     fn from(err: actix_web::Error) -> Self {
-        let status = err.as_response_error().status_code();
+        // Some actix errors (the WebSocket handshake's) set their status only on the response.
+        let status = err.error_response().status();
         if status.is_client_error() {
-            Self::bad_request("invalid_request", err.to_string())
+            Self::bad_request("invalid_request", format!("{err}"))
         } else {
             Self::Internal(anyhow::anyhow!("{err}"))
         }

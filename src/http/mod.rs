@@ -11,7 +11,7 @@ mod widget;
 
 pub use admin::{license_json, LicenseOrder};
 pub use error::ApiError;
-pub use identity::{AdminAccess, DashboardUser, SESSION_COOKIE};
+pub use identity::{bearer_token, AdminAccess, DashboardUser, SESSION_COOKIE};
 pub use widget::{public_base, resolve_widget_key};
 
 use crate::actors::Registry;
@@ -59,6 +59,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/healthz", web::get().to(health::healthz))
     .route("/readyz", web::get().to(health::readyz))
     .route("/ws/widget", web::get().to(crate::ws::widget::connect))
+    .route("/ws/dashboard", web::get().to(crate::ws::dashboard::connect))
     .configure(widget::public_routes)
     .service(
         web::scope("/api")

@@ -8,6 +8,7 @@
 mod conversations;
 mod licenses;
 mod messages;
+mod metrics;
 mod product_keys;
 mod sessions;
 mod users;
@@ -16,6 +17,7 @@ mod widget_configs;
 pub use conversations::{Conversation, ConversationCursor, ConversationSummary};
 pub use licenses::{License, LicenseStatus, NewLicense};
 pub use messages::{Appended, NewMessage};
+pub use metrics::StoredMetrics;
 pub use product_keys::ProductKeyRecord;
 pub use sessions::Session;
 pub use users::{NewUser, User};

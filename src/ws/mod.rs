@@ -1,6 +1,8 @@
 //! WebSocket endpoints. Each socket is one `select!` loop over inbound frames, its bounded outbound
 //! queue and a heartbeat; it talks to the actors by message and cleans up in one place.
 
+pub mod dashboard;
+pub mod socketio;
 pub mod widget;
 
 use std::sync::atomic::{AtomicU64, Ordering};

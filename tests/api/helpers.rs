@@ -37,6 +37,7 @@ macro_rules! on_both_stores {
 /// A running server and a client for it.
 pub struct TestApp {
     pub address: String,
+    pub socketio_url: String,
     pub client: Client,
 }
 
@@ -91,6 +92,7 @@ pub fn test_config(database_url: String, backend: Backend) -> Config {
     Config {
         host: "127.0.0.1".into(),
         port: 0,
+        socketio_port: 0,
         database_url,
         database_max_connections: 5,
         redis_url,
@@ -117,9 +119,14 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
 pub async fn spawn_with(config: Config) -> TestApp {
     let app = Application::build(config).await.expect("server builds");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let socketio_url = format!("http://127.0.0.1:{}", app.socketio_port());
     tokio::spawn(app.run_until_stopped());
     let client = Client::builder().cookie_store(true).build().expect("client builds");
-    TestApp { address, client }
+    TestApp {
+        address,
+        socketio_url,
+        client,
+    }
 }
 
 /// A registered, logged-in tenant owner.
@@ -285,23 +292,28 @@ impl Socket {
     }
 
     pub async fn next_event(&mut self) -> SocketEvent {
+        self.next_event_within(std::time::Duration::from_secs(5))
+            .await
+            .expect("a frame within 5 s")
+    }
+
+    /// The next frame or close, or `None` if nothing arrives within `wait`.
+    pub async fn next_event_within(&mut self, wait: std::time::Duration) -> Option<SocketEvent> {
         use futures_util::StreamExt;
         use tokio_tungstenite::tungstenite::Message;
         loop {
-            let next = tokio::time::timeout(std::time::Duration::from_secs(5), self.ws.next())
-                .await
-                .expect("a frame within 5 s");
+            let next = tokio::time::timeout(wait, self.ws.next()).await.ok()?;
             match next {
                 Some(Ok(Message::Text(text))) => {
-                    return SocketEvent::Json(serde_json::from_str(&text).expect("frames are JSON"));
+                    return Some(SocketEvent::Json(serde_json::from_str(&text).expect("frames are JSON")));
                 }
                 Some(Ok(Message::Close(frame))) => {
                     let (code, reason) =
                         frame.map_or((1005, String::new()), |f| (u16::from(f.code), f.reason.to_string()));
-                    return SocketEvent::Closed(code, reason);
+                    return Some(SocketEvent::Closed(code, reason));
                 }
                 Some(Ok(_)) => continue,
-                Some(Err(_)) | None => return SocketEvent::Closed(1006, "connection dropped".into()),
+                Some(Err(_)) | None => return Some(SocketEvent::Closed(1006, "connection dropped".into())),
             }
         }
     }
@@ -349,5 +361,31 @@ impl TestApp {
             .await;
         let body = expect_status(response, StatusCode::CREATED).await;
         body["product_key"].as_str().expect("product_key").to_owned()
+    }
+}
+
+impl TestApp {
+    /// Opens the plain dashboard WebSocket with the token in the query string.
+    pub async fn dashboard_ws(&self, token: &str) -> Socket {
+        let url = self.ws_url(&format!("/ws/dashboard?token={token}"));
+        let (ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("dashboard socket opens");
+        Socket { ws }
+    }
+}
+
+impl Socket {
+    /// Sends a dashboard ping and returns every frame up to its pong.
+    pub async fn drain_dashboard(&mut self) -> Vec<String> {
+        self.send_json(&json!({ "event": "ping" })).await;
+        let mut frames = Vec::new();
+        loop {
+            let frame = self.recv_json().await;
+            if frame["event"] == "pong" {
+                return frames;
+            }
+            frames.push(frame.to_string());
+        }
     }
 }

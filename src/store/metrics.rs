@@ -1,0 +1,55 @@
+//! The numbers behind `metrics:updated`, computed from the store so every node agrees.
+
+use super::{Store, StoreResult};
+use crate::domain::LicenseKey;
+use sqlx::Row;
+
+/// Stored counts for a license.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredMetrics {
+    /// Conversations not closed.
+    pub open_conversations: i64,
+    /// Messages stored since `since`.
+    pub messages_since: i64,
+    /// Median first-response time of conversations started since `since`.
+    pub median_first_response_ms: Option<i64>,
+}
+
+impl Store {
+    /// Counts for `license`, "today" meaning from `since` (epoch milliseconds).
+    pub async fn metrics(&self, license: &LicenseKey, since: i64) -> StoreResult<StoredMetrics> {
+        let counts = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM conversations WHERE license_key = $1 AND status = 'open') AS open_conversations,
+                    (SELECT COUNT(*) FROM messages WHERE license_key = $1 AND created_at >= $2) AS messages_since",
+        )
+        .bind(license.as_str().to_owned())
+        .bind(since)
+        .fetch_one(self.pool())
+        .await?;
+        let rows = sqlx::query(
+            "SELECT (SELECT MIN(created_at) FROM messages v WHERE v.conversation_id = c.id AND v.sender = 'visitor') AS asked,
+                    (SELECT MIN(created_at) FROM messages a WHERE a.conversation_id = c.id AND a.sender = 'agent') AS answered
+             FROM conversations c WHERE c.license_key = $1 AND c.created_at >= $2",
+        )
+        .bind(license.as_str().to_owned())
+        .bind(since)
+        .fetch_all(self.pool())
+        .await?;
+        let mut waits = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let asked: Option<i64> = row.try_get("asked")?;
+            let answered: Option<i64> = row.try_get("answered")?;
+            if let (Some(asked), Some(answered)) = (asked, answered) {
+                if answered >= asked {
+                    waits.push(answered - asked);
+                }
+            }
+        }
+        waits.sort_unstable();
+        Ok(StoredMetrics {
+            open_conversations: counts.try_get("open_conversations")?,
+            messages_since: counts.try_get("messages_since")?,
+            median_first_response_ms: waits.get(waits.len() / 2).copied(),
+        })
+    }
+}

@@ -1,0 +1,323 @@
+//! Socket.IO (v5 protocol, websocket and polling) for dashboards, served by socketioxide on its own
+//! listener (`SOCKETIO_PORT`) and its own tokio runtime in this process: socketioxide is a tower
+//! service and does not mount inside actix-web. It shares the registry, the bus and the authenticator.
+//!
+//! A client connects with `io(url, {auth: {token}})`; a bad token gets `connect_error` with a reason.
+//! An accepted socket joins `license:<key>` only. One bridge task per license with sockets on this node
+//! forwards the license's bus events to them; a socket whose bounded queue is full is disconnected.
+
+use crate::actors::{AgentError, DashboardPresence, Registry};
+use crate::auth::Authenticator;
+use crate::bus::BusEvent;
+use crate::domain::{ConversationStatus, LicenseKey};
+use dashmap::DashMap;
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioIo;
+use hyper_util::service::TowerToHyperService;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use socketioxide::extract::{AckSender, Extension, SocketRef, State, TryData};
+use socketioxide::handler::ConnectHandler;
+use socketioxide::{SendError, SocketError, SocketIo};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+use tokio::sync::broadcast::error::RecvError;
+use tower_http::cors::CorsLayer;
+
+/// Events a dashboard socket may queue before it counts as a slow consumer.
+pub const SOCKET_QUEUE: usize = 256;
+
+/// What the Socket.IO handlers share.
+#[derive(Clone)]
+pub struct SocketIoState {
+    /// Token validation.
+    pub auth: Authenticator,
+    /// The live actors (and through them the store and the bus).
+    pub registry: Registry,
+    bridges: Arc<DashMap<LicenseKey, (usize, tokio::task::JoinHandle<()>)>>,
+    io: Arc<OnceLock<SocketIo>>,
+}
+
+/// Who a socket belongs to, set by the auth middleware.
+#[derive(Clone)]
+struct Dashboard {
+    license: LicenseKey,
+    user_id: String,
+}
+
+/// Binds nothing itself: serves Socket.IO on `listener` from a runtime of `threads` threads on its own OS thread.
+pub fn serve(
+    listener: std::net::TcpListener,
+    auth: Authenticator,
+    registry: Registry,
+    threads: usize,
+) -> anyhow::Result<()> {
+    listener.set_nonblocking(true)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads.max(1))
+        .thread_name("socketio")
+        .enable_all()
+        .build()?;
+    std::thread::Builder::new()
+        .name("socketio-accept".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                if let Err(err) = run(listener, auth, registry).await {
+                    tracing::error!(%err, "the Socket.IO listener stopped");
+                }
+            });
+        })?;
+    Ok(())
+}
+
+async fn run(listener: std::net::TcpListener, auth: Authenticator, registry: Registry) -> anyhow::Result<()> {
+    let state = SocketIoState {
+        auth,
+        registry,
+        bridges: Arc::default(),
+        io: Arc::default(),
+    };
+    let (service, io) = SocketIo::builder()
+        .with_state(state.clone())
+        .ping_interval(Duration::from_secs(25))
+        .ping_timeout(Duration::from_secs(20))
+        .max_payload(64 * 1024)
+        .ws_max_message_size(64 * 1024)
+        .max_buffer_size(SOCKET_QUEUE)
+        .build_svc();
+    io.ns("/", on_connect.with(authenticate));
+    let _ = state.io.set(io);
+    // Dashboards live on other origins; the polling transport needs CORS (tokens travel in the auth payload).
+    let service = TowerToHyperService::new(
+        tower::ServiceBuilder::new()
+            .layer(CorsLayer::permissive())
+            .service(service),
+    );
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(err) => {
+                // Out of file descriptors, usually: back off instead of spinning.
+                tracing::warn!(%err, "Socket.IO accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let service = service.clone();
+        tokio::spawn(async move {
+            let served = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades()
+                .await;
+            if let Err(err) = served {
+                tracing::debug!(%err, "Socket.IO connection ended with an error");
+            }
+        });
+    }
+}
+
+#[derive(Deserialize)]
+struct AuthPayload {
+    token: String,
+}
+
+/// Why a connection was refused; the message becomes the client's `connect_error`.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Refused(String);
+
+/// Connect middleware: a valid, unrevoked token or `connect_error`.
+async fn authenticate(
+    socket: SocketRef,
+    TryData(payload): TryData<AuthPayload>,
+    State(state): State<SocketIoState>,
+) -> Result<(), Refused> {
+    let payload =
+        payload.map_err(|_| Refused("authentication required: connect with io(url, { auth: { token } })".into()))?;
+    let claims = state
+        .auth
+        .validate(&payload.token)
+        .await
+        .map_err(|e| Refused(e.to_string()))?;
+    let license = LicenseKey::parse(&claims.license_key).map_err(|_| Refused("the token is invalid".into()))?;
+    socket.extensions.insert(Dashboard {
+        license,
+        user_id: claims.sub,
+    });
+    Ok(())
+}
+
+async fn on_connect(socket: SocketRef, Extension(dashboard): Extension<Dashboard>, State(state): State<SocketIoState>) {
+    socket.join(room(&dashboard.license));
+    state.attach(&dashboard.license);
+    state
+        .registry
+        .tenant(&dashboard.license)
+        .do_send(DashboardPresence(true));
+    socket.on("message:send", on_message_send);
+    socket.on("conversation:close", on_close);
+    socket.on("typing", on_typing);
+    socket.on_disconnect(
+        |Extension(dashboard): Extension<Dashboard>, State(state): State<SocketIoState>| async move {
+            state
+                .registry
+                .tenant(&dashboard.license)
+                .do_send(DashboardPresence(false));
+            state.detach(&dashboard.license);
+        },
+    );
+}
+
+/// The room of a license: the only room a dashboard socket joins.
+pub fn room(license: &LicenseKey) -> String {
+    format!("license:{license}")
+}
+
+#[derive(Deserialize)]
+struct SendPayload {
+    conversation_id: String,
+    text: String,
+    client_msg_id: Option<String>,
+}
+
+async fn on_message_send(
+    TryData(payload): TryData<SendPayload>,
+    Extension(dashboard): Extension<Dashboard>,
+    State(state): State<SocketIoState>,
+    ack: AckSender,
+) {
+    let answer = match payload {
+        Err(err) => invalid(&err),
+        Ok(p) => state
+            .registry
+            .agent_reply(
+                &dashboard.license,
+                &dashboard.user_id,
+                &p.conversation_id,
+                &p.text,
+                p.client_msg_id.as_deref(),
+            )
+            .await
+            .map_or_else(
+                |e| failure(&e),
+                |a| json!({ "ok": true, "duplicate": a.duplicate, "message": a.message }),
+            ),
+    };
+    let _ = ack.send(&answer);
+}
+
+#[derive(Deserialize)]
+struct ConversationPayload {
+    conversation_id: String,
+}
+
+async fn on_close(
+    TryData(payload): TryData<ConversationPayload>,
+    Extension(dashboard): Extension<Dashboard>,
+    State(state): State<SocketIoState>,
+    ack: AckSender,
+) {
+    let answer = match payload {
+        Err(err) => invalid(&err),
+        Ok(p) => state
+            .registry
+            .agent_set_status(&dashboard.license, &p.conversation_id, ConversationStatus::Closed)
+            .await
+            .map_or_else(|e| failure(&e), |c| json!({ "ok": true, "conversation": c })),
+    };
+    let _ = ack.send(&answer);
+}
+
+#[derive(Deserialize)]
+struct TypingPayload {
+    conversation_id: String,
+    is_typing: bool,
+}
+
+async fn on_typing(
+    TryData(payload): TryData<TypingPayload>,
+    Extension(dashboard): Extension<Dashboard>,
+    State(state): State<SocketIoState>,
+    ack: AckSender,
+) {
+    let answer = match payload {
+        Err(err) => invalid(&err),
+        Ok(p) => state
+            .registry
+            .agent_typing(&dashboard.license, &p.conversation_id, p.is_typing)
+            .await
+            .map_or_else(|e| failure(&e), |()| json!({ "ok": true })),
+    };
+    let _ = ack.send(&answer);
+}
+
+fn invalid(err: &dyn std::fmt::Display) -> Value {
+    json!({ "ok": false, "error": { "code": "invalid_payload", "message": err.to_string() } })
+}
+
+fn failure(err: &AgentError) -> Value {
+    let code = match err {
+        AgentError::NotFound => "not_found",
+        AgentError::Invalid(_) => "invalid_value",
+        AgentError::Store(_) | AgentError::Unavailable => "unavailable",
+    };
+    json!({ "ok": false, "error": { "code": code, "message": err.to_string() } })
+}
+
+impl SocketIoState {
+    /// Counts a socket of `license`, starting the license's bridge with its first socket.
+    fn attach(&self, license: &LicenseKey) {
+        let mut entry = self
+            .bridges
+            .entry(license.clone())
+            .or_insert_with(|| (0, self.spawn_bridge(license)));
+        entry.0 += 1;
+    }
+
+    /// Uncounts a socket; the last one stops the bridge.
+    fn detach(&self, license: &LicenseKey) {
+        let removed = self.bridges.remove_if_mut(license, |_, (count, _)| {
+            *count = count.saturating_sub(1);
+            *count == 0
+        });
+        if let Some((_, (_, bridge))) = removed {
+            bridge.abort();
+        }
+    }
+
+    fn spawn_bridge(&self, license: &LicenseKey) -> tokio::task::JoinHandle<()> {
+        let mut events = self.registry.bus().subscribe(license);
+        let io = self.io.clone();
+        let room = room(license);
+        tokio::spawn(async move {
+            loop {
+                match events.recv().await {
+                    Ok(event) => {
+                        if let Some(io) = io.get() {
+                            deliver(io, &room, &event);
+                        }
+                    }
+                    Err(RecvError::Lagged(missed)) => {
+                        tracing::warn!(missed, room, "Socket.IO bridge lagged behind the bus");
+                    }
+                    Err(RecvError::Closed) => return,
+                }
+            }
+        })
+    }
+}
+
+/// Emits to each socket of the room on this node; one that cannot keep up is disconnected.
+fn deliver(io: &SocketIo, room: &str, event: &BusEvent) {
+    for socket in io.local().to(room.to_owned()).sockets() {
+        match socket.emit(event.name(), event.data()) {
+            Ok(()) => {}
+            Err(SendError::Socket(SocketError::InternalChannelFull)) => {
+                tracing::info!(socket = %socket.id, "dashboard socket too slow; disconnecting it");
+                let _ = socket.disconnect();
+            }
+            Err(err) => tracing::debug!(%err, "emit to a closing socket failed"),
+        }
+    }
+}
