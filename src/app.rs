@@ -1,8 +1,9 @@
 //! Wiring: connect the store and Redis, build the shared state, bind the HTTP server.
 
-use crate::actors::Registry;
+use crate::actors::{Deliverer, Registry, RetryPolicy};
 use crate::auth::{Authenticator, SessionCache, TokenKeys};
 use crate::bus::{LocalBus, SharedBus};
+use crate::channels::outbound::Outbound;
 use crate::config::Config;
 use crate::http::{self, AppState};
 use crate::store::Store;
@@ -35,7 +36,16 @@ impl Application {
         let keys = TokenKeys::new(&jwt_secret(&config));
         let bus: SharedBus = Arc::new(LocalBus::new());
         let idle_after = Duration::from_secs(config.actor_idle_seconds);
-        let registry = Registry::start(store.clone(), bus, config.actor_threads, idle_after)?;
+        let deliverer = Deliverer {
+            outbound: Arc::new(outbound(&config)?),
+            store: store.clone(),
+            bus,
+            policy: RetryPolicy {
+                max_attempts: config.outbound_max_attempts.max(1),
+                base_delay: Duration::from_millis(config.outbound_base_delay_ms),
+            },
+        };
+        let registry = Registry::start(deliverer, config.actor_threads, idle_after)?;
         let auth = Authenticator::new(keys, cache, store.clone(), config.jwt_ttl_seconds);
         let socketio_listener = TcpListener::bind((config.host.as_str(), config.socketio_port))
             .with_context(|| format!("binding Socket.IO on {}:{}", config.host, config.socketio_port))?;
@@ -49,6 +59,8 @@ impl Application {
             registry,
             visitor_limiter: visitor_limiter(&config)?,
             public_url: config.public_url.clone(),
+            messenger: config.messenger(),
+            twilio: config.twilio(),
         });
         let listener = TcpListener::bind((config.host.as_str(), config.port))
             .with_context(|| format!("binding {}:{}", config.host, config.port))?;
@@ -83,6 +95,28 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+/// The provider clients; a channel without credentials is disabled, loudly, and the rest runs.
+fn outbound(config: &Config) -> anyhow::Result<Outbound> {
+    let messenger = config.messenger();
+    match &messenger {
+        None => tracing::warn!("Messenger channel disabled: set MESSENGER_APP_SECRET and MESSENGER_VERIFY_TOKEN"),
+        Some(m) if m.page_access_token.is_none() => {
+            tracing::warn!("Messenger replies disabled: set MESSENGER_PAGE_ACCESS_TOKEN")
+        }
+        Some(_) => {}
+    }
+    let twilio = config.twilio();
+    if twilio.is_none() {
+        tracing::warn!("WhatsApp channel disabled: set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN");
+    }
+    let status_callback = config
+        .public_url
+        .as_ref()
+        .map(|url| format!("{}/api/webhooks/twilio/status", url.trim_end_matches('/')));
+    let timeout = Duration::from_millis(config.outbound_timeout_ms);
+    Outbound::new(messenger, twilio, status_callback, timeout).context("building the provider HTTP client")
 }
 
 /// One limiter for all visitors, keyed by license and visitor; forgotten keys are swept each minute.

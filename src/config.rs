@@ -1,6 +1,8 @@
 //! Configuration from environment variables, each with a default that runs on one machine with no set-up.
 //! The README's configuration table mirrors this file.
 
+use crate::channels::messenger::MessengerConfig;
+use crate::channels::twilio::TwilioConfig;
 use std::env;
 
 /// Every setting the server reads at start.
@@ -38,6 +40,26 @@ pub struct Config {
     pub visitor_rate_per_second: u32,
     /// Frames a visitor may send in a burst (`VISITOR_BURST`).
     pub visitor_burst: u32,
+    /// `MESSENGER_APP_SECRET`: verifies Messenger webhooks.
+    pub messenger_app_secret: Option<String>,
+    /// `MESSENGER_VERIFY_TOKEN`: the subscription handshake's token.
+    pub messenger_verify_token: Option<String>,
+    /// `MESSENGER_PAGE_ACCESS_TOKEN`: authorises replies through the Send API.
+    pub messenger_page_access_token: Option<String>,
+    /// `MESSENGER_API_BASE`: Graph API origin (tests point it at a local fake).
+    pub messenger_api_base: String,
+    /// `TWILIO_ACCOUNT_SID`.
+    pub twilio_account_sid: Option<String>,
+    /// `TWILIO_AUTH_TOKEN`: verifies webhooks and authorises the Messages API.
+    pub twilio_auth_token: Option<String>,
+    /// `TWILIO_API_BASE`: Twilio API origin.
+    pub twilio_api_base: String,
+    /// Attempts per outbound message, the first included (`OUTBOUND_MAX_ATTEMPTS`).
+    pub outbound_max_attempts: u32,
+    /// Delay before the first retry in milliseconds; doubles each time (`OUTBOUND_BASE_DELAY_MS`).
+    pub outbound_base_delay_ms: u64,
+    /// Timeout of one provider request in milliseconds (`OUTBOUND_TIMEOUT_MS`).
+    pub outbound_timeout_ms: u64,
 }
 
 impl Config {
@@ -60,6 +82,35 @@ impl Config {
             actor_idle_seconds: parse_var("ACTOR_IDLE_SECONDS", 300)?,
             visitor_rate_per_second: parse_var("VISITOR_RATE_PER_SECOND", 10)?,
             visitor_burst: parse_var("VISITOR_BURST", 30)?,
+            messenger_app_secret: var("MESSENGER_APP_SECRET"),
+            messenger_verify_token: var("MESSENGER_VERIFY_TOKEN"),
+            messenger_page_access_token: var("MESSENGER_PAGE_ACCESS_TOKEN"),
+            messenger_api_base: var("MESSENGER_API_BASE").unwrap_or_else(|| "https://graph.facebook.com".into()),
+            twilio_account_sid: var("TWILIO_ACCOUNT_SID"),
+            twilio_auth_token: var("TWILIO_AUTH_TOKEN"),
+            twilio_api_base: var("TWILIO_API_BASE").unwrap_or_else(|| "https://api.twilio.com".into()),
+            outbound_max_attempts: parse_var("OUTBOUND_MAX_ATTEMPTS", 5)?,
+            outbound_base_delay_ms: parse_var("OUTBOUND_BASE_DELAY_MS", 500)?,
+            outbound_timeout_ms: parse_var("OUTBOUND_TIMEOUT_MS", 10_000)?,
+        })
+    }
+
+    /// Messenger settings, or `None` (channel disabled) unless the app secret and verify token are set.
+    pub fn messenger(&self) -> Option<MessengerConfig> {
+        Some(MessengerConfig {
+            app_secret: self.messenger_app_secret.clone()?,
+            verify_token: self.messenger_verify_token.clone()?,
+            page_access_token: self.messenger_page_access_token.clone(),
+            api_base: self.messenger_api_base.clone(),
+        })
+    }
+
+    /// Twilio settings, or `None` (WhatsApp disabled) unless the account SID and auth token are set.
+    pub fn twilio(&self) -> Option<TwilioConfig> {
+        Some(TwilioConfig {
+            account_sid: self.twilio_account_sid.clone()?,
+            auth_token: self.twilio_auth_token.clone()?,
+            api_base: self.twilio_api_base.clone(),
         })
     }
 

@@ -3,6 +3,7 @@
 //! - [`domain`]: typed values (license and product keys, e-mails, products); parsing is validation.
 //! - [`store`]: SQLite or PostgreSQL behind one handle; all SQL lives there.
 //! - [`bus`]: license-scoped event bus; [`actors`]: conversation and tenant actors and their registry.
+//! - [`channels`]: Messenger and WhatsApp (Twilio): webhook verification and parsing, outbound API calls.
 //! - [`auth`]: password hashing, JWTs and revocable sessions (cached in memory or Redis).
 //! - [`http`]: thin actix-web handlers and the one error → response mapping.
 //! - [`ws`]: the widget WebSocket (and dashboard streams), one `select!` loop per socket.
@@ -13,6 +14,7 @@ pub mod actors;
 pub mod app;
 pub mod auth;
 pub mod bus;
+pub mod channels;
 pub mod cli;
 pub mod config;
 pub mod domain;

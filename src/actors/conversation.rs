@@ -2,8 +2,9 @@
 //! (`AtomicResponse`), so the order the store numbers messages in is the order watchers see them.
 
 use super::registry::Registry;
+use super::{Deliverer, Destination};
 use crate::bus::{Activity, Event, SharedBus};
-use crate::domain::{ConversationStatus, Message, Sender};
+use crate::domain::{Channel, ConversationStatus, Delivery, Message, Sender};
 use crate::store::{Appended, Conversation, NewMessage, Store, StoreError};
 use actix::prelude::*;
 use std::collections::HashMap;
@@ -42,6 +43,7 @@ pub struct ConversationActor {
     conversation: Conversation,
     store: Store,
     bus: SharedBus,
+    deliverer: Deliverer,
     registry: Registry,
     watchers: HashMap<u64, mpsc::Sender<ConversationUpdate>>,
     last_active: Instant,
@@ -50,17 +52,12 @@ pub struct ConversationActor {
 
 impl ConversationActor {
     /// An actor for `conversation`, as loaded from the store.
-    pub fn new(
-        conversation: Conversation,
-        store: Store,
-        bus: SharedBus,
-        registry: Registry,
-        idle_after: Duration,
-    ) -> Self {
+    pub fn new(conversation: Conversation, registry: Registry, idle_after: Duration) -> Self {
         Self {
             conversation,
-            store,
-            bus,
+            store: registry.store().clone(),
+            bus: registry.bus().clone(),
+            deliverer: registry.deliverer().clone(),
             registry,
             watchers: HashMap::new(),
             last_active: Instant::now(),
@@ -101,6 +98,25 @@ impl ConversationActor {
             channel: self.conversation.channel,
             message: message.clone(),
         });
+        if message.delivery == Some(Delivery::Pending) {
+            self.deliverer.spawn(self.destination(), message.clone());
+        }
+    }
+
+    /// Where this conversation's outbound messages go: the tenant's page or number to the contact.
+    fn destination(&self) -> Destination {
+        let account_id = self
+            .conversation
+            .metadata
+            .get("account_id")
+            .and_then(|v| v.as_str())
+            .unwrap_or_default();
+        Destination {
+            license: self.conversation.license_key.clone(),
+            channel: self.conversation.channel,
+            account_id: account_id.to_owned(),
+            contact_id: self.conversation.contact_id.clone(),
+        }
     }
 
     fn set_status_locally(&mut self, status: ConversationStatus) {
@@ -155,6 +171,11 @@ impl Handler<Post> for ConversationActor {
         let id = self.conversation.id.clone();
         let reopen = post.message.sender == Sender::Visitor;
         let origin = post.origin;
+        let mut post = post;
+        if post.message.sender == Sender::Agent && self.conversation.channel != Channel::Widget {
+            // Goes out through the provider after the store has it.
+            post.message.delivery = Some(Delivery::Pending);
+        }
         AtomicResponse::new(Box::pin(
             async move { store.append_message(&license, &id, &post.message, reopen).await }
                 .into_actor(self)

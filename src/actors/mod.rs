@@ -4,6 +4,7 @@
 
 mod agent;
 mod conversation;
+mod delivery;
 mod registry;
 mod tenant;
 
@@ -11,5 +12,6 @@ pub use agent::AgentError;
 pub use conversation::{
     ConversationActor, ConversationUpdate, MergeMetadata, Post, Read, SetStatus, Typing, Unwatch, Watch, WATCHER_QUEUE,
 };
+pub use delivery::{announce_delivery, Deliverer, Destination, RetryPolicy};
 pub use registry::{Registry, RegistryError};
 pub use tenant::{DashboardPresence, TenantActor, VisitorConnected, VisitorDisconnected};

@@ -1,7 +1,7 @@
 //! The registry finds or spawns actors. Actors run on a small pool of dedicated actix arbiters, so
 //! they can be spawned from any runtime (actix-web workers, the Socket.IO listener, background tasks).
 
-use super::{ConversationActor, TenantActor};
+use super::{ConversationActor, Deliverer, TenantActor};
 use crate::bus::{Activity, Event, SharedBus};
 use crate::domain::{Channel, LicenseKey};
 use crate::store::{Conversation, Store, StoreError};
@@ -31,6 +31,7 @@ pub struct Registry {
 struct Inner {
     store: Store,
     bus: SharedBus,
+    deliverer: Deliverer,
     arbiters: Vec<ArbiterHandle>,
     next_arbiter: AtomicUsize,
     conversations: DashMap<String, (LicenseKey, Addr<ConversationActor>)>,
@@ -40,12 +41,13 @@ struct Inner {
 
 impl Registry {
     /// Starts `threads` arbiters on their own actix system; actors idle for `idle_after` stop.
-    pub fn start(store: Store, bus: SharedBus, threads: usize, idle_after: Duration) -> std::io::Result<Self> {
+    pub fn start(deliverer: Deliverer, threads: usize, idle_after: Duration) -> std::io::Result<Self> {
         let arbiters = spawn_arbiters(threads.max(1))?;
         Ok(Self {
             inner: Arc::new(Inner {
-                store,
-                bus,
+                store: deliverer.store.clone(),
+                bus: deliverer.bus.clone(),
+                deliverer,
                 arbiters,
                 next_arbiter: AtomicUsize::new(0),
                 conversations: DashMap::new(),
@@ -84,13 +86,7 @@ impl Registry {
         let id = conversation.id.clone();
         let license = conversation.license_key.clone();
         let mut entry = self.inner.conversations.entry(id).or_insert_with(|| {
-            let actor = ConversationActor::new(
-                conversation.clone(),
-                self.inner.store.clone(),
-                self.inner.bus.clone(),
-                self.clone(),
-                self.inner.idle_after,
-            );
+            let actor = ConversationActor::new(conversation.clone(), self.clone(), self.inner.idle_after);
             (
                 license.clone(),
                 ConversationActor::start_in_arbiter(self.arbiter(), move |_| actor),
@@ -98,13 +94,7 @@ impl Registry {
         });
         if !entry.1.connected() {
             // A stopped actor whose removal is still on its way: replace it.
-            let actor = ConversationActor::new(
-                conversation,
-                self.inner.store.clone(),
-                self.inner.bus.clone(),
-                self.clone(),
-                self.inner.idle_after,
-            );
+            let actor = ConversationActor::new(conversation, self.clone(), self.inner.idle_after);
             entry.1 = ConversationActor::start_in_arbiter(self.arbiter(), move |_| actor);
         }
         entry.1.clone()
@@ -197,6 +187,45 @@ impl Registry {
     /// The store the actors write to.
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// Delivers outbound channel messages.
+    pub fn deliverer(&self) -> &Deliverer {
+        &self.inner.deliverer
+    }
+
+    /// Finds the conversation with a channel contact, starting one on first contact. Answers its id.
+    pub async fn contact_conversation(
+        &self,
+        license: &LicenseKey,
+        channel: Channel,
+        account_id: &str,
+        contact_id: &str,
+    ) -> Result<String, StoreError> {
+        if let Some(existing) = self
+            .inner
+            .store
+            .conversation_by_contact(license, channel, contact_id)
+            .await?
+        {
+            return Ok(existing.id);
+        }
+        let metadata = serde_json::json!({ "account_id": account_id });
+        match self
+            .open_conversation(license, channel, contact_id, None, &metadata)
+            .await
+        {
+            Ok((conversation, _)) => Ok(conversation.id),
+            // A concurrent webhook for the same new contact won: use its conversation.
+            Err(StoreError::Duplicate) => self
+                .inner
+                .store
+                .conversation_by_contact(license, channel, contact_id)
+                .await?
+                .map(|c| c.id)
+                .ok_or(StoreError::Duplicate),
+            Err(err) => Err(err),
+        }
     }
 
     /// The bus the actors publish on.

@@ -1,6 +1,6 @@
 //! What travels on the bus: the live events dashboards receive, named as on the wire.
 
-use crate::domain::{Channel, Message, Sender};
+use crate::domain::{Channel, Delivery, Message, Sender};
 use serde::{Deserialize, Serialize};
 use std::sync::OnceLock;
 
@@ -153,6 +153,18 @@ pub enum Activity {
     ConversationClosed {
         /// The conversation.
         conversation_id: String,
+    },
+    /// An outbound Messenger or WhatsApp message changed delivery state (`failed` means the channel gave up).
+    DeliveryUpdated {
+        /// The conversation.
+        conversation_id: String,
+        /// The message.
+        message_id: String,
+        /// Its new state.
+        delivery: Delivery,
+        /// Why it failed, when it did.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
     },
     /// A visitor's first widget connection opened.
     VisitorOnline {

@@ -1,7 +1,7 @@
 //! The HTTP layer's one error type and the only place errors become responses:
 //! `{"error": {"code": "snake_case", "message": "…"}}` with the matching status.
 
-use crate::actors::AgentError;
+use crate::actors::{AgentError, RegistryError};
 use crate::auth::AuthError;
 use crate::domain::ParseError;
 use crate::store::StoreError;
@@ -49,6 +49,9 @@ pub enum ApiError {
     /// Body is not JSON (or the form the endpoint takes).
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// A feature the operator has not configured.
+    #[error("{0}")]
+    Disabled(String),
     /// A dependency is down; retrying later may work.
     #[error("the service is temporarily unavailable; retry shortly")]
     Unavailable,
@@ -90,6 +93,7 @@ impl ApiError {
             Self::PayloadTooLarge(_) => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::Unavailable => "unavailable",
+            Self::Disabled(_) => "channel_disabled",
             Self::Internal(_) => "internal",
         }
     }
@@ -105,7 +109,7 @@ impl ResponseError for ApiError {
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable | Self::Disabled(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -140,6 +144,12 @@ impl From<AuthError> for ApiError {
             AuthError::Store(e) => e.into(),
             other => Self::Unauthorized(other.to_string()),
         }
+    }
+}
+
+impl From<RegistryError> for ApiError {
+    fn from(err: RegistryError) -> Self {
+        AgentError::from(err).into()
     }
 }
 

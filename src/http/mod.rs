@@ -6,7 +6,9 @@ mod conversations;
 mod error;
 mod health;
 mod identity;
+mod integrations;
 mod product_keys;
+mod webhooks;
 mod widget;
 
 pub use admin::{license_json, LicenseOrder};
@@ -16,6 +18,8 @@ pub use widget::{public_base, resolve_widget_key};
 
 use crate::actors::Registry;
 use crate::auth::Authenticator;
+use crate::channels::messenger::MessengerConfig;
+use crate::channels::twilio::TwilioConfig;
 use crate::store::Store;
 use crate::ws::widget::VisitorLimiter;
 use actix_web::web;
@@ -40,6 +44,10 @@ pub struct AppState {
     pub visitor_limiter: Arc<VisitorLimiter>,
     /// The URL the outside world reaches this server at (`PUBLIC_URL`), if configured.
     pub public_url: Option<String>,
+    /// Messenger webhook settings; `None` disables the channel.
+    pub messenger: Option<MessengerConfig>,
+    /// Twilio webhook settings; `None` disables WhatsApp.
+    pub twilio: Option<TwilioConfig>,
 }
 
 /// Registers every route and the extractor error handlers.
@@ -67,6 +75,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(product_keys::routes)
             .configure(widget::routes)
             .configure(conversations::routes)
+            .configure(integrations::routes)
+            .configure(webhooks::routes)
             .configure(admin::routes),
     )
     .default_service(web::to(error::route_not_found));

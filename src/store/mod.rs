@@ -6,6 +6,8 @@
 //! busy timeout) lives in [`Store::connect`].
 
 mod conversations;
+mod delivery;
+mod integrations;
 mod licenses;
 mod messages;
 mod metrics;
@@ -15,6 +17,8 @@ mod users;
 mod widget_configs;
 
 pub use conversations::{Conversation, ConversationCursor, ConversationSummary};
+pub use delivery::ProviderMessage;
+pub use integrations::Integration;
 pub use licenses::{License, LicenseStatus, NewLicense};
 pub use messages::{Appended, NewMessage};
 pub use metrics::StoredMetrics;
@@ -37,6 +41,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "conversations",
         include_str!("../../migrations/0002_conversations.sql"),
     ),
+    (3, "channels", include_str!("../../migrations/0003_channels.sql")),
 ];
 
 /// Serves [`MIGRATIONS`] to sqlx's migrator without reading the filesystem at run time.

@@ -7,6 +7,8 @@ use switchboard::config::Config;
 
 pub const ADMIN_TOKEN: &str = "test-admin-token";
 pub const PASSWORD: &str = "SecurePass123";
+pub const MESSENGER_SECRET: &str = "messenger-app-secret";
+pub const TWILIO_TOKEN: &str = "twilio-auth-token";
 
 /// Which engines a test runs on.
 #[derive(Clone, Copy, Debug)]
@@ -106,6 +108,17 @@ pub fn test_config(database_url: String, backend: Backend) -> Config {
         actor_idle_seconds: 300,
         visitor_rate_per_second: 50,
         visitor_burst: 100,
+        messenger_app_secret: Some(MESSENGER_SECRET.into()),
+        messenger_verify_token: Some("verify-me".into()),
+        messenger_page_access_token: Some("page-token".into()),
+        // Nothing listens on port 9: tests that send set a fake provider instead.
+        messenger_api_base: "http://127.0.0.1:9".into(),
+        twilio_account_sid: Some("AC123".into()),
+        twilio_auth_token: Some(TWILIO_TOKEN.into()),
+        twilio_api_base: "http://127.0.0.1:9".into(),
+        outbound_max_attempts: 4,
+        outbound_base_delay_ms: 10,
+        outbound_timeout_ms: 2_000,
     }
 }
 
@@ -117,6 +130,12 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
 
 /// Starts a server with an explicit configuration.
 pub async fn spawn_with(config: Config) -> TestApp {
+    // Server logs show with the test's output on failure; RUST_LOG picks the level (default: errors).
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "error".into());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
     let app = Application::build(config).await.expect("server builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     let socketio_url = format!("http://127.0.0.1:{}", app.socketio_port());

@@ -5,6 +5,7 @@ mod helpers;
 
 mod admin;
 mod auth;
+mod channels;
 mod cli;
 mod dashboard_live;
 mod errors;

@@ -1,0 +1,146 @@
+//! Hands agents' replies in Messenger and WhatsApp conversations to the provider, retrying with
+//! exponential backoff and jitter on timeouts and 5xx (never on 4xx). Every attempt is recorded; every
+//! change of the message's delivery state is stored and announced as `activity:new`.
+
+use crate::bus::{Activity, Event, SharedBus};
+use crate::channels::outbound::Outbound;
+use crate::domain::{Channel, Delivery, LicenseKey, Message};
+use crate::store::Store;
+use rand::Rng;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Retry settings.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included.
+    pub max_attempts: u32,
+    /// Delay before the second attempt; doubles each time, ±50 % jitter, at most 30 s.
+    pub base_delay: Duration,
+}
+
+impl RetryPolicy {
+    fn delay(&self, attempt: u32) -> Duration {
+        let exponential = self.base_delay.saturating_mul(1 << attempt.saturating_sub(1).min(16));
+        let capped = exponential.min(Duration::from_secs(30));
+        capped.mul_f64(rand::thread_rng().gen_range(0.5..1.5))
+    }
+}
+
+/// Everything a delivery needs.
+#[derive(Clone)]
+pub struct Deliverer {
+    /// Provider clients.
+    pub outbound: Arc<Outbound>,
+    /// Where attempts and states are recorded.
+    pub store: Store,
+    /// Where state changes are announced.
+    pub bus: SharedBus,
+    /// Retry settings.
+    pub policy: RetryPolicy,
+}
+
+/// Where one outbound message goes.
+#[derive(Debug, Clone)]
+pub struct Destination {
+    /// The tenant.
+    pub license: LicenseKey,
+    /// Messenger or WhatsApp.
+    pub channel: Channel,
+    /// The tenant's page id or number.
+    pub account_id: String,
+    /// The contact.
+    pub contact_id: String,
+}
+
+impl Deliverer {
+    /// Delivers `message` in the background.
+    pub fn spawn(&self, destination: Destination, message: Message) {
+        let deliverer = self.clone();
+        tokio::spawn(async move { deliverer.deliver(destination, message).await });
+    }
+
+    async fn deliver(&self, to: Destination, message: Message) {
+        let mut last_error = String::new();
+        for attempt in 1..=self.policy.max_attempts {
+            let result = self
+                .outbound
+                .send(to.channel, &to.account_id, &to.contact_id, &message.text)
+                .await;
+            let (status, error) = match &result {
+                Ok((status, _)) => (Some(*status), None),
+                Err(failure) => (failure.status, Some(failure.error.as_str())),
+            };
+            tracing::info!(message = %message.id, attempt, ?status, error, "outbound delivery attempt");
+            if let Err(err) = self
+                .store
+                .record_attempt(&to.license, &message.id, i64::from(attempt), status, error)
+                .await
+            {
+                tracing::warn!(%err, "could not record a delivery attempt");
+            }
+            match result {
+                Ok((_, provider_id)) => {
+                    return self
+                        .settle(&to, &message, Delivery::Sent, Some(&provider_id), None)
+                        .await
+                }
+                Err(failure) if failure.retryable && attempt < self.policy.max_attempts => {
+                    last_error = failure.error;
+                    tokio::time::sleep(self.policy.delay(attempt)).await;
+                }
+                Err(failure) => {
+                    last_error = failure.error;
+                    break;
+                }
+            }
+        }
+        self.settle(&to, &message, Delivery::Failed, None, Some(last_error))
+            .await;
+    }
+
+    async fn settle(
+        &self,
+        to: &Destination,
+        message: &Message,
+        delivery: Delivery,
+        provider_id: Option<&str>,
+        error: Option<String>,
+    ) {
+        match self
+            .store
+            .set_delivery(&to.license, &message.id, delivery, provider_id)
+            .await
+        {
+            Ok(_) => announce_delivery(
+                &self.bus,
+                &to.license,
+                &message.conversation_id,
+                &message.id,
+                delivery,
+                error,
+            ),
+            Err(err) => tracing::error!(%err, message = %message.id, "could not store a delivery state"),
+        }
+    }
+}
+
+/// Publishes a delivery state change as `activity:new`.
+pub fn announce_delivery(
+    bus: &SharedBus,
+    license: &LicenseKey,
+    conversation_id: &str,
+    message_id: &str,
+    delivery: Delivery,
+    error: Option<String>,
+) {
+    bus.publish(
+        license,
+        Event::Activity(Activity::DeliveryUpdated {
+            conversation_id: conversation_id.to_owned(),
+            message_id: message_id.to_owned(),
+            delivery,
+            error,
+        }),
+    );
+}

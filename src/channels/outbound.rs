@@ -1,0 +1,108 @@
+//! Sends agents' replies through the providers' HTTP APIs and classifies failures for retry.
+
+use super::messenger::{self, MessengerConfig};
+use super::twilio::{self, TwilioConfig};
+use crate::domain::Channel;
+use std::time::Duration;
+
+/// How one send attempt failed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SendFailure {
+    /// HTTP status, if the provider answered.
+    pub status: Option<u16>,
+    /// What went wrong.
+    pub error: String,
+    /// Timeouts, connection errors and 5xx are worth another try; 4xx are not.
+    pub retryable: bool,
+}
+
+/// The provider clients, configured from the operator's credentials.
+#[derive(Clone)]
+pub struct Outbound {
+    http: reqwest::Client,
+    messenger: Option<MessengerConfig>,
+    twilio: Option<TwilioConfig>,
+    twilio_status_callback: Option<String>,
+}
+
+impl Outbound {
+    /// Clients for whichever providers are configured; each request times out after `timeout`.
+    pub fn new(
+        messenger: Option<MessengerConfig>,
+        twilio: Option<TwilioConfig>,
+        twilio_status_callback: Option<String>,
+        timeout: Duration,
+    ) -> reqwest::Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .user_agent("switchboard")
+            .build()?;
+        Ok(Self {
+            http,
+            messenger,
+            twilio,
+            twilio_status_callback,
+        })
+    }
+
+    /// Sends `text` from the tenant's `account_id` (page or number) to `contact_id`; answers the provider's message id.
+    pub async fn send(
+        &self,
+        channel: Channel,
+        account_id: &str,
+        contact_id: &str,
+        text: &str,
+    ) -> Result<(u16, String), SendFailure> {
+        let permanent = |error: &str| SendFailure {
+            status: None,
+            error: error.to_owned(),
+            retryable: false,
+        };
+        let request = match channel {
+            Channel::Messenger => {
+                let config = self.messenger.as_ref().filter(|c| c.page_access_token.is_some());
+                let config = config
+                    .ok_or_else(|| permanent("Messenger sending is disabled: set MESSENGER_PAGE_ACCESS_TOKEN"))?;
+                messenger::send_request(&self.http, config, contact_id, text)
+            }
+            Channel::Whatsapp => {
+                let config = self
+                    .twilio
+                    .as_ref()
+                    .ok_or_else(|| permanent("WhatsApp is disabled: set the TWILIO_* variables"))?;
+                twilio::send_request(
+                    &self.http,
+                    config,
+                    account_id,
+                    contact_id,
+                    text,
+                    self.twilio_status_callback.as_deref(),
+                )
+            }
+            Channel::Widget => return Err(permanent("widget messages are delivered over the socket")),
+        };
+        let response = request.send().await.map_err(|e| SendFailure {
+            status: None,
+            error: format!("request failed: {e}"),
+            retryable: true,
+        })?;
+        let status = response.status();
+        let answer: serde_json::Value = response.json().await.unwrap_or_default();
+        if !status.is_success() {
+            return Err(SendFailure {
+                status: Some(status.as_u16()),
+                error: format!("provider answered {status}: {answer}"),
+                retryable: status.is_server_error(),
+            });
+        }
+        let id = match channel {
+            Channel::Messenger => messenger::sent_id(&answer),
+            _ => twilio::sent_id(&answer),
+        };
+        id.map(|id| (status.as_u16(), id)).ok_or_else(|| SendFailure {
+            status: Some(status.as_u16()),
+            error: format!("provider answered without a message id: {answer}"),
+            retryable: false,
+        })
+    }
+}

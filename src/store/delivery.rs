@@ -1,0 +1,92 @@
+//! Outbound delivery bookkeeping: each attempt, and the message's delivery state.
+
+use super::{Store, StoreResult};
+use crate::domain::{new_id, now_millis, Delivery, LicenseKey};
+use sqlx::Row;
+
+/// An outbound message found by its provider id (from a status callback).
+#[derive(Debug, Clone)]
+pub struct ProviderMessage {
+    /// Its tenant.
+    pub license_key: String,
+    /// Its conversation.
+    pub conversation_id: String,
+    /// Its server id.
+    pub message_id: String,
+}
+
+impl Store {
+    /// Records one attempt to hand a message to its provider.
+    pub async fn record_attempt(
+        &self,
+        license: &LicenseKey,
+        message_id: &str,
+        attempt: i64,
+        status_code: Option<u16>,
+        error: Option<&str>,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO delivery_attempts (id, message_id, license_key, attempt, status_code, error, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(new_id())
+        .bind(message_id.to_owned())
+        .bind(license.as_str().to_owned())
+        .bind(attempt)
+        .bind(status_code.map(i64::from))
+        .bind(error.map(str::to_owned))
+        .bind(now_millis())
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Sets a message's delivery state (and the provider's id once known). A state never moves back:
+    /// a late `sent` does not overwrite `delivered`.
+    pub async fn set_delivery(
+        &self,
+        license: &LicenseKey,
+        message_id: &str,
+        delivery: Delivery,
+        provider_msg_id: Option<&str>,
+    ) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE messages SET delivery = $1, provider_msg_id = COALESCE($2, provider_msg_id)
+             WHERE license_key = $3 AND id = $4
+               AND NOT (COALESCE(delivery, '') = 'delivered' AND $1 IN ('pending', 'sent'))",
+        )
+        .bind(delivery.as_str())
+        .bind(provider_msg_id.map(str::to_owned))
+        .bind(license.as_str().to_owned())
+        .bind(message_id.to_owned())
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// The outbound message a provider knows as `provider_msg_id`.
+    pub async fn message_by_provider_id(&self, provider_msg_id: &str) -> StoreResult<Option<ProviderMessage>> {
+        let row = sqlx::query("SELECT license_key, conversation_id, id FROM messages WHERE provider_msg_id = $1")
+            .bind(provider_msg_id.to_owned())
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(|row| {
+            Ok(ProviderMessage {
+                license_key: row.try_get("license_key")?,
+                conversation_id: row.try_get("conversation_id")?,
+                message_id: row.try_get("id")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// How many attempts were made for a message (for the API and tests).
+    pub async fn attempt_count(&self, license: &LicenseKey, message_id: &str) -> StoreResult<i64> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM delivery_attempts WHERE license_key = $1 AND message_id = $2")
+            .bind(license.as_str().to_owned())
+            .bind(message_id.to_owned())
+            .fetch_one(self.pool())
+            .await?;
+        Ok(row.try_get("n")?)
+    }
+}

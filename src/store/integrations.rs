@@ -1,0 +1,97 @@
+//! Channel integrations: which license a Messenger page or WhatsApp number belongs to.
+
+use super::{parse_column, Store, StoreError, StoreResult};
+use crate::domain::{new_id, now_millis, Channel, LicenseKey};
+use serde::Serialize;
+use sqlx::{any::AnyRow, Row};
+
+/// A connected page or number.
+#[derive(Debug, Clone, Serialize)]
+pub struct Integration {
+    /// Server id.
+    pub id: String,
+    /// The owning tenant.
+    pub license_key: LicenseKey,
+    /// `messenger` or `whatsapp`.
+    pub provider: Channel,
+    /// Page id or E.164 number.
+    pub account_id: String,
+    /// `connected`.
+    pub status: String,
+    /// Creation time, epoch milliseconds.
+    pub created_at: i64,
+}
+
+fn integration_from_row(row: &AnyRow) -> StoreResult<Integration> {
+    let key: String = row.try_get("license_key")?;
+    Ok(Integration {
+        id: row.try_get("id")?,
+        license_key: LicenseKey::parse(&key).map_err(|e| StoreError::Corrupt(e.0))?,
+        provider: parse_column(row, "provider")?,
+        account_id: row.try_get("account_id")?,
+        status: row.try_get("status")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+const INTEGRATION_COLUMNS: &str = "id, license_key, provider, account_id, status, created_at";
+
+impl Store {
+    /// Connects a page or number; [`StoreError::Duplicate`] if any license already claimed it.
+    pub async fn create_integration(
+        &self,
+        license: &LicenseKey,
+        provider: Channel,
+        account_id: &str,
+    ) -> StoreResult<Integration> {
+        let row = sqlx::query(&format!(
+            "INSERT INTO integrations (id, license_key, provider, account_id, status, created_at)
+             VALUES ($1, $2, $3, $4, 'connected', $5) RETURNING {INTEGRATION_COLUMNS}"
+        ))
+        .bind(new_id())
+        .bind(license.as_str().to_owned())
+        .bind(provider.as_str())
+        .bind(account_id.to_owned())
+        .bind(now_millis())
+        .fetch_one(self.pool())
+        .await?;
+        integration_from_row(&row)
+    }
+
+    /// The license's integrations, oldest first.
+    pub async fn integrations(&self, license: &LicenseKey) -> StoreResult<Vec<Integration>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {INTEGRATION_COLUMNS} FROM integrations WHERE license_key = $1 ORDER BY created_at, id"
+        ))
+        .bind(license.as_str().to_owned())
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(integration_from_row).collect()
+    }
+
+    /// Who owns a page or number: how an inbound webhook finds its tenant.
+    pub async fn integration_by_account(
+        &self,
+        provider: Channel,
+        account_id: &str,
+    ) -> StoreResult<Option<Integration>> {
+        let row = sqlx::query(&format!(
+            "SELECT {INTEGRATION_COLUMNS} FROM integrations WHERE provider = $1 AND account_id = $2"
+        ))
+        .bind(provider.as_str())
+        .bind(account_id.to_owned())
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(integration_from_row).transpose()
+    }
+
+    /// Disconnects one of the license's integrations; `false` if it has no such integration.
+    pub async fn delete_integration(&self, license: &LicenseKey, id: &str) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM integrations WHERE license_key = $1 AND id = $2")
+            .bind(license.as_str().to_owned())
+            .bind(id.to_owned())
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+}

@@ -1,0 +1,503 @@
+//! Messenger and WhatsApp: signed webhooks in, agent replies out through a local fake provider.
+
+use crate::helpers::*;
+use actix_web::{web, App, HttpResponse, HttpServer};
+use hmac::{Hmac, Mac};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use sha2::Sha256;
+use std::sync::{Arc, Mutex};
+
+const PAGE: &str = "1029384756";
+const NUMBER: &str = "+14155238886";
+
+/// Plays Facebook's Send API and Twilio's Messages API, recording each request.
+#[derive(Default)]
+struct Provider {
+    requests: Vec<(String, String)>,
+    fail_next: usize,
+    fail_status: u16,
+}
+
+async fn fake_provider() -> (String, Arc<Mutex<Provider>>) {
+    let state = Arc::new(Mutex::new(Provider {
+        fail_status: 500,
+        ..Provider::default()
+    }));
+    let shared = web::Data::from(state.clone());
+    let answer = |state: web::Data<Mutex<Provider>>, req: actix_web::HttpRequest, body: String| async move {
+        let mut provider = state.lock().expect("provider lock");
+        provider.requests.push((req.path().to_owned(), body));
+        if provider.fail_next > 0 {
+            provider.fail_next -= 1;
+            let status = actix_web::http::StatusCode::from_u16(provider.fail_status).expect("status");
+            return HttpResponse::build(status).json(json!({ "error": { "message": "simulated" } }));
+        }
+        let n = provider.requests.len();
+        if req.path().contains("Messages.json") {
+            HttpResponse::Created().json(json!({ "sid": format!("SMout{n}"), "status": "queued" }))
+        } else {
+            HttpResponse::Ok().json(json!({ "recipient_id": "psid", "message_id": format!("m_out_{n}") }))
+        }
+    };
+    let server = HttpServer::new(move || App::new().app_data(shared.clone()).default_service(web::to(answer)))
+        .workers(1)
+        .bind(("127.0.0.1", 0))
+        .expect("fake provider binds");
+    let url = format!("http://127.0.0.1:{}", server.addrs()[0].port());
+    tokio::spawn(server.run());
+    (url, state)
+}
+
+/// A server whose providers are the fake, and a tenant with a connected page and number.
+async fn channels_app(backend: Backend) -> Option<(TestApp, Tenant, Arc<Mutex<Provider>>)> {
+    let database_url = fresh_database(backend).await?;
+    let (provider_url, provider) = fake_provider().await;
+    let mut config = test_config(database_url, backend);
+    config.messenger_api_base = provider_url.clone();
+    config.twilio_api_base = provider_url;
+    let app = spawn_with(config).await;
+    let tenant = app.new_tenant(&["chatbot"]).await;
+    for body in [
+        json!({ "provider": "messenger", "page_id": PAGE }),
+        json!({ "provider": "whatsapp", "number": NUMBER }),
+    ] {
+        expect_status(
+            app.post_as("/api/integrations", &tenant.token, &body).await,
+            StatusCode::CREATED,
+        )
+        .await;
+    }
+    Some((app, tenant, provider))
+}
+
+fn messenger_event(psid: &str, mid: &str, text: &str) -> Value {
+    json!({ "sender": { "id": psid }, "recipient": { "id": PAGE }, "timestamp": 1_700_000_000_000i64,
+            "message": { "mid": mid, "text": text } })
+}
+
+fn messenger_body(events: Vec<Value>) -> String {
+    json!({ "object": "page", "entry": [{ "id": PAGE, "time": 1_700_000_000_000i64, "messaging": events }] })
+        .to_string()
+}
+
+async fn post_messenger(app: &TestApp, body: &str, secret: &str) -> reqwest::Response {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("key");
+    mac.update(body.as_bytes());
+    let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+    app.client
+        .post(app.url("/api/webhooks/messenger"))
+        .header("content-type", "application/json")
+        .header("X-Hub-Signature-256", signature)
+        .body(body.to_owned())
+        .send()
+        .await
+        .expect("sent")
+}
+
+async fn post_twilio(app: &TestApp, path: &str, params: &[(&str, &str)], token: &str) -> reqwest::Response {
+    let owned: Vec<(String, String)> = params.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    let signature = switchboard::channels::twilio::signature(token, &app.url(path), &owned);
+    app.client
+        .post(app.url(path))
+        .header("X-Twilio-Signature", signature)
+        .form(&owned)
+        .send()
+        .await
+        .expect("sent")
+}
+
+async fn messages_of(app: &TestApp, tenant: &Tenant, conversation_id: &str) -> Vec<Value> {
+    let path = format!("/api/conversations/{conversation_id}/messages");
+    let body = expect_status(app.get_as(&path, &tenant.token).await, StatusCode::OK).await;
+    body["messages"].as_array().expect("messages").clone()
+}
+
+/// Waits for the dashboard event `name` whose data satisfies `matches`.
+async fn dashboard_event(socket: &mut Socket, name: &str, matches: impl Fn(&Value) -> bool) -> Value {
+    loop {
+        let frame = socket.recv_json().await;
+        if frame["event"] == name && matches(&frame["data"]) {
+            return frame["data"].clone();
+        }
+    }
+}
+
+async fn messenger_handshake_echoes_the_challenge(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else { return };
+    let ok = app
+        .client
+        .get(app.url("/api/webhooks/messenger?hub.mode=subscribe&hub.verify_token=verify-me&hub.challenge=42abc"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(ok.status(), StatusCode::OK);
+    assert_eq!(ok.text().await.expect("body"), "42abc");
+    let wrong = app
+        .client
+        .get(app.url("/api/webhooks/messenger?hub.mode=subscribe&hub.verify_token=nope&hub.challenge=1"))
+        .send()
+        .await
+        .expect("sent");
+    expect_error(wrong, StatusCode::FORBIDDEN, "invalid_verify_token").await;
+}
+
+async fn messenger_messages_reach_the_dashboard_once(backend: Backend) {
+    let Some((app, tenant, _)) = channels_app(backend).await else {
+        return;
+    };
+    let mut dashboard = app.dashboard_ws(&tenant.token).await;
+    let postback = json!({ "sender": { "id": "PSID7" }, "recipient": { "id": PAGE }, "timestamp": 1,
+                           "postback": { "mid": "pb1", "title": "Buy", "payload": "BUY_NOW" } });
+    let body = messenger_body(vec![
+        messenger_event("PSID7", "mid.1", "hello from messenger"),
+        postback,
+    ]);
+    let response = post_messenger(&app, &body, MESSENGER_SECRET).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let first = dashboard_event(&mut dashboard, "message:new", |_| true).await;
+    assert_eq!(first["channel"], "messenger");
+    assert_eq!(first["message"]["text"], "hello from messenger");
+    let conversation_id = first["message"]["conversation_id"].as_str().expect("id").to_owned();
+    let second = dashboard_event(&mut dashboard, "message:new", |_| true).await;
+    assert_eq!(
+        (second["message"]["kind"].as_str(), second["message"]["text"].as_str()),
+        (Some("postback"), Some("BUY_NOW"))
+    );
+
+    // Facebook redelivers the same batch: nothing new is stored.
+    assert_eq!(
+        post_messenger(&app, &body, MESSENGER_SECRET).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(messages_of(&app, &tenant, &conversation_id).await.len(), 2);
+    let shown = expect_status(
+        app.get_as(&format!("/api/conversations/{conversation_id}"), &tenant.token)
+            .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        (shown["channel"].as_str(), shown["contact_id"].as_str()),
+        (Some("messenger"), Some("PSID7"))
+    );
+}
+
+async fn bad_messenger_webhooks_store_nothing(backend: Backend) {
+    let Some((app, tenant, _)) = channels_app(backend).await else {
+        return;
+    };
+    let body = messenger_body(vec![messenger_event("PSID8", "mid.bad", "forged")]);
+    expect_error(
+        post_messenger(&app, &body, "wrong-secret").await,
+        StatusCode::FORBIDDEN,
+        "invalid_signature",
+    )
+    .await;
+    let unsigned = app
+        .client
+        .post(app.url("/api/webhooks/messenger"))
+        .body(body.clone())
+        .send()
+        .await
+        .expect("sent");
+    expect_error(unsigned, StatusCode::FORBIDDEN, "invalid_signature").await;
+    let unknown_page = body.replace(PAGE, "5555");
+    expect_error(
+        post_messenger(&app, &unknown_page, MESSENGER_SECRET).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    expect_error(
+        post_messenger(&app, "{\"object\":", MESSENGER_SECRET).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_webhook",
+    )
+    .await;
+    let list = expect_status(
+        app.get_as("/api/products/chatbot/conversations", &tenant.token).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(list["conversations"], json!([]), "nothing was stored");
+}
+
+async fn messenger_replies_go_out_with_retries(backend: Backend) {
+    let Some((app, tenant, provider)) = channels_app(backend).await else {
+        return;
+    };
+    let mut dashboard = app.dashboard_ws(&tenant.token).await;
+    post_messenger(
+        &app,
+        &messenger_body(vec![messenger_event("PSID9", "mid.9", "need help")]),
+        MESSENGER_SECRET,
+    )
+    .await;
+    let inbound = dashboard_event(&mut dashboard, "message:new", |_| true).await;
+    let conversation_id = inbound["message"]["conversation_id"].as_str().expect("id").to_owned();
+
+    provider.lock().expect("lock").fail_next = 2;
+    let path = format!("/api/conversations/{conversation_id}/messages");
+    let reply = expect_status(
+        app.post_as(&path, &tenant.token, &json!({ "text": "We are here" }))
+            .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    assert_eq!(reply["message"]["delivery"], "pending");
+    let sent = dashboard_event(&mut dashboard, "activity:new", |d| d["type"] == "delivery_updated").await;
+    assert_eq!(sent["delivery"], "sent", "{sent}");
+    let requests = provider.lock().expect("lock").requests.clone();
+    assert_eq!(requests.len(), 3, "two 500s then a success: {requests:?}");
+    let sent_body: Value = serde_json::from_str(&requests[2].1).expect("JSON body");
+    assert_eq!(sent_body["recipient"]["id"], "PSID9");
+    assert_eq!(sent_body["message"]["text"], "We are here");
+    let stored = messages_of(&app, &tenant, &conversation_id).await;
+    assert_eq!(stored[1]["delivery"], "sent");
+
+    // Messenger later reports it delivered.
+    let receipt = json!({ "sender": { "id": "PSID9" }, "recipient": { "id": PAGE }, "timestamp": 2,
+                          "delivery": { "mids": ["m_out_3"], "watermark": 2 } });
+    assert_eq!(
+        post_messenger(&app, &messenger_body(vec![receipt]), MESSENGER_SECRET)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    dashboard_event(&mut dashboard, "activity:new", |d| d["delivery"] == "delivered").await;
+    assert_eq!(
+        messages_of(&app, &tenant, &conversation_id).await[1]["delivery"],
+        "delivered"
+    );
+}
+
+async fn client_errors_are_not_retried(backend: Backend) {
+    let Some((app, tenant, provider)) = channels_app(backend).await else {
+        return;
+    };
+    let mut dashboard = app.dashboard_ws(&tenant.token).await;
+    post_messenger(
+        &app,
+        &messenger_body(vec![messenger_event("PSID10", "mid.10", "hi")]),
+        MESSENGER_SECRET,
+    )
+    .await;
+    let inbound = dashboard_event(&mut dashboard, "message:new", |_| true).await;
+    let conversation_id = inbound["message"]["conversation_id"].as_str().expect("id").to_owned();
+    {
+        let mut provider = provider.lock().expect("lock");
+        provider.fail_next = 10;
+        provider.fail_status = 400;
+    }
+    let path = format!("/api/conversations/{conversation_id}/messages");
+    expect_status(
+        app.post_as(&path, &tenant.token, &json!({ "text": "hello?" })).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let failed = dashboard_event(&mut dashboard, "activity:new", |d| d["type"] == "delivery_updated").await;
+    assert_eq!(failed["delivery"], "failed");
+    assert!(failed["error"].as_str().expect("error").contains("400"), "{failed}");
+    assert_eq!(
+        provider.lock().expect("lock").requests.len(),
+        1,
+        "a 4xx is never retried"
+    );
+    assert_eq!(
+        messages_of(&app, &tenant, &conversation_id).await[1]["delivery"],
+        "failed"
+    );
+}
+
+async fn whatsapp_round_trip_with_status_callbacks(backend: Backend) {
+    let Some((app, tenant, provider)) = channels_app(backend).await else {
+        return;
+    };
+    let mut dashboard = app.dashboard_ws(&tenant.token).await;
+    let inbound = [
+        ("MessageSid", "SM100"),
+        ("AccountSid", "AC123"),
+        ("From", "whatsapp:+15550001111"),
+        ("To", "whatsapp:+14155238886"),
+        ("Body", "hola"),
+        ("NumMedia", "0"),
+    ];
+    let response = post_twilio(&app, "/api/webhooks/twilio/whatsapp", &inbound, TWILIO_TOKEN).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.text().await.expect("body").contains("<Response></Response>"),
+        "empty TwiML"
+    );
+    let message = dashboard_event(&mut dashboard, "message:new", |_| true).await;
+    assert_eq!(
+        (message["channel"].as_str(), message["message"]["text"].as_str()),
+        (Some("whatsapp"), Some("hola"))
+    );
+    let conversation_id = message["message"]["conversation_id"].as_str().expect("id").to_owned();
+    // Redelivery is stored once.
+    assert_eq!(
+        post_twilio(&app, "/api/webhooks/twilio/whatsapp", &inbound, TWILIO_TOKEN)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(messages_of(&app, &tenant, &conversation_id).await.len(), 1);
+
+    let path = format!("/api/conversations/{conversation_id}/messages");
+    expect_status(
+        app.post_as(&path, &tenant.token, &json!({ "text": "¡Hola!" })).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    dashboard_event(&mut dashboard, "activity:new", |d| d["delivery"] == "sent").await;
+    let (path_sent, form) = provider.lock().expect("lock").requests[0].clone();
+    assert!(path_sent.ends_with("/Accounts/AC123/Messages.json"), "{path_sent}");
+    let form: Vec<(String, String)> = serde_urlencoded::from_str(&form).expect("form body");
+    assert!(
+        form.contains(&("From".into(), "whatsapp:+14155238886".into())),
+        "{form:?}"
+    );
+    assert!(
+        form.contains(&("To".into(), "whatsapp:+15550001111".into())),
+        "{form:?}"
+    );
+
+    let status = [("MessageSid", "SMout1"), ("MessageStatus", "delivered")];
+    assert_eq!(
+        post_twilio(&app, "/api/webhooks/twilio/status", &status, TWILIO_TOKEN)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    dashboard_event(&mut dashboard, "activity:new", |d| d["delivery"] == "delivered").await;
+    assert_eq!(
+        messages_of(&app, &tenant, &conversation_id).await[1]["delivery"],
+        "delivered"
+    );
+}
+
+async fn bad_twilio_webhooks_store_nothing(backend: Backend) {
+    let Some((app, tenant, _)) = channels_app(backend).await else {
+        return;
+    };
+    let inbound = [
+        ("MessageSid", "SM200"),
+        ("From", "whatsapp:+15550002222"),
+        ("To", "whatsapp:+14155238886"),
+        ("Body", "x"),
+    ];
+    let forged = post_twilio(&app, "/api/webhooks/twilio/whatsapp", &inbound, "not-the-token").await;
+    expect_error(forged, StatusCode::FORBIDDEN, "invalid_signature").await;
+    let unknown = [
+        ("MessageSid", "SM201"),
+        ("From", "whatsapp:+15550002222"),
+        ("To", "whatsapp:+19998887777"),
+        ("Body", "x"),
+    ];
+    expect_error(
+        post_twilio(&app, "/api/webhooks/twilio/whatsapp", &unknown, TWILIO_TOKEN).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    let empty = [
+        ("MessageSid", "SM202"),
+        ("From", "whatsapp:+15550002222"),
+        ("To", "whatsapp:+14155238886"),
+    ];
+    expect_error(
+        post_twilio(&app, "/api/webhooks/twilio/whatsapp", &empty, TWILIO_TOKEN).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_webhook",
+    )
+    .await;
+    let list = expect_status(
+        app.get_as("/api/products/chatbot/conversations", &tenant.token).await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(list["conversations"], json!([]));
+}
+
+async fn a_page_belongs_to_one_license(backend: Backend) {
+    let Some((app, owner, _)) = channels_app(backend).await else {
+        return;
+    };
+    let other = app.new_tenant(&["chatbot"]).await;
+    let claim = json!({ "provider": "messenger", "page_id": PAGE });
+    expect_error(
+        app.post_as("/api/integrations", &other.token, &claim).await,
+        StatusCode::CONFLICT,
+        "already_claimed",
+    )
+    .await;
+    let bad = json!({ "provider": "whatsapp", "number": "555" });
+    expect_error(
+        app.post_as("/api/integrations", &other.token, &bad).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_value",
+    )
+    .await;
+    let listed = expect_status(app.get_as("/api/integrations", &owner.token).await, StatusCode::OK).await;
+    let page = listed["integrations"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|i| i["provider"] == "messenger")
+        .expect("page")
+        .clone();
+    let path = format!("/api/integrations/{}", page["id"].as_str().expect("id"));
+    expect_error(
+        app.delete_as(&path, &other.token).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    assert_eq!(
+        app.delete_as(&path, &owner.token).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    expect_status(
+        app.post_as("/api/integrations", &other.token, &claim).await,
+        StatusCode::CREATED,
+    )
+    .await;
+}
+
+async fn unconfigured_channels_are_disabled(backend: Backend) {
+    let Some(database_url) = fresh_database(backend).await else {
+        return;
+    };
+    let mut config = test_config(database_url, backend);
+    config.messenger_app_secret = None;
+    config.twilio_auth_token = None;
+    let app = spawn_with(config).await;
+    let messenger = post_messenger(&app, &messenger_body(vec![]), MESSENGER_SECRET).await;
+    expect_error(messenger, StatusCode::SERVICE_UNAVAILABLE, "channel_disabled").await;
+    let twilio = post_twilio(
+        &app,
+        "/api/webhooks/twilio/whatsapp",
+        &[("MessageSid", "x")],
+        TWILIO_TOKEN,
+    )
+    .await;
+    expect_error(twilio, StatusCode::SERVICE_UNAVAILABLE, "channel_disabled").await;
+    // The rest of the server runs.
+    assert_eq!(
+        app.client.get(app.url("/readyz")).send().await.expect("sent").status(),
+        StatusCode::OK
+    );
+}
+
+crate::on_both_stores!(
+    messenger_handshake_echoes_the_challenge,
+    messenger_messages_reach_the_dashboard_once,
+    bad_messenger_webhooks_store_nothing,
+    messenger_replies_go_out_with_retries,
+    client_errors_are_not_retried,
+    whatsapp_round_trip_with_status_callbacks,
+    bad_twilio_webhooks_store_nothing,
+    a_page_belongs_to_one_license,
+    unconfigured_channels_are_disabled,
+);
