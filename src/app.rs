@@ -1,17 +1,16 @@
 //! Wiring: connect the store and Redis, build the shared state, bind the HTTP server.
 
-use crate::actors::{Deliverer, Registry, RetryPolicy};
+use crate::actors::{Deliverer, Presence, Registry, RetryPolicy};
 use crate::auth::{Authenticator, SessionCache, TokenKeys};
-use crate::bus::{LocalBus, SharedBus};
+use crate::bus::{LocalBus, RedisBus, SharedBus};
 use crate::channels::outbound::Outbound;
 use crate::config::Config;
 use crate::http::{self, AppState};
+use crate::limits::{RateLimits, SharedCounters};
 use crate::store::Store;
 use crate::ws::socketio;
-use crate::ws::widget::VisitorLimiter;
 use actix_web::{middleware, web, App, HttpServer};
 use anyhow::Context;
-use governor::Quota;
 use rand::RngCore;
 use std::net::TcpListener;
 use std::num::NonZeroU32;
@@ -32,21 +31,20 @@ impl Application {
             .await
             .with_context(|| format!("connecting to the store at {}", redact(&config.database_url)))?;
         store.migrate().await.context("running migrations")?;
-        let cache = session_cache(&config).await?;
+        let shared = SharedState::connect(&config).await?;
         let keys = TokenKeys::new(&jwt_secret(&config));
-        let bus: SharedBus = Arc::new(LocalBus::new());
         let idle_after = Duration::from_secs(config.actor_idle_seconds);
         let deliverer = Deliverer {
             outbound: Arc::new(outbound(&config)?),
             store: store.clone(),
-            bus,
+            bus: shared.bus.clone(),
             policy: RetryPolicy {
                 max_attempts: config.outbound_max_attempts.max(1),
                 base_delay: Duration::from_millis(config.outbound_base_delay_ms),
             },
         };
-        let registry = Registry::start(deliverer, config.actor_threads, idle_after)?;
-        let auth = Authenticator::new(keys, cache, store.clone(), config.jwt_ttl_seconds);
+        let registry = Registry::start(deliverer, shared.presence, config.actor_threads, idle_after)?;
+        let auth = Authenticator::new(keys, shared.sessions, store.clone(), config.jwt_ttl_seconds);
         let socketio_listener = TcpListener::bind((config.host.as_str(), config.socketio_port))
             .with_context(|| format!("binding Socket.IO on {}:{}", config.host, config.socketio_port))?;
         let socketio_port = socketio_listener.local_addr()?.port();
@@ -57,7 +55,7 @@ impl Application {
             admin_token: config.admin_token.clone(),
             cookie_secure: config.cookie_secure,
             registry,
-            visitor_limiter: visitor_limiter(&config)?,
+            limits: shared.limits,
             public_url: config.public_url.clone(),
             messenger: config.messenger(),
             twilio: config.twilio(),
@@ -74,11 +72,7 @@ impl Application {
         .listen(listener)?
         .run();
         tracing::info!(port, socketio_port, "listening");
-        Ok(Self {
-            port,
-            socketio_port,
-            server,
-        })
+        Ok(Self { port, socketio_port, server })
     }
 
     /// The bound HTTP port.
@@ -111,42 +105,68 @@ fn outbound(config: &Config) -> anyhow::Result<Outbound> {
     if twilio.is_none() {
         tracing::warn!("WhatsApp channel disabled: set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN");
     }
-    let status_callback = config
-        .public_url
-        .as_ref()
-        .map(|url| format!("{}/api/webhooks/twilio/status", url.trim_end_matches('/')));
+    let status_callback =
+        config.public_url.as_ref().map(|url| format!("{}/api/webhooks/twilio/status", url.trim_end_matches('/')));
     let timeout = Duration::from_millis(config.outbound_timeout_ms);
     Outbound::new(messenger, twilio, status_callback, timeout).context("building the provider HTTP client")
 }
 
-/// One limiter for all visitors, keyed by license and visitor; forgotten keys are swept each minute.
-fn visitor_limiter(config: &Config) -> anyhow::Result<Arc<VisitorLimiter>> {
-    let rate = NonZeroU32::new(config.visitor_rate_per_second).context("VISITOR_RATE_PER_SECOND must be > 0")?;
-    let burst = NonZeroU32::new(config.visitor_burst).context("VISITOR_BURST must be > 0")?;
-    let limiter = Arc::new(VisitorLimiter::keyed(Quota::per_second(rate).allow_burst(burst)));
-    let weak = Arc::downgrade(&limiter);
+/// What nodes share: in-process on a single machine, Redis when `REDIS_URL` is set.
+struct SharedState {
+    bus: SharedBus,
+    sessions: SessionCache,
+    presence: Presence,
+    limits: Arc<RateLimits>,
+}
+
+impl SharedState {
+    async fn connect(config: &Config) -> anyhow::Result<Self> {
+        let rate = |name: &str, value: u32| NonZeroU32::new(value).with_context(|| format!("{name} must be > 0"));
+        let visitor_rate = rate("VISITOR_RATE_PER_SECOND", config.visitor_rate_per_second)?;
+        let visitor_burst = rate("VISITOR_BURST", config.visitor_burst)?;
+        let license_rate = rate("LICENSE_RATE_PER_SECOND", config.license_rate_per_second)?;
+        let Some(url) = &config.redis_url else {
+            return Ok(Self {
+                bus: Arc::new(LocalBus::new()),
+                sessions: SessionCache::local(),
+                presence: Presence::Local,
+                limits: sweeping(RateLimits::new(visitor_rate, visitor_burst, license_rate, None)),
+            });
+        };
+        let client = redis::Client::open(url.as_str()).context("parsing REDIS_URL")?;
+        let conn = redis::aio::ConnectionManager::new(client.clone())
+            .await
+            .with_context(|| format!("connecting to Redis at {}", redact(url)))?;
+        let prefix = config.redis_key_prefix.clone();
+        tracing::info!(node = %config.node_id, "scale-out mode: bus, sessions, presence and rate limits in Redis");
+        let counters = SharedCounters {
+            conn: conn.clone(),
+            prefix: prefix.clone(),
+            visitor_per_second: config.visitor_burst,
+            license_per_second: config.license_rate_per_second,
+        };
+        Ok(Self {
+            bus: RedisBus::start(client, conn.clone(), prefix.clone(), config.node_id.clone()),
+            sessions: SessionCache::redis(conn.clone(), prefix.clone()),
+            presence: Presence::Redis { conn, prefix },
+            limits: sweeping(RateLimits::new(visitor_rate, visitor_burst, license_rate, Some(counters))),
+        })
+    }
+}
+
+/// Sweeps the local limiters' forgotten keys each minute, so they cannot grow without bound.
+fn sweeping(limits: RateLimits) -> Arc<RateLimits> {
+    let limits = Arc::new(limits);
+    let weak = Arc::downgrade(&limits);
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         loop {
             tick.tick().await;
-            let Some(limiter) = weak.upgrade() else { break };
-            limiter.retain_recent();
+            let Some(limits) = weak.upgrade() else { break };
+            limits.sweep();
         }
     });
-    Ok(limiter)
-}
-
-async fn session_cache(config: &Config) -> anyhow::Result<SessionCache> {
-    match &config.redis_url {
-        None => Ok(SessionCache::local()),
-        Some(url) => {
-            let client = redis::Client::open(url.as_str()).context("parsing REDIS_URL")?;
-            let conn = redis::aio::ConnectionManager::new(client)
-                .await
-                .with_context(|| format!("connecting to Redis at {}", redact(url)))?;
-            Ok(SessionCache::redis(conn, config.redis_key_prefix.clone()))
-        }
-    }
+    limits
 }
 
 fn jwt_secret(config: &Config) -> Vec<u8> {

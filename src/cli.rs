@@ -59,17 +59,11 @@ pub enum LicenseCommand {
 
 /// Runs a license command and prints its result as JSON.
 pub async fn run_license_command(config: &Config, command: LicenseCommand) -> anyhow::Result<()> {
-    let store = Store::connect(&config.database_url, 1)
-        .await
-        .context("connecting to the store")?;
+    let store = Store::connect(&config.database_url, 1).await.context("connecting to the store")?;
     store.migrate().await.context("running migrations")?;
     let output = match command {
         LicenseCommand::Create { email, products, tier } => {
-            let order = LicenseOrder {
-                email,
-                products,
-                tier: Some(tier),
-            };
+            let order = LicenseOrder { email, products, tier: Some(tier) };
             let new = order.parse().map_err(user_error)?;
             let license = store.create_license(&new).await?;
             crate::http::license_json(&license)
@@ -87,10 +81,7 @@ pub async fn run_license_command(config: &Config, command: LicenseCommand) -> an
 
 async fn set_status(store: &Store, key: &str, status: LicenseStatus) -> anyhow::Result<serde_json::Value> {
     let key = LicenseKey::parse(key).map_err(|e| anyhow::anyhow!(e.0))?;
-    let license = store
-        .set_license_status(&key, status)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("no license {key}"))?;
+    let license = store.set_license_status(&key, status).await?.ok_or_else(|| anyhow::anyhow!("no license {key}"))?;
     if status == LicenseStatus::Suspended {
         store.revoke_license_sessions(&key).await?;
     }

@@ -40,6 +40,10 @@ pub struct Config {
     pub visitor_rate_per_second: u32,
     /// Frames a visitor may send in a burst (`VISITOR_BURST`).
     pub visitor_burst: u32,
+    /// Frames all visitors of one license may send per second (`LICENSE_RATE_PER_SECOND`).
+    pub license_rate_per_second: u32,
+    /// This node's name on the bus (`NODE_ID`); random when unset.
+    pub node_id: String,
     /// `MESSENGER_APP_SECRET`: verifies Messenger webhooks.
     pub messenger_app_secret: Option<String>,
     /// `MESSENGER_VERIFY_TOKEN`: the subscription handshake's token.
@@ -82,6 +86,9 @@ impl Config {
             actor_idle_seconds: parse_var("ACTOR_IDLE_SECONDS", 300)?,
             visitor_rate_per_second: parse_var("VISITOR_RATE_PER_SECOND", 10)?,
             visitor_burst: parse_var("VISITOR_BURST", 30)?,
+            license_rate_per_second: parse_var("LICENSE_RATE_PER_SECOND", 1000)?,
+            node_id: var("NODE_ID")
+                .unwrap_or_else(|| format!("node-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])),
             messenger_app_secret: var("MESSENGER_APP_SECRET"),
             messenger_verify_token: var("MESSENGER_VERIFY_TOKEN"),
             messenger_page_access_token: var("MESSENGER_PAGE_ACCESS_TOKEN"),
@@ -132,9 +139,6 @@ fn var(name: &str) -> Option<String> {
 fn parse_var<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T> {
     match var(name) {
         None => Ok(default),
-        Some(raw) => raw
-            .trim()
-            .parse()
-            .map_err(|_| anyhow::anyhow!("{name}='{raw}' is not a valid value")),
+        Some(raw) => raw.trim().parse().map_err(|_| anyhow::anyhow!("{name}='{raw}' is not a valid value")),
     }
 }

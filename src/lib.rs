@@ -7,6 +7,7 @@
 //! - [`auth`]: password hashing, JWTs and revocable sessions (cached in memory or Redis).
 //! - [`http`]: thin actix-web handlers and the one error → response mapping.
 //! - [`ws`]: the widget WebSocket (and dashboard streams), one `select!` loop per socket.
+//! - [`limits`]: per-visitor and per-license rate limits, local and across nodes.
 //! - [`app`]: wiring and the server's lifecycle; [`config`]: environment variables.
 //! - [`cli`]: operator commands (issue and manage licenses without the HTTP admin).
 
@@ -19,5 +20,6 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod limits;
 pub mod store;
 pub mod ws;

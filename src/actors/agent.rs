@@ -53,10 +53,7 @@ impl Registry {
             },
             origin: None,
         };
-        Ok(self
-            .send(license, conversation_id, post)
-            .await?
-            .ok_or(AgentError::NotFound)??)
+        Ok(self.send(license, conversation_id, post).await?.ok_or(AgentError::NotFound)??)
     }
 
     /// Closes or reopens a conversation.
@@ -66,23 +63,13 @@ impl Registry {
         conversation_id: &str,
         status: ConversationStatus,
     ) -> Result<Conversation, AgentError> {
-        Ok(self
-            .send(license, conversation_id, SetStatus(status))
-            .await?
-            .ok_or(AgentError::NotFound)??)
+        Ok(self.send(license, conversation_id, SetStatus(status)).await?.ok_or(AgentError::NotFound)??)
     }
 
     /// Marks the conversation read up to `seq` by the agents.
     pub async fn agent_read(&self, license: &LicenseKey, conversation_id: &str, seq: i64) -> Result<(), AgentError> {
-        let read = Read {
-            from: Sender::Agent,
-            seq,
-            origin: None,
-        };
-        Ok(self
-            .send(license, conversation_id, read)
-            .await?
-            .ok_or(AgentError::NotFound)??)
+        let read = Read { from: Sender::Agent, seq, origin: None };
+        Ok(self.send(license, conversation_id, read).await?.ok_or(AgentError::NotFound)??)
     }
 
     /// Shows the visitor that an agent is (or stopped) typing.
@@ -92,13 +79,7 @@ impl Registry {
         conversation_id: &str,
         is_typing: bool,
     ) -> Result<(), AgentError> {
-        let typing = Typing {
-            from: Sender::Agent,
-            is_typing,
-            origin: None,
-        };
-        self.send(license, conversation_id, typing)
-            .await?
-            .ok_or(AgentError::NotFound)
+        let typing = Typing { from: Sender::Agent, is_typing, origin: None };
+        self.send(license, conversation_id, typing).await?.ok_or(AgentError::NotFound)
     }
 }

@@ -87,17 +87,32 @@ impl ConversationActor {
         self.bus.publish(&self.conversation.license_key, event);
     }
 
-    fn after_append(&mut self, message: &Message, origin: Option<u64>) {
-        self.conversation.last_seq = self.conversation.last_seq.max(message.seq);
+    /// Shows watchers a stored message if it is the next one, keeping their view in conversation order.
+    /// Returns false for one they have already seen.
+    fn show(&mut self, message: &Message, origin: Option<u64>) -> bool {
+        if message.seq <= self.conversation.last_seq {
+            return false;
+        }
+        self.conversation.last_seq = message.seq;
         self.conversation.updated_at = message.created_at;
-        if message.sender == Sender::Visitor && self.conversation.status == ConversationStatus::Closed {
-            self.set_status_locally(ConversationStatus::Open);
+        if message.sender == Sender::Visitor {
+            self.apply_status(ConversationStatus::Open, false);
         }
         self.fan_out(ConversationUpdate::Message(Arc::new(message.clone())), origin);
-        self.publish(Event::MessageNew {
-            channel: self.conversation.channel,
-            message: message.clone(),
-        });
+        true
+    }
+
+    /// After this node stored `message`: show the messages other nodes stored before it (`gap`), then it;
+    /// announce it on the bus and, for Messenger/WhatsApp, send it out.
+    fn after_append(&mut self, gap: &[Message], message: &Message, origin: Option<u64>) {
+        for earlier in gap {
+            self.show(earlier, None);
+        }
+        if message.sender == Sender::Visitor && self.conversation.status == ConversationStatus::Closed {
+            self.apply_status(ConversationStatus::Open, true);
+        }
+        self.show(message, origin);
+        self.publish(Event::MessageNew { channel: self.conversation.channel, message: message.clone() });
         if message.delivery == Some(Delivery::Pending) {
             self.deliverer.spawn(self.destination(), message.clone());
         }
@@ -105,12 +120,7 @@ impl ConversationActor {
 
     /// Where this conversation's outbound messages go: the tenant's page or number to the contact.
     fn destination(&self) -> Destination {
-        let account_id = self
-            .conversation
-            .metadata
-            .get("account_id")
-            .and_then(|v| v.as_str())
-            .unwrap_or_default();
+        let account_id = self.conversation.metadata.get("account_id").and_then(|v| v.as_str()).unwrap_or_default();
         Destination {
             license: self.conversation.license_key.clone(),
             channel: self.conversation.channel,
@@ -119,17 +129,20 @@ impl ConversationActor {
         }
     }
 
-    fn set_status_locally(&mut self, status: ConversationStatus) {
+    /// Moves to `status`, telling watchers and, when this node made the change, the bus.
+    fn apply_status(&mut self, status: ConversationStatus, announce: bool) {
         if self.conversation.status == status {
             return;
         }
         self.conversation.status = status;
         self.fan_out(ConversationUpdate::Status(status), None);
-        let conversation_id = self.conversation.id.clone();
-        self.publish(Event::Activity(match status {
-            ConversationStatus::Open => Activity::ConversationReopened { conversation_id },
-            ConversationStatus::Closed => Activity::ConversationClosed { conversation_id },
-        }));
+        if announce {
+            let conversation_id = self.conversation.id.clone();
+            self.publish(Event::Activity(match status {
+                ConversationStatus::Open => Activity::ConversationReopened { conversation_id },
+                ConversationStatus::Closed => Activity::ConversationClosed { conversation_id },
+            }));
+        }
     }
 }
 
@@ -171,21 +184,34 @@ impl Handler<Post> for ConversationActor {
         let id = self.conversation.id.clone();
         let reopen = post.message.sender == Sender::Visitor;
         let origin = post.origin;
+        let known = self.conversation.last_seq;
         let mut post = post;
         if post.message.sender == Sender::Agent && self.conversation.channel != Channel::Widget {
             // Goes out through the provider after the store has it.
             post.message.delivery = Some(Delivery::Pending);
         }
         AtomicResponse::new(Box::pin(
-            async move { store.append_message(&license, &id, &post.message, reopen).await }
-                .into_actor(self)
-                .map(move |stored, act, _| {
-                    let appended = stored?.ok_or_else(|| StoreError::Corrupt("live conversation vanished".into()))?;
-                    if !appended.duplicate {
-                        act.after_append(&appended.message, origin);
-                    }
-                    Ok(appended)
-                }),
+            async move {
+                let appended = store.append_message(&license, &id, &post.message, reopen).await?;
+                let appended = appended.ok_or_else(|| StoreError::Corrupt("live conversation vanished".into()))?;
+                // Another node may have stored messages since we last looked: fetch them so watchers
+                // see the conversation in the store's order.
+                let missed = appended.message.seq - known - 1;
+                let gap = if !appended.duplicate && missed > 0 {
+                    store.messages_after(&license, &id, known, missed).await?
+                } else {
+                    Vec::new()
+                };
+                Ok((appended, gap))
+            }
+            .into_actor(self)
+            .map(move |stored: Result<(Appended, Vec<Message>), StoreError>, act, _| {
+                let (appended, gap) = stored?;
+                if !appended.duplicate {
+                    act.after_append(&gap, &appended.message, origin);
+                }
+                Ok(appended)
+            }),
         ))
     }
 }
@@ -204,14 +230,14 @@ impl Handler<SetStatus> for ConversationActor {
         let license = self.conversation.license_key.clone();
         let id = self.conversation.id.clone();
         AtomicResponse::new(Box::pin(
-            async move { store.set_conversation_status(&license, &id, status).await }
-                .into_actor(self)
-                .map(move |stored, act, _| {
+            async move { store.set_conversation_status(&license, &id, status).await }.into_actor(self).map(
+                move |stored, act, _| {
                     let stored = stored?.ok_or_else(|| StoreError::Corrupt("live conversation vanished".into()))?;
                     act.conversation.updated_at = stored.updated_at;
-                    act.set_status_locally(status);
+                    act.apply_status(status, true);
                     Ok(act.conversation.clone())
-                }),
+                },
+            ),
         ))
     }
 }
@@ -233,13 +259,7 @@ impl Handler<Typing> for ConversationActor {
 
     fn handle(&mut self, typing: Typing, _: &mut Self::Context) {
         self.last_active = Instant::now();
-        self.fan_out(
-            ConversationUpdate::Typing {
-                from: typing.from,
-                is_typing: typing.is_typing,
-            },
-            typing.origin,
-        );
+        self.fan_out(ConversationUpdate::Typing { from: typing.from, is_typing: typing.is_typing }, typing.origin);
         self.publish(Event::Typing {
             conversation_id: self.conversation.id.clone(),
             from: typing.from,
@@ -269,20 +289,14 @@ impl Handler<Read> for ConversationActor {
         let store = self.store.clone();
         let license = self.conversation.license_key.clone();
         let id = self.conversation.id.clone();
-        Box::pin(
-            async move { store.mark_read(&license, &id, read.from, seq).await }
-                .into_actor(self)
-                .map(move |stored, act, _| {
-                    stored?;
-                    act.fan_out(ConversationUpdate::Read { from: read.from, seq }, read.origin);
-                    act.publish(Event::Read {
-                        conversation_id: act.conversation.id.clone(),
-                        from: read.from,
-                        seq,
-                    });
-                    Ok(())
-                }),
-        )
+        Box::pin(async move { store.mark_read(&license, &id, read.from, seq).await }.into_actor(self).map(
+            move |stored, act, _| {
+                stored?;
+                act.fan_out(ConversationUpdate::Read { from: read.from, seq }, read.origin);
+                act.publish(Event::Read { conversation_id: act.conversation.id.clone(), from: read.from, seq });
+                Ok(())
+            },
+        ))
     }
 }
 
@@ -342,5 +356,59 @@ impl Handler<Unwatch> for ConversationActor {
     fn handle(&mut self, Unwatch(socket_id): Unwatch, _: &mut Self::Context) {
         self.last_active = Instant::now();
         self.watchers.remove(&socket_id);
+    }
+}
+
+/// An event another node published about this conversation.
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub struct Remote(pub Event);
+
+impl Handler<Remote> for ConversationActor {
+    type Result = AtomicResponse<Self, ()>;
+
+    fn handle(&mut self, Remote(event): Remote, _: &mut Self::Context) -> Self::Result {
+        self.last_active = Instant::now();
+        let message = match event {
+            Event::MessageNew { message, .. } => message,
+            Event::Typing { from, is_typing, .. } => {
+                self.fan_out(ConversationUpdate::Typing { from, is_typing }, None);
+                return AtomicResponse::new(Box::pin(fut::ready(())));
+            }
+            Event::Read { from, seq, .. } => {
+                self.fan_out(ConversationUpdate::Read { from, seq }, None);
+                return AtomicResponse::new(Box::pin(fut::ready(())));
+            }
+            Event::Activity(Activity::ConversationClosed { .. }) => {
+                self.apply_status(ConversationStatus::Closed, false);
+                return AtomicResponse::new(Box::pin(fut::ready(())));
+            }
+            Event::Activity(Activity::ConversationReopened { .. }) => {
+                self.apply_status(ConversationStatus::Open, false);
+                return AtomicResponse::new(Box::pin(fut::ready(())));
+            }
+            _ => return AtomicResponse::new(Box::pin(fut::ready(()))),
+        };
+        if message.seq <= self.conversation.last_seq + 1 {
+            self.show(&message, None);
+            return AtomicResponse::new(Box::pin(fut::ready(())));
+        }
+        // Messages before this one have not reached us yet: read them from the store, in order.
+        let store = self.store.clone();
+        let license = self.conversation.license_key.clone();
+        let id = self.conversation.id.clone();
+        let known = self.conversation.last_seq;
+        AtomicResponse::new(Box::pin(
+            async move { store.messages_after(&license, &id, known, message.seq - known).await }.into_actor(self).map(
+                |fetched, act, _| match fetched {
+                    Ok(messages) => {
+                        for message in &messages {
+                            act.show(message, None);
+                        }
+                    }
+                    Err(err) => tracing::warn!(%err, "could not fill a gap in a conversation"),
+                },
+            ),
+        ))
     }
 }

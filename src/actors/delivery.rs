@@ -63,27 +63,20 @@ impl Deliverer {
     async fn deliver(&self, to: Destination, message: Message) {
         let mut last_error = String::new();
         for attempt in 1..=self.policy.max_attempts {
-            let result = self
-                .outbound
-                .send(to.channel, &to.account_id, &to.contact_id, &message.text)
-                .await;
+            let result = self.outbound.send(to.channel, &to.account_id, &to.contact_id, &message.text).await;
             let (status, error) = match &result {
                 Ok((status, _)) => (Some(*status), None),
                 Err(failure) => (failure.status, Some(failure.error.as_str())),
             };
             tracing::info!(message = %message.id, attempt, ?status, error, "outbound delivery attempt");
-            if let Err(err) = self
-                .store
-                .record_attempt(&to.license, &message.id, i64::from(attempt), status, error)
-                .await
+            if let Err(err) =
+                self.store.record_attempt(&to.license, &message.id, i64::from(attempt), status, error).await
             {
                 tracing::warn!(%err, "could not record a delivery attempt");
             }
             match result {
                 Ok((_, provider_id)) => {
-                    return self
-                        .settle(&to, &message, Delivery::Sent, Some(&provider_id), None)
-                        .await
+                    return self.settle(&to, &message, Delivery::Sent, Some(&provider_id), None).await
                 }
                 Err(failure) if failure.retryable && attempt < self.policy.max_attempts => {
                     last_error = failure.error;
@@ -95,8 +88,7 @@ impl Deliverer {
                 }
             }
         }
-        self.settle(&to, &message, Delivery::Failed, None, Some(last_error))
-            .await;
+        self.settle(&to, &message, Delivery::Failed, None, Some(last_error)).await;
     }
 
     async fn settle(
@@ -107,19 +99,8 @@ impl Deliverer {
         provider_id: Option<&str>,
         error: Option<String>,
     ) {
-        match self
-            .store
-            .set_delivery(&to.license, &message.id, delivery, provider_id)
-            .await
-        {
-            Ok(_) => announce_delivery(
-                &self.bus,
-                &to.license,
-                &message.conversation_id,
-                &message.id,
-                delivery,
-                error,
-            ),
+        match self.store.set_delivery(&to.license, &message.id, delivery, provider_id).await {
+            Ok(_) => announce_delivery(&self.bus, &to.license, &message.conversation_id, &message.id, delivery, error),
             Err(err) => tracing::error!(%err, message = %message.id, "could not store a delivery state"),
         }
     }

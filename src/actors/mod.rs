@@ -5,13 +5,16 @@
 mod agent;
 mod conversation;
 mod delivery;
+mod presence;
 mod registry;
 mod tenant;
 
 pub use agent::AgentError;
 pub use conversation::{
-    ConversationActor, ConversationUpdate, MergeMetadata, Post, Read, SetStatus, Typing, Unwatch, Watch, WATCHER_QUEUE,
+    ConversationActor, ConversationUpdate, MergeMetadata, Post, Read, Remote, SetStatus, Typing, Unwatch, Watch,
+    WATCHER_QUEUE,
 };
 pub use delivery::{announce_delivery, Deliverer, Destination, RetryPolicy};
+pub use presence::Presence;
 pub use registry::{Registry, RegistryError};
 pub use tenant::{DashboardPresence, TenantActor, VisitorConnected, VisitorDisconnected};

@@ -1,7 +1,8 @@
 //! The registry finds or spawns actors. Actors run on a small pool of dedicated actix arbiters, so
 //! they can be spawned from any runtime (actix-web workers, the Socket.IO listener, background tasks).
 
-use super::{ConversationActor, Deliverer, TenantActor};
+use super::{ConversationActor, Deliverer, Presence, Remote, TenantActor};
+use crate::bus::RemoteEvent;
 use crate::bus::{Activity, Event, SharedBus};
 use crate::domain::{Channel, LicenseKey};
 use crate::store::{Conversation, Store, StoreError};
@@ -10,6 +11,7 @@ use dashmap::DashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::broadcast;
 
 /// Why an actor could not be reached.
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +34,7 @@ struct Inner {
     store: Store,
     bus: SharedBus,
     deliverer: Deliverer,
+    presence: Presence,
     arbiters: Vec<ArbiterHandle>,
     next_arbiter: AtomicUsize,
     conversations: DashMap<String, (LicenseKey, Addr<ConversationActor>)>,
@@ -41,20 +44,30 @@ struct Inner {
 
 impl Registry {
     /// Starts `threads` arbiters on their own actix system; actors idle for `idle_after` stop.
-    pub fn start(deliverer: Deliverer, threads: usize, idle_after: Duration) -> std::io::Result<Self> {
+    pub fn start(
+        deliverer: Deliverer,
+        presence: Presence,
+        threads: usize,
+        idle_after: Duration,
+    ) -> std::io::Result<Self> {
         let arbiters = spawn_arbiters(threads.max(1))?;
-        Ok(Self {
+        let registry = Self {
             inner: Arc::new(Inner {
                 store: deliverer.store.clone(),
                 bus: deliverer.bus.clone(),
                 deliverer,
+                presence,
                 arbiters,
                 next_arbiter: AtomicUsize::new(0),
                 conversations: DashMap::new(),
                 tenants: DashMap::new(),
                 idle_after,
             }),
-        })
+        };
+        if let Some(remote) = registry.inner.bus.subscribe_remote() {
+            tokio::spawn(relay_remote_events(Arc::downgrade(&registry.inner), remote));
+        }
+        Ok(registry)
     }
 
     fn arbiter(&self) -> &ArbiterHandle {
@@ -87,10 +100,7 @@ impl Registry {
         let license = conversation.license_key.clone();
         let mut entry = self.inner.conversations.entry(id).or_insert_with(|| {
             let actor = ConversationActor::new(conversation.clone(), self.clone(), self.inner.idle_after);
-            (
-                license.clone(),
-                ConversationActor::start_in_arbiter(self.arbiter(), move |_| actor),
-            )
+            (license.clone(), ConversationActor::start_in_arbiter(self.arbiter(), move |_| actor))
         });
         if !entry.1.connected() {
             // A stopped actor whose removal is still on its way: replace it.
@@ -109,17 +119,11 @@ impl Registry {
         visitor_token: Option<&str>,
         metadata: &serde_json::Value,
     ) -> Result<(Conversation, Addr<ConversationActor>), StoreError> {
-        let conversation = self
-            .inner
-            .store
-            .create_conversation(license, channel, contact_id, visitor_token, metadata)
-            .await?;
+        let conversation =
+            self.inner.store.create_conversation(license, channel, contact_id, visitor_token, metadata).await?;
         self.inner.bus.publish(
             license,
-            Event::Activity(Activity::ConversationOpened {
-                conversation_id: conversation.id.clone(),
-                channel,
-            }),
+            Event::Activity(Activity::ConversationOpened { conversation_id: conversation.id.clone(), channel }),
         );
         let addr = self.spawn_conversation(conversation.clone());
         Ok((conversation, addr))
@@ -147,11 +151,7 @@ impl Registry {
 
     /// The license's tenant actor, spawned if needed.
     pub fn tenant(&self, license: &LicenseKey) -> Addr<TenantActor> {
-        let mut entry = self
-            .inner
-            .tenants
-            .entry(license.clone())
-            .or_insert_with(|| self.spawn_tenant(license));
+        let mut entry = self.inner.tenants.entry(license.clone()).or_insert_with(|| self.spawn_tenant(license));
         if !entry.connected() {
             *entry = self.spawn_tenant(license);
         }
@@ -189,6 +189,11 @@ impl Registry {
         &self.inner.store
     }
 
+    /// Counts visitors online across nodes.
+    pub fn presence(&self) -> &Presence {
+        &self.inner.presence
+    }
+
     /// Delivers outbound channel messages.
     pub fn deliverer(&self) -> &Deliverer {
         &self.inner.deliverer
@@ -202,19 +207,11 @@ impl Registry {
         account_id: &str,
         contact_id: &str,
     ) -> Result<String, StoreError> {
-        if let Some(existing) = self
-            .inner
-            .store
-            .conversation_by_contact(license, channel, contact_id)
-            .await?
-        {
+        if let Some(existing) = self.inner.store.conversation_by_contact(license, channel, contact_id).await? {
             return Ok(existing.id);
         }
         let metadata = serde_json::json!({ "account_id": account_id });
-        match self
-            .open_conversation(license, channel, contact_id, None, &metadata)
-            .await
-        {
+        match self.open_conversation(license, channel, contact_id, None, &metadata).await {
             Ok((conversation, _)) => Ok(conversation.id),
             // A concurrent webhook for the same new contact won: use its conversation.
             Err(StoreError::Duplicate) => self
@@ -234,6 +231,36 @@ impl Registry {
     }
 }
 
+/// Hands other nodes' events about a conversation to its actor on this node, if it is live here.
+async fn relay_remote_events(registry: std::sync::Weak<Inner>, mut events: broadcast::Receiver<Arc<RemoteEvent>>) {
+    loop {
+        let remote = match events.recv().await {
+            Ok(remote) => remote,
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                // Watchers catch up from the store with the next message (gap filling).
+                tracing::warn!(missed, "remote event relay lagged");
+                continue;
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        let Some(inner) = registry.upgrade() else { return };
+        let conversation_id = match &remote.event {
+            Event::MessageNew { message, .. } => &message.conversation_id,
+            Event::Typing { conversation_id, .. }
+            | Event::Read { conversation_id, .. }
+            | Event::Activity(Activity::ConversationClosed { conversation_id })
+            | Event::Activity(Activity::ConversationReopened { conversation_id }) => conversation_id,
+            _ => continue,
+        };
+        let live = inner.conversations.get(conversation_id).map(|entry| entry.value().clone());
+        if let Some((owner, addr)) = live {
+            if owner == remote.license {
+                addr.do_send(Remote(remote.event.clone()));
+            }
+        }
+    }
+}
+
 /// Runs an actix system on a thread of its own with `threads` arbiters, and returns their handles.
 fn spawn_arbiters(threads: usize) -> std::io::Result<Vec<ArbiterHandle>> {
     let (tx, rx) = std::sync::mpsc::channel();
@@ -246,6 +273,5 @@ fn spawn_arbiters(threads: usize) -> std::io::Result<Vec<ArbiterHandle>> {
         // Serves until the process exits; the arbiters keep their own threads.
         let _ = system.run();
     })?;
-    rx.recv()
-        .map_err(|_| std::io::Error::other("the actor system did not start"))
+    rx.recv().map_err(|_| std::io::Error::other("the actor system did not start"))
 }

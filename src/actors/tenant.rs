@@ -16,6 +16,8 @@ use tokio::sync::broadcast::error::RecvError;
 /// How often changed metrics are pushed, at most.
 const METRICS_EVERY: Duration = Duration::from_secs(1);
 const DAY_MS: i64 = 24 * 3600 * 1000;
+/// How often this node re-marks its visitors online in the shared presence set.
+const PRESENCE_REFRESH: Duration = Duration::from_secs(30);
 
 /// The live state of one license.
 pub struct TenantActor {
@@ -56,15 +58,15 @@ impl TenantActor {
         self.visitors.is_empty() && self.dashboards == 0 && self.last_active.elapsed() >= self.idle_after
     }
 
-    fn notify(&self, kind: &str, title: &str, body: String, conversation_id: Option<String>) {
-        let notification = Notification {
-            kind: kind.into(),
-            title: title.into(),
-            body,
-            conversation_id,
-            at: now_millis(),
-        };
-        self.bus.publish(&self.license, Event::Notification(notification));
+    /// A notification; `everywhere` sends it to other nodes' dashboards too (for things only this node saw).
+    fn notify(&self, kind: &str, title: &str, body: String, conversation_id: Option<String>, everywhere: bool) {
+        let notification =
+            Notification { kind: kind.into(), title: title.into(), body, conversation_id, at: now_millis() };
+        if everywhere {
+            self.bus.publish(&self.license, Event::Notification(notification));
+        } else {
+            self.bus.publish_local(&self.license, Event::Notification(notification));
+        }
     }
 
     /// Reads the numbers from the store and publishes them; warns once a day at 80 % and 100 % of the tier's allowance.
@@ -75,17 +77,16 @@ impl TenantActor {
         let needs_tier = self.tier.is_none();
         let now = now_millis();
         let today = now - now.rem_euclid(DAY_MS);
+        let presence = self.registry.presence().clone();
+        let local_visitors = self.visitors.len();
         ctx.spawn(
             async move {
-                let tier = if needs_tier {
-                    store.license(&license).await.ok().flatten().map(|l| l.tier)
-                } else {
-                    None
-                };
-                (store.metrics(&license, today).await, tier)
+                let tier = if needs_tier { store.license(&license).await.ok().flatten().map(|l| l.tier) } else { None };
+                let online = presence.count(&license, local_visitors).await;
+                (store.metrics(&license, today).await, tier, online)
             }
             .into_actor(self)
-            .map(move |(stored, tier), act, _| {
+            .map(move |(stored, tier, visitors_online), act, _| {
                 if tier.is_some() {
                     act.tier = tier;
                 }
@@ -97,11 +98,12 @@ impl TenantActor {
                         return;
                     }
                 };
-                act.bus.publish(
+                // Every node computes the same numbers from the store; each tells its own dashboards.
+                act.bus.publish_local(
                     &act.license,
                     Event::Metrics(Metrics {
                         open_conversations: stored.open_conversations,
-                        visitors_online: i64::try_from(act.visitors.len()).unwrap_or(i64::MAX),
+                        visitors_online,
                         messages_today: stored.messages_since,
                         median_first_response_ms: stored.median_first_response_ms,
                         at: now,
@@ -121,7 +123,7 @@ impl TenantActor {
             if messages_today >= threshold && self.warned.get(&percent) != Some(&day) {
                 self.warned.insert(percent, day);
                 let body = format!("{messages_today} of {limit} messages used today ({percent} % of your plan)");
-                self.notify("usage_warning", "Usage warning", body, None);
+                self.notify("usage_warning", "Usage warning", body, None, false);
                 break;
             }
         }
@@ -158,6 +160,11 @@ impl Actor for TenantActor {
                 act.push_metrics(ctx);
             }
         });
+        ctx.run_interval(PRESENCE_REFRESH, |act, ctx| {
+            let presence = act.registry.presence().clone();
+            let (license, visitors) = (act.license.clone(), act.visitors.keys().cloned().collect());
+            ctx.spawn(async move { presence.mark_online(&license, visitors).await }.into_actor(act));
+        });
         let check_every = (self.idle_after / 2).max(Duration::from_millis(200));
         ctx.run_interval(check_every, |act, ctx| {
             if act.is_idle() {
@@ -177,18 +184,13 @@ impl StreamHandler<Arc<BusEvent>> for TenantActor {
             Event::MessageNew { .. } => self.metrics_dirty = true,
             Event::Activity(activity) => {
                 self.metrics_dirty = true;
-                if let Activity::ConversationOpened {
-                    conversation_id,
-                    channel,
-                } = activity
-                {
-                    let body = format!("A visitor started a conversation on {}", channel.as_str());
-                    self.notify(
-                        "new_conversation",
-                        "New conversation",
-                        body,
-                        Some(conversation_id.clone()),
-                    );
+                match activity {
+                    // The node where it happened tells every node's dashboards, once.
+                    Activity::ConversationOpened { conversation_id, channel } if !published.remote => {
+                        let body = format!("A visitor started a conversation on {}", channel.as_str());
+                        self.notify("new_conversation", "New conversation", body, Some(conversation_id.clone()), true);
+                    }
+                    _ => {}
                 }
             }
             Event::Typing { .. } | Event::Read { .. } | Event::Metrics(_) | Event::Notification(_) => {}
@@ -210,17 +212,15 @@ pub struct VisitorConnected {
 impl Handler<VisitorConnected> for TenantActor {
     type Result = ();
 
-    fn handle(&mut self, msg: VisitorConnected, _: &mut Self::Context) {
+    fn handle(&mut self, msg: VisitorConnected, ctx: &mut Self::Context) {
         self.last_active = Instant::now();
         let tabs = self.visitors.entry(msg.visitor_id.clone()).or_default();
         *tabs += 1;
         if *tabs == 1 {
-            self.bus.publish(
-                &self.license,
-                Event::Activity(Activity::VisitorOnline {
-                    visitor_id: msg.visitor_id,
-                }),
-            );
+            let presence = self.registry.presence().clone();
+            let (license, visitor) = (self.license.clone(), msg.visitor_id.clone());
+            ctx.spawn(async move { presence.mark_online(&license, vec![visitor]).await }.into_actor(self));
+            self.bus.publish(&self.license, Event::Activity(Activity::VisitorOnline { visitor_id: msg.visitor_id }));
         }
     }
 }
@@ -236,7 +236,7 @@ pub struct VisitorDisconnected {
 impl Handler<VisitorDisconnected> for TenantActor {
     type Result = ();
 
-    fn handle(&mut self, msg: VisitorDisconnected, _: &mut Self::Context) {
+    fn handle(&mut self, msg: VisitorDisconnected, ctx: &mut Self::Context) {
         self.last_active = Instant::now();
         let Some(tabs) = self.visitors.get_mut(&msg.visitor_id) else {
             return;
@@ -244,12 +244,10 @@ impl Handler<VisitorDisconnected> for TenantActor {
         *tabs = tabs.saturating_sub(1);
         if *tabs == 0 {
             self.visitors.remove(&msg.visitor_id);
-            self.bus.publish(
-                &self.license,
-                Event::Activity(Activity::VisitorOffline {
-                    visitor_id: msg.visitor_id,
-                }),
-            );
+            let presence = self.registry.presence().clone();
+            let (license, visitor) = (self.license.clone(), msg.visitor_id.clone());
+            ctx.spawn(async move { presence.mark_offline(&license, visitor).await }.into_actor(self));
+            self.bus.publish(&self.license, Event::Activity(Activity::VisitorOffline { visitor_id: msg.visitor_id }));
         }
     }
 }

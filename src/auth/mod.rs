@@ -43,12 +43,7 @@ pub struct Authenticator {
 impl Authenticator {
     /// Wires keys, cache and store together; tokens live `ttl_seconds`.
     pub fn new(keys: TokenKeys, cache: SessionCache, store: Store, ttl_seconds: i64) -> Self {
-        Self {
-            keys,
-            cache,
-            store,
-            ttl_seconds,
-        }
+        Self { keys, cache, store, ttl_seconds }
     }
 
     /// How long issued tokens live, in seconds.
@@ -99,9 +94,7 @@ impl Authenticator {
     pub async fn revoke(&self, claims: &Claims) -> Result<(), AuthError> {
         let license = LicenseKey::parse(&claims.license_key).map_err(|_| AuthError::Invalid)?;
         self.store.revoke_session(&license, &claims.jti).await?;
-        self.cache
-            .forget(&license, &claims.jti, claims.exp.saturating_mul(1000))
-            .await;
+        self.cache.forget(&license, &claims.jti, claims.exp.saturating_mul(1000)).await;
         Ok(())
     }
 

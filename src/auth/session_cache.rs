@@ -81,8 +81,7 @@ impl SessionCache {
     /// Caches a session's state until it expires.
     pub async fn remember(&self, session: &Session) {
         let live = session.is_live(now_millis());
-        self.put(&session.license_key, &session.jti, live, session.expires_at)
-            .await;
+        self.put(&session.license_key, &session.jti, live, session.expires_at).await;
     }
 
     /// Marks a session revoked until its expiry.

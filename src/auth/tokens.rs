@@ -55,12 +55,10 @@ impl TokenKeys {
 
     /// Checks signature, algorithm and expiry.
     pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
-        decode::<Claims>(token, &self.decoding, &self.validation)
-            .map(|data| data.claims)
-            .map_err(|e| match e.kind() {
-                ErrorKind::ExpiredSignature => AuthError::Expired,
-                _ => AuthError::Invalid,
-            })
+        decode::<Claims>(token, &self.decoding, &self.validation).map(|data| data.claims).map_err(|e| match e.kind() {
+            ErrorKind::ExpiredSignature => AuthError::Expired,
+            _ => AuthError::Invalid,
+        })
     }
 }
 
@@ -86,10 +84,7 @@ mod tests {
         let keys = TokenKeys::new(b"secret-one");
         let token = keys.sign(&claims(i64::from(u32::MAX)))?;
         assert_eq!(keys.verify(&token)?, claims(i64::from(u32::MAX)));
-        assert!(matches!(
-            TokenKeys::new(b"secret-two").verify(&token),
-            Err(AuthError::Invalid)
-        ));
+        assert!(matches!(TokenKeys::new(b"secret-two").verify(&token), Err(AuthError::Invalid)));
         Ok(())
     }
 

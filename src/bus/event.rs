@@ -9,6 +9,8 @@ use std::sync::OnceLock;
 pub struct BusEvent {
     /// The event.
     pub event: Event,
+    /// Whether another node published it.
+    pub remote: bool,
     name: &'static str,
     data: OnceLock<serde_json::Value>,
     frame: OnceLock<String>,
@@ -17,12 +19,12 @@ pub struct BusEvent {
 impl BusEvent {
     /// Wraps an event for delivery.
     pub fn new(event: Event) -> Self {
-        Self {
-            name: event.name(),
-            event,
-            data: OnceLock::new(),
-            frame: OnceLock::new(),
-        }
+        Self { name: event.name(), event, remote: false, data: OnceLock::new(), frame: OnceLock::new() }
+    }
+
+    /// Wraps an event another node published.
+    pub fn from_remote(event: Event) -> Self {
+        Self { remote: true, ..Self::new(event) }
     }
 
     /// The event's wire name, e.g. `message:new`.
@@ -40,8 +42,7 @@ impl BusEvent {
 
     /// The `{"event": …, "data": …}` frame of the plain dashboard WebSocket.
     pub fn frame(&self) -> &str {
-        self.frame
-            .get_or_init(|| serde_json::json!({ "event": self.name, "data": self.data() }).to_string())
+        self.frame.get_or_init(|| serde_json::json!({ "event": self.name, "data": self.data() }).to_string())
     }
 }
 
@@ -184,9 +185,7 @@ mod tests {
 
     #[test]
     fn events_serialise_with_their_wire_names() -> serde_json::Result<()> {
-        let event = Event::Activity(Activity::VisitorOnline {
-            visitor_id: "v1".into(),
-        });
+        let event = Event::Activity(Activity::VisitorOnline { visitor_id: "v1".into() });
         let json = serde_json::to_value(&event)?;
         assert_eq!(json["event"], "activity:new");
         assert_eq!(json["data"]["type"], "visitor_online");

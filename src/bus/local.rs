@@ -19,21 +19,25 @@ impl LocalBus {
     }
 }
 
-impl EventBus for LocalBus {
-    fn publish(&self, license: &LicenseKey, event: Event) {
+impl LocalBus {
+    /// Delivers an event to this node's subscribers of `license`.
+    pub fn deliver(&self, license: &LicenseKey, event: BusEvent) {
         let Some(topic) = self.topics.get(license) else { return };
-        if topic.send(Arc::new(BusEvent::new(event))).is_err() {
+        if topic.send(Arc::new(event)).is_err() {
             // Nobody listens any more: drop the topic so idle licenses cost nothing.
             drop(topic);
             self.topics.remove_if(license, |_, sender| sender.receiver_count() == 0);
         }
     }
+}
+
+impl EventBus for LocalBus {
+    fn publish(&self, license: &LicenseKey, event: Event) {
+        self.deliver(license, BusEvent::new(event));
+    }
 
     fn subscribe(&self, license: &LicenseKey) -> broadcast::Receiver<Arc<BusEvent>> {
-        self.topics
-            .entry(license.clone())
-            .or_insert_with(|| broadcast::channel(TOPIC_CAPACITY).0)
-            .subscribe()
+        self.topics.entry(license.clone()).or_insert_with(|| broadcast::channel(TOPIC_CAPACITY).0).subscribe()
     }
 }
 

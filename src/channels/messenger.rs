@@ -141,31 +141,16 @@ fn collect(page_id: &str, event: Messaging, batch: &mut Batch) {
             return;
         }
         if let Some(text) = message.text.as_ref().filter(|t| !t.trim().is_empty()) {
-            batch
-                .messages
-                .push(inbound(message.mid.clone(), MessageKind::Text, text.clone()));
+            batch.messages.push(inbound(message.mid.clone(), MessageKind::Text, text.clone()));
         }
         for (i, attachment) in message.attachments.iter().enumerate() {
-            let url = attachment
-                .payload
-                .as_ref()
-                .and_then(|p| p.url.clone())
-                .unwrap_or_default();
-            batch
-                .messages
-                .push(inbound(format!("{}#{i}", message.mid), MessageKind::Attachment, url));
+            let url = attachment.payload.as_ref().and_then(|p| p.url.clone()).unwrap_or_default();
+            batch.messages.push(inbound(format!("{}#{i}", message.mid), MessageKind::Attachment, url));
         }
     }
     if let Some(postback) = &event.postback {
-        let id = postback
-            .mid
-            .clone()
-            .unwrap_or_else(|| format!("postback:{}:{}", event.sender.id, event.timestamp));
-        let body = postback
-            .payload
-            .clone()
-            .or_else(|| postback.title.clone())
-            .unwrap_or_default();
+        let id = postback.mid.clone().unwrap_or_else(|| format!("postback:{}:{}", event.sender.id, event.timestamp));
+        let body = postback.payload.clone().or_else(|| postback.title.clone()).unwrap_or_default();
         batch.messages.push(inbound(id, MessageKind::Postback, body));
     }
     if let Some(delivery) = &event.delivery {
@@ -227,11 +212,7 @@ mod tests {
         let kinds: Vec<_> = batch.messages.iter().map(|m| (m.kind, m.body.as_str())).collect();
         assert_eq!(
             kinds,
-            [
-                (MessageKind::Text, "hi"),
-                (MessageKind::Attachment, "https://x/1.png"),
-                (MessageKind::Postback, "BUY")
-            ]
+            [(MessageKind::Text, "hi"), (MessageKind::Attachment, "https://x/1.png"), (MessageKind::Postback, "BUY")]
         );
         assert!(parse_webhook(b"{\"object\":\"user\"}").is_err());
         assert!(parse_webhook(b"nope").is_err());

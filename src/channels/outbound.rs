@@ -33,16 +33,8 @@ impl Outbound {
         twilio_status_callback: Option<String>,
         timeout: Duration,
     ) -> reqwest::Result<Self> {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .user_agent("switchboard")
-            .build()?;
-        Ok(Self {
-            http,
-            messenger,
-            twilio,
-            twilio_status_callback,
-        })
+        let http = reqwest::Client::builder().timeout(timeout).user_agent("switchboard").build()?;
+        Ok(Self { http, messenger, twilio, twilio_status_callback })
     }
 
     /// Sends `text` from the tenant's `account_id` (page or number) to `contact_id`; answers the provider's message id.
@@ -53,11 +45,7 @@ impl Outbound {
         contact_id: &str,
         text: &str,
     ) -> Result<(u16, String), SendFailure> {
-        let permanent = |error: &str| SendFailure {
-            status: None,
-            error: error.to_owned(),
-            retryable: false,
-        };
+        let permanent = |error: &str| SendFailure { status: None, error: error.to_owned(), retryable: false };
         let request = match channel {
             Channel::Messenger => {
                 let config = self.messenger.as_ref().filter(|c| c.page_access_token.is_some());

@@ -50,11 +50,7 @@ pub fn number(address: &str) -> &str {
 
 /// Parses an inbound WhatsApp message: its text (if any) and each media item, in order.
 pub fn parse_inbound(params: &[(String, String)]) -> Result<Vec<InboundMessage>, String> {
-    let required = |name: &str| {
-        param(params, name)
-            .filter(|v| !v.is_empty())
-            .ok_or_else(|| format!("missing {name}"))
-    };
+    let required = |name: &str| param(params, name).filter(|v| !v.is_empty()).ok_or_else(|| format!("missing {name}"));
     let sid = required("MessageSid")?;
     let from = number(required("From")?);
     let to = number(required("To")?);
@@ -69,10 +65,7 @@ pub fn parse_inbound(params: &[(String, String)]) -> Result<Vec<InboundMessage>,
     if let Some(body) = param(params, "Body").filter(|b| !b.trim().is_empty()) {
         messages.push(inbound(sid.to_owned(), MessageKind::Text, body.to_owned()));
     }
-    let media: usize = param(params, "NumMedia")
-        .unwrap_or("0")
-        .parse()
-        .map_err(|_| "NumMedia is not a number")?;
+    let media: usize = param(params, "NumMedia").unwrap_or("0").parse().map_err(|_| "NumMedia is not a number")?;
     for i in 0..media.min(10) {
         if let Some(url) = param(params, &format!("MediaUrl{i}")) {
             messages.push(inbound(format!("{sid}#{i}"), MessageKind::Attachment, url.to_owned()));
@@ -107,22 +100,14 @@ pub fn send_request(
     text: &str,
     status_callback: Option<&str>,
 ) -> reqwest::RequestBuilder {
-    let url = format!(
-        "{}/2010-04-01/Accounts/{}/Messages.json",
-        config.api_base.trim_end_matches('/'),
-        config.account_sid
-    );
-    let mut form = vec![
-        ("From", format!("whatsapp:{from}")),
-        ("To", format!("whatsapp:{to}")),
-        ("Body", text.to_owned()),
-    ];
+    let url =
+        format!("{}/2010-04-01/Accounts/{}/Messages.json", config.api_base.trim_end_matches('/'), config.account_sid);
+    let mut form =
+        vec![("From", format!("whatsapp:{from}")), ("To", format!("whatsapp:{to}")), ("Body", text.to_owned())];
     if let Some(callback) = status_callback {
         form.push(("StatusCallback", callback.to_owned()));
     }
-    http.post(url)
-        .basic_auth(&config.account_sid, Some(&config.auth_token))
-        .form(&form)
+    http.post(url).basic_auth(&config.account_sid, Some(&config.auth_token)).form(&form)
 }
 
 /// The provider's id for the sent message, from the Messages API's answer.

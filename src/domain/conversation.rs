@@ -131,9 +131,7 @@ pub fn parse_message_text(raw: &str) -> Result<String, ParseError> {
         return Err(ParseError("the message text is empty".into()));
     }
     if raw.chars().count() > MAX_MESSAGE_CHARS {
-        return Err(ParseError(format!(
-            "the message text is longer than {MAX_MESSAGE_CHARS} characters"
-        )));
+        return Err(ParseError(format!("the message text is longer than {MAX_MESSAGE_CHARS} characters")));
     }
     Ok(raw.to_owned())
 }
@@ -142,9 +140,9 @@ pub fn parse_message_text(raw: &str) -> Result<String, ParseError> {
 pub fn parse_client_msg_id(raw: Option<&str>) -> Result<Option<String>, ParseError> {
     match raw {
         None => Ok(None),
-        Some(id) if id.is_empty() || id.chars().count() > MAX_CLIENT_MSG_ID_CHARS => Err(ParseError(format!(
-            "client_msg_id must be 1 to {MAX_CLIENT_MSG_ID_CHARS} characters"
-        ))),
+        Some(id) if id.is_empty() || id.chars().count() > MAX_CLIENT_MSG_ID_CHARS => {
+            Err(ParseError(format!("client_msg_id must be 1 to {MAX_CLIENT_MSG_ID_CHARS} characters")))
+        }
         Some(id) => Ok(Some(id.to_owned())),
     }
 }

@@ -13,9 +13,7 @@ const PRODUCT_SUFFIX_LEN: usize = 16;
 fn random_chars(alphabet: &[u8], len: usize) -> String {
     let mut rng = rand::rngs::OsRng;
     let pick = Uniform::from(0..alphabet.len());
-    (0..len)
-        .map(|_| char::from(alphabet.get(rng.sample(pick)).copied().unwrap_or(b'0')))
-        .collect()
+    (0..len).map(|_| char::from(alphabet.get(rng.sample(pick)).copied().unwrap_or(b'0'))).collect()
 }
 
 /// `INTL-XXXX-XXXX-XXXX` with uppercase alphanumerics: the tenant id on every row, key, topic and room.
@@ -69,11 +67,7 @@ pub struct ProductKey(String);
 impl ProductKey {
     /// A fresh key for `product` from the CSPRNG.
     pub fn generate(product: Product) -> Self {
-        Self(format!(
-            "{}_{}",
-            product.key_prefix(),
-            random_chars(PRODUCT_ALPHABET, PRODUCT_SUFFIX_LEN)
-        ))
+        Self(format!("{}_{}", product.key_prefix(), random_chars(PRODUCT_ALPHABET, PRODUCT_SUFFIX_LEN)))
     }
 
     /// Accepts a known prefix, an underscore and exactly 16 lowercase alphanumerics.
@@ -95,10 +89,8 @@ impl ProductKey {
 
     /// The product this key opens.
     pub fn product(&self) -> Product {
-        self.0
-            .split_once('_')
-            .and_then(|(prefix, _)| Product::from_key_prefix(prefix))
-            .unwrap_or(Product::Chatbot) // unreachable: parse and generate guarantee a known prefix
+        self.0.split_once('_').and_then(|(prefix, _)| Product::from_key_prefix(prefix)).unwrap_or(Product::Chatbot)
+        // unreachable: parse and generate guarantee a known prefix
     }
 
     /// The key as text.

@@ -52,9 +52,7 @@ impl FromStr for Product {
     type Err = ParseError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Self::ALL.into_iter().find(|p| p.as_str() == s).ok_or_else(|| {
-            ParseError(format!(
-                "unknown product '{s}' (expected chatbot, sales-agent, data-enrichment or setup-agent)"
-            ))
+            ParseError(format!("unknown product '{s}' (expected chatbot, sales-agent, data-enrichment or setup-agent)"))
         })
     }
 }

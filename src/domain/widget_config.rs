@@ -98,13 +98,9 @@ impl WidgetConfig {
         for name in &self.utm.custom_params {
             let ok = !name.is_empty()
                 && name.len() <= 40
-                && name
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
             if !ok {
-                return Err(ParseError(format!(
-                    "utm.customParams: '{name}' is not a parameter name"
-                )));
+                return Err(ParseError(format!("utm.customParams: '{name}' is not a parameter name")));
             }
         }
         Ok(self)
@@ -123,9 +119,7 @@ fn check_color(field: &str, value: &str) -> Result<(), ParseError> {
     if (hex.len() == 3 || hex.len() == 6) && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         Ok(())
     } else {
-        Err(ParseError(format!(
-            "{field} must be a colour like #2563eb, not '{value}'"
-        )))
+        Err(ParseError(format!("{field} must be a colour like #2563eb, not '{value}'")))
     }
 }
 
@@ -136,10 +130,7 @@ mod tests {
     #[test]
     fn defaults_are_valid_and_bad_colours_are_not() {
         assert!(WidgetConfig::default().validate().is_ok());
-        let bad = WidgetConfig {
-            primary_color: "blue".into(),
-            ..WidgetConfig::default()
-        };
+        let bad = WidgetConfig { primary_color: "blue".into(), ..WidgetConfig::default() };
         assert!(bad.validate().is_err());
     }
 }

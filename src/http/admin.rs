@@ -39,20 +39,13 @@ impl LicenseOrder {
             }
         }
         if products.is_empty() {
-            return Err(ApiError::bad_request(
-                "invalid_value",
-                "a license needs at least one product",
-            ));
+            return Err(ApiError::bad_request("invalid_value", "a license needs at least one product"));
         }
         let tier = match &self.tier {
             Some(t) => t.parse::<Tier>()?,
             None => Tier::default(),
         };
-        Ok(NewLicense {
-            email: email.as_str().to_owned(),
-            products,
-            tier,
-        })
+        Ok(NewLicense { email: email.as_str().to_owned(), products, tier })
     }
 }
 
@@ -93,11 +86,7 @@ async fn activate(
 
 async fn set_status(state: &AppState, raw_key: &str, status: LicenseStatus) -> Result<License, ApiError> {
     let key = LicenseKey::parse(raw_key)?;
-    state
-        .store
-        .set_license_status(&key, status)
-        .await?
-        .ok_or(ApiError::NotFound("license"))
+    state.store.set_license_status(&key, status).await?.ok_or(ApiError::NotFound("license"))
 }
 
 /// The API shape of a license.

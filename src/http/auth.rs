@@ -39,31 +39,19 @@ async fn register(state: web::Data<AppState>, body: web::Json<RegisterRequest>) 
             format!("the password must be {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters long"),
         ));
     }
-    let license = state
-        .store
-        .license(&license_key)
-        .await?
-        .ok_or(ApiError::NotFound("license"))?;
+    let license = state.store.license(&license_key).await?.ok_or(ApiError::NotFound("license"))?;
     if license.status != LicenseStatus::Active {
         return Err(ApiError::forbidden("license_suspended", "this license is suspended"));
     }
     if state.store.license_has_owner(&license_key).await? {
-        return Err(ApiError::conflict(
-            "license_taken",
-            "this license is already registered to another user",
-        ));
+        return Err(ApiError::conflict("license_taken", "this license is already registered to another user"));
     }
-    let new_user = NewUser {
-        email,
-        password_hash: hash_password(body.password).await?,
-        license_key,
-        role: Role::Owner,
-    };
+    let new_user =
+        NewUser { email, password_hash: hash_password(body.password).await?, license_key, role: Role::Owner };
     let user = state.store.create_user(&new_user).await.map_err(|e| match e {
-        StoreError::Duplicate => ApiError::conflict(
-            "already_registered",
-            "this e-mail address or license is already registered",
-        ),
+        StoreError::Duplicate => {
+            ApiError::conflict("already_registered", "this e-mail address or license is already registered")
+        }
         other => other.into(),
     })?;
     Ok(HttpResponse::Created().json(json!({

@@ -33,22 +33,14 @@ fn page_size(limit: Option<i64>) -> Result<i64, ApiError> {
     match limit {
         None => Ok(DEFAULT_PAGE),
         Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
-        Some(_) => Err(ApiError::bad_request(
-            "invalid_query",
-            format!("limit must be 1 to {MAX_PAGE}"),
-        )),
+        Some(_) => Err(ApiError::bad_request("invalid_query", format!("limit must be 1 to {MAX_PAGE}"))),
     }
 }
 
 /// Cursors are `<updated_at>.<id>` of the last conversation of the previous page.
 fn parse_cursor(raw: &str) -> Result<ConversationCursor, ApiError> {
     raw.split_once('.')
-        .and_then(|(time, id)| {
-            Some(ConversationCursor {
-                updated_at: time.parse().ok()?,
-                id: id.to_owned(),
-            })
-        })
+        .and_then(|(time, id)| Some(ConversationCursor { updated_at: time.parse().ok()?, id: id.to_owned() }))
         .ok_or_else(|| ApiError::bad_request("invalid_cursor", "the cursor is not one this API returned"))
 }
 
@@ -57,22 +49,12 @@ async fn list(
     user: DashboardUser,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let status = query
-        .status
-        .as_deref()
-        .map(str::parse::<ConversationStatus>)
-        .transpose()?;
+    let status = query.status.as_deref().map(str::parse::<ConversationStatus>).transpose()?;
     let cursor = query.cursor.as_deref().map(parse_cursor).transpose()?;
     let limit = page_size(query.limit)?;
-    let page = state
-        .store
-        .list_conversations(&user.license, status, cursor.as_ref(), limit)
-        .await?;
+    let page = state.store.list_conversations(&user.license, status, cursor.as_ref(), limit).await?;
     let next_cursor = (page.len() as i64 == limit)
-        .then(|| {
-            page.last()
-                .map(|s| format!("{}.{}", s.conversation.updated_at, s.conversation.id))
-        })
+        .then(|| page.last().map(|s| format!("{}.{}", s.conversation.updated_at, s.conversation.id)))
         .flatten();
     Ok(HttpResponse::Ok().json(json!({ "conversations": page, "next_cursor": next_cursor })))
 }
@@ -82,11 +64,8 @@ async fn show(
     user: DashboardUser,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let conversation = state
-        .store
-        .conversation(&user.license, &path)
-        .await?
-        .ok_or(ApiError::NotFound("conversation"))?;
+    let conversation =
+        state.store.conversation(&user.license, &path).await?.ok_or(ApiError::NotFound("conversation"))?;
     Ok(HttpResponse::Ok().json(conversation))
 }
 
@@ -107,25 +86,13 @@ async fn messages(
 ) -> Result<HttpResponse, ApiError> {
     let limit = page_size(query.limit)?;
     let id = path.into_inner();
-    state
-        .store
-        .conversation(&user.license, &id)
-        .await?
-        .ok_or(ApiError::NotFound("conversation"))?;
+    state.store.conversation(&user.license, &id).await?.ok_or(ApiError::NotFound("conversation"))?;
     let messages = match (query.after, query.before) {
         (Some(_), Some(_)) => {
-            return Err(ApiError::bad_request(
-                "invalid_query",
-                "use either before or after, not both",
-            ));
+            return Err(ApiError::bad_request("invalid_query", "use either before or after, not both"));
         }
         (Some(after), None) => state.store.messages_after(&user.license, &id, after, limit).await?,
-        (None, before) => {
-            state
-                .store
-                .messages_before(&user.license, &id, before.unwrap_or(i64::MAX), limit)
-                .await?
-        }
+        (None, before) => state.store.messages_before(&user.license, &id, before.unwrap_or(i64::MAX), limit).await?,
     };
     let first = messages.first().map(|m| m.seq);
     let last = messages.last().map(|m| m.seq);
@@ -153,19 +120,9 @@ async fn reply(
 ) -> Result<HttpResponse, ApiError> {
     let appended = state
         .registry
-        .agent_reply(
-            &user.license,
-            &user.claims.sub,
-            &path,
-            &body.text,
-            body.client_msg_id.as_deref(),
-        )
+        .agent_reply(&user.license, &user.claims.sub, &path, &body.text, body.client_msg_id.as_deref())
         .await?;
-    let mut status = if appended.duplicate {
-        HttpResponse::Ok()
-    } else {
-        HttpResponse::Created()
-    };
+    let mut status = if appended.duplicate { HttpResponse::Ok() } else { HttpResponse::Created() };
     Ok(status.json(json!({ "message": appended.message, "duplicate": appended.duplicate })))
 }
 
@@ -174,10 +131,7 @@ async fn close(
     user: DashboardUser,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let conversation = state
-        .registry
-        .agent_set_status(&user.license, &path, ConversationStatus::Closed)
-        .await?;
+    let conversation = state.registry.agent_set_status(&user.license, &path, ConversationStatus::Closed).await?;
     Ok(HttpResponse::Ok().json(conversation))
 }
 
@@ -186,10 +140,7 @@ async fn reopen(
     user: DashboardUser,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let conversation = state
-        .registry
-        .agent_set_status(&user.license, &path, ConversationStatus::Open)
-        .await?;
+    let conversation = state.registry.agent_set_status(&user.license, &path, ConversationStatus::Open).await?;
     Ok(HttpResponse::Ok().json(conversation))
 }
 

@@ -68,10 +68,7 @@ impl FromRequest for AdminAccess {
 fn admin_access(req: &HttpRequest) -> Result<AdminAccess, ApiError> {
     let state = state(req)?;
     let expected = state.admin_token.as_deref().ok_or_else(|| {
-        ApiError::forbidden(
-            "admin_disabled",
-            "the admin API is disabled: set ADMIN_TOKEN to enable it",
-        )
+        ApiError::forbidden("admin_disabled", "the admin API is disabled: set ADMIN_TOKEN to enable it")
     })?;
     let given = req
         .headers()

@@ -29,10 +29,7 @@ impl Connect {
         let invalid = |m: &str| ApiError::bad_request("invalid_value", m);
         match self.provider.as_str() {
             "messenger" => {
-                let page = self
-                    .page_id
-                    .as_deref()
-                    .ok_or_else(|| invalid("messenger needs page_id"))?;
+                let page = self.page_id.as_deref().ok_or_else(|| invalid("messenger needs page_id"))?;
                 if page.is_empty() || page.len() > 32 || !page.bytes().all(|b| b.is_ascii_digit()) {
                     return Err(invalid("page_id must be the page's numeric id"));
                 }
@@ -46,9 +43,7 @@ impl Connect {
                 }
                 Ok((Channel::Whatsapp, number.to_owned()))
             }
-            other => Err(invalid(&format!(
-                "unknown provider '{other}' (expected messenger or whatsapp)"
-            ))),
+            other => Err(invalid(&format!("unknown provider '{other}' (expected messenger or whatsapp)"))),
         }
     }
 }
@@ -59,15 +54,11 @@ async fn create(
     body: web::Json<Connect>,
 ) -> Result<HttpResponse, ApiError> {
     let (channel, account_id) = body.parse()?;
-    let integration = state
-        .store
-        .create_integration(&user.license, channel, &account_id)
-        .await
-        .map_err(|e| match e {
-            StoreError::Duplicate => ApiError::conflict(
-                "already_claimed",
-                format!("{account_id} is already connected to a license"),
-            ),
+    let integration =
+        state.store.create_integration(&user.license, channel, &account_id).await.map_err(|e| match e {
+            StoreError::Duplicate => {
+                ApiError::conflict("already_claimed", format!("{account_id} is already connected to a license"))
+            }
             other => other.into(),
         })?;
     Ok(HttpResponse::Created().json(integration))

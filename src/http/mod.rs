@@ -20,8 +20,8 @@ use crate::actors::Registry;
 use crate::auth::Authenticator;
 use crate::channels::messenger::MessengerConfig;
 use crate::channels::twilio::TwilioConfig;
+use crate::limits::RateLimits;
 use crate::store::Store;
-use crate::ws::widget::VisitorLimiter;
 use actix_web::web;
 use std::sync::Arc;
 
@@ -40,8 +40,8 @@ pub struct AppState {
     pub cookie_secure: bool,
     /// The live actors.
     pub registry: Registry,
-    /// Per-visitor frame limiter of the widget sockets.
-    pub visitor_limiter: Arc<VisitorLimiter>,
+    /// Widget rate limits, per visitor and per license.
+    pub limits: Arc<RateLimits>,
     /// The URL the outside world reaches this server at (`PUBLIC_URL`), if configured.
     pub public_url: Option<String>,
     /// Messenger webhook settings; `None` disables the channel.
@@ -52,32 +52,24 @@ pub struct AppState {
 
 /// Registers every route and the extractor error handlers.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.app_data(
-        web::JsonConfig::default()
-            .limit(MAX_BODY_BYTES)
-            .error_handler(error::json_error),
-    )
-    .app_data(
-        web::FormConfig::default()
-            .limit(MAX_BODY_BYTES)
-            .error_handler(error::form_error),
-    )
-    .app_data(web::QueryConfig::default().error_handler(error::query_error))
-    .app_data(web::PathConfig::default().error_handler(error::path_error))
-    .route("/healthz", web::get().to(health::healthz))
-    .route("/readyz", web::get().to(health::readyz))
-    .route("/ws/widget", web::get().to(crate::ws::widget::connect))
-    .route("/ws/dashboard", web::get().to(crate::ws::dashboard::connect))
-    .configure(widget::public_routes)
-    .service(
-        web::scope("/api")
-            .configure(auth::routes)
-            .configure(product_keys::routes)
-            .configure(widget::routes)
-            .configure(conversations::routes)
-            .configure(integrations::routes)
-            .configure(webhooks::routes)
-            .configure(admin::routes),
-    )
-    .default_service(web::to(error::route_not_found));
+    cfg.app_data(web::JsonConfig::default().limit(MAX_BODY_BYTES).error_handler(error::json_error))
+        .app_data(web::FormConfig::default().limit(MAX_BODY_BYTES).error_handler(error::form_error))
+        .app_data(web::QueryConfig::default().error_handler(error::query_error))
+        .app_data(web::PathConfig::default().error_handler(error::path_error))
+        .route("/healthz", web::get().to(health::healthz))
+        .route("/readyz", web::get().to(health::readyz))
+        .route("/ws/widget", web::get().to(crate::ws::widget::connect))
+        .route("/ws/dashboard", web::get().to(crate::ws::dashboard::connect))
+        .configure(widget::public_routes)
+        .service(
+            web::scope("/api")
+                .configure(auth::routes)
+                .configure(product_keys::routes)
+                .configure(widget::routes)
+                .configure(conversations::routes)
+                .configure(integrations::routes)
+                .configure(webhooks::routes)
+                .configure(admin::routes),
+        )
+        .default_service(web::to(error::route_not_found));
 }

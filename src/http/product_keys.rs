@@ -47,20 +47,13 @@ pub async fn issue_product_key(
             format!("this license has not bought {}", product.as_str()),
         ));
     }
-    state
-        .store
-        .create_product_key(&user.license, product)
-        .await
-        .map_err(|e| match e {
-            StoreError::Duplicate => ApiError::conflict(
-                "product_key_exists",
-                format!(
-                    "{} already has an active key; revoke it first to issue a new one",
-                    product.as_str()
-                ),
-            ),
-            other => other.into(),
-        })
+    state.store.create_product_key(&user.license, product).await.map_err(|e| match e {
+        StoreError::Duplicate => ApiError::conflict(
+            "product_key_exists",
+            format!("{} already has an active key; revoke it first to issue a new one", product.as_str()),
+        ),
+        other => other.into(),
+    })
 }
 
 async fn revoke(

@@ -26,17 +26,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 fn disabled(channel: &str, variables: &str) -> ApiError {
-    ApiError::Disabled(format!(
-        "the {channel} channel is disabled on this server: set {variables}"
-    ))
+    ApiError::Disabled(format!("the {channel} channel is disabled on this server: set {variables}"))
 }
 
 fn bad_signature(header: &str) -> ApiError {
     tracing::warn!(header, "webhook refused: bad signature");
-    ApiError::forbidden(
-        "invalid_signature",
-        format!("the {header} header does not match the body"),
-    )
+    ApiError::forbidden("invalid_signature", format!("the {header} header does not match the body"))
 }
 
 /// Reads the raw body (signatures cover the exact bytes) up to [`MAX_WEBHOOK_BYTES`].
@@ -76,14 +71,9 @@ async fn messenger_handshake(
         .as_ref()
         .ok_or_else(|| disabled("Messenger", "MESSENGER_APP_SECRET and MESSENGER_VERIFY_TOKEN"))?;
     if !messenger::handshake_is_valid(config, &query.mode, &query.verify_token) {
-        return Err(ApiError::forbidden(
-            "invalid_verify_token",
-            "hub.mode or hub.verify_token is wrong",
-        ));
+        return Err(ApiError::forbidden("invalid_verify_token", "hub.mode or hub.verify_token is wrong"));
     }
-    Ok(HttpResponse::Ok()
-        .content_type("text/plain")
-        .body(query.challenge.clone()))
+    Ok(HttpResponse::Ok().content_type("text/plain").body(query.challenge.clone()))
 }
 
 async fn messenger_events(
@@ -104,10 +94,7 @@ async fn messenger_events(
     let mut stored = 0;
     for message in &batch.messages {
         if !owners.contains_key(&message.account_id) {
-            let owner = state
-                .store
-                .integration_by_account(Channel::Messenger, &message.account_id)
-                .await?;
+            let owner = state.store.integration_by_account(Channel::Messenger, &message.account_id).await?;
             owners.insert(message.account_id.clone(), owner.map(|i| i.license_key));
         }
         let Some(Some(license)) = owners.get(&message.account_id) else {
@@ -132,10 +119,8 @@ async fn twilio_params(
     req: &HttpRequest,
     payload: web::Payload,
 ) -> Result<Vec<(String, String)>, ApiError> {
-    let config = state
-        .twilio
-        .as_ref()
-        .ok_or_else(|| disabled("WhatsApp", "TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN"))?;
+    let config =
+        state.twilio.as_ref().ok_or_else(|| disabled("WhatsApp", "TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN"))?;
     let body = raw_body(payload).await?;
     let params: Vec<(String, String)> = serde_urlencoded::from_bytes(&body)
         .map_err(|e| ApiError::bad_request("invalid_form", format!("invalid form body: {e}")))?;
@@ -187,15 +172,10 @@ async fn ingest(
     channel: Channel,
     inbound: &InboundMessage,
 ) -> Result<(), ApiError> {
-    let conversation_id = state
-        .registry
-        .contact_conversation(license, channel, &inbound.account_id, &inbound.contact_id)
-        .await?;
-    let body = if inbound.body.trim().is_empty() {
-        format!("({})", inbound.kind.as_str())
-    } else {
-        inbound.body.clone()
-    };
+    let conversation_id =
+        state.registry.contact_conversation(license, channel, &inbound.account_id, &inbound.contact_id).await?;
+    let body =
+        if inbound.body.trim().is_empty() { format!("({})", inbound.kind.as_str()) } else { inbound.body.clone() };
     let post = Post {
         message: NewMessage {
             sender: Sender::Visitor,
@@ -207,11 +187,7 @@ async fn ingest(
         },
         origin: None,
     };
-    state
-        .registry
-        .send(license, &conversation_id, post)
-        .await?
-        .ok_or(ApiError::NotFound("conversation"))??;
+    state.registry.send(license, &conversation_id, post).await?.ok_or(ApiError::NotFound("conversation"))??;
     Ok(())
 }
 
@@ -221,19 +197,8 @@ async fn settle_outbound(state: &AppState, provider_msg_id: &str, delivery: Deli
         return Ok(false);
     };
     let license = LicenseKey::parse(&found.license_key)?;
-    if state
-        .store
-        .set_delivery(&license, &found.message_id, delivery, None)
-        .await?
-    {
-        announce_delivery(
-            state.registry.bus(),
-            &license,
-            &found.conversation_id,
-            &found.message_id,
-            delivery,
-            None,
-        );
+    if state.store.set_delivery(&license, &found.message_id, delivery, None).await? {
+        announce_delivery(state.registry.bus(), &license, &found.conversation_id, &found.message_id, delivery, None);
     }
     Ok(true)
 }

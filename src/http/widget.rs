@@ -21,16 +21,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 pub fn public_routes(cfg: &mut web::ServiceConfig) {
     let cors = || middleware::DefaultHeaders::new().add(("Access-Control-Allow-Origin", "*"));
     cfg.service(web::resource("/widget.js").wrap(cors()).route(web::get().to(widget_js)))
-        .service(
-            web::resource("/api/widget/config")
-                .wrap(cors())
-                .route(web::get().to(public_config)),
-        )
-        .service(
-            web::resource("/api/load-config")
-                .wrap(cors())
-                .route(web::get().to(load_config)),
-        );
+        .service(web::resource("/api/widget/config").wrap(cors()).route(web::get().to(public_config)))
+        .service(web::resource("/api/load-config").wrap(cors()).route(web::get().to(load_config)));
 }
 
 async fn widget_js() -> HttpResponse {
@@ -43,22 +35,13 @@ async fn widget_js() -> HttpResponse {
 /// Resolves a key that a widget presents: it must be an active `chat_` key of an active license.
 pub async fn resolve_widget_key(store: &Store, key: &ProductKey) -> Result<ProductKeyRecord, ApiError> {
     if key.product() != Product::Chatbot {
-        return Err(ApiError::bad_request(
-            "wrong_product",
-            "the widget needs a chat_ product key",
-        ));
+        return Err(ApiError::bad_request("wrong_product", "the widget needs a chat_ product key"));
     }
     let record = store.product_key(key).await?.ok_or(ApiError::NotFound("product key"))?;
     if !record.is_active() {
-        return Err(ApiError::forbidden(
-            "product_key_revoked",
-            "this product key has been revoked",
-        ));
+        return Err(ApiError::forbidden("product_key_revoked", "this product key has been revoked"));
     }
-    let license = store
-        .license(&record.license_key)
-        .await?
-        .ok_or(ApiError::NotFound("product key"))?;
+    let license = store.license(&record.license_key).await?.ok_or(ApiError::NotFound("product key"))?;
     if license.status != LicenseStatus::Active {
         return Err(ApiError::forbidden("license_suspended", "this license is suspended"));
     }
@@ -95,12 +78,7 @@ async fn configure(
         ),
         "widget_url": format!("{base}/widget.js"),
     });
-    Ok(if created {
-        HttpResponse::Created()
-    } else {
-        HttpResponse::Ok()
-    }
-    .json(body))
+    Ok(if created { HttpResponse::Created() } else { HttpResponse::Ok() }.json(body))
 }
 
 /// The URL the outside world reaches this server at: `PUBLIC_URL`, or what the request says.

@@ -104,8 +104,7 @@ impl Store {
 
     /// The license's conversation `id`.
     pub async fn conversation(&self, license: &LicenseKey, id: &str) -> StoreResult<Option<Conversation>> {
-        self.conversation_where("c.license_key = $1 AND c.id = $2", license, id)
-            .await
+        self.conversation_where("c.license_key = $1 AND c.id = $2", license, id).await
     }
 
     /// The widget conversation a visitor token resumes.
@@ -114,8 +113,7 @@ impl Store {
         license: &LicenseKey,
         token: &str,
     ) -> StoreResult<Option<Conversation>> {
-        self.conversation_where("c.license_key = $1 AND c.visitor_token = $2", license, token)
-            .await
+        self.conversation_where("c.license_key = $1 AND c.visitor_token = $2", license, token).await
     }
 
     /// The newest conversation with a channel contact (Messenger PSID, WhatsApp number).
@@ -144,13 +142,11 @@ impl Store {
         license: &LicenseKey,
         value: &str,
     ) -> StoreResult<Option<Conversation>> {
-        let row = sqlx::query(&format!(
-            "SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE {filter}"
-        ))
-        .bind(license.as_str().to_owned())
-        .bind(value.to_owned())
-        .fetch_optional(self.pool())
-        .await?;
+        let row = sqlx::query(&format!("SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE {filter}"))
+            .bind(license.as_str().to_owned())
+            .bind(value.to_owned())
+            .fetch_optional(self.pool())
+            .await?;
         row.as_ref().map(conversation_from_row).transpose()
     }
 

@@ -81,10 +81,7 @@ fn license_from_row(row: &AnyRow) -> StoreResult<License> {
         products: products
             .split(',')
             .filter(|p| !p.is_empty())
-            .map(|p| {
-                p.parse()
-                    .map_err(|e: crate::domain::ParseError| StoreError::Corrupt(e.0))
-            })
+            .map(|p| p.parse().map_err(|e: crate::domain::ParseError| StoreError::Corrupt(e.0)))
             .collect::<StoreResult<_>>()?,
         tier: parse_column(row, "tier")?,
         status: parse_column(row, "status")?,
@@ -114,34 +111,30 @@ impl Store {
 
     /// The license with `key`, if any.
     pub async fn license(&self, key: &LicenseKey) -> StoreResult<Option<License>> {
-        let row = sqlx::query(&format!(
-            "SELECT {LICENSE_COLUMNS} FROM licenses WHERE license_key = $1"
-        ))
-        .bind(key.as_str().to_owned())
-        .fetch_optional(self.pool())
-        .await?;
+        let row = sqlx::query(&format!("SELECT {LICENSE_COLUMNS} FROM licenses WHERE license_key = $1"))
+            .bind(key.as_str().to_owned())
+            .fetch_optional(self.pool())
+            .await?;
         row.as_ref().map(license_from_row).transpose()
     }
 
     /// Every license, newest first.
     pub async fn licenses(&self) -> StoreResult<Vec<License>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {LICENSE_COLUMNS} FROM licenses ORDER BY created_at DESC, license_key"
-        ))
-        .fetch_all(self.pool())
-        .await?;
+        let rows =
+            sqlx::query(&format!("SELECT {LICENSE_COLUMNS} FROM licenses ORDER BY created_at DESC, license_key"))
+                .fetch_all(self.pool())
+                .await?;
         rows.iter().map(license_from_row).collect()
     }
 
     /// Sets a license's status; `None` when there is no such license.
     pub async fn set_license_status(&self, key: &LicenseKey, status: LicenseStatus) -> StoreResult<Option<License>> {
-        let row = sqlx::query(&format!(
-            "UPDATE licenses SET status = $1 WHERE license_key = $2 RETURNING {LICENSE_COLUMNS}"
-        ))
-        .bind(status.as_str())
-        .bind(key.as_str().to_owned())
-        .fetch_optional(self.pool())
-        .await?;
+        let row =
+            sqlx::query(&format!("UPDATE licenses SET status = $1 WHERE license_key = $2 RETURNING {LICENSE_COLUMNS}"))
+                .bind(status.as_str())
+                .bind(key.as_str().to_owned())
+                .fetch_optional(self.pool())
+                .await?;
         row.as_ref().map(license_from_row).transpose()
     }
 }

@@ -80,26 +80,15 @@ impl Store {
         reopen: bool,
     ) -> StoreResult<Option<Appended>> {
         if let Some(existing) = self.message_by_client_id(conversation_id, new).await? {
-            return Ok(Some(Appended {
-                message: existing,
-                duplicate: true,
-            }));
+            return Ok(Some(Appended { message: existing, duplicate: true }));
         }
         match self.insert_message(license, conversation_id, new, reopen).await {
             Err(StoreError::Duplicate) => {
                 // A concurrent resend won the race; answer with its copy.
                 let existing = self.message_by_client_id(conversation_id, new).await?;
-                Ok(existing.map(|message| Appended {
-                    message,
-                    duplicate: true,
-                }))
+                Ok(existing.map(|message| Appended { message, duplicate: true }))
             }
-            other => other.map(|m| {
-                m.map(|message| Appended {
-                    message,
-                    duplicate: false,
-                })
-            }),
+            other => other.map(|m| m.map(|message| Appended { message, duplicate: false })),
         }
     }
 

@@ -36,11 +36,7 @@ use std::time::Duration;
 /// The schema, embedded in the binary: (version, description, SQL). Both engines run the same files.
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "foundation", include_str!("../../migrations/0001_foundation.sql")),
-    (
-        2,
-        "conversations",
-        include_str!("../../migrations/0002_conversations.sql"),
-    ),
+    (2, "conversations", include_str!("../../migrations/0002_conversations.sql")),
     (3, "channels", include_str!("../../migrations/0003_channels.sql")),
 ];
 
@@ -54,13 +50,7 @@ impl MigrationSource<'static> for EmbeddedMigrations {
             Ok(MIGRATIONS
                 .iter()
                 .map(|(version, description, sql)| {
-                    Migration::new(
-                        *version,
-                        (*description).into(),
-                        MigrationType::Simple,
-                        (*sql).into(),
-                        false,
-                    )
+                    Migration::new(*version, (*description).into(), MigrationType::Simple, (*sql).into(), false)
                 })
                 .collect())
         })
@@ -135,13 +125,8 @@ impl Store {
 
     /// Applies the embedded migrations; safe to run at every start and from several nodes.
     pub async fn migrate(&self) -> StoreResult<()> {
-        let migrator = Migrator::new(EmbeddedMigrations)
-            .await
-            .map_err(|e| StoreError::Database(e.into()))?;
-        migrator
-            .run(&self.pool)
-            .await
-            .map_err(|e| StoreError::Database(e.into()))
+        let migrator = Migrator::new(EmbeddedMigrations).await.map_err(|e| StoreError::Database(e.into()))?;
+        migrator.run(&self.pool).await.map_err(|e| StoreError::Database(e.into()))
     }
 
     /// Answers whether the engine responds: the readiness probe.

@@ -70,12 +70,10 @@ impl Store {
 
     /// Looks a key up by its text, whatever its tenant: how a widget finds its license.
     pub async fn product_key(&self, key: &ProductKey) -> StoreResult<Option<ProductKeyRecord>> {
-        let row = sqlx::query(&format!(
-            "SELECT {KEY_COLUMNS} FROM product_keys WHERE product_key = $1"
-        ))
-        .bind(key.as_str().to_owned())
-        .fetch_optional(self.pool())
-        .await?;
+        let row = sqlx::query(&format!("SELECT {KEY_COLUMNS} FROM product_keys WHERE product_key = $1"))
+            .bind(key.as_str().to_owned())
+            .fetch_optional(self.pool())
+            .await?;
         row.as_ref().map(key_from_row).transpose()
     }
 

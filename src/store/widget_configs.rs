@@ -10,8 +10,7 @@ impl Store {
             .bind(license.as_str().to_owned())
             .fetch_optional(self.pool())
             .await?;
-        raw.map(|r| serde_json::from_str(&r).map_err(|e| StoreError::Corrupt(e.to_string())))
-            .transpose()
+        raw.map(|r| serde_json::from_str(&r).map_err(|e| StoreError::Corrupt(e.to_string()))).transpose()
     }
 
     /// Saves (inserts or replaces) the license's widget configuration.

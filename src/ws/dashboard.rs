@@ -31,11 +31,7 @@ pub async fn connect(
     query: web::Query<DashboardQuery>,
 ) -> Result<HttpResponse, ApiError> {
     // An explicit query token wins over a session cookie the browser may also send.
-    let token = query
-        .token
-        .clone()
-        .or_else(|| bearer_token(&req))
-        .ok_or(AuthError::Missing)?;
+    let token = query.token.clone().or_else(|| bearer_token(&req)).ok_or(AuthError::Missing)?;
     let claims = state.auth.validate(&token).await?;
     let license = LicenseKey::parse(&claims.license_key).map_err(|_| AuthError::Invalid)?;
     let (response, session, stream) = actix_ws::handle(&req, body)?;

@@ -58,25 +58,18 @@ pub fn serve(
         .thread_name("socketio")
         .enable_all()
         .build()?;
-    std::thread::Builder::new()
-        .name("socketio-accept".into())
-        .spawn(move || {
-            runtime.block_on(async move {
-                if let Err(err) = run(listener, auth, registry).await {
-                    tracing::error!(%err, "the Socket.IO listener stopped");
-                }
-            });
-        })?;
+    std::thread::Builder::new().name("socketio-accept".into()).spawn(move || {
+        runtime.block_on(async move {
+            if let Err(err) = run(listener, auth, registry).await {
+                tracing::error!(%err, "the Socket.IO listener stopped");
+            }
+        });
+    })?;
     Ok(())
 }
 
 async fn run(listener: std::net::TcpListener, auth: Authenticator, registry: Registry) -> anyhow::Result<()> {
-    let state = SocketIoState {
-        auth,
-        registry,
-        bridges: Arc::default(),
-        io: Arc::default(),
-    };
+    let state = SocketIoState { auth, registry, bridges: Arc::default(), io: Arc::default() };
     let (service, io) = SocketIo::builder()
         .with_state(state.clone())
         .ping_interval(Duration::from_secs(25))
@@ -88,11 +81,8 @@ async fn run(listener: std::net::TcpListener, auth: Authenticator, registry: Reg
     io.ns("/", on_connect.with(authenticate));
     let _ = state.io.set(io);
     // Dashboards live on other origins; the polling transport needs CORS (tokens travel in the auth payload).
-    let service = TowerToHyperService::new(
-        tower::ServiceBuilder::new()
-            .layer(CorsLayer::permissive())
-            .service(service),
-    );
+    let service =
+        TowerToHyperService::new(tower::ServiceBuilder::new().layer(CorsLayer::permissive()).service(service));
     let listener = tokio::net::TcpListener::from_std(listener)?;
     loop {
         let (stream, _) = match listener.accept().await {
@@ -106,10 +96,7 @@ async fn run(listener: std::net::TcpListener, auth: Authenticator, registry: Reg
         };
         let service = service.clone();
         tokio::spawn(async move {
-            let served = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .with_upgrades()
-                .await;
+            let served = http1::Builder::new().serve_connection(TokioIo::new(stream), service).with_upgrades().await;
             if let Err(err) = served {
                 tracing::debug!(%err, "Socket.IO connection ended with an error");
             }
@@ -135,38 +122,23 @@ async fn authenticate(
 ) -> Result<(), Refused> {
     let payload =
         payload.map_err(|_| Refused("authentication required: connect with io(url, { auth: { token } })".into()))?;
-    let claims = state
-        .auth
-        .validate(&payload.token)
-        .await
-        .map_err(|e| Refused(e.to_string()))?;
+    let claims = state.auth.validate(&payload.token).await.map_err(|e| Refused(e.to_string()))?;
     let license = LicenseKey::parse(&claims.license_key).map_err(|_| Refused("the token is invalid".into()))?;
-    socket.extensions.insert(Dashboard {
-        license,
-        user_id: claims.sub,
-    });
+    socket.extensions.insert(Dashboard { license, user_id: claims.sub });
     Ok(())
 }
 
 async fn on_connect(socket: SocketRef, Extension(dashboard): Extension<Dashboard>, State(state): State<SocketIoState>) {
     socket.join(room(&dashboard.license));
     state.attach(&dashboard.license);
-    state
-        .registry
-        .tenant(&dashboard.license)
-        .do_send(DashboardPresence(true));
+    state.registry.tenant(&dashboard.license).do_send(DashboardPresence(true));
     socket.on("message:send", on_message_send);
     socket.on("conversation:close", on_close);
     socket.on("typing", on_typing);
-    socket.on_disconnect(
-        |Extension(dashboard): Extension<Dashboard>, State(state): State<SocketIoState>| async move {
-            state
-                .registry
-                .tenant(&dashboard.license)
-                .do_send(DashboardPresence(false));
-            state.detach(&dashboard.license);
-        },
-    );
+    socket.on_disconnect(|Extension(dashboard): Extension<Dashboard>, State(state): State<SocketIoState>| async move {
+        state.registry.tenant(&dashboard.license).do_send(DashboardPresence(false));
+        state.detach(&dashboard.license);
+    });
 }
 
 /// The room of a license: the only room a dashboard socket joins.
@@ -199,10 +171,7 @@ async fn on_message_send(
                 p.client_msg_id.as_deref(),
             )
             .await
-            .map_or_else(
-                |e| failure(&e),
-                |a| json!({ "ok": true, "duplicate": a.duplicate, "message": a.message }),
-            ),
+            .map_or_else(|e| failure(&e), |a| json!({ "ok": true, "duplicate": a.duplicate, "message": a.message })),
     };
     let _ = ack.send(&answer);
 }
@@ -268,10 +237,7 @@ fn failure(err: &AgentError) -> Value {
 impl SocketIoState {
     /// Counts a socket of `license`, starting the license's bridge with its first socket.
     fn attach(&self, license: &LicenseKey) {
-        let mut entry = self
-            .bridges
-            .entry(license.clone())
-            .or_insert_with(|| (0, self.spawn_bridge(license)));
+        let mut entry = self.bridges.entry(license.clone()).or_insert_with(|| (0, self.spawn_bridge(license)));
         entry.0 += 1;
     }
 

@@ -61,9 +61,7 @@ pub async fn fresh_database(backend: Backend) -> Option<String> {
                 return None;
             };
             use sqlx::Connection;
-            let mut conn = sqlx::PgConnection::connect(&admin_url)
-                .await
-                .expect("PostgreSQL answers");
+            let mut conn = sqlx::PgConnection::connect(&admin_url).await.expect("PostgreSQL answers");
             sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {name}").as_str())
                 .await
                 .expect("test database created");
@@ -108,6 +106,8 @@ pub fn test_config(database_url: String, backend: Backend) -> Config {
         actor_idle_seconds: 300,
         visitor_rate_per_second: 50,
         visitor_burst: 100,
+        license_rate_per_second: 10_000,
+        node_id: format!("test-{}", uuid::Uuid::new_v4().simple()),
         messenger_app_secret: Some(MESSENGER_SECRET.into()),
         messenger_verify_token: Some("verify-me".into()),
         messenger_page_access_token: Some("page-token".into()),
@@ -132,20 +132,13 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
 pub async fn spawn_with(config: Config) -> TestApp {
     // Server logs show with the test's output on failure; RUST_LOG picks the level (default: errors).
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "error".into());
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_test_writer()
-        .try_init();
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
     let app = Application::build(config).await.expect("server builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     let socketio_url = format!("http://127.0.0.1:{}", app.socketio_port());
     tokio::spawn(app.run_until_stopped());
     let client = Client::builder().cookie_store(true).build().expect("client builds");
-    TestApp {
-        address,
-        socketio_url,
-        client,
-    }
+    TestApp { address, socketio_url, client }
 }
 
 /// A registered, logged-in tenant owner.
@@ -161,40 +154,19 @@ impl TestApp {
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> Response {
-        self.client
-            .post(self.url(path))
-            .json(body)
-            .send()
-            .await
-            .expect("request sent")
+        self.client.post(self.url(path)).json(body).send().await.expect("request sent")
     }
 
     pub async fn get_as(&self, path: &str, token: &str) -> Response {
-        self.client
-            .get(self.url(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("request sent")
+        self.client.get(self.url(path)).bearer_auth(token).send().await.expect("request sent")
     }
 
     pub async fn post_as(&self, path: &str, token: &str, body: &Value) -> Response {
-        self.client
-            .post(self.url(path))
-            .bearer_auth(token)
-            .json(body)
-            .send()
-            .await
-            .expect("request sent")
+        self.client.post(self.url(path)).bearer_auth(token).json(body).send().await.expect("request sent")
     }
 
     pub async fn delete_as(&self, path: &str, token: &str) -> Response {
-        self.client
-            .delete(self.url(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("request sent")
+        self.client.delete(self.url(path)).bearer_auth(token).send().await.expect("request sent")
     }
 
     /// Issues a license through the admin API.
@@ -220,8 +192,7 @@ impl TestApp {
     }
 
     pub async fn login(&self, email: &str, password: &str) -> Response {
-        self.post_json("/api/auth/login", &json!({ "email": email, "password": password }))
-            .await
+        self.post_json("/api/auth/login", &json!({ "email": email, "password": password })).await
     }
 
     /// License, registration and login in one step.
@@ -231,11 +202,7 @@ impl TestApp {
         expect_status(self.register(&email, &license_key).await, StatusCode::CREATED).await;
         let body = expect_status(self.login(&email, PASSWORD).await, StatusCode::OK).await;
         let token = body["token"].as_str().expect("token").to_owned();
-        Tenant {
-            license_key,
-            email,
-            token,
-        }
+        Tenant { license_key, email, token }
     }
 }
 
@@ -269,18 +236,12 @@ impl Socket {
     pub async fn send_json(&mut self, frame: &Value) {
         use futures_util::SinkExt;
         let text = frame.to_string();
-        self.ws
-            .send(tokio_tungstenite::tungstenite::Message::text(text))
-            .await
-            .expect("frame sent");
+        self.ws.send(tokio_tungstenite::tungstenite::Message::text(text)).await.expect("frame sent");
     }
 
     pub async fn send_text(&mut self, text: String) {
         use futures_util::SinkExt;
-        self.ws
-            .send(tokio_tungstenite::tungstenite::Message::text(text))
-            .await
-            .expect("frame sent");
+        self.ws.send(tokio_tungstenite::tungstenite::Message::text(text)).await.expect("frame sent");
     }
 
     /// The next JSON text frame (pings and pongs skipped); panics on close or after 5 s.
@@ -311,9 +272,7 @@ impl Socket {
     }
 
     pub async fn next_event(&mut self) -> SocketEvent {
-        self.next_event_within(std::time::Duration::from_secs(5))
-            .await
-            .expect("a frame within 5 s")
+        self.next_event_within(std::time::Duration::from_secs(5)).await.expect("a frame within 5 s")
     }
 
     /// The next frame or close, or `None` if nothing arrives within `wait`.
@@ -367,17 +326,13 @@ impl TestApp {
         if let Some((token, last_seq)) = resume {
             path.push_str(&format!("&visitor_token={token}&last_seq={last_seq}"));
         }
-        let (ws, _) = tokio_tungstenite::connect_async(self.ws_url(&path))
-            .await
-            .expect("widget socket opens");
+        let (ws, _) = tokio_tungstenite::connect_async(self.ws_url(&path)).await.expect("widget socket opens");
         Socket { ws }
     }
 
     /// Configures the chatbot (creating the `chat_` key) and returns the key.
     pub async fn chat_key(&self, tenant: &Tenant) -> String {
-        let response = self
-            .post_as("/api/products/chatbot/configure", &tenant.token, &json!({}))
-            .await;
+        let response = self.post_as("/api/products/chatbot/configure", &tenant.token, &json!({})).await;
         let body = expect_status(response, StatusCode::CREATED).await;
         body["product_key"].as_str().expect("product_key").to_owned()
     }
@@ -387,9 +342,7 @@ impl TestApp {
     /// Opens the plain dashboard WebSocket with the token in the query string.
     pub async fn dashboard_ws(&self, token: &str) -> Socket {
         let url = self.ws_url(&format!("/ws/dashboard?token={token}"));
-        let (ws, _) = tokio_tungstenite::connect_async(url)
-            .await
-            .expect("dashboard socket opens");
+        let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("dashboard socket opens");
         Socket { ws }
     }
 }

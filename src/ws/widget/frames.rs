@@ -122,18 +122,11 @@ impl ServerFrame<'_> {
 pub fn parse_client_frame(text: &str) -> Result<ClientFrame, (&'static str, String)> {
     let value: serde_json::Value =
         serde_json::from_str(text).map_err(|e| ("invalid_json", format!("the frame is not JSON: {e}")))?;
-    let kind = value
-        .get("type")
-        .and_then(|t| t.as_str())
-        .unwrap_or_default()
-        .to_owned();
+    let kind = value.get("type").and_then(|t| t.as_str()).unwrap_or_default().to_owned();
     if !CLIENT_FRAME_TYPES.contains(&kind.as_str()) {
         return Err((
             "unknown_type",
-            format!(
-                "unknown frame type '{kind}' (expected one of {})",
-                CLIENT_FRAME_TYPES.join(", ")
-            ),
+            format!("unknown frame type '{kind}' (expected one of {})", CLIENT_FRAME_TYPES.join(", ")),
         ));
     }
     serde_json::from_value(value).map_err(|e| ("invalid_frame", format!("invalid '{kind}' frame: {e}")))
@@ -150,13 +143,7 @@ mod tests {
             Ok(ClientFrame::Message { .. })
         ));
         assert_eq!(parse_client_frame("{nope").err().map(|e| e.0), Some("invalid_json"));
-        assert_eq!(
-            parse_client_frame(r#"{"type":"dance"}"#).err().map(|e| e.0),
-            Some("unknown_type")
-        );
-        assert_eq!(
-            parse_client_frame(r#"{"type":"message","text":5}"#).err().map(|e| e.0),
-            Some("invalid_frame")
-        );
+        assert_eq!(parse_client_frame(r#"{"type":"dance"}"#).err().map(|e| e.0), Some("unknown_type"));
+        assert_eq!(parse_client_frame(r#"{"type":"message","text":5}"#).err().map(|e| e.0), Some("invalid_frame"));
     }
 }

@@ -12,7 +12,6 @@ use crate::domain::{new_id, ProductKey};
 use crate::http::{resolve_widget_key, ApiError, AppState};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
-pub use session::VisitorLimiter;
 use session::WidgetSession;
 use sha2::{Digest, Sha256};
 
@@ -37,10 +36,7 @@ pub async fn connect(
     let record = resolve_widget_key(&state.store, &key).await?;
     let license = record.license_key;
     let (visitor_token, resume) = match query.visitor_token.as_deref().filter(|t| is_visitor_token(t)) {
-        Some(token) => (
-            token.to_owned(),
-            state.store.conversation_by_visitor(&license, token).await?,
-        ),
+        Some(token) => (token.to_owned(), state.store.conversation_by_visitor(&license, token).await?),
         None => (new_id(), None),
     };
     let (response, ws, stream) = actix_ws::handle(&req, body)?;
@@ -50,7 +46,7 @@ pub async fn connect(
         visitor_id_of(&visitor_token),
         visitor_token,
         state.registry.clone(),
-        state.visitor_limiter.clone(),
+        state.limits.clone(),
     );
     let last_seq = query.last_seq.unwrap_or(0).max(0);
     actix_web::rt::spawn(session.run(stream.max_frame_size(MAX_FRAME_BYTES), resume, last_seq));

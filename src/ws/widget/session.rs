@@ -7,13 +7,13 @@ use crate::actors::{
     VisitorDisconnected, Watch, WATCHER_QUEUE,
 };
 use crate::domain::{parse_client_msg_id, parse_message_text, Channel, LicenseKey, MessageKind, Sender};
+use crate::limits::RateLimits;
 use crate::store::{Appended, Conversation, NewMessage, StoreError};
 use crate::ws::next_socket_id;
 use actix::{Addr, MailboxError};
 use actix_ws::{CloseCode, CloseReason, Message as WsMessage, MessageStream, ProtocolError};
 use futures_util::future::BoxFuture;
 use futures_util::stream::{FuturesOrdered, StreamExt};
-use governor::DefaultKeyedRateLimiter;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -33,9 +33,6 @@ const CLOSE_TOO_SLOW: u16 = 4001;
 
 type AckFuture = BoxFuture<'static, (Option<String>, Result<Appended, String>)>;
 
-/// Per-visitor limiter, keyed by `license/visitor_id`.
-pub type VisitorLimiter = DefaultKeyedRateLimiter<String>;
-
 /// The state of one visitor socket.
 pub struct WidgetSession {
     ws: actix_ws::Session,
@@ -44,7 +41,7 @@ pub struct WidgetSession {
     visitor_id: String,
     visitor_token: String,
     registry: Registry,
-    limiter: Arc<VisitorLimiter>,
+    limits: Arc<RateLimits>,
     conversation: Option<(String, Addr<ConversationActor>)>,
     updates: Option<mpsc::Receiver<ConversationUpdate>>,
     delivered_seq: i64,
@@ -61,10 +58,7 @@ enum End {
 }
 
 fn close(code: CloseCode, reason: &str) -> End {
-    End::Close(CloseReason {
-        code,
-        description: Some(reason.to_owned()),
-    })
+    End::Close(CloseReason { code, description: Some(reason.to_owned()) })
 }
 
 impl WidgetSession {
@@ -75,7 +69,7 @@ impl WidgetSession {
         visitor_id: String,
         visitor_token: String,
         registry: Registry,
-        limiter: Arc<VisitorLimiter>,
+        limits: Arc<RateLimits>,
     ) -> Self {
         Self {
             ws,
@@ -84,7 +78,7 @@ impl WidgetSession {
             visitor_id,
             visitor_token,
             registry,
-            limiter,
+            limits,
             conversation: None,
             updates: None,
             delivered_seq: 0,
@@ -96,9 +90,7 @@ impl WidgetSession {
     /// Greets, replays what the visitor missed, then serves until the socket ends.
     pub async fn run(mut self, stream: MessageStream, resume: Option<Conversation>, last_seq: i64) {
         let tenant = self.registry.tenant(&self.license);
-        tenant.do_send(VisitorConnected {
-            visitor_id: self.visitor_id.clone(),
-        });
+        tenant.do_send(VisitorConnected { visitor_id: self.visitor_id.clone() });
         let end = match self.start(resume, last_seq).await {
             Ok(()) => self.serve(stream).await,
             Err(end) => Err(end),
@@ -108,9 +100,7 @@ impl WidgetSession {
         if let Some((_, addr)) = &self.conversation {
             addr.do_send(Unwatch(self.socket_id));
         }
-        self.registry.tenant(&self.license).do_send(VisitorDisconnected {
-            visitor_id: self.visitor_id.clone(),
-        });
+        self.registry.tenant(&self.license).do_send(VisitorDisconnected { visitor_id: self.visitor_id.clone() });
         if let End::Close(reason) = end {
             let _ = self.ws.close(Some(reason)).await;
         }
@@ -149,10 +139,7 @@ impl WidgetSession {
     async fn watch(&mut self, id: &str, addr: Addr<ConversationActor>) -> Result<Conversation, End> {
         let (tx, rx) = mpsc::channel(WATCHER_QUEUE);
         let snapshot = addr
-            .send(Watch {
-                socket_id: self.socket_id,
-                tx,
-            })
+            .send(Watch { socket_id: self.socket_id, tx })
             .await
             .map_err(|_| close(CloseCode::Again, "the conversation is restarting; reconnect"))?;
         self.conversation = Some((id.to_owned(), addr));
@@ -176,14 +163,7 @@ impl WidgetSession {
                 .await
                 .map_err(|e| unavailable(&e))?;
             for message in &page {
-                self.send(
-                    ServerFrame::Message {
-                        from: message.sender,
-                        message,
-                    }
-                    .to_text(),
-                )
-                .await?;
+                self.send(ServerFrame::Message { from: message.sender, message }.to_text()).await?;
                 self.delivered_seq = message.seq;
             }
             if (page.len() as i64) < PAGE {
@@ -229,18 +209,12 @@ impl WidgetSession {
             Some(Ok(WsMessage::Text(text))) => self.on_text(&text, in_flight).await,
             Some(Ok(WsMessage::Ping(bytes))) => self.ws.pong(&bytes).await.map_err(|_| End::Gone),
             Some(Ok(WsMessage::Binary(_))) => {
-                self.refuse(
-                    "invalid_frame",
-                    "binary frames are not supported; send JSON text".into(),
-                    None,
-                )
-                .await
+                self.refuse("invalid_frame", "binary frames are not supported; send JSON text".into(), None).await
             }
             Some(Ok(_)) => Ok(()),
-            Some(Err(ProtocolError::Overflow)) => Err(close(
-                CloseCode::Size,
-                &format!("frames are limited to {} bytes", super::MAX_FRAME_BYTES),
-            )),
+            Some(Err(ProtocolError::Overflow)) => {
+                Err(close(CloseCode::Size, &format!("frames are limited to {} bytes", super::MAX_FRAME_BYTES)))
+            }
             Some(Err(err)) => Err(close(CloseCode::Protocol, &format!("protocol error: {err}"))),
         }
     }
@@ -253,18 +227,14 @@ impl WidgetSession {
         if matches!(frame, ClientFrame::Ping) {
             return self.send(ServerFrame::Pong.to_text()).await;
         }
-        let key = format!("{}/{}", self.license, self.visitor_id);
-        if self.limiter.check_key(&key).is_err() {
+        if !self.limits.allow_visitor_frame(&self.license, &self.visitor_id).await {
             let client_msg_id = match &frame {
                 ClientFrame::Message { client_msg_id, .. } => client_msg_id.clone(),
                 _ => None,
             };
             self.refused_in_a_row += 1;
             if self.refused_in_a_row > MAX_REFUSED_IN_A_ROW {
-                return Err(close(
-                    CloseCode::Policy,
-                    "too many frames: rate limit exceeded repeatedly",
-                ));
+                return Err(close(CloseCode::Policy, "too many frames: rate limit exceeded repeatedly"));
             }
             let message = "too many frames; slow down and resend".to_owned();
             return self.refuse("rate_limited", message, client_msg_id.as_deref()).await;
@@ -274,21 +244,13 @@ impl WidgetSession {
             ClientFrame::Message { text, client_msg_id } => self.on_message(text, client_msg_id, in_flight).await,
             ClientFrame::Typing { is_typing } => {
                 if let Some((_, addr)) = &self.conversation {
-                    addr.do_send(Typing {
-                        from: Sender::Visitor,
-                        is_typing,
-                        origin: Some(self.socket_id),
-                    });
+                    addr.do_send(Typing { from: Sender::Visitor, is_typing, origin: Some(self.socket_id) });
                 }
                 Ok(())
             }
             ClientFrame::Read { seq } => {
                 if let Some((_, addr)) = &self.conversation {
-                    addr.do_send(Read {
-                        from: Sender::Visitor,
-                        seq,
-                        origin: Some(self.socket_id),
-                    });
+                    addr.do_send(Read { from: Sender::Visitor, seq, origin: Some(self.socket_id) });
                 }
                 Ok(())
             }
@@ -342,13 +304,7 @@ impl WidgetSession {
         let metadata = serde_json::Value::Object(std::mem::take(&mut self.pending_context));
         let opened = self
             .registry
-            .open_conversation(
-                &self.license,
-                Channel::Widget,
-                &self.visitor_id,
-                Some(&self.visitor_token),
-                &metadata,
-            )
+            .open_conversation(&self.license, Channel::Widget, &self.visitor_id, Some(&self.visitor_token), &metadata)
             .await;
         let (conversation, addr) = opened.map_err(|e| unavailable(&e))?;
         self.watch(&conversation.id, addr.clone()).await?;
@@ -393,15 +349,11 @@ impl WidgetSession {
                     return Ok(()); // already replayed
                 }
                 self.delivered_seq = message.seq;
-                ServerFrame::Message {
-                    from: message.sender,
-                    message,
-                }
+                ServerFrame::Message { from: message.sender, message }
             }
-            ConversationUpdate::Typing { from, is_typing } => ServerFrame::Typing {
-                from: *from,
-                is_typing: *is_typing,
-            },
+            ConversationUpdate::Typing { from, is_typing } => {
+                ServerFrame::Typing { from: *from, is_typing: *is_typing }
+            }
             ConversationUpdate::Read { from, seq } => ServerFrame::Read { from: *from, seq: *seq },
             ConversationUpdate::Status(status) => ServerFrame::Status { status: *status },
         };
@@ -409,15 +361,7 @@ impl WidgetSession {
     }
 
     async fn refuse(&mut self, code: &str, message: String, client_msg_id: Option<&str>) -> Result<(), End> {
-        self.send(
-            ServerFrame::Error {
-                code,
-                message,
-                client_msg_id,
-            }
-            .to_text(),
-        )
-        .await
+        self.send(ServerFrame::Error { code, message, client_msg_id }.to_text()).await
     }
 
     /// Sends one frame; a client that does not take it within [`SEND_TIMEOUT`] is cut off.
@@ -425,10 +369,7 @@ impl WidgetSession {
         match tokio::time::timeout(SEND_TIMEOUT, self.ws.text(text)).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(_closed)) => Err(End::Gone),
-            Err(_elapsed) => Err(close(
-                CloseCode::Other(CLOSE_TOO_SLOW),
-                "too slow: the client stopped reading",
-            )),
+            Err(_elapsed) => Err(close(CloseCode::Other(CLOSE_TOO_SLOW), "too slow: the client stopped reading")),
         }
     }
 }

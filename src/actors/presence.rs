@@ -1,0 +1,80 @@
+//! Who is online, across nodes. Single node: the tenant actor's own count. Several nodes: a Redis
+//! sorted set per license (`license:<key>:online`), member = visitor id, score = when the entry
+//! expires; nodes refresh their visitors every 30 s, so a crashed node's visitors fade out in 90 s.
+
+use crate::domain::{now_millis, LicenseKey};
+use redis::aio::ConnectionManager;
+
+/// How long an online mark lives without a refresh, in milliseconds.
+const MARK_TTL_MS: i64 = 90_000;
+
+/// Where presence is counted.
+#[derive(Clone)]
+pub enum Presence {
+    /// This process only.
+    Local,
+    /// Shared through Redis.
+    Redis {
+        /// Reconnecting connection.
+        conn: ConnectionManager,
+        /// Key prefix.
+        prefix: String,
+    },
+}
+
+impl Presence {
+    fn key(prefix: &str, license: &LicenseKey) -> String {
+        format!("{prefix}license:{license}:online")
+    }
+
+    /// Marks `visitors` online (again) for the next 90 s.
+    pub async fn mark_online(&self, license: &LicenseKey, visitors: Vec<String>) {
+        let Self::Redis { conn, prefix } = self else { return };
+        if visitors.is_empty() {
+            return;
+        }
+        let expires = now_millis() + MARK_TTL_MS;
+        let mut cmd = redis::cmd("ZADD");
+        cmd.arg(Self::key(prefix, license));
+        for visitor in visitors {
+            cmd.arg(expires).arg(visitor);
+        }
+        let done: redis::RedisResult<i64> = cmd.query_async(&mut conn.clone()).await;
+        if let Err(err) = done {
+            tracing::warn!(%err, "presence update failed");
+        }
+    }
+
+    /// Marks a visitor offline (its last tab on this node closed).
+    pub async fn mark_offline(&self, license: &LicenseKey, visitor: String) {
+        let Self::Redis { conn, prefix } = self else { return };
+        let done: redis::RedisResult<i64> =
+            redis::cmd("ZREM").arg(Self::key(prefix, license)).arg(visitor).query_async(&mut conn.clone()).await;
+        if let Err(err) = done {
+            tracing::warn!(%err, "presence update failed");
+        }
+    }
+
+    /// Visitors online on every node; `local` is this node's count, used alone (or when Redis fails).
+    pub async fn count(&self, license: &LicenseKey, local: usize) -> i64 {
+        let local = i64::try_from(local).unwrap_or(i64::MAX);
+        let Self::Redis { conn, prefix } = self else { return local };
+        let key = Self::key(prefix, license);
+        let counted: redis::RedisResult<(i64, i64)> = redis::pipe()
+            .cmd("ZREMRANGEBYSCORE")
+            .arg(&key)
+            .arg("-inf")
+            .arg(now_millis())
+            .cmd("ZCARD")
+            .arg(&key)
+            .query_async(&mut conn.clone())
+            .await;
+        match counted {
+            Ok((_, count)) => count.max(local),
+            Err(err) => {
+                tracing::warn!(%err, "presence count failed; showing this node's visitors");
+                local
+            }
+        }
+    }
+}
