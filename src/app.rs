@@ -134,7 +134,13 @@ impl SharedState {
             });
         };
         let client = redis::Client::open(url.as_str()).context("parsing REDIS_URL")?;
-        let conn = redis::aio::ConnectionManager::new(client.clone())
+        // Short timeouts: a Redis outage must degrade requests (store fallback, local limits), not stall them.
+        let manager = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_millis(500)))
+            .set_response_timeout(Some(Duration::from_millis(500)))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_secs(2));
+        let conn = redis::aio::ConnectionManager::new_with_config(client.clone(), manager)
             .await
             .with_context(|| format!("connecting to Redis at {}", redact(url)))?;
         let prefix = config.redis_key_prefix.clone();

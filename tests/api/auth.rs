@@ -4,18 +4,13 @@ use serde_json::json;
 
 async fn owner_registers_logs_in_calls_me_and_logs_out(backend: Backend) {
     let Some(app) = spawn_app(backend).await else { return };
-    let license = app
-        .create_license("sarah@coffee.shop", &["chatbot", "sales-agent"])
-        .await;
+    let license = app.create_license("sarah@coffee.shop", &["chatbot", "sales-agent"]).await;
     let registered = expect_status(app.register("Sarah@Coffee.Shop", &license).await, StatusCode::CREATED).await;
     assert_eq!(registered["user"]["email"], "sarah@coffee.shop");
     assert_eq!(registered["user"]["role"], "owner");
 
     let login = app.login("sarah@coffee.shop", PASSWORD).await;
-    let cookie = login
-        .cookies()
-        .find(|c| c.name() == "sb_token")
-        .expect("session cookie set");
+    let cookie = login.cookies().find(|c| c.name() == "sb_token").expect("session cookie set");
     assert!(cookie.http_only(), "the session cookie must be HttpOnly");
     let body = expect_status(login, StatusCode::OK).await;
     let token = body["token"].as_str().expect("token");
@@ -28,10 +23,7 @@ async fn owner_registers_logs_in_calls_me_and_logs_out(backend: Backend) {
 
     // The cookie alone authenticates too (the client's cookie store carries it).
     let by_cookie = app.client.get(app.url("/api/auth/me")).send().await.expect("sent");
-    assert_eq!(
-        expect_status(by_cookie, StatusCode::OK).await["user"]["email"],
-        "sarah@coffee.shop"
-    );
+    assert_eq!(expect_status(by_cookie, StatusCode::OK).await["user"]["email"], "sarah@coffee.shop");
 
     expect_status(app.post_as("/api/auth/logout", token, &json!({})).await, StatusCode::OK).await;
     let after = app.get_as("/api/auth/me", token).await;
@@ -93,19 +85,9 @@ async fn registration_refuses_bad_credentials(backend: Backend) {
     let Some(app) = spawn_app(backend).await else { return };
     let license = app.create_license("x@example.com", &["chatbot"]).await;
     let body = json!({ "email": "not-an-email", "password": PASSWORD, "license_key": license });
-    expect_error(
-        app.post_json("/api/auth/register", &body).await,
-        StatusCode::BAD_REQUEST,
-        "invalid_value",
-    )
-    .await;
+    expect_error(app.post_json("/api/auth/register", &body).await, StatusCode::BAD_REQUEST, "invalid_value").await;
     let body = json!({ "email": "x@example.com", "password": "short", "license_key": license });
-    expect_error(
-        app.post_json("/api/auth/register", &body).await,
-        StatusCode::BAD_REQUEST,
-        "weak_password",
-    )
-    .await;
+    expect_error(app.post_json("/api/auth/register", &body).await, StatusCode::BAD_REQUEST, "weak_password").await;
     // The same address cannot hold two licenses.
     expect_status(app.register("x@example.com", &license).await, StatusCode::CREATED).await;
     let other = app.create_license("x@example.com", &["chatbot"]).await;
@@ -116,18 +98,10 @@ async fn registration_refuses_bad_credentials(backend: Backend) {
 async fn login_refuses_wrong_passwords_and_unknown_users_alike(backend: Backend) {
     let Some(app) = spawn_app(backend).await else { return };
     let tenant = app.new_tenant(&["chatbot"]).await;
-    let wrong = expect_error(
-        app.login(&tenant.email, "WrongPass123").await,
-        StatusCode::UNAUTHORIZED,
-        "unauthorized",
-    )
-    .await;
-    let unknown = expect_error(
-        app.login("nobody@example.com", PASSWORD).await,
-        StatusCode::UNAUTHORIZED,
-        "unauthorized",
-    )
-    .await;
+    let wrong =
+        expect_error(app.login(&tenant.email, "WrongPass123").await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let unknown =
+        expect_error(app.login("nobody@example.com", PASSWORD).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
     assert_eq!(wrong, unknown, "the answer must not tell which addresses exist");
 }
 
@@ -135,28 +109,14 @@ async fn bad_tokens_are_refused(backend: Backend) {
     let Some(app) = spawn_app(backend).await else { return };
     let tenant = app.new_tenant(&["chatbot"]).await;
     // A client without the login cookie.
-    let missing = reqwest::Client::new()
-        .get(app.url("/api/auth/me"))
-        .send()
-        .await
-        .expect("sent");
+    let missing = reqwest::Client::new().get(app.url("/api/auth/me")).send().await.expect("sent");
     expect_error(missing, StatusCode::UNAUTHORIZED, "unauthorized").await;
-    expect_error(
-        app.get_as("/api/auth/me", "garbage").await,
-        StatusCode::UNAUTHORIZED,
-        "unauthorized",
-    )
-    .await;
+    expect_error(app.get_as("/api/auth/me", "garbage").await, StatusCode::UNAUTHORIZED, "unauthorized").await;
     // Same claims, signed with another secret.
     let mut parts: Vec<&str> = tenant.token.split('.').collect();
     parts[2] = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
     let forged = parts.join(".");
-    expect_error(
-        app.get_as("/api/auth/me", &forged).await,
-        StatusCode::UNAUTHORIZED,
-        "unauthorized",
-    )
-    .await;
+    expect_error(app.get_as("/api/auth/me", &forged).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
 }
 
 async fn suspending_a_license_revokes_its_sessions(backend: Backend) {
@@ -165,18 +125,8 @@ async fn suspending_a_license_revokes_its_sessions(backend: Backend) {
     expect_status(app.get_as("/api/auth/me", &tenant.token).await, StatusCode::OK).await;
     let path = format!("/api/admin/licenses/{}/suspend", tenant.license_key);
     expect_status(app.post_as(&path, ADMIN_TOKEN, &json!({})).await, StatusCode::OK).await;
-    expect_error(
-        app.get_as("/api/auth/me", &tenant.token).await,
-        StatusCode::UNAUTHORIZED,
-        "unauthorized",
-    )
-    .await;
-    expect_error(
-        app.login(&tenant.email, PASSWORD).await,
-        StatusCode::FORBIDDEN,
-        "license_suspended",
-    )
-    .await;
+    expect_error(app.get_as("/api/auth/me", &tenant.token).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    expect_error(app.login(&tenant.email, PASSWORD).await, StatusCode::FORBIDDEN, "license_suspended").await;
     let path = format!("/api/admin/licenses/{}/activate", tenant.license_key);
     expect_status(app.post_as(&path, ADMIN_TOKEN, &json!({})).await, StatusCode::OK).await;
     expect_status(app.login(&tenant.email, PASSWORD).await, StatusCode::OK).await;

@@ -20,10 +20,7 @@ struct Provider {
 }
 
 async fn fake_provider() -> (String, Arc<Mutex<Provider>>) {
-    let state = Arc::new(Mutex::new(Provider {
-        fail_status: 500,
-        ..Provider::default()
-    }));
+    let state = Arc::new(Mutex::new(Provider { fail_status: 500, ..Provider::default() }));
     let shared = web::Data::from(state.clone());
     let answer = |state: web::Data<Mutex<Provider>>, req: actix_web::HttpRequest, body: String| async move {
         let mut provider = state.lock().expect("provider lock");
@@ -58,15 +55,10 @@ async fn channels_app(backend: Backend) -> Option<(TestApp, Tenant, Arc<Mutex<Pr
     config.twilio_api_base = provider_url;
     let app = spawn_with(config).await;
     let tenant = app.new_tenant(&["chatbot"]).await;
-    for body in [
-        json!({ "provider": "messenger", "page_id": PAGE }),
-        json!({ "provider": "whatsapp", "number": NUMBER }),
-    ] {
-        expect_status(
-            app.post_as("/api/integrations", &tenant.token, &body).await,
-            StatusCode::CREATED,
-        )
-        .await;
+    for body in
+        [json!({ "provider": "messenger", "page_id": PAGE }), json!({ "provider": "whatsapp", "number": NUMBER })]
+    {
+        expect_status(app.post_as("/api/integrations", &tenant.token, &body).await, StatusCode::CREATED).await;
     }
     Some((app, tenant, provider))
 }
@@ -98,13 +90,7 @@ async fn post_messenger(app: &TestApp, body: &str, secret: &str) -> reqwest::Res
 async fn post_twilio(app: &TestApp, path: &str, params: &[(&str, &str)], token: &str) -> reqwest::Response {
     let owned: Vec<(String, String)> = params.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
     let signature = switchboard::channels::twilio::signature(token, &app.url(path), &owned);
-    app.client
-        .post(app.url(path))
-        .header("X-Twilio-Signature", signature)
-        .form(&owned)
-        .send()
-        .await
-        .expect("sent")
+    app.client.post(app.url(path)).header("X-Twilio-Signature", signature).form(&owned).send().await.expect("sent")
 }
 
 async fn messages_of(app: &TestApp, tenant: &Tenant, conversation_id: &str) -> Vec<Value> {
@@ -149,10 +135,7 @@ async fn messenger_messages_reach_the_dashboard_once(backend: Backend) {
     let mut dashboard = app.dashboard_ws(&tenant.token).await;
     let postback = json!({ "sender": { "id": "PSID7" }, "recipient": { "id": PAGE }, "timestamp": 1,
                            "postback": { "mid": "pb1", "title": "Buy", "payload": "BUY_NOW" } });
-    let body = messenger_body(vec![
-        messenger_event("PSID7", "mid.1", "hello from messenger"),
-        postback,
-    ]);
+    let body = messenger_body(vec![messenger_event("PSID7", "mid.1", "hello from messenger"), postback]);
     let response = post_messenger(&app, &body, MESSENGER_SECRET).await;
     assert_eq!(response.status(), StatusCode::OK);
     let first = dashboard_event(&mut dashboard, "message:new", |_| true).await;
@@ -166,21 +149,14 @@ async fn messenger_messages_reach_the_dashboard_once(backend: Backend) {
     );
 
     // Facebook redelivers the same batch: nothing new is stored.
-    assert_eq!(
-        post_messenger(&app, &body, MESSENGER_SECRET).await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(post_messenger(&app, &body, MESSENGER_SECRET).await.status(), StatusCode::OK);
     assert_eq!(messages_of(&app, &tenant, &conversation_id).await.len(), 2);
     let shown = expect_status(
-        app.get_as(&format!("/api/conversations/{conversation_id}"), &tenant.token)
-            .await,
+        app.get_as(&format!("/api/conversations/{conversation_id}"), &tenant.token).await,
         StatusCode::OK,
     )
     .await;
-    assert_eq!(
-        (shown["channel"].as_str(), shown["contact_id"].as_str()),
-        (Some("messenger"), Some("PSID7"))
-    );
+    assert_eq!((shown["channel"].as_str(), shown["contact_id"].as_str()), (Some("messenger"), Some("PSID7")));
 }
 
 async fn bad_messenger_webhooks_store_nothing(backend: Backend) {
@@ -188,38 +164,19 @@ async fn bad_messenger_webhooks_store_nothing(backend: Backend) {
         return;
     };
     let body = messenger_body(vec![messenger_event("PSID8", "mid.bad", "forged")]);
-    expect_error(
-        post_messenger(&app, &body, "wrong-secret").await,
-        StatusCode::FORBIDDEN,
-        "invalid_signature",
-    )
-    .await;
-    let unsigned = app
-        .client
-        .post(app.url("/api/webhooks/messenger"))
-        .body(body.clone())
-        .send()
-        .await
-        .expect("sent");
+    expect_error(post_messenger(&app, &body, "wrong-secret").await, StatusCode::FORBIDDEN, "invalid_signature").await;
+    let unsigned = app.client.post(app.url("/api/webhooks/messenger")).body(body.clone()).send().await.expect("sent");
     expect_error(unsigned, StatusCode::FORBIDDEN, "invalid_signature").await;
     let unknown_page = body.replace(PAGE, "5555");
-    expect_error(
-        post_messenger(&app, &unknown_page, MESSENGER_SECRET).await,
-        StatusCode::NOT_FOUND,
-        "not_found",
-    )
-    .await;
+    expect_error(post_messenger(&app, &unknown_page, MESSENGER_SECRET).await, StatusCode::NOT_FOUND, "not_found").await;
     expect_error(
         post_messenger(&app, "{\"object\":", MESSENGER_SECRET).await,
         StatusCode::BAD_REQUEST,
         "invalid_webhook",
     )
     .await;
-    let list = expect_status(
-        app.get_as("/api/products/chatbot/conversations", &tenant.token).await,
-        StatusCode::OK,
-    )
-    .await;
+    let list =
+        expect_status(app.get_as("/api/products/chatbot/conversations", &tenant.token).await, StatusCode::OK).await;
     assert_eq!(list["conversations"], json!([]), "nothing was stored");
 }
 
@@ -228,23 +185,15 @@ async fn messenger_replies_go_out_with_retries(backend: Backend) {
         return;
     };
     let mut dashboard = app.dashboard_ws(&tenant.token).await;
-    post_messenger(
-        &app,
-        &messenger_body(vec![messenger_event("PSID9", "mid.9", "need help")]),
-        MESSENGER_SECRET,
-    )
-    .await;
+    post_messenger(&app, &messenger_body(vec![messenger_event("PSID9", "mid.9", "need help")]), MESSENGER_SECRET).await;
     let inbound = dashboard_event(&mut dashboard, "message:new", |_| true).await;
     let conversation_id = inbound["message"]["conversation_id"].as_str().expect("id").to_owned();
 
     provider.lock().expect("lock").fail_next = 2;
     let path = format!("/api/conversations/{conversation_id}/messages");
-    let reply = expect_status(
-        app.post_as(&path, &tenant.token, &json!({ "text": "We are here" }))
-            .await,
-        StatusCode::CREATED,
-    )
-    .await;
+    let reply =
+        expect_status(app.post_as(&path, &tenant.token, &json!({ "text": "We are here" })).await, StatusCode::CREATED)
+            .await;
     assert_eq!(reply["message"]["delivery"], "pending");
     let sent = dashboard_event(&mut dashboard, "activity:new", |d| d["type"] == "delivery_updated").await;
     assert_eq!(sent["delivery"], "sent", "{sent}");
@@ -259,17 +208,9 @@ async fn messenger_replies_go_out_with_retries(backend: Backend) {
     // Messenger later reports it delivered.
     let receipt = json!({ "sender": { "id": "PSID9" }, "recipient": { "id": PAGE }, "timestamp": 2,
                           "delivery": { "mids": ["m_out_3"], "watermark": 2 } });
-    assert_eq!(
-        post_messenger(&app, &messenger_body(vec![receipt]), MESSENGER_SECRET)
-            .await
-            .status(),
-        StatusCode::OK
-    );
+    assert_eq!(post_messenger(&app, &messenger_body(vec![receipt]), MESSENGER_SECRET).await.status(), StatusCode::OK);
     dashboard_event(&mut dashboard, "activity:new", |d| d["delivery"] == "delivered").await;
-    assert_eq!(
-        messages_of(&app, &tenant, &conversation_id).await[1]["delivery"],
-        "delivered"
-    );
+    assert_eq!(messages_of(&app, &tenant, &conversation_id).await[1]["delivery"], "delivered");
 }
 
 async fn client_errors_are_not_retried(backend: Backend) {
@@ -277,12 +218,7 @@ async fn client_errors_are_not_retried(backend: Backend) {
         return;
     };
     let mut dashboard = app.dashboard_ws(&tenant.token).await;
-    post_messenger(
-        &app,
-        &messenger_body(vec![messenger_event("PSID10", "mid.10", "hi")]),
-        MESSENGER_SECRET,
-    )
-    .await;
+    post_messenger(&app, &messenger_body(vec![messenger_event("PSID10", "mid.10", "hi")]), MESSENGER_SECRET).await;
     let inbound = dashboard_event(&mut dashboard, "message:new", |_| true).await;
     let conversation_id = inbound["message"]["conversation_id"].as_str().expect("id").to_owned();
     {
@@ -291,23 +227,12 @@ async fn client_errors_are_not_retried(backend: Backend) {
         provider.fail_status = 400;
     }
     let path = format!("/api/conversations/{conversation_id}/messages");
-    expect_status(
-        app.post_as(&path, &tenant.token, &json!({ "text": "hello?" })).await,
-        StatusCode::CREATED,
-    )
-    .await;
+    expect_status(app.post_as(&path, &tenant.token, &json!({ "text": "hello?" })).await, StatusCode::CREATED).await;
     let failed = dashboard_event(&mut dashboard, "activity:new", |d| d["type"] == "delivery_updated").await;
     assert_eq!(failed["delivery"], "failed");
     assert!(failed["error"].as_str().expect("error").contains("400"), "{failed}");
-    assert_eq!(
-        provider.lock().expect("lock").requests.len(),
-        1,
-        "a 4xx is never retried"
-    );
-    assert_eq!(
-        messages_of(&app, &tenant, &conversation_id).await[1]["delivery"],
-        "failed"
-    );
+    assert_eq!(provider.lock().expect("lock").requests.len(), 1, "a 4xx is never retried");
+    assert_eq!(messages_of(&app, &tenant, &conversation_id).await[1]["delivery"], "failed");
 }
 
 async fn whatsapp_round_trip_with_status_callbacks(backend: Backend) {
@@ -325,98 +250,57 @@ async fn whatsapp_round_trip_with_status_callbacks(backend: Backend) {
     ];
     let response = post_twilio(&app, "/api/webhooks/twilio/whatsapp", &inbound, TWILIO_TOKEN).await;
     assert_eq!(response.status(), StatusCode::OK);
-    assert!(
-        response.text().await.expect("body").contains("<Response></Response>"),
-        "empty TwiML"
-    );
+    assert!(response.text().await.expect("body").contains("<Response></Response>"), "empty TwiML");
     let message = dashboard_event(&mut dashboard, "message:new", |_| true).await;
-    assert_eq!(
-        (message["channel"].as_str(), message["message"]["text"].as_str()),
-        (Some("whatsapp"), Some("hola"))
-    );
+    assert_eq!((message["channel"].as_str(), message["message"]["text"].as_str()), (Some("whatsapp"), Some("hola")));
     let conversation_id = message["message"]["conversation_id"].as_str().expect("id").to_owned();
     // Redelivery is stored once.
     assert_eq!(
-        post_twilio(&app, "/api/webhooks/twilio/whatsapp", &inbound, TWILIO_TOKEN)
-            .await
-            .status(),
+        post_twilio(&app, "/api/webhooks/twilio/whatsapp", &inbound, TWILIO_TOKEN).await.status(),
         StatusCode::OK
     );
     assert_eq!(messages_of(&app, &tenant, &conversation_id).await.len(), 1);
 
     let path = format!("/api/conversations/{conversation_id}/messages");
-    expect_status(
-        app.post_as(&path, &tenant.token, &json!({ "text": "¡Hola!" })).await,
-        StatusCode::CREATED,
-    )
-    .await;
+    expect_status(app.post_as(&path, &tenant.token, &json!({ "text": "¡Hola!" })).await, StatusCode::CREATED).await;
     dashboard_event(&mut dashboard, "activity:new", |d| d["delivery"] == "sent").await;
     let (path_sent, form) = provider.lock().expect("lock").requests[0].clone();
     assert!(path_sent.ends_with("/Accounts/AC123/Messages.json"), "{path_sent}");
     let form: Vec<(String, String)> = serde_urlencoded::from_str(&form).expect("form body");
-    assert!(
-        form.contains(&("From".into(), "whatsapp:+14155238886".into())),
-        "{form:?}"
-    );
-    assert!(
-        form.contains(&("To".into(), "whatsapp:+15550001111".into())),
-        "{form:?}"
-    );
+    assert!(form.contains(&("From".into(), "whatsapp:+14155238886".into())), "{form:?}");
+    assert!(form.contains(&("To".into(), "whatsapp:+15550001111".into())), "{form:?}");
 
     let status = [("MessageSid", "SMout1"), ("MessageStatus", "delivered")];
-    assert_eq!(
-        post_twilio(&app, "/api/webhooks/twilio/status", &status, TWILIO_TOKEN)
-            .await
-            .status(),
-        StatusCode::OK
-    );
+    assert_eq!(post_twilio(&app, "/api/webhooks/twilio/status", &status, TWILIO_TOKEN).await.status(), StatusCode::OK);
     dashboard_event(&mut dashboard, "activity:new", |d| d["delivery"] == "delivered").await;
-    assert_eq!(
-        messages_of(&app, &tenant, &conversation_id).await[1]["delivery"],
-        "delivered"
-    );
+    assert_eq!(messages_of(&app, &tenant, &conversation_id).await[1]["delivery"], "delivered");
 }
 
 async fn bad_twilio_webhooks_store_nothing(backend: Backend) {
     let Some((app, tenant, _)) = channels_app(backend).await else {
         return;
     };
-    let inbound = [
-        ("MessageSid", "SM200"),
-        ("From", "whatsapp:+15550002222"),
-        ("To", "whatsapp:+14155238886"),
-        ("Body", "x"),
-    ];
+    let inbound =
+        [("MessageSid", "SM200"), ("From", "whatsapp:+15550002222"), ("To", "whatsapp:+14155238886"), ("Body", "x")];
     let forged = post_twilio(&app, "/api/webhooks/twilio/whatsapp", &inbound, "not-the-token").await;
     expect_error(forged, StatusCode::FORBIDDEN, "invalid_signature").await;
-    let unknown = [
-        ("MessageSid", "SM201"),
-        ("From", "whatsapp:+15550002222"),
-        ("To", "whatsapp:+19998887777"),
-        ("Body", "x"),
-    ];
+    let unknown =
+        [("MessageSid", "SM201"), ("From", "whatsapp:+15550002222"), ("To", "whatsapp:+19998887777"), ("Body", "x")];
     expect_error(
         post_twilio(&app, "/api/webhooks/twilio/whatsapp", &unknown, TWILIO_TOKEN).await,
         StatusCode::NOT_FOUND,
         "not_found",
     )
     .await;
-    let empty = [
-        ("MessageSid", "SM202"),
-        ("From", "whatsapp:+15550002222"),
-        ("To", "whatsapp:+14155238886"),
-    ];
+    let empty = [("MessageSid", "SM202"), ("From", "whatsapp:+15550002222"), ("To", "whatsapp:+14155238886")];
     expect_error(
         post_twilio(&app, "/api/webhooks/twilio/whatsapp", &empty, TWILIO_TOKEN).await,
         StatusCode::BAD_REQUEST,
         "invalid_webhook",
     )
     .await;
-    let list = expect_status(
-        app.get_as("/api/products/chatbot/conversations", &tenant.token).await,
-        StatusCode::OK,
-    )
-    .await;
+    let list =
+        expect_status(app.get_as("/api/products/chatbot/conversations", &tenant.token).await, StatusCode::OK).await;
     assert_eq!(list["conversations"], json!([]));
 }
 
@@ -426,19 +310,11 @@ async fn a_page_belongs_to_one_license(backend: Backend) {
     };
     let other = app.new_tenant(&["chatbot"]).await;
     let claim = json!({ "provider": "messenger", "page_id": PAGE });
-    expect_error(
-        app.post_as("/api/integrations", &other.token, &claim).await,
-        StatusCode::CONFLICT,
-        "already_claimed",
-    )
-    .await;
+    expect_error(app.post_as("/api/integrations", &other.token, &claim).await, StatusCode::CONFLICT, "already_claimed")
+        .await;
     let bad = json!({ "provider": "whatsapp", "number": "555" });
-    expect_error(
-        app.post_as("/api/integrations", &other.token, &bad).await,
-        StatusCode::BAD_REQUEST,
-        "invalid_value",
-    )
-    .await;
+    expect_error(app.post_as("/api/integrations", &other.token, &bad).await, StatusCode::BAD_REQUEST, "invalid_value")
+        .await;
     let listed = expect_status(app.get_as("/api/integrations", &owner.token).await, StatusCode::OK).await;
     let page = listed["integrations"]
         .as_array()
@@ -448,21 +324,9 @@ async fn a_page_belongs_to_one_license(backend: Backend) {
         .expect("page")
         .clone();
     let path = format!("/api/integrations/{}", page["id"].as_str().expect("id"));
-    expect_error(
-        app.delete_as(&path, &other.token).await,
-        StatusCode::NOT_FOUND,
-        "not_found",
-    )
-    .await;
-    assert_eq!(
-        app.delete_as(&path, &owner.token).await.status(),
-        StatusCode::NO_CONTENT
-    );
-    expect_status(
-        app.post_as("/api/integrations", &other.token, &claim).await,
-        StatusCode::CREATED,
-    )
-    .await;
+    expect_error(app.delete_as(&path, &other.token).await, StatusCode::NOT_FOUND, "not_found").await;
+    assert_eq!(app.delete_as(&path, &owner.token).await.status(), StatusCode::NO_CONTENT);
+    expect_status(app.post_as("/api/integrations", &other.token, &claim).await, StatusCode::CREATED).await;
 }
 
 async fn unconfigured_channels_are_disabled(backend: Backend) {
@@ -475,19 +339,10 @@ async fn unconfigured_channels_are_disabled(backend: Backend) {
     let app = spawn_with(config).await;
     let messenger = post_messenger(&app, &messenger_body(vec![]), MESSENGER_SECRET).await;
     expect_error(messenger, StatusCode::SERVICE_UNAVAILABLE, "channel_disabled").await;
-    let twilio = post_twilio(
-        &app,
-        "/api/webhooks/twilio/whatsapp",
-        &[("MessageSid", "x")],
-        TWILIO_TOKEN,
-    )
-    .await;
+    let twilio = post_twilio(&app, "/api/webhooks/twilio/whatsapp", &[("MessageSid", "x")], TWILIO_TOKEN).await;
     expect_error(twilio, StatusCode::SERVICE_UNAVAILABLE, "channel_disabled").await;
     // The rest of the server runs.
-    assert_eq!(
-        app.client.get(app.url("/readyz")).send().await.expect("sent").status(),
-        StatusCode::OK
-    );
+    assert_eq!(app.client.get(app.url("/readyz")).send().await.expect("sent").status(), StatusCode::OK);
 }
 
 crate::on_both_stores!(

@@ -18,17 +18,7 @@ async fn cli_license_lets_a_new_user_start(backend: Backend) {
     let Some(database_url) = fresh_database(backend).await else {
         return;
     };
-    let out = switchboard(
-        &database_url,
-        &[
-            "license",
-            "create",
-            "--email",
-            "cli@example.com",
-            "--products",
-            "chatbot",
-        ],
-    );
+    let out = switchboard(&database_url, &["license", "create", "--email", "cli@example.com", "--products", "chatbot"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let license: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
     let key = license["license_key"].as_str().expect("license_key").to_owned();
@@ -38,18 +28,11 @@ async fn cli_license_lets_a_new_user_start(backend: Backend) {
     let login = expect_status(app.login("cli@example.com", PASSWORD).await, StatusCode::OK).await;
     let token = login["token"].as_str().expect("token");
     expect_status(app.get_as("/api/auth/me", token).await, StatusCode::OK).await;
-    let created = app
-        .post_as("/api/products/keys", token, &json!({ "product": "chatbot" }))
-        .await;
+    let created = app.post_as("/api/products/keys", token, &json!({ "product": "chatbot" })).await;
     let created = expect_status(created, StatusCode::CREATED).await;
     assert!(created["product_key"].as_str().expect("key").starts_with("chat_"));
     expect_status(app.post_as("/api/auth/logout", token, &json!({})).await, StatusCode::OK).await;
-    expect_error(
-        app.get_as("/api/auth/me", token).await,
-        StatusCode::UNAUTHORIZED,
-        "unauthorized",
-    )
-    .await;
+    expect_error(app.get_as("/api/auth/me", token).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
 
     let listed = switchboard(&database_url, &["license", "list"]);
     assert!(String::from_utf8_lossy(&listed.stdout).contains(&key));
@@ -59,17 +42,8 @@ async fn cli_refuses_bad_orders(backend: Backend) {
     let Some(database_url) = fresh_database(backend).await else {
         return;
     };
-    let out = switchboard(
-        &database_url,
-        &[
-            "license",
-            "create",
-            "--email",
-            "cli@example.com",
-            "--products",
-            "warp-drive",
-        ],
-    );
+    let out =
+        switchboard(&database_url, &["license", "create", "--email", "cli@example.com", "--products", "warp-drive"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown product"));
 }

@@ -11,14 +11,9 @@ use switchboard::domain::{Product, Role};
 async fn visitor_says(app: &TestApp, key: &str, text: &str) -> (Socket, String) {
     let mut visitor = app.widget(key, None).await;
     visitor.recv_type("welcome").await;
-    visitor
-        .send_json(&json!({ "type": "message", "text": text, "client_msg_id": "c1" }))
-        .await;
+    visitor.send_json(&json!({ "type": "message", "text": text, "client_msg_id": "c1" })).await;
     let ack = visitor.recv_type("ack").await;
-    (
-        visitor,
-        ack["conversation_id"].as_str().expect("conversation id").to_owned(),
-    )
+    (visitor, ack["conversation_id"].as_str().expect("conversation id").to_owned())
 }
 
 async fn official_clients_receive_live_events(backend: Backend) {
@@ -44,14 +39,8 @@ async fn official_clients_receive_live_events(backend: Backend) {
     }
     let (_visitor, conversation_id) = visitor_says(&app, &key, "is anyone there?").await;
     for (client, transport, probe) in &mut probes {
-        let opened = probe
-            .event_where("activity:new", |d| d["type"] == "conversation_opened")
-            .await;
-        assert_eq!(
-            opened["conversation_id"],
-            conversation_id.as_str(),
-            "{client:?}/{transport}"
-        );
+        let opened = probe.event_where("activity:new", |d| d["type"] == "conversation_opened").await;
+        assert_eq!(opened["conversation_id"], conversation_id.as_str(), "{client:?}/{transport}");
         let message = probe.event("message:new").await;
         assert_eq!(message["message"]["text"], "is anyone there?", "{client:?}/{transport}");
         assert_eq!(message["message"]["conversation_id"], conversation_id.as_str());
@@ -81,15 +70,9 @@ async fn bad_tokens_get_connect_error(backend: Backend) {
         jti: "forged".into(),
     };
     let expired = TokenKeys::new(b"test-secret").sign(&claims(1_000)).expect("signed");
-    let wrongly_signed = TokenKeys::new(b"another-secret")
-        .sign(&claims(i64::from(u32::MAX)))
-        .expect("signed");
+    let wrongly_signed = TokenKeys::new(b"another-secret").sign(&claims(i64::from(u32::MAX))).expect("signed");
     let revoked = app.new_tenant(&["chatbot"]).await.token;
-    expect_status(
-        app.post_as("/api/auth/logout", &revoked, &json!({})).await,
-        StatusCode::OK,
-    )
-    .await;
+    expect_status(app.post_as("/api/auth/logout", &revoked, &json!({})).await, StatusCode::OK).await;
     let cases = [
         (None, "authentication required"),
         (Some("garbage".to_owned()), "invalid"),
@@ -101,10 +84,7 @@ async fn bad_tokens_get_connect_error(backend: Backend) {
         for (token, expected) in &cases {
             let mut probe = SioProbe::connect(client, &app.socketio_url, token.as_deref(), "websocket").await;
             let message = probe.refused().await;
-            assert!(
-                message.contains(expected),
-                "{client:?}: '{message}' should mention '{expected}'"
-            );
+            assert!(message.contains(expected), "{client:?}: '{message}' should mention '{expected}'");
         }
     }
 }
@@ -117,10 +97,8 @@ async fn agents_reply_over_socketio(backend: Backend) {
     let tenant = app.new_tenant(&["chatbot"]).await;
     let key = app.chat_key(&tenant).await;
     let (mut visitor, conversation_id) = visitor_says(&app, &key, "help").await;
-    let mut agent = SioProbe::connect(Client::Node, &app.socketio_url, Some(&tenant.token), "websocket")
-        .await
-        .connected()
-        .await;
+    let mut agent =
+        SioProbe::connect(Client::Node, &app.socketio_url, Some(&tenant.token), "websocket").await.connected().await;
 
     let send = json!({ "conversation_id": conversation_id, "text": "On it!", "client_msg_id": "a1" });
     let ack = agent.emit_with_ack("message:send", send.clone()).await;
@@ -128,47 +106,25 @@ async fn agents_reply_over_socketio(backend: Backend) {
     assert_eq!(ack["message"]["seq"], 2);
     let id = ack["message"]["id"].clone();
     let delivered = visitor.recv_type("message").await;
-    assert_eq!(
-        (delivered["from"].as_str(), delivered["text"].as_str()),
-        (Some("agent"), Some("On it!"))
-    );
+    assert_eq!((delivered["from"].as_str(), delivered["text"].as_str()), (Some("agent"), Some("On it!")));
     assert_eq!(delivered["id"], id);
     // Resending the same client id answers with the same stored message.
     let again = agent.emit_with_ack("message:send", send).await;
-    assert_eq!(
-        (again["duplicate"].as_bool(), &again["message"]["id"]),
-        (Some(true), &id)
-    );
+    assert_eq!((again["duplicate"].as_bool(), &again["message"]["id"]), (Some(true), &id));
 
-    let typing = agent
-        .emit_with_ack(
-            "typing",
-            json!({ "conversation_id": conversation_id, "is_typing": true }),
-        )
-        .await;
+    let typing = agent.emit_with_ack("typing", json!({ "conversation_id": conversation_id, "is_typing": true })).await;
     assert_eq!(typing["ok"], true);
     assert_eq!(visitor.recv_type("typing").await["from"], "agent");
 
-    let bad = agent
-        .emit_with_ack("message:send", json!({ "text": "no conversation" }))
-        .await;
+    let bad = agent.emit_with_ack("message:send", json!({ "text": "no conversation" })).await;
     assert_eq!(bad["error"]["code"], "invalid_payload", "{bad}");
-    let foreign = agent
-        .emit_with_ack(
-            "message:send",
-            json!({ "conversation_id": "0".repeat(32), "text": "x" }),
-        )
-        .await;
+    let foreign = agent.emit_with_ack("message:send", json!({ "conversation_id": "0".repeat(32), "text": "x" })).await;
     assert_eq!(foreign["error"]["code"], "not_found", "{foreign}");
 
-    let closed = agent
-        .emit_with_ack("conversation:close", json!({ "conversation_id": conversation_id }))
-        .await;
+    let closed = agent.emit_with_ack("conversation:close", json!({ "conversation_id": conversation_id })).await;
     assert_eq!(closed["conversation"]["status"], "closed", "{closed}");
     assert_eq!(visitor.recv_type("status").await["status"], "closed");
-    agent
-        .event_where("activity:new", |d| d["type"] == "conversation_closed")
-        .await;
+    agent.event_where("activity:new", |d| d["type"] == "conversation_closed").await;
 }
 
 async fn tenants_never_see_each_others_events(backend: Backend) {
@@ -206,12 +162,8 @@ async fn tenants_never_see_each_others_events(backend: Backend) {
         .collect();
     for (index, (tenant, _, sockets, probe)) in tenants.iter_mut().enumerate() {
         let own = format!("secret of {}", tenant.license_key);
-        let foreign: Vec<&String> = marks
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| *i != index)
-            .flat_map(|(_, m)| m)
-            .collect();
+        let foreign: Vec<&String> =
+            marks.iter().enumerate().filter(|(i, _)| *i != index).flat_map(|(_, m)| m).collect();
         for socket in sockets.iter_mut() {
             let mut frames = Vec::new();
             loop {
@@ -240,10 +192,7 @@ fn assert_only_own(frames: &[String], foreign: &[&String]) {
     assert!(!frames.is_empty());
     for frame in frames {
         for mark in foreign {
-            assert!(
-                !frame.contains(mark.as_str()),
-                "a foreign event leaked ({mark}): {frame}"
-            );
+            assert!(!frame.contains(mark.as_str()), "a foreign event leaked ({mark}): {frame}");
         }
     }
 }
@@ -252,31 +201,17 @@ async fn dashboard_websocket_authenticates_before_upgrade(backend: Backend) {
     let Some(app) = spawn_app(backend).await else { return };
     let tenant = app.new_tenant(&["chatbot"]).await;
     let key = app.chat_key(&tenant).await;
-    let refused = app
-        .client
-        .get(app.url("/ws/dashboard?token=garbage"))
-        .send()
-        .await
-        .expect("sent");
+    let refused = app.client.get(app.url("/ws/dashboard?token=garbage")).send().await.expect("sent");
     expect_error(refused, StatusCode::UNAUTHORIZED, "unauthorized").await;
-    let anonymous = reqwest::Client::new()
-        .get(app.url("/ws/dashboard"))
-        .send()
-        .await
-        .expect("sent");
+    let anonymous = reqwest::Client::new().get(app.url("/ws/dashboard")).send().await.expect("sent");
     expect_error(anonymous, StatusCode::UNAUTHORIZED, "unauthorized").await;
 
     let mut by_query = app.dashboard_ws(&tenant.token).await;
     let mut by_header = {
         use tokio_tungstenite::tungstenite::client::IntoClientRequest;
         let mut request = app.ws_url("/ws/dashboard").into_client_request().expect("request");
-        request.headers_mut().insert(
-            "authorization",
-            format!("Bearer {}", tenant.token).parse().expect("header"),
-        );
-        Socket {
-            ws: tokio_tungstenite::connect_async(request).await.expect("upgrade").0,
-        }
+        request.headers_mut().insert("authorization", format!("Bearer {}", tenant.token).parse().expect("header"));
+        Socket { ws: tokio_tungstenite::connect_async(request).await.expect("upgrade").0 }
     };
     let (_visitor, conversation_id) = visitor_says(&app, &key, "hello dashboards").await;
     for socket in [&mut by_query, &mut by_header] {
@@ -313,24 +248,13 @@ async fn dashboard_that_stops_reading_is_disconnected(backend: Backend) {
         received
     });
     for _ in 0..sends {
-        expect_status(
-            app.post_as(&path, &tenant.token, &json!({ "text": text })).await,
-            StatusCode::CREATED,
-        )
-        .await;
+        expect_status(app.post_as(&path, &tenant.token, &json!({ "text": text })).await, StatusCode::CREATED).await;
     }
-    assert_eq!(
-        reader.await.expect("reader finished"),
-        sends,
-        "a reading dashboard gets every event"
-    );
+    assert_eq!(reader.await.expect("reader finished"), sends, "a reading dashboard gets every event");
     let growth_mib = (rss_kib() - rss_before) / 1024;
     assert!(growth_mib < 64, "memory grew {growth_mib} MiB while a client stalled");
     let (code, reason) = stalled.recv_close().await;
-    assert!(
-        code == 4001 || code == 1006,
-        "expected a slow-consumer disconnect, got {code} {reason}"
-    );
+    assert!(code == 4001 || code == 1006, "expected a slow-consumer disconnect, got {code} {reason}");
 }
 
 fn rss_kib() -> i64 {
@@ -352,8 +276,7 @@ async fn metrics_are_coalesced_to_one_a_second(backend: Backend) {
     for i in 0..30 {
         let path = format!("/api/conversations/{conversation_id}/messages");
         expect_status(
-            app.post_as(&path, &tenant.token, &json!({ "text": format!("m{i}") }))
-                .await,
+            app.post_as(&path, &tenant.token, &json!({ "text": format!("m{i}") })).await,
             StatusCode::CREATED,
         )
         .await;
@@ -370,10 +293,7 @@ async fn metrics_are_coalesced_to_one_a_second(backend: Backend) {
         }
     }
     let elapsed_s = started.elapsed().as_secs_f64().ceil() as usize;
-    assert!(
-        metrics >= 1 && metrics <= elapsed_s + 1,
-        "{metrics} metrics frames in {elapsed_s} s"
-    );
+    assert!(metrics >= 1 && metrics <= elapsed_s + 1, "{metrics} metrics frames in {elapsed_s} s");
     assert_eq!(last["messages_today"], 31, "the last push carries the final count");
 }
 

@@ -69,14 +69,7 @@ impl SioProbe {
             .expect("client process starts");
         let stdin = child.stdin.take().expect("stdin");
         let lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        Self {
-            _child: child,
-            stdin,
-            lines,
-            next_ack: 0,
-            seen: Vec::new(),
-            unread: Default::default(),
-        }
+        Self { _child: child, stdin, lines, next_ack: 0, seen: Vec::new(), unread: Default::default() }
     }
 
     /// The next line the client printed (10 s at most).
@@ -101,10 +94,7 @@ impl SioProbe {
     /// The `connect_error` message; panics if the client connected instead.
     pub async fn refused(&mut self) -> String {
         let first = self.next().await;
-        first["connect_error"]
-            .as_str()
-            .unwrap_or_else(|| panic!("expected connect_error, got {first}"))
-            .to_owned()
+        first["connect_error"].as_str().unwrap_or_else(|| panic!("expected connect_error, got {first}")).to_owned()
     }
 
     /// The data of the first `name` event that satisfies `matches`, in order of arrival; other lines stay
@@ -112,21 +102,14 @@ impl SioProbe {
     pub async fn event_where(&mut self, name: &str, matches: impl Fn(&Value) -> bool) -> Value {
         let is_match = |line: &Value| line["event"] == name && matches(&line["data"]);
         if let Some(index) = self.unread.iter().position(is_match) {
-            return self
-                .unread
-                .remove(index)
-                .map(|line| line["data"].clone())
-                .unwrap_or_default();
+            return self.unread.remove(index).map(|line| line["data"].clone()).unwrap_or_default();
         }
         loop {
             let line = self.next().await;
             if is_match(&line) {
                 return line["data"].clone();
             }
-            assert!(
-                line.get("disconnect").is_none(),
-                "disconnected while waiting for {name}: {line}"
-            );
+            assert!(line.get("disconnect").is_none(), "disconnected while waiting for {name}: {line}");
             self.unread.push_back(line);
         }
     }
@@ -150,10 +133,7 @@ impl SioProbe {
 
     async fn send(&mut self, command: Value) {
         let line = format!("{command}\n");
-        self.stdin
-            .write_all(line.as_bytes())
-            .await
-            .expect("client stdin writable");
+        self.stdin.write_all(line.as_bytes()).await.expect("client stdin writable");
         self.stdin.flush().await.expect("flushed");
     }
 }

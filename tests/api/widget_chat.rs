@@ -10,9 +10,7 @@ async fn visitor_said_hello(app: &TestApp) -> (Tenant, String, Socket, serde_jso
     let key = app.chat_key(&tenant).await;
     let mut visitor = app.widget(&key, None).await;
     let welcome = visitor.recv_type("welcome").await;
-    visitor
-        .send_json(&json!({ "type": "message", "text": "hello", "client_msg_id": "c1" }))
-        .await;
+    visitor.send_json(&json!({ "type": "message", "text": "hello", "client_msg_id": "c1" })).await;
     let ack = visitor.recv_type("ack").await;
     (tenant, key, visitor, json!({ "welcome": welcome, "ack": ack }))
 }
@@ -27,11 +25,8 @@ async fn visitor_message_is_stored_acked_and_answered(backend: Backend) {
     let conversation_id = ack["conversation_id"].as_str().expect("conversation id");
 
     // The ack came after the store: the dashboard already sees it.
-    let list = expect_status(
-        app.get_as("/api/products/chatbot/conversations", &tenant.token).await,
-        StatusCode::OK,
-    )
-    .await;
+    let list =
+        expect_status(app.get_as("/api/products/chatbot/conversations", &tenant.token).await, StatusCode::OK).await;
     let first = &list["conversations"][0];
     assert_eq!(first["id"], conversation_id);
     assert_eq!(first["channel"], "widget");
@@ -39,9 +34,7 @@ async fn visitor_message_is_stored_acked_and_answered(backend: Backend) {
     assert_eq!(first["unread_count"], 1);
 
     let path = format!("/api/conversations/{conversation_id}/messages");
-    let reply = app
-        .post_as(&path, &tenant.token, &json!({ "text": "Hi! How can I help?" }))
-        .await;
+    let reply = app.post_as(&path, &tenant.token, &json!({ "text": "Hi! How can I help?" })).await;
     let reply = expect_status(reply, StatusCode::CREATED).await;
     assert_eq!(reply["message"]["seq"], 2);
     let pushed = visitor.recv_type("message").await;
@@ -50,28 +43,19 @@ async fn visitor_message_is_stored_acked_and_answered(backend: Backend) {
     assert_eq!(pushed["seq"], 2);
 
     let history = expect_status(app.get_as(&path, &tenant.token).await, StatusCode::OK).await;
-    let texts: Vec<&str> = history["messages"]
-        .as_array()
-        .expect("messages")
-        .iter()
-        .map(|m| m["text"].as_str().unwrap_or(""))
-        .collect();
+    let texts: Vec<&str> =
+        history["messages"].as_array().expect("messages").iter().map(|m| m["text"].as_str().unwrap_or("")).collect();
     assert_eq!(texts, ["hello", "Hi! How can I help?"]);
 }
 
 async fn resent_client_msg_id_is_stored_once(backend: Backend) {
     let Some(app) = spawn_app(backend).await else { return };
     let (tenant, _, mut visitor, hello) = visitor_said_hello(&app).await;
-    visitor
-        .send_json(&json!({ "type": "message", "text": "hello", "client_msg_id": "c1" }))
-        .await;
+    visitor.send_json(&json!({ "type": "message", "text": "hello", "client_msg_id": "c1" })).await;
     let again = visitor.recv_type("ack").await;
     assert_eq!(again["duplicate"], true);
     assert_eq!(again["id"], hello["ack"]["id"]);
-    let path = format!(
-        "/api/conversations/{}/messages",
-        hello["ack"]["conversation_id"].as_str().expect("id")
-    );
+    let path = format!("/api/conversations/{}/messages", hello["ack"]["conversation_id"].as_str().expect("id"));
     let history = expect_status(app.get_as(&path, &tenant.token).await, StatusCode::OK).await;
     assert_eq!(history["messages"].as_array().expect("messages").len(), 1);
 }
@@ -79,19 +63,12 @@ async fn resent_client_msg_id_is_stored_once(backend: Backend) {
 async fn reconnecting_visitor_gets_what_it_missed_in_order_once(backend: Backend) {
     let Some(app) = spawn_app(backend).await else { return };
     let (tenant, key, visitor, hello) = visitor_said_hello(&app).await;
-    let token = hello["welcome"]["visitor_token"]
-        .as_str()
-        .expect("visitor token")
-        .to_owned();
+    let token = hello["welcome"]["visitor_token"].as_str().expect("visitor token").to_owned();
     let conversation_id = hello["ack"]["conversation_id"].as_str().expect("id").to_owned();
     drop(visitor);
     let path = format!("/api/conversations/{conversation_id}/messages");
     for text in ["one", "two", "three"] {
-        expect_status(
-            app.post_as(&path, &tenant.token, &json!({ "text": text })).await,
-            StatusCode::CREATED,
-        )
-        .await;
+        expect_status(app.post_as(&path, &tenant.token, &json!({ "text": text })).await, StatusCode::CREATED).await;
     }
     let mut visitor = app.widget(&key, Some((&token, 1))).await;
     let welcome = visitor.recv_type("welcome").await;
@@ -113,43 +90,20 @@ async fn bad_product_keys_are_refused_before_upgrade(backend: Backend) {
     let Some(app) = spawn_app(backend).await else { return };
     let tenant = app.new_tenant(&["chatbot", "sales-agent"]).await;
     let chat = app.chat_key(&tenant).await;
-    let sale = app
-        .post_as(
-            "/api/products/keys",
-            &tenant.token,
-            &json!({ "product": "sales-agent" }),
-        )
-        .await;
-    let sale = expect_status(sale, StatusCode::CREATED).await["product_key"]
-        .as_str()
-        .expect("key")
-        .to_owned();
+    let sale = app.post_as("/api/products/keys", &tenant.token, &json!({ "product": "sales-agent" })).await;
+    let sale = expect_status(sale, StatusCode::CREATED).await["product_key"].as_str().expect("key").to_owned();
     let cases = [
         ("nonsense".to_owned(), StatusCode::BAD_REQUEST, "invalid_value"),
         (sale, StatusCode::BAD_REQUEST, "wrong_product"),
         ("chat_0000000000000000".to_owned(), StatusCode::NOT_FOUND, "not_found"),
     ];
     for (key, status, code) in cases {
-        let response = app
-            .client
-            .get(app.url(&format!("/ws/widget?product_key={key}")))
-            .send()
-            .await
-            .expect("sent");
+        let response = app.client.get(app.url(&format!("/ws/widget?product_key={key}"))).send().await.expect("sent");
         expect_error(response, status, code).await;
     }
-    expect_status(
-        app.delete_as(&format!("/api/products/keys/{chat}"), &tenant.token)
-            .await,
-        StatusCode::NO_CONTENT,
-    )
-    .await;
-    let revoked = app
-        .client
-        .get(app.url(&format!("/ws/widget?product_key={chat}")))
-        .send()
-        .await
-        .expect("sent");
+    expect_status(app.delete_as(&format!("/api/products/keys/{chat}"), &tenant.token).await, StatusCode::NO_CONTENT)
+        .await;
+    let revoked = app.client.get(app.url(&format!("/ws/widget?product_key={chat}"))).send().await.expect("sent");
     expect_error(revoked, StatusCode::FORBIDDEN, "product_key_revoked").await;
 }
 
@@ -165,23 +119,14 @@ async fn bad_frames_get_error_frames_and_oversize_closes(backend: Backend) {
     assert_eq!(visitor.recv_type("error").await["code"], "unknown_type");
     visitor.send_json(&json!({ "type": "message", "text": 42 })).await;
     assert_eq!(visitor.recv_type("error").await["code"], "invalid_frame");
-    visitor
-        .send_json(&json!({ "type": "message", "text": "   ", "client_msg_id": "blank" }))
-        .await;
+    visitor.send_json(&json!({ "type": "message", "text": "   ", "client_msg_id": "blank" })).await;
     let blank = visitor.recv_type("error").await;
     assert_eq!(blank["code"], "invalid_value");
     assert_eq!(blank["client_msg_id"], "blank");
     // Still usable after refusals.
-    visitor
-        .send_json(&json!({ "type": "message", "text": "fine", "client_msg_id": "ok" }))
-        .await;
+    visitor.send_json(&json!({ "type": "message", "text": "fine", "client_msg_id": "ok" })).await;
     assert_eq!(visitor.recv_type("ack").await["seq"], 1);
-    visitor
-        .send_text(format!(
-            "{{\"type\":\"message\",\"text\":\"{}\"}}",
-            "x".repeat(20 * 1024)
-        ))
-        .await;
+    visitor.send_text(format!("{{\"type\":\"message\",\"text\":\"{}\"}}", "x".repeat(20 * 1024))).await;
     let (code, reason) = visitor.recv_close().await;
     assert_eq!(code, 1009, "{reason}");
 }
@@ -199,9 +144,7 @@ async fn flooding_visitor_is_rate_limited(backend: Backend) {
     let mut visitor = app.widget(&key, None).await;
     visitor.recv_type("welcome").await;
     for i in 0..10 {
-        visitor
-            .send_json(&json!({ "type": "message", "text": "spam", "client_msg_id": format!("s{i}") }))
-            .await;
+        visitor.send_json(&json!({ "type": "message", "text": "spam", "client_msg_id": format!("s{i}") })).await;
     }
     // Refusals are immediate, acks follow the store: wait until each of the ten is answered.
     let mut frames = Vec::new();
@@ -215,67 +158,40 @@ async fn flooding_visitor_is_rate_limited(backend: Backend) {
     let limited: Vec<_> = frames.iter().filter(|f| f["code"] == "rate_limited").collect();
     assert!((3..=4).contains(&acked), "{frames:?}");
     assert_eq!(acked + limited.len(), 10);
-    assert!(
-        limited.iter().all(|f| f["client_msg_id"].is_string()),
-        "refusals name the message to resend"
-    );
+    assert!(limited.iter().all(|f| f["client_msg_id"].is_string()), "refusals name the message to resend");
 }
 
 async fn typing_read_receipts_and_status_reach_the_visitor(backend: Backend) {
     let Some(app) = spawn_app(backend).await else { return };
     let (tenant, _, mut visitor, hello) = visitor_said_hello(&app).await;
     let conversation_id = hello["ack"]["conversation_id"].as_str().expect("id").to_owned();
-    let read = app
-        .post_as(
-            &format!("/api/conversations/{conversation_id}/read"),
-            &tenant.token,
-            &json!({ "seq": 1 }),
-        )
-        .await;
+    let read =
+        app.post_as(&format!("/api/conversations/{conversation_id}/read"), &tenant.token, &json!({ "seq": 1 })).await;
     assert_eq!(read.status(), StatusCode::NO_CONTENT);
     let receipt = visitor.recv_type("read").await;
-    assert_eq!(
-        (receipt["from"].as_str(), receipt["seq"].as_i64()),
-        (Some("agent"), Some(1))
-    );
-    let list = expect_status(
-        app.get_as("/api/products/chatbot/conversations", &tenant.token).await,
-        StatusCode::OK,
-    )
-    .await;
-    assert_eq!(
-        list["conversations"][0]["unread_count"], 0,
-        "reading clears the unread count"
-    );
+    assert_eq!((receipt["from"].as_str(), receipt["seq"].as_i64()), (Some("agent"), Some(1)));
+    let list =
+        expect_status(app.get_as("/api/products/chatbot/conversations", &tenant.token).await, StatusCode::OK).await;
+    assert_eq!(list["conversations"][0]["unread_count"], 0, "reading clears the unread count");
 
     visitor.send_json(&json!({ "type": "read", "seq": 1 })).await;
     visitor.send_json(&json!({ "type": "typing", "is_typing": true })).await;
     visitor.drain().await;
     let shown = expect_status(
-        app.get_as(&format!("/api/conversations/{conversation_id}"), &tenant.token)
-            .await,
+        app.get_as(&format!("/api/conversations/{conversation_id}"), &tenant.token).await,
         StatusCode::OK,
     )
     .await;
     assert_eq!(shown["visitor_read_seq"], 1);
 
-    let closed = app
-        .post_as(
-            &format!("/api/conversations/{conversation_id}/close"),
-            &tenant.token,
-            &json!({}),
-        )
-        .await;
+    let closed = app.post_as(&format!("/api/conversations/{conversation_id}/close"), &tenant.token, &json!({})).await;
     assert_eq!(expect_status(closed, StatusCode::OK).await["status"], "closed");
     assert_eq!(visitor.recv_type("status").await["status"], "closed");
     // A new visitor message reopens it.
-    visitor
-        .send_json(&json!({ "type": "message", "text": "one more thing", "client_msg_id": "c2" }))
-        .await;
+    visitor.send_json(&json!({ "type": "message", "text": "one more thing", "client_msg_id": "c2" })).await;
     assert_eq!(visitor.recv_type("status").await["status"], "open");
     let open = expect_status(
-        app.get_as("/api/products/chatbot/conversations?status=open", &tenant.token)
-            .await,
+        app.get_as("/api/products/chatbot/conversations?status=open", &tenant.token).await,
         StatusCode::OK,
     )
     .await;
@@ -293,16 +209,11 @@ async fn context_is_stored_as_conversation_metadata(backend: Backend) {
             &json!({ "type": "context", "metadata": { "utm_source": "facebook", "page": "https://shop.example/x" } }),
         )
         .await;
-    visitor
-        .send_json(&json!({ "type": "message", "text": "hi", "client_msg_id": "c1" }))
-        .await;
+    visitor.send_json(&json!({ "type": "message", "text": "hi", "client_msg_id": "c1" })).await;
     let ack = visitor.recv_type("ack").await;
     let id = ack["conversation_id"].as_str().expect("id");
-    let shown = expect_status(
-        app.get_as(&format!("/api/conversations/{id}"), &tenant.token).await,
-        StatusCode::OK,
-    )
-    .await;
+    let shown =
+        expect_status(app.get_as(&format!("/api/conversations/{id}"), &tenant.token).await, StatusCode::OK).await;
     assert_eq!(shown["metadata"]["utm_source"], "facebook");
     assert_eq!(shown["metadata"]["page"], "https://shop.example/x");
 }
@@ -312,10 +223,7 @@ async fn foreign_conversations_are_404(backend: Backend) {
     let (_, _, _visitor, hello) = visitor_said_hello(&app).await;
     let id = hello["ack"]["conversation_id"].as_str().expect("id");
     let bob = app.new_tenant(&["chatbot"]).await;
-    for path in [
-        format!("/api/conversations/{id}"),
-        format!("/api/conversations/{id}/messages"),
-    ] {
+    for path in [format!("/api/conversations/{id}"), format!("/api/conversations/{id}/messages")] {
         expect_error(app.get_as(&path, &bob.token).await, StatusCode::NOT_FOUND, "not_found").await;
     }
     for (path, body) in [
@@ -323,18 +231,9 @@ async fn foreign_conversations_are_404(backend: Backend) {
         (format!("/api/conversations/{id}/close"), json!({})),
         (format!("/api/conversations/{id}/read"), json!({ "seq": 1 })),
     ] {
-        expect_error(
-            app.post_as(&path, &bob.token, &body).await,
-            StatusCode::NOT_FOUND,
-            "not_found",
-        )
-        .await;
+        expect_error(app.post_as(&path, &bob.token, &body).await, StatusCode::NOT_FOUND, "not_found").await;
     }
-    let bobs = expect_status(
-        app.get_as("/api/products/chatbot/conversations", &bob.token).await,
-        StatusCode::OK,
-    )
-    .await;
+    let bobs = expect_status(app.get_as("/api/products/chatbot/conversations", &bob.token).await, StatusCode::OK).await;
     assert_eq!(bobs["conversations"], json!([]));
 }
 
@@ -345,9 +244,7 @@ async fn conversation_list_pages_with_a_cursor(backend: Backend) {
     for i in 0..5 {
         let mut visitor = app.widget(&key, None).await;
         visitor.recv_type("welcome").await;
-        visitor
-            .send_json(&json!({ "type": "message", "text": format!("visitor {i}"), "client_msg_id": "c" }))
-            .await;
+        visitor.send_json(&json!({ "type": "message", "text": format!("visitor {i}"), "client_msg_id": "c" })).await;
         visitor.recv_type("ack").await;
     }
     let mut seen = Vec::new();
@@ -363,13 +260,9 @@ async fn conversation_list_pages_with_a_cursor(backend: Backend) {
         }
     }
     assert_eq!(seen, ["visitor 4", "visitor 3", "visitor 2", "visitor 1", "visitor 0"]);
-    let bad = app
-        .get_as("/api/products/chatbot/conversations?cursor=garbage", &tenant.token)
-        .await;
+    let bad = app.get_as("/api/products/chatbot/conversations?cursor=garbage", &tenant.token).await;
     expect_error(bad, StatusCode::BAD_REQUEST, "invalid_cursor").await;
-    let bad = app
-        .get_as("/api/products/chatbot/conversations?status=sleeping", &tenant.token)
-        .await;
+    let bad = app.get_as("/api/products/chatbot/conversations?status=sleeping", &tenant.token).await;
     expect_error(bad, StatusCode::BAD_REQUEST, "invalid_value").await;
 }
 
@@ -385,13 +278,8 @@ async fn idle_actors_stop_and_rehydrate_from_the_store(backend: Backend) {
     let id = hello["ack"]["conversation_id"].as_str().expect("id").to_owned();
     drop(visitor);
     tokio::time::sleep(std::time::Duration::from_millis(800)).await;
-    let reply = app
-        .post_as(
-            &format!("/api/conversations/{id}/messages"),
-            &tenant.token,
-            &json!({ "text": "back" }),
-        )
-        .await;
+    let reply =
+        app.post_as(&format!("/api/conversations/{id}/messages"), &tenant.token, &json!({ "text": "back" })).await;
     assert_eq!(expect_status(reply, StatusCode::CREATED).await["message"]["seq"], 2);
     let mut visitor = app.widget(&key, Some((&token, 1))).await;
     visitor.recv_type("welcome").await;

@@ -306,8 +306,18 @@ impl WidgetSession {
             .registry
             .open_conversation(&self.license, Channel::Widget, &self.visitor_id, Some(&self.visitor_token), &metadata)
             .await;
-        let (conversation, addr) = opened.map_err(|e| unavailable(&e))?;
-        self.watch(&conversation.id, addr.clone()).await?;
+        let (id, addr) = match opened {
+            Ok((conversation, addr)) => (conversation.id, addr),
+            // Another tab of this visitor (on any node) opened it first: join that conversation.
+            Err(StoreError::Duplicate) => {
+                let existing = self.registry.store().conversation_by_visitor(&self.license, &self.visitor_token).await;
+                let conversation =
+                    existing.map_err(|e| unavailable(&e))?.ok_or_else(|| unavailable(&"conversation vanished"))?;
+                (conversation.id.clone(), self.registry.spawn_conversation(conversation))
+            }
+            Err(err) => return Err(unavailable(&err)),
+        };
+        self.watch(&id, addr.clone()).await?;
         Ok(addr)
     }
 

@@ -1,0 +1,151 @@
+//! Several real server processes on one PostgreSQL and one Redis, and a TCP proxy that can cut a
+//! node off from a service to play an outage.
+
+use crate::helpers::*;
+use std::process::Stdio;
+use std::sync::Arc;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::process::{Child, Command};
+use tokio::sync::watch;
+
+pub const CLUSTER_SECRET: &str = "cluster-jwt-secret";
+
+/// One `switchboard` process.
+pub struct Node {
+    pub app: TestApp,
+    _child: Child,
+}
+
+/// What the nodes of one test share: a fresh database and a Redis key prefix.
+pub struct Cluster {
+    pub database_url: String,
+    pub redis_url: String,
+    pub prefix: String,
+}
+
+impl Cluster {
+    /// A fresh database and prefix, or `None` (skip) without PostgreSQL and Redis outside CI.
+    pub async fn new() -> Option<Self> {
+        let database_url = fresh_database(Backend::Postgres).await?;
+        let redis_url = std::env::var("TEST_REDIS_URL").ok()?;
+        Some(Self { database_url, redis_url, prefix: format!("test:{}:", uuid::Uuid::new_v4().simple()) })
+    }
+
+    /// Starts a node; `env` overrides (e.g. a proxied `REDIS_URL`).
+    pub async fn node(&self, name: &str, env: &[(&str, &str)]) -> Node {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+        command
+            .env("HOST", "127.0.0.1")
+            .env("PORT", "0")
+            .env("SOCKETIO_PORT", "0")
+            .env("DATABASE_URL", &self.database_url)
+            .env("DATABASE_MAX_CONNECTIONS", "5")
+            .env("REDIS_URL", &self.redis_url)
+            .env("REDIS_KEY_PREFIX", &self.prefix)
+            .env("JWT_SECRET", CLUSTER_SECRET)
+            .env("ADMIN_TOKEN", ADMIN_TOKEN)
+            .env("NODE_ID", name)
+            .env("ACTOR_THREADS", "1")
+            .env("VISITOR_RATE_PER_SECOND", "100")
+            .env("VISITOR_BURST", "200")
+            .env("RUST_LOG", "warn,switchboard::app=info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let mut child = command.spawn().expect("node starts");
+        let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+        let (port, socketio_port) = loop {
+            let line = tokio::time::timeout(std::time::Duration::from_secs(30), lines.next_line())
+                .await
+                .expect("node starts within 30 s")
+                .expect("stderr readable")
+                .unwrap_or_else(|| panic!("node {name} exited before listening"));
+            if line.contains("listening") {
+                let field = |key: &str| -> u16 {
+                    line.split_whitespace()
+                        .find_map(|w| w.strip_prefix(key))
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or_else(|| panic!("no {key} in '{line}'"))
+                };
+                break (field("port="), field("socketio_port="));
+            }
+        };
+        // Keep draining the node's log so it never blocks on a full pipe; echo it for failing tests.
+        let label = name.to_owned();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                eprintln!("[{label}] {line}");
+            }
+        });
+        let client = reqwest::Client::builder().cookie_store(true).build().expect("client");
+        let app = TestApp {
+            address: format!("http://127.0.0.1:{port}"),
+            socketio_url: format!("http://127.0.0.1:{socketio_port}"),
+            client,
+        };
+        Node { app, _child: child }
+    }
+}
+
+/// A TCP proxy in front of a service; `cut()` drops every connection and refuses new ones until `restore()`.
+pub struct Proxy {
+    pub port: u16,
+    up: watch::Sender<bool>,
+}
+
+impl Proxy {
+    pub async fn start(target: String) -> Arc<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("proxy binds");
+        let port = listener.local_addr().expect("address").port();
+        let (up, _) = watch::channel(true);
+        let proxy = Arc::new(Self { port, up });
+        let mut state = proxy.up.subscribe();
+        let connections = proxy.up.clone();
+        tokio::spawn(async move {
+            let mut listener = Some(listener);
+            loop {
+                let Some(open) = &listener else {
+                    // Down: nothing listens, so connecting is refused, as with a stopped server.
+                    if state.wait_for(|up| *up).await.is_err() {
+                        return;
+                    }
+                    listener = TcpListener::bind(("127.0.0.1", port)).await.ok();
+                    continue;
+                };
+                tokio::select! {
+                    accepted = open.accept() => {
+                        let Ok((mut inbound, _)) = accepted else { continue };
+                        let mut down = connections.subscribe();
+                        let target = target.clone();
+                        tokio::spawn(async move {
+                            let Ok(mut outbound) = TcpStream::connect(&target).await else { return };
+                            tokio::select! {
+                                _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                                _ = down.wait_for(|up| !*up) => {}
+                            }
+                        });
+                    }
+                    changed = state.wait_for(|up| !*up) => {
+                        if changed.is_err() {
+                            return;
+                        }
+                        listener = None;
+                    }
+                }
+            }
+        });
+        proxy
+    }
+
+    pub fn cut(&self) {
+        self.up.send_replace(false);
+    }
+
+    pub fn restore(&self) {
+        self.up.send_replace(true);
+    }
+}
