@@ -7,13 +7,16 @@ use crate::bus::{Activity, Event, SharedBus};
 use crate::domain::{Channel, ConversationStatus, Delivery, Message, Sender};
 use crate::store::{Appended, Conversation, NewMessage, Store, StoreError};
 use actix::prelude::*;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 /// Updates a watcher can fall behind by before it is cut off as a slow consumer.
 pub const WATCHER_QUEUE: usize = 256;
+
+/// Most messages written in one transaction.
+const MAX_BATCH: usize = 256;
 
 /// What a watching widget socket receives.
 #[derive(Debug, Clone)]
@@ -46,6 +49,8 @@ pub struct ConversationActor {
     deliverer: Deliverer,
     registry: Registry,
     watchers: HashMap<u64, mpsc::Sender<ConversationUpdate>>,
+    pending: VecDeque<Pending>,
+    flush_scheduled: bool,
     last_active: Instant,
     idle_after: Duration,
 }
@@ -60,6 +65,8 @@ impl ConversationActor {
             deliverer: registry.deliverer().clone(),
             registry,
             watchers: HashMap::new(),
+            pending: VecDeque::new(),
+            flush_scheduled: false,
             last_active: Instant::now(),
             idle_after,
         }
@@ -102,12 +109,9 @@ impl ConversationActor {
         true
     }
 
-    /// After this node stored `message`: show the messages other nodes stored before it (`gap`), then it;
-    /// announce it on the bus and, for Messenger/WhatsApp, send it out.
-    fn after_append(&mut self, gap: &[Message], message: &Message, origin: Option<u64>) {
-        for earlier in gap {
-            self.show(earlier, None);
-        }
+    /// After this node stored `message`: show it, announce it on the bus and, for Messenger/WhatsApp,
+    /// send it out.
+    fn after_append(&mut self, message: &Message, origin: Option<u64>) {
         if message.sender == Sender::Visitor && self.conversation.status == ConversationStatus::Closed {
             self.apply_status(ConversationStatus::Open, true);
         }
@@ -153,7 +157,7 @@ impl Actor for ConversationActor {
         let check_every = (self.idle_after / 2).max(Duration::from_millis(200));
         ctx.run_interval(check_every, |act, ctx| {
             act.watchers.retain(|_, tx| !tx.is_closed());
-            if act.watchers.is_empty() && act.last_active.elapsed() >= act.idle_after {
+            if act.watchers.is_empty() && act.pending.is_empty() && act.last_active.elapsed() >= act.idle_after {
                 ctx.stop();
             }
         });
@@ -174,45 +178,96 @@ pub struct Post {
     pub origin: Option<u64>,
 }
 
-impl Handler<Post> for ConversationActor {
-    type Result = AtomicResponse<Self, Result<Appended, StoreError>>;
+/// A posted message waiting for the next group commit, and who waits for its answer.
+struct Pending {
+    post: Post,
+    reply: oneshot::Sender<Result<Appended, StoreError>>,
+}
 
-    fn handle(&mut self, post: Post, _: &mut Self::Context) -> Self::Result {
+/// Writes the queued messages: everything posted while the previous write was in flight goes in one
+/// transaction (group commit), so a busy conversation pays one commit per batch, not per message.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Flush;
+
+impl Handler<Post> for ConversationActor {
+    type Result = ResponseFuture<Result<Appended, StoreError>>;
+
+    fn handle(&mut self, mut post: Post, ctx: &mut Self::Context) -> Self::Result {
         self.last_active = Instant::now();
-        let store = self.store.clone();
-        let license = self.conversation.license_key.clone();
-        let id = self.conversation.id.clone();
-        let reopen = post.message.sender == Sender::Visitor;
-        let origin = post.origin;
-        let known = self.conversation.last_seq;
-        let mut post = post;
         if post.message.sender == Sender::Agent && self.conversation.channel != Channel::Widget {
             // Goes out through the provider after the store has it.
             post.message.delivery = Some(Delivery::Pending);
         }
-        AtomicResponse::new(Box::pin(
-            async move {
-                let appended = store.append_message(&license, &id, &post.message, reopen).await?;
-                let appended = appended.ok_or_else(|| StoreError::Corrupt("live conversation vanished".into()))?;
-                // Another node may have stored messages since we last looked: fetch them so watchers
-                // see the conversation in the store's order.
-                let missed = appended.message.seq - known - 1;
-                let gap = if !appended.duplicate && missed > 0 {
-                    store.messages_after(&license, &id, known, missed).await?
-                } else {
-                    Vec::new()
-                };
-                Ok((appended, gap))
-            }
-            .into_actor(self)
-            .map(move |stored: Result<(Appended, Vec<Message>), StoreError>, act, _| {
-                let (appended, gap) = stored?;
-                if !appended.duplicate {
-                    act.after_append(&gap, &appended.message, origin);
+        let (reply, answer) = oneshot::channel();
+        self.pending.push_back(Pending { post, reply });
+        if !self.flush_scheduled {
+            // Queued behind the messages already in the mailbox, so they join this batch.
+            self.flush_scheduled = true;
+            ctx.notify(Flush);
+        }
+        Box::pin(async move {
+            answer.await.unwrap_or_else(|_| Err(StoreError::Corrupt("the conversation stopped before storing".into())))
+        })
+    }
+}
+
+impl Handler<Flush> for ConversationActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Flush, ctx: &mut Self::Context) {
+        self.flush_scheduled = false;
+        let take = self.pending.len().min(MAX_BATCH);
+        if take == 0 {
+            return;
+        }
+        let batch: Vec<Pending> = self.pending.drain(..take).collect();
+        if !self.pending.is_empty() {
+            self.flush_scheduled = true;
+            ctx.notify(Flush);
+        }
+        let store = self.store.clone();
+        let license = self.conversation.license_key.clone();
+        let id = self.conversation.id.clone();
+        let known = self.conversation.last_seq;
+        let messages: Vec<NewMessage> = batch.iter().map(|p| p.post.message.clone()).collect();
+        let reopen = messages.iter().any(|m| m.sender == Sender::Visitor);
+        let write = async move {
+            let appended = store.append_messages(&license, &id, &messages, reopen).await?;
+            let appended = appended.ok_or_else(|| StoreError::Corrupt("live conversation vanished".into()))?;
+            // Another node may have stored messages since we last looked: fetch them so watchers
+            // see the conversation in the store's order.
+            let first_new = appended.iter().filter(|a| !a.duplicate).map(|a| a.message.seq).min();
+            let gap = match first_new {
+                Some(first) if first > known + 1 => {
+                    store.messages_after(&license, &id, known, first - known - 1).await?
                 }
-                Ok(appended)
-            }),
-        ))
+                _ => Vec::new(),
+            };
+            Ok((appended, gap))
+        };
+        // The mailbox waits for the write, so everything after it sees the new state.
+        ctx.wait(write.into_actor(self).map(
+            move |written: Result<(Vec<Appended>, Vec<Message>), StoreError>, act, _| match written {
+                Ok((appended, gap)) => {
+                    for earlier in &gap {
+                        act.show(earlier, None);
+                    }
+                    for (pending, appended) in batch.into_iter().zip(appended) {
+                        if !appended.duplicate {
+                            act.after_append(&appended.message, pending.post.origin);
+                        }
+                        let _ = pending.reply.send(Ok(appended));
+                    }
+                }
+                Err(err) => {
+                    tracing::warn!(%err, conversation = %act.conversation.id, "storing a batch failed");
+                    for pending in batch {
+                        let _ = pending.reply.send(Err(err.for_another_waiter()));
+                    }
+                }
+            },
+        ));
     }
 }
 

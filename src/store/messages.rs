@@ -3,6 +3,7 @@
 use super::{Store, StoreError, StoreResult};
 use crate::domain::{new_id, now_millis, Delivery, LicenseKey, Message, MessageKind, Sender};
 use sqlx::{any::AnyRow, Row};
+use std::collections::{HashMap, HashSet};
 
 /// A message before the store numbers it.
 #[derive(Debug, Clone)]
@@ -69,70 +70,142 @@ pub(super) fn last_message_from_row(row: &AnyRow) -> StoreResult<Option<Message>
 }
 
 impl Store {
-    /// Appends a message: the store assigns the next number under the conversation's row lock, so
-    /// concurrent writers (even on different nodes) agree on the order. Reopens a closed conversation
-    /// when `reopen`. `None` if the license has no such conversation.
-    pub async fn append_message(
+    /// Appends several messages in one transaction (one commit, one fsync): the store numbers them
+    /// consecutively in the given order. Messages whose client id is already stored (or repeated within
+    /// the batch) are answered with the stored copy. `None` if the license has no such conversation.
+    pub async fn append_messages(
         &self,
         license: &LicenseKey,
         conversation_id: &str,
-        new: &NewMessage,
+        batch: &[NewMessage],
         reopen: bool,
-    ) -> StoreResult<Option<Appended>> {
-        if let Some(existing) = self.message_by_client_id(conversation_id, new).await? {
-            return Ok(Some(Appended { message: existing, duplicate: true }));
-        }
-        match self.insert_message(license, conversation_id, new, reopen).await {
-            Err(StoreError::Duplicate) => {
-                // A concurrent resend won the race; answer with its copy.
-                let existing = self.message_by_client_id(conversation_id, new).await?;
-                Ok(existing.map(|message| Appended { message, duplicate: true }))
-            }
-            other => other.map(|m| m.map(|message| Appended { message, duplicate: false })),
+    ) -> StoreResult<Option<Vec<Appended>>> {
+        match self.try_append_messages(license, conversation_id, batch, reopen).await {
+            // A concurrent writer stored one of the client ids meanwhile; the retry sees it.
+            Err(StoreError::Duplicate) => self.try_append_messages(license, conversation_id, batch, reopen).await,
+            other => other,
         }
     }
 
-    async fn insert_message(
+    async fn try_append_messages(
         &self,
         license: &LicenseKey,
         conversation_id: &str,
-        new: &NewMessage,
+        batch: &[NewMessage],
         reopen: bool,
-    ) -> StoreResult<Option<Message>> {
+    ) -> StoreResult<Option<Vec<Appended>>> {
+        let key = |new: &NewMessage| new.client_msg_id.clone().map(|id| (new.sender, id));
+        let mut copies: HashMap<(Sender, String), Message> = HashMap::new();
+        for new in batch {
+            if let Some(k) = key(new).filter(|k| !copies.contains_key(k)) {
+                if let Some(existing) = self.message_by_client_id(conversation_id, new).await? {
+                    copies.insert(k, existing);
+                }
+            }
+        }
+        // Fresh: no stored copy, and the first of its client id in the batch.
+        let mut taken = HashSet::new();
+        let fresh: Vec<bool> =
+            batch.iter().map(|new| key(new).is_none_or(|k| !copies.contains_key(&k) && taken.insert(k))).collect();
+        let to_insert: Vec<&NewMessage> = batch.iter().zip(&fresh).filter(|(_, f)| **f).map(|(n, _)| n).collect();
+        let Some(stored) = self.insert_batch(license, conversation_id, &to_insert, reopen).await? else {
+            return Ok(None);
+        };
+        let mut stored = stored.into_iter();
+        let mut answers = Vec::with_capacity(batch.len());
+        for (new, is_fresh) in batch.iter().zip(fresh) {
+            let answer = if is_fresh {
+                let message = stored.next().ok_or_else(|| StoreError::Corrupt("batch insert lost a row".into()))?;
+                if let Some(k) = key(new) {
+                    copies.insert(k, message.clone());
+                }
+                Appended { message, duplicate: false }
+            } else {
+                let message = key(new).and_then(|k| copies.get(&k).cloned());
+                Appended {
+                    message: message.ok_or_else(|| StoreError::Corrupt("repeat without a copy".into()))?,
+                    duplicate: true,
+                }
+            };
+            answers.push(answer);
+        }
+        Ok(Some(answers))
+    }
+
+    async fn insert_batch(
+        &self,
+        license: &LicenseKey,
+        conversation_id: &str,
+        batch: &[&NewMessage],
+        reopen: bool,
+    ) -> StoreResult<Option<Vec<Message>>> {
         let now = now_millis();
         let mut tx = self.pool().begin().await?;
-        let seq: Option<i64> = sqlx::query_scalar(
-            "UPDATE conversations SET last_seq = last_seq + 1, updated_at = $1,
-                 status = CASE WHEN $2 = 1 THEN 'open' ELSE status END
-             WHERE license_key = $3 AND id = $4 RETURNING last_seq",
+        let count = i64::try_from(batch.len()).unwrap_or(i64::MAX);
+        let last: Option<i64> = sqlx::query_scalar(
+            "UPDATE conversations SET last_seq = last_seq + $1, updated_at = $2,
+                 status = CASE WHEN $3 = 1 THEN 'open' ELSE status END
+             WHERE license_key = $4 AND id = $5 RETURNING last_seq",
         )
+        .bind(count)
         .bind(now)
         .bind(i64::from(reopen))
         .bind(license.as_str().to_owned())
         .bind(conversation_id.to_owned())
         .fetch_optional(&mut *tx)
         .await?;
-        let Some(seq) = seq else { return Ok(None) };
-        let row = sqlx::query(&format!(
+        let Some(last) = last else { return Ok(None) };
+        if batch.is_empty() {
+            tx.commit().await?;
+            return Ok(Some(Vec::new()));
+        }
+        let rows: Vec<String> = (0..batch.len())
+            .map(|i| {
+                let p = i * 11;
+                format!(
+                    "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                    p + 1,
+                    p + 2,
+                    p + 3,
+                    p + 4,
+                    p + 5,
+                    p + 6,
+                    p + 7,
+                    p + 8,
+                    p + 9,
+                    p + 10,
+                    p + 11
+                )
+            })
+            .collect();
+        let sql = format!(
             "INSERT INTO messages (id, conversation_id, license_key, seq, sender, kind, body, client_msg_id,
                  author_id, delivery, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {MESSAGE_COLUMNS}"
-        ))
-        .bind(new_id())
-        .bind(conversation_id.to_owned())
-        .bind(license.as_str().to_owned())
-        .bind(seq)
-        .bind(new.sender.as_str())
-        .bind(new.kind.as_str())
-        .bind(new.text.clone())
-        .bind(new.client_msg_id.clone())
-        .bind(new.author_id.clone())
-        .bind(new.delivery.map(Delivery::as_str))
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?;
+             VALUES {} RETURNING {MESSAGE_COLUMNS}",
+            rows.join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        let first = last - count + 1;
+        for (offset, new) in (0i64..).zip(batch) {
+            query = query
+                .bind(new_id())
+                .bind(conversation_id.to_owned())
+                .bind(license.as_str().to_owned())
+                .bind(first + offset)
+                .bind(new.sender.as_str())
+                .bind(new.kind.as_str())
+                .bind(new.text.clone())
+                .bind(new.client_msg_id.clone())
+                .bind(new.author_id.clone())
+                .bind(new.delivery.map(Delivery::as_str))
+                .bind(now);
+        }
+        let rows = query.fetch_all(&mut *tx).await?;
         tx.commit().await?;
-        message_from_row(&row).map(Some)
+        let mut messages: Vec<Message> = rows.iter().map(message_from_row).collect::<StoreResult<_>>()?;
+        // RETURNING order is not guaranteed by every engine: put them back in numbering order.
+        messages.sort_by_key(|m| m.seq);
+        Ok(Some(messages))
     }
 
     async fn message_by_client_id(&self, conversation_id: &str, new: &NewMessage) -> StoreResult<Option<Message>> {

@@ -89,6 +89,18 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
+impl StoreError {
+    /// The same failure for another waiter of a failed batch (sqlx errors cannot be cloned); keeps
+    /// "unavailable" unavailable, so callers still answer 503.
+    pub fn for_another_waiter(&self) -> Self {
+        match self {
+            Self::Unavailable(_) => Self::Unavailable(sqlx::Error::Protocol(self.to_string())),
+            Self::Duplicate => Self::Duplicate,
+            other => Self::Corrupt(other.to_string()),
+        }
+    }
+}
+
 /// Shorthand for store results.
 pub type StoreResult<T> = Result<T, StoreError>;
 
