@@ -3,6 +3,7 @@
 
 use super::{ApiError, AppState};
 use crate::auth::{AuthError, Claims};
+use crate::channels::constant_time_eq;
 use crate::domain::LicenseKey;
 use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
 use std::future::Future;
@@ -81,9 +82,4 @@ fn admin_access(req: &HttpRequest) -> Result<AdminAccess, ApiError> {
     } else {
         Err(ApiError::Unauthorized("the admin token is wrong".into()))
     }
-}
-
-/// Compares secrets without leaking the position of the first difference through timing.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

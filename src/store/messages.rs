@@ -231,17 +231,7 @@ impl Store {
         after_seq: i64,
         limit: i64,
     ) -> StoreResult<Vec<Message>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE license_key = $1 AND conversation_id = $2 AND seq > $3
-             ORDER BY seq LIMIT $4"
-        ))
-        .bind(license.as_str().to_owned())
-        .bind(conversation_id.to_owned())
-        .bind(after_seq)
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter().map(message_from_row).collect()
+        self.messages_page(license, conversation_id, "seq > $3 ORDER BY seq", after_seq, limit).await
     }
 
     /// Up to `limit` messages before number `before_seq`, returned oldest first: paging back through history.
@@ -252,18 +242,29 @@ impl Store {
         before_seq: i64,
         limit: i64,
     ) -> StoreResult<Vec<Message>> {
+        let mut page =
+            self.messages_page(license, conversation_id, "seq < $3 ORDER BY seq DESC", before_seq, limit).await?;
+        page.reverse();
+        Ok(page)
+    }
+
+    async fn messages_page(
+        &self,
+        license: &LicenseKey,
+        conversation_id: &str,
+        range: &str,
+        seq: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<Message>> {
         let rows = sqlx::query(&format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE license_key = $1 AND conversation_id = $2 AND seq < $3
-             ORDER BY seq DESC LIMIT $4"
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE license_key = $1 AND conversation_id = $2 AND {range} LIMIT $4"
         ))
         .bind(license.as_str().to_owned())
         .bind(conversation_id.to_owned())
-        .bind(before_seq)
+        .bind(seq)
         .bind(limit)
         .fetch_all(self.pool())
         .await?;
-        let mut messages: Vec<Message> = rows.iter().map(message_from_row).collect::<StoreResult<_>>()?;
-        messages.reverse();
-        Ok(messages)
+        rows.iter().map(message_from_row).collect()
     }
 }

@@ -153,27 +153,35 @@ struct SendPayload {
     client_msg_id: Option<String>,
 }
 
+/// Runs a client emit's action and answers through its acknowledgement: `{ok: false, error}` for a
+/// payload that does not parse or an action that fails.
+async fn acknowledge<P, E, F, Fut>(ack: AckSender, payload: Result<P, E>, action: F)
+where
+    E: std::fmt::Display,
+    F: FnOnce(P) -> Fut,
+    Fut: std::future::Future<Output = Result<Value, AgentError>>,
+{
+    let answer = match payload {
+        Err(err) => invalid(&err),
+        Ok(payload) => action(payload).await.unwrap_or_else(|e| failure(&e)),
+    };
+    let _ = ack.send(&answer);
+}
+
 async fn on_message_send(
     TryData(payload): TryData<SendPayload>,
     Extension(dashboard): Extension<Dashboard>,
     State(state): State<SocketIoState>,
     ack: AckSender,
 ) {
-    let answer = match payload {
-        Err(err) => invalid(&err),
-        Ok(p) => state
-            .registry
-            .agent_reply(
-                &dashboard.license,
-                &dashboard.user_id,
-                &p.conversation_id,
-                &p.text,
-                p.client_msg_id.as_deref(),
-            )
-            .await
-            .map_or_else(|e| failure(&e), |a| json!({ "ok": true, "duplicate": a.duplicate, "message": a.message })),
-    };
-    let _ = ack.send(&answer);
+    acknowledge(ack, payload, |p| async move {
+        let (license, author) = (&dashboard.license, &dashboard.user_id);
+        let text = &p.text;
+        let appended =
+            state.registry.agent_reply(license, author, &p.conversation_id, text, p.client_msg_id.as_deref()).await?;
+        Ok(json!({ "ok": true, "duplicate": appended.duplicate, "message": appended.message }))
+    })
+    .await;
 }
 
 #[derive(Deserialize)]
@@ -187,15 +195,12 @@ async fn on_close(
     State(state): State<SocketIoState>,
     ack: AckSender,
 ) {
-    let answer = match payload {
-        Err(err) => invalid(&err),
-        Ok(p) => state
-            .registry
-            .agent_set_status(&dashboard.license, &p.conversation_id, ConversationStatus::Closed)
-            .await
-            .map_or_else(|e| failure(&e), |c| json!({ "ok": true, "conversation": c })),
-    };
-    let _ = ack.send(&answer);
+    acknowledge(ack, payload, |p| async move {
+        let closed = ConversationStatus::Closed;
+        let conversation = state.registry.agent_set_status(&dashboard.license, &p.conversation_id, closed).await?;
+        Ok(json!({ "ok": true, "conversation": conversation }))
+    })
+    .await;
 }
 
 #[derive(Deserialize)]
@@ -210,15 +215,11 @@ async fn on_typing(
     State(state): State<SocketIoState>,
     ack: AckSender,
 ) {
-    let answer = match payload {
-        Err(err) => invalid(&err),
-        Ok(p) => state
-            .registry
-            .agent_typing(&dashboard.license, &p.conversation_id, p.is_typing)
-            .await
-            .map_or_else(|e| failure(&e), |()| json!({ "ok": true })),
-    };
-    let _ = ack.send(&answer);
+    acknowledge(ack, payload, |p| async move {
+        state.registry.agent_typing(&dashboard.license, &p.conversation_id, p.is_typing).await?;
+        Ok(json!({ "ok": true }))
+    })
+    .await;
 }
 
 fn invalid(err: &dyn std::fmt::Display) -> Value {
