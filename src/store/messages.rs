@@ -95,14 +95,7 @@ impl Store {
         reopen: bool,
     ) -> StoreResult<Option<Vec<Appended>>> {
         let key = |new: &NewMessage| new.client_msg_id.clone().map(|id| (new.sender, id));
-        let mut copies: HashMap<(Sender, String), Message> = HashMap::new();
-        for new in batch {
-            if let Some(k) = key(new).filter(|k| !copies.contains_key(k)) {
-                if let Some(existing) = self.message_by_client_id(conversation_id, new).await? {
-                    copies.insert(k, existing);
-                }
-            }
-        }
+        let mut copies = self.stored_copies(conversation_id, batch).await?;
         // Fresh: no stored copy, and the first of its client id in the batch.
         let mut taken = HashSet::new();
         let fresh: Vec<bool> =
@@ -208,19 +201,34 @@ impl Store {
         Ok(Some(messages))
     }
 
-    async fn message_by_client_id(&self, conversation_id: &str, new: &NewMessage) -> StoreResult<Option<Message>> {
-        let Some(client_msg_id) = &new.client_msg_id else {
-            return Ok(None);
-        };
-        let row = sqlx::query(&format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = $1 AND sender = $2 AND client_msg_id = $3"
-        ))
-        .bind(conversation_id.to_owned())
-        .bind(new.sender.as_str())
-        .bind(client_msg_id.clone())
-        .fetch_optional(self.pool())
-        .await?;
-        row.as_ref().map(message_from_row).transpose()
+    /// The stored messages that share a client id with the batch, keyed by (sender, client id): one query.
+    async fn stored_copies(
+        &self,
+        conversation_id: &str,
+        batch: &[NewMessage],
+    ) -> StoreResult<HashMap<(Sender, String), Message>> {
+        let ids: Vec<&String> = batch.iter().filter_map(|m| m.client_msg_id.as_ref()).collect();
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let placeholders: Vec<String> = (2..ids.len() + 2).map(|n| format!("${n}")).collect();
+        let sql = format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = $1 AND client_msg_id IN ({})",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query(&sql).bind(conversation_id.to_owned());
+        for id in ids {
+            query = query.bind(id.clone());
+        }
+        let rows = query.fetch_all(self.pool()).await?;
+        let mut copies = HashMap::new();
+        for row in &rows {
+            let message = message_from_row(row)?;
+            if let Some(id) = message.client_msg_id.clone() {
+                copies.insert((message.sender, id), message);
+            }
+        }
+        Ok(copies)
     }
 
     /// Up to `limit` messages after number `after_seq`, oldest first: what a reconnecting client missed.
