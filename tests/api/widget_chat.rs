@@ -301,3 +301,19 @@ crate::on_both_stores!(
     conversation_list_pages_with_a_cursor,
     idle_actors_stop_and_rehydrate_from_the_store,
 );
+
+async fn resuming_past_the_end_still_gets_new_messages(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else { return };
+    let (tenant, key, visitor, hello) = visitor_said_hello(&app).await;
+    let token = hello["welcome"]["visitor_token"].as_str().expect("token").to_owned();
+    let id = hello["ack"]["conversation_id"].as_str().expect("id").to_owned();
+    drop(visitor);
+    let mut visitor = app.widget(&key, Some((&token, 100))).await;
+    visitor.recv_type("welcome").await;
+    let path = format!("/api/conversations/{id}/messages");
+    expect_status(app.post_as(&path, &tenant.token, &json!({ "text": "still here?" })).await, StatusCode::CREATED)
+        .await;
+    assert_eq!(visitor.recv_type("message").await["text"], "still here?");
+}
+
+crate::on_both_stores!(resuming_past_the_end_still_gets_new_messages);

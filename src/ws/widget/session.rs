@@ -120,8 +120,9 @@ impl WidgetSession {
         }
         .to_text();
         self.send(welcome).await?;
-        if snapshot.is_some() {
-            self.replay(last_seq).await?;
+        if let Some(conversation) = snapshot {
+            // A client cannot have seen more than exists; a larger number would hide new messages.
+            self.replay(last_seq.min(conversation.last_seq)).await?;
         }
         Ok(())
     }
@@ -177,18 +178,21 @@ impl WidgetSession {
         let mut heartbeat = tokio::time::interval(HEARTBEAT);
         let mut last_heard = Instant::now();
         loop {
+            // Biased: a message the actor fanned out before storing the visitor's next one goes out
+            // before that one's ack, so the client never sees a later number before an earlier one.
             tokio::select! {
-                frame = stream.recv(), if in_flight.len() < MAX_IN_FLIGHT => {
-                    last_heard = Instant::now();
-                    self.on_frame(frame, &mut in_flight).await?;
-                }
-                Some((client_msg_id, result)) = in_flight.next(), if !in_flight.is_empty() => {
-                    self.on_stored(client_msg_id, result).await?;
-                }
+                biased;
                 update = next_update(&mut self.updates) => match update {
                     Some(update) => self.on_update(update).await?,
                     None => return Err(close(CloseCode::Other(CLOSE_TOO_SLOW), "too slow: the client stopped reading")),
                 },
+                Some((client_msg_id, result)) = in_flight.next(), if !in_flight.is_empty() => {
+                    self.on_stored(client_msg_id, result).await?;
+                }
+                frame = stream.recv(), if in_flight.len() < MAX_IN_FLIGHT => {
+                    last_heard = Instant::now();
+                    self.on_frame(frame, &mut in_flight).await?;
+                }
                 _ = heartbeat.tick() => {
                     if last_heard.elapsed() > CLIENT_TIMEOUT {
                         return Err(close(CloseCode::Away, "no frames or pongs for 60 s"));

@@ -1,0 +1,61 @@
+//! The embeddable widget in a real browser: `tests/browser/widget_e2e.mjs` drives headless Chromium
+//! (Playwright) against a server started here, from a host page on another origin. Needs
+//! `/usr/bin/chromium` and `tests/browser/node_modules` (`scripts/browser-deps`); without them the
+//! test skips, except under `CI=true`, where it fails.
+
+use crate::helpers::*;
+use std::path::Path;
+use std::time::Duration;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// What the browser test needs but is missing, if anything.
+fn missing_browser_tools(root: &Path) -> Option<String> {
+    let node = std::process::Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success());
+    if !node {
+        return Some("node".into());
+    }
+    if !Path::new(CHROMIUM).exists() {
+        return Some(CHROMIUM.into());
+    }
+    let playwright = root.join("tests/browser/node_modules/playwright-core");
+    if !playwright.exists() {
+        return Some(playwright.display().to_string());
+    }
+    None
+}
+
+async fn widget_in_a_real_browser(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else { return };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    if let Some(missing) = missing_browser_tools(root) {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but {missing} is missing: run scripts/browser-deps"
+        );
+        eprintln!("skipping the browser test: {missing} is missing (run scripts/browser-deps)");
+        return;
+    }
+    let mut command = tokio::process::Command::new("node");
+    command
+        .arg("tests/browser/widget_e2e.mjs")
+        .current_dir(root)
+        .env("SWITCHBOARD_URL", &app.address)
+        .env("ADMIN_TOKEN", ADMIN_TOKEN)
+        .kill_on_drop(true);
+    // The script bounds itself at 55 s; this only guards against a hung node.
+    let output = tokio::time::timeout(Duration::from_secs(90), command.output())
+        .await
+        .expect("the browser test finishes within 90 s")
+        .expect("node starts");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "tests/browser/widget_e2e.mjs failed ({}):\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}",
+        output.status
+    );
+    eprintln!("{}", stdout.trim_end());
+}
+
+crate::on_both_stores!(widget_in_a_real_browser);
