@@ -18,7 +18,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use socketioxide::extract::{AckSender, Extension, SocketRef, State, TryData};
 use socketioxide::handler::ConnectHandler;
-use socketioxide::{SendError, SocketError, SocketIo};
+use socketioxide::{BroadcastError, SocketIo};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
@@ -262,7 +262,7 @@ impl SocketIoState {
                 match events.recv().await {
                     Ok(event) => {
                         if let Some(io) = io.get() {
-                            deliver(io, &room, &event);
+                            deliver(io, &room, &event).await;
                         }
                     }
                     Err(RecvError::Lagged(missed)) => {
@@ -275,16 +275,15 @@ impl SocketIoState {
     }
 }
 
-/// Emits to each socket of the room on this node; one that cannot keep up is disconnected.
-fn deliver(io: &SocketIo, room: &str, event: &BusEvent) {
-    for socket in io.local().to(room.to_owned()).sockets() {
-        match socket.emit(event.name(), event.data()) {
-            Ok(()) => {}
-            Err(SendError::Socket(SocketError::InternalChannelFull)) => {
-                tracing::info!(socket = %socket.id, "dashboard socket too slow; disconnecting it");
-                let _ = socket.disconnect();
-            }
-            Err(err) => tracing::debug!(%err, "emit to a closing socket failed"),
+/// Broadcasts to the room's sockets on this node, encoding the packet once. A socket whose bounded queue
+/// is full misses the event, and Engine.IO closes it when its next ping cannot be queued either, so a
+/// stalled dashboard costs at most [`SOCKET_QUEUE`] packets of memory and is gone within a ping interval.
+async fn deliver(io: &SocketIo, room: &str, event: &BusEvent) {
+    match io.local().to(room.to_owned()).emit(event.name(), event.data()).await {
+        Ok(()) => {}
+        Err(BroadcastError::Socket(failed)) => {
+            tracing::debug!(sockets = failed.len(), room, "event dropped for full or closing dashboard sockets");
         }
+        Err(err) => tracing::warn!(%err, room, "Socket.IO broadcast failed"),
     }
 }
