@@ -27,7 +27,7 @@ pub struct Application {
 impl Application {
     /// Connects everything `config` names, runs migrations and binds the listener (port 0 picks one).
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let store = Store::connect(&config.database_url, config.database_max_connections)
+        let store = Store::connect(&config.database_url, config.store_connections())
             .await
             .with_context(|| format!("connecting to the store at {}", redact(&config.database_url)))?;
         store.migrate().await.context("running migrations")?;

@@ -16,7 +16,7 @@ pub struct Config {
     pub socketio_port: u16,
     /// `sqlite://…` or `postgres://…` (`DATABASE_URL`, default `sqlite://switchboard.db`).
     pub database_url: String,
-    /// Largest number of store connections (`DATABASE_MAX_CONNECTIONS`).
+    /// Largest number of store connections (`DATABASE_MAX_CONNECTIONS`); 0 picks per engine.
     pub database_max_connections: u32,
     /// Redis for shared sessions and fan-out (`REDIS_URL`); `None` keeps everything in-process.
     pub redis_url: Option<String>,
@@ -74,7 +74,7 @@ impl Config {
             port: parse_var("PORT", 8080)?,
             socketio_port: parse_var("SOCKETIO_PORT", 8081)?,
             database_url: var("DATABASE_URL").unwrap_or_else(|| "sqlite://switchboard.db".into()),
-            database_max_connections: parse_var("DATABASE_MAX_CONNECTIONS", 10)?,
+            database_max_connections: parse_var("DATABASE_MAX_CONNECTIONS", 0)?,
             redis_url: var("REDIS_URL"),
             redis_key_prefix: var("REDIS_KEY_PREFIX").unwrap_or_default(),
             jwt_secret: var("JWT_SECRET"),
@@ -119,6 +119,16 @@ impl Config {
             auth_token: self.twilio_auth_token.clone()?,
             api_base: self.twilio_api_base.clone(),
         })
+    }
+
+    /// Store connections: `DATABASE_MAX_CONNECTIONS`, or by default 1 for SQLite (it has one write lock;
+    /// more connections only queue in its busy loop, measured slower) and 10 for PostgreSQL.
+    pub fn store_connections(&self) -> u32 {
+        match self.database_max_connections {
+            0 if self.is_postgres() => 10,
+            0 => 1,
+            n => n,
+        }
     }
 
     /// Whether the store is PostgreSQL (otherwise SQLite).

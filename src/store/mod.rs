@@ -128,7 +128,7 @@ impl Store {
                     if is_sqlite {
                         // WAL lets readers proceed during a write; NORMAL sync is durable across process
                         // crashes in WAL mode; writers queue behind each other instead of failing at once.
-                        conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;")
+                        conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA cache_size = -32768;")
                             .await?;
                     }
                     Ok(())

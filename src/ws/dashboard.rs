@@ -76,7 +76,9 @@ async fn serve(
             frame = stream.recv() => {
                 last_heard = Instant::now();
                 match frame {
-                    None | Some(Ok(WsMessage::Close(_))) => return None,
+                    None => return None,
+                    // Answer the client's close with the same code, as RFC 6455 asks.
+                    Some(Ok(WsMessage::Close(reason))) => return Some(reason.unwrap_or(CloseCode::Normal.into())),
                     Some(Ok(WsMessage::Ping(bytes))) => if session.pong(&bytes).await.is_err() { return None },
                     Some(Ok(WsMessage::Text(text))) if text.contains("\"ping\"") => {
                         if session.text(r#"{"event":"pong","data":null}"#).await.is_err() { return None }

@@ -94,7 +94,7 @@ pub fn test_config(database_url: String, backend: Backend) -> Config {
         port: 0,
         socketio_port: 0,
         database_url,
-        database_max_connections: 5,
+        database_max_connections: 0,
         redis_url,
         redis_key_prefix,
         jwt_secret: Some("test-secret".into()),

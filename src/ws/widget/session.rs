@@ -209,7 +209,9 @@ impl WidgetSession {
         in_flight: &mut FuturesOrdered<AckFuture>,
     ) -> Result<(), End> {
         match frame {
-            None | Some(Ok(WsMessage::Close(_))) => Err(End::Gone),
+            None => Err(End::Gone),
+            // Answer the client's close with the same code, as RFC 6455 asks.
+            Some(Ok(WsMessage::Close(reason))) => Err(End::Close(reason.unwrap_or(CloseCode::Normal.into()))),
             Some(Ok(WsMessage::Text(text))) => self.on_text(&text, in_flight).await,
             Some(Ok(WsMessage::Ping(bytes))) => self.ws.pong(&bytes).await.map_err(|_| End::Gone),
             Some(Ok(WsMessage::Binary(_))) => {
