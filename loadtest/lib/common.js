@@ -25,10 +25,14 @@ export const TARGET = envStr('TARGET', 'switchboard'); // switchboard | node-pee
 export const BASE_URL = envStr('BASE_URL', 'http://127.0.0.1:8080');
 export const WS_BASE = BASE_URL.replace(/^http/, 'ws');
 export const SIO_URL = envStr('SIO_URL', 'http://127.0.0.1:8081');
+// Where messages are injected (widget visitors, agent replies): another node than BASE_URL measures
+// cross-node fan-out (loadtest/cross_node). Defaults to BASE_URL.
+export const INJECT_URL = envStr('INJECT_URL', BASE_URL);
+export const INJECT_WS = INJECT_URL.replace(/^http/, 'ws');
 export const ADMIN_TOKEN = envStr('ADMIN_TOKEN', 'loadtest-admin-token');
 export const PASSWORD = 'LoadTestPass123';
 // Only loopback targets: a guard against pointing the generator anywhere else by mistake.
-for (const url of [BASE_URL, SIO_URL]) {
+for (const url of [BASE_URL, SIO_URL, INJECT_URL]) {
   if (!/^https?:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?/.test(url)) {
     throw new Error(`refusing non-loopback target ${url}`);
   }

@@ -25,6 +25,8 @@ import {
   TARGET,
   WS_BASE,
   BASE_URL,
+  INJECT_URL,
+  INJECT_WS,
   createTenants,
   peerTenants,
   sioUrl,
@@ -342,7 +344,7 @@ export function driverLoop(inject, data) {
   if (inject === 'socketio' || inject === 'widget') {
     data.tenants.forEach((tenant, t) => {
       const url =
-        inject === 'socketio' ? sioUrl(SOCKETS + t) : `${WS_BASE}/ws/widget?product_key=${tenant.product_key}`;
+        inject === 'socketio' ? sioUrl(SOCKETS + t) : `${INJECT_WS}/ws/widget?product_key=${tenant.product_key}`;
       const socket = new WebSocket(url);
       const inj = { socket, ready: false };
       socket.onmessage = (e) => {
@@ -415,7 +417,7 @@ export function driverLoop(inject, data) {
     if (inject === 'http') {
       const started = Date.now();
       http
-        .asyncRequest('POST', `${BASE_URL}/api/conversations/${conv}/messages`, JSON.stringify({ text, client_msg_id: id }), {
+        .asyncRequest('POST', `${INJECT_URL}/api/conversations/${conv}/messages`, JSON.stringify({ text, client_msg_id: id }), {
           headers: authHeaders(tenant.token),
         })
         .then((res) => {
