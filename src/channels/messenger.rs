@@ -186,7 +186,7 @@ mod tests {
     #[test]
     fn signatures_check_the_exact_body() {
         let body = br#"{"object":"page"}"#;
-        let mut mac = Hmac::<Sha256>::new_from_slice(b"secret").expect("any key length");
+        let mut mac = Hmac::<Sha256>::new_from_slice(b"secret").expect("any key length"); // expect: HMAC takes any key
         mac.update(body);
         let header = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
         assert!(signature_is_valid("secret", body, Some(&header)));
