@@ -193,7 +193,11 @@ impl StreamHandler<Arc<BusEvent>> for TenantActor {
                     _ => {}
                 }
             }
-            Event::Typing { .. } | Event::Read { .. } | Event::Metrics(_) | Event::Notification(_) => {}
+            Event::Typing { .. }
+            | Event::Read { .. }
+            | Event::Metrics(_)
+            | Event::Notification(_)
+            | Event::SessionRevoked { .. } => {}
         }
     }
 

@@ -87,9 +87,21 @@ pub enum Event {
     /// Something for the dashboard user's attention.
     #[serde(rename = "notification:new")]
     Notification(Notification),
+    /// A session was revoked (`jti`), or every session of the license (`None`, on suspension): sockets
+    /// opened with it close. Internal: never forwarded to clients.
+    #[serde(rename = "session:revoked")]
+    SessionRevoked {
+        /// The revoked token id, or `None` for all of the license's sessions.
+        jti: Option<String>,
+    },
 }
 
 impl Event {
+    /// Whether a socket authenticated with session `jti` must close because of this event.
+    pub fn revokes(&self, jti: &str) -> bool {
+        matches!(self, Self::SessionRevoked { jti: revoked } if revoked.as_deref().is_none_or(|r| r == jti))
+    }
+
     /// The wire name.
     pub fn name(&self) -> &'static str {
         match self {
@@ -99,6 +111,7 @@ impl Event {
             Self::Read { .. } => "read",
             Self::Metrics(_) => "metrics:updated",
             Self::Notification(_) => "notification:new",
+            Self::SessionRevoked { .. } => "session:revoked",
         }
     }
 }

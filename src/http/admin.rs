@@ -1,6 +1,7 @@
 //! `/api/admin/licenses`: the operator issues, lists, suspends and reinstates licenses.
 
 use super::{AdminAccess, ApiError, AppState};
+use crate::bus::Event;
 use crate::domain::{Email, LicenseKey, Product, Tier};
 use crate::store::{License, LicenseStatus, NewLicense};
 use actix_web::{web, HttpResponse};
@@ -71,6 +72,7 @@ async fn suspend(
 ) -> Result<HttpResponse, ApiError> {
     let license = set_status(&state, &path, LicenseStatus::Suspended).await?;
     state.auth.revoke_license(&license.license_key).await?;
+    state.registry.bus().publish(&license.license_key, Event::SessionRevoked { jti: None });
     tracing::info!(license = %license.license_key, "license suspended; its sessions are revoked");
     Ok(HttpResponse::Ok().json(license_json(&license)))
 }

@@ -2,6 +2,7 @@
 
 use super::{ApiError, AppState, DashboardUser, SESSION_COOKIE};
 use crate::auth::{hash_password, verify_password, Claims};
+use crate::bus::Event;
 use crate::domain::{now_millis, Email, LicenseKey, Role};
 use crate::store::{LicenseStatus, NewUser, StoreError};
 use actix_web::cookie::{time::Duration as CookieDuration, Cookie, SameSite};
@@ -134,6 +135,8 @@ async fn me(user: DashboardUser) -> HttpResponse {
 
 async fn logout(state: web::Data<AppState>, user: DashboardUser) -> Result<HttpResponse, ApiError> {
     state.auth.revoke(&user.claims).await?;
+    // Sockets opened with this token close too, on every node.
+    state.registry.bus().publish(&user.license, Event::SessionRevoked { jti: Some(user.claims.jti.clone()) });
     let mut expired = Cookie::build(SESSION_COOKIE, "").path("/").http_only(true).finish();
     expired.make_removal();
     Ok(HttpResponse::Ok().cookie(expired).json(json!({ "logged_out": true })))

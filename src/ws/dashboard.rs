@@ -4,6 +4,7 @@
 
 use crate::actors::DashboardPresence;
 use crate::auth::AuthError;
+use crate::bus::Event;
 use crate::domain::LicenseKey;
 use crate::http::{bearer_token, ApiError, AppState};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -17,6 +18,8 @@ const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// Close code for a client that stopped reading.
 const CLOSE_TOO_SLOW: u16 = 4001;
+/// Close code when the socket's session is revoked (logout, license suspended).
+const CLOSE_REVOKED: u16 = 4003;
 
 #[derive(Deserialize)]
 pub struct DashboardQuery {
@@ -39,7 +42,7 @@ pub async fn connect(
     let tenant = state.registry.tenant(&license);
     tenant.do_send(DashboardPresence(true));
     actix_web::rt::spawn(async move {
-        let reason = serve(session.clone(), stream, events).await;
+        let reason = serve(session.clone(), stream, events, claims.jti).await;
         tenant.do_send(DashboardPresence(false));
         if let Some(reason) = reason {
             let _ = session.close(Some(reason)).await;
@@ -53,6 +56,7 @@ async fn serve(
     mut session: actix_ws::Session,
     stream: actix_ws::MessageStream,
     mut events: tokio::sync::broadcast::Receiver<std::sync::Arc<crate::bus::BusEvent>>,
+    jti: String,
 ) -> Option<CloseReason> {
     let too_slow = || CloseReason {
         code: CloseCode::Other(CLOSE_TOO_SLOW),
@@ -64,6 +68,10 @@ async fn serve(
     loop {
         tokio::select! {
             event = events.recv() => match event {
+                Ok(event) if event.event.revokes(&jti) => {
+                    return Some(CloseReason { code: CloseCode::Other(CLOSE_REVOKED), description: Some("session revoked".into()) });
+                }
+                Ok(event) if matches!(event.event, Event::SessionRevoked { .. }) => {}
                 Ok(event) => match tokio::time::timeout(SEND_TIMEOUT, session.text(event.frame().to_owned())).await {
                     Ok(Ok(())) => {}
                     Ok(Err(_)) => return None,

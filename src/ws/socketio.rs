@@ -8,7 +8,7 @@
 
 use crate::actors::{AgentError, DashboardPresence, Registry};
 use crate::auth::Authenticator;
-use crate::bus::BusEvent;
+use crate::bus::{BusEvent, Event};
 use crate::domain::{ConversationStatus, LicenseKey};
 use dashmap::DashMap;
 use hyper::server::conn::http1;
@@ -43,6 +43,8 @@ pub struct SocketIoState {
 struct Dashboard {
     license: LicenseKey,
     user_id: String,
+    /// The session the socket was opened with; revoking it closes the socket.
+    jti: String,
 }
 
 /// Binds nothing itself: serves Socket.IO on `listener` from a runtime of `threads` threads on its own OS thread.
@@ -124,7 +126,7 @@ async fn authenticate(
         payload.map_err(|_| Refused("authentication required: connect with io(url, { auth: { token } })".into()))?;
     let claims = state.auth.validate(&payload.token).await.map_err(|e| Refused(e.to_string()))?;
     let license = LicenseKey::parse(&claims.license_key).map_err(|_| Refused("the token is invalid".into()))?;
-    socket.extensions.insert(Dashboard { license, user_id: claims.sub });
+    socket.extensions.insert(Dashboard { license, user_id: claims.sub, jti: claims.jti });
     Ok(())
 }
 
@@ -279,6 +281,14 @@ impl SocketIoState {
 /// is full misses the event, and Engine.IO closes it when its next ping cannot be queued either, so a
 /// stalled dashboard costs at most [`SOCKET_QUEUE`] packets of memory and is gone within a ping interval.
 async fn deliver(io: &SocketIo, room: &str, event: &BusEvent) {
+    if let Event::SessionRevoked { .. } = &event.event {
+        for socket in io.local().to(room.to_owned()).sockets() {
+            if socket.extensions.get::<Dashboard>().is_some_and(|d| event.event.revokes(&d.jti)) {
+                let _ = socket.disconnect();
+            }
+        }
+        return;
+    }
     match io.local().to(room.to_owned()).emit(event.name(), event.data()).await {
         Ok(()) => {}
         Err(BroadcastError::Socket(failed)) => {

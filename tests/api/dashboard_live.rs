@@ -306,3 +306,40 @@ crate::on_both_stores!(
     dashboard_that_stops_reading_is_disconnected,
     metrics_are_coalesced_to_one_a_second,
 );
+
+async fn logout_closes_the_sessions_live_sockets(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else { return };
+    let tenant = app.new_tenant(&["chatbot"]).await;
+    // A second session of the same user stays open.
+    let other = app.login(&tenant.email, PASSWORD).await;
+    let other = expect_status(other, StatusCode::OK).await["token"].as_str().expect("token").to_owned();
+    let mut plain = app.dashboard_ws(&tenant.token).await;
+    let mut survivor = app.dashboard_ws(&other).await;
+    let mut sio = if clients_available() {
+        Some(
+            SioProbe::connect(Client::Node, &app.socketio_url, Some(&tenant.token), "websocket")
+                .await
+                .connected()
+                .await,
+        )
+    } else {
+        None
+    };
+    expect_status(app.post_as("/api/auth/logout", &tenant.token, &json!({})).await, StatusCode::OK).await;
+    let (code, reason) = plain.recv_close().await;
+    assert_eq!((code, reason.as_str()), (4003, "session revoked"));
+    if let Some(probe) = &mut sio {
+        loop {
+            let line = probe.next().await;
+            if line.get("disconnect").is_some() {
+                break;
+            }
+        }
+    }
+    assert!(
+        survivor.drain_dashboard().await.iter().all(|f| !f.contains("session:revoked")),
+        "internal event not shown"
+    );
+}
+
+crate::on_both_stores!(logout_closes_the_sessions_live_sockets);
