@@ -43,6 +43,11 @@ impl Application {
                 base_delay: Duration::from_millis(config.outbound_base_delay_ms),
             },
         };
+        let orphaned_after = Duration::from_secs(config.outbound_orphan_seconds.max(1));
+        deliverer.resume_orphans(
+            (orphaned_after / 2).clamp(Duration::from_secs(1), Duration::from_secs(60)),
+            orphaned_after,
+        );
         let registry = Registry::start(deliverer, shared.presence, config.actor_threads, idle_after)?;
         let auth = Authenticator::new(keys, shared.sessions, store.clone(), config.jwt_ttl_seconds);
         let socketio_listener = TcpListener::bind((config.host.as_str(), config.socketio_port))

@@ -64,6 +64,8 @@ pub struct Config {
     pub outbound_base_delay_ms: u64,
     /// Timeout of one provider request in milliseconds (`OUTBOUND_TIMEOUT_MS`).
     pub outbound_timeout_ms: u64,
+    /// A delivery still pending after this many seconds is resumed by any node (`OUTBOUND_ORPHAN_SECONDS`).
+    pub outbound_orphan_seconds: u64,
 }
 
 impl Config {
@@ -99,6 +101,7 @@ impl Config {
             outbound_max_attempts: parse_var("OUTBOUND_MAX_ATTEMPTS", 5)?,
             outbound_base_delay_ms: parse_var("OUTBOUND_BASE_DELAY_MS", 500)?,
             outbound_timeout_ms: parse_var("OUTBOUND_TIMEOUT_MS", 10_000)?,
+            outbound_orphan_seconds: parse_var("OUTBOUND_ORPHAN_SECONDS", 600)?,
         })
     }
 

@@ -118,18 +118,7 @@ impl ConversationActor {
         self.show(message, origin);
         self.publish(Event::MessageNew { channel: self.conversation.channel, message: message.clone() });
         if message.delivery == Some(Delivery::Pending) {
-            self.deliverer.spawn(self.destination(), message.clone());
-        }
-    }
-
-    /// Where this conversation's outbound messages go: the tenant's page or number to the contact.
-    fn destination(&self) -> Destination {
-        let account_id = self.conversation.metadata.get("account_id").and_then(|v| v.as_str()).unwrap_or_default();
-        Destination {
-            license: self.conversation.license_key.clone(),
-            channel: self.conversation.channel,
-            account_id: account_id.to_owned(),
-            contact_id: self.conversation.contact_id.clone(),
+            self.deliverer.spawn(Destination::of(&self.conversation), message.clone());
         }
     }
 

@@ -4,8 +4,8 @@
 
 use crate::bus::{Activity, Event, SharedBus};
 use crate::channels::outbound::Outbound;
-use crate::domain::{Channel, Delivery, LicenseKey, Message};
-use crate::store::Store;
+use crate::domain::{now_millis, Channel, Delivery, LicenseKey, Message};
+use crate::store::{Conversation, Store};
 use rand::Rng;
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,7 +53,54 @@ pub struct Destination {
     pub contact_id: String,
 }
 
+impl Destination {
+    /// Where a conversation's outbound messages go: the tenant's page or number to the contact.
+    pub fn of(conversation: &Conversation) -> Self {
+        let account_id = conversation.metadata.get("account_id").and_then(|v| v.as_str()).unwrap_or_default();
+        Self {
+            license: conversation.license_key.clone(),
+            channel: conversation.channel,
+            account_id: account_id.to_owned(),
+            contact_id: conversation.contact_id.clone(),
+        }
+    }
+}
+
 impl Deliverer {
+    /// Every `every`, resumes deliveries left pending for longer than `orphaned_after` (their node stopped
+    /// mid-retry). A conditional claim in the store makes sure one node resends each.
+    pub fn resume_orphans(&self, every: Duration, orphaned_after: Duration) {
+        let deliverer = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                if let Err(err) = deliverer.resume_orphans_once(orphaned_after).await {
+                    tracing::warn!(%err, "could not look for orphaned deliveries");
+                }
+            }
+        });
+    }
+
+    async fn resume_orphans_once(&self, orphaned_after: Duration) -> Result<(), crate::store::StoreError> {
+        let age = i64::try_from(orphaned_after.as_millis()).unwrap_or(i64::MAX);
+        let now = now_millis();
+        for orphan in self.store.orphaned_deliveries(now.saturating_sub(age), 100).await? {
+            // Hold it for as long as a whole retry sequence may take.
+            if !self.store.claim_delivery(&orphan.message_id, now.saturating_add(age)).await? {
+                continue;
+            }
+            let Ok(license) = LicenseKey::parse(&orphan.license_key) else { continue };
+            let conversation = self.store.conversation(&license, &orphan.conversation_id).await?;
+            let message = self.store.message(&license, &orphan.message_id).await?;
+            if let (Some(conversation), Some(message)) = (conversation, message) {
+                tracing::info!(message = %message.id, "resuming an orphaned delivery");
+                self.spawn(Destination::of(&conversation), message);
+            }
+        }
+        Ok(())
+    }
+
     /// Delivers `message` in the background.
     pub fn spawn(&self, destination: Destination, message: Message) {
         let deliverer = self.clone();

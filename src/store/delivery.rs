@@ -80,6 +80,45 @@ impl Store {
         .transpose()
     }
 
+    /// Outbound messages still pending although stored before `stored_before` (epoch ms): their sender
+    /// most likely stopped mid-retry. Oldest first.
+    pub async fn orphaned_deliveries(&self, stored_before: i64, limit: i64) -> StoreResult<Vec<ProviderMessage>> {
+        let rows = sqlx::query(
+            "SELECT license_key, conversation_id, id FROM messages
+             WHERE delivery = 'pending' AND created_at < $1 AND (delivery_lease IS NULL OR delivery_lease < $2)
+             ORDER BY created_at LIMIT $3",
+        )
+        .bind(stored_before)
+        .bind(now_millis())
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ProviderMessage {
+                    license_key: row.try_get("license_key")?,
+                    conversation_id: row.try_get("conversation_id")?,
+                    message_id: row.try_get("id")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Claims a pending message's delivery until `until` (epoch ms); `false` if another node holds it
+    /// or it is no longer pending.
+    pub async fn claim_delivery(&self, message_id: &str, until: i64) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE messages SET delivery_lease = $1
+             WHERE id = $2 AND delivery = 'pending' AND (delivery_lease IS NULL OR delivery_lease < $3)",
+        )
+        .bind(until)
+        .bind(message_id.to_owned())
+        .bind(now_millis())
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// How many attempts were made for a message (for the API and tests).
     pub async fn attempt_count(&self, license: &LicenseKey, message_id: &str) -> StoreResult<i64> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM delivery_attempts WHERE license_key = $1 AND message_id = $2")

@@ -260,6 +260,16 @@ impl Store {
         Ok(page)
     }
 
+    /// One of the license's messages by its server id.
+    pub async fn message(&self, license: &LicenseKey, id: &str) -> StoreResult<Option<Message>> {
+        let row = sqlx::query(&format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE license_key = $1 AND id = $2"))
+            .bind(license.as_str().to_owned())
+            .bind(id.to_owned())
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(message_from_row).transpose()
+    }
+
     async fn messages_page(
         &self,
         license: &LicenseKey,

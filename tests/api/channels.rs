@@ -356,3 +356,52 @@ crate::on_both_stores!(
     a_page_belongs_to_one_license,
     unconfigured_channels_are_disabled,
 );
+
+/// A node stops while a reply is still being retried; another node resumes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_left_pending_by_a_stopped_node_is_resumed() {
+    let Some(cluster) = crate::cluster::Cluster::new().await else { return };
+    let (provider_url, provider) = fake_provider().await;
+    provider.lock().expect("lock").fail_next = 1_000;
+    let env = [
+        ("MESSENGER_APP_SECRET", MESSENGER_SECRET),
+        ("MESSENGER_VERIFY_TOKEN", "verify-me"),
+        ("MESSENGER_PAGE_ACCESS_TOKEN", "page-token"),
+        ("MESSENGER_API_BASE", provider_url.as_str()),
+        ("OUTBOUND_MAX_ATTEMPTS", "10"),
+        ("OUTBOUND_BASE_DELAY_MS", "60000"),
+        ("OUTBOUND_ORPHAN_SECONDS", "2"),
+    ];
+    let a = cluster.node("a", &env).await;
+    let tenant = a.app.new_tenant(&["chatbot"]).await;
+    let page = json!({ "provider": "messenger", "page_id": PAGE });
+    expect_status(a.app.post_as("/api/integrations", &tenant.token, &page).await, StatusCode::CREATED).await;
+    let body = messenger_body(vec![messenger_event("PSID11", "mid.11", "anyone?")]);
+    assert_eq!(post_messenger(&a.app, &body, MESSENGER_SECRET).await.status(), StatusCode::OK);
+    let list =
+        expect_status(a.app.get_as("/api/products/chatbot/conversations", &tenant.token).await, StatusCode::OK).await;
+    let conversation_id = list["conversations"][0]["id"].as_str().expect("id").to_owned();
+    let path = format!("/api/conversations/{conversation_id}/messages");
+    expect_status(a.app.post_as(&path, &tenant.token, &json!({ "text": "on our way" })).await, StatusCode::CREATED)
+        .await;
+    // The first attempt failed; node a would wait a minute before the next one. It stops instead.
+    while provider.lock().expect("lock").requests.is_empty() {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    drop(a);
+    provider.lock().expect("lock").fail_next = 0;
+
+    let b = cluster.node("b", &env).await;
+    let mut delivered = false;
+    for _ in 0..100 {
+        let messages = messages_of(&b.app, &tenant, &conversation_id).await;
+        if messages[1]["delivery"] == "sent" {
+            delivered = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(delivered, "node b resumed the pending delivery");
+    let requests = provider.lock().expect("lock").requests.clone();
+    assert_eq!(requests.len(), 2, "one failed attempt on a, one resumed on b: {requests:?}");
+}

@@ -119,6 +119,7 @@ pub fn test_config(database_url: String, backend: Backend) -> Config {
         outbound_max_attempts: 4,
         outbound_base_delay_ms: 10,
         outbound_timeout_ms: 2_000,
+        outbound_orphan_seconds: 600,
     }
 }
 
