@@ -179,11 +179,6 @@ impl Registry {
         self.inner.tenants.remove_if(license, |_, live| live == addr);
     }
 
-    /// Live conversation actors, for tests and metrics.
-    pub fn live_conversations(&self) -> usize {
-        self.inner.conversations.len()
-    }
-
     /// The store the actors write to.
     pub fn store(&self) -> &Store {
         &self.inner.store

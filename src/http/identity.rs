@@ -21,15 +21,16 @@ pub struct DashboardUser {
     pub license: LicenseKey,
 }
 
+/// The credentials of an `Authorization: Bearer …` header (the scheme is case-insensitive).
+fn authorization_bearer(req: &HttpRequest) -> Option<&str> {
+    let value = req.headers().get(actix_web::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, credentials) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| credentials.trim())
+}
+
 /// The raw token from a request, wherever the client put it.
 pub fn bearer_token(req: &HttpRequest) -> Option<String> {
-    let header = req
-        .headers()
-        .get(actix_web::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(|t| t.trim().to_owned());
-    header.or_else(|| req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned()))
+    authorization_bearer(req).map(str::to_owned).or_else(|| req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned()))
 }
 
 fn state(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
@@ -71,11 +72,7 @@ fn admin_access(req: &HttpRequest) -> Result<AdminAccess, ApiError> {
     let expected = state.admin_token.as_deref().ok_or_else(|| {
         ApiError::forbidden("admin_disabled", "the admin API is disabled: set ADMIN_TOKEN to enable it")
     })?;
-    let given = req
-        .headers()
-        .get(actix_web::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+    let given = authorization_bearer(req)
         .ok_or_else(|| ApiError::Unauthorized("send the admin token as Authorization: Bearer <ADMIN_TOKEN>".into()))?;
     if constant_time_eq(given.as_bytes(), expected.as_bytes()) {
         Ok(AdminAccess)

@@ -118,14 +118,4 @@ impl Store {
         .await?;
         Ok(done.rows_affected() == 1)
     }
-
-    /// How many attempts were made for a message (for the API and tests).
-    pub async fn attempt_count(&self, license: &LicenseKey, message_id: &str) -> StoreResult<i64> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM delivery_attempts WHERE license_key = $1 AND message_id = $2")
-            .bind(license.as_str().to_owned())
-            .bind(message_id.to_owned())
-            .fetch_one(self.pool())
-            .await?;
-        Ok(row.try_get("n")?)
-    }
 }

@@ -7,17 +7,13 @@ use crate::auth::AuthError;
 use crate::bus::Event;
 use crate::domain::LicenseKey;
 use crate::http::{bearer_token, ApiError, AppState};
+use crate::ws::{CLIENT_TIMEOUT, CLOSE_TOO_SLOW, HEARTBEAT, SEND_TIMEOUT};
 use actix_web::{web, HttpRequest, HttpResponse};
 use actix_ws::{CloseCode, CloseReason, Message as WsMessage};
 use serde::Deserialize;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio::sync::broadcast::error::RecvError;
 
-const HEARTBEAT: Duration = Duration::from_secs(20);
-const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
-const SEND_TIMEOUT: Duration = Duration::from_secs(10);
-/// Close code for a client that stopped reading.
-const CLOSE_TOO_SLOW: u16 = 4001;
 /// Close code when the socket's session is revoked (logout, license suspended).
 const CLOSE_REVOKED: u16 = 4003;
 

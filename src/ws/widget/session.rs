@@ -9,27 +9,21 @@ use crate::actors::{
 use crate::domain::{parse_client_msg_id, parse_message_text, Channel, LicenseKey, MessageKind, Sender};
 use crate::limits::RateLimits;
 use crate::store::{Appended, Conversation, NewMessage, StoreError};
-use crate::ws::next_socket_id;
+use crate::ws::{next_socket_id, CLIENT_TIMEOUT, CLOSE_TOO_SLOW, HEARTBEAT, SEND_TIMEOUT};
 use actix::{Addr, MailboxError};
 use actix_ws::{CloseCode, CloseReason, Message as WsMessage, MessageStream, ProtocolError};
 use futures_util::future::BoxFuture;
 use futures_util::stream::{FuturesOrdered, StreamExt};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio::sync::mpsc;
 
 /// Messages a visitor may have sent but not yet had acknowledged; reading pauses beyond it.
 const MAX_IN_FLIGHT: usize = 256;
-/// How long one outbound frame may wait for the client before it counts as a slow consumer.
-const SEND_TIMEOUT: Duration = Duration::from_secs(10);
-const HEARTBEAT: Duration = Duration::from_secs(20);
-const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
 /// Refused frames in a row (rate limit) before the socket is closed as a flood.
 const MAX_REFUSED_IN_A_ROW: u32 = 50;
 /// Largest metadata a visitor may attach, serialised.
 const MAX_METADATA_BYTES: usize = 4096;
-/// Close code for a client that stopped reading its socket.
-const CLOSE_TOO_SLOW: u16 = 4001;
 
 type AckFuture = BoxFuture<'static, (Option<String>, Result<Appended, String>)>;
 
