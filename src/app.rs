@@ -6,7 +6,8 @@ use crate::bus::{LocalBus, RedisBus, SharedBus};
 use crate::channels::outbound::Outbound;
 use crate::config::Config;
 use crate::http::{self, AppState};
-use crate::limits::{RateLimits, SharedCounters};
+use crate::limits::{Budgets, RateLimits, SharedCounters};
+use crate::shutdown::Shutdown;
 use crate::store::Store;
 use crate::ws::socketio;
 use actix_web::{middleware, web, App, HttpServer};
@@ -22,6 +23,8 @@ pub struct Application {
     port: u16,
     socketio_port: u16,
     server: actix_web::dev::Server,
+    shutdown: Shutdown,
+    grace: Duration,
 }
 
 impl Application {
@@ -53,7 +56,20 @@ impl Application {
         let socketio_listener = TcpListener::bind((config.host.as_str(), config.socketio_port))
             .with_context(|| format!("binding Socket.IO on {}:{}", config.host, config.socketio_port))?;
         let socketio_port = socketio_listener.local_addr()?.port();
-        socketio::serve(socketio_listener, auth.clone(), registry.clone(), config.actor_threads)?;
+        let shutdown = Shutdown::default();
+        let caps = socketio::ListenerCaps {
+            max_connections: config.max_connections,
+            header_timeout: Duration::from_secs(config.header_timeout_seconds.max(1)),
+            per_source: shared.limits.source_connections.clone(),
+        };
+        socketio::serve(
+            socketio_listener,
+            auth.clone(),
+            registry.clone(),
+            config.actor_threads,
+            caps,
+            shutdown.clone(),
+        )?;
         let state = web::Data::new(AppState {
             auth,
             store,
@@ -64,6 +80,10 @@ impl Application {
             public_url: config.public_url.clone(),
             messenger: config.messenger(),
             twilio: config.twilio(),
+            shutdown: shutdown.clone(),
+            trust_x_forwarded_for: config.trust_x_forwarded_for,
+            widget_max_frame_bytes: config.widget_max_frame_bytes,
+            webhook_max_body_bytes: config.webhook_max_body_bytes,
         });
         let listener = TcpListener::bind((config.host.as_str(), config.port))
             .with_context(|| format!("binding {}:{}", config.host, config.port))?;
@@ -71,13 +91,21 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
+                .wrap(middleware::from_fn(http::check_body))
                 .wrap(middleware::Logger::new("%r %s %Dms").log_target("switchboard::http"))
                 .configure(http::configure)
         })
+        // The caps are per worker; the header timeout also bounds a WebSocket handshake.
+        .max_connections(config.max_connections.div_ceil(workers()).max(1))
+        .client_request_timeout(Duration::from_secs(config.header_timeout_seconds.max(1)))
+        .shutdown_timeout(config.shutdown_grace_seconds)
+        // Signals are ours (see `run_until_stopped`): sockets must be told to reconnect first.
+        .disable_signals()
         .listen(listener)?
         .run();
         tracing::info!(port, socketio_port, "listening");
-        Ok(Self { port, socketio_port, server })
+        let grace = Duration::from_secs(config.shutdown_grace_seconds);
+        Ok(Self { port, socketio_port, server, shutdown, grace })
     }
 
     /// The bound HTTP port.
@@ -90,10 +118,62 @@ impl Application {
         self.socketio_port
     }
 
-    /// Serves until SIGINT/SIGTERM, then drains in-flight requests.
+    /// The server's shutdown signal (tests trigger it directly).
+    pub fn shutdown(&self) -> Shutdown {
+        self.shutdown.clone()
+    }
+
+    /// Serves until SIGINT/SIGTERM (or [`Shutdown::trigger`]), then stops in order: `/readyz` turns
+    /// 503 and every socket gets a close telling it to reconnect elsewhere (1012, Socket.IO
+    /// disconnect); then the listeners stop and in-flight requests drain within the grace period.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        let shutdown = self.shutdown.clone();
+        let grace = self.grace;
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = stop_signal() => shutdown.trigger(),
+                _ = shutdown.triggered() => {}
+            }
+            tracing::info!("shutting down: closing sockets, then the listeners");
+            // Socket loops close on the signal; give their close frames a moment to leave.
+            tokio::time::sleep(grace.min(SOCKET_CLOSE_WAIT)).await;
+            handle.stop(true).await;
+        });
         self.server.await
     }
+}
+
+/// How long the listeners wait for sockets to send their close frames before stopping.
+const SOCKET_CLOSE_WAIT: Duration = Duration::from_millis(500);
+
+/// Resolves at SIGTERM or SIGINT.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+            }
+            _ => {
+                tracing::error!("cannot listen for SIGTERM/SIGINT; stop with SIGKILL");
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// actix-web's worker count (one per core).
+fn workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// The provider clients; a channel without credentials is disabled, loudly, and the rest runs.
@@ -127,15 +207,32 @@ struct SharedState {
 impl SharedState {
     async fn connect(config: &Config) -> anyhow::Result<Self> {
         let rate = |name: &str, value: u32| NonZeroU32::new(value).with_context(|| format!("{name} must be > 0"));
-        let visitor_rate = rate("VISITOR_RATE_PER_SECOND", config.visitor_rate_per_second)?;
-        let visitor_burst = rate("VISITOR_BURST", config.visitor_burst)?;
-        let license_rate = rate("LICENSE_RATE_PER_SECOND", config.license_rate_per_second)?;
+        let budgets = Budgets {
+            visitor_rate: rate("VISITOR_RATE_PER_SECOND", config.visitor_rate_per_second)?,
+            visitor_burst: rate("VISITOR_BURST", config.visitor_burst)?,
+            license_rate: rate("LICENSE_RATE_PER_SECOND", config.license_rate_per_second)?,
+            source_rate: rate("SOURCE_RATE_PER_SECOND", config.source_rate_per_second)?,
+            new_conversations_per_minute: rate(
+                "NEW_CONVERSATIONS_PER_SOURCE_PER_MINUTE",
+                config.new_conversations_per_source_per_minute,
+            )?,
+            logins_per_source_per_minute: rate(
+                "LOGIN_ATTEMPTS_PER_SOURCE_PER_MINUTE",
+                config.login_attempts_per_source_per_minute,
+            )?,
+            logins_per_email_per_minute: rate(
+                "LOGIN_ATTEMPTS_PER_EMAIL_PER_MINUTE",
+                config.login_attempts_per_email_per_minute,
+            )?,
+            sockets_per_visitor: config.max_sockets_per_visitor,
+            connections_per_source: config.max_connections_per_source,
+        };
         let Some(url) = &config.redis_url else {
             return Ok(Self {
                 bus: Arc::new(LocalBus::new()),
                 sessions: SessionCache::local(),
                 presence: Presence::Local,
-                limits: sweeping(RateLimits::new(visitor_rate, visitor_burst, license_rate, None)),
+                limits: sweeping(RateLimits::new(budgets, None)),
             });
         };
         let client = redis::Client::open(url.as_str()).context("parsing REDIS_URL")?;
@@ -160,7 +257,7 @@ impl SharedState {
             bus: RedisBus::start(client, conn.clone(), prefix.clone(), config.node_id.clone()),
             sessions: SessionCache::redis(conn.clone(), prefix.clone()),
             presence: Presence::Redis { conn, prefix },
-            limits: sweeping(RateLimits::new(visitor_rate, visitor_burst, license_rate, Some(counters))),
+            limits: sweeping(RateLimits::new(budgets, Some(counters))),
         })
     }
 }

@@ -42,6 +42,32 @@ pub struct Config {
     pub visitor_burst: u32,
     /// Frames all visitors of one license may send per second (`LICENSE_RATE_PER_SECOND`).
     pub license_rate_per_second: u32,
+    /// Widget frames one source address may send per second, whatever its visitor tokens
+    /// (`SOURCE_RATE_PER_SECOND`).
+    pub source_rate_per_second: u32,
+    /// New conversations one source address may open per minute (`NEW_CONVERSATIONS_PER_SOURCE_PER_MINUTE`).
+    pub new_conversations_per_source_per_minute: u32,
+    /// Login and register attempts per source address per minute (`LOGIN_ATTEMPTS_PER_SOURCE_PER_MINUTE`).
+    pub login_attempts_per_source_per_minute: u32,
+    /// Login attempts per e-mail address per minute (`LOGIN_ATTEMPTS_PER_EMAIL_PER_MINUTE`).
+    pub login_attempts_per_email_per_minute: u32,
+    /// Open widget sockets per visitor token on one node (`MAX_SOCKETS_PER_VISITOR`).
+    pub max_sockets_per_visitor: usize,
+    /// Open WebSocket and Socket.IO connections per source address on one node (`MAX_CONNECTIONS_PER_SOURCE`).
+    pub max_connections_per_source: usize,
+    /// Open connections per listener (`MAX_CONNECTIONS`); more are refused at accept.
+    pub max_connections: usize,
+    /// Seconds a client has to send a request's headers (`HEADER_TIMEOUT_SECONDS`).
+    pub header_timeout_seconds: u64,
+    /// Largest widget frame or message in bytes (`WIDGET_MAX_FRAME_BYTES`); larger ones close with 1009.
+    pub widget_max_frame_bytes: usize,
+    /// Largest provider webhook body in bytes (`WEBHOOK_MAX_BODY_BYTES`); providers batch events.
+    pub webhook_max_body_bytes: usize,
+    /// Use the last `X-Forwarded-For` hop as the client address (`TRUST_X_FORWARDED_FOR`); only behind
+    /// a proxy that sets it.
+    pub trust_x_forwarded_for: bool,
+    /// Seconds sockets and in-flight work get to finish at SIGTERM/SIGINT (`SHUTDOWN_GRACE_SECONDS`).
+    pub shutdown_grace_seconds: u64,
     /// This node's name on the bus (`NODE_ID`); random when unset.
     pub node_id: String,
     /// `MESSENGER_APP_SECRET`: verifies Messenger webhooks.
@@ -89,6 +115,18 @@ impl Config {
             visitor_rate_per_second: parse_var("VISITOR_RATE_PER_SECOND", 10)?,
             visitor_burst: parse_var("VISITOR_BURST", 30)?,
             license_rate_per_second: parse_var("LICENSE_RATE_PER_SECOND", 1000)?,
+            source_rate_per_second: parse_var("SOURCE_RATE_PER_SECOND", 200)?,
+            new_conversations_per_source_per_minute: parse_var("NEW_CONVERSATIONS_PER_SOURCE_PER_MINUTE", 30)?,
+            login_attempts_per_source_per_minute: parse_var("LOGIN_ATTEMPTS_PER_SOURCE_PER_MINUTE", 60)?,
+            login_attempts_per_email_per_minute: parse_var("LOGIN_ATTEMPTS_PER_EMAIL_PER_MINUTE", 10)?,
+            max_sockets_per_visitor: parse_var("MAX_SOCKETS_PER_VISITOR", 10)?,
+            max_connections_per_source: parse_var("MAX_CONNECTIONS_PER_SOURCE", 1000)?,
+            max_connections: parse_var("MAX_CONNECTIONS", 9_000)?,
+            header_timeout_seconds: parse_var("HEADER_TIMEOUT_SECONDS", 10)?,
+            widget_max_frame_bytes: parse_var("WIDGET_MAX_FRAME_BYTES", 16 * 1024)?,
+            webhook_max_body_bytes: parse_var("WEBHOOK_MAX_BODY_BYTES", 256 * 1024)?,
+            trust_x_forwarded_for: parse_var("TRUST_X_FORWARDED_FOR", false)?,
+            shutdown_grace_seconds: parse_var("SHUTDOWN_GRACE_SECONDS", 10)?,
             node_id: var("NODE_ID")
                 .unwrap_or_else(|| format!("node-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])),
             messenger_app_secret: var("MESSENGER_APP_SECRET"),

@@ -4,8 +4,8 @@
 use super::registry::Registry;
 use super::{Deliverer, Destination};
 use crate::bus::{Activity, Event, SharedBus};
-use crate::domain::{Channel, ConversationStatus, Delivery, Message, Sender};
-use crate::store::{Appended, Conversation, NewMessage, Store, StoreError};
+use crate::domain::{Channel, ConversationStatus, Delivery, LicenseKey, Message, Sender};
+use crate::store::{Appended, Conversation, NewMessage, Store, StoreError, StoreResult};
 use actix::prelude::*;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -222,11 +222,10 @@ impl Handler<Flush> for ConversationActor {
         let messages: Vec<NewMessage> = batch.iter().map(|p| p.post.message.clone()).collect();
         let reopen = messages.iter().any(|m| m.sender == Sender::Visitor);
         let write = async move {
-            let appended = store.append_messages(&license, &id, &messages, reopen).await?;
-            let appended = appended.ok_or_else(|| StoreError::Corrupt("live conversation vanished".into()))?;
+            let appended = commit(&store, &license, &id, &messages, reopen).await?;
             // Another node may have stored messages since we last looked: fetch them so watchers
             // see the conversation in the store's order.
-            let first_new = appended.iter().filter(|a| !a.duplicate).map(|a| a.message.seq).min();
+            let first_new = appended.iter().flatten().filter(|a| !a.duplicate).map(|a| a.message.seq).min();
             let gap = match first_new {
                 Some(first) if first > known + 1 => {
                     store.messages_after(&license, &id, known, first - known - 1).await?
@@ -237,16 +236,18 @@ impl Handler<Flush> for ConversationActor {
         };
         // The mailbox waits for the write, so everything after it sees the new state.
         ctx.wait(write.into_actor(self).map(
-            move |written: Result<(Vec<Appended>, Vec<Message>), StoreError>, act, _| match written {
+            move |written: Result<(Vec<StoreResult<Appended>>, Vec<Message>), StoreError>, act, _| match written {
                 Ok((appended, gap)) => {
                     for earlier in &gap {
                         act.show(earlier, None);
                     }
                     for (pending, appended) in batch.into_iter().zip(appended) {
-                        if !appended.duplicate {
-                            act.after_append(&appended.message, pending.post.origin);
+                        if let Ok(appended) = &appended {
+                            if !appended.duplicate {
+                                act.after_append(&appended.message, pending.post.origin);
+                            }
                         }
-                        let _ = pending.reply.send(Ok(appended));
+                        let _ = pending.reply.send(appended);
                     }
                 }
                 Err(err) => {
@@ -257,6 +258,37 @@ impl Handler<Flush> for ConversationActor {
                 }
             },
         ));
+    }
+}
+
+/// Stores a batch in one transaction. If the batch fails for a reason tied to its content (not an
+/// outage, not a suspended license), each message is stored on its own, in order, so one bad message
+/// fails alone and its neighbours are still stored. `Err` only when nothing could be tried.
+async fn commit(
+    store: &Store,
+    license: &LicenseKey,
+    id: &str,
+    messages: &[NewMessage],
+    reopen: bool,
+) -> StoreResult<Vec<StoreResult<Appended>>> {
+    let vanished = || StoreError::Corrupt("live conversation vanished".into());
+    match store.append_messages(license, id, messages, reopen).await {
+        Ok(appended) => Ok(appended.ok_or_else(vanished)?.into_iter().map(Ok).collect()),
+        Err(err @ (StoreError::Unavailable(_) | StoreError::LicenseSuspended)) => Err(err),
+        Err(err) if messages.len() == 1 => Ok(vec![Err(err)]),
+        Err(err) => {
+            tracing::warn!(%err, conversation = id, "a batch failed; storing its messages one by one");
+            let mut answers = Vec::with_capacity(messages.len());
+            for message in messages {
+                let one = store.append_messages(license, id, std::slice::from_ref(message), reopen).await;
+                answers.push(match one {
+                    Ok(Some(mut appended)) => appended.pop().ok_or_else(vanished),
+                    Ok(None) => Err(vanished()),
+                    Err(err) => Err(err),
+                });
+            }
+            Ok(answers)
+        }
     }
 }
 

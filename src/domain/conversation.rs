@@ -130,6 +130,10 @@ pub fn parse_message_text(raw: &str) -> Result<String, ParseError> {
     if raw.trim().is_empty() {
         return Err(ParseError("the message text is empty".into()));
     }
+    if raw.contains('\0') {
+        // PostgreSQL cannot store U+0000 in text; refused here so it never reaches a batch.
+        return Err(ParseError("the message text contains U+0000 (NUL)".into()));
+    }
     if raw.chars().count() > MAX_MESSAGE_CHARS {
         return Err(ParseError(format!("the message text is longer than {MAX_MESSAGE_CHARS} characters")));
     }
@@ -140,7 +144,7 @@ pub fn parse_message_text(raw: &str) -> Result<String, ParseError> {
 pub fn parse_client_msg_id(raw: Option<&str>) -> Result<Option<String>, ParseError> {
     match raw {
         None => Ok(None),
-        Some(id) if id.is_empty() || id.chars().count() > MAX_CLIENT_MSG_ID_CHARS => {
+        Some(id) if id.is_empty() || id.contains('\0') || id.chars().count() > MAX_CLIENT_MSG_ID_CHARS => {
             Err(ParseError(format!("client_msg_id must be 1 to {MAX_CLIENT_MSG_ID_CHARS} characters")))
         }
         Some(id) => Ok(Some(id.to_owned())),
@@ -161,6 +165,8 @@ mod tests {
         assert!(parse_message_text("hi").is_ok());
         assert!(parse_message_text("  ").is_err());
         assert!(parse_message_text(&"x".repeat(MAX_MESSAGE_CHARS + 1)).is_err());
+        assert!(parse_message_text("a\0b").is_err());
+        assert!(parse_client_msg_id(Some("c\0")).is_err());
     }
 
     #[test]

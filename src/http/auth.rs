@@ -1,12 +1,13 @@
 //! `/api/auth/*`: register with a license key, log in for a token (body and cookie), who am I, log out.
 
-use super::{ApiError, AppState, DashboardUser, SESSION_COOKIE};
+use super::{client_ip, ApiError, AppState, DashboardUser, SESSION_COOKIE};
 use crate::auth::{hash_password, verify_password, Claims};
 use crate::bus::Event;
 use crate::domain::{now_millis, Email, LicenseKey, Role};
+use crate::limits::LoginRefused;
 use crate::store::{LicenseStatus, NewUser, StoreError};
 use actix_web::cookie::{time::Duration as CookieDuration, Cookie, SameSite};
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -29,7 +30,12 @@ struct RegisterRequest {
     license_key: String,
 }
 
-async fn register(state: web::Data<AppState>, body: web::Json<RegisterRequest>) -> Result<HttpResponse, ApiError> {
+async fn register(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<RegisterRequest>,
+) -> Result<HttpResponse, ApiError> {
+    check_login_budget(&req, &state, None)?;
     let body = body.into_inner();
     let email = Email::parse(&body.email)?;
     let license_key = LicenseKey::parse(&body.license_key)?;
@@ -66,6 +72,24 @@ async fn register(state: web::Data<AppState>, body: web::Json<RegisterRequest>) 
     })))
 }
 
+/// Refuses a login or register attempt over the per-address or per-e-mail budget, before any password
+/// is hashed: guessing is slowed to the budget, and argon2's cost cannot be turned into a DoS.
+fn check_login_budget(req: &HttpRequest, state: &AppState, email: Option<&str>) -> Result<(), ApiError> {
+    let source = client_ip(req, state.trust_x_forwarded_for);
+    state.limits.allow_login(source, email).map_err(|refused| {
+        let whom = match refused {
+            LoginRefused::Source => "from this address",
+            LoginRefused::Email => "for this e-mail address",
+        };
+        tracing::warn!(%source, ?refused, "login attempt refused by its rate limit");
+        ApiError::TooManyRequests {
+            code: "rate_limited",
+            message: format!("too many attempts {whom}; wait a minute and try again"),
+            retry_after: 60,
+        }
+    })
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct LoginRequest {
@@ -73,7 +97,12 @@ struct LoginRequest {
     password: String,
 }
 
-async fn login(state: web::Data<AppState>, body: web::Json<LoginRequest>) -> Result<HttpResponse, ApiError> {
+async fn login(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<LoginRequest>,
+) -> Result<HttpResponse, ApiError> {
+    check_login_budget(&req, &state, Some(&body.email))?;
     let body = body.into_inner();
     let wrong = || ApiError::Unauthorized("wrong e-mail or password".into());
     let email = Email::parse(&body.email).map_err(|_| wrong())?;

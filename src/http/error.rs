@@ -43,6 +43,16 @@ pub enum ApiError {
         /// What clashes.
         message: String,
     },
+    /// Too many requests from this source or for this account; retry after `retry_after` seconds.
+    #[error("{message}")]
+    TooManyRequests {
+        /// Stable machine-readable code.
+        code: &'static str,
+        /// What was limited.
+        message: String,
+        /// Seconds until a retry may pass (the `Retry-After` header).
+        retry_after: u64,
+    },
     /// Body over the limit.
     #[error("the request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
@@ -52,6 +62,9 @@ pub enum ApiError {
     /// A feature the operator has not configured.
     #[error("{0}")]
     Disabled(String),
+    /// This node is shutting down; another node (or this one after its restart) will answer.
+    #[error("this node is shutting down")]
+    ShuttingDown,
     /// A dependency is down; retrying later may work.
     #[error("the service is temporarily unavailable; retry shortly")]
     Unavailable,
@@ -78,12 +91,16 @@ impl ApiError {
 
     fn code(&self) -> &'static str {
         match self {
-            Self::BadRequest { code, .. } | Self::Forbidden { code, .. } | Self::Conflict { code, .. } => code,
+            Self::BadRequest { code, .. }
+            | Self::Forbidden { code, .. }
+            | Self::Conflict { code, .. }
+            | Self::TooManyRequests { code, .. } => code,
             Self::Unauthorized(_) => "unauthorized",
             Self::NotFound(_) => "not_found",
             Self::PayloadTooLarge(_) => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::Unavailable => "unavailable",
+            Self::ShuttingDown => "shutting_down",
             Self::Disabled(_) => "channel_disabled",
             Self::Internal(_) => "internal",
         }
@@ -99,8 +116,9 @@ impl ResponseError for ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::Unavailable | Self::Disabled(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable | Self::ShuttingDown | Self::Disabled(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -110,8 +128,14 @@ impl ResponseError for ApiError {
             tracing::error!(error = ?err, "request failed");
         }
         let mut response = HttpResponse::build(self.status_code());
-        if matches!(self, Self::Unavailable) {
-            response.insert_header(("Retry-After", "1"));
+        match self {
+            Self::Unavailable => {
+                response.insert_header(("Retry-After", "1"));
+            }
+            Self::TooManyRequests { retry_after, .. } => {
+                response.insert_header(("Retry-After", retry_after.to_string()));
+            }
+            _ => {}
         }
         response.json(json!({ "error": { "code": self.code(), "message": self.to_string() } }))
     }
@@ -124,6 +148,8 @@ impl From<StoreError> for ApiError {
                 tracing::warn!(error = %e, "store unavailable");
                 Self::Unavailable
             }
+            StoreError::LicenseSuspended => Self::forbidden("license_suspended", "the license is suspended"),
+            StoreError::InvalidValue(reason) => Self::bad_request("invalid_value", reason),
             other => Self::Internal(other.into()),
         }
     }

@@ -9,8 +9,11 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
-/// The store answers; a node that cannot reach it should get no traffic.
+/// The store answers and the node is not shutting down; otherwise it should get no new traffic.
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    if state.shutdown.is_triggered() {
+        return Err(ApiError::ShuttingDown);
+    }
     state.store.ping().await?;
     Ok(HttpResponse::Ok().json(json!({ "status": "ready" })))
 }

@@ -7,6 +7,7 @@ use crate::channels::constant_time_eq;
 use crate::domain::LicenseKey;
 use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
 use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr};
 use std::pin::Pin;
 
 /// Name of the HttpOnly cookie that carries the dashboard token.
@@ -31,6 +32,15 @@ fn authorization_bearer(req: &HttpRequest) -> Option<&str> {
 /// The raw token from a request, wherever the client put it.
 pub fn bearer_token(req: &HttpRequest) -> Option<String> {
     authorization_bearer(req).map(str::to_owned).or_else(|| req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned()))
+}
+
+/// The client's address: the peer, or with `trust_forwarded` the last `X-Forwarded-For` hop (the one
+/// our proxy added; earlier hops are the client's own claims). Per-source limits key on it.
+pub fn client_ip(req: &HttpRequest, trust_forwarded: bool) -> IpAddr {
+    let forwarded = trust_forwarded
+        .then(|| req.headers().get("x-forwarded-for")?.to_str().ok()?.rsplit(',').next()?.trim().parse().ok())
+        .flatten();
+    forwarded.or_else(|| req.peer_addr().map(|a| a.ip())).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
 }
 
 fn state(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {

@@ -2,6 +2,7 @@
 
 mod admin;
 mod auth;
+mod body_guard;
 mod conversations;
 mod error;
 mod health;
@@ -12,8 +13,9 @@ mod webhooks;
 mod widget;
 
 pub use admin::{license_json, LicenseOrder};
+pub use body_guard::check_body;
 pub use error::ApiError;
-pub use identity::{bearer_token, AdminAccess, DashboardUser, SESSION_COOKIE};
+pub use identity::{bearer_token, client_ip, AdminAccess, DashboardUser, SESSION_COOKIE};
 pub use widget::{public_base, resolve_widget_key};
 
 use crate::actors::Registry;
@@ -21,6 +23,7 @@ use crate::auth::Authenticator;
 use crate::channels::messenger::MessengerConfig;
 use crate::channels::twilio::TwilioConfig;
 use crate::limits::RateLimits;
+use crate::shutdown::Shutdown;
 use crate::store::Store;
 use actix_web::web;
 use std::sync::Arc;
@@ -48,6 +51,14 @@ pub struct AppState {
     pub messenger: Option<MessengerConfig>,
     /// Twilio webhook settings; `None` disables WhatsApp.
     pub twilio: Option<TwilioConfig>,
+    /// The stop signal: sockets close and `/readyz` answers 503 once it fires.
+    pub shutdown: Shutdown,
+    /// Take the client address from `X-Forwarded-For` (behind a trusted proxy only).
+    pub trust_x_forwarded_for: bool,
+    /// Largest widget frame or message.
+    pub widget_max_frame_bytes: usize,
+    /// Largest provider webhook body.
+    pub webhook_max_body_bytes: usize,
 }
 
 /// Registers every route and the extractor error handlers.

@@ -14,7 +14,6 @@ use serde::Deserialize;
 use std::collections::HashMap;
 
 /// Largest webhook body accepted (Messenger batches several events).
-const MAX_WEBHOOK_BYTES: usize = 256 * 1024;
 const EMPTY_TWIML: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Response></Response>"#;
 
 /// Mounts the webhook routes under `/api`.
@@ -34,13 +33,14 @@ fn bad_signature(header: &str) -> ApiError {
     ApiError::forbidden("invalid_signature", format!("the {header} header does not match the body"))
 }
 
-/// Reads the raw body (signatures cover the exact bytes) up to [`MAX_WEBHOOK_BYTES`].
-async fn raw_body(mut payload: web::Payload) -> Result<web::Bytes, ApiError> {
+/// Reads the raw body (signatures cover the exact bytes) up to `limit` (`WEBHOOK_MAX_BODY_BYTES`, also
+/// enforced by the body guard before the handler).
+async fn raw_body(mut payload: web::Payload, limit: usize) -> Result<web::Bytes, ApiError> {
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| ApiError::bad_request("invalid_body", e.to_string()))?;
-        if body.len() + chunk.len() > MAX_WEBHOOK_BYTES {
-            return Err(ApiError::PayloadTooLarge(MAX_WEBHOOK_BYTES));
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::PayloadTooLarge(limit));
         }
         body.extend_from_slice(&chunk);
     }
@@ -85,7 +85,7 @@ async fn messenger_events(
         .messenger
         .as_ref()
         .ok_or_else(|| disabled("Messenger", "MESSENGER_APP_SECRET and MESSENGER_VERIFY_TOKEN"))?;
-    let body = raw_body(payload).await?;
+    let body = raw_body(payload, state.webhook_max_body_bytes).await?;
     if !messenger::signature_is_valid(&config.app_secret, &body, header(&req, "X-Hub-Signature-256")) {
         return Err(bad_signature("X-Hub-Signature-256"));
     }
@@ -121,7 +121,7 @@ async fn twilio_params(
 ) -> Result<Vec<(String, String)>, ApiError> {
     let config =
         state.twilio.as_ref().ok_or_else(|| disabled("WhatsApp", "TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN"))?;
-    let body = raw_body(payload).await?;
+    let body = raw_body(payload, state.webhook_max_body_bytes).await?;
     let params: Vec<(String, String)> = serde_urlencoded::from_bytes(&body)
         .map_err(|e| ApiError::bad_request("invalid_form", format!("invalid form body: {e}")))?;
     let path = req.uri().path_and_query().map_or(req.path(), |p| p.as_str());

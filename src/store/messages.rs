@@ -1,6 +1,6 @@
 //! Messages: appended in order, numbered by the store, idempotent by client id.
 
-use super::{Store, StoreError, StoreResult};
+use super::{LicenseStatus, Store, StoreError, StoreResult};
 use crate::domain::{new_id, now_millis, Delivery, LicenseKey, Message, MessageKind, Sender};
 use sqlx::{any::AnyRow, Row};
 use std::collections::{HashMap, HashSet};
@@ -138,7 +138,9 @@ impl Store {
         let last: Option<i64> = sqlx::query_scalar(
             "UPDATE conversations SET last_seq = last_seq + $1, updated_at = $2,
                  status = CASE WHEN $3 = 1 THEN 'open' ELSE status END
-             WHERE license_key = $4 AND id = $5 RETURNING last_seq",
+             WHERE license_key = $4 AND id = $5
+               AND EXISTS (SELECT 1 FROM licenses WHERE license_key = $4 AND status = 'active')
+             RETURNING last_seq",
         )
         .bind(count)
         .bind(now)
@@ -147,7 +149,14 @@ impl Store {
         .bind(conversation_id.to_owned())
         .fetch_optional(&mut *tx)
         .await?;
-        let Some(last) = last else { return Ok(None) };
+        let Some(last) = last else {
+            // Either no such conversation or a suspended license: only the second is an error.
+            drop(tx);
+            return match self.license(license).await? {
+                Some(found) if found.status == LicenseStatus::Suspended => Err(StoreError::LicenseSuspended),
+                _ => Ok(None),
+            };
+        };
         if batch.is_empty() {
             tx.commit().await?;
             return Ok(Some(Vec::new()));

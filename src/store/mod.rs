@@ -67,6 +67,12 @@ pub enum StoreError {
     /// A unique constraint refused the write.
     #[error("a record with the same unique value already exists")]
     Duplicate,
+    /// The license is suspended: nothing more is stored for it.
+    #[error("the license is suspended")]
+    LicenseSuspended,
+    /// The engine refused a value the edge should have refused (e.g. U+0000 on PostgreSQL).
+    #[error("the store refused a value: {0}")]
+    InvalidValue(String),
     /// A stored value does not parse back into its domain type.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
@@ -84,6 +90,10 @@ impl From<sqlx::Error> for StoreError {
             | sqlx::Error::Tls(_)
             | sqlx::Error::WorkerCrashed => Self::Unavailable(err),
             sqlx::Error::Database(db) if db.is_unique_violation() => Self::Duplicate,
+            // PostgreSQL's class 22 (data exception): e.g. U+0000 in text, which it cannot store.
+            sqlx::Error::Database(db) if db.code().is_some_and(|c| c.starts_with("22")) => {
+                Self::InvalidValue(db.message().to_owned())
+            }
             sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => Self::Corrupt(err.to_string()),
             _ => Self::Database(err),
         }
@@ -97,6 +107,8 @@ impl StoreError {
         match self {
             Self::Unavailable(_) => Self::Unavailable(sqlx::Error::Protocol(self.to_string())),
             Self::Duplicate => Self::Duplicate,
+            Self::LicenseSuspended => Self::LicenseSuspended,
+            Self::InvalidValue(reason) => Self::InvalidValue(reason.clone()),
             other => Self::Corrupt(other.to_string()),
         }
     }

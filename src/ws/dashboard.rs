@@ -6,16 +6,21 @@ use crate::actors::DashboardPresence;
 use crate::auth::AuthError;
 use crate::bus::Event;
 use crate::domain::LicenseKey;
-use crate::http::{bearer_token, ApiError, AppState};
-use crate::ws::{CLIENT_TIMEOUT, CLOSE_TOO_SLOW, HEARTBEAT, SEND_TIMEOUT};
+use crate::http::{bearer_token, client_ip, ApiError, AppState};
+use crate::shutdown::Shutdown;
+use crate::ws::frame_guard::FrameGuard;
+use crate::ws::widget::too_many_connections;
+use crate::ws::{protocol_close, upgrade, CLIENT_TIMEOUT, CLOSE_RESTART, CLOSE_TOO_SLOW, HEARTBEAT, SEND_TIMEOUT};
 use actix_web::{web, HttpRequest, HttpResponse};
-use actix_ws::{CloseCode, CloseReason, Message as WsMessage};
+use actix_ws::{AggregatedMessage, CloseCode, CloseReason};
 use serde::Deserialize;
 use std::time::Instant;
 use tokio::sync::broadcast::error::RecvError;
 
 /// Close code when the socket's session is revoked (logout, license suspended).
 const CLOSE_REVOKED: u16 = 4003;
+/// Largest frame a dashboard may send: it only sends pings.
+const MAX_FRAME_BYTES: usize = 4096;
 
 #[derive(Deserialize)]
 pub struct DashboardQuery {
@@ -33,26 +38,38 @@ pub async fn connect(
     let token = query.token.clone().or_else(|| bearer_token(&req)).ok_or(AuthError::Missing)?;
     let claims = state.auth.validate(&token).await?;
     let license = LicenseKey::parse(&claims.license_key).map_err(|_| AuthError::Invalid)?;
-    let (response, session, stream) = actix_ws::handle(&req, body)?;
+    let source = client_ip(&req, state.trust_x_forwarded_for);
+    let slot = state.limits.source_connections.take(source).ok_or_else(too_many_connections)?;
+    let upgraded = upgrade(&req, body, MAX_FRAME_BYTES)?;
+    let (session, stream) = (upgraded.session, upgraded.stream);
     let events = state.registry.bus().subscribe(&license);
     let tenant = state.registry.tenant(&license);
     tenant.do_send(DashboardPresence(true));
+    let (guard, shutdown) = (upgraded.guard, state.shutdown.clone());
     actix_web::rt::spawn(async move {
-        let reason = serve(session.clone(), stream, events, claims.jti).await;
+        let _slot = slot;
+        let reason = serve(session.clone(), Inbound { stream, guard }, events, claims.jti, shutdown).await;
         tenant.do_send(DashboardPresence(false));
         if let Some(reason) = reason {
             let _ = session.close(Some(reason)).await;
         }
     });
-    Ok(response)
+    Ok(upgraded.response)
+}
+
+/// The client's side of the socket.
+struct Inbound {
+    stream: actix_ws::AggregatedMessageStream,
+    guard: FrameGuard,
 }
 
 /// Forwards bus events until the client leaves or falls behind; returns the close reason, if any.
 async fn serve(
     mut session: actix_ws::Session,
-    stream: actix_ws::MessageStream,
+    inbound: Inbound,
     mut events: tokio::sync::broadcast::Receiver<std::sync::Arc<crate::bus::BusEvent>>,
     jti: String,
+    shutdown: Shutdown,
 ) -> Option<CloseReason> {
     let too_slow = || CloseReason {
         code: CloseCode::Other(CLOSE_TOO_SLOW),
@@ -60,7 +77,7 @@ async fn serve(
     };
     let mut heartbeat = tokio::time::interval(HEARTBEAT);
     let mut last_heard = Instant::now();
-    let mut stream = stream.max_frame_size(4096);
+    let Inbound { mut stream, guard } = inbound;
     loop {
         tokio::select! {
             event = events.recv() => match event {
@@ -82,14 +99,17 @@ async fn serve(
                 match frame {
                     None => return None,
                     // Answer the client's close with the same code, as RFC 6455 asks.
-                    Some(Ok(WsMessage::Close(reason))) => return Some(reason.unwrap_or(CloseCode::Normal.into())),
-                    Some(Ok(WsMessage::Ping(bytes))) => if session.pong(&bytes).await.is_err() { return None },
-                    Some(Ok(WsMessage::Text(text))) if text.contains("\"ping\"") => {
+                    Some(Ok(AggregatedMessage::Close(reason))) => return Some(reason.unwrap_or(CloseCode::Normal.into())),
+                    Some(Ok(AggregatedMessage::Ping(bytes))) => if session.pong(&bytes).await.is_err() { return None },
+                    Some(Ok(AggregatedMessage::Text(text))) if text.contains("\"ping\"") => {
                         if session.text(r#"{"event":"pong","data":null}"#).await.is_err() { return None }
                     }
                     Some(Ok(_)) => {}
-                    Some(Err(err)) => return Some(CloseReason { code: CloseCode::Protocol, description: Some(err.to_string()) }),
+                    Some(Err(err)) => return Some(protocol_close(&err, &guard, MAX_FRAME_BYTES)),
                 }
+            }
+            _ = shutdown.triggered() => {
+                return Some(CloseReason { code: CloseCode::Other(CLOSE_RESTART), description: Some("the server is restarting; reconnect".into()) });
             }
             _ = heartbeat.tick() => {
                 if last_heard.elapsed() > CLIENT_TIMEOUT {

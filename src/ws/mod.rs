@@ -2,9 +2,12 @@
 //! queue and a heartbeat; it talks to the actors by message and cleans up in one place.
 
 pub mod dashboard;
+pub mod frame_guard;
 pub mod socketio;
 pub mod widget;
 
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
+use frame_guard::{guard_payload, FrameGuard};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -16,6 +19,44 @@ pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// Close code for a client that stopped reading its socket.
 pub const CLOSE_TOO_SLOW: u16 = 4001;
+
+/// Close code when the server stops: reconnect, to another node or to this one after its restart.
+pub const CLOSE_RESTART: u16 = 1012;
+
+/// An upgraded socket: the response to send, the session to write to, the frames read (continuations
+/// aggregated, every frame and message at most `max_frame` bytes) and the guard that tells whether the
+/// stream ended on an oversized frame header.
+pub struct Upgraded {
+    /// The 101 response.
+    pub response: HttpResponse,
+    /// Writes to the client.
+    pub session: actix_ws::Session,
+    /// Reads from the client.
+    pub stream: actix_ws::AggregatedMessageStream,
+    /// Set when a header announced more than `max_frame` bytes.
+    pub guard: FrameGuard,
+}
+
+/// Completes a WebSocket handshake with the frame limit enforced on announced lengths.
+pub fn upgrade(req: &HttpRequest, body: web::Payload, max_frame: usize) -> Result<Upgraded, actix_web::Error> {
+    let (mut guarded, guard) = guard_payload(body.into_inner(), max_frame);
+    let body = web::Payload::from_request(req, &mut guarded).into_inner()?;
+    let (response, session, stream) = actix_ws::handle(req, body)?;
+    let stream = stream.max_frame_size(max_frame).aggregate_continuations().max_continuation_size(max_frame);
+    Ok(Upgraded { response, session, stream, guard })
+}
+
+/// The close for a stream that ended with `err`: 1009 when a frame or message was too large.
+pub fn protocol_close(err: &actix_ws::ProtocolError, guard: &FrameGuard, max_frame: usize) -> actix_ws::CloseReason {
+    use actix_ws::{CloseCode, CloseReason, ProtocolError};
+    if guard.tripped() || matches!(err, ProtocolError::Overflow) {
+        return CloseReason {
+            code: CloseCode::Size,
+            description: Some(format!("frames and messages are limited to {max_frame} bytes")),
+        };
+    }
+    CloseReason { code: CloseCode::Protocol, description: Some(format!("protocol error: {err}")) }
+}
 
 /// A process-unique id for a socket, so actors can tell watchers apart.
 pub fn next_socket_id() -> u64 {

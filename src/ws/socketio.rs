@@ -10,15 +10,18 @@ use crate::actors::{AgentError, DashboardPresence, Registry};
 use crate::auth::Authenticator;
 use crate::bus::{BusEvent, Event};
 use crate::domain::{ConversationStatus, LicenseKey};
+use crate::limits::SlotTable;
+use crate::shutdown::Shutdown;
 use dashmap::DashMap;
 use hyper::server::conn::http1;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use socketioxide::extract::{AckSender, Extension, SocketRef, State, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::{BroadcastError, SocketIo};
+use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
@@ -47,12 +50,26 @@ struct Dashboard {
     jti: String,
 }
 
-/// Binds nothing itself: serves Socket.IO on `listener` from a runtime of `threads` threads on its own OS thread.
+/// What the listener refuses: connections beyond a total and per source address, and clients that
+/// do not finish their request headers in time (slowloris).
+pub struct ListenerCaps {
+    /// Open connections at most; more are closed at accept.
+    pub max_connections: usize,
+    /// Time a client has to send a request's headers.
+    pub header_timeout: Duration,
+    /// Open connections per source address (shared with the WebSocket endpoints).
+    pub per_source: Arc<SlotTable<IpAddr>>,
+}
+
+/// Binds nothing itself: serves Socket.IO on `listener` from a runtime of `threads` threads on its own
+/// OS thread, until `shutdown` fires (then every socket is disconnected and the listener closes).
 pub fn serve(
     listener: std::net::TcpListener,
     auth: Authenticator,
     registry: Registry,
     threads: usize,
+    caps: ListenerCaps,
+    shutdown: Shutdown,
 ) -> anyhow::Result<()> {
     listener.set_nonblocking(true)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -62,7 +79,7 @@ pub fn serve(
         .build()?;
     std::thread::Builder::new().name("socketio-accept".into()).spawn(move || {
         runtime.block_on(async move {
-            if let Err(err) = run(listener, auth, registry).await {
+            if let Err(err) = run(listener, auth, registry, caps, shutdown).await {
                 tracing::error!(%err, "the Socket.IO listener stopped");
             }
         });
@@ -70,7 +87,13 @@ pub fn serve(
     Ok(())
 }
 
-async fn run(listener: std::net::TcpListener, auth: Authenticator, registry: Registry) -> anyhow::Result<()> {
+async fn run(
+    listener: std::net::TcpListener,
+    auth: Authenticator,
+    registry: Registry,
+    caps: ListenerCaps,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
     let state = SocketIoState { auth, registry, bridges: Arc::default(), io: Arc::default() };
     let (service, io) = SocketIo::builder()
         .with_state(state.clone())
@@ -81,29 +104,49 @@ async fn run(listener: std::net::TcpListener, auth: Authenticator, registry: Reg
         .max_buffer_size(SOCKET_QUEUE)
         .build_svc();
     io.ns("/", on_connect.with(authenticate));
-    let _ = state.io.set(io);
+    let _ = state.io.set(io.clone());
     // Dashboards live on other origins; the polling transport needs CORS (tokens travel in the auth payload).
     let service =
         TowerToHyperService::new(tower::ServiceBuilder::new().layer(CorsLayer::permissive()).service(service));
     let listener = tokio::net::TcpListener::from_std(listener)?;
+    let open = Arc::new(tokio::sync::Semaphore::new(caps.max_connections.max(1)));
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new()).header_read_timeout(caps.header_timeout);
     loop {
-        let (stream, _) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(err) => {
-                // Out of file descriptors, usually: back off instead of spinning.
-                tracing::warn!(%err, "Socket.IO accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    // Out of file descriptors, usually: back off instead of spinning.
+                    tracing::warn!(%err, "Socket.IO accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.triggered() => break,
         };
-        let service = service.clone();
+        // Over a cap, the connection is closed at once: it holds no descriptor beyond this point.
+        let Ok(permit) = open.clone().try_acquire_owned() else {
+            tracing::debug!(%peer, "Socket.IO connection refused: listener at MAX_CONNECTIONS");
+            continue;
+        };
+        let Some(slot) = caps.per_source.take(peer.ip()) else {
+            tracing::debug!(%peer, "Socket.IO connection refused: source at MAX_CONNECTIONS_PER_SOURCE");
+            continue;
+        };
+        let (service, http) = (service.clone(), http.clone());
         tokio::spawn(async move {
-            let served = http1::Builder::new().serve_connection(TokioIo::new(stream), service).with_upgrades().await;
+            let served = http.serve_connection(TokioIo::new(stream), service).with_upgrades().await;
             if let Err(err) = served {
                 tracing::debug!(%err, "Socket.IO connection ended with an error");
             }
+            drop((permit, slot));
         });
     }
+    // Every socket gets a disconnect (clients reconnect elsewhere); the listener closes when we return.
+    drop(listener);
+    io.close().await;
+    Ok(())
 }
 
 #[derive(Deserialize)]

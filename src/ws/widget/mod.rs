@@ -9,14 +9,12 @@ mod session;
 pub use frames::{parse_client_frame, ClientFrame, ServerFrame};
 
 use crate::domain::{new_id, ProductKey};
-use crate::http::{resolve_widget_key, ApiError, AppState};
+use crate::http::{client_ip, resolve_widget_key, ApiError, AppState};
+use crate::ws::upgrade;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
-use session::WidgetSession;
+use session::{SocketContext, Visitor, WidgetSession};
 use sha2::{Digest, Sha256};
-
-/// Largest inbound frame; bigger ones close the socket with 1009.
-pub const MAX_FRAME_BYTES: usize = 16 * 1024;
 
 #[derive(Deserialize)]
 pub struct WidgetQuery {
@@ -25,7 +23,8 @@ pub struct WidgetQuery {
     last_seq: Option<i64>,
 }
 
-/// Upgrades a visitor's connection after checking the product key.
+/// Upgrades a visitor's connection after checking the product key and the per-source and
+/// per-visitor socket caps (429 beyond them, before any socket exists).
 pub async fn connect(
     req: HttpRequest,
     body: web::Payload,
@@ -39,18 +38,43 @@ pub async fn connect(
         Some(token) => (token.to_owned(), state.store.conversation_by_visitor(&license, token).await?),
         None => (new_id(), None),
     };
-    let (response, ws, stream) = actix_ws::handle(&req, body)?;
-    let session = WidgetSession::new(
-        ws,
-        license,
-        visitor_id_of(&visitor_token),
-        visitor_token,
-        state.registry.clone(),
-        state.limits.clone(),
-    );
+    let source = client_ip(&req, state.trust_x_forwarded_for);
+    let source_slot = state.limits.source_connections.take(source).ok_or_else(too_many_connections)?;
+    let visitor_slot = state.limits.visitor_sockets.take(format!("{license}/{visitor_token}")).ok_or_else(|| {
+        ApiError::TooManyRequests {
+            code: "too_many_sockets",
+            message: "this visitor has too many open sockets; close some tabs".into(),
+            retry_after: 5,
+        }
+    })?;
+    let max_frame = state.widget_max_frame_bytes;
+    let upgraded = upgrade(&req, body, max_frame)?;
+    let visitor = Visitor { license, id: visitor_id_of(&visitor_token), token: visitor_token };
+    let context = SocketContext {
+        registry: state.registry.clone(),
+        limits: state.limits.clone(),
+        source,
+        shutdown: state.shutdown.clone(),
+        guard: upgraded.guard,
+        max_frame,
+    };
+    let session = WidgetSession::new(upgraded.session, visitor, context);
     let last_seq = query.last_seq.unwrap_or(0).max(0);
-    actix_web::rt::spawn(session.run(stream.max_frame_size(MAX_FRAME_BYTES), resume, last_seq));
-    Ok(response)
+    actix_web::rt::spawn(async move {
+        session.run(upgraded.stream, resume, last_seq).await;
+        // The slots are given back when the socket is gone.
+        drop((source_slot, visitor_slot));
+    });
+    Ok(upgraded.response)
+}
+
+/// The answer when a source address holds [`crate::config::Config::max_connections_per_source`] sockets.
+pub fn too_many_connections() -> ApiError {
+    ApiError::TooManyRequests {
+        code: "too_many_connections",
+        message: "too many open connections from this address".into(),
+        retry_after: 5,
+    }
 }
 
 /// Tokens are 32 lowercase hex digits (what [`new_id`] makes); anything else starts afresh.

@@ -8,12 +8,17 @@ use crate::actors::{
 };
 use crate::domain::{parse_client_msg_id, parse_message_text, Channel, LicenseKey, MessageKind, Sender};
 use crate::limits::RateLimits;
+use crate::shutdown::Shutdown;
 use crate::store::{Appended, Conversation, NewMessage, StoreError};
-use crate::ws::{next_socket_id, CLIENT_TIMEOUT, CLOSE_TOO_SLOW, HEARTBEAT, SEND_TIMEOUT};
+use crate::ws::frame_guard::FrameGuard;
+use crate::ws::{
+    next_socket_id, protocol_close, CLIENT_TIMEOUT, CLOSE_RESTART, CLOSE_TOO_SLOW, HEARTBEAT, SEND_TIMEOUT,
+};
 use actix::{Addr, MailboxError};
-use actix_ws::{CloseCode, CloseReason, Message as WsMessage, MessageStream, ProtocolError};
+use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError};
 use futures_util::future::BoxFuture;
 use futures_util::stream::{FuturesOrdered, StreamExt};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::mpsc;
@@ -25,7 +30,9 @@ const MAX_REFUSED_IN_A_ROW: u32 = 50;
 /// Largest metadata a visitor may attach, serialised.
 const MAX_METADATA_BYTES: usize = 4096;
 
-type AckFuture = BoxFuture<'static, (Option<String>, Result<Appended, String>)>;
+/// Why a message was not stored: a wire code (retryable only when `unavailable`) and a message.
+type Refusal = (&'static str, String);
+type AckFuture = BoxFuture<'static, (Option<String>, Result<Appended, Refusal>)>;
 
 /// The state of one visitor socket.
 pub struct WidgetSession {
@@ -36,11 +43,41 @@ pub struct WidgetSession {
     visitor_token: String,
     registry: Registry,
     limits: Arc<RateLimits>,
+    source: IpAddr,
+    shutdown: Shutdown,
+    guard: FrameGuard,
+    max_frame: usize,
     conversation: Option<(String, Addr<ConversationActor>)>,
     updates: Option<mpsc::Receiver<ConversationUpdate>>,
     delivered_seq: i64,
     pending_context: serde_json::Map<String, serde_json::Value>,
     refused_in_a_row: u32,
+}
+
+/// Who is on the other end of a widget socket.
+pub struct Visitor {
+    /// The tenant.
+    pub license: LicenseKey,
+    /// The public id dashboards see.
+    pub id: String,
+    /// The secret resume token.
+    pub token: String,
+}
+
+/// What a widget socket needs from the server.
+pub struct SocketContext {
+    /// The live actors.
+    pub registry: Registry,
+    /// Frame, conversation and source budgets.
+    pub limits: Arc<RateLimits>,
+    /// The client's address, for per-source budgets.
+    pub source: IpAddr,
+    /// Closes the socket with 1012 when the server stops.
+    pub shutdown: Shutdown,
+    /// Tells an oversized frame header from other stream errors.
+    pub guard: FrameGuard,
+    /// Largest frame or message.
+    pub max_frame: usize,
 }
 
 /// Why the loop ended.
@@ -57,22 +94,19 @@ fn close(code: CloseCode, reason: &str) -> End {
 
 impl WidgetSession {
     /// A session for an upgraded socket.
-    pub fn new(
-        ws: actix_ws::Session,
-        license: LicenseKey,
-        visitor_id: String,
-        visitor_token: String,
-        registry: Registry,
-        limits: Arc<RateLimits>,
-    ) -> Self {
+    pub fn new(ws: actix_ws::Session, visitor: Visitor, context: SocketContext) -> Self {
         Self {
             ws,
             socket_id: next_socket_id(),
-            license,
-            visitor_id,
-            visitor_token,
-            registry,
-            limits,
+            license: visitor.license,
+            visitor_id: visitor.id,
+            visitor_token: visitor.token,
+            registry: context.registry,
+            limits: context.limits,
+            source: context.source,
+            shutdown: context.shutdown,
+            guard: context.guard,
+            max_frame: context.max_frame,
             conversation: None,
             updates: None,
             delivered_seq: 0,
@@ -82,7 +116,7 @@ impl WidgetSession {
     }
 
     /// Greets, replays what the visitor missed, then serves until the socket ends.
-    pub async fn run(mut self, stream: MessageStream, resume: Option<Conversation>, last_seq: i64) {
+    pub async fn run(mut self, stream: AggregatedMessageStream, resume: Option<Conversation>, last_seq: i64) {
         let tenant = self.registry.tenant(&self.license);
         tenant.do_send(VisitorConnected { visitor_id: self.visitor_id.clone() });
         let end = match self.start(resume, last_seq).await {
@@ -167,7 +201,7 @@ impl WidgetSession {
         }
     }
 
-    async fn serve(&mut self, mut stream: MessageStream) -> Result<(), End> {
+    async fn serve(&mut self, mut stream: AggregatedMessageStream) -> Result<(), End> {
         let mut in_flight: FuturesOrdered<AckFuture> = FuturesOrdered::new();
         let mut heartbeat = tokio::time::interval(HEARTBEAT);
         let mut last_heard = Instant::now();
@@ -187,6 +221,9 @@ impl WidgetSession {
                     last_heard = Instant::now();
                     self.on_frame(frame, &mut in_flight).await?;
                 }
+                _ = self.shutdown.triggered() => {
+                    return Err(close(CloseCode::Other(CLOSE_RESTART), "the server is restarting; reconnect"));
+                }
                 _ = heartbeat.tick() => {
                     if last_heard.elapsed() > CLIENT_TIMEOUT {
                         return Err(close(CloseCode::Away, "no frames or pongs for 60 s"));
@@ -199,23 +236,21 @@ impl WidgetSession {
 
     async fn on_frame(
         &mut self,
-        frame: Option<Result<WsMessage, ProtocolError>>,
+        frame: Option<Result<AggregatedMessage, ProtocolError>>,
         in_flight: &mut FuturesOrdered<AckFuture>,
     ) -> Result<(), End> {
         match frame {
             None => Err(End::Gone),
             // Answer the client's close with the same code, as RFC 6455 asks.
-            Some(Ok(WsMessage::Close(reason))) => Err(End::Close(reason.unwrap_or(CloseCode::Normal.into()))),
-            Some(Ok(WsMessage::Text(text))) => self.on_text(&text, in_flight).await,
-            Some(Ok(WsMessage::Ping(bytes))) => self.ws.pong(&bytes).await.map_err(|_| End::Gone),
-            Some(Ok(WsMessage::Binary(_))) => {
+            Some(Ok(AggregatedMessage::Close(reason))) => Err(End::Close(reason.unwrap_or(CloseCode::Normal.into()))),
+            // Fragmented messages arrive here whole (aggregated within the frame limit).
+            Some(Ok(AggregatedMessage::Text(text))) => self.on_text(&text, in_flight).await,
+            Some(Ok(AggregatedMessage::Ping(bytes))) => self.ws.pong(&bytes).await.map_err(|_| End::Gone),
+            Some(Ok(AggregatedMessage::Binary(_))) => {
                 self.refuse("invalid_frame", "binary frames are not supported; send JSON text".into(), None).await
             }
-            Some(Ok(_)) => Ok(()),
-            Some(Err(ProtocolError::Overflow)) => {
-                Err(close(CloseCode::Size, &format!("frames are limited to {} bytes", super::MAX_FRAME_BYTES)))
-            }
-            Some(Err(err)) => Err(close(CloseCode::Protocol, &format!("protocol error: {err}"))),
+            Some(Ok(AggregatedMessage::Pong(_))) => Ok(()),
+            Some(Err(err)) => Err(End::Close(protocol_close(&err, &self.guard, self.max_frame))),
         }
     }
 
@@ -227,7 +262,9 @@ impl WidgetSession {
         if matches!(frame, ClientFrame::Ping) {
             return self.send(ServerFrame::Pong.to_text()).await;
         }
-        if !self.limits.allow_visitor_frame(&self.license, &self.visitor_id).await {
+        let allowed = self.limits.allow_source_frame(self.source)
+            && self.limits.allow_visitor_frame(&self.license, &self.visitor_id).await;
+        if !allowed {
             let client_msg_id = match &frame {
                 ClientFrame::Message { client_msg_id, .. } => client_msg_id.clone(),
                 _ => None,
@@ -272,6 +309,10 @@ impl WidgetSession {
         };
         let addr = match &self.conversation {
             Some((_, addr)) => addr.clone(),
+            None if !self.limits.allow_new_conversation(self.source) => {
+                let message = "too many new conversations from this address; try again in a minute".to_owned();
+                return self.refuse("rate_limited", message, client_msg_id.as_deref()).await;
+            }
             None => self.open_conversation().await?,
         };
         let post = Post {
@@ -290,9 +331,9 @@ impl WidgetSession {
         in_flight.push_back(Box::pin(async move {
             let result = match request.await {
                 Ok(Ok(appended)) => Ok(appended),
-                Ok(Err(err)) => Err(store_message(&err)),
+                Ok(Err(err)) => Err(refusal(&err)),
                 Err(MailboxError::Closed | MailboxError::Timeout) => {
-                    Err("the conversation is restarting; resend".into())
+                    Err(("unavailable", "the conversation is restarting; resend".into()))
                 }
             };
             (client_msg_id, result)
@@ -333,7 +374,7 @@ impl WidgetSession {
         Ok(())
     }
 
-    async fn on_stored(&mut self, client_msg_id: Option<String>, result: Result<Appended, String>) -> Result<(), End> {
+    async fn on_stored(&mut self, client_msg_id: Option<String>, result: Result<Appended, Refusal>) -> Result<(), End> {
         let frame = match &result {
             Ok(appended) => ServerFrame::Ack {
                 id: &appended.message.id,
@@ -343,13 +384,15 @@ impl WidgetSession {
                 created_at: appended.message.created_at,
                 duplicate: appended.duplicate,
             },
-            Err(message) => ServerFrame::Error {
-                code: "unavailable",
-                message: message.clone(),
-                client_msg_id: client_msg_id.as_deref(),
-            },
+            Err((code, message)) => {
+                ServerFrame::Error { code, message: message.clone(), client_msg_id: client_msg_id.as_deref() }
+            }
         };
-        self.send(frame.to_text()).await
+        self.send(frame.to_text()).await?;
+        match result {
+            Err(("license_suspended", _)) => Err(close(CloseCode::Policy, "the license is suspended")),
+            _ => Ok(()),
+        }
     }
 
     async fn on_update(&mut self, update: ConversationUpdate) -> Result<(), End> {
@@ -392,12 +435,15 @@ async fn next_update(rx: &mut Option<mpsc::Receiver<ConversationUpdate>>) -> Opt
     }
 }
 
-fn store_message(err: &StoreError) -> String {
+/// The widget's answer to a failed write: only `unavailable` tells widget.js to resend.
+fn refusal(err: &StoreError) -> Refusal {
     match err {
-        StoreError::Unavailable(_) => "the message store is unavailable; resend shortly".into(),
+        StoreError::Unavailable(_) => ("unavailable", "the message store is unavailable; resend shortly".into()),
+        StoreError::LicenseSuspended => ("license_suspended", "the license is suspended".into()),
+        StoreError::InvalidValue(reason) => ("invalid_value", reason.clone()),
         other => {
             tracing::error!(error = %other, "storing a widget message failed");
-            "the message could not be stored; resend".into()
+            ("unavailable", "the message could not be stored; resend".into())
         }
     }
 }

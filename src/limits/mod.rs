@@ -1,0 +1,175 @@
+//! Limits on what clients may take: widget frames per visitor, per source address and per license;
+//! new conversations per source; login attempts per address and per e-mail; sockets per visitor and
+//! connections per source ([`slots`]).
+//!
+//! Each node enforces a GCRA (governor) locally; with Redis, a per-second counter per visitor and per
+//! license also caps the widget total across nodes. If Redis fails, the local limits still hold (the
+//! shared check fails open, logged). The per-source and login budgets are per node: an abuser spread
+//! over N nodes gets N budgets, still bounded.
+
+pub mod slots;
+
+pub use slots::{Slot, SlotTable};
+
+use crate::domain::{now_millis, LicenseKey};
+use governor::{DefaultKeyedRateLimiter, Quota};
+use redis::aio::ConnectionManager;
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+/// Limits for one deployment.
+pub struct RateLimits {
+    visitor: DefaultKeyedRateLimiter<String>,
+    license: DefaultKeyedRateLimiter<String>,
+    source: DefaultKeyedRateLimiter<IpAddr>,
+    new_conversations: DefaultKeyedRateLimiter<IpAddr>,
+    login_per_source: DefaultKeyedRateLimiter<IpAddr>,
+    login_per_email: DefaultKeyedRateLimiter<String>,
+    shared: Option<SharedCounters>,
+    /// Open widget sockets per visitor token.
+    pub visitor_sockets: Arc<SlotTable<String>>,
+    /// Open long-lived connections (WebSockets, Socket.IO) per source address.
+    pub source_connections: Arc<SlotTable<IpAddr>>,
+}
+
+/// The budgets a [`RateLimits`] enforces; each count is per second unless named otherwise.
+#[derive(Debug, Clone, Copy)]
+pub struct Budgets {
+    /// Sustained frames per visitor.
+    pub visitor_rate: NonZeroU32,
+    /// Burst of frames per visitor.
+    pub visitor_burst: NonZeroU32,
+    /// Frames of all visitors of one license (bursts of twice that).
+    pub license_rate: NonZeroU32,
+    /// Frames from one source address, whatever the visitor token (bursts of twice that).
+    pub source_rate: NonZeroU32,
+    /// New conversations one source address may open per minute.
+    pub new_conversations_per_minute: NonZeroU32,
+    /// Login or register attempts per source address per minute.
+    pub logins_per_source_per_minute: NonZeroU32,
+    /// Login attempts per e-mail address per minute.
+    pub logins_per_email_per_minute: NonZeroU32,
+    /// Open widget sockets per visitor token (0: no cap).
+    pub sockets_per_visitor: usize,
+    /// Open long-lived connections per source address (0: no cap).
+    pub connections_per_source: usize,
+}
+
+/// Which login budget refused an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginRefused {
+    /// Too many attempts from this address.
+    Source,
+    /// Too many attempts for this e-mail.
+    Email,
+}
+
+/// Per-second counters in Redis.
+pub struct SharedCounters {
+    /// Reconnecting connection.
+    pub conn: ConnectionManager,
+    /// Key prefix.
+    pub prefix: String,
+    /// Frames one visitor may send per second across nodes.
+    pub visitor_per_second: u32,
+    /// Frames one license's visitors may send per second across nodes.
+    pub license_per_second: u32,
+}
+
+impl RateLimits {
+    /// Limits with `budgets`; `shared` adds the cross-node widget counters.
+    pub fn new(budgets: Budgets, shared: Option<SharedCounters>) -> Self {
+        let twice = |rate: NonZeroU32| rate.saturating_mul(NonZeroU32::MIN.saturating_add(1));
+        let per_minute = |n: NonZeroU32| Quota::per_minute(n).allow_burst(n);
+        Self {
+            visitor: DefaultKeyedRateLimiter::keyed(
+                Quota::per_second(budgets.visitor_rate).allow_burst(budgets.visitor_burst),
+            ),
+            license: DefaultKeyedRateLimiter::keyed(
+                Quota::per_second(budgets.license_rate).allow_burst(twice(budgets.license_rate)),
+            ),
+            source: DefaultKeyedRateLimiter::keyed(
+                Quota::per_second(budgets.source_rate).allow_burst(twice(budgets.source_rate)),
+            ),
+            new_conversations: DefaultKeyedRateLimiter::keyed(per_minute(budgets.new_conversations_per_minute)),
+            login_per_source: DefaultKeyedRateLimiter::keyed(per_minute(budgets.logins_per_source_per_minute)),
+            login_per_email: DefaultKeyedRateLimiter::keyed(per_minute(budgets.logins_per_email_per_minute)),
+            shared,
+            visitor_sockets: SlotTable::new(budgets.sockets_per_visitor),
+            source_connections: SlotTable::new(budgets.connections_per_source),
+        }
+    }
+
+    /// Whether `source` may send another widget frame now (whatever visitor token it uses), so one
+    /// client minting fresh tokens cannot spend the whole license's budget.
+    pub fn allow_source_frame(&self, source: IpAddr) -> bool {
+        self.source.check_key(&source).is_ok()
+    }
+
+    /// Whether `source` may open another conversation now.
+    pub fn allow_new_conversation(&self, source: IpAddr) -> bool {
+        self.new_conversations.check_key(&source).is_ok()
+    }
+
+    /// Whether a login (or register, with no e-mail budget) attempt may be tried now.
+    pub fn allow_login(&self, source: IpAddr, email: Option<&str>) -> Result<(), LoginRefused> {
+        self.login_per_source.check_key(&source).map_err(|_| LoginRefused::Source)?;
+        match email {
+            Some(email) => self.login_per_email.check_key(&email.to_ascii_lowercase()).map_err(|_| LoginRefused::Email),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether a visitor's frame may pass now.
+    pub async fn allow_visitor_frame(&self, license: &LicenseKey, visitor_id: &str) -> bool {
+        let visitor_key = format!("{license}/{visitor_id}");
+        if self.visitor.check_key(&visitor_key).is_err() || self.license.check_key(&license.to_string()).is_err() {
+            return false;
+        }
+        match &self.shared {
+            None => true,
+            Some(shared) => shared.allow(license, visitor_id).await,
+        }
+    }
+
+    /// Forgets keys that have been quiet long enough to be back at full allowance.
+    pub fn sweep(&self) {
+        self.visitor.retain_recent();
+        self.license.retain_recent();
+        self.source.retain_recent();
+        self.new_conversations.retain_recent();
+        self.login_per_source.retain_recent();
+        self.login_per_email.retain_recent();
+    }
+}
+
+impl SharedCounters {
+    async fn allow(&self, license: &LicenseKey, visitor_id: &str) -> bool {
+        let second = now_millis() / 1000;
+        let visitor_key = format!("{}license:{license}:rate:{visitor_id}:{second}", self.prefix);
+        let license_key = format!("{}license:{license}:rate:{second}", self.prefix);
+        let counted: redis::RedisResult<(i64, i64, i64, i64)> = redis::pipe()
+            .cmd("INCR")
+            .arg(&visitor_key)
+            .cmd("EXPIRE")
+            .arg(&visitor_key)
+            .arg(2)
+            .cmd("INCR")
+            .arg(&license_key)
+            .cmd("EXPIRE")
+            .arg(&license_key)
+            .arg(2)
+            .query_async(&mut self.conn.clone())
+            .await;
+        match counted {
+            Ok((visitor, _, license, _)) => {
+                visitor <= i64::from(self.visitor_per_second) && license <= i64::from(self.license_per_second)
+            }
+            Err(err) => {
+                tracing::warn!(%err, "shared rate limit unavailable; local limits only");
+                true
+            }
+        }
+    }
+}
