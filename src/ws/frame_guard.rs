@@ -4,7 +4,8 @@
 //! actix-ws checks its `max_frame_size` only once a whole frame has arrived, so a header announcing
 //! 2^40 bytes followed by a slow stream would be buffered without bound. This guard sits between the
 //! connection and actix-ws's decoder, follows the frame boundaries in the raw bytes, and ends the
-//! stream with an error as soon as a header announces more than the limit. The socket loop sees the
+//! stream with an error as soon as a header announces more than the limit, or a fragment would take
+//! its message (the data frames up to the one with FIN) past it. The socket loop sees the
 //! error, checks [`FrameGuard::tripped`], and closes with 1009.
 
 use actix_web::dev::Payload;
@@ -71,6 +72,8 @@ struct Scanner {
     max_frame: u64,
     /// Payload bytes of the current frame still to skip.
     remaining: u64,
+    /// Payload bytes announced so far by the data frames of the current (fragmented) message.
+    message: u64,
     /// A header collected across chunks.
     header: [u8; MAX_HEADER],
     header_len: usize,
@@ -78,7 +81,7 @@ struct Scanner {
 
 impl Scanner {
     fn new(max_frame: u64) -> Self {
-        Self { max_frame, remaining: 0, header: [0; MAX_HEADER], header_len: 0 }
+        Self { max_frame, remaining: 0, message: 0, header: [0; MAX_HEADER], header_len: 0 }
     }
 
     /// Consumes `bytes`; `Err(announced)` when a header announces more than the limit.
@@ -94,8 +97,11 @@ impl Scanner {
             self.header[self.header_len..self.header_len + take].copy_from_slice(&bytes[..take]);
             let available = self.header_len + take;
             let parsed = header_size(&self.header[..available]);
-            if let Some((_, announced)) = parsed.filter(|(_, announced)| *announced > self.max_frame) {
-                return Err(announced);
+            // Control frames (opcode ≥ 8) may interleave with fragments and are not part of the message.
+            let is_data = self.header[0] & 0x0f < 8;
+            let message = if is_data { self.message } else { 0 };
+            if let Some((_, announced)) = parsed.filter(|(_, n)| message.saturating_add(*n) > self.max_frame) {
+                return Err(message.saturating_add(announced));
             }
             match parsed.filter(|(size, _)| available >= *size) {
                 None => {
@@ -104,6 +110,10 @@ impl Scanner {
                     return Ok(());
                 }
                 Some((size, announced)) => {
+                    if is_data {
+                        let fin = self.header[0] & 0x80 != 0;
+                        self.message = if fin { 0 } else { message + announced };
+                    }
                     // Bytes of this chunk that belong to the header (some may have been kept earlier).
                     bytes = &bytes[size - self.header_len..];
                     self.header_len = 0;
@@ -137,7 +147,11 @@ mod tests {
     use super::*;
 
     fn frame(len: u64) -> Vec<u8> {
-        let mut out = vec![0x81];
+        fragment(true, 0x1, len)
+    }
+
+    fn fragment(fin: bool, opcode: u8, len: u64) -> Vec<u8> {
+        let mut out = vec![if fin { 0x80 } else { 0 } | opcode];
         match len {
             0..=125 => out.push(0x80 | len as u8),
             126..=0xffff => {
@@ -182,6 +196,17 @@ mod tests {
             let refused = header.iter().map(|b| scanner.feed(&[*b])).find(Result::is_err);
             assert_eq!(refused, Some(Err(announced)));
         }
+    }
+
+    #[test]
+    fn fragments_count_towards_their_message_and_control_frames_do_not() {
+        let mut stream = fragment(false, 0x1, 8_000);
+        stream.extend(fragment(true, 0x9, 100)); // a ping between fragments
+        stream.extend(fragment(true, 0x0, 8_000));
+        stream.extend(fragment(false, 0x1, 10_000)); // the next message starts from zero
+        let mut scanner = Scanner::new(16_384);
+        assert_eq!(scanner.feed(&stream), Ok(()));
+        assert_eq!(scanner.feed(&fragment(false, 0x0, 7_000)), Err(17_000));
     }
 
     #[test]

@@ -14,7 +14,7 @@ pub const CLUSTER_SECRET: &str = "cluster-jwt-secret";
 /// One `switchboard` process.
 pub struct Node {
     pub app: TestApp,
-    _child: Child,
+    child: Child,
 }
 
 /// What the nodes of one test share: a fresh database and a Redis key prefix.
@@ -22,6 +22,18 @@ pub struct Cluster {
     pub database_url: String,
     pub redis_url: String,
     pub prefix: String,
+}
+
+impl Node {
+    /// The node's process id.
+    pub fn pid(&self) -> i32 {
+        self.child.id().and_then(|id| i32::try_from(id).ok()).expect("the node is running")
+    }
+
+    /// Waits for the node's process to exit.
+    pub async fn wait(&mut self) -> std::process::ExitStatus {
+        self.child.wait().await.expect("the node's status")
+    }
 }
 
 impl Cluster {
@@ -87,7 +99,7 @@ impl Cluster {
             socketio_url: format!("http://127.0.0.1:{socketio_port}"),
             client,
         };
-        Node { app, _child: child }
+        Node { app, child }
     }
 }
 
