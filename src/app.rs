@@ -57,8 +57,9 @@ impl Application {
             .with_context(|| format!("binding Socket.IO on {}:{}", config.host, config.socketio_port))?;
         let socketio_port = socketio_listener.local_addr()?.port();
         let shutdown = Shutdown::default();
+        let max_connections = connection_cap(config.max_connections);
         let caps = socketio::ListenerCaps {
-            max_connections: config.max_connections,
+            max_connections,
             header_timeout: Duration::from_secs(config.header_timeout_seconds.max(1)),
             per_source: shared.limits.source_connections.clone(),
         };
@@ -96,7 +97,7 @@ impl Application {
                 .configure(http::configure)
         })
         // The caps are per worker; the header timeout also bounds a WebSocket handshake.
-        .max_connections(config.max_connections.div_ceil(workers()).max(1))
+        .max_connections(max_connections.div_ceil(workers()).max(1))
         .client_request_timeout(Duration::from_secs(config.header_timeout_seconds.max(1)))
         .shutdown_timeout(config.shutdown_grace_seconds)
         // Signals are ours (see `run_until_stopped`): sockets must be told to reconnect first.
@@ -169,6 +170,33 @@ async fn stop_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+/// `MAX_CONNECTIONS` for each of the two listeners, lowered when the process's descriptor limit
+/// cannot hold both plus a reserve (store, Redis, files): a full listener must refuse connections,
+/// never starve the other listener or the store of descriptors.
+fn connection_cap(configured: usize) -> usize {
+    const RESERVE: usize = 256;
+    let Some(limit) = descriptor_limit() else { return configured };
+    let fits = limit.saturating_sub(RESERVE) / 2;
+    if configured > fits {
+        tracing::warn!(configured, limit, fits, "MAX_CONNECTIONS lowered to fit the descriptor limit (ulimit -n)");
+        return fits.max(1);
+    }
+    configured
+}
+
+/// The process's open-file limit, if the platform tells.
+fn descriptor_limit() -> Option<usize> {
+    #[cfg(unix)]
+    {
+        let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        // SAFETY: getrlimit only writes the struct we pass.
+        let ok = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0;
+        ok.then(|| usize::try_from(limit.rlim_cur).unwrap_or(usize::MAX))
+    }
+    #[cfg(not(unix))]
+    None
 }
 
 /// actix-web's worker count (one per core).
