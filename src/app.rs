@@ -30,6 +30,7 @@ pub struct Application {
 impl Application {
     /// Connects everything `config` names, runs migrations and binds the listener (port 0 picks one).
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        config.validate()?;
         let store = Store::connect(&config.database_url, config.store_connections())
             .await
             .with_context(|| format!("connecting to the store at {}", redact(&config.database_url)))?;
@@ -274,7 +275,8 @@ impl SharedState {
             .await
             .with_context(|| format!("connecting to Redis at {}", redact(url)))?;
         let prefix = config.redis_key_prefix.clone();
-        tracing::info!(node = %config.node_id, "scale-out mode: bus, sessions, presence and rate limits in Redis");
+        let node = config.node_name();
+        tracing::info!(%node, "scale-out mode: bus, sessions, presence and rate limits in Redis");
         let counters = SharedCounters {
             conn: conn.clone(),
             prefix: prefix.clone(),
@@ -282,7 +284,7 @@ impl SharedState {
             license_per_second: config.license_rate_per_second,
         };
         Ok(Self {
-            bus: RedisBus::start(client, conn.clone(), prefix.clone(), config.node_id.clone()),
+            bus: RedisBus::start(client, conn.clone(), prefix.clone(), node),
             sessions: SessionCache::redis(conn.clone(), prefix.clone()),
             presence: Presence::Redis { conn, prefix },
             limits: sweeping(RateLimits::new(budgets, Some(counters))),

@@ -13,6 +13,9 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(name = "switchboard", version, about = "Real-time customer-messaging server")]
 pub struct Cli {
+    /// Every setting, as a flag or an environment variable.
+    #[command(flatten)]
+    pub config: Config,
     /// What to do; serving is the default.
     #[command(subcommand)]
     pub command: Option<Command>,

@@ -1,146 +1,299 @@
-//! Configuration from environment variables, each with a default that runs on one machine with no set-up.
-//! The README's configuration table mirrors this file.
+//! Configuration: every setting is a command-line flag and an environment variable (clap), each with
+//! a default that runs on one machine with no set-up. `switchboard serve --help` lists them all; the
+//! README's configuration table and `.env.example` mirror them (a test keeps `.env.example` in sync).
 
 use crate::channels::messenger::MessengerConfig;
 use crate::channels::twilio::TwilioConfig;
-use std::env;
+use clap::ArgAction;
 
 /// Every setting the server reads at start.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct Config {
-    /// Interface to bind (`HOST`).
+    /// Interface to bind.
+    #[arg(long = "host", env = "HOST", global = true, hide_env_values = true, default_value = "0.0.0.0")]
     pub host: String,
-    /// HTTP port (`PORT`); 0 picks a free one.
+    /// HTTP port; 0 picks a free one.
+    #[arg(long = "port", env = "PORT", global = true, hide_env_values = true, default_value_t = 8080)]
     pub port: u16,
-    /// Socket.IO port (`SOCKETIO_PORT`); 0 picks a free one.
+    /// Socket.IO port; 0 picks a free one.
+    #[arg(
+        long = "socketio-port",
+        env = "SOCKETIO_PORT",
+        global = true,
+        hide_env_values = true,
+        default_value_t = 8081
+    )]
     pub socketio_port: u16,
-    /// `sqlite://…` or `postgres://…` (`DATABASE_URL`, default `sqlite://switchboard.db`).
+    /// `sqlite://…` or `postgres://…`.
+    #[arg(
+        long = "database-url",
+        env = "DATABASE_URL",
+        global = true,
+        hide_env_values = true,
+        default_value = "sqlite://switchboard.db"
+    )]
     pub database_url: String,
-    /// Largest number of store connections (`DATABASE_MAX_CONNECTIONS`); 0 picks per engine.
+    /// Largest number of store connections; 0 picks per engine.
+    #[arg(
+        long = "database-max-connections",
+        env = "DATABASE_MAX_CONNECTIONS",
+        global = true,
+        hide_env_values = true,
+        default_value_t = 0
+    )]
     pub database_max_connections: u32,
-    /// Redis for shared sessions and fan-out (`REDIS_URL`); `None` keeps everything in-process.
+    /// Redis for shared sessions and fan-out; `None` keeps everything in-process.
+    #[arg(long = "redis-url", env = "REDIS_URL", global = true, hide_env_values = true)]
     pub redis_url: Option<String>,
-    /// Prepended to every Redis key and channel (`REDIS_KEY_PREFIX`), so deployments can share one Redis.
+    /// Prepended to every Redis key and channel, so deployments can share one Redis.
+    #[arg(
+        long = "redis-key-prefix",
+        env = "REDIS_KEY_PREFIX",
+        global = true,
+        hide_env_values = true,
+        default_value = ""
+    )]
     pub redis_key_prefix: String,
-    /// HS256 secret for dashboard tokens (`JWT_SECRET`); `None` draws a random one per start.
+    /// HS256 secret for dashboard tokens; `None` draws a random one per start.
+    #[arg(long = "jwt-secret", env = "JWT_SECRET", global = true, hide_env_values = true)]
     pub jwt_secret: Option<String>,
-    /// Token lifetime in seconds (`JWT_TTL_SECONDS`).
+    /// Token lifetime in seconds.
+    #[arg(long = "jwt-ttl-seconds", env = "JWT_TTL_SECONDS", global = true, hide_env_values = true, default_value_t = 7 * 24 * 3600)]
     pub jwt_ttl_seconds: i64,
-    /// Bearer token for `/api/admin/*` (`ADMIN_TOKEN`); `None` disables the admin API.
+    /// Bearer token for `/api/admin/*`; `None` disables the admin API.
+    #[arg(long = "admin-token", env = "ADMIN_TOKEN", global = true, hide_env_values = true)]
     pub admin_token: Option<String>,
-    /// Mark the session cookie `Secure` (`COOKIE_SECURE`); on behind HTTPS.
+    /// Mark the session cookie `Secure`; on behind HTTPS.
+    #[arg(long = "cookie-secure", env = "COOKIE_SECURE", global = true, hide_env_values = true, default_value_t = false, action = ArgAction::Set)]
     pub cookie_secure: bool,
-    /// The URL browsers and providers reach this server at (`PUBLIC_URL`); `None` uses the request's host.
+    /// The URL browsers and providers reach this server at; `None` uses the request's host.
+    #[arg(long = "public-url", env = "PUBLIC_URL", global = true, hide_env_values = true)]
     pub public_url: Option<String>,
-    /// Threads that run the actors (`ACTOR_THREADS`).
+    /// Threads that run the actors.
+    #[arg(long = "actor-threads", env = "ACTOR_THREADS", global = true, hide_env_values = true, default_value_t = default_threads())]
     pub actor_threads: usize,
-    /// Seconds an actor with nothing to do lives on (`ACTOR_IDLE_SECONDS`).
+    /// Seconds an actor with nothing to do lives on.
+    #[arg(
+        long = "actor-idle-seconds",
+        env = "ACTOR_IDLE_SECONDS",
+        global = true,
+        hide_env_values = true,
+        default_value_t = 300
+    )]
     pub actor_idle_seconds: u64,
-    /// Frames a visitor may send per second, sustained (`VISITOR_RATE_PER_SECOND`).
+    /// Frames a visitor may send per second, sustained.
+    #[arg(
+        long = "visitor-rate-per-second",
+        env = "VISITOR_RATE_PER_SECOND",
+        global = true,
+        hide_env_values = true,
+        default_value_t = 10
+    )]
     pub visitor_rate_per_second: u32,
-    /// Frames a visitor may send in a burst (`VISITOR_BURST`).
+    /// Frames a visitor may send in a burst.
+    #[arg(long = "visitor-burst", env = "VISITOR_BURST", global = true, hide_env_values = true, default_value_t = 30)]
     pub visitor_burst: u32,
-    /// Frames all visitors of one license may send per second (`LICENSE_RATE_PER_SECOND`).
+    /// Frames all visitors of one license may send per second.
+    #[arg(
+        long = "license-rate-per-second",
+        env = "LICENSE_RATE_PER_SECOND",
+        global = true,
+        hide_env_values = true,
+        default_value_t = 1000
+    )]
     pub license_rate_per_second: u32,
-    /// Widget frames one source address may send per second, whatever its visitor tokens
-    /// (`SOURCE_RATE_PER_SECOND`).
+    /// Widget frames one source address may send per second, whatever its visitor tokens.
+    #[arg(
+        long = "source-rate-per-second",
+        env = "SOURCE_RATE_PER_SECOND",
+        global = true,
+        hide_env_values = true,
+        default_value_t = 200
+    )]
     pub source_rate_per_second: u32,
-    /// New conversations one source address may open per minute (`NEW_CONVERSATIONS_PER_SOURCE_PER_MINUTE`).
+    /// New conversations one source address may open per minute.
+    #[arg(
+        long = "new-conversations-per-source-per-minute",
+        env = "NEW_CONVERSATIONS_PER_SOURCE_PER_MINUTE",
+        global = true,
+        hide_env_values = true,
+        default_value_t = 30
+    )]
     pub new_conversations_per_source_per_minute: u32,
-    /// Login and register attempts per source address per minute (`LOGIN_ATTEMPTS_PER_SOURCE_PER_MINUTE`).
+    /// Login and register attempts per source address per minute.
+    #[arg(
+        long = "login-attempts-per-source-per-minute",
+        env = "LOGIN_ATTEMPTS_PER_SOURCE_PER_MINUTE",
+        global = true,
+        hide_env_values = true,
+        default_value_t = 60
+    )]
     pub login_attempts_per_source_per_minute: u32,
-    /// Login attempts per e-mail address per minute (`LOGIN_ATTEMPTS_PER_EMAIL_PER_MINUTE`).
+    /// Login attempts per e-mail address per minute.
+    #[arg(
+        long = "login-attempts-per-email-per-minute",
+        env = "LOGIN_ATTEMPTS_PER_EMAIL_PER_MINUTE",
+        global = true,
+        hide_env_values = true,
+        default_value_t = 10
+    )]
     pub login_attempts_per_email_per_minute: u32,
-    /// Open widget sockets per visitor token on one node (`MAX_SOCKETS_PER_VISITOR`).
+    /// Open widget sockets per visitor token on one node.
+    #[arg(
+        long = "max-sockets-per-visitor",
+        env = "MAX_SOCKETS_PER_VISITOR",
+        global = true,
+        hide_env_values = true,
+        default_value_t = 10
+    )]
     pub max_sockets_per_visitor: usize,
-    /// Open WebSocket and Socket.IO connections per source address on one node (`MAX_CONNECTIONS_PER_SOURCE`).
+    /// Open WebSocket and Socket.IO connections per source address on one node.
+    #[arg(
+        long = "max-connections-per-source",
+        env = "MAX_CONNECTIONS_PER_SOURCE",
+        global = true,
+        hide_env_values = true,
+        default_value_t = 1000
+    )]
     pub max_connections_per_source: usize,
-    /// Open connections per listener (`MAX_CONNECTIONS`); more are refused at accept.
+    /// Open connections per listener; more are refused at accept.
+    #[arg(
+        long = "max-connections",
+        env = "MAX_CONNECTIONS",
+        global = true,
+        hide_env_values = true,
+        default_value_t = 9_000
+    )]
     pub max_connections: usize,
-    /// Seconds a client has to send a request's headers (`HEADER_TIMEOUT_SECONDS`).
+    /// Seconds a client has to send a request's headers.
+    #[arg(
+        long = "header-timeout-seconds",
+        env = "HEADER_TIMEOUT_SECONDS",
+        global = true,
+        hide_env_values = true,
+        default_value_t = 10
+    )]
     pub header_timeout_seconds: u64,
-    /// Largest widget frame or message in bytes (`WIDGET_MAX_FRAME_BYTES`); larger ones close with 1009.
+    /// Largest widget frame or message in bytes; larger ones close with 1009.
+    #[arg(long = "widget-max-frame-bytes", env = "WIDGET_MAX_FRAME_BYTES", global = true, hide_env_values = true, default_value_t = 16 * 1024)]
     pub widget_max_frame_bytes: usize,
-    /// Largest provider webhook body in bytes (`WEBHOOK_MAX_BODY_BYTES`); providers batch events.
+    /// Largest provider webhook body in bytes; providers batch events.
+    #[arg(long = "webhook-max-body-bytes", env = "WEBHOOK_MAX_BODY_BYTES", global = true, hide_env_values = true, default_value_t = 256 * 1024)]
     pub webhook_max_body_bytes: usize,
-    /// Use the last `X-Forwarded-For` hop as the client address (`TRUST_X_FORWARDED_FOR`); only behind
-    /// a proxy that sets it.
+    /// Use the last `X-Forwarded-For` hop as the client address; only behind a proxy that sets it.
+    #[arg(long = "trust-x-forwarded-for", env = "TRUST_X_FORWARDED_FOR", global = true, hide_env_values = true, default_value_t = false, action = ArgAction::Set)]
     pub trust_x_forwarded_for: bool,
-    /// Seconds sockets and in-flight work get to finish at SIGTERM/SIGINT (`SHUTDOWN_GRACE_SECONDS`).
+    /// Seconds sockets and in-flight work get to finish at SIGTERM/SIGINT.
+    #[arg(
+        long = "shutdown-grace-seconds",
+        env = "SHUTDOWN_GRACE_SECONDS",
+        global = true,
+        hide_env_values = true,
+        default_value_t = 10
+    )]
     pub shutdown_grace_seconds: u64,
-    /// This node's name on the bus (`NODE_ID`); random when unset.
-    pub node_id: String,
-    /// `MESSENGER_APP_SECRET`: verifies Messenger webhooks.
+    /// Messenger app secret: verifies Messenger webhooks.
+    #[arg(long = "messenger-app-secret", env = "MESSENGER_APP_SECRET", global = true, hide_env_values = true)]
     pub messenger_app_secret: Option<String>,
-    /// `MESSENGER_VERIFY_TOKEN`: the subscription handshake's token.
+    /// Messenger verify token: the subscription handshake's token.
+    #[arg(long = "messenger-verify-token", env = "MESSENGER_VERIFY_TOKEN", global = true, hide_env_values = true)]
     pub messenger_verify_token: Option<String>,
-    /// `MESSENGER_PAGE_ACCESS_TOKEN`: authorises replies through the Send API.
+    /// Messenger page access token: authorises replies through the Send API.
+    #[arg(
+        long = "messenger-page-access-token",
+        env = "MESSENGER_PAGE_ACCESS_TOKEN",
+        global = true,
+        hide_env_values = true
+    )]
     pub messenger_page_access_token: Option<String>,
-    /// `MESSENGER_API_BASE`: Graph API origin (tests point it at a local fake).
+    /// Graph API origin (tests point it at a local fake).
+    #[arg(
+        long = "messenger-api-base",
+        env = "MESSENGER_API_BASE",
+        global = true,
+        hide_env_values = true,
+        default_value = "https://graph.facebook.com"
+    )]
     pub messenger_api_base: String,
-    /// `TWILIO_ACCOUNT_SID`.
+    /// Twilio account SID: with the auth token, enables WhatsApp.
+    #[arg(long = "twilio-account-sid", env = "TWILIO_ACCOUNT_SID", global = true, hide_env_values = true)]
     pub twilio_account_sid: Option<String>,
-    /// `TWILIO_AUTH_TOKEN`: verifies webhooks and authorises the Messages API.
+    /// Twilio auth token: verifies webhooks and authorises the Messages API.
+    #[arg(long = "twilio-auth-token", env = "TWILIO_AUTH_TOKEN", global = true, hide_env_values = true)]
     pub twilio_auth_token: Option<String>,
-    /// `TWILIO_API_BASE`: Twilio API origin.
+    /// Twilio API origin.
+    #[arg(
+        long = "twilio-api-base",
+        env = "TWILIO_API_BASE",
+        global = true,
+        hide_env_values = true,
+        default_value = "https://api.twilio.com"
+    )]
     pub twilio_api_base: String,
-    /// Attempts per outbound message, the first included (`OUTBOUND_MAX_ATTEMPTS`).
+    /// Attempts per outbound message, the first included.
+    #[arg(
+        long = "outbound-max-attempts",
+        env = "OUTBOUND_MAX_ATTEMPTS",
+        global = true,
+        hide_env_values = true,
+        default_value_t = 5
+    )]
     pub outbound_max_attempts: u32,
-    /// Delay before the first retry in milliseconds; doubles each time (`OUTBOUND_BASE_DELAY_MS`).
+    /// Delay before the first retry in milliseconds; doubles each time.
+    #[arg(
+        long = "outbound-base-delay-ms",
+        env = "OUTBOUND_BASE_DELAY_MS",
+        global = true,
+        hide_env_values = true,
+        default_value_t = 500
+    )]
     pub outbound_base_delay_ms: u64,
-    /// Timeout of one provider request in milliseconds (`OUTBOUND_TIMEOUT_MS`).
+    /// Timeout of one provider request in milliseconds.
+    #[arg(
+        long = "outbound-timeout-ms",
+        env = "OUTBOUND_TIMEOUT_MS",
+        global = true,
+        hide_env_values = true,
+        default_value_t = 10_000
+    )]
     pub outbound_timeout_ms: u64,
-    /// A delivery still pending after this many seconds is resumed by any node (`OUTBOUND_ORPHAN_SECONDS`).
+    /// A delivery still pending after this many seconds is resumed by any node.
+    #[arg(
+        long = "outbound-orphan-seconds",
+        env = "OUTBOUND_ORPHAN_SECONDS",
+        global = true,
+        hide_env_values = true,
+        default_value_t = 600
+    )]
     pub outbound_orphan_seconds: u64,
+    /// This node's name on the bus and in logs; random when unset.
+    #[arg(long = "node-id", env = "NODE_ID", global = true, hide_env_values = true)]
+    pub node_id: Option<String>,
 }
 
 impl Config {
-    /// Reads the environment; a malformed number is an error rather than a silent default.
-    pub fn from_env() -> anyhow::Result<Self> {
-        Ok(Self {
-            host: var("HOST").unwrap_or_else(|| "0.0.0.0".into()),
-            port: parse_var("PORT", 8080)?,
-            socketio_port: parse_var("SOCKETIO_PORT", 8081)?,
-            database_url: var("DATABASE_URL").unwrap_or_else(|| "sqlite://switchboard.db".into()),
-            database_max_connections: parse_var("DATABASE_MAX_CONNECTIONS", 0)?,
-            redis_url: var("REDIS_URL"),
-            redis_key_prefix: var("REDIS_KEY_PREFIX").unwrap_or_default(),
-            jwt_secret: var("JWT_SECRET"),
-            jwt_ttl_seconds: parse_var("JWT_TTL_SECONDS", 7 * 24 * 3600)?,
-            admin_token: var("ADMIN_TOKEN"),
-            cookie_secure: parse_var("COOKIE_SECURE", false)?,
-            public_url: var("PUBLIC_URL"),
-            actor_threads: parse_var("ACTOR_THREADS", default_threads())?,
-            actor_idle_seconds: parse_var("ACTOR_IDLE_SECONDS", 300)?,
-            visitor_rate_per_second: parse_var("VISITOR_RATE_PER_SECOND", 10)?,
-            visitor_burst: parse_var("VISITOR_BURST", 30)?,
-            license_rate_per_second: parse_var("LICENSE_RATE_PER_SECOND", 1000)?,
-            source_rate_per_second: parse_var("SOURCE_RATE_PER_SECOND", 200)?,
-            new_conversations_per_source_per_minute: parse_var("NEW_CONVERSATIONS_PER_SOURCE_PER_MINUTE", 30)?,
-            login_attempts_per_source_per_minute: parse_var("LOGIN_ATTEMPTS_PER_SOURCE_PER_MINUTE", 60)?,
-            login_attempts_per_email_per_minute: parse_var("LOGIN_ATTEMPTS_PER_EMAIL_PER_MINUTE", 10)?,
-            max_sockets_per_visitor: parse_var("MAX_SOCKETS_PER_VISITOR", 10)?,
-            max_connections_per_source: parse_var("MAX_CONNECTIONS_PER_SOURCE", 1000)?,
-            max_connections: parse_var("MAX_CONNECTIONS", 9_000)?,
-            header_timeout_seconds: parse_var("HEADER_TIMEOUT_SECONDS", 10)?,
-            widget_max_frame_bytes: parse_var("WIDGET_MAX_FRAME_BYTES", 16 * 1024)?,
-            webhook_max_body_bytes: parse_var("WEBHOOK_MAX_BODY_BYTES", 256 * 1024)?,
-            trust_x_forwarded_for: parse_var("TRUST_X_FORWARDED_FOR", false)?,
-            shutdown_grace_seconds: parse_var("SHUTDOWN_GRACE_SECONDS", 10)?,
-            node_id: var("NODE_ID")
-                .unwrap_or_else(|| format!("node-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])),
-            messenger_app_secret: var("MESSENGER_APP_SECRET"),
-            messenger_verify_token: var("MESSENGER_VERIFY_TOKEN"),
-            messenger_page_access_token: var("MESSENGER_PAGE_ACCESS_TOKEN"),
-            messenger_api_base: var("MESSENGER_API_BASE").unwrap_or_else(|| "https://graph.facebook.com".into()),
-            twilio_account_sid: var("TWILIO_ACCOUNT_SID"),
-            twilio_auth_token: var("TWILIO_AUTH_TOKEN"),
-            twilio_api_base: var("TWILIO_API_BASE").unwrap_or_else(|| "https://api.twilio.com".into()),
-            outbound_max_attempts: parse_var("OUTBOUND_MAX_ATTEMPTS", 5)?,
-            outbound_base_delay_ms: parse_var("OUTBOUND_BASE_DELAY_MS", 500)?,
-            outbound_timeout_ms: parse_var("OUTBOUND_TIMEOUT_MS", 10_000)?,
-            outbound_orphan_seconds: parse_var("OUTBOUND_ORPHAN_SECONDS", 600)?,
-        })
+    /// Refuses settings that cannot work, naming the variable: a short `JWT_SECRET`, URLs that do not
+    /// parse, a non-positive token lifetime.
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
+        if let Some(secret) = &self.jwt_secret {
+            if secret.len() < MIN_JWT_SECRET_BYTES {
+                return Err(invalid("JWT_SECRET", format!("must be at least {MIN_JWT_SECRET_BYTES} bytes")));
+            }
+        }
+        check_url("DATABASE_URL", Some(&self.database_url), &["sqlite", "postgres", "postgresql"])?;
+        check_url("REDIS_URL", self.redis_url.as_deref(), &["redis", "rediss"])?;
+        check_url("PUBLIC_URL", self.public_url.as_deref(), &["http", "https"])?;
+        check_url("MESSENGER_API_BASE", Some(&self.messenger_api_base), &["http", "https"])?;
+        check_url("TWILIO_API_BASE", Some(&self.twilio_api_base), &["http", "https"])?;
+        if self.jwt_ttl_seconds <= 0 {
+            return Err(invalid("JWT_TTL_SECONDS", "must be positive"));
+        }
+        Ok(())
+    }
+
+    /// This node's name: `NODE_ID`, or a random one drawn once at start.
+    pub fn node_name(&self) -> String {
+        self.node_id.clone().unwrap_or_else(|| format!("node-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]))
     }
 
     /// Messenger settings, or `None` (channel disabled) unless the app secret and verify token are set.
@@ -178,18 +331,89 @@ impl Config {
     }
 }
 
-fn default_threads() -> usize {
+/// Actor threads by default: one per core.
+pub fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
-/// A set, non-empty variable.
-fn var(name: &str) -> Option<String> {
-    env::var(name).ok().filter(|v| !v.trim().is_empty())
+/// Shortest `JWT_SECRET` accepted: HS256 keys shorter than the hash output weaken it.
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
+
+/// A setting that cannot work, said before anything starts.
+#[derive(Debug, thiserror::Error)]
+#[error("{name}: {problem}")]
+pub struct InvalidSetting {
+    /// The environment variable.
+    pub name: &'static str,
+    /// What is wrong with it.
+    pub problem: String,
 }
 
-fn parse_var<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T> {
-    match var(name) {
-        None => Ok(default),
-        Some(raw) => raw.trim().parse().map_err(|_| anyhow::anyhow!("{name}='{raw}' is not a valid value")),
+fn invalid(name: &'static str, problem: impl Into<String>) -> InvalidSetting {
+    InvalidSetting { name, problem: problem.into() }
+}
+
+fn check_url(name: &'static str, value: Option<&str>, schemes: &[&str]) -> Result<(), InvalidSetting> {
+    let Some(value) = value else { return Ok(()) };
+    let (scheme, rest) = value.split_once("://").ok_or_else(|| invalid(name, format!("'{value}' is not a URL")))?;
+    if !schemes.contains(&scheme) {
+        return Err(invalid(name, format!("the scheme must be one of {}, not '{scheme}'", schemes.join(", "))));
+    }
+    if rest.is_empty() && scheme != "sqlite" {
+        return Err(invalid(name, format!("'{value}' names no host")));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{CommandFactory, Parser};
+
+    #[derive(Parser)]
+    struct Args {
+        #[command(flatten)]
+        config: Config,
+    }
+
+    fn parse(args: &[&str]) -> Config {
+        Args::try_parse_from(std::iter::once("switchboard").chain(args.iter().copied())).expect("parses").config
+    }
+
+    #[test]
+    fn env_example_lists_every_setting_and_nothing_else() {
+        let documented: std::collections::BTreeSet<String> = include_str!("../.env.example")
+            .lines()
+            .filter_map(|l| l.trim_start_matches('#').trim().split_once('='))
+            .map(|(name, _)| name.trim().to_owned())
+            .filter(|name| !name.is_empty() && name.chars().all(|c| c.is_ascii_uppercase() || c == '_'))
+            .collect();
+        let settings: std::collections::BTreeSet<String> = Args::command()
+            .get_arguments()
+            .filter_map(|a| a.get_env())
+            .map(|e| e.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(documented, settings);
+    }
+
+    #[test]
+    fn defaults_run_on_one_machine() {
+        let config = parse(&[]);
+        assert_eq!(config.port, 8080);
+        assert_eq!(config.database_url, "sqlite://switchboard.db");
+        assert!(!config.cookie_secure);
+        assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn bad_settings_are_refused_with_their_name() {
+        let short = parse(&["--jwt-secret", "short"]).validate().expect_err("refused");
+        assert_eq!(short.name, "JWT_SECRET");
+        let url = parse(&["--public-url", "example.com"]).validate().expect_err("refused");
+        assert_eq!(url.name, "PUBLIC_URL");
+        let db = parse(&["--database-url", "mysql://x"]).validate().expect_err("refused");
+        assert_eq!(db.name, "DATABASE_URL");
+        assert!(Args::try_parse_from(["switchboard", "--port", "http"]).is_err());
+        assert!(parse(&["--cookie-secure", "true"]).cookie_secure);
     }
 }

@@ -3,7 +3,6 @@
 use clap::Parser;
 use switchboard::app::Application;
 use switchboard::cli::{run_license_command, Cli, Command};
-use switchboard::config::Config;
 use tracing_subscriber::EnvFilter;
 
 #[actix_web::main]
@@ -16,7 +15,7 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let config = Config::from_env()?;
+    let config = cli.config;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => Application::build(config).await?.run_until_stopped().await?,
         Command::License(command) => run_license_command(&config, command).await?,

@@ -9,7 +9,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::process::{Child, Command};
 use tokio::sync::watch;
 
-pub const CLUSTER_SECRET: &str = "cluster-jwt-secret";
+pub const CLUSTER_SECRET: &str = "cluster-jwt-secret-of-32-bytes-or-more";
 
 /// One `switchboard` process.
 pub struct Node {

@@ -69,7 +69,7 @@ async fn bad_tokens_get_connect_error(backend: Backend) {
         exp,
         jti: "forged".into(),
     };
-    let expired = TokenKeys::new(b"test-secret").sign(&claims(1_000)).expect("signed");
+    let expired = TokenKeys::new(b"test-secret-of-at-least-32-bytes!").sign(&claims(1_000)).expect("signed");
     let wrongly_signed = TokenKeys::new(b"another-secret").sign(&claims(i64::from(u32::MAX))).expect("signed");
     let revoked = app.new_tenant(&["chatbot"]).await.token;
     expect_status(app.post_as("/api/auth/logout", &revoked, &json!({})).await, StatusCode::OK).await;
