@@ -94,7 +94,8 @@ impl Application {
             App::new()
                 .app_data(state.clone())
                 .wrap(middleware::from_fn(http::check_body))
-                .wrap(middleware::Logger::new("%r %s %Dms").log_target("switchboard::http"))
+                // Outermost: the body guard's refusals are logged and carry a request id too.
+                .wrap(middleware::from_fn(http::trace_request))
                 .configure(http::configure)
         })
         // The caps are per worker; the header timeout also bounds a WebSocket handshake.

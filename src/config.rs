@@ -266,6 +266,10 @@ pub struct Config {
         default_value_t = 600
     )]
     pub outbound_orphan_seconds: u64,
+    /// Log lines as `text` (for people) or `json` (one object per line, with span fields such as
+    /// `request_id` and `license`, for log pipelines).
+    #[arg(long = "log-format", env = "LOG_FORMAT", global = true, hide_env_values = true, default_value = "text")]
+    pub log_format: LogFormat,
     /// This node's name on the bus and in logs; random when unset.
     #[arg(long = "node-id", env = "NODE_ID", global = true, hide_env_values = true)]
     pub node_id: Option<String>,
@@ -329,6 +333,15 @@ impl Config {
     pub fn is_postgres(&self) -> bool {
         self.database_url.starts_with("postgres://") || self.database_url.starts_with("postgresql://")
     }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// Actor threads by default: one per core.

@@ -60,6 +60,7 @@ impl FromRequest for DashboardUser {
             let token = token.ok_or(AuthError::Missing)?;
             let claims = state?.auth.validate(&token).await?;
             let license = LicenseKey::parse(&claims.license_key).map_err(|_| AuthError::Invalid)?;
+            super::record_license(&license);
             Ok(Self { claims, license })
         })
     }

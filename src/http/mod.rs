@@ -9,6 +9,7 @@ mod health;
 mod identity;
 mod integrations;
 mod product_keys;
+mod request_log;
 mod webhooks;
 mod widget;
 
@@ -16,6 +17,7 @@ pub use admin::{license_json, LicenseOrder};
 pub use body_guard::check_body;
 pub use error::ApiError;
 pub use identity::{bearer_token, client_ip, AdminAccess, DashboardUser, SESSION_COOKIE};
+pub use request_log::{record_license, trace_request, REQUEST_ID};
 pub use widget::{public_base, resolve_widget_key};
 
 use crate::actors::Registry;

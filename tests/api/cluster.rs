@@ -15,6 +15,8 @@ pub const CLUSTER_SECRET: &str = "cluster-jwt-secret-of-32-bytes-or-more";
 pub struct Node {
     pub app: TestApp,
     child: Child,
+    /// Every line the node logged so far.
+    pub log: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 /// What the nodes of one test share: a fresh database and a Redis key prefix.
@@ -77,20 +79,28 @@ impl Cluster {
                 .expect("stderr readable")
                 .unwrap_or_else(|| panic!("node {name} exited before listening"));
             if line.contains("listening") {
+                // Text lines say `port=N`; JSON lines (LOG_FORMAT=json) carry `fields.port`.
+                let json: Option<serde_json::Value> = serde_json::from_str(&line).ok();
                 let field = |key: &str| -> u16 {
-                    line.split_whitespace()
-                        .find_map(|w| w.strip_prefix(key))
-                        .and_then(|v| v.parse().ok())
+                    let from_json =
+                        json.as_ref().and_then(|j| j["fields"][key].as_u64()).and_then(|p| u16::try_from(p).ok());
+                    from_json
+                        .or_else(|| {
+                            line.split_whitespace().find_map(|w| w.strip_prefix(&format!("{key}="))?.parse().ok())
+                        })
                         .unwrap_or_else(|| panic!("no {key} in '{line}'"))
                 };
-                break (field("port="), field("socketio_port="));
+                break (field("port"), field("socketio_port"));
             }
         };
         // Keep draining the node's log so it never blocks on a full pipe; echo it for failing tests.
         let label = name.to_owned();
+        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = log.clone();
         tokio::spawn(async move {
             while let Ok(Some(line)) = lines.next_line().await {
                 eprintln!("[{label}] {line}");
+                kept.lock().expect("log lock").push(line);
             }
         });
         let client = reqwest::Client::builder().cookie_store(true).build().expect("client");
@@ -99,7 +109,7 @@ impl Cluster {
             socketio_url: format!("http://127.0.0.1:{socketio_port}"),
             client,
         };
-        Node { app, child }
+        Node { app, child, log }
     }
 }
 

@@ -119,6 +119,7 @@ pub fn test_config(database_url: String, backend: Backend) -> Config {
         webhook_max_body_bytes: 256 * 1024,
         trust_x_forwarded_for: false,
         shutdown_grace_seconds: 5,
+        log_format: switchboard::config::LogFormat::Text,
         node_id: Some(format!("test-{}", uuid::Uuid::new_v4().simple())),
         messenger_app_secret: Some(MESSENGER_SECRET.into()),
         messenger_verify_token: Some("verify-me".into()),

@@ -13,6 +13,7 @@ mod dashboard_live;
 mod errors;
 mod hardening;
 mod health;
+mod operations;
 mod probe;
 mod product_keys;
 mod raw_ws;
