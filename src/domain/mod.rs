@@ -20,17 +20,9 @@ pub use widget_config::{Position, UtmCapture, WidgetConfig};
 #[error("{0}")]
 pub struct ParseError(pub String);
 
-/// Milliseconds since the Unix epoch: the one time representation stored in every engine.
+/// Milliseconds since the Unix epoch: the one time representation, stored in every engine and sent in
+/// every API answer, event and frame.
 pub fn now_millis() -> i64 {
     let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
-}
-
-/// Formats epoch milliseconds as RFC 3339 for API responses.
-pub fn rfc3339(millis: i64) -> String {
-    let nanos = i128::from(millis) * 1_000_000;
-    time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
-        .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-        .unwrap_or_default()
 }

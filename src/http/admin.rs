@@ -99,6 +99,6 @@ pub fn license_json(license: &License) -> serde_json::Value {
         "products": license.products,
         "tier": license.tier,
         "status": license.status,
-        "created_at": crate::domain::rfc3339(license.created_at),
+        "created_at": license.created_at,
     })
 }

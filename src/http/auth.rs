@@ -158,7 +158,7 @@ fn user_json(claims: &Claims) -> serde_json::Value {
 async fn me(user: DashboardUser) -> HttpResponse {
     HttpResponse::Ok().json(json!({
         "user": user_json(&user.claims),
-        "session": { "expires_at": crate::domain::rfc3339(user.claims.exp.saturating_mul(1000)) },
+        "session": { "expires_at": user.claims.exp.saturating_mul(1000) },
     }))
 }
 

@@ -74,6 +74,6 @@ fn key_json(key: &ProductKeyRecord) -> serde_json::Value {
         "product_key": key.product_key,
         "product": key.product,
         "status": key.status,
-        "created_at": crate::domain::rfc3339(key.created_at),
+        "created_at": key.created_at,
     })
 }
