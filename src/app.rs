@@ -31,6 +31,7 @@ impl Application {
     /// Connects everything `config` names, runs migrations and binds the listener (port 0 picks one).
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         config.validate()?;
+        crate::telemetry::handle(); // the recorder exists before the first event is counted
         let store = Store::connect(&config.database_url, config.store_connections())
             .await
             .with_context(|| format!("connecting to the store at {}", redact(&config.database_url)))?;
@@ -86,6 +87,7 @@ impl Application {
             trust_x_forwarded_for: config.trust_x_forwarded_for,
             widget_max_frame_bytes: config.widget_max_frame_bytes,
             webhook_max_body_bytes: config.webhook_max_body_bytes,
+            metrics_token: config.metrics_token.clone(),
         });
         let listener = TcpListener::bind((config.host.as_str(), config.port))
             .with_context(|| format!("binding {}:{}", config.host, config.port))?;

@@ -266,6 +266,9 @@ pub struct Config {
         default_value_t = 600
     )]
     pub outbound_orphan_seconds: u64,
+    /// Bearer token required by `GET /metrics`; unset leaves it open (bind it to a private network).
+    #[arg(long = "metrics-token", env = "METRICS_TOKEN", global = true, hide_env_values = true)]
+    pub metrics_token: Option<String>,
     /// Log lines as `text` (for people) or `json` (one object per line, with span fields such as
     /// `request_id` and `license`, for log pipelines).
     #[arg(long = "log-format", env = "LOG_FORMAT", global = true, hide_env_values = true, default_value = "text")]

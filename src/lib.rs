@@ -8,6 +8,7 @@
 //! - [`http`]: thin actix-web handlers and the one error → response mapping.
 //! - [`ws`]: the widget WebSocket (and dashboard streams), one `select!` loop per socket.
 //! - [`limits`]: per-visitor and per-license rate limits, local and across nodes.
+//! - [`telemetry`]: Prometheus metrics (names, the recorder, `/metrics`).
 //! - [`shutdown`]: the one stop signal every listener and socket loop obeys.
 //! - [`app`]: wiring and the server's lifecycle; [`config`]: environment variables.
 //! - [`cli`]: operator commands (issue and manage licenses without the HTTP admin).
@@ -24,4 +25,5 @@ pub mod http;
 pub mod limits;
 pub mod shutdown;
 pub mod store;
+pub mod telemetry;
 pub mod ws;

@@ -23,7 +23,7 @@ pub struct DashboardUser {
 }
 
 /// The credentials of an `Authorization: Bearer …` header (the scheme is case-insensitive).
-fn authorization_bearer(req: &HttpRequest) -> Option<&str> {
+pub(super) fn authorization_bearer(req: &HttpRequest) -> Option<&str> {
     let value = req.headers().get(actix_web::http::header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, credentials) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| credentials.trim())

@@ -61,6 +61,8 @@ pub struct AppState {
     pub widget_max_frame_bytes: usize,
     /// Largest provider webhook body.
     pub webhook_max_body_bytes: usize,
+    /// Bearer token `/metrics` requires, if any.
+    pub metrics_token: Option<String>,
 }
 
 /// Registers every route and the extractor error handlers.
@@ -71,6 +73,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .app_data(web::PathConfig::default().error_handler(error::path_error))
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
+        .route("/metrics", web::get().to(health::metrics))
         .route("/ws/widget", web::get().to(crate::ws::widget::connect))
         .route("/ws/dashboard", web::get().to(crate::ws::dashboard::connect))
         .configure(widget::public_routes)

@@ -38,6 +38,9 @@ pub async fn trace_request(
         Ok(mut response) => {
             let status = response.status().as_u16();
             span.in_scope(|| tracing::info!(target: "switchboard::http", status, elapsed_ms, "answered"));
+            let class = crate::telemetry::status_class(status);
+            metrics::counter!(crate::telemetry::HTTP_REQUESTS, "status" => class).increment(1);
+            metrics::histogram!(crate::telemetry::HTTP_SECONDS, "status" => class).record(elapsed_ms / 1000.0);
             if let Ok(value) = HeaderValue::from_str(&id) {
                 response.headers_mut().insert(REQUEST_ID, value);
             }

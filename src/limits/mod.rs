@@ -104,27 +104,33 @@ impl RateLimits {
     /// Whether `source` may send another widget frame now (whatever visitor token it uses), so one
     /// client minting fresh tokens cannot spend the whole license's budget.
     pub fn allow_source_frame(&self, source: IpAddr) -> bool {
-        self.source.check_key(&source).is_ok()
+        counted(self.source.check_key(&source).is_ok(), "source")
     }
 
     /// Whether `source` may open another conversation now.
     pub fn allow_new_conversation(&self, source: IpAddr) -> bool {
-        self.new_conversations.check_key(&source).is_ok()
+        counted(self.new_conversations.check_key(&source).is_ok(), "new_conversation")
     }
 
     /// Whether a login (or register, with no e-mail budget) attempt may be tried now.
     pub fn allow_login(&self, source: IpAddr, email: Option<&str>) -> Result<(), LoginRefused> {
-        self.login_per_source.check_key(&source).map_err(|_| LoginRefused::Source)?;
+        if !counted(self.login_per_source.check_key(&source).is_ok(), "login") {
+            return Err(LoginRefused::Source);
+        }
         match email {
-            Some(email) => self.login_per_email.check_key(&email.to_ascii_lowercase()).map_err(|_| LoginRefused::Email),
-            None => Ok(()),
+            Some(email) if !counted(self.login_per_email.check_key(&email.to_ascii_lowercase()).is_ok(), "login") => {
+                Err(LoginRefused::Email)
+            }
+            _ => Ok(()),
         }
     }
 
     /// Whether a visitor's frame may pass now.
     pub async fn allow_visitor_frame(&self, license: &LicenseKey, visitor_id: &str) -> bool {
         let visitor_key = format!("{license}/{visitor_id}");
-        if self.visitor.check_key(&visitor_key).is_err() || self.license.check_key(&license.to_string()).is_err() {
+        if !counted(self.visitor.check_key(&visitor_key).is_ok(), "visitor")
+            || !counted(self.license.check_key(&license.to_string()).is_ok(), "license")
+        {
             return false;
         }
         match &self.shared {
@@ -142,6 +148,14 @@ impl RateLimits {
         self.login_per_source.retain_recent();
         self.login_per_email.retain_recent();
     }
+}
+
+/// Passes `allowed` through, counting a refusal by `limit`.
+fn counted(allowed: bool, limit: &'static str) -> bool {
+    if !allowed {
+        metrics::counter!(crate::telemetry::RATE_LIMITED, "limit" => limit).increment(1);
+    }
+    allowed
 }
 
 impl SharedCounters {
