@@ -1,6 +1,9 @@
 //! Micro-benchmarks of the hot paths: `cargo bench --bench hot_paths`.
 //! PostgreSQL cases run when `DATABASE_ADMIN_URL` is set (see `scripts/services`).
 
+// A benchmark whose setup fails should stop loudly, where it failed.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::{Arc, OnceLock};
 use switchboard::auth::{hash_password, Authenticator, Claims, SessionCache, TokenKeys};
 use switchboard::bus::{Activity, Event, EventBus, LocalBus};

@@ -1,6 +1,9 @@
 //! Black-box tests: each starts a real server on a free port against its own database
 //! (SQLite file, or a fresh PostgreSQL database with its own Redis key prefix) and speaks HTTP to it.
 
+// A failed unwrap is a failed test with its location: exactly what a test wants.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod helpers;
 
 mod admin;
