@@ -1,12 +1,13 @@
 //! Wiring: connect the store and Redis, build the shared state, bind the HTTP server.
 
-use crate::actors::{Deliverer, Presence, Registry, RetryPolicy};
-use crate::auth::{Authenticator, SessionCache, TokenKeys};
-use crate::bus::{LocalBus, RedisBus, SharedBus};
+use crate::actors::Registry;
+use crate::auth::{Authenticator, TokenKeys};
+use crate::backends::Backends;
 use crate::channels::outbound::Outbound;
-use crate::config::Config;
+use crate::config::{redact, Config};
+use crate::delivery::{Deliverer, RetryPolicy};
 use crate::http::{self, AppState};
-use crate::limits::{Budgets, RateLimits, SharedCounters};
+use crate::licenses::Licenses;
 use crate::shutdown::Shutdown;
 use crate::store::Store;
 use crate::ws::socketio;
@@ -14,7 +15,6 @@ use actix_web::{middleware, web, App, HttpServer};
 use anyhow::Context;
 use rand::RngCore;
 use std::net::TcpListener;
-use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -36,7 +36,7 @@ impl Application {
             .await
             .with_context(|| format!("connecting to the store at {}", redact(&config.database_url)))?;
         store.migrate().await.context("running migrations")?;
-        let shared = SharedState::connect(&config).await?;
+        let shared = Backends::connect(&config).await?;
         let keys = TokenKeys::new(&jwt_secret(&config));
         let idle_after = Duration::from_secs(config.actor_idle_seconds);
         let deliverer = Deliverer {
@@ -53,7 +53,15 @@ impl Application {
             (orphaned_after / 2).clamp(Duration::from_secs(1), Duration::from_secs(60)),
             orphaned_after,
         );
-        let registry = Registry::start(deliverer, shared.presence, config.actor_threads, idle_after)?;
+        let registry = Registry::start(
+            store.clone(),
+            shared.bus.clone(),
+            Arc::new(deliverer),
+            shared.presence,
+            config.actor_threads,
+            idle_after,
+        )?;
+        let licenses = Licenses::new(store.clone(), shared.sessions.clone(), shared.bus.clone());
         let auth = Authenticator::new(keys, shared.sessions, store.clone(), config.jwt_ttl_seconds);
         let socketio_listener = TcpListener::bind((config.host.as_str(), config.socketio_port))
             .with_context(|| format!("binding Socket.IO on {}:{}", config.host, config.socketio_port))?;
@@ -79,6 +87,7 @@ impl Application {
             admin_token: config.admin_token.clone(),
             cookie_secure: config.cookie_secure,
             registry,
+            licenses,
             limits: shared.limits,
             public_url: config.public_url.clone(),
             messenger: config.messenger(),
@@ -228,88 +237,6 @@ fn outbound(config: &Config) -> anyhow::Result<Outbound> {
     Outbound::new(messenger, twilio, status_callback, timeout).context("building the provider HTTP client")
 }
 
-/// What nodes share: in-process on a single machine, Redis when `REDIS_URL` is set.
-struct SharedState {
-    bus: SharedBus,
-    sessions: SessionCache,
-    presence: Presence,
-    limits: Arc<RateLimits>,
-}
-
-impl SharedState {
-    async fn connect(config: &Config) -> anyhow::Result<Self> {
-        let rate = |name: &str, value: u32| NonZeroU32::new(value).with_context(|| format!("{name} must be > 0"));
-        let budgets = Budgets {
-            visitor_rate: rate("VISITOR_RATE_PER_SECOND", config.visitor_rate_per_second)?,
-            visitor_burst: rate("VISITOR_BURST", config.visitor_burst)?,
-            license_rate: rate("LICENSE_RATE_PER_SECOND", config.license_rate_per_second)?,
-            source_rate: rate("SOURCE_RATE_PER_SECOND", config.source_rate_per_second)?,
-            new_conversations_per_minute: rate(
-                "NEW_CONVERSATIONS_PER_SOURCE_PER_MINUTE",
-                config.new_conversations_per_source_per_minute,
-            )?,
-            logins_per_source_per_minute: rate(
-                "LOGIN_ATTEMPTS_PER_SOURCE_PER_MINUTE",
-                config.login_attempts_per_source_per_minute,
-            )?,
-            logins_per_email_per_minute: rate(
-                "LOGIN_ATTEMPTS_PER_EMAIL_PER_MINUTE",
-                config.login_attempts_per_email_per_minute,
-            )?,
-            sockets_per_visitor: config.max_sockets_per_visitor,
-            connections_per_source: config.max_connections_per_source,
-        };
-        let Some(url) = &config.redis_url else {
-            return Ok(Self {
-                bus: Arc::new(LocalBus::new()),
-                sessions: SessionCache::local(),
-                presence: Presence::Local,
-                limits: sweeping(RateLimits::new(budgets, None)),
-            });
-        };
-        let client = redis::Client::open(url.as_str()).context("parsing REDIS_URL")?;
-        // Short timeouts: a Redis outage must degrade requests (store fallback, local limits), not stall them.
-        let manager = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_millis(500)))
-            .set_response_timeout(Some(Duration::from_millis(500)))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_secs(2));
-        let conn = redis::aio::ConnectionManager::new_with_config(client.clone(), manager)
-            .await
-            .with_context(|| format!("connecting to Redis at {}", redact(url)))?;
-        let prefix = config.redis_key_prefix.clone();
-        let node = config.node_name();
-        tracing::info!(%node, "scale-out mode: bus, sessions, presence and rate limits in Redis");
-        let counters = SharedCounters {
-            conn: conn.clone(),
-            prefix: prefix.clone(),
-            visitor_per_second: config.visitor_burst,
-            license_per_second: config.license_rate_per_second,
-        };
-        Ok(Self {
-            bus: RedisBus::start(client, conn.clone(), prefix.clone(), node),
-            sessions: SessionCache::redis(conn.clone(), prefix.clone()),
-            presence: Presence::Redis { conn, prefix },
-            limits: sweeping(RateLimits::new(budgets, Some(counters))),
-        })
-    }
-}
-
-/// Sweeps the local limiters' forgotten keys each minute, so they cannot grow without bound.
-fn sweeping(limits: RateLimits) -> Arc<RateLimits> {
-    let limits = Arc::new(limits);
-    let weak = Arc::downgrade(&limits);
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(60));
-        loop {
-            tick.tick().await;
-            let Some(limits) = weak.upgrade() else { break };
-            limits.sweep();
-        }
-    });
-    limits
-}
-
 fn jwt_secret(config: &Config) -> Vec<u8> {
     match &config.jwt_secret {
         Some(secret) => secret.as_bytes().to_vec(),
@@ -322,17 +249,5 @@ fn jwt_secret(config: &Config) -> Vec<u8> {
             rand::rngs::OsRng.fill_bytes(&mut secret);
             secret
         }
-    }
-}
-
-/// Hides the password in a connection URL before it reaches a log line.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let userinfo = &url[scheme + 3..at];
-            let user = userinfo.split(':').next().unwrap_or_default();
-            format!("{}{}:***{}", &url[..scheme + 3], user, &url[at..])
-        }
-        _ => url.to_owned(),
     }
 }

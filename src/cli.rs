@@ -1,11 +1,10 @@
 //! The command line: `switchboard` serves; `switchboard license …` manages licenses directly in the store,
 //! so a single-machine operator needs no admin token to get started.
 
-use crate::config::Config;
-use crate::domain::LicenseKey;
-use crate::http::ApiError;
-use crate::http::LicenseOrder;
-use crate::store::{LicenseStatus, Store};
+use crate::backends::Backends;
+use crate::config::{redact, Config};
+use crate::licenses::{license_json, LicenseOrder, Licenses};
+use crate::store::Store;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
@@ -48,7 +47,8 @@ pub enum LicenseCommand {
     },
     /// List every license.
     List,
-    /// Suspend a license: logins refused, sessions revoked.
+    /// Suspend a license: logins refused, sessions revoked, open dashboard sockets closed (on running servers
+    /// too when REDIS_URL names their Redis).
     Suspend {
         /// The license key.
         key: String,
@@ -60,37 +60,33 @@ pub enum LicenseCommand {
     },
 }
 
-/// Runs a license command and prints its result as JSON.
+/// Runs a license command and prints its result as JSON. It uses the server's store and, with
+/// `REDIS_URL`, its Redis: a suspension then reaches every running node (sessions refused, sockets closed).
 pub async fn run_license_command(config: &Config, command: LicenseCommand) -> anyhow::Result<()> {
-    let store = Store::connect(&config.database_url, 1).await.context("connecting to the store")?;
+    let store = Store::connect(&config.database_url, 1)
+        .await
+        .with_context(|| format!("connecting to the store at {}", redact(&config.database_url)))?;
     store.migrate().await.context("running migrations")?;
+    let backends = Backends::connect(config).await?;
+    let licenses = Licenses::new(store, backends.sessions, backends.bus.clone());
     let output = match command {
         LicenseCommand::Create { email, products, tier } => {
-            let order = LicenseOrder { email, products, tier: Some(tier) };
-            let new = order.parse().map_err(user_error)?;
-            let license = store.create_license(&new).await?;
-            crate::http::license_json(&license)
+            license_json(&licenses.issue(&LicenseOrder { email, products, tier: Some(tier) }).await?)
         }
-        LicenseCommand::List => {
-            let licenses = store.licenses().await?;
-            serde_json::Value::Array(licenses.iter().map(crate::http::license_json).collect())
+        LicenseCommand::List => serde_json::Value::Array(licenses.list().await?.iter().map(license_json).collect()),
+        LicenseCommand::Suspend { key } => {
+            if config.redis_url.is_none() {
+                tracing::warn!(
+                    "REDIS_URL is not set: a running single-machine server keeps its cached sessions of this \
+                     license until they expire; suspend through the admin API to reach it at once"
+                );
+            }
+            license_json(&licenses.suspend(&key).await?)
         }
-        LicenseCommand::Suspend { key } => set_status(&store, &key, LicenseStatus::Suspended).await?,
-        LicenseCommand::Activate { key } => set_status(&store, &key, LicenseStatus::Active).await?,
+        LicenseCommand::Activate { key } => license_json(&licenses.activate(&key).await?),
     };
+    // The suspension's `session:revoked` must reach Redis before the process exits.
+    backends.bus.flush().await;
     println!("{}", serde_json::to_string_pretty(&output)?);
     Ok(())
-}
-
-async fn set_status(store: &Store, key: &str, status: LicenseStatus) -> anyhow::Result<serde_json::Value> {
-    let key = LicenseKey::parse(key).map_err(|e| anyhow::anyhow!(e.0))?;
-    let license = store.set_license_status(&key, status).await?.ok_or_else(|| anyhow::anyhow!("no license {key}"))?;
-    if status == LicenseStatus::Suspended {
-        store.revoke_license_sessions(&key).await?;
-    }
-    Ok(crate::http::license_json(&license))
-}
-
-fn user_error(err: ApiError) -> anyhow::Error {
-    anyhow::anyhow!("{err}")
 }

@@ -433,3 +433,15 @@ mod tests {
         assert!(parse(&["--cookie-secure", "true"]).cookie_secure);
     }
 }
+
+/// Hides the password in a connection URL before it reaches a log line.
+pub(crate) fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{}{}:***{}", &url[..scheme + 3], user, &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}

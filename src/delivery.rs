@@ -1,11 +1,13 @@
-//! Hands agents' replies in Messenger and WhatsApp conversations to the provider, retrying with
-//! exponential backoff and jitter on timeouts and 5xx (never on 4xx). Every attempt is recorded; every
-//! change of the message's delivery state is stored and announced as `activity:new`.
+//! The outbound delivery worker: hands agents' replies in Messenger and WhatsApp conversations to the
+//! provider, retrying with exponential backoff and jitter on timeouts and 5xx (never on 4xx). Every
+//! attempt is recorded; every change of the message's delivery state is stored and announced as
+//! `activity:new`. Actors reach it through [`Dispatch`] only, so they never depend on the channels.
 
+use crate::actors::{Destination, Dispatch};
 use crate::bus::{Activity, Event, SharedBus};
 use crate::channels::outbound::Outbound;
-use crate::domain::{now_millis, Channel, Delivery, LicenseKey, Message};
-use crate::store::{Conversation, Store};
+use crate::domain::{now_millis, Delivery, LicenseKey, Message};
+use crate::store::Store;
 use rand::Rng;
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,32 +42,6 @@ pub struct Deliverer {
     pub policy: RetryPolicy,
 }
 
-/// Where one outbound message goes.
-#[derive(Debug, Clone)]
-pub struct Destination {
-    /// The tenant.
-    pub license: LicenseKey,
-    /// Messenger or WhatsApp.
-    pub channel: Channel,
-    /// The tenant's page id or number.
-    pub account_id: String,
-    /// The contact.
-    pub contact_id: String,
-}
-
-impl Destination {
-    /// Where a conversation's outbound messages go: the tenant's page or number to the contact.
-    pub fn of(conversation: &Conversation) -> Self {
-        let account_id = conversation.metadata.get("account_id").and_then(|v| v.as_str()).unwrap_or_default();
-        Self {
-            license: conversation.license_key.clone(),
-            channel: conversation.channel,
-            account_id: account_id.to_owned(),
-            contact_id: conversation.contact_id.clone(),
-        }
-    }
-}
-
 impl Deliverer {
     /// Every `every`, resumes deliveries left pending for longer than `orphaned_after` (their node stopped
     /// mid-retry). A conditional claim in the store makes sure one node resends each.
@@ -95,16 +71,10 @@ impl Deliverer {
             let message = self.store.message(&license, &orphan.message_id).await?;
             if let (Some(conversation), Some(message)) = (conversation, message) {
                 tracing::info!(message = %message.id, "resuming an orphaned delivery");
-                self.spawn(Destination::of(&conversation), message);
+                self.dispatch(Destination::of(&conversation), message);
             }
         }
         Ok(())
-    }
-
-    /// Delivers `message` in the background.
-    pub fn spawn(&self, destination: Destination, message: Message) {
-        let deliverer = self.clone();
-        tokio::spawn(async move { deliverer.deliver(destination, message).await });
     }
 
     async fn deliver(&self, to: Destination, message: Message) {
@@ -150,6 +120,14 @@ impl Deliverer {
             Ok(_) => announce_delivery(&self.bus, &to.license, &message.conversation_id, &message.id, delivery, error),
             Err(err) => tracing::error!(%err, message = %message.id, "could not store a delivery state"),
         }
+    }
+}
+
+impl Dispatch for Deliverer {
+    /// Delivers `message` in the background.
+    fn dispatch(&self, destination: Destination, message: Message) {
+        let deliverer = self.clone();
+        tokio::spawn(async move { deliverer.deliver(destination, message).await });
     }
 }
 

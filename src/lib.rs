@@ -3,27 +3,35 @@
 //! - [`domain`]: typed values (license and product keys, e-mails, products); parsing is validation.
 //! - [`store`]: SQLite or PostgreSQL behind one handle; all SQL lives there.
 //! - [`bus`]: license-scoped event bus; [`actors`]: conversation and tenant actors and their registry.
-//! - [`channels`]: Messenger and WhatsApp (Twilio): webhook verification and parsing, outbound API calls.
+//! - [`channels`]: Messenger and WhatsApp (Twilio): webhook verification and parsing, outbound API calls;
+//!   `delivery`: the worker that sends agents' replies through them, with retries.
 //! - [`auth`]: password hashing, JWTs and revocable sessions (cached in memory or Redis).
 //! - [`http`]: thin actix-web handlers and the one error → response mapping.
 //! - [`ws`]: the widget WebSocket (and dashboard streams), one `select!` loop per socket.
 //! - [`limits`]: per-visitor and per-license rate limits, local and across nodes.
 //! - [`telemetry`]: Prometheus metrics (names, the recorder, `/metrics`).
 //! - [`shutdown`]: the one stop signal every listener and socket loop obeys.
-//! - [`app`]: wiring and the server's lifecycle; [`config`]: environment variables.
+//! - [`app`]: wiring and the server's lifecycle; [`config`]: environment variables; `backends`: the
+//!   in-process or Redis state nodes share.
+//! - `licenses`: issue, suspend and reinstate licenses, one set of operations for the admin API and the CLI.
 //! - [`cli`]: operator commands (issue and manage licenses without the HTTP admin).
 
-pub mod actors;
+// Internal layers are `pub(crate)`: only what main.rs, tests/ and benches/ use is public, so the
+// compiler reports dead code in the rest instead of keeping it alive as an unused export.
+pub(crate) mod actors;
 pub mod app;
 pub mod auth;
+pub(crate) mod backends;
 pub mod bus;
 pub mod channels;
 pub mod cli;
 pub mod config;
+pub(crate) mod delivery;
 pub mod domain;
-pub mod http;
-pub mod limits;
+pub(crate) mod http;
+pub(crate) mod licenses;
+pub(crate) mod limits;
 pub mod shutdown;
 pub mod store;
 pub mod telemetry;
-pub mod ws;
+pub(crate) mod ws;

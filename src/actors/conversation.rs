@@ -2,7 +2,7 @@
 //! (`AtomicResponse`), so the order the store numbers messages in is the order watchers see them.
 
 use super::registry::Registry;
-use super::{Deliverer, Destination};
+use super::{Destination, Dispatch};
 use crate::bus::{Activity, Event, SharedBus};
 use crate::domain::{Channel, ConversationStatus, Delivery, LicenseKey, Message, Sender};
 use crate::store::{Appended, Conversation, NewMessage, Store, StoreError, StoreResult};
@@ -46,7 +46,7 @@ pub struct ConversationActor {
     conversation: Conversation,
     store: Store,
     bus: SharedBus,
-    deliverer: Deliverer,
+    dispatch: Arc<dyn Dispatch>,
     registry: Registry,
     watchers: HashMap<u64, mpsc::Sender<ConversationUpdate>>,
     pending: VecDeque<Pending>,
@@ -62,7 +62,7 @@ impl ConversationActor {
             conversation,
             store: registry.store().clone(),
             bus: registry.bus().clone(),
-            deliverer: registry.deliverer().clone(),
+            dispatch: registry.dispatch().clone(),
             registry,
             watchers: HashMap::new(),
             pending: VecDeque::new(),
@@ -118,7 +118,7 @@ impl ConversationActor {
         self.show(message, origin);
         self.publish(Event::MessageNew { channel: self.conversation.channel, message: message.clone() });
         if message.delivery == Some(Delivery::Pending) {
-            self.deliverer.spawn(Destination::of(&self.conversation), message.clone());
+            self.dispatch.dispatch(Destination::of(&self.conversation), message.clone());
         }
     }
 

@@ -4,7 +4,7 @@
 
 mod agent;
 mod conversation;
-mod delivery;
+mod outbound;
 mod presence;
 mod registry;
 mod tenant;
@@ -14,7 +14,7 @@ pub use conversation::{
     ConversationActor, ConversationUpdate, MergeMetadata, Post, Read, Remote, SetStatus, Typing, Unwatch, Watch,
     WATCHER_QUEUE,
 };
-pub use delivery::{announce_delivery, Deliverer, Destination, RetryPolicy};
+pub use outbound::{Destination, Dispatch};
 pub use presence::Presence;
 pub use registry::{Registry, RegistryError};
 pub use tenant::{DashboardPresence, TenantActor, VisitorConnected, VisitorDisconnected};

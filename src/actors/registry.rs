@@ -1,7 +1,7 @@
 //! The registry finds or spawns actors. Actors run on a small pool of dedicated actix arbiters, so
 //! they can be spawned from any runtime (actix-web workers, the Socket.IO listener, background tasks).
 
-use super::{ConversationActor, Deliverer, Presence, Remote, TenantActor};
+use super::{ConversationActor, Dispatch, Presence, Remote, TenantActor};
 use crate::bus::RemoteEvent;
 use crate::bus::{Activity, Event, SharedBus};
 use crate::domain::{Channel, LicenseKey};
@@ -33,7 +33,7 @@ pub struct Registry {
 struct Inner {
     store: Store,
     bus: SharedBus,
-    deliverer: Deliverer,
+    dispatch: Arc<dyn Dispatch>,
     presence: Presence,
     arbiters: Vec<ArbiterHandle>,
     next_arbiter: AtomicUsize,
@@ -43,9 +43,12 @@ struct Inner {
 }
 
 impl Registry {
-    /// Starts `threads` arbiters on their own actix system; actors idle for `idle_after` stop.
+    /// Starts `threads` arbiters on their own actix system; actors write to `store`, publish on `bus`,
+    /// hand outbound replies to `dispatch`, and stop when idle for `idle_after`.
     pub fn start(
-        deliverer: Deliverer,
+        store: Store,
+        bus: SharedBus,
+        dispatch: Arc<dyn Dispatch>,
         presence: Presence,
         threads: usize,
         idle_after: Duration,
@@ -53,9 +56,9 @@ impl Registry {
         let arbiters = spawn_arbiters(threads.max(1))?;
         let registry = Self {
             inner: Arc::new(Inner {
-                store: deliverer.store.clone(),
-                bus: deliverer.bus.clone(),
-                deliverer,
+                store,
+                bus,
+                dispatch,
                 presence,
                 arbiters,
                 next_arbiter: AtomicUsize::new(0),
@@ -189,9 +192,9 @@ impl Registry {
         &self.inner.presence
     }
 
-    /// Delivers outbound channel messages.
-    pub fn deliverer(&self) -> &Deliverer {
-        &self.inner.deliverer
+    /// Sends outbound channel messages.
+    pub fn dispatch(&self) -> &Arc<dyn Dispatch> {
+        &self.inner.dispatch
     }
 
     /// Finds the conversation with a channel contact, starting one on first contact. Answers its id.

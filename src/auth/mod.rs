@@ -97,11 +97,4 @@ impl Authenticator {
         self.cache.forget(&license, &claims.jti, claims.exp.saturating_mul(1000)).await;
         Ok(())
     }
-
-    /// Revokes every session of a license (suspension).
-    pub async fn revoke_license(&self, license: &LicenseKey) -> Result<(), AuthError> {
-        self.store.revoke_license_sessions(license).await?;
-        self.cache.forget_license(license).await;
-        Ok(())
-    }
 }

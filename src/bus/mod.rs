@@ -14,6 +14,7 @@ pub use event::{Activity, BusEvent, Event, Metrics, Notification};
 pub use local::LocalBus;
 
 use crate::domain::LicenseKey;
+use futures_util::future::BoxFuture;
 use std::sync::Arc;
 use tokio::sync::broadcast;
 
@@ -30,6 +31,11 @@ pub trait EventBus: Send + Sync + 'static {
     }
     /// Receives the events of `license` published from now on.
     fn subscribe(&self, license: &LicenseKey) -> broadcast::Receiver<Arc<BusEvent>>;
+    /// Resolves once every event published before the call has left this process (or failed to): a
+    /// short-lived process (the CLI) waits for it before exiting. Immediate on a single node.
+    fn flush(&self) -> BoxFuture<'static, ()> {
+        Box::pin(std::future::ready(()))
+    }
     /// Events other nodes published, for relaying to this node's actors; `None` on a single node.
     fn subscribe_remote(&self) -> Option<broadcast::Receiver<Arc<RemoteEvent>>> {
         None

@@ -5,12 +5,13 @@
 
 use super::{BusEvent, Event, EventBus, LocalBus, RemoteEvent};
 use crate::domain::LicenseKey;
+use futures_util::future::BoxFuture;
 use futures_util::StreamExt;
 use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, oneshot};
 
 /// Events waiting to be published; beyond it a Redis stall drops events (logged) rather than memory.
 const PUBLISH_QUEUE: usize = 65_536;
@@ -22,11 +23,19 @@ struct Envelope {
     event: Event,
 }
 
+/// What the publisher task takes, in order.
+enum Outgoing {
+    /// Publish this event on the license's channel.
+    Event(LicenseKey, Event),
+    /// Answer once everything queued before it is published.
+    Flush(oneshot::Sender<()>),
+}
+
 /// Redis pub/sub in front of a [`LocalBus`].
 pub struct RedisBus {
     local: LocalBus,
     node_id: String,
-    outbox: mpsc::Sender<(LicenseKey, Event)>,
+    outbox: mpsc::Sender<Outgoing>,
     remote: broadcast::Sender<Arc<RemoteEvent>>,
 }
 
@@ -54,7 +63,7 @@ impl RedisBus {
 impl EventBus for RedisBus {
     fn publish(&self, license: &LicenseKey, event: Event) {
         self.local.publish(license, event.clone());
-        if let Err(err) = self.outbox.try_send((license.clone(), event)) {
+        if let Err(err) = self.outbox.try_send(Outgoing::Event(license.clone(), event)) {
             tracing::warn!(%err, "Redis publish queue full; other nodes miss this event");
         }
     }
@@ -65,6 +74,17 @@ impl EventBus for RedisBus {
 
     fn subscribe(&self, license: &LicenseKey) -> broadcast::Receiver<Arc<BusEvent>> {
         self.local.subscribe(license)
+    }
+
+    fn flush(&self) -> BoxFuture<'static, ()> {
+        let outbox = self.outbox.clone();
+        Box::pin(async move {
+            let (done, flushed) = oneshot::channel();
+            // Waits for room in the queue: a flush must not be dropped like an event would be.
+            if outbox.send(Outgoing::Flush(done)).await.is_ok() {
+                let _ = flushed.await;
+            }
+        })
     }
 
     fn subscribe_remote(&self) -> Option<broadcast::Receiver<Arc<RemoteEvent>>> {
@@ -80,9 +100,16 @@ async fn publish_loop(
     mut conn: ConnectionManager,
     prefix: String,
     node_id: String,
-    mut inbox: mpsc::Receiver<(LicenseKey, Event)>,
+    mut inbox: mpsc::Receiver<Outgoing>,
 ) {
-    while let Some((license, event)) = inbox.recv().await {
+    while let Some(outgoing) = inbox.recv().await {
+        let (license, event) = match outgoing {
+            Outgoing::Event(license, event) => (license, event),
+            Outgoing::Flush(done) => {
+                let _ = done.send(());
+                continue;
+            }
+        };
         let envelope = Envelope { origin: node_id.clone(), license: license.to_string(), event };
         let Ok(payload) = serde_json::to_string(&envelope) else { continue };
         let published: redis::RedisResult<i64> =

@@ -4,6 +4,7 @@
 use crate::actors::{AgentError, RegistryError};
 use crate::auth::AuthError;
 use crate::domain::ParseError;
+use crate::licenses::LicenseError;
 use crate::store::StoreError;
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError, UrlencodedError};
 use actix_web::http::StatusCode;
@@ -177,6 +178,16 @@ impl From<AgentError> for ApiError {
             AgentError::Invalid(e) => e.into(),
             AgentError::Store(e) => e.into(),
             AgentError::Unavailable => Self::Unavailable,
+        }
+    }
+}
+
+impl From<LicenseError> for ApiError {
+    fn from(err: LicenseError) -> Self {
+        match err {
+            LicenseError::NotFound => Self::NotFound("license"),
+            LicenseError::Invalid(e) => e.into(),
+            LicenseError::Store(e) => e.into(),
         }
     }
 }

@@ -13,17 +13,17 @@ mod request_log;
 mod webhooks;
 mod widget;
 
-pub use admin::{license_json, LicenseOrder};
 pub use body_guard::check_body;
 pub use error::ApiError;
 pub use identity::{bearer_token, client_ip, AdminAccess, DashboardUser, SESSION_COOKIE};
-pub use request_log::{record_license, trace_request, REQUEST_ID};
+pub use request_log::{record_license, trace_request};
 pub use widget::{public_base, resolve_widget_key};
 
 use crate::actors::Registry;
 use crate::auth::Authenticator;
 use crate::channels::messenger::MessengerConfig;
 use crate::channels::twilio::TwilioConfig;
+use crate::licenses::Licenses;
 use crate::limits::RateLimits;
 use crate::shutdown::Shutdown;
 use crate::store::Store;
@@ -45,6 +45,8 @@ pub struct AppState {
     pub cookie_secure: bool,
     /// The live actors.
     pub registry: Registry,
+    /// Issue, suspend and reinstate licenses (the same operations as the CLI).
+    pub licenses: Licenses,
     /// Widget rate limits, per visitor and per license.
     pub limits: Arc<RateLimits>,
     /// The URL the outside world reaches this server at (`PUBLIC_URL`), if configured.

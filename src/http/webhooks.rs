@@ -4,8 +4,9 @@
 //! and redeliveries (same provider message id) are stored once.
 
 use super::{public_base, ApiError, AppState};
-use crate::actors::{announce_delivery, Post};
+use crate::actors::Post;
 use crate::channels::{messenger, twilio, InboundMessage};
+use crate::delivery::announce_delivery;
 use crate::domain::{Channel, Delivery, LicenseKey, Sender, MAX_MESSAGE_CHARS};
 use crate::store::NewMessage;
 use actix_web::{web, HttpRequest, HttpResponse};

@@ -9,7 +9,7 @@
 
 pub mod slots;
 
-pub use slots::{Slot, SlotTable};
+pub use slots::SlotTable;
 
 use crate::domain::{now_millis, LicenseKey};
 use governor::{DefaultKeyedRateLimiter, Quota};

@@ -6,8 +6,6 @@
 mod frames;
 mod session;
 
-pub use frames::{parse_client_frame, ClientFrame, ServerFrame};
-
 use crate::domain::{new_id, ProductKey};
 use crate::http::{client_ip, resolve_widget_key, ApiError, AppState};
 use crate::ws::upgrade;

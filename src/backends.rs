@@ -1,0 +1,99 @@
+//! The state nodes share — event bus, session cache, presence, rate limits — in-process on a single
+//! machine, in Redis when `REDIS_URL` is set. Chosen once here, for the server and the CLI alike.
+
+use crate::actors::Presence;
+use crate::auth::SessionCache;
+use crate::bus::{LocalBus, RedisBus, SharedBus};
+use crate::config::{redact, Config};
+use crate::limits::{Budgets, RateLimits, SharedCounters};
+use anyhow::Context;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What nodes share: in-process on a single machine, Redis when `REDIS_URL` is set.
+pub(crate) struct Backends {
+    /// Event bus, scoped by license.
+    pub(crate) bus: SharedBus,
+    /// Session states in front of the sessions table.
+    pub(crate) sessions: SessionCache,
+    /// Visitors online.
+    pub(crate) presence: Presence,
+    /// Widget rate limits.
+    pub(crate) limits: Arc<RateLimits>,
+}
+
+impl Backends {
+    /// The in-process backends, or the Redis ones when `config` names a Redis.
+    pub(crate) async fn connect(config: &Config) -> anyhow::Result<Self> {
+        let rate = |name: &str, value: u32| NonZeroU32::new(value).with_context(|| format!("{name} must be > 0"));
+        let budgets = Budgets {
+            visitor_rate: rate("VISITOR_RATE_PER_SECOND", config.visitor_rate_per_second)?,
+            visitor_burst: rate("VISITOR_BURST", config.visitor_burst)?,
+            license_rate: rate("LICENSE_RATE_PER_SECOND", config.license_rate_per_second)?,
+            source_rate: rate("SOURCE_RATE_PER_SECOND", config.source_rate_per_second)?,
+            new_conversations_per_minute: rate(
+                "NEW_CONVERSATIONS_PER_SOURCE_PER_MINUTE",
+                config.new_conversations_per_source_per_minute,
+            )?,
+            logins_per_source_per_minute: rate(
+                "LOGIN_ATTEMPTS_PER_SOURCE_PER_MINUTE",
+                config.login_attempts_per_source_per_minute,
+            )?,
+            logins_per_email_per_minute: rate(
+                "LOGIN_ATTEMPTS_PER_EMAIL_PER_MINUTE",
+                config.login_attempts_per_email_per_minute,
+            )?,
+            sockets_per_visitor: config.max_sockets_per_visitor,
+            connections_per_source: config.max_connections_per_source,
+        };
+        let Some(url) = &config.redis_url else {
+            return Ok(Self {
+                bus: Arc::new(LocalBus::new()),
+                sessions: SessionCache::local(),
+                presence: Presence::Local,
+                limits: sweeping(RateLimits::new(budgets, None)),
+            });
+        };
+        let client = redis::Client::open(url.as_str()).context("parsing REDIS_URL")?;
+        // Short timeouts: a Redis outage must degrade requests (store fallback, local limits), not stall them.
+        let manager = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_millis(500)))
+            .set_response_timeout(Some(Duration::from_millis(500)))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_secs(2));
+        let conn = redis::aio::ConnectionManager::new_with_config(client.clone(), manager)
+            .await
+            .with_context(|| format!("connecting to Redis at {}", redact(url)))?;
+        let prefix = config.redis_key_prefix.clone();
+        let node = config.node_name();
+        tracing::info!(%node, "scale-out mode: bus, sessions, presence and rate limits in Redis");
+        let counters = SharedCounters {
+            conn: conn.clone(),
+            prefix: prefix.clone(),
+            visitor_per_second: config.visitor_burst,
+            license_per_second: config.license_rate_per_second,
+        };
+        Ok(Self {
+            bus: RedisBus::start(client, conn.clone(), prefix.clone(), node),
+            sessions: SessionCache::redis(conn.clone(), prefix.clone()),
+            presence: Presence::Redis { conn, prefix },
+            limits: sweeping(RateLimits::new(budgets, Some(counters))),
+        })
+    }
+}
+
+/// Sweeps the local limiters' forgotten keys each minute, so they cannot grow without bound.
+fn sweeping(limits: RateLimits) -> Arc<RateLimits> {
+    let limits = Arc::new(limits);
+    let weak = Arc::downgrade(&limits);
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            let Some(limits) = weak.upgrade() else { break };
+            limits.sweep();
+        }
+    });
+    limits
+}

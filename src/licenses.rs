@@ -1,0 +1,119 @@
+//! License operations — issue, list, suspend, reinstate — shared by the admin API and the CLI, so both
+//! do exactly the same thing. Suspension reaches running servers: the session rows are revoked in the
+//! store, the shared session cache forgets them, and `session:revoked` on the bus closes open sockets.
+
+use crate::auth::SessionCache;
+use crate::bus::{Event, SharedBus};
+use crate::domain::{Email, LicenseKey, ParseError, Product, Tier};
+use crate::store::{License, LicenseStatus, NewLicense, Store, StoreError};
+use serde::Deserialize;
+use serde_json::json;
+
+/// Why a license operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LicenseError {
+    /// No license with that key.
+    #[error("license not found")]
+    NotFound,
+    /// A malformed key or order.
+    #[error(transparent)]
+    Invalid(#[from] ParseError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A license order as the admin API and the CLI take it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LicenseOrder {
+    /// Purchaser's address.
+    pub email: String,
+    /// Product names.
+    pub products: Vec<String>,
+    /// Tier name; `basic` when absent.
+    pub tier: Option<String>,
+}
+
+impl LicenseOrder {
+    /// Validates the order into what the store takes.
+    pub fn parse(&self) -> Result<NewLicense, ParseError> {
+        let email = Email::parse(&self.email)?;
+        let mut products: Vec<Product> = Vec::new();
+        for name in &self.products {
+            let product = name.parse()?;
+            if !products.contains(&product) {
+                products.push(product);
+            }
+        }
+        if products.is_empty() {
+            return Err(ParseError("a license needs at least one product".into()));
+        }
+        let tier = match &self.tier {
+            Some(t) => t.parse::<Tier>()?,
+            None => Tier::default(),
+        };
+        Ok(NewLicense { email: email.as_str().to_owned(), products, tier })
+    }
+}
+
+/// The license operations, over the store, the shared session cache and the bus.
+#[derive(Clone)]
+pub struct Licenses {
+    store: Store,
+    sessions: SessionCache,
+    bus: SharedBus,
+}
+
+impl Licenses {
+    /// Operations on `store` that reach live servers through `sessions` and `bus`.
+    pub fn new(store: Store, sessions: SessionCache, bus: SharedBus) -> Self {
+        Self { store, sessions, bus }
+    }
+
+    /// Issues a license for a validated order.
+    pub async fn issue(&self, order: &LicenseOrder) -> Result<License, LicenseError> {
+        let license = self.store.create_license(&order.parse()?).await?;
+        tracing::info!(license = %license.license_key, "license issued");
+        Ok(license)
+    }
+
+    /// Every license.
+    pub async fn list(&self) -> Result<Vec<License>, LicenseError> {
+        Ok(self.store.licenses().await?)
+    }
+
+    /// Suspends a license: logins are refused from now on, every session is revoked on every node and
+    /// the dashboard sockets opened with them close.
+    pub async fn suspend(&self, raw_key: &str) -> Result<License, LicenseError> {
+        let license = self.set_status(raw_key, LicenseStatus::Suspended).await?;
+        let key = &license.license_key;
+        self.store.revoke_license_sessions(key).await?;
+        self.sessions.forget_license(key).await;
+        self.bus.publish(key, Event::SessionRevoked { jti: None });
+        tracing::info!(license = %key, "license suspended; its sessions are revoked");
+        Ok(license)
+    }
+
+    /// Reinstates a suspended license; its users log in again.
+    pub async fn activate(&self, raw_key: &str) -> Result<License, LicenseError> {
+        self.set_status(raw_key, LicenseStatus::Active).await
+    }
+
+    async fn set_status(&self, raw_key: &str, status: LicenseStatus) -> Result<License, LicenseError> {
+        let key = LicenseKey::parse(raw_key)?;
+        self.store.set_license_status(&key, status).await?.ok_or(LicenseError::NotFound)
+    }
+}
+
+/// The API (and CLI) shape of a license.
+pub fn license_json(license: &License) -> serde_json::Value {
+    json!({
+        "license_key": license.license_key,
+        "email": license.email,
+        "products": license.products,
+        "tier": license.tier,
+        "status": license.status,
+        "created_at": license.created_at,
+    })
+}
