@@ -1,0 +1,147 @@
+//! Group commit: posted messages queue up and one `Flush` writes them in one transaction, under
+//! `ctx.wait`, so nothing else reaches the actor until the batch is stored and shown.
+
+use super::ConversationActor;
+use crate::domain::{Channel, Delivery, LicenseKey, Message, Sender};
+use crate::store::{Appended, NewMessage, Store, StoreError, StoreResult};
+use actix::prelude::*;
+use std::time::Instant;
+use tokio::sync::oneshot;
+
+/// Most messages written in one transaction.
+const MAX_BATCH: usize = 256;
+
+/// Store and deliver a message. Answers with the stored message (or the earlier copy of a resend).
+#[derive(Message, Clone)]
+#[rtype(result = "Result<Appended, StoreError>")]
+pub struct Post {
+    /// The message.
+    pub message: NewMessage,
+    /// The socket it came from, which gets an ack instead of an echo.
+    pub origin: Option<u64>,
+}
+
+/// A posted message waiting for the next group commit, and who waits for its answer.
+pub(super) struct Pending {
+    post: Post,
+    reply: oneshot::Sender<Result<Appended, StoreError>>,
+}
+
+/// Writes the queued messages: everything posted while the previous write was in flight goes in one
+/// transaction (group commit), so a busy conversation pays one commit per batch, not per message.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Flush;
+
+impl Handler<Post> for ConversationActor {
+    type Result = ResponseFuture<Result<Appended, StoreError>>;
+
+    fn handle(&mut self, mut post: Post, ctx: &mut Self::Context) -> Self::Result {
+        self.last_active = Instant::now();
+        if post.message.sender == Sender::Agent && self.conversation.channel != Channel::Widget {
+            // Goes out through the provider after the store has it.
+            post.message.delivery = Some(Delivery::Pending);
+        }
+        let (reply, answer) = oneshot::channel();
+        self.pending.push_back(Pending { post, reply });
+        if !self.flush_scheduled {
+            // Queued behind the messages already in the mailbox, so they join this batch.
+            self.flush_scheduled = true;
+            ctx.notify(Flush);
+        }
+        Box::pin(async move {
+            answer.await.unwrap_or_else(|_| Err(StoreError::Corrupt("the conversation stopped before storing".into())))
+        })
+    }
+}
+
+impl Handler<Flush> for ConversationActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Flush, ctx: &mut Self::Context) {
+        self.flush_scheduled = false;
+        let take = self.pending.len().min(MAX_BATCH);
+        if take == 0 {
+            return;
+        }
+        let batch: Vec<Pending> = self.pending.drain(..take).collect();
+        if !self.pending.is_empty() {
+            self.flush_scheduled = true;
+            ctx.notify(Flush);
+        }
+        let store = self.store.clone();
+        let license = self.conversation.license_key.clone();
+        let id = self.conversation.id.clone();
+        let known = self.conversation.last_seq;
+        let messages: Vec<NewMessage> = batch.iter().map(|p| p.post.message.clone()).collect();
+        let reopen = messages.iter().any(|m| m.sender == Sender::Visitor);
+        let write = async move {
+            let appended = commit(&store, &license, &id, &messages, reopen).await?;
+            // Another node may have stored messages since we last looked: fetch them so watchers
+            // see the conversation in the store's order.
+            let first_new = appended.iter().flatten().filter(|a| !a.duplicate).map(|a| a.message.seq).min();
+            let gap = match first_new {
+                Some(first) if first > known + 1 => {
+                    store.messages_after(&license, &id, known, first - known - 1).await?
+                }
+                _ => Vec::new(),
+            };
+            Ok((appended, gap))
+        };
+        // The mailbox waits for the write, so everything after it sees the new state.
+        ctx.wait(write.into_actor(self).map(
+            move |written: Result<(Vec<StoreResult<Appended>>, Vec<Message>), StoreError>, act, _| match written {
+                Ok((appended, gap)) => {
+                    for earlier in &gap {
+                        act.show(earlier, None);
+                    }
+                    for (pending, appended) in batch.into_iter().zip(appended) {
+                        if let Ok(appended) = &appended {
+                            if !appended.duplicate {
+                                act.after_append(&appended.message, pending.post.origin);
+                            }
+                        }
+                        let _ = pending.reply.send(appended);
+                    }
+                }
+                Err(err) => {
+                    tracing::warn!(%err, conversation = %act.conversation.id, "storing a batch failed");
+                    for pending in batch {
+                        let _ = pending.reply.send(Err(err.for_another_waiter()));
+                    }
+                }
+            },
+        ));
+    }
+}
+
+/// Stores a batch in one transaction. If the batch fails for a reason tied to its content (not an
+/// outage, not a suspended license), each message is stored on its own, in order, so one bad message
+/// fails alone and its neighbours are still stored. `Err` only when nothing could be tried.
+async fn commit(
+    store: &Store,
+    license: &LicenseKey,
+    id: &str,
+    messages: &[NewMessage],
+    reopen: bool,
+) -> StoreResult<Vec<StoreResult<Appended>>> {
+    let vanished = || StoreError::Corrupt("live conversation vanished".into());
+    match store.append_messages(license, id, messages, reopen).await {
+        Ok(appended) => Ok(appended.ok_or_else(vanished)?.into_iter().map(Ok).collect()),
+        Err(err @ (StoreError::Unavailable(_) | StoreError::LicenseSuspended)) => Err(err),
+        Err(err) if messages.len() == 1 => Ok(vec![Err(err)]),
+        Err(err) => {
+            tracing::warn!(%err, conversation = id, "a batch failed; storing its messages one by one");
+            let mut answers = Vec::with_capacity(messages.len());
+            for message in messages {
+                let one = store.append_messages(license, id, std::slice::from_ref(message), reopen).await;
+                answers.push(match one {
+                    Ok(Some(mut appended)) => appended.pop().ok_or_else(vanished),
+                    Ok(None) => Err(vanished()),
+                    Err(err) => Err(err),
+                });
+            }
+            Ok(answers)
+        }
+    }
+}
