@@ -7,11 +7,12 @@
 //!   `delivery`: the worker that sends agents' replies through them, with retries.
 //! - [`auth`]: password hashing, JWTs and revocable sessions (cached in memory or Redis).
 //! - [`http`]: thin actix-web handlers and the one error → response mapping.
-//! - [`ws`]: the widget WebSocket (and dashboard streams), one `select!` loop per socket.
+//! - [`ws`]: the socket loops once upgraded (widget, dashboard, Socket.IO), one `select!` loop per socket;
+//!   the upgrade handlers are HTTP handlers (`http::sockets`), so `ws` never imports `http`.
 //! - [`limits`]: per-visitor and per-license rate limits, local and across nodes.
 //! - [`telemetry`]: Prometheus metrics (names, the recorder, `/metrics`).
 //! - [`shutdown`]: the one stop signal every listener and socket loop obeys.
-//! - [`app`]: wiring and the server's lifecycle; [`config`]: environment variables; `backends`: the
+//! - [`app`]: wiring (`state`: what it shares with every handler) and the server's lifecycle; [`config`]: environment variables; `backends`: the
 //!   in-process or Redis state nodes share.
 //! - `licenses`: issue, suspend and reinstate licenses, one set of operations for the admin API and the CLI.
 //! - [`cli`]: operator commands (issue and manage licenses without the HTTP admin).
@@ -32,6 +33,7 @@ pub(crate) mod http;
 pub(crate) mod licenses;
 pub(crate) mod limits;
 pub mod shutdown;
+pub(crate) mod state;
 pub mod store;
 pub mod telemetry;
 pub(crate) mod ws;

@@ -1,8 +1,9 @@
 //! `/api/admin/licenses`: the operator issues, lists, suspends and reinstates licenses (the operations
 //! themselves live in [`crate::licenses`], shared with the CLI).
 
-use super::{AdminAccess, ApiError, AppState};
+use super::{AdminAccess, ApiError};
 use crate::licenses::{license_json, LicenseOrder};
+use crate::state::AppState;
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 

@@ -1,10 +1,11 @@
 //! `/api/auth/*`: register with a license key, log in for a token (body and cookie), who am I, log out.
 
-use super::{client_ip, ApiError, AppState, DashboardUser, SESSION_COOKIE};
+use super::{client_ip, ApiError, DashboardUser, SESSION_COOKIE};
 use crate::auth::{hash_password, verify_password, Claims};
 use crate::bus::Event;
 use crate::domain::{now_millis, Email, LicenseKey, Role};
 use crate::limits::LoginRefused;
+use crate::state::AppState;
 use crate::store::{LicenseStatus, NewUser, StoreError};
 use actix_web::cookie::{time::Duration as CookieDuration, Cookie, SameSite};
 use actix_web::{web, HttpRequest, HttpResponse};

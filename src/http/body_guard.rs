@@ -4,7 +4,8 @@
 //! a JSON `\u0000` escape, or a form's `%00`. PostgreSQL cannot store NUL in text, and one NUL must
 //! never reach the store, where it would fail a whole group commit.
 
-use super::{ApiError, AppState, MAX_BODY_BYTES};
+use super::{ApiError, MAX_BODY_BYTES};
+use crate::state::AppState;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;

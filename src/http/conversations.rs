@@ -1,7 +1,8 @@
 //! Conversation logs and agent actions for the dashboard, strictly within the caller's license.
 
-use super::{ApiError, AppState, DashboardUser};
+use super::{ApiError, DashboardUser};
 use crate::domain::ConversationStatus;
+use crate::state::AppState;
 use crate::store::ConversationCursor;
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;

@@ -1,7 +1,8 @@
 //! Liveness and readiness probes for load balancers and orchestrators.
 
-use super::{ApiError, AppState};
+use super::ApiError;
 use crate::channels::constant_time_eq;
+use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 

@@ -1,10 +1,11 @@
 //! Who is calling: a dashboard user (JWT in `Authorization: Bearer`, the session cookie, or
 //! `?token=` for socket upgrades) or the operator (admin token).
 
-use super::{ApiError, AppState};
+use super::ApiError;
 use crate::auth::{AuthError, Claims};
 use crate::channels::constant_time_eq;
 use crate::domain::LicenseKey;
+use crate::state::AppState;
 use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr};

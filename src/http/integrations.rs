@@ -1,8 +1,9 @@
 //! `/api/integrations`: a tenant connects its Facebook page or WhatsApp number. A page or number
 //! belongs to one license; a second claim is refused.
 
-use super::{ApiError, AppState, DashboardUser};
+use super::{ApiError, DashboardUser};
 use crate::domain::Channel;
+use crate::state::AppState;
 use crate::store::StoreError;
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;

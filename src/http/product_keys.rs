@@ -1,7 +1,8 @@
 //! `/api/products/keys`: a tenant's product keys, one active key per product it bought.
 
-use super::{ApiError, AppState, DashboardUser};
+use super::{ApiError, DashboardUser};
 use crate::domain::{Product, ProductKey};
+use crate::state::AppState;
 use crate::store::{ProductKeyRecord, StoreError};
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;

@@ -3,11 +3,12 @@
 //! Every body is verified before anything is parsed; the answer comes after the store has the message,
 //! and redeliveries (same provider message id) are stored once.
 
-use super::{public_base, ApiError, AppState};
+use super::{public_base, ApiError};
 use crate::actors::Post;
 use crate::channels::{messenger, twilio, InboundMessage};
 use crate::delivery::announce_delivery;
 use crate::domain::{Channel, Delivery, LicenseKey, Sender, MAX_MESSAGE_CHARS};
+use crate::state::AppState;
 use crate::store::NewMessage;
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;

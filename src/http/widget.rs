@@ -2,8 +2,9 @@
 //! dashboard's `POST /api/products/chatbot/configure`.
 
 use super::product_keys::issue_product_key;
-use super::{ApiError, AppState, DashboardUser};
+use super::{ApiError, DashboardUser};
 use crate::domain::{Product, ProductKey, WidgetConfig};
+use crate::state::AppState;
 use crate::store::{LicenseStatus, ProductKeyRecord, Store};
 use actix_web::{middleware, web, HttpRequest, HttpResponse};
 use serde::Deserialize;

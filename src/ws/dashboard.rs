@@ -1,60 +1,52 @@
-//! `GET /ws/dashboard`: the live events of the caller's license as `{"event": …, "data": …}` frames,
-//! for clients without Socket.IO. The token comes as `Authorization: Bearer`, the session cookie,
-//! or `?token=` (browsers cannot set headers on WebSockets). Receive-only, plus `ping`.
+//! The dashboard WebSocket loop (`GET /ws/dashboard`, upgraded in `http::sockets`): the live events of
+//! the caller's license as `{"event": …, "data": …}` frames, for clients without Socket.IO.
+//! Receive-only, plus `ping`.
 
-use crate::actors::DashboardPresence;
-use crate::auth::AuthError;
-use crate::bus::Event;
-use crate::domain::LicenseKey;
-use crate::http::{bearer_token, client_ip, ApiError, AppState};
+use crate::actors::{DashboardPresence, TenantActor};
+use crate::bus::{BusEvent, Event};
 use crate::shutdown::Shutdown;
 use crate::ws::frame_guard::FrameGuard;
-use crate::ws::widget::too_many_connections;
-use crate::ws::{protocol_close, upgrade, CLIENT_TIMEOUT, CLOSE_RESTART, CLOSE_TOO_SLOW, HEARTBEAT, SEND_TIMEOUT};
-use actix_web::{web, HttpRequest, HttpResponse};
+use crate::ws::{protocol_close, CLIENT_TIMEOUT, CLOSE_RESTART, CLOSE_TOO_SLOW, HEARTBEAT, SEND_TIMEOUT};
+use actix::Addr;
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason};
-use serde::Deserialize;
+use std::sync::Arc;
 use std::time::Instant;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::{self, error::RecvError};
 
 /// Close code when the socket's session is revoked (logout, license suspended).
 const CLOSE_REVOKED: u16 = 4003;
 /// Largest frame a dashboard may send: it only sends pings.
-const MAX_FRAME_BYTES: usize = 4096;
+pub const MAX_FRAME_BYTES: usize = 4096;
 
-#[derive(Deserialize)]
-pub struct DashboardQuery {
-    token: Option<String>,
+/// An upgraded dashboard socket and what its loop needs.
+pub struct DashboardSocket {
+    /// Writes to the client.
+    pub session: actix_ws::Session,
+    /// Reads from the client.
+    pub stream: actix_ws::AggregatedMessageStream,
+    /// Tells an oversized frame from other protocol errors.
+    pub guard: FrameGuard,
+    /// The license's bus events, subscribed before the upgrade answered.
+    pub events: broadcast::Receiver<Arc<BusEvent>>,
+    /// The license's tenant actor, told while an agent is connected.
+    pub tenant: Addr<TenantActor>,
+    /// The session the socket was opened with; revoking it closes the socket.
+    pub jti: String,
+    /// The server's stop signal.
+    pub shutdown: Shutdown,
 }
 
-/// Authenticates, then upgrades.
-pub async fn connect(
-    req: HttpRequest,
-    body: web::Payload,
-    state: web::Data<AppState>,
-    query: web::Query<DashboardQuery>,
-) -> Result<HttpResponse, ApiError> {
-    // An explicit query token wins over a session cookie the browser may also send.
-    let token = query.token.clone().or_else(|| bearer_token(&req)).ok_or(AuthError::Missing)?;
-    let claims = state.auth.validate(&token).await?;
-    let license = LicenseKey::parse(&claims.license_key).map_err(|_| AuthError::Invalid)?;
-    let source = client_ip(&req, state.trust_x_forwarded_for);
-    let slot = state.limits.source_connections.take(source).ok_or_else(too_many_connections)?;
-    let upgraded = upgrade(&req, body, MAX_FRAME_BYTES)?;
-    let (session, stream) = (upgraded.session, upgraded.stream);
-    let events = state.registry.bus().subscribe(&license);
-    let tenant = state.registry.tenant(&license);
-    tenant.do_send(DashboardPresence(true));
-    let (guard, shutdown) = (upgraded.guard, state.shutdown.clone());
-    actix_web::rt::spawn(async move {
-        let _slot = slot;
-        let reason = serve(session.clone(), Inbound { stream, guard }, events, claims.jti, shutdown).await;
+impl DashboardSocket {
+    /// Counts the agent online, forwards events until the socket ends, then counts it offline and closes.
+    pub async fn run(self) {
+        let Self { session, stream, guard, events, tenant, jti, shutdown } = self;
+        tenant.do_send(DashboardPresence(true));
+        let reason = serve(session.clone(), Inbound { stream, guard }, events, jti, shutdown).await;
         tenant.do_send(DashboardPresence(false));
         if let Some(reason) = reason {
             let _ = session.close(Some(reason)).await;
         }
-    });
-    Ok(upgraded.response)
+    }
 }
 
 /// The client's side of the socket.
@@ -67,7 +59,7 @@ struct Inbound {
 async fn serve(
     mut session: actix_ws::Session,
     inbound: Inbound,
-    mut events: tokio::sync::broadcast::Receiver<std::sync::Arc<crate::bus::BusEvent>>,
+    mut events: broadcast::Receiver<Arc<BusEvent>>,
     jti: String,
     shutdown: Shutdown,
 ) -> Option<CloseReason> {

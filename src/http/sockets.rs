@@ -1,0 +1,131 @@
+//! The socket upgrade handlers, `GET /ws/widget` and `GET /ws/dashboard`: they authenticate and take the
+//! connection slots *before* the upgrade, so a refusal is a plain HTTP 4xx with a JSON reason, then hand
+//! the upgraded socket to its loop in [`crate::ws`].
+//!
+//! - `/ws/widget?product_key=chat_…[&visitor_token=…&last_seq=N]`: a visitor's live chat. A visitor
+//!   token resumes the visitor's conversation and replays what they missed.
+//! - `/ws/dashboard`: the caller's license's live events; the token comes as `Authorization: Bearer`,
+//!   the session cookie, or `?token=` (browsers cannot set headers on WebSockets).
+
+use super::{bearer_token, client_ip, resolve_widget_key, ApiError};
+use crate::auth::AuthError;
+use crate::domain::{new_id, LicenseKey, ProductKey};
+use crate::state::AppState;
+use crate::ws::dashboard::{self, DashboardSocket};
+use crate::ws::upgrade;
+use crate::ws::widget::{SocketContext, Visitor, WidgetSession};
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+/// Mounts the socket endpoints (outside `/api`).
+pub(super) fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/ws/widget", web::get().to(widget)).route("/ws/dashboard", web::get().to(dashboard));
+}
+
+#[derive(Deserialize)]
+struct WidgetQuery {
+    product_key: String,
+    visitor_token: Option<String>,
+    last_seq: Option<i64>,
+}
+
+/// Upgrades a visitor's connection after checking the product key and the per-source and
+/// per-visitor socket caps (429 beyond them, before any socket exists).
+async fn widget(
+    req: HttpRequest,
+    body: web::Payload,
+    state: web::Data<AppState>,
+    query: web::Query<WidgetQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let key = ProductKey::parse(&query.product_key)?;
+    let record = resolve_widget_key(&state.store, &key).await?;
+    let license = record.license_key;
+    let (visitor_token, resume) = match query.visitor_token.as_deref().filter(|t| is_visitor_token(t)) {
+        Some(token) => (token.to_owned(), state.store.conversation_by_visitor(&license, token).await?),
+        None => (new_id(), None),
+    };
+    let source = client_ip(&req, state.trust_x_forwarded_for);
+    let source_slot = state.limits.source_connections.take(source).ok_or_else(too_many_connections)?;
+    let visitor_slot = state.limits.visitor_sockets.take(format!("{license}/{visitor_token}")).ok_or_else(|| {
+        ApiError::TooManyRequests {
+            code: "too_many_sockets",
+            message: "this visitor has too many open sockets; close some tabs".into(),
+            retry_after: 5,
+        }
+    })?;
+    let max_frame = state.widget_max_frame_bytes;
+    let upgraded = upgrade(&req, body, max_frame)?;
+    let visitor = Visitor { license, id: visitor_id_of(&visitor_token), token: visitor_token };
+    let context = SocketContext {
+        registry: state.registry.clone(),
+        limits: state.limits.clone(),
+        source,
+        shutdown: state.shutdown.clone(),
+        guard: upgraded.guard,
+        max_frame,
+    };
+    let session = WidgetSession::new(upgraded.session, visitor, context);
+    let last_seq = query.last_seq.unwrap_or(0).max(0);
+    actix_web::rt::spawn(async move {
+        session.run(upgraded.stream, resume, last_seq).await;
+        // The slots are given back when the socket is gone.
+        drop((source_slot, visitor_slot));
+    });
+    Ok(upgraded.response)
+}
+
+#[derive(Deserialize)]
+struct DashboardQuery {
+    token: Option<String>,
+}
+
+/// Authenticates a dashboard, then upgrades.
+async fn dashboard(
+    req: HttpRequest,
+    body: web::Payload,
+    state: web::Data<AppState>,
+    query: web::Query<DashboardQuery>,
+) -> Result<HttpResponse, ApiError> {
+    // An explicit query token wins over a session cookie the browser may also send.
+    let token = query.token.clone().or_else(|| bearer_token(&req)).ok_or(AuthError::Missing)?;
+    let claims = state.auth.validate(&token).await?;
+    let license = LicenseKey::parse(&claims.license_key).map_err(|_| AuthError::Invalid)?;
+    let source = client_ip(&req, state.trust_x_forwarded_for);
+    let slot = state.limits.source_connections.take(source).ok_or_else(too_many_connections)?;
+    let upgraded = upgrade(&req, body, dashboard::MAX_FRAME_BYTES)?;
+    let socket = DashboardSocket {
+        session: upgraded.session,
+        stream: upgraded.stream,
+        guard: upgraded.guard,
+        events: state.registry.bus().subscribe(&license),
+        tenant: state.registry.tenant(&license),
+        jti: claims.jti,
+        shutdown: state.shutdown.clone(),
+    };
+    actix_web::rt::spawn(async move {
+        socket.run().await;
+        drop(slot);
+    });
+    Ok(upgraded.response)
+}
+
+/// The answer when a source address holds [`crate::config::Config::max_connections_per_source`] sockets.
+fn too_many_connections() -> ApiError {
+    ApiError::TooManyRequests {
+        code: "too_many_connections",
+        message: "too many open connections from this address".into(),
+        retry_after: 5,
+    }
+}
+
+/// Tokens are 32 lowercase hex digits (what [`new_id`] makes); anything else starts afresh.
+fn is_visitor_token(token: &str) -> bool {
+    token.len() == 32 && token.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+}
+
+/// The public visitor id: derived from the secret token, so dashboards never see the token itself.
+fn visitor_id_of(token: &str) -> String {
+    let digest = Sha256::digest(token.as_bytes());
+    format!("v_{}", hex::encode(&digest[..8]))
+}

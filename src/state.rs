@@ -1,0 +1,46 @@
+//! What the application shares with every HTTP handler and socket upgrade: built once by
+//! [`crate::app`], handed to actix-web as `web::Data<AppState>`. It belongs to the wiring, not to a layer.
+
+use crate::actors::Registry;
+use crate::auth::Authenticator;
+use crate::channels::messenger::MessengerConfig;
+use crate::channels::twilio::TwilioConfig;
+use crate::licenses::Licenses;
+use crate::limits::RateLimits;
+use crate::shutdown::Shutdown;
+use crate::store::Store;
+use std::sync::Arc;
+
+/// What every handler can reach, shared across workers.
+pub struct AppState {
+    /// The durable store.
+    pub store: Store,
+    /// Token issue and validation.
+    pub auth: Authenticator,
+    /// Bearer token of the admin API; `None` disables it.
+    pub admin_token: Option<String>,
+    /// Whether the session cookie is marked `Secure`.
+    pub cookie_secure: bool,
+    /// The live actors.
+    pub registry: Registry,
+    /// Issue, suspend and reinstate licenses (the same operations as the CLI).
+    pub licenses: Licenses,
+    /// Widget rate limits, per visitor and per license.
+    pub limits: Arc<RateLimits>,
+    /// The URL the outside world reaches this server at (`PUBLIC_URL`), if configured.
+    pub public_url: Option<String>,
+    /// Messenger webhook settings; `None` disables the channel.
+    pub messenger: Option<MessengerConfig>,
+    /// Twilio webhook settings; `None` disables WhatsApp.
+    pub twilio: Option<TwilioConfig>,
+    /// The stop signal: sockets close and `/readyz` answers 503 once it fires.
+    pub shutdown: Shutdown,
+    /// Take the client address from `X-Forwarded-For` (behind a trusted proxy only).
+    pub trust_x_forwarded_for: bool,
+    /// Largest widget frame or message.
+    pub widget_max_frame_bytes: usize,
+    /// Largest provider webhook body.
+    pub webhook_max_body_bytes: usize,
+    /// Bearer token `/metrics` requires, if any.
+    pub metrics_token: Option<String>,
+}
