@@ -1,0 +1,208 @@
+//! One visitor socket: a `select!` loop over inbound frames, acks of in-flight messages, the
+//! conversation's updates and a heartbeat. Every exit path goes through the same clean-up.
+//!
+//! - [`watching`]: the welcome, the replay of what the visitor missed, and live conversation updates.
+//! - [`inbound`]: the visitor's frames: rate limits, messages (acked once stored), typing, reads, context.
+
+mod inbound;
+mod watching;
+
+use super::frames::ServerFrame;
+use crate::actors::{ConversationActor, ConversationUpdate, Registry, Unwatch, VisitorConnected, VisitorDisconnected};
+use crate::domain::LicenseKey;
+use crate::limits::RateLimits;
+use crate::shutdown::Shutdown;
+use crate::store::{Appended, Conversation};
+use crate::ws::frame_guard::FrameGuard;
+use crate::ws::{
+    next_socket_id, protocol_close, CLIENT_TIMEOUT, CLOSE_RESTART, CLOSE_TOO_SLOW, HEARTBEAT, SEND_TIMEOUT,
+};
+use actix::Addr;
+use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError};
+use futures_util::future::BoxFuture;
+use futures_util::stream::{FuturesOrdered, StreamExt};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::mpsc;
+use watching::next_update;
+
+/// Messages a visitor may have sent but not yet had acknowledged; reading pauses beyond it.
+const MAX_IN_FLIGHT: usize = 256;
+
+/// Why a message was not stored: a wire code (retryable only when `unavailable`) and a message.
+type Refusal = (&'static str, String);
+/// A message on its way to the store; resolves to what the visitor's ack (or error) says.
+type AckFuture = BoxFuture<'static, (Option<String>, Result<Appended, Refusal>)>;
+
+/// The state of one visitor socket.
+pub struct WidgetSession {
+    ws: actix_ws::Session,
+    socket_id: u64,
+    license: LicenseKey,
+    visitor_id: String,
+    visitor_token: String,
+    registry: Registry,
+    limits: Arc<RateLimits>,
+    source: IpAddr,
+    shutdown: Shutdown,
+    guard: FrameGuard,
+    max_frame: usize,
+    conversation: Option<(String, Addr<ConversationActor>)>,
+    updates: Option<mpsc::Receiver<ConversationUpdate>>,
+    delivered_seq: i64,
+    pending_context: serde_json::Map<String, serde_json::Value>,
+    refused_in_a_row: u32,
+}
+
+/// Who is on the other end of a widget socket.
+pub struct Visitor {
+    /// The tenant.
+    pub license: LicenseKey,
+    /// The public id dashboards see.
+    pub id: String,
+    /// The secret resume token.
+    pub token: String,
+}
+
+/// What a widget socket needs from the server.
+pub struct SocketContext {
+    /// The live actors.
+    pub registry: Registry,
+    /// Frame, conversation and source budgets.
+    pub limits: Arc<RateLimits>,
+    /// The client's address, for per-source budgets.
+    pub source: IpAddr,
+    /// Closes the socket with 1012 when the server stops.
+    pub shutdown: Shutdown,
+    /// Tells an oversized frame header from other stream errors.
+    pub guard: FrameGuard,
+    /// Largest frame or message.
+    pub max_frame: usize,
+}
+
+/// Why the loop ended.
+enum End {
+    /// The client went away or closed; nothing to tell it.
+    Gone,
+    /// Close with this code and reason.
+    Close(CloseReason),
+}
+
+fn close(code: CloseCode, reason: &str) -> End {
+    End::Close(CloseReason { code, description: Some(reason.to_owned()) })
+}
+
+impl WidgetSession {
+    /// A session for an upgraded socket.
+    pub fn new(ws: actix_ws::Session, visitor: Visitor, context: SocketContext) -> Self {
+        Self {
+            ws,
+            socket_id: next_socket_id(),
+            license: visitor.license,
+            visitor_id: visitor.id,
+            visitor_token: visitor.token,
+            registry: context.registry,
+            limits: context.limits,
+            source: context.source,
+            shutdown: context.shutdown,
+            guard: context.guard,
+            max_frame: context.max_frame,
+            conversation: None,
+            updates: None,
+            delivered_seq: 0,
+            pending_context: serde_json::Map::new(),
+            refused_in_a_row: 0,
+        }
+    }
+
+    /// Greets, replays what the visitor missed, then serves until the socket ends.
+    pub async fn run(mut self, stream: AggregatedMessageStream, resume: Option<Conversation>, last_seq: i64) {
+        let tenant = self.registry.tenant(&self.license);
+        tenant.do_send(VisitorConnected { visitor_id: self.visitor_id.clone() });
+        let end = match self.start(resume, last_seq).await {
+            Ok(()) => self.serve(stream).await,
+            Err(end) => Err(end),
+        }
+        .err()
+        .unwrap_or(End::Gone);
+        if let Some((_, addr)) = &self.conversation {
+            addr.do_send(Unwatch(self.socket_id));
+        }
+        self.registry.tenant(&self.license).do_send(VisitorDisconnected { visitor_id: self.visitor_id.clone() });
+        if let End::Close(reason) = end {
+            let _ = self.ws.close(Some(reason)).await;
+        }
+    }
+
+    async fn serve(&mut self, mut stream: AggregatedMessageStream) -> Result<(), End> {
+        let mut in_flight: FuturesOrdered<AckFuture> = FuturesOrdered::new();
+        let mut heartbeat = tokio::time::interval(HEARTBEAT);
+        let mut last_heard = Instant::now();
+        loop {
+            // Biased: a message the actor fanned out before storing the visitor's next one goes out
+            // before that one's ack, so the client never sees a later number before an earlier one.
+            tokio::select! {
+                biased;
+                update = next_update(&mut self.updates) => match update {
+                    Some(update) => self.on_update(update).await?,
+                    None => return Err(close(CloseCode::Other(CLOSE_TOO_SLOW), "too slow: the client stopped reading")),
+                },
+                Some((client_msg_id, result)) = in_flight.next(), if !in_flight.is_empty() => {
+                    self.on_stored(client_msg_id, result).await?;
+                }
+                frame = stream.recv(), if in_flight.len() < MAX_IN_FLIGHT => {
+                    last_heard = Instant::now();
+                    self.on_frame(frame, &mut in_flight).await?;
+                }
+                _ = self.shutdown.triggered() => {
+                    return Err(close(CloseCode::Other(CLOSE_RESTART), "the server is restarting; reconnect"));
+                }
+                _ = heartbeat.tick() => {
+                    if last_heard.elapsed() > CLIENT_TIMEOUT {
+                        return Err(close(CloseCode::Away, "no frames or pongs for 60 s"));
+                    }
+                    self.ws.ping(b"").await.map_err(|_| End::Gone)?;
+                }
+            }
+        }
+    }
+
+    async fn on_frame(
+        &mut self,
+        frame: Option<Result<AggregatedMessage, ProtocolError>>,
+        in_flight: &mut FuturesOrdered<AckFuture>,
+    ) -> Result<(), End> {
+        match frame {
+            None => Err(End::Gone),
+            // Answer the client's close with the same code, as RFC 6455 asks.
+            Some(Ok(AggregatedMessage::Close(reason))) => Err(End::Close(reason.unwrap_or(CloseCode::Normal.into()))),
+            // Fragmented messages arrive here whole (aggregated within the frame limit).
+            Some(Ok(AggregatedMessage::Text(text))) => self.on_text(&text, in_flight).await,
+            Some(Ok(AggregatedMessage::Ping(bytes))) => self.ws.pong(&bytes).await.map_err(|_| End::Gone),
+            Some(Ok(AggregatedMessage::Binary(_))) => {
+                self.refuse("invalid_frame", "binary frames are not supported; send JSON text".into(), None).await
+            }
+            Some(Ok(AggregatedMessage::Pong(_))) => Ok(()),
+            Some(Err(err)) => Err(End::Close(protocol_close(&err, &self.guard, self.max_frame))),
+        }
+    }
+
+    async fn refuse(&mut self, code: &str, message: String, client_msg_id: Option<&str>) -> Result<(), End> {
+        self.send(ServerFrame::Error { code, message, client_msg_id }.to_text()).await
+    }
+
+    /// Sends one frame; a client that does not take it within [`SEND_TIMEOUT`] is cut off.
+    async fn send(&mut self, text: String) -> Result<(), End> {
+        match tokio::time::timeout(SEND_TIMEOUT, self.ws.text(text)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_closed)) => Err(End::Gone),
+            Err(_elapsed) => Err(close(CloseCode::Other(CLOSE_TOO_SLOW), "too slow: the client stopped reading")),
+        }
+    }
+}
+
+fn unavailable(err: &dyn std::fmt::Display) -> End {
+    tracing::warn!(error = %err, "widget socket could not reach the store");
+    close(CloseCode::Error, "the server cannot reach its store; reconnect shortly")
+}

@@ -1,0 +1,105 @@
+//! What the visitor sees of its conversation: the welcome, the replay of what it missed (live updates
+//! held back meanwhile, then deduplicated by number), and the live updates themselves.
+
+use super::{close, unavailable, End, WidgetSession};
+use crate::actors::{ConversationActor, ConversationUpdate, Watch, WATCHER_QUEUE};
+use crate::store::Conversation;
+use crate::ws::widget::frames::ServerFrame;
+use actix::Addr;
+use actix_ws::CloseCode;
+use tokio::sync::mpsc;
+
+impl WidgetSession {
+    pub(super) async fn start(&mut self, resume: Option<Conversation>, last_seq: i64) -> Result<(), End> {
+        let snapshot = match resume {
+            Some(conversation) => self.watch_existing(&conversation.id).await?,
+            None => None,
+        };
+        let welcome = ServerFrame::Welcome {
+            visitor_token: &self.visitor_token,
+            visitor_id: &self.visitor_id,
+            conversation_id: snapshot.as_ref().map(|c| c.id.as_str()),
+            status: snapshot.as_ref().map(|c| c.status),
+            last_seq: snapshot.as_ref().map_or(0, |c| c.last_seq),
+        }
+        .to_text();
+        self.send(welcome).await?;
+        if let Some(conversation) = snapshot {
+            // A client cannot have seen more than exists; a larger number would hide new messages.
+            self.replay(last_seq.min(conversation.last_seq)).await?;
+        }
+        Ok(())
+    }
+
+    /// Starts watching a stored conversation; returns its live state.
+    async fn watch_existing(&mut self, id: &str) -> Result<Option<Conversation>, End> {
+        let addr = match self.registry.conversation(&self.license, id).await {
+            Ok(Some(addr)) => addr,
+            Ok(None) => return Ok(None),
+            Err(err) => return Err(unavailable(&err)),
+        };
+        self.watch(id, addr).await.map(Some)
+    }
+
+    pub(super) async fn watch(&mut self, id: &str, addr: Addr<ConversationActor>) -> Result<Conversation, End> {
+        let (tx, rx) = mpsc::channel(WATCHER_QUEUE);
+        let snapshot = addr
+            .send(Watch { socket_id: self.socket_id, tx })
+            .await
+            .map_err(|_| close(CloseCode::Again, "the conversation is restarting; reconnect"))?;
+        self.conversation = Some((id.to_owned(), addr));
+        self.updates = Some(rx);
+        Ok(snapshot)
+    }
+
+    /// Sends every stored message after `last_seq`, in order; live updates are held back meanwhile
+    /// and deduplicated by number afterwards.
+    async fn replay(&mut self, last_seq: i64) -> Result<(), End> {
+        const PAGE: i64 = 500;
+        let Some((id, _)) = self.conversation.clone() else {
+            return Ok(());
+        };
+        self.delivered_seq = last_seq;
+        loop {
+            let page = self
+                .registry
+                .store()
+                .messages_after(&self.license, &id, self.delivered_seq, PAGE)
+                .await
+                .map_err(|e| unavailable(&e))?;
+            for message in &page {
+                self.send(ServerFrame::Message { from: message.sender, message }.to_text()).await?;
+                self.delivered_seq = message.seq;
+            }
+            if (page.len() as i64) < PAGE {
+                return Ok(());
+            }
+        }
+    }
+
+    pub(super) async fn on_update(&mut self, update: ConversationUpdate) -> Result<(), End> {
+        let frame = match &update {
+            ConversationUpdate::Message(message) => {
+                if message.seq <= self.delivered_seq {
+                    return Ok(()); // already replayed
+                }
+                self.delivered_seq = message.seq;
+                ServerFrame::Message { from: message.sender, message }
+            }
+            ConversationUpdate::Typing { from, is_typing } => {
+                ServerFrame::Typing { from: *from, is_typing: *is_typing }
+            }
+            ConversationUpdate::Read { from, seq } => ServerFrame::Read { from: *from, seq: *seq },
+            ConversationUpdate::Status(status) => ServerFrame::Status { status: *status },
+        };
+        self.send(frame.to_text()).await
+    }
+}
+
+/// The next update, or never when the socket watches no conversation yet.
+pub(super) async fn next_update(rx: &mut Option<mpsc::Receiver<ConversationUpdate>>) -> Option<ConversationUpdate> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
