@@ -77,7 +77,7 @@ mod auth {
         let claims = Claims {
             sub: "u".into(),
             email: "a@b.co".into(),
-            license_key: "INTL-AAAA-BBBB-CCCC".into(),
+            license_key: LicenseKey::parse("INTL-AAAA-BBBB-CCCC").unwrap(),
             role: Role::Owner,
             products: vec![Product::Chatbot],
             iat: 0,
@@ -101,7 +101,7 @@ mod auth {
             let claims = Claims {
                 sub: user_id,
                 email: "bench@example.com".into(),
-                license_key: license.to_string(),
+                license_key: license.clone(),
                 role: Role::Owner,
                 products: vec![Product::Chatbot],
                 iat: now,

@@ -4,8 +4,8 @@
 
 use crate::auth::SessionCache;
 use crate::bus::{Event, SharedBus};
-use crate::domain::{Email, LicenseKey, ParseError, Product, Tier};
-use crate::store::{License, LicenseStatus, NewLicense, Store, StoreError};
+use crate::domain::{Email, LicenseKey, LicenseStatus, ParseError, Product, Tier};
+use crate::store::{License, NewLicense, Store, StoreError};
 use serde::Deserialize;
 use serde_json::json;
 

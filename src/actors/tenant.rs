@@ -4,7 +4,7 @@
 
 use super::registry::Registry;
 use crate::bus::{Activity, BusEvent, Event, Metrics, Notification, SharedBus};
-use crate::domain::{now_millis, LicenseKey, Tier};
+use crate::domain::{now_millis, LicenseKey, NotificationKind, Tier};
 use crate::store::Store;
 use actix::prelude::*;
 use futures_util::stream;
@@ -59,9 +59,15 @@ impl TenantActor {
     }
 
     /// A notification; `everywhere` sends it to other nodes' dashboards too (for things only this node saw).
-    fn notify(&self, kind: &str, title: &str, body: String, conversation_id: Option<String>, everywhere: bool) {
-        let notification =
-            Notification { kind: kind.into(), title: title.into(), body, conversation_id, at: now_millis() };
+    fn notify(
+        &self,
+        kind: NotificationKind,
+        title: &str,
+        body: String,
+        conversation_id: Option<String>,
+        everywhere: bool,
+    ) {
+        let notification = Notification { kind, title: title.into(), body, conversation_id, at: now_millis() };
         if everywhere {
             self.bus.publish(&self.license, Event::Notification(notification));
         } else {
@@ -123,7 +129,7 @@ impl TenantActor {
             if messages_today >= threshold && self.warned.get(&percent) != Some(&day) {
                 self.warned.insert(percent, day);
                 let body = format!("{messages_today} of {limit} messages used today ({percent} % of your plan)");
-                self.notify("usage_warning", "Usage warning", body, None, false);
+                self.notify(NotificationKind::UsageWarning, "Usage warning", body, None, false);
                 break;
             }
         }
@@ -188,7 +194,13 @@ impl StreamHandler<Arc<BusEvent>> for TenantActor {
                     // The node where it happened tells every node's dashboards, once.
                     Activity::ConversationOpened { conversation_id, channel } if !published.remote => {
                         let body = format!("A visitor started a conversation on {}", channel.as_str());
-                        self.notify("new_conversation", "New conversation", body, Some(conversation_id.clone()), true);
+                        self.notify(
+                            NotificationKind::NewConversation,
+                            "New conversation",
+                            body,
+                            Some(conversation_id.clone()),
+                            true,
+                        );
                     }
                     _ => {}
                 }

@@ -8,7 +8,7 @@ pub use password::{hash_password, verify_password};
 pub use session_cache::SessionCache;
 pub use tokens::{Claims, TokenKeys};
 
-use crate::domain::{now_millis, LicenseKey};
+use crate::domain::now_millis;
 use crate::store::{Session, Store, StoreError};
 
 /// Why a token was refused; each message is safe to show to the caller.
@@ -53,11 +53,11 @@ impl Authenticator {
 
     /// Records a session for `claims` (whose `jti` and `exp` are set) and returns its signed token.
     pub async fn issue(&self, claims: &Claims) -> Result<String, AuthError> {
-        let license = LicenseKey::parse(&claims.license_key).map_err(|_| AuthError::Invalid)?;
+        let license = &claims.license_key;
         let session = Session {
             jti: claims.jti.clone(),
             user_id: claims.sub.clone(),
-            license_key: license,
+            license_key: license.clone(),
             expires_at: claims.exp.saturating_mul(1000),
             revoked_at: None,
         };
@@ -69,11 +69,11 @@ impl Authenticator {
     /// Verifies the signature and expiry, then that the session is still live (cache first, store on a miss).
     pub async fn validate(&self, token: &str) -> Result<Claims, AuthError> {
         let claims = self.keys.verify(token)?;
-        let license = LicenseKey::parse(&claims.license_key).map_err(|_| AuthError::Invalid)?;
-        let live = match self.cache.lookup(&license, &claims.jti).await {
+        let license = &claims.license_key;
+        let live = match self.cache.lookup(license, &claims.jti).await {
             Some(live) => live,
             None => {
-                let session = self.store.session(&license, &claims.jti).await?;
+                let session = self.store.session(license, &claims.jti).await?;
                 match session {
                     Some(session) => {
                         self.cache.remember(&session).await;
@@ -92,9 +92,9 @@ impl Authenticator {
 
     /// Revokes the session behind `claims` everywhere at once.
     pub async fn revoke(&self, claims: &Claims) -> Result<(), AuthError> {
-        let license = LicenseKey::parse(&claims.license_key).map_err(|_| AuthError::Invalid)?;
-        self.store.revoke_session(&license, &claims.jti).await?;
-        self.cache.forget(&license, &claims.jti, claims.exp.saturating_mul(1000)).await;
+        let license = &claims.license_key;
+        self.store.revoke_session(license, &claims.jti).await?;
+        self.cache.forget(license, &claims.jti, claims.exp.saturating_mul(1000)).await;
         Ok(())
     }
 }

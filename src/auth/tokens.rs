@@ -1,7 +1,7 @@
 //! HS256 tokens carrying the tenant (`license_key`) and the user's role and products.
 
 use super::AuthError;
-use crate::domain::{Product, Role};
+use crate::domain::{LicenseKey, Product, Role};
 use jsonwebtoken::{decode, encode, errors::ErrorKind, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -13,8 +13,8 @@ pub struct Claims {
     pub sub: String,
     /// User's address.
     pub email: String,
-    /// The tenant.
-    pub license_key: String,
+    /// The tenant, validated when the token is read: a token with a malformed key is invalid.
+    pub license_key: LicenseKey,
     /// What the user may do.
     pub role: Role,
     /// Products the license owns.
@@ -70,7 +70,7 @@ mod tests {
         Claims {
             sub: "u1".into(),
             email: "a@b.co".into(),
-            license_key: "INTL-AAAA-BBBB-CCCC".into(),
+            license_key: LicenseKey::parse("INTL-AAAA-BBBB-CCCC").expect("a well-formed key"),
             role: Role::Owner,
             products: vec![Product::Chatbot],
             iat: 0,

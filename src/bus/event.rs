@@ -1,6 +1,6 @@
 //! What travels on the bus: the live events dashboards receive, named as on the wire.
 
-use crate::domain::{Channel, Delivery, Message, Sender};
+use crate::domain::{Channel, Delivery, Message, NotificationKind, Sender};
 use serde::{Deserialize, Serialize};
 use std::sync::OnceLock;
 
@@ -134,8 +134,8 @@ pub struct Metrics {
 /// Something a dashboard user should notice.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Notification {
-    /// `new_conversation` or `usage_warning`.
-    pub kind: String,
+    /// What it is about.
+    pub kind: NotificationKind,
     /// Short headline.
     pub title: String,
     /// One sentence.

@@ -2,7 +2,6 @@
 
 use super::ParseError;
 use serde::{Deserialize, Serialize};
-use std::str::FromStr;
 
 /// Longest message text accepted from any sender, in characters.
 pub const MAX_MESSAGE_CHARS: usize = 4000;
@@ -10,36 +9,9 @@ pub const MAX_MESSAGE_CHARS: usize = 4000;
 /// Longest client-chosen message id.
 pub const MAX_CLIENT_MSG_ID_CHARS: usize = 100;
 
-/// Defines a string-backed enum with its wire names, `as_str` and `FromStr`.
-macro_rules! wire_enum {
-    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $wire:literal),+ $(,)? }) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        #[serde(rename_all = "lowercase")]
-        pub enum $name { $($(#[$vdoc])* $variant),+ }
-
-        impl $name {
-            /// The stored and wire name.
-            pub fn as_str(self) -> &'static str {
-                match self { $(Self::$variant => $wire),+ }
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = ParseError;
-            fn from_str(s: &str) -> Result<Self, ParseError> {
-                match s {
-                    $($wire => Ok(Self::$variant),)+
-                    other => Err(ParseError(format!(concat!("unknown ", stringify!($name), " '{}'"), other))),
-                }
-            }
-        }
-    };
-}
-
 wire_enum!(
     /// Where a conversation's contact writes from.
-    Channel {
+    Channel("channel") {
         /// The website widget.
         Widget = "widget",
         /// Facebook Messenger.
@@ -51,7 +23,7 @@ wire_enum!(
 
 wire_enum!(
     /// Whether agents still expect to answer.
-    ConversationStatus {
+    ConversationStatus("conversation status") {
         /// Waiting for or in conversation.
         Open = "open",
         /// Done; a new visitor message reopens it.
@@ -61,7 +33,7 @@ wire_enum!(
 
 wire_enum!(
     /// Who wrote a message.
-    Sender {
+    Sender("sender") {
         /// The customer (widget visitor or channel contact).
         Visitor = "visitor",
         /// A dashboard user.
@@ -73,7 +45,7 @@ wire_enum!(
 
 wire_enum!(
     /// What a message carries.
-    MessageKind {
+    MessageKind("message kind") {
         /// Plain text.
         Text = "text",
         /// A button press (Messenger postback); the body is its payload.
@@ -85,7 +57,7 @@ wire_enum!(
 
 wire_enum!(
     /// How far an outbound channel message has got.
-    Delivery {
+    Delivery("delivery state") {
         /// Not yet accepted by the provider.
         Pending = "pending",
         /// Accepted by the provider.
@@ -94,6 +66,24 @@ wire_enum!(
         Delivered = "delivered",
         /// Given up on.
         Failed = "failed",
+    }
+);
+
+wire_enum!(
+    /// Whether a connected page or number is in use.
+    IntegrationStatus("integration status") {
+        /// Connected: its webhooks are accepted and replies go out through it.
+        Connected = "connected",
+    }
+);
+
+wire_enum!(
+    /// What a dashboard notification is about.
+    NotificationKind("notification kind") {
+        /// A visitor or contact started a conversation.
+        NewConversation = "new_conversation",
+        /// The license used 80 % or all of its daily allowance.
+        UsageWarning = "usage_warning",
     }
 );
 

@@ -2,7 +2,7 @@
 
 use super::{ParseError, Product};
 use rand::{distributions::Uniform, Rng};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 
 const LICENSE_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
@@ -17,9 +17,23 @@ fn random_chars(alphabet: &[u8], len: usize) -> String {
 }
 
 /// `INTL-XXXX-XXXX-XXXX` with uppercase alphanumerics: the tenant id on every row, key, topic and room.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(transparent)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
 pub struct LicenseKey(String);
+
+/// Reading a key from JSON (a token's claims) validates it like [`LicenseKey::parse`].
+impl TryFrom<String> for LicenseKey {
+    type Error = ParseError;
+    fn try_from(raw: String) -> Result<Self, ParseError> {
+        Self::parse(&raw)
+    }
+}
+
+impl From<LicenseKey> for String {
+    fn from(key: LicenseKey) -> Self {
+        key.0
+    }
+}
 
 impl LicenseKey {
     /// A fresh key from the CSPRNG (36^12 ≈ 4.7e18 possibilities).
@@ -133,7 +147,7 @@ mod tests {
 
     #[test]
     fn product_keys_round_trip_for_every_product() {
-        for product in Product::ALL {
+        for &product in Product::ALL {
             let key = ProductKey::generate(product);
             assert!(key.as_str().starts_with(&format!("{}_", product.key_prefix())));
             assert_eq!(ProductKey::parse(key.as_str()).map(|k| k.product()), Ok(product));

@@ -1,5 +1,7 @@
 //! Typed values of the messaging domain. Parsing is validation: a value of these types is always well-formed.
 
+#[macro_use]
+mod wire_enum;
 mod conversation;
 mod email;
 mod keys;
@@ -7,12 +9,12 @@ mod product;
 mod widget_config;
 
 pub use conversation::{
-    new_id, parse_client_msg_id, parse_message_text, Channel, ConversationStatus, Delivery, Message, MessageKind,
-    Sender, MAX_MESSAGE_CHARS,
+    new_id, parse_client_msg_id, parse_message_text, Channel, ConversationStatus, Delivery, IntegrationStatus, Message,
+    MessageKind, NotificationKind, Sender, MAX_MESSAGE_CHARS,
 };
 pub use email::Email;
 pub use keys::{LicenseKey, ProductKey};
-pub use product::{Product, Role, Tier};
+pub use product::{LicenseStatus, Product, Role, Tier};
 pub use widget_config::{Position, UtmCapture, WidgetConfig};
 
 /// Why a raw value could not become a domain value; the message is safe to show to the caller.

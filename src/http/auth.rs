@@ -3,10 +3,11 @@
 use super::{client_ip, ApiError, DashboardUser, SESSION_COOKIE};
 use crate::auth::{hash_password, verify_password, Claims};
 use crate::bus::Event;
+use crate::domain::LicenseStatus;
 use crate::domain::{now_millis, Email, LicenseKey, Role};
 use crate::limits::LoginRefused;
 use crate::state::AppState;
-use crate::store::{LicenseStatus, NewUser, StoreError};
+use crate::store::{NewUser, StoreError};
 use actix_web::cookie::{time::Duration as CookieDuration, Cookie, SameSite};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
@@ -122,7 +123,7 @@ async fn login(
     let claims = Claims {
         sub: user.id,
         email: user.email,
-        license_key: license.license_key.to_string(),
+        license_key: license.license_key.clone(),
         role: user.role,
         products: license.products,
         iat: now,

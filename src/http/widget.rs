@@ -3,9 +3,10 @@
 
 use super::product_keys::issue_product_key;
 use super::{ApiError, DashboardUser};
+use crate::domain::LicenseStatus;
 use crate::domain::{Product, ProductKey, WidgetConfig};
 use crate::state::AppState;
-use crate::store::{LicenseStatus, ProductKeyRecord, Store};
+use crate::store::{ProductKeyRecord, Store};
 use actix_web::{middleware, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;

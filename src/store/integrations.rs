@@ -1,7 +1,7 @@
 //! Channel integrations: which license a Messenger page or WhatsApp number belongs to.
 
 use super::{parse_column, Store, StoreError, StoreResult};
-use crate::domain::{new_id, now_millis, Channel, LicenseKey};
+use crate::domain::{new_id, now_millis, Channel, IntegrationStatus, LicenseKey};
 use serde::Serialize;
 use sqlx::{any::AnyRow, Row};
 
@@ -16,8 +16,8 @@ pub struct Integration {
     pub provider: Channel,
     /// Page id or E.164 number.
     pub account_id: String,
-    /// `connected`.
-    pub status: String,
+    /// Whether it is in use.
+    pub status: IntegrationStatus,
     /// Creation time, epoch milliseconds.
     pub created_at: i64,
 }
@@ -29,7 +29,7 @@ fn integration_from_row(row: &AnyRow) -> StoreResult<Integration> {
         license_key: LicenseKey::parse(&key).map_err(|e| StoreError::Corrupt(e.0))?,
         provider: parse_column(row, "provider")?,
         account_id: row.try_get("account_id")?,
-        status: row.try_get("status")?,
+        status: parse_column(row, "status")?,
         created_at: row.try_get("created_at")?,
     })
 }

@@ -1,41 +1,9 @@
 //! Licenses: one per tenant, created by the admin API or the CLI.
 
 use super::{parse_column, Store, StoreError, StoreResult};
-use crate::domain::{now_millis, LicenseKey, Product, Tier};
+use crate::domain::{now_millis, LicenseKey, LicenseStatus, Product, Tier};
 use serde::Serialize;
 use sqlx::{any::AnyRow, Row};
-use std::str::FromStr;
-
-/// Whether a license may be used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LicenseStatus {
-    /// In good standing.
-    Active,
-    /// Blocked by an admin: no logins, all sessions revoked.
-    Suspended,
-}
-
-impl LicenseStatus {
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Active => "active",
-            Self::Suspended => "suspended",
-        }
-    }
-}
-
-impl FromStr for LicenseStatus {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "active" => Ok(Self::Active),
-            "suspended" => Ok(Self::Suspended),
-            other => Err(format!("unknown license status '{other}'")),
-        }
-    }
-}
 
 /// What it takes to issue a license.
 #[derive(Debug, Clone)]

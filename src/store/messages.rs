@@ -1,6 +1,7 @@
 //! Messages: appended in order, numbered by the store, idempotent by client id.
 
-use super::{LicenseStatus, Store, StoreError, StoreResult};
+use super::{Store, StoreError, StoreResult};
+use crate::domain::LicenseStatus;
 use crate::domain::{new_id, now_millis, Delivery, LicenseKey, Message, MessageKind, Sender};
 use sqlx::{any::AnyRow, Row};
 use std::collections::{HashMap, HashSet};

@@ -19,7 +19,7 @@ mod widget_configs;
 pub use conversations::{Conversation, ConversationCursor, ConversationSummary};
 pub use delivery::ProviderMessage;
 pub use integrations::Integration;
-pub use licenses::{License, LicenseStatus, NewLicense};
+pub use licenses::{License, NewLicense};
 pub use messages::{Appended, NewMessage};
 pub use metrics::StoredMetrics;
 pub use product_keys::ProductKeyRecord;

@@ -5,7 +5,7 @@ use crate::probe::{clients_available, Client, SioProbe};
 use reqwest::StatusCode;
 use serde_json::json;
 use switchboard::auth::{Claims, TokenKeys};
-use switchboard::domain::{Product, Role};
+use switchboard::domain::{LicenseKey, Product, Role};
 
 /// A visitor of `key` says `text`; returns the conversation id.
 async fn visitor_says(app: &TestApp, key: &str, text: &str) -> (Socket, String) {
@@ -62,7 +62,7 @@ async fn bad_tokens_get_connect_error(backend: Backend) {
     let claims = |exp: i64| Claims {
         sub: "user".into(),
         email: tenant.email.clone(),
-        license_key: tenant.license_key.clone(),
+        license_key: LicenseKey::parse(&tenant.license_key).expect("the tenant's key"),
         role: Role::Owner,
         products: vec![Product::Chatbot],
         iat: 0,
