@@ -6,7 +6,8 @@
 //! - [`channels`]: Messenger and WhatsApp (Twilio): webhook verification and parsing, outbound API calls;
 //!   `delivery`: the worker that sends agents' replies through them, with retries.
 //! - [`auth`]: password hashing, JWTs and revocable sessions (cached in memory or Redis).
-//! - [`http`]: thin actix-web handlers and the one error → response mapping.
+//! - `error`: the one error → wire-code mapping, shared by HTTP, Socket.IO and the widget socket.
+//! - [`http`]: thin actix-web handlers; the only place errors become HTTP responses.
 //! - [`ws`]: the socket loops once upgraded (widget, dashboard, Socket.IO), one `select!` loop per socket;
 //!   the upgrade handlers are HTTP handlers (`http::sockets`), so `ws` never imports `http`.
 //! - [`limits`]: per-visitor and per-license rate limits, local and across nodes.
@@ -29,6 +30,7 @@ pub mod cli;
 pub mod config;
 pub(crate) mod delivery;
 pub mod domain;
+pub(crate) mod error;
 pub(crate) mod http;
 pub(crate) mod licenses;
 pub(crate) mod limits;

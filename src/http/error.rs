@@ -1,112 +1,11 @@
-//! The HTTP layer's one error type and the only place errors become responses:
-//! `{"error": {"code": "snake_case", "message": "…"}}` with the matching status.
+//! The only place errors become HTTP responses: `{"error": {"code": "snake_case", "message": "…"}}` with
+//! the status of the error's kind. The codes themselves come from [`crate::error`], shared with the sockets.
 
-use crate::actors::{AgentError, RegistryError};
-use crate::auth::AuthError;
-use crate::domain::ParseError;
-use crate::licenses::LicenseError;
-use crate::store::StoreError;
+pub use crate::error::ApiError;
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError, UrlencodedError};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use serde_json::json;
-
-/// Everything a handler can answer besides success.
-#[derive(Debug, thiserror::Error)]
-pub enum ApiError {
-    /// The request is malformed or a value is invalid.
-    #[error("{message}")]
-    BadRequest {
-        /// Stable machine-readable code.
-        code: &'static str,
-        /// What is wrong, for people.
-        message: String,
-    },
-    /// No valid credentials.
-    #[error("{0}")]
-    Unauthorized(String),
-    /// Valid credentials that do not allow this.
-    #[error("{message}")]
-    Forbidden {
-        /// Stable machine-readable code.
-        code: &'static str,
-        /// Why not.
-        message: String,
-    },
-    /// Absent, or belongs to another tenant (never told apart).
-    #[error("{0} not found")]
-    NotFound(&'static str),
-    /// Clashes with the current state.
-    #[error("{message}")]
-    Conflict {
-        /// Stable machine-readable code.
-        code: &'static str,
-        /// What clashes.
-        message: String,
-    },
-    /// Too many requests from this source or for this account; retry after `retry_after` seconds.
-    #[error("{message}")]
-    TooManyRequests {
-        /// Stable machine-readable code.
-        code: &'static str,
-        /// What was limited.
-        message: String,
-        /// Seconds until a retry may pass (the `Retry-After` header).
-        retry_after: u64,
-    },
-    /// Body over the limit.
-    #[error("the request body is larger than {0} bytes")]
-    PayloadTooLarge(usize),
-    /// Body is not JSON (or the form the endpoint takes).
-    #[error("{0}")]
-    UnsupportedMediaType(String),
-    /// A feature the operator has not configured.
-    #[error("{0}")]
-    Disabled(String),
-    /// This node is shutting down; another node (or this one after its restart) will answer.
-    #[error("this node is shutting down")]
-    ShuttingDown,
-    /// A dependency is down; retrying later may work.
-    #[error("the service is temporarily unavailable; retry shortly")]
-    Unavailable,
-    /// A bug or broken dependency; details go to the log, not the client.
-    #[error("internal error")]
-    Internal(#[source] anyhow::Error),
-}
-
-impl ApiError {
-    /// A 400 with `code` and `message`.
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        Self::BadRequest { code, message: message.into() }
-    }
-
-    /// A 403 with `code` and `message`.
-    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
-        Self::Forbidden { code, message: message.into() }
-    }
-
-    /// A 409 with `code` and `message`.
-    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
-        Self::Conflict { code, message: message.into() }
-    }
-
-    fn code(&self) -> &'static str {
-        match self {
-            Self::BadRequest { code, .. }
-            | Self::Forbidden { code, .. }
-            | Self::Conflict { code, .. }
-            | Self::TooManyRequests { code, .. } => code,
-            Self::Unauthorized(_) => "unauthorized",
-            Self::NotFound(_) => "not_found",
-            Self::PayloadTooLarge(_) => "payload_too_large",
-            Self::UnsupportedMediaType(_) => "unsupported_media_type",
-            Self::Unavailable => "unavailable",
-            Self::ShuttingDown => "shutting_down",
-            Self::Disabled(_) => "channel_disabled",
-            Self::Internal(_) => "internal",
-        }
-    }
-}
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
@@ -142,62 +41,6 @@ impl ResponseError for ApiError {
     }
 }
 
-impl From<StoreError> for ApiError {
-    fn from(err: StoreError) -> Self {
-        match err {
-            StoreError::Unavailable(e) => {
-                tracing::warn!(error = %e, "store unavailable");
-                Self::Unavailable
-            }
-            StoreError::LicenseSuspended => Self::forbidden("license_suspended", "the license is suspended"),
-            StoreError::InvalidValue(reason) => Self::bad_request("invalid_value", reason),
-            other => Self::Internal(other.into()),
-        }
-    }
-}
-
-impl From<AuthError> for ApiError {
-    fn from(err: AuthError) -> Self {
-        match err {
-            AuthError::Store(e) => e.into(),
-            other => Self::Unauthorized(other.to_string()),
-        }
-    }
-}
-
-impl From<RegistryError> for ApiError {
-    fn from(err: RegistryError) -> Self {
-        AgentError::from(err).into()
-    }
-}
-
-impl From<AgentError> for ApiError {
-    fn from(err: AgentError) -> Self {
-        match err {
-            AgentError::NotFound => Self::NotFound("conversation"),
-            AgentError::Invalid(e) => e.into(),
-            AgentError::Store(e) => e.into(),
-            AgentError::Unavailable => Self::Unavailable,
-        }
-    }
-}
-
-impl From<LicenseError> for ApiError {
-    fn from(err: LicenseError) -> Self {
-        match err {
-            LicenseError::NotFound => Self::NotFound("license"),
-            LicenseError::Invalid(e) => e.into(),
-            LicenseError::Store(e) => e.into(),
-        }
-    }
-}
-
-impl From<ParseError> for ApiError {
-    fn from(err: ParseError) -> Self {
-        Self::bad_request("invalid_value", err.0)
-    }
-}
-
 impl From<actix_web::Error> for ApiError {
     /// Failures of actix itself before a handler runs, such as a refused WebSocket handshake.
     fn from(err: actix_web::Error) -> Self {
@@ -208,12 +51,6 @@ impl From<actix_web::Error> for ApiError {
         } else {
             Self::Internal(anyhow::anyhow!("{err}"))
         }
-    }
-}
-
-impl From<anyhow::Error> for ApiError {
-    fn from(err: anyhow::Error) -> Self {
-        Self::Internal(err)
     }
 }
 

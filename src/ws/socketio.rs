@@ -10,6 +10,7 @@ use crate::actors::{AgentError, DashboardPresence, Registry};
 use crate::auth::Authenticator;
 use crate::bus::{BusEvent, Event};
 use crate::domain::{ConversationStatus, LicenseKey};
+use crate::error::ApiError;
 use crate::limits::SlotTable;
 use crate::shutdown::Shutdown;
 use dashmap::DashMap;
@@ -207,7 +208,7 @@ where
 {
     let answer = match payload {
         Err(err) => invalid(&err),
-        Ok(payload) => action(payload).await.unwrap_or_else(|e| failure(&e)),
+        Ok(payload) => action(payload).await.unwrap_or_else(failure),
     };
     let _ = ack.send(&answer);
 }
@@ -270,13 +271,13 @@ fn invalid(err: &dyn std::fmt::Display) -> Value {
     json!({ "ok": false, "error": { "code": "invalid_payload", "message": err.to_string() } })
 }
 
-fn failure(err: &AgentError) -> Value {
-    let code = match err {
-        AgentError::NotFound => "not_found",
-        AgentError::Invalid(_) => "invalid_value",
-        AgentError::Store(_) | AgentError::Unavailable => "unavailable",
-    };
-    json!({ "ok": false, "error": { "code": code, "message": err.to_string() } })
+/// An action's failure, with the code and message HTTP would answer ([`ApiError`], the one mapping).
+fn failure(err: AgentError) -> Value {
+    let err = ApiError::from(err);
+    if let ApiError::Internal(source) = &err {
+        tracing::error!(error = ?source, "a dashboard action failed");
+    }
+    json!({ "ok": false, "error": { "code": err.code(), "message": err.to_string() } })
 }
 
 impl SocketIoState {

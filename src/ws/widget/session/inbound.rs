@@ -5,6 +5,7 @@
 use super::{close, unavailable, AckFuture, End, Refusal, WidgetSession};
 use crate::actors::{ConversationActor, MergeMetadata, Post, Read, Typing};
 use crate::domain::{parse_client_msg_id, parse_message_text, Channel, MessageKind, Sender};
+use crate::error::ApiError;
 use crate::store::{Appended, NewMessage, StoreError};
 use crate::ws::widget::frames::{parse_client_frame, ClientFrame, ServerFrame};
 use actix::{Addr, MailboxError};
@@ -94,7 +95,7 @@ impl WidgetSession {
         in_flight.push_back(Box::pin(async move {
             let result = match request.await {
                 Ok(Ok(appended)) => Ok(appended),
-                Ok(Err(err)) => Err(refusal(&err)),
+                Ok(Err(err)) => Err(refusal(err)),
                 Err(MailboxError::Closed | MailboxError::Timeout) => {
                     Err(("unavailable", "the conversation is restarting; resend".into()))
                 }
@@ -163,15 +164,15 @@ impl WidgetSession {
     }
 }
 
-/// The widget's answer to a failed write: only `unavailable` tells widget.js to resend.
-fn refusal(err: &StoreError) -> Refusal {
-    match err {
-        StoreError::Unavailable(_) => ("unavailable", "the message store is unavailable; resend shortly".into()),
-        StoreError::LicenseSuspended => ("license_suspended", "the license is suspended".into()),
-        StoreError::InvalidValue(reason) => ("invalid_value", reason.clone()),
-        other => {
-            tracing::error!(error = %other, "storing a widget message failed");
+/// The widget's answer to a failed write, with the code HTTP would answer ([`ApiError`], the one
+/// mapping) — except that an unexpected failure is told as `unavailable`: only that code tells widget.js
+/// to resend, and a resend is the visitor's best chance.
+fn refusal(err: StoreError) -> Refusal {
+    match ApiError::from(err) {
+        ApiError::Internal(source) => {
+            tracing::error!(error = ?source, "storing a widget message failed");
             ("unavailable", "the message could not be stored; resend".into())
         }
+        err => (err.code(), err.to_string()),
     }
 }
