@@ -1,5 +1,6 @@
 //! The state nodes share — event bus, session cache, presence, rate limits — in-process on a single
-//! machine, in Redis when `REDIS_URL` is set. Chosen once here, for the server and the CLI alike.
+//! machine, in Redis when `REDIS_URL` is set. Chosen once here, for the server and the CLI alike, and
+//! held to one contract: the tests at the bottom run the same assertions against both implementations.
 
 use crate::actors::Presence;
 use crate::auth::SessionCache;
@@ -96,4 +97,92 @@ fn sweeping(limits: RateLimits) -> Arc<RateLimits> {
         }
     });
     limits
+}
+
+/// One contract, run against both implementations: what the server relies on from its shared state must
+/// hold in-process and in Redis alike (Redis from `TEST_REDIS_URL`, as `scripts/test` sets it).
+#[cfg(test)]
+mod contract {
+    use super::Backends;
+    use crate::bus::{Activity, Event};
+    use crate::config::Config;
+    use crate::domain::{now_millis, LicenseKey};
+    use crate::store::Session;
+
+    /// The in-process backends and, when Redis is configured, the Redis ones under a fresh key prefix.
+    async fn both() -> anyhow::Result<Vec<(&'static str, Backends)>> {
+        let mut config = Config::from_env()?;
+        (config.visitor_rate_per_second, config.visitor_burst) = (1, 3);
+        config.redis_url = None;
+        let mut backends = vec![("in-process", Backends::connect(&config).await?)];
+        match std::env::var("TEST_REDIS_URL") {
+            Ok(url) => {
+                config.redis_url = Some(url);
+                config.redis_key_prefix = format!("test:{}:", uuid::Uuid::new_v4().simple());
+                backends.push(("redis", Backends::connect(&config).await?));
+            }
+            Err(_) => assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI=true but TEST_REDIS_URL is unset: run the tests through scripts/test"
+            ),
+        }
+        Ok(backends)
+    }
+
+    fn session(license: &LicenseKey, jti: &str) -> Session {
+        Session {
+            jti: jti.into(),
+            user_id: "u1".into(),
+            license_key: license.clone(),
+            expires_at: now_millis() + 60_000,
+            revoked_at: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn session_cache_remembers_revokes_and_drops_a_whole_license() -> anyhow::Result<()> {
+        for (name, backends) in both().await? {
+            let cache = backends.sessions;
+            let (license, other) = (LicenseKey::generate(), LicenseKey::generate());
+            assert_eq!(cache.lookup(&license, "j1").await, None, "{name}: unknown until remembered");
+            cache.remember(&session(&license, "j1")).await;
+            assert_eq!(cache.lookup(&license, "j1").await, Some(true), "{name}");
+            cache.forget(&license, "j1", now_millis() + 60_000).await;
+            assert_eq!(cache.lookup(&license, "j1").await, Some(false), "{name}: revoked until expiry");
+            cache.remember(&session(&license, "j2")).await;
+            cache.remember(&session(&other, "j3")).await;
+            cache.forget_license(&license).await;
+            assert_eq!(cache.lookup(&license, "j2").await, None, "{name}: the store decides after a suspension");
+            assert_eq!(cache.lookup(&other, "j3").await, Some(true), "{name}: other licenses untouched");
+        }
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn bus_delivers_to_its_license_only_and_flushes() -> anyhow::Result<()> {
+        for (name, backends) in both().await? {
+            let (license, other) = (LicenseKey::generate(), LicenseKey::generate());
+            let mut mine = backends.bus.subscribe(&license);
+            let mut theirs = backends.bus.subscribe(&other);
+            let event = Event::Activity(Activity::VisitorOnline { visitor_id: "v1".into() });
+            backends.bus.publish(&license, event.clone());
+            assert_eq!(mine.recv().await?.event, event, "{name}");
+            assert!(theirs.try_recv().is_err(), "{name}: another license must not see it");
+            tokio::time::timeout(std::time::Duration::from_secs(5), backends.bus.flush()).await?;
+        }
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn visitor_frames_stop_at_the_burst() -> anyhow::Result<()> {
+        for (name, backends) in both().await? {
+            let license = LicenseKey::generate();
+            for frame in 1..=3 {
+                assert!(backends.limits.allow_visitor_frame(&license, "v1").await, "{name}: frame {frame}");
+            }
+            assert!(!backends.limits.allow_visitor_frame(&license, "v1").await, "{name}: over the burst");
+            assert!(backends.limits.allow_visitor_frame(&license, "v2").await, "{name}: another visitor");
+        }
+        Ok(())
+    }
 }
