@@ -3,6 +3,7 @@
 
 use crate::actors::Registry;
 use crate::auth::Authenticator;
+use crate::bus::SharedBus;
 use crate::channels::messenger::MessengerConfig;
 use crate::channels::twilio::TwilioConfig;
 use crate::licenses::Licenses;
@@ -23,6 +24,8 @@ pub struct AppState {
     pub cookie_secure: bool,
     /// The live actors.
     pub registry: Registry,
+    /// The event bus, for what handlers announce or follow themselves (revocations, delivery states).
+    pub bus: SharedBus,
     /// Issue, suspend and reinstate licenses (the same operations as the CLI).
     pub licenses: Licenses,
     /// Widget rate limits, per visitor and per license.

@@ -183,17 +183,17 @@ impl Registry {
     }
 
     /// The store the actors write to.
-    pub fn store(&self) -> &Store {
+    pub(super) fn store(&self) -> &Store {
         &self.inner.store
     }
 
     /// Counts visitors online across nodes.
-    pub fn presence(&self) -> &Presence {
+    pub(super) fn presence(&self) -> &Presence {
         &self.inner.presence
     }
 
     /// Sends outbound channel messages.
-    pub fn dispatch(&self) -> &Arc<dyn Dispatch> {
+    pub(super) fn dispatch(&self) -> &Arc<dyn Dispatch> {
         &self.inner.dispatch
     }
 
@@ -224,7 +224,7 @@ impl Registry {
     }
 
     /// The bus the actors publish on.
-    pub fn bus(&self) -> &SharedBus {
+    pub(super) fn bus(&self) -> &SharedBus {
         &self.inner.bus
     }
 }

@@ -167,7 +167,7 @@ async fn me(user: DashboardUser) -> HttpResponse {
 async fn logout(state: web::Data<AppState>, user: DashboardUser) -> Result<HttpResponse, ApiError> {
     state.auth.revoke(&user.claims).await?;
     // Sockets opened with this token close too, on every node.
-    state.registry.bus().publish(&user.license, Event::SessionRevoked { jti: Some(user.claims.jti.clone()) });
+    state.bus.publish(&user.license, Event::SessionRevoked { jti: Some(user.claims.jti.clone()) });
     let mut expired = Cookie::build(SESSION_COOKIE, "").path("/").http_only(true).finish();
     expired.make_removal();
     Ok(HttpResponse::Ok().cookie(expired).json(json!({ "logged_out": true })))

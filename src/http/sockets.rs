@@ -59,6 +59,7 @@ async fn widget(
     let visitor = Visitor { license, id: visitor_id_of(&visitor_token), token: visitor_token };
     let context = SocketContext {
         registry: state.registry.clone(),
+        store: state.store.clone(),
         limits: state.limits.clone(),
         source,
         shutdown: state.shutdown.clone(),
@@ -98,7 +99,7 @@ async fn dashboard(
         session: upgraded.session,
         stream: upgraded.stream,
         guard: upgraded.guard,
-        events: state.registry.bus().subscribe(&license),
+        events: state.bus.subscribe(&license),
         tenant: state.registry.tenant(&license),
         jti: claims.jti,
         shutdown: state.shutdown.clone(),

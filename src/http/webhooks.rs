@@ -200,7 +200,7 @@ async fn settle_outbound(state: &AppState, provider_msg_id: &str, delivery: Deli
     };
     let license = LicenseKey::parse(&found.license_key)?;
     if state.store.set_delivery(&license, &found.message_id, delivery, None).await? {
-        announce_delivery(state.registry.bus(), &license, &found.conversation_id, &found.message_id, delivery, None);
+        announce_delivery(&state.bus, &license, &found.conversation_id, &found.message_id, delivery, None);
     }
     Ok(true)
 }

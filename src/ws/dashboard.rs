@@ -5,12 +5,12 @@
 use crate::actors::{DashboardPresence, TenantActor};
 use crate::bus::{BusEvent, Event};
 use crate::shutdown::Shutdown;
+use crate::ws::driver::{restarting, send_text, too_slow, KeepAlive, SendError};
 use crate::ws::frame_guard::FrameGuard;
-use crate::ws::{protocol_close, CLIENT_TIMEOUT, CLOSE_RESTART, CLOSE_TOO_SLOW, HEARTBEAT, SEND_TIMEOUT};
+use crate::ws::protocol_close;
 use actix::Addr;
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason};
 use std::sync::Arc;
-use std::time::Instant;
 use tokio::sync::broadcast::{self, error::RecvError};
 
 /// Close code when the socket's session is revoked (logout, license suspended).
@@ -63,12 +63,7 @@ async fn serve(
     jti: String,
     shutdown: Shutdown,
 ) -> Option<CloseReason> {
-    let too_slow = || CloseReason {
-        code: CloseCode::Other(CLOSE_TOO_SLOW),
-        description: Some("too slow: the client stopped reading".into()),
-    };
-    let mut heartbeat = tokio::time::interval(HEARTBEAT);
-    let mut last_heard = Instant::now();
+    let mut keep_alive = KeepAlive::new();
     let Inbound { mut stream, guard } = inbound;
     loop {
         tokio::select! {
@@ -77,17 +72,17 @@ async fn serve(
                     return Some(CloseReason { code: CloseCode::Other(CLOSE_REVOKED), description: Some("session revoked".into()) });
                 }
                 Ok(event) if matches!(event.event, Event::SessionRevoked { .. }) => {}
-                Ok(event) => match tokio::time::timeout(SEND_TIMEOUT, session.text(event.frame().to_owned())).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(_)) => return None,
-                    Err(_) => return Some(too_slow()),
+                Ok(event) => match send_text(&mut session, event.frame().to_owned()).await {
+                    Ok(()) => {}
+                    Err(SendError::Gone) => return None,
+                    Err(SendError::TooSlow(reason)) => return Some(reason),
                 },
                 // The license's topic keeps a bounded backlog; falling off its end means the client is too slow.
                 Err(RecvError::Lagged(_)) => return Some(too_slow()),
                 Err(RecvError::Closed) => return Some(CloseReason { code: CloseCode::Restart, description: None }),
             },
             frame = stream.recv() => {
-                last_heard = Instant::now();
+                keep_alive.heard();
                 match frame {
                     None => return None,
                     // Answer the client's close with the same code, as RFC 6455 asks.
@@ -101,14 +96,12 @@ async fn serve(
                 }
             }
             _ = shutdown.triggered() => {
-                return Some(CloseReason { code: CloseCode::Other(CLOSE_RESTART), description: Some("the server is restarting; reconnect".into()) });
+                return Some(restarting());
             }
-            _ = heartbeat.tick() => {
-                if last_heard.elapsed() > CLIENT_TIMEOUT {
-                    return Some(CloseReason { code: CloseCode::Away, description: Some("no frames or pongs for 60 s".into()) });
-                }
-                if session.ping(b"").await.is_err() { return None }
-            }
+            beat = keep_alive.beat() => match beat {
+                Err(reason) => return Some(reason),
+                Ok(()) => if session.ping(b"").await.is_err() { return None },
+            },
         }
     }
 }

@@ -1,7 +1,10 @@
-//! WebSocket endpoints. Each socket is one `select!` loop over inbound frames, its bounded outbound
-//! queue and a heartbeat; it talks to the actors by message and cleans up in one place.
+//! The socket loops once upgraded (the upgrade handlers are HTTP handlers, `http::sockets`). Each
+//! WebSocket is one `select!` loop over inbound frames, its bounded outbound queue and a heartbeat
+//! ([`driver`]: keep-alive, send timeout and closes, shared by both loops); it talks to the actors by
+//! message and cleans up in one place.
 
 pub mod dashboard;
+pub mod driver;
 pub mod frame_guard;
 pub mod socketio;
 pub mod widget;
@@ -9,19 +12,6 @@ pub mod widget;
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use frame_guard::{guard_payload, FrameGuard};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
-
-/// How often a socket pings its client.
-pub const HEARTBEAT: Duration = Duration::from_secs(20);
-/// Silence (no frame, no pong) after which a client counts as gone.
-pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
-/// How long one outbound frame may wait for the client before it counts as a slow consumer.
-pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
-/// Close code for a client that stopped reading its socket.
-pub const CLOSE_TOO_SLOW: u16 = 4001;
-
-/// Close code when the server stops: reconnect, to another node or to this one after its restart.
-pub const CLOSE_RESTART: u16 = 1012;
 
 /// An upgraded socket: the response to send, the session to write to, the frames read (continuations
 /// aggregated, every frame and message at most `max_frame` bytes) and the guard that tells whether the

@@ -8,7 +8,7 @@
 
 use crate::actors::{AgentError, DashboardPresence, Registry};
 use crate::auth::Authenticator;
-use crate::bus::{BusEvent, Event};
+use crate::bus::{BusEvent, Event, SharedBus};
 use crate::domain::{ConversationStatus, LicenseKey};
 use crate::error::ApiError;
 use crate::limits::SlotTable;
@@ -36,8 +36,10 @@ pub const SOCKET_QUEUE: usize = 256;
 pub struct SocketIoState {
     /// Token validation.
     pub auth: Authenticator,
-    /// The live actors (and through them the store and the bus).
+    /// The live actors.
     pub registry: Registry,
+    /// The license topics the bridges relay.
+    pub bus: SharedBus,
     bridges: Arc<DashMap<LicenseKey, (usize, tokio::task::JoinHandle<()>)>>,
     io: Arc<OnceLock<SocketIo>>,
 }
@@ -68,6 +70,7 @@ pub fn serve(
     listener: std::net::TcpListener,
     auth: Authenticator,
     registry: Registry,
+    bus: SharedBus,
     threads: usize,
     caps: ListenerCaps,
     shutdown: Shutdown,
@@ -80,7 +83,7 @@ pub fn serve(
         .build()?;
     std::thread::Builder::new().name("socketio-accept".into()).spawn(move || {
         runtime.block_on(async move {
-            if let Err(err) = run(listener, auth, registry, caps, shutdown).await {
+            if let Err(err) = run(listener, auth, registry, bus, caps, shutdown).await {
                 tracing::error!(%err, "the Socket.IO listener stopped");
             }
         });
@@ -92,10 +95,11 @@ async fn run(
     listener: std::net::TcpListener,
     auth: Authenticator,
     registry: Registry,
+    bus: SharedBus,
     caps: ListenerCaps,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
-    let state = SocketIoState { auth, registry, bridges: Arc::default(), io: Arc::default() };
+    let state = SocketIoState { auth, registry, bus, bridges: Arc::default(), io: Arc::default() };
     let (service, io) = SocketIo::builder()
         .with_state(state.clone())
         .ping_interval(Duration::from_secs(25))
@@ -299,7 +303,7 @@ impl SocketIoState {
     }
 
     fn spawn_bridge(&self, license: &LicenseKey) -> tokio::task::JoinHandle<()> {
-        let mut events = self.registry.bus().subscribe(license);
+        let mut events = self.bus.subscribe(license);
         let io = self.io.clone();
         let room = room(license);
         tokio::spawn(async move {

@@ -115,7 +115,7 @@ impl WidgetSession {
             Ok((conversation, addr)) => (conversation.id, addr),
             // Another tab of this visitor (on any node) opened it first: join that conversation.
             Err(StoreError::Duplicate) => {
-                let existing = self.registry.store().conversation_by_visitor(&self.license, &self.visitor_token).await;
+                let existing = self.store.conversation_by_visitor(&self.license, &self.visitor_token).await;
                 let conversation =
                     existing.map_err(|e| unavailable(&e))?.ok_or_else(|| unavailable(&"conversation vanished"))?;
                 (conversation.id.clone(), self.registry.spawn_conversation(conversation))

@@ -12,18 +12,16 @@ use crate::actors::{ConversationActor, ConversationUpdate, Registry, Unwatch, Vi
 use crate::domain::LicenseKey;
 use crate::limits::RateLimits;
 use crate::shutdown::Shutdown;
-use crate::store::{Appended, Conversation};
+use crate::store::{Appended, Conversation, Store};
+use crate::ws::driver::{restarting, send_text, too_slow, KeepAlive, SendError};
 use crate::ws::frame_guard::FrameGuard;
-use crate::ws::{
-    next_socket_id, protocol_close, CLIENT_TIMEOUT, CLOSE_RESTART, CLOSE_TOO_SLOW, HEARTBEAT, SEND_TIMEOUT,
-};
+use crate::ws::{next_socket_id, protocol_close};
 use actix::Addr;
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError};
 use futures_util::future::BoxFuture;
 use futures_util::stream::{FuturesOrdered, StreamExt};
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Instant;
 use tokio::sync::mpsc;
 use watching::next_update;
 
@@ -43,6 +41,7 @@ pub struct WidgetSession {
     visitor_id: String,
     visitor_token: String,
     registry: Registry,
+    store: Store,
     limits: Arc<RateLimits>,
     source: IpAddr,
     shutdown: Shutdown,
@@ -69,6 +68,8 @@ pub struct Visitor {
 pub struct SocketContext {
     /// The live actors.
     pub registry: Registry,
+    /// Where replays and a concurrently opened conversation are read from.
+    pub store: Store,
     /// Frame, conversation and source budgets.
     pub limits: Arc<RateLimits>,
     /// The client's address, for per-source budgets.
@@ -103,6 +104,7 @@ impl WidgetSession {
             visitor_id: visitor.id,
             visitor_token: visitor.token,
             registry: context.registry,
+            store: context.store,
             limits: context.limits,
             source: context.source,
             shutdown: context.shutdown,
@@ -137,8 +139,7 @@ impl WidgetSession {
 
     async fn serve(&mut self, mut stream: AggregatedMessageStream) -> Result<(), End> {
         let mut in_flight: FuturesOrdered<AckFuture> = FuturesOrdered::new();
-        let mut heartbeat = tokio::time::interval(HEARTBEAT);
-        let mut last_heard = Instant::now();
+        let mut keep_alive = KeepAlive::new();
         loop {
             // Biased: a message the actor fanned out before storing the visitor's next one goes out
             // before that one's ack, so the client never sees a later number before an earlier one.
@@ -146,22 +147,20 @@ impl WidgetSession {
                 biased;
                 update = next_update(&mut self.updates) => match update {
                     Some(update) => self.on_update(update).await?,
-                    None => return Err(close(CloseCode::Other(CLOSE_TOO_SLOW), "too slow: the client stopped reading")),
+                    None => return Err(End::Close(too_slow())),
                 },
                 Some((client_msg_id, result)) = in_flight.next(), if !in_flight.is_empty() => {
                     self.on_stored(client_msg_id, result).await?;
                 }
                 frame = stream.recv(), if in_flight.len() < MAX_IN_FLIGHT => {
-                    last_heard = Instant::now();
+                    keep_alive.heard();
                     self.on_frame(frame, &mut in_flight).await?;
                 }
                 _ = self.shutdown.triggered() => {
-                    return Err(close(CloseCode::Other(CLOSE_RESTART), "the server is restarting; reconnect"));
+                    return Err(End::Close(restarting()));
                 }
-                _ = heartbeat.tick() => {
-                    if last_heard.elapsed() > CLIENT_TIMEOUT {
-                        return Err(close(CloseCode::Away, "no frames or pongs for 60 s"));
-                    }
+                beat = keep_alive.beat() => {
+                    beat.map_err(End::Close)?;
                     self.ws.ping(b"").await.map_err(|_| End::Gone)?;
                 }
             }
@@ -192,13 +191,12 @@ impl WidgetSession {
         self.send(ServerFrame::Error { code, message, client_msg_id }.to_text()).await
     }
 
-    /// Sends one frame; a client that does not take it within [`SEND_TIMEOUT`] is cut off.
+    /// Sends one frame; a client that does not take it within [`SEND_TIMEOUT`](crate::ws::driver::SEND_TIMEOUT) is cut off.
     async fn send(&mut self, text: String) -> Result<(), End> {
-        match tokio::time::timeout(SEND_TIMEOUT, self.ws.text(text)).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(_closed)) => Err(End::Gone),
-            Err(_elapsed) => Err(close(CloseCode::Other(CLOSE_TOO_SLOW), "too slow: the client stopped reading")),
-        }
+        send_text(&mut self.ws, text).await.map_err(|err| match err {
+            SendError::Gone => End::Gone,
+            SendError::TooSlow(reason) => End::Close(reason),
+        })
     }
 }
 

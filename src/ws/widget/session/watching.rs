@@ -62,8 +62,7 @@ impl WidgetSession {
         self.delivered_seq = last_seq;
         loop {
             let page = self
-                .registry
-                .store()
+                .store
                 .messages_after(&self.license, &id, self.delivered_seq, PAGE)
                 .await
                 .map_err(|e| unavailable(&e))?;

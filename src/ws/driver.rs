@@ -1,0 +1,80 @@
+//! What both WebSocket loops (widget and dashboard) do the same way, so they cannot drift apart: a
+//! ping every [`HEARTBEAT`], the close for a client silent for [`CLIENT_TIMEOUT`], a send that gives up
+//! on a client that stops reading (a slow consumer is closed, never buffered for), and the closes for a
+//! server restart and a slow client. Each loop keeps only what is its own: what it reads and writes.
+
+use actix_ws::{CloseCode, CloseReason, Session};
+use std::time::{Duration, Instant};
+use tokio::time::Interval;
+
+/// How often a socket pings its client.
+pub const HEARTBEAT: Duration = Duration::from_secs(20);
+/// Silence (no frame, no pong) after which a client counts as gone.
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long one outbound frame may wait for the client before it counts as a slow consumer.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// Close code for a client that stopped reading its socket.
+pub const CLOSE_TOO_SLOW: u16 = 4001;
+/// Close code when the server stops: reconnect, to another node or to this one after its restart.
+pub const CLOSE_RESTART: u16 = 1012;
+
+/// The keep-alive of one socket: when to ping, and when the client counts as gone.
+pub struct KeepAlive {
+    tick: Interval,
+    last_heard: Instant,
+}
+
+impl KeepAlive {
+    /// Starts counting from now.
+    pub fn new() -> Self {
+        Self { tick: tokio::time::interval(HEARTBEAT), last_heard: Instant::now() }
+    }
+
+    /// The client sent something (any frame, a pong included).
+    pub fn heard(&mut self) {
+        self.last_heard = Instant::now();
+    }
+
+    /// Waits for the next heartbeat: `Ok` when it is time to ping, the close when the client has been
+    /// silent for longer than [`CLIENT_TIMEOUT`].
+    pub async fn beat(&mut self) -> Result<(), CloseReason> {
+        self.tick.tick().await;
+        if self.last_heard.elapsed() > CLIENT_TIMEOUT {
+            return Err(CloseReason { code: CloseCode::Away, description: Some("no frames or pongs for 60 s".into()) });
+        }
+        Ok(())
+    }
+}
+
+/// Why a send failed.
+pub enum SendError {
+    /// The client is gone; there is nobody to tell.
+    Gone,
+    /// The client did not take the frame within [`SEND_TIMEOUT`]: close it with this reason.
+    TooSlow(CloseReason),
+}
+
+/// Sends one text frame, giving up on a client that does not take it within [`SEND_TIMEOUT`].
+pub async fn send_text(session: &mut Session, text: String) -> Result<(), SendError> {
+    match tokio::time::timeout(SEND_TIMEOUT, session.text(text)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_closed)) => Err(SendError::Gone),
+        Err(_elapsed) => Err(SendError::TooSlow(too_slow())),
+    }
+}
+
+/// The close for a client that stopped reading (its queue or the send timeout overflowed).
+pub fn too_slow() -> CloseReason {
+    CloseReason {
+        code: CloseCode::Other(CLOSE_TOO_SLOW),
+        description: Some("too slow: the client stopped reading".into()),
+    }
+}
+
+/// The close every socket gets when the server stops.
+pub fn restarting() -> CloseReason {
+    CloseReason {
+        code: CloseCode::Other(CLOSE_RESTART),
+        description: Some("the server is restarting; reconnect".into()),
+    }
+}
