@@ -1,4 +1,18 @@
-//! Wiring: connect the store and Redis, build the shared state, bind the HTTP server.
+//! Wiring: connect the store and Redis, build the shared state, start every runtime, bind every listener.
+//!
+//! One process runs three runtimes, all built in [`Application::build`]:
+//! - **actix-web** (the `#[actix_web::main]` runtime and its HTTP workers): the HTTP listener on
+//!   `HOST:PORT` — REST handlers and the two WebSocket endpoints, whose loops run on those workers;
+//!   the background tasks (Redis bus publisher and subscriber, remote-event relay, orphaned-delivery
+//!   recovery, cache and limiter sweeps) start on it too.
+//! - **the actor system** (`Registry::start`): its own thread with `ACTOR_THREADS` actix arbiters, where
+//!   every `ConversationActor` and `TenantActor` lives.
+//! - **Socket.IO** (`ws::socketio::serve`): its own tokio runtime and accept thread, the listener on
+//!   `HOST:SOCKETIO_PORT` (socketioxide does not mount inside actix-web).
+//!
+//! One [`Shutdown`] reaches all of them: [`Application::run_until_stopped`] triggers it at SIGTERM/SIGINT,
+//! WebSockets close with 1012 and Socket.IO clients are disconnected, `/readyz` answers 503, then the
+//! listeners drain.
 
 use crate::actors::Registry;
 use crate::auth::{Authenticator, TokenKeys};

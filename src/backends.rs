@@ -109,9 +109,16 @@ mod contract {
     use crate::domain::{now_millis, LicenseKey};
     use crate::store::Session;
 
+    /// The settings as the command line would parse them.
+    #[derive(clap::Parser)]
+    struct Args {
+        #[command(flatten)]
+        config: Config,
+    }
+
     /// The in-process backends and, when Redis is configured, the Redis ones under a fresh key prefix.
     async fn both() -> anyhow::Result<Vec<(&'static str, Backends)>> {
-        let mut config = Config::from_env()?;
+        let mut config = <Args as clap::Parser>::try_parse_from(["switchboard"])?.config;
         (config.visitor_rate_per_second, config.visitor_burst) = (1, 3);
         config.redis_url = None;
         let mut backends = vec![("in-process", Backends::connect(&config).await?)];

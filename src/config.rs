@@ -381,6 +381,18 @@ fn check_url(name: &'static str, value: Option<&str>, schemes: &[&str]) -> Resul
     Ok(())
 }
 
+/// Hides the password in a connection URL before it reaches a log line.
+pub(crate) fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{}{}:***{}", &url[..scheme + 3], user, &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -431,17 +443,5 @@ mod tests {
         assert_eq!(db.name, "DATABASE_URL");
         assert!(Args::try_parse_from(["switchboard", "--port", "http"]).is_err());
         assert!(parse(&["--cookie-secure", "true"]).cookie_secure);
-    }
-}
-
-/// Hides the password in a connection URL before it reaches a log line.
-pub(crate) fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let userinfo = &url[scheme + 3..at];
-            let user = userinfo.split(':').next().unwrap_or_default();
-            format!("{}{}:***{}", &url[..scheme + 3], user, &url[at..])
-        }
-        _ => url.to_owned(),
     }
 }
