@@ -1,6 +1,12 @@
 //! Configuration: every setting is a command-line flag and an environment variable (clap), each with
 //! a default that runs on one machine with no set-up. `switchboard serve --help` lists them all; the
 //! README's configuration table and `.env.example` mirror them (a test keeps `.env.example` in sync).
+//! [`checks`] refuses impossible settings before anything starts.
+
+mod checks;
+
+pub(crate) use checks::redact;
+pub use checks::{InvalidSetting, MIN_JWT_SECRET_BYTES};
 
 use crate::channels::messenger::MessengerConfig;
 use crate::channels::twilio::TwilioConfig;
@@ -279,25 +285,6 @@ pub struct Config {
 }
 
 impl Config {
-    /// Refuses settings that cannot work, naming the variable: a short `JWT_SECRET`, URLs that do not
-    /// parse, a non-positive token lifetime.
-    pub fn validate(&self) -> Result<(), InvalidSetting> {
-        if let Some(secret) = &self.jwt_secret {
-            if secret.len() < MIN_JWT_SECRET_BYTES {
-                return Err(invalid("JWT_SECRET", format!("must be at least {MIN_JWT_SECRET_BYTES} bytes")));
-            }
-        }
-        check_url("DATABASE_URL", Some(&self.database_url), &["sqlite", "postgres", "postgresql"])?;
-        check_url("REDIS_URL", self.redis_url.as_deref(), &["redis", "rediss"])?;
-        check_url("PUBLIC_URL", self.public_url.as_deref(), &["http", "https"])?;
-        check_url("MESSENGER_API_BASE", Some(&self.messenger_api_base), &["http", "https"])?;
-        check_url("TWILIO_API_BASE", Some(&self.twilio_api_base), &["http", "https"])?;
-        if self.jwt_ttl_seconds <= 0 {
-            return Err(invalid("JWT_TTL_SECONDS", "must be positive"));
-        }
-        Ok(())
-    }
-
     /// This node's name: `NODE_ID`, or a random one drawn once at start.
     pub fn node_name(&self) -> String {
         self.node_id.clone().unwrap_or_else(|| format!("node-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]))
@@ -352,96 +339,5 @@ pub fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
-/// Shortest `JWT_SECRET` accepted: HS256 keys shorter than the hash output weaken it.
-pub const MIN_JWT_SECRET_BYTES: usize = 32;
-
-/// A setting that cannot work, said before anything starts.
-#[derive(Debug, thiserror::Error)]
-#[error("{name}: {problem}")]
-pub struct InvalidSetting {
-    /// The environment variable.
-    pub name: &'static str,
-    /// What is wrong with it.
-    pub problem: String,
-}
-
-fn invalid(name: &'static str, problem: impl Into<String>) -> InvalidSetting {
-    InvalidSetting { name, problem: problem.into() }
-}
-
-fn check_url(name: &'static str, value: Option<&str>, schemes: &[&str]) -> Result<(), InvalidSetting> {
-    let Some(value) = value else { return Ok(()) };
-    let (scheme, rest) = value.split_once("://").ok_or_else(|| invalid(name, format!("'{value}' is not a URL")))?;
-    if !schemes.contains(&scheme) {
-        return Err(invalid(name, format!("the scheme must be one of {}, not '{scheme}'", schemes.join(", "))));
-    }
-    if rest.is_empty() && scheme != "sqlite" {
-        return Err(invalid(name, format!("'{value}' names no host")));
-    }
-    Ok(())
-}
-
-/// Hides the password in a connection URL before it reaches a log line.
-pub(crate) fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let userinfo = &url[scheme + 3..at];
-            let user = userinfo.split(':').next().unwrap_or_default();
-            format!("{}{}:***{}", &url[..scheme + 3], user, &url[at..])
-        }
-        _ => url.to_owned(),
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::{CommandFactory, Parser};
-
-    #[derive(Parser)]
-    struct Args {
-        #[command(flatten)]
-        config: Config,
-    }
-
-    fn parse(args: &[&str]) -> Config {
-        Args::try_parse_from(std::iter::once("switchboard").chain(args.iter().copied())).expect("parses").config
-    }
-
-    #[test]
-    fn env_example_lists_every_setting_and_nothing_else() {
-        let documented: std::collections::BTreeSet<String> = include_str!("../.env.example")
-            .lines()
-            .filter_map(|l| l.trim_start_matches('#').trim().split_once('='))
-            .map(|(name, _)| name.trim().to_owned())
-            .filter(|name| !name.is_empty() && name.chars().all(|c| c.is_ascii_uppercase() || c == '_'))
-            .collect();
-        let settings: std::collections::BTreeSet<String> = Args::command()
-            .get_arguments()
-            .filter_map(|a| a.get_env())
-            .map(|e| e.to_string_lossy().into_owned())
-            .collect();
-        assert_eq!(documented, settings);
-    }
-
-    #[test]
-    fn defaults_run_on_one_machine() {
-        let config = parse(&[]);
-        assert_eq!(config.port, 8080);
-        assert_eq!(config.database_url, "sqlite://switchboard.db");
-        assert!(!config.cookie_secure);
-        assert!(config.validate().is_ok());
-    }
-
-    #[test]
-    fn bad_settings_are_refused_with_their_name() {
-        let short = parse(&["--jwt-secret", "short"]).validate().expect_err("refused");
-        assert_eq!(short.name, "JWT_SECRET");
-        let url = parse(&["--public-url", "example.com"]).validate().expect_err("refused");
-        assert_eq!(url.name, "PUBLIC_URL");
-        let db = parse(&["--database-url", "mysql://x"]).validate().expect_err("refused");
-        assert_eq!(db.name, "DATABASE_URL");
-        assert!(Args::try_parse_from(["switchboard", "--port", "http"]).is_err());
-        assert!(parse(&["--cookie-secure", "true"]).cookie_secure);
-    }
-}
+mod tests;

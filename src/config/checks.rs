@@ -1,0 +1,66 @@
+//! Settings that cannot work are refused at start, naming their variable; connection URLs are redacted
+//! before they reach a log line.
+
+use super::Config;
+
+impl Config {
+    /// Refuses settings that cannot work, naming the variable: a short `JWT_SECRET`, URLs that do not
+    /// parse, a non-positive token lifetime.
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
+        if let Some(secret) = &self.jwt_secret {
+            if secret.len() < MIN_JWT_SECRET_BYTES {
+                return Err(invalid("JWT_SECRET", format!("must be at least {MIN_JWT_SECRET_BYTES} bytes")));
+            }
+        }
+        check_url("DATABASE_URL", Some(&self.database_url), &["sqlite", "postgres", "postgresql"])?;
+        check_url("REDIS_URL", self.redis_url.as_deref(), &["redis", "rediss"])?;
+        check_url("PUBLIC_URL", self.public_url.as_deref(), &["http", "https"])?;
+        check_url("MESSENGER_API_BASE", Some(&self.messenger_api_base), &["http", "https"])?;
+        check_url("TWILIO_API_BASE", Some(&self.twilio_api_base), &["http", "https"])?;
+        if self.jwt_ttl_seconds <= 0 {
+            return Err(invalid("JWT_TTL_SECONDS", "must be positive"));
+        }
+        Ok(())
+    }
+}
+
+/// Shortest `JWT_SECRET` accepted: HS256 keys shorter than the hash output weaken it.
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
+
+/// A setting that cannot work, said before anything starts.
+#[derive(Debug, thiserror::Error)]
+#[error("{name}: {problem}")]
+pub struct InvalidSetting {
+    /// The environment variable.
+    pub name: &'static str,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+fn invalid(name: &'static str, problem: impl Into<String>) -> InvalidSetting {
+    InvalidSetting { name, problem: problem.into() }
+}
+
+fn check_url(name: &'static str, value: Option<&str>, schemes: &[&str]) -> Result<(), InvalidSetting> {
+    let Some(value) = value else { return Ok(()) };
+    let (scheme, rest) = value.split_once("://").ok_or_else(|| invalid(name, format!("'{value}' is not a URL")))?;
+    if !schemes.contains(&scheme) {
+        return Err(invalid(name, format!("the scheme must be one of {}, not '{scheme}'", schemes.join(", "))));
+    }
+    if rest.is_empty() && scheme != "sqlite" {
+        return Err(invalid(name, format!("'{value}' names no host")));
+    }
+    Ok(())
+}
+
+/// Hides the password in a connection URL before it reaches a log line.
+pub(crate) fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{}{}:***{}", &url[..scheme + 3], user, &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
