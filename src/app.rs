@@ -45,6 +45,7 @@ pub struct Application {
 impl Application {
     /// Connects everything `config` names, runs migrations and binds the listener (port 0 picks one).
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let config = config.without_blanks();
         config.validate()?;
         crate::telemetry::handle(); // the recorder exists before the first event is counted
         let store = Store::connect(&config.database_url, config.store_connections())

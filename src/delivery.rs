@@ -91,6 +91,13 @@ impl Deliverer {
             {
                 tracing::warn!(%err, "could not record a delivery attempt");
             }
+            let outcome = match &result {
+                Ok(_) => "sent",
+                Err(failure) if failure.retryable && attempt < self.policy.max_attempts => "retry",
+                Err(_) => "failed",
+            };
+            metrics::counter!(crate::telemetry::OUTBOUND_ATTEMPTS, "provider" => to.channel.as_str(), "result" => outcome)
+                .increment(1);
             match result {
                 Ok((_, provider_id)) => {
                     return self.settle(&to, &message, Delivery::Sent, Some(&provider_id), None).await

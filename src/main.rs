@@ -26,7 +26,7 @@ async fn main() -> anyhow::Result<()> {
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .init(),
     }
-    let config = cli.config;
+    let config = cli.config.without_blanks();
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => Application::build(config).await?.run_until_stopped().await?,
         Command::License(command) => run_license_command(&config, command).await?,

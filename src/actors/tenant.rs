@@ -150,6 +150,7 @@ impl Actor for TenantActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
+        metrics::gauge!(crate::telemetry::ACTORS_LIVE, "kind" => "tenant").increment(1.0);
         let events = stream::unfold(self.bus.subscribe(&self.license), |mut rx| async move {
             loop {
                 match rx.recv().await {
@@ -180,6 +181,7 @@ impl Actor for TenantActor {
     }
 
     fn stopped(&mut self, ctx: &mut Self::Context) {
+        metrics::gauge!(crate::telemetry::ACTORS_LIVE, "kind" => "tenant").decrement(1.0);
         self.registry.forget_tenant(&self.license, &ctx.address());
     }
 }

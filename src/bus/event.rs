@@ -11,6 +11,8 @@ pub struct BusEvent {
     pub event: Event,
     /// Whether another node published it.
     pub remote: bool,
+    /// When this node got it (published here, or relayed from another node).
+    pub received: std::time::Instant,
     name: &'static str,
     data: OnceLock<serde_json::Value>,
     frame: OnceLock<String>,
@@ -19,7 +21,14 @@ pub struct BusEvent {
 impl BusEvent {
     /// Wraps an event for delivery.
     pub fn new(event: Event) -> Self {
-        Self { name: event.name(), event, remote: false, data: OnceLock::new(), frame: OnceLock::new() }
+        Self {
+            name: event.name(),
+            event,
+            remote: false,
+            received: std::time::Instant::now(),
+            data: OnceLock::new(),
+            frame: OnceLock::new(),
+        }
     }
 
     /// Wraps an event another node published.

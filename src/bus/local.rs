@@ -33,6 +33,7 @@ impl LocalBus {
 
 impl EventBus for LocalBus {
     fn publish(&self, license: &LicenseKey, event: Event) {
+        metrics::counter!(crate::telemetry::BUS_PUBLISHED).increment(1);
         self.deliver(license, BusEvent::new(event));
     }
 

@@ -54,6 +54,7 @@ impl RedisBus {
         if envelope.origin == self.node_id {
             return;
         }
+        metrics::counter!(crate::telemetry::BUS_RELAYED).increment(1);
         let Ok(license) = LicenseKey::parse(&envelope.license) else { return };
         let _ = self.remote.send(Arc::new(RemoteEvent { license: license.clone(), event: envelope.event.clone() }));
         self.local.deliver(&license, BusEvent::from_remote(envelope.event));
@@ -64,6 +65,7 @@ impl EventBus for RedisBus {
     fn publish(&self, license: &LicenseKey, event: Event) {
         self.local.publish(license, event.clone());
         if let Err(err) = self.outbox.try_send(Outgoing::Event(license.clone(), event)) {
+            metrics::counter!(crate::telemetry::REDIS_ERRORS, "operation" => "publish_queue_full").increment(1);
             tracing::warn!(%err, "Redis publish queue full; other nodes miss this event");
         }
     }
@@ -116,6 +118,7 @@ async fn publish_loop(
             redis::cmd("PUBLISH").arg(channel(&prefix, license.as_str())).arg(payload).query_async(&mut conn).await;
         if let Err(err) = published {
             // The connection manager reconnects by itself; this event is lost to other nodes only.
+            metrics::counter!(crate::telemetry::REDIS_ERRORS, "operation" => "publish").increment(1);
             tracing::warn!(%err, "Redis publish failed");
         }
     }
@@ -138,6 +141,7 @@ async fn subscribe_loop(client: redis::Client, prefix: String, bus: std::sync::W
                             Err(err) => tracing::warn!(%err, "unreadable event on the Redis bus"),
                         }
                     }
+                    metrics::counter!(crate::telemetry::REDIS_ERRORS, "operation" => "subscribe").increment(1);
                     tracing::warn!("lost the Redis event bus subscription; reconnecting");
                 }
                 Err(err) => tracing::warn!(%err, "Redis psubscribe failed"),

@@ -7,6 +7,33 @@ impl Config {
     /// Refuses settings that cannot work, naming the variable: a short `JWT_SECRET`, URLs that do not
     /// parse, a non-positive token lifetime.
     pub fn validate(&self) -> Result<(), InvalidSetting> {
+        self.clone().without_blanks().check()
+    }
+
+    /// A variable set to an empty (or blank) value counts as unset, as scripts and `.env` files
+    /// often write `REDIS_URL=` to mean "none".
+    pub fn without_blanks(mut self) -> Self {
+        for value in [
+            &mut self.redis_url,
+            &mut self.jwt_secret,
+            &mut self.admin_token,
+            &mut self.public_url,
+            &mut self.messenger_app_secret,
+            &mut self.messenger_verify_token,
+            &mut self.messenger_page_access_token,
+            &mut self.twilio_account_sid,
+            &mut self.twilio_auth_token,
+            &mut self.metrics_token,
+            &mut self.node_id,
+        ] {
+            if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
+                *value = None;
+            }
+        }
+        self
+    }
+
+    fn check(&self) -> Result<(), InvalidSetting> {
         if let Some(secret) = &self.jwt_secret {
             if secret.len() < MIN_JWT_SECRET_BYTES {
                 return Err(invalid("JWT_SECRET", format!("must be at least {MIN_JWT_SECRET_BYTES} bytes")));

@@ -46,3 +46,10 @@ fn bad_settings_are_refused_with_their_name() {
     assert!(Args::try_parse_from(["switchboard", "--port", "http"]).is_err());
     assert!(parse(&["--cookie-secure", "true"]).cookie_secure);
 }
+
+#[test]
+fn blank_values_mean_unset() {
+    let config = parse(&["--redis-url", "", "--jwt-secret", " "]).without_blanks();
+    assert!(config.redis_url.is_none() && config.jwt_secret.is_none());
+    assert!(parse(&["--redis-url", ""]).validate().is_ok());
+}

@@ -181,6 +181,7 @@ impl SharedCounters {
                 visitor <= i64::from(self.visitor_per_second) && license <= i64::from(self.license_per_second)
             }
             Err(err) => {
+                metrics::counter!(crate::telemetry::REDIS_ERRORS, "operation" => "rate_limit").increment(1);
                 tracing::warn!(%err, "shared rate limit unavailable; local limits only");
                 true
             }

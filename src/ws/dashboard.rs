@@ -5,7 +5,8 @@
 use crate::actors::{DashboardPresence, TenantActor};
 use crate::bus::{BusEvent, Event};
 use crate::shutdown::Shutdown;
-use crate::ws::driver::{restarting, send_text, too_slow, KeepAlive, SendError};
+use crate::telemetry::SocketGauge;
+use crate::ws::driver::{close_label, restarting, send_text, too_slow, KeepAlive, SendError};
 use crate::ws::frame_guard::FrameGuard;
 use crate::ws::protocol_close;
 use actix::Addr;
@@ -41,7 +42,9 @@ impl DashboardSocket {
     pub async fn run(self) {
         let Self { session, stream, guard, events, tenant, jti, shutdown } = self;
         tenant.do_send(DashboardPresence(true));
+        let mut gauge = SocketGauge::open("dashboard_ws");
         let reason = serve(session.clone(), Inbound { stream, guard }, events, jti, shutdown).await;
+        gauge.set_reason(close_label(reason.as_ref()));
         tenant.do_send(DashboardPresence(false));
         if let Some(reason) = reason {
             let _ = session.close(Some(reason)).await;
@@ -73,7 +76,11 @@ async fn serve(
                 }
                 Ok(event) if matches!(event.event, Event::SessionRevoked { .. }) => {}
                 Ok(event) => match send_text(&mut session, event.frame().to_owned()).await {
-                    Ok(()) => {}
+                    Ok(()) => {
+                        metrics::counter!(crate::telemetry::DELIVERIES, "transport" => "dashboard_ws").increment(1);
+                        metrics::histogram!(crate::telemetry::FANOUT_SECONDS, "transport" => "dashboard_ws")
+                            .record(event.received.elapsed().as_secs_f64());
+                    }
                     Err(SendError::Gone) => return None,
                     Err(SendError::TooSlow(reason)) => return Some(reason),
                 },

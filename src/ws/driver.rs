@@ -78,3 +78,20 @@ pub fn restarting() -> CloseReason {
         description: Some("the server is restarting; reconnect".into()),
     }
 }
+
+/// The metric label of the close a socket ended with (`None`: the client went away).
+pub fn close_label(reason: Option<&CloseReason>) -> &'static str {
+    use actix_ws::CloseCode;
+    match reason.map(|r| r.code) {
+        None | Some(CloseCode::Normal | CloseCode::Away) => "client",
+        Some(CloseCode::Size) => "too_large",
+        Some(CloseCode::Policy) => "policy",
+        Some(CloseCode::Error) => "store",
+        Some(CloseCode::Restart) => "restart",
+        Some(CloseCode::Protocol | CloseCode::Invalid | CloseCode::Unsupported) => "protocol",
+        Some(CloseCode::Other(CLOSE_TOO_SLOW)) => "too_slow",
+        Some(CloseCode::Other(CLOSE_RESTART)) => "restart",
+        Some(CloseCode::Other(4003)) => "revoked",
+        Some(_) => "other",
+    }
+}

@@ -94,3 +94,41 @@ async fn json_logs_carry_request_ids_and_never_a_secret() {
     let socket_line = requests.iter().find(|r| r["span"]["path"] == "/ws/dashboard").expect("the upgrade is logged");
     assert!(!socket_line.to_string().contains("token="), "query strings are not logged: {socket_line}");
 }
+
+/// `/metrics` speaks Prometheus text and counts what happened; with `METRICS_TOKEN` it wants the token.
+async fn metrics_count_what_happened(backend: Backend) {
+    let Some(app) = crate::hardening::spawn_tuned(backend, |c| c.metrics_token = Some("scrape-me".into())).await else {
+        return;
+    };
+    let tenant = app.new_tenant(&["chatbot"]).await;
+    let key = app.chat_key(&tenant).await;
+    let mut dashboard = app.dashboard_ws(&tenant.token).await;
+    let mut visitor = app.widget(&key, None).await;
+    visitor.recv_type("welcome").await;
+    visitor.send_json(&json!({ "type": "message", "text": "hello", "client_msg_id": "m1" })).await;
+    visitor.recv_type("ack").await;
+    dashboard.drain_dashboard().await;
+
+    let anonymous = app.client.get(app.url("/metrics")).send().await.expect("scrape");
+    expect_error(anonymous, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let scrape = app.client.get(app.url("/metrics")).bearer_auth("scrape-me").send().await.expect("scrape");
+    assert_eq!(scrape.status(), StatusCode::OK);
+    let text = scrape.text().await.expect("text");
+    let value = |series: &str| -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(series))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in:\n{text}"))
+    };
+    assert!(value("switchboard_http_requests_total{status=\"2xx\"}") >= 4.0);
+    assert!(value("switchboard_http_requests_total{status=\"4xx\"}") >= 1.0);
+    assert_eq!(value("switchboard_sockets_open{transport=\"widget\"}"), 1.0);
+    assert_eq!(value("switchboard_sockets_open{transport=\"dashboard_ws\"}"), 1.0);
+    assert_eq!(value("switchboard_messages_stored_total{channel=\"widget\",sender=\"visitor\"}"), 1.0);
+    assert!(value("switchboard_commit_seconds_count") >= 1.0);
+    assert!(value("switchboard_deliveries_total{transport=\"dashboard_ws\"}") >= 1.0);
+    assert!(!text.contains(&tenant.license_key), "tenant ids are never label values");
+}
+
+crate::on_both_stores!(metrics_count_what_happened);

@@ -64,6 +64,7 @@ impl Handler<Flush> for ConversationActor {
         if take == 0 {
             return;
         }
+        metrics::histogram!(crate::telemetry::COMMIT_QUEUE).record(self.pending.len() as f64);
         let batch: Vec<Pending> = self.pending.drain(..take).collect();
         if !self.pending.is_empty() {
             self.flush_scheduled = true;
@@ -75,8 +76,25 @@ impl Handler<Flush> for ConversationActor {
         let known = self.conversation.last_seq;
         let messages: Vec<NewMessage> = batch.iter().map(|p| p.post.message.clone()).collect();
         let reopen = messages.iter().any(|m| m.sender == Sender::Visitor);
+        let channel = self.conversation.channel;
         let write = async move {
-            let appended = commit(&store, &license, &id, &messages, reopen).await?;
+            let started = std::time::Instant::now();
+            let appended = commit(&store, &license, &id, &messages, reopen).await;
+            metrics::histogram!(crate::telemetry::COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
+            metrics::histogram!(crate::telemetry::COMMIT_BATCH).record(messages.len() as f64);
+            let appended = appended.inspect_err(count_store_error)?;
+            for (message, stored) in messages.iter().zip(&appended) {
+                match stored {
+                    Ok(stored) if !stored.duplicate => metrics::counter!(
+                        crate::telemetry::MESSAGES_STORED,
+                        "channel" => channel.as_str(),
+                        "sender" => message.sender.as_str()
+                    )
+                    .increment(1),
+                    Ok(_) => {}
+                    Err(err) => count_store_error(err),
+                }
+            }
             // Another node may have stored messages since we last looked: fetch them so watchers
             // see the conversation in the store's order.
             let first_new = appended.iter().flatten().filter(|a| !a.duplicate).map(|a| a.message.seq).min();
@@ -113,6 +131,17 @@ impl Handler<Flush> for ConversationActor {
             },
         ));
     }
+}
+
+/// Counts a failed store call by its kind.
+fn count_store_error(err: &StoreError) {
+    let kind = match err {
+        StoreError::Unavailable(_) => "unavailable",
+        StoreError::Duplicate => "duplicate",
+        StoreError::LicenseSuspended | StoreError::InvalidValue(_) => "refused",
+        _ => "other",
+    };
+    metrics::counter!(crate::telemetry::STORE_ERRORS, "kind" => kind).increment(1);
 }
 
 /// Stores a batch in one transaction. If the batch fails for a reason tied to its content (not an

@@ -160,6 +160,7 @@ impl Actor for ConversationActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
+        metrics::gauge!(crate::telemetry::ACTORS_LIVE, "kind" => "conversation").increment(1.0);
         let check_every = (self.idle_after / 2).max(Duration::from_millis(200));
         ctx.run_interval(check_every, |act, ctx| {
             act.watchers.retain(|_, tx| !tx.is_closed());
@@ -170,6 +171,7 @@ impl Actor for ConversationActor {
     }
 
     fn stopped(&mut self, ctx: &mut Self::Context) {
+        metrics::gauge!(crate::telemetry::ACTORS_LIVE, "kind" => "conversation").decrement(1.0);
         self.registry.forget_conversation(&self.conversation.id, &ctx.address());
     }
 }

@@ -13,7 +13,8 @@ use crate::domain::LicenseKey;
 use crate::limits::RateLimits;
 use crate::shutdown::Shutdown;
 use crate::store::{Appended, Conversation, Store};
-use crate::ws::driver::{restarting, send_text, too_slow, KeepAlive, SendError};
+use crate::telemetry::SocketGauge;
+use crate::ws::driver::{close_label, restarting, send_text, too_slow, KeepAlive, SendError};
 use crate::ws::frame_guard::FrameGuard;
 use crate::ws::{next_socket_id, protocol_close};
 use actix::Addr;
@@ -122,6 +123,7 @@ impl WidgetSession {
     pub async fn run(mut self, stream: AggregatedMessageStream, resume: Option<Conversation>, last_seq: i64) {
         let tenant = self.registry.tenant(&self.license);
         tenant.do_send(VisitorConnected { visitor_id: self.visitor_id.clone() });
+        let mut gauge = SocketGauge::open("widget");
         let end = match self.start(resume, last_seq).await {
             Ok(()) => self.serve(stream).await,
             Err(end) => Err(end),
@@ -133,6 +135,7 @@ impl WidgetSession {
         }
         self.registry.tenant(&self.license).do_send(VisitorDisconnected { visitor_id: self.visitor_id.clone() });
         if let End::Close(reason) = end {
+            gauge.set_reason(close_label(Some(&reason)));
             let _ = self.ws.close(Some(reason)).await;
         }
     }

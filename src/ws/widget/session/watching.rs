@@ -91,7 +91,9 @@ impl WidgetSession {
             ConversationUpdate::Read { from, seq } => ServerFrame::Read { from: *from, seq: *seq },
             ConversationUpdate::Status(status) => ServerFrame::Status { status: *status },
         };
-        self.send(frame.to_text()).await
+        self.send(frame.to_text()).await?;
+        metrics::counter!(crate::telemetry::DELIVERIES, "transport" => "widget").increment(1);
+        Ok(())
     }
 }
 

@@ -11,22 +11,23 @@ use crate::auth::Authenticator;
 use crate::bus::{BusEvent, Event, SharedBus};
 use crate::domain::{ConversationStatus, LicenseKey};
 use crate::error::ApiError;
-use crate::limits::SlotTable;
 use crate::shutdown::Shutdown;
 use dashmap::DashMap;
-use hyper::server::conn::http1;
-use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use socketioxide::extract::{AckSender, Extension, SocketRef, State, TryData};
 use socketioxide::handler::ConnectHandler;
+use socketioxide::socket::DisconnectReason;
 use socketioxide::{BroadcastError, SocketIo};
-use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 use tower_http::cors::CorsLayer;
+
+mod listener;
+
+pub use listener::ListenerCaps;
 
 /// Events a dashboard socket may queue before it counts as a slow consumer.
 pub const SOCKET_QUEUE: usize = 256;
@@ -51,17 +52,6 @@ struct Dashboard {
     user_id: String,
     /// The session the socket was opened with; revoking it closes the socket.
     jti: String,
-}
-
-/// What the listener refuses: connections beyond a total and per source address, and clients that
-/// do not finish their request headers in time (slowloris).
-pub struct ListenerCaps {
-    /// Open connections at most; more are closed at accept.
-    pub max_connections: usize,
-    /// Time a client has to send a request's headers.
-    pub header_timeout: Duration,
-    /// Open connections per source address (shared with the WebSocket endpoints).
-    pub per_source: Arc<SlotTable<IpAddr>>,
 }
 
 /// Binds nothing itself: serves Socket.IO on `listener` from a runtime of `threads` threads on its own
@@ -113,43 +103,8 @@ async fn run(
     // Dashboards live on other origins; the polling transport needs CORS (tokens travel in the auth payload).
     let service =
         TowerToHyperService::new(tower::ServiceBuilder::new().layer(CorsLayer::permissive()).service(service));
-    let listener = tokio::net::TcpListener::from_std(listener)?;
-    let open = Arc::new(tokio::sync::Semaphore::new(caps.max_connections.max(1)));
-    let mut http = http1::Builder::new();
-    http.timer(TokioTimer::new()).header_read_timeout(caps.header_timeout);
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(err) => {
-                    // Out of file descriptors, usually: back off instead of spinning.
-                    tracing::warn!(%err, "Socket.IO accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = shutdown.triggered() => break,
-        };
-        // Over a cap, the connection is closed at once: it holds no descriptor beyond this point.
-        let Ok(permit) = open.clone().try_acquire_owned() else {
-            tracing::debug!(%peer, "Socket.IO connection refused: listener at MAX_CONNECTIONS");
-            continue;
-        };
-        let Some(slot) = caps.per_source.take(peer.ip()) else {
-            tracing::debug!(%peer, "Socket.IO connection refused: source at MAX_CONNECTIONS_PER_SOURCE");
-            continue;
-        };
-        let (service, http) = (service.clone(), http.clone());
-        tokio::spawn(async move {
-            let served = http.serve_connection(TokioIo::new(stream), service).with_upgrades().await;
-            if let Err(err) = served {
-                tracing::debug!(%err, "Socket.IO connection ended with an error");
-            }
-            drop((permit, slot));
-        });
-    }
-    // Every socket gets a disconnect (clients reconnect elsewhere); the listener closes when we return.
-    drop(listener);
+    listener::accept(tokio::net::TcpListener::from_std(listener)?, service, &caps, &shutdown).await;
+    // Every socket gets a disconnect (clients reconnect elsewhere); the listener is closed by now.
     io.close().await;
     Ok(())
 }
@@ -179,15 +134,31 @@ async fn authenticate(
 
 async fn on_connect(socket: SocketRef, Extension(dashboard): Extension<Dashboard>, State(state): State<SocketIoState>) {
     socket.join(room(&dashboard.license));
+    metrics::counter!(crate::telemetry::SOCKET_CONNECTS, "transport" => "socketio").increment(1);
+    metrics::gauge!(crate::telemetry::SOCKETS_OPEN, "transport" => "socketio").increment(1.0);
     state.attach(&dashboard.license);
     state.registry.tenant(&dashboard.license).do_send(DashboardPresence(true));
     socket.on("message:send", on_message_send);
     socket.on("conversation:close", on_close);
     socket.on("typing", on_typing);
-    socket.on_disconnect(|Extension(dashboard): Extension<Dashboard>, State(state): State<SocketIoState>| async move {
+    socket.on_disconnect(|Extension(dashboard): Extension<Dashboard>, State(state): State<SocketIoState>, reason: DisconnectReason| async move {
+        metrics::gauge!(crate::telemetry::SOCKETS_OPEN, "transport" => "socketio").decrement(1.0);
+        let reason = disconnect_label(reason);
+        metrics::counter!(crate::telemetry::SOCKET_DISCONNECTS, "transport" => "socketio", "reason" => reason).increment(1);
         state.registry.tenant(&dashboard.license).do_send(DashboardPresence(false));
         state.detach(&dashboard.license);
     });
+}
+
+/// The metric label of a Socket.IO disconnect.
+fn disconnect_label(reason: DisconnectReason) -> &'static str {
+    match reason {
+        DisconnectReason::ClientNSDisconnect | DisconnectReason::TransportClose => "client",
+        DisconnectReason::HeartbeatTimeout => "timeout",
+        DisconnectReason::ServerNSDisconnect => "revoked",
+        DisconnectReason::ClosingServer => "restart",
+        _ => "other",
+    }
 }
 
 /// The room of a license: the only room a dashboard socket joins.
@@ -336,7 +307,11 @@ async fn deliver(io: &SocketIo, room: &str, event: &BusEvent) {
         }
         return;
     }
-    match io.local().to(room.to_owned()).emit(event.name(), event.data()).await {
+    let emitted = io.local().to(room.to_owned()).emit(event.name(), event.data()).await;
+    metrics::counter!(crate::telemetry::DELIVERIES, "transport" => "socketio").increment(1);
+    metrics::histogram!(crate::telemetry::FANOUT_SECONDS, "transport" => "socketio")
+        .record(event.received.elapsed().as_secs_f64());
+    match emitted {
         Ok(()) => {}
         Err(BroadcastError::Socket(failed)) => {
             tracing::debug!(sockets = failed.len(), room, "event dropped for full or closing dashboard sockets");

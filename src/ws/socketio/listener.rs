@@ -1,0 +1,79 @@
+//! The Socket.IO port's accept loop: connection caps (total and per source address), a header timeout
+//! against slowloris, and a stop at the shutdown signal.
+
+use crate::limits::SlotTable;
+use crate::shutdown::Shutdown;
+use hyper::body::{Body, Incoming};
+use hyper::server::conn::http1;
+use hyper::service::HttpService;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What the listener refuses: connections beyond a total and per source address, and clients that
+/// do not finish their request headers in time (slowloris).
+pub struct ListenerCaps {
+    /// Open connections at most; more are closed at accept.
+    pub max_connections: usize,
+    /// Time a client has to send a request's headers.
+    pub header_timeout: Duration,
+    /// Open connections per source address (shared with the WebSocket endpoints).
+    pub per_source: Arc<SlotTable<IpAddr>>,
+}
+
+/// Serves connections from `listener` with `service` until `shutdown` fires; returns with the listener
+/// closed.
+pub(super) async fn accept<S, B>(
+    listener: tokio::net::TcpListener,
+    service: S,
+    caps: &ListenerCaps,
+    shutdown: &Shutdown,
+) where
+    S: HttpService<Incoming, ResBody = B> + Clone + Send + 'static,
+    S::Future: Send,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let open = Arc::new(tokio::sync::Semaphore::new(caps.max_connections.max(1)));
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new()).header_read_timeout(caps.header_timeout);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    // Out of file descriptors, usually: back off instead of spinning.
+                    tracing::warn!(%err, "Socket.IO accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.triggered() => break,
+        };
+        // Over a cap, the connection is closed at once: it holds no descriptor beyond this point.
+        let refused = |reason: &'static str| {
+            metrics::counter!(crate::telemetry::CONNECTIONS_REFUSED, "reason" => reason).increment(1);
+        };
+        let Ok(permit) = open.clone().try_acquire_owned() else {
+            refused("listener_full");
+            tracing::debug!(%peer, "Socket.IO connection refused: listener at MAX_CONNECTIONS");
+            continue;
+        };
+        let Some(slot) = caps.per_source.take(peer.ip()) else {
+            refused("source_full");
+            tracing::debug!(%peer, "Socket.IO connection refused: source at MAX_CONNECTIONS_PER_SOURCE");
+            continue;
+        };
+        let (service, http) = (service.clone(), http.clone());
+        tokio::spawn(async move {
+            let served = http.serve_connection(TokioIo::new(stream), service).with_upgrades().await;
+            if let Err(err) = served {
+                tracing::debug!(%err, "Socket.IO connection ended with an error");
+            }
+            drop((permit, slot));
+        });
+    }
+}
