@@ -40,6 +40,8 @@ pub struct Application {
     server: actix_web::dev::Server,
     shutdown: Shutdown,
     grace: Duration,
+    deliverer: Arc<Deliverer>,
+    registry: Registry,
 }
 
 impl Application {
@@ -63,16 +65,17 @@ impl Application {
                 max_attempts: config.outbound_max_attempts.max(1),
                 base_delay: Duration::from_millis(config.outbound_base_delay_ms),
             },
+            in_flight: Arc::default(),
         };
         let orphaned_after = Duration::from_secs(config.outbound_orphan_seconds.max(1));
-        deliverer.resume_orphans(
-            (orphaned_after / 2).clamp(Duration::from_secs(1), Duration::from_secs(60)),
-            orphaned_after,
-        );
+        // Frequent scans (a cheap query on a partial index) so released deliveries resume within seconds.
+        deliverer
+            .resume_orphans((orphaned_after / 2).clamp(Duration::from_secs(1), Duration::from_secs(5)), orphaned_after);
+        let deliverer = Arc::new(deliverer);
         let registry = Registry::start(
             store.clone(),
             shared.bus.clone(),
-            Arc::new(deliverer),
+            deliverer.clone(),
             shared.presence,
             config.actor_threads,
             idle_after,
@@ -89,6 +92,7 @@ impl Application {
             header_timeout: Duration::from_secs(config.header_timeout_seconds.max(1)),
             per_source: shared.limits.source_connections.clone(),
         };
+        let registry_for_shutdown = registry.clone();
         socketio::serve(
             socketio_listener,
             auth.clone(),
@@ -137,7 +141,7 @@ impl Application {
         .run();
         tracing::info!(port, socketio_port, "listening");
         let grace = Duration::from_secs(config.shutdown_grace_seconds);
-        Ok(Self { port, socketio_port, server, shutdown, grace })
+        Ok(Self { port, socketio_port, server, shutdown, grace, deliverer, registry: registry_for_shutdown })
     }
 
     /// The bound HTTP port.
@@ -157,11 +161,14 @@ impl Application {
 
     /// Serves until SIGINT/SIGTERM (or [`Shutdown::trigger`]), then stops in order: `/readyz` turns
     /// 503 and every socket gets a close telling it to reconnect elsewhere (1012, Socket.IO
-    /// disconnect); then the listeners stop and in-flight requests drain within the grace period.
+    /// disconnect); meanwhile provider deliveries get half the grace period to finish before the rest
+    /// are released to other nodes, and every conversation stores what it had queued; then the
+    /// listeners stop and in-flight requests drain within the grace period.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let handle = self.server.handle();
         let shutdown = self.shutdown.clone();
         let grace = self.grace;
+        let (deliverer, registry) = (self.deliverer.clone(), self.registry.clone());
         tokio::spawn(async move {
             tokio::select! {
                 _ = stop_signal() => shutdown.trigger(),
@@ -169,7 +176,11 @@ impl Application {
             }
             tracing::info!("shutting down: closing sockets, then the listeners");
             // Socket loops close on the signal; give their close frames a moment to leave.
-            tokio::time::sleep(grace.min(SOCKET_CLOSE_WAIT)).await;
+            tokio::join!(
+                tokio::time::sleep(grace.min(SOCKET_CLOSE_WAIT)),
+                deliverer.release(grace / 2),
+                registry.settle(grace / 2),
+            );
             handle.stop(true).await;
         });
         self.server.await

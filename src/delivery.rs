@@ -8,6 +8,7 @@ use crate::bus::{Activity, Event, SharedBus};
 use crate::channels::outbound::Outbound;
 use crate::domain::{now_millis, Delivery, LicenseKey, Message};
 use crate::store::Store;
+use dashmap::DashMap;
 use rand::Rng;
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,6 +41,8 @@ pub struct Deliverer {
     pub bus: SharedBus,
     /// Retry settings.
     pub policy: RetryPolicy,
+    /// Deliveries running on this node (message ids), released to other nodes at shutdown.
+    pub in_flight: Arc<DashMap<String, ()>>,
 }
 
 impl Deliverer {
@@ -56,6 +59,25 @@ impl Deliverer {
                 }
             }
         });
+    }
+
+    /// At shutdown: lets running deliveries finish for up to `wait`, then releases the rest in the
+    /// store so another node resumes them at its next scan (a few seconds) rather than after
+    /// `OUTBOUND_ORPHAN_SECONDS`. A provider call cut off mid-flight may be repeated by that node.
+    pub async fn release(&self, wait: Duration) {
+        let deadline = tokio::time::Instant::now() + wait;
+        while !self.in_flight.is_empty() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let left: Vec<String> = self.in_flight.iter().map(|entry| entry.key().clone()).collect();
+        for id in &left {
+            if let Err(err) = self.store.release_delivery(id).await {
+                tracing::warn!(%err, message = %id, "could not release a delivery at shutdown");
+            }
+        }
+        if !left.is_empty() {
+            tracing::info!(released = left.len(), "released unfinished deliveries to the other nodes");
+        }
     }
 
     async fn resume_orphans_once(&self, orphaned_after: Duration) -> Result<(), crate::store::StoreError> {
@@ -134,7 +156,12 @@ impl Dispatch for Deliverer {
     /// Delivers `message` in the background.
     fn dispatch(&self, destination: Destination, message: Message) {
         let deliverer = self.clone();
-        tokio::spawn(async move { deliverer.deliver(destination, message).await });
+        deliverer.in_flight.insert(message.id.clone(), ());
+        tokio::spawn(async move {
+            let id = message.id.clone();
+            deliverer.deliver(destination, message).await;
+            deliverer.in_flight.remove(&id);
+        });
     }
 }
 

@@ -11,8 +11,8 @@ mod tenant;
 
 pub use agent::AgentError;
 pub use conversation::{
-    ConversationActor, ConversationUpdate, MergeMetadata, Post, Read, Remote, SetStatus, Typing, Unwatch, Watch,
-    WATCHER_QUEUE,
+    ConversationActor, ConversationUpdate, MergeMetadata, Post, Read, Remote, SetStatus, Settle, Typing, Unwatch,
+    Watch, WATCHER_QUEUE,
 };
 pub use outbound::{Destination, Dispatch};
 pub use presence::Presence;

@@ -1,7 +1,7 @@
 //! The registry finds or spawns actors. Actors run on a small pool of dedicated actix arbiters, so
 //! they can be spawned from any runtime (actix-web workers, the Socket.IO listener, background tasks).
 
-use super::{ConversationActor, Dispatch, Presence, Remote, TenantActor};
+use super::{ConversationActor, Dispatch, Presence, Remote, Settle, TenantActor};
 use crate::bus::RemoteEvent;
 use crate::bus::{Activity, Event, SharedBus};
 use crate::domain::{Channel, LicenseKey};
@@ -170,6 +170,20 @@ impl Registry {
             self.inner.idle_after,
         );
         TenantActor::start_in_arbiter(self.arbiter(), move |_| actor)
+    }
+
+    /// Waits (up to `wait`) until every live conversation has stored what it had queued: the group
+    /// commits pending at shutdown are written before the process exits.
+    pub async fn settle(&self, wait: Duration) {
+        let actors: Vec<Addr<ConversationActor>> =
+            self.inner.conversations.iter().map(|entry| entry.value().1.clone()).collect();
+        let settled = futures_util::future::join_all(actors.iter().map(|addr| addr.send(Settle)));
+        if tokio::time::timeout(wait, settled).await.is_err() {
+            tracing::warn!("some conversations had not stored their queued messages when shutdown went on");
+        }
+        // A Settle answered before the flush it scheduled: one more round-trip waits for that flush.
+        let flushed = futures_util::future::join_all(actors.iter().map(|addr| addr.send(Settle)));
+        let _ = tokio::time::timeout(wait, flushed).await;
     }
 
     /// Removes a stopped conversation actor, unless a newer one already took its place.

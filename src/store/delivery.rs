@@ -81,11 +81,13 @@ impl Store {
     }
 
     /// Outbound messages still pending although stored before `stored_before` (epoch ms): their sender
-    /// most likely stopped mid-retry. Oldest first.
+    /// most likely stopped mid-retry; or released by a node that stopped ([`Store::release_delivery`]).
+    /// Oldest first.
     pub async fn orphaned_deliveries(&self, stored_before: i64, limit: i64) -> StoreResult<Vec<ProviderMessage>> {
         let rows = sqlx::query(
             "SELECT license_key, conversation_id, id FROM messages
-             WHERE delivery = 'pending' AND created_at < $1 AND (delivery_lease IS NULL OR delivery_lease < $2)
+             WHERE delivery = 'pending' AND (created_at < $1 OR delivery_lease = 0)
+               AND (delivery_lease IS NULL OR delivery_lease < $2)
              ORDER BY created_at LIMIT $3",
         )
         .bind(stored_before)
@@ -102,6 +104,16 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// Gives a pending delivery up (lease 0) so any node claims it at its next scan: a stopping node's
+    /// deliveries resume at once instead of after `OUTBOUND_ORPHAN_SECONDS`.
+    pub async fn release_delivery(&self, message_id: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE messages SET delivery_lease = 0 WHERE id = $1 AND delivery = 'pending'")
+            .bind(message_id.to_owned())
+            .execute(self.pool())
+            .await?;
+        Ok(())
     }
 
     /// Claims a pending message's delivery until `until` (epoch ms); `false` if another node holds it

@@ -405,3 +405,52 @@ async fn a_delivery_left_pending_by_a_stopped_node_is_resumed() {
     let requests = provider.lock().expect("lock").requests.clone();
     assert_eq!(requests.len(), 2, "one failed attempt on a, one resumed on b: {requests:?}");
 }
+
+/// A node stopped with SIGTERM while a reply waits for its next retry releases it: another node with
+/// the default 600 s orphan threshold resumes it within seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_node_releases_its_deliveries_to_the_others() {
+    let Some(cluster) = crate::cluster::Cluster::new().await else { return };
+    let (provider_url, provider) = fake_provider().await;
+    provider.lock().expect("lock").fail_next = 1_000;
+    let env = [
+        ("MESSENGER_APP_SECRET", MESSENGER_SECRET),
+        ("MESSENGER_VERIFY_TOKEN", "verify-me"),
+        ("MESSENGER_PAGE_ACCESS_TOKEN", "page-token"),
+        ("MESSENGER_API_BASE", provider_url.as_str()),
+        ("OUTBOUND_MAX_ATTEMPTS", "10"),
+        ("OUTBOUND_BASE_DELAY_MS", "60000"),
+        ("SHUTDOWN_GRACE_SECONDS", "2"),
+    ];
+    let mut a = cluster.node("a", &env).await;
+    let b = cluster.node("b", &env).await;
+    let tenant = a.app.new_tenant(&["chatbot"]).await;
+    let page = json!({ "provider": "messenger", "page_id": PAGE });
+    expect_status(a.app.post_as("/api/integrations", &tenant.token, &page).await, StatusCode::CREATED).await;
+    let body = messenger_body(vec![messenger_event("PSID12", "mid.12", "still there?")]);
+    assert_eq!(post_messenger(&a.app, &body, MESSENGER_SECRET).await.status(), StatusCode::OK);
+    let list =
+        expect_status(a.app.get_as("/api/products/chatbot/conversations", &tenant.token).await, StatusCode::OK).await;
+    let conversation_id = list["conversations"][0]["id"].as_str().expect("id").to_owned();
+    let path = format!("/api/conversations/{conversation_id}/messages");
+    expect_status(a.app.post_as(&path, &tenant.token, &json!({ "text": "yes!" })).await, StatusCode::CREATED).await;
+    while provider.lock().expect("lock").requests.is_empty() {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    provider.lock().expect("lock").fail_next = 0;
+    let stopped = std::time::Instant::now();
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(a.pid(), libc::SIGTERM) }, 0);
+    assert_eq!(a.wait().await.code(), Some(0), "node a exits cleanly");
+    let mut delivered = false;
+    for _ in 0..150 {
+        if messages_of(&b.app, &tenant, &conversation_id).await[1]["delivery"] == "sent" {
+            delivered = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(delivered, "node b resumed the released delivery");
+    assert!(stopped.elapsed() < std::time::Duration::from_secs(20), "resumed after {:?}", stopped.elapsed());
+    assert_eq!(provider.lock().expect("lock").requests.len(), 2, "one failed attempt on a, one on b");
+}

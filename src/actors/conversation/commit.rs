@@ -133,6 +133,23 @@ impl Handler<Flush> for ConversationActor {
     }
 }
 
+/// Answers once every write queued before it is stored: writes run under `ctx.wait`, which holds the
+/// mailbox, so the answer cannot overtake them. Shutdown uses it to settle pending group commits.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Settle;
+
+impl Handler<Settle> for ConversationActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Settle, ctx: &mut Self::Context) {
+        if !self.pending.is_empty() && !self.flush_scheduled {
+            self.flush_scheduled = true;
+            ctx.notify(Flush);
+        }
+    }
+}
+
 /// Counts a failed store call by its kind.
 fn count_store_error(err: &StoreError) {
     let kind = match err {

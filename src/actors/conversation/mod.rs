@@ -16,7 +16,7 @@ mod remote;
 mod watchers;
 
 pub use changes::{MergeMetadata, Read, SetStatus};
-pub use commit::Post;
+pub use commit::{Post, Settle};
 pub use remote::Remote;
 pub use watchers::{Typing, Unwatch, Watch};
 
