@@ -35,6 +35,9 @@ pub enum ApiError {
     /// Absent, or belongs to another tenant (never told apart).
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// The path exists, not with this method; the header lists the ones it takes.
+    #[error("this path takes {0}")]
+    MethodNotAllowed(String),
     /// Clashes with the current state.
     #[error("{message}")]
     Conflict {
@@ -98,6 +101,7 @@ impl ApiError {
             | Self::TooManyRequests { code, .. } => code,
             Self::Unauthorized(_) => "unauthorized",
             Self::NotFound(_) => "not_found",
+            Self::MethodNotAllowed(_) => "method_not_allowed",
             Self::PayloadTooLarge(_) => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::Unavailable => "unavailable",

@@ -24,7 +24,7 @@ pub enum LicenseError {
 }
 
 /// A license order as the admin API and the CLI take it.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LicenseOrder {
     /// Purchaser's address.

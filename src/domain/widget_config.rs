@@ -4,7 +4,7 @@ use super::ParseError;
 use serde::{Deserialize, Serialize};
 
 /// Where the chat bubble sits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Position {
     /// Bottom right corner (the default).
@@ -15,7 +15,7 @@ pub enum Position {
 }
 
 /// Which URL parameters and context the widget stores with a conversation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct UtmCapture {
     /// `utm_source`.
@@ -31,6 +31,7 @@ pub struct UtmCapture {
     /// Whether `custom_params` are captured.
     pub capture_custom: bool,
     /// Extra parameters such as `gclid`, `fbclid`.
+    #[schema(max_items = 20, inline, value_type = Vec<CustomParam>)]
     pub custom_params: Vec<String>,
     /// Host, page URL and referrer.
     pub append_page_context: bool,
@@ -55,16 +56,20 @@ impl Default for UtmCapture {
 }
 
 /// The whole widget configuration, as saved by the dashboard and read by `widget.js`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct WidgetConfig {
     /// Panel title.
+    #[schema(max_length = 100)]
     pub title: String,
     /// First line a visitor sees.
+    #[schema(max_length = 500)]
     pub greeting: String,
     /// Bubble and header colour, `#rgb` or `#rrggbb`.
+    #[schema(pattern = r"^#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")]
     pub primary_color: String,
     /// Text colour on the primary colour.
+    #[schema(pattern = r"^#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")]
     pub text_color: String,
     /// Bubble corner.
     pub position: Position,
@@ -134,3 +139,9 @@ mod tests {
         assert!(bad.validate().is_err());
     }
 }
+
+/// A URL parameter name the widget may capture (only for the API schema).
+#[derive(utoipa::ToSchema)]
+#[schema(pattern = r"^[A-Za-z0-9_-]{1,40}$")]
+#[allow(dead_code)] // describes the items of `custom_params`; never built
+struct CustomParam(String);

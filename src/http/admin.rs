@@ -15,6 +15,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/admin/licenses/{key}/activate", web::post().to(activate));
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/admin/licenses",
+    tag = "admin",
+    request_body = LicenseOrder,
+    responses((status = 201, description = "the new license", body = serde_json::Value)),
+    security(("admin" = []))
+)]
 async fn create(
     _: AdminAccess,
     state: web::Data<AppState>,
@@ -24,11 +32,26 @@ async fn create(
     Ok(HttpResponse::Created().json(license_json(&license)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/admin/licenses",
+    tag = "admin",
+    responses((status = 200, description = "every license", body = serde_json::Value)),
+    security(("admin" = []))
+)]
 async fn list(_: AdminAccess, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let licenses = state.licenses.list().await?;
     Ok(HttpResponse::Ok().json(json!({ "licenses": licenses.iter().map(license_json).collect::<Vec<_>>() })))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/admin/licenses/{key}/suspend",
+    tag = "admin",
+    params(("key" = String, Path, description = "license key")),
+    responses((status = 200, description = "the suspended license", body = serde_json::Value)),
+    security(("admin" = []))
+)]
 async fn suspend(
     _: AdminAccess,
     state: web::Data<AppState>,
@@ -37,6 +60,14 @@ async fn suspend(
     Ok(HttpResponse::Ok().json(license_json(&state.licenses.suspend(&path).await?)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/admin/licenses/{key}/activate",
+    tag = "admin",
+    params(("key" = String, Path, description = "license key")),
+    responses((status = 200, description = "the reinstated license", body = serde_json::Value)),
+    security(("admin" = []))
+)]
 async fn activate(
     _: AdminAccess,
     state: web::Data<AppState>,

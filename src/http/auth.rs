@@ -24,14 +24,24 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/auth/logout", web::post().to(logout));
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RegisterRequest {
+    #[schema(format = Email, min_length = 3, max_length = 254, pattern = r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")]
     email: String,
+    #[schema(min_length = 8, max_length = 256, pattern = r"^[^\x00]*$")]
     password: String,
+    #[schema(pattern = r"^INTL-[A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{4}$")]
     license_key: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/auth/register",
+    tag = "auth",
+    request_body = RegisterRequest,
+    responses((status = 201, description = "the owner account", body = serde_json::Value))
+)]
 async fn register(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -92,13 +102,22 @@ fn check_login_budget(req: &HttpRequest, state: &AppState, email: Option<&str>) 
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct LoginRequest {
+    #[schema(format = Email, min_length = 3, max_length = 254, pattern = r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")]
     email: String,
+    #[schema(max_length = 256)]
     password: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/auth/login",
+    tag = "auth",
+    request_body = LoginRequest,
+    responses((status = 200, description = "a token (also set as the sb_token cookie)", body = serde_json::Value))
+)]
 async fn login(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -157,6 +176,13 @@ fn user_json(claims: &Claims) -> serde_json::Value {
 }
 
 /// Answers from the verified claims: validating the session is the whole cost.
+#[utoipa::path(
+    get,
+    path = "/api/auth/me",
+    tag = "auth",
+    responses((status = 200, description = "the caller and their session", body = serde_json::Value)),
+    security(("bearer" = []))
+)]
 async fn me(user: DashboardUser) -> HttpResponse {
     HttpResponse::Ok().json(json!({
         "user": user_json(&user.claims),
@@ -164,6 +190,13 @@ async fn me(user: DashboardUser) -> HttpResponse {
     }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/auth/logout",
+    tag = "auth",
+    responses((status = 200, description = "the session is revoked on every node", body = serde_json::Value)),
+    security(("bearer" = []))
+)]
 async fn logout(state: web::Data<AppState>, user: DashboardUser) -> Result<HttpResponse, ApiError> {
     state.auth.revoke(&user.claims).await?;
     // Sockets opened with this token close too, on every node.

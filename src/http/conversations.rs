@@ -22,11 +22,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/conversations/{id}/read", web::post().to(read));
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
+    #[param(pattern = r"^(open|closed)$")]
     status: Option<String>,
+    /// Opaque: the `next_cursor` of the previous page.
+    #[param(pattern = r"^[0-9]{1,15}\.[0-9a-f]{32}$")]
     cursor: Option<String>,
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
 }
 
@@ -41,10 +46,19 @@ fn page_size(limit: Option<i64>) -> Result<i64, ApiError> {
 /// Cursors are `<updated_at>.<id>` of the last conversation of the previous page.
 fn parse_cursor(raw: &str) -> Result<ConversationCursor, ApiError> {
     raw.split_once('.')
+        .filter(|(_, id)| id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()))
         .and_then(|(time, id)| Some(ConversationCursor { updated_at: time.parse().ok()?, id: id.to_owned() }))
         .ok_or_else(|| ApiError::bad_request("invalid_cursor", "the cursor is not one this API returned"))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/products/chatbot/conversations",
+    tag = "conversations",
+    params(ListQuery),
+    responses((status = 200, description = "a page of conversations, most recently active first", body = serde_json::Value)),
+    security(("bearer" = []))
+)]
 async fn list(
     state: web::Data<AppState>,
     user: DashboardUser,
@@ -60,6 +74,14 @@ async fn list(
     Ok(HttpResponse::Ok().json(json!({ "conversations": page, "next_cursor": next_cursor })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/conversations/{id}",
+    tag = "conversations",
+    params(("id" = String, Path, description = "conversation id")),
+    responses((status = 200, description = "the conversation", body = serde_json::Value)),
+    security(("bearer" = []))
+)]
 async fn show(
     state: web::Data<AppState>,
     user: DashboardUser,
@@ -70,15 +92,27 @@ async fn show(
     Ok(HttpResponse::Ok().json(conversation))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct MessagesQuery {
+    #[param(minimum = 0)]
     before: Option<i64>,
+    #[param(minimum = 0)]
     after: Option<i64>,
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
 }
 
 /// Newest page by default; `before=<seq>` pages back, `after=<seq>` reads forward.
+#[utoipa::path(
+    get,
+    path = "/api/conversations/{id}/messages",
+    tag = "conversations",
+    params(("id" = String, Path, description = "conversation id"), MessagesQuery),
+    responses((status = 200, description = "a page of messages, oldest first", body = serde_json::Value)),
+    security(("bearer" = []))
+)]
 async fn messages(
     state: web::Data<AppState>,
     user: DashboardUser,
@@ -105,14 +139,25 @@ async fn messages(
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ReplyRequest {
+    #[schema(min_length = 1, max_length = 4000, pattern = r"\S")]
     text: String,
+    #[schema(min_length = 1, max_length = 64)]
     client_msg_id: Option<String>,
 }
 
 /// An agent's reply: the same path as a Socket.IO `message:send`, delivered live to the visitor.
+#[utoipa::path(
+    post,
+    path = "/api/conversations/{id}/messages",
+    tag = "conversations",
+    params(("id" = String, Path, description = "conversation id")),
+    request_body = ReplyRequest,
+    responses((status = 200, description = "the stored copy of a resent client_msg_id", body = serde_json::Value), (status = 201, description = "the stored reply", body = serde_json::Value)),
+    security(("bearer" = []))
+)]
 async fn reply(
     state: web::Data<AppState>,
     user: DashboardUser,
@@ -127,6 +172,14 @@ async fn reply(
     Ok(status.json(json!({ "message": appended.message, "duplicate": appended.duplicate })))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/conversations/{id}/close",
+    tag = "conversations",
+    params(("id" = String, Path, description = "conversation id")),
+    responses((status = 200, description = "the closed conversation", body = serde_json::Value)),
+    security(("bearer" = []))
+)]
 async fn close(
     state: web::Data<AppState>,
     user: DashboardUser,
@@ -136,6 +189,14 @@ async fn close(
     Ok(HttpResponse::Ok().json(conversation))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/conversations/{id}/reopen",
+    tag = "conversations",
+    params(("id" = String, Path, description = "conversation id")),
+    responses((status = 200, description = "the reopened conversation", body = serde_json::Value)),
+    security(("bearer" = []))
+)]
 async fn reopen(
     state: web::Data<AppState>,
     user: DashboardUser,
@@ -145,13 +206,33 @@ async fn reopen(
     Ok(HttpResponse::Ok().json(conversation))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ReadRequest {
+    #[schema(minimum = 0)]
+    #[serde(deserialize_with = "whole_number")]
     seq: i64,
 }
 
+/// A JSON number that is a whole number, written `7` or `7.0` (JSON Schema's `integer` allows both).
+fn whole_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+    let number = <serde_json::Number as serde::Deserialize>::deserialize(deserializer)?;
+    number
+        .as_i64()
+        .or_else(|| number.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15).map(|f| f as i64))
+        .ok_or_else(|| serde::de::Error::custom(format!("{number} is not a whole number")))
+}
+
 /// The agent has read up to `seq`: clears the unread count and shows a read receipt to the visitor.
+#[utoipa::path(
+    post,
+    path = "/api/conversations/{id}/read",
+    tag = "conversations",
+    params(("id" = String, Path, description = "conversation id")),
+    request_body = ReadRequest,
+    responses((status = 204, description = "read up to seq")),
+    security(("bearer" = []))
+)]
 async fn read(
     state: web::Data<AppState>,
     user: DashboardUser,

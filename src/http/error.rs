@@ -14,6 +14,7 @@ impl ResponseError for ApiError {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -34,6 +35,9 @@ impl ResponseError for ApiError {
             }
             Self::TooManyRequests { retry_after, .. } => {
                 response.insert_header(("Retry-After", retry_after.to_string()));
+            }
+            Self::MethodNotAllowed(methods) => {
+                response.insert_header(("Allow", methods.as_str()));
             }
             _ => {}
         }
@@ -92,6 +96,10 @@ pub fn path_error(err: PathError, _req: &HttpRequest) -> actix_web::Error {
 }
 
 /// Unknown routes answer in the same JSON shape.
-pub async fn route_not_found() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::NotFound("route"))
+pub async fn route_not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    match super::openapi::allowed_methods(req.path()) {
+        // A known path with another method: 405 with the methods it takes (RFC 9110 `Allow`).
+        Some(methods) => Err(ApiError::MethodNotAllowed(methods)),
+        None => Err(ApiError::NotFound("route")),
+    }
 }

@@ -7,11 +7,24 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
 /// The process is up and serving.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    responses((status = 200, description = "the process is up", body = serde_json::Value))
+)]
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
 /// Prometheus metrics in the text exposition format; behind `METRICS_TOKEN` when it is set.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses((status = 200, description = "Prometheus text exposition", body = String, content_type = "text/plain")),
+    security(("metrics" = []))
+)]
 pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     if let Some(expected) = &state.metrics_token {
         let given = super::identity::authorization_bearer(&req).unwrap_or_default();
@@ -25,6 +38,12 @@ pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> Result<Htt
 }
 
 /// The store answers and the node is not shutting down; otherwise it should get no new traffic.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    responses((status = 200, description = "ready: the store answers", body = serde_json::Value))
+)]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     if state.shutdown.is_triggered() {
         return Err(ApiError::ShuttingDown);

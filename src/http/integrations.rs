@@ -16,39 +16,54 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/integrations/{id}", web::delete().to(delete));
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Connect {
-    provider: String,
-    page_id: Option<String>,
-    number: Option<String>,
+/// A page or number to connect; each provider takes its own field and nothing else.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(tag = "provider", rename_all = "lowercase", deny_unknown_fields)]
+enum Connect {
+    /// A Facebook page.
+    Messenger {
+        /// The page's numeric id.
+        #[schema(pattern = r"^[0-9]{1,32}$")]
+        page_id: String,
+    },
+    /// A WhatsApp number.
+    Whatsapp {
+        /// E.164, like `+14155238886`.
+        #[schema(pattern = r"^\+[0-9]{8,15}$")]
+        number: String,
+    },
 }
 
 impl Connect {
     /// The channel and the validated account id.
     fn parse(&self) -> Result<(Channel, String), ApiError> {
         let invalid = |m: &str| ApiError::bad_request("invalid_value", m);
-        match self.provider.as_str() {
-            "messenger" => {
-                let page = self.page_id.as_deref().ok_or_else(|| invalid("messenger needs page_id"))?;
-                if page.is_empty() || page.len() > 32 || !page.bytes().all(|b| b.is_ascii_digit()) {
+        match self {
+            Self::Messenger { page_id } => {
+                if page_id.is_empty() || page_id.len() > 32 || !page_id.bytes().all(|b| b.is_ascii_digit()) {
                     return Err(invalid("page_id must be the page's numeric id"));
                 }
-                Ok((Channel::Messenger, page.to_owned()))
+                Ok((Channel::Messenger, page_id.clone()))
             }
-            "whatsapp" => {
-                let number = self.number.as_deref().ok_or_else(|| invalid("whatsapp needs number"))?;
+            Self::Whatsapp { number } => {
                 let digits = number.strip_prefix('+').unwrap_or("");
                 if !(8..=15).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
                     return Err(invalid("number must be in E.164 form, like +14155238886"));
                 }
-                Ok((Channel::Whatsapp, number.to_owned()))
+                Ok((Channel::Whatsapp, number.clone()))
             }
-            other => Err(invalid(&format!("unknown provider '{other}' (expected messenger or whatsapp)"))),
         }
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/integrations",
+    tag = "integrations",
+    request_body = Connect,
+    responses((status = 201, description = "the connected page or number", body = serde_json::Value)),
+    security(("bearer" = []))
+)]
 async fn create(
     state: web::Data<AppState>,
     user: DashboardUser,
@@ -65,10 +80,25 @@ async fn create(
     Ok(HttpResponse::Created().json(integration))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/integrations",
+    tag = "integrations",
+    responses((status = 200, description = "connected pages and numbers", body = serde_json::Value)),
+    security(("bearer" = []))
+)]
 async fn list(state: web::Data<AppState>, user: DashboardUser) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(json!({ "integrations": state.store.integrations(&user.license).await? })))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/integrations/{id}",
+    tag = "integrations",
+    params(("id" = String, Path, description = "integration id")),
+    responses((status = 204, description = "disconnected")),
+    security(("bearer" = []))
+)]
 async fn delete(
     state: web::Data<AppState>,
     user: DashboardUser,

@@ -8,6 +8,7 @@ mod error;
 mod health;
 mod identity;
 mod integrations;
+mod openapi;
 mod product_keys;
 mod request_log;
 mod sockets;
@@ -34,6 +35,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/metrics", web::get().to(health::metrics))
+        .configure(openapi::routes)
         .configure(sockets::routes)
         .configure(widget::public_routes)
         .service(

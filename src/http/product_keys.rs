@@ -15,17 +15,33 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/products/keys/{key}", web::delete().to(revoke));
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/products/keys",
+    tag = "product keys",
+    responses((status = 200, description = "the license's product keys", body = serde_json::Value)),
+    security(("bearer" = []))
+)]
 async fn list(state: web::Data<AppState>, user: DashboardUser) -> Result<HttpResponse, ApiError> {
     let keys = state.store.product_keys(&user.license).await?;
     Ok(HttpResponse::Ok().json(json!({ "keys": keys.iter().map(key_json).collect::<Vec<_>>() })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CreateKey {
+    #[schema(pattern = r"^(chatbot|sales-agent|data-enrichment|setup-agent)$")]
     product: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/products/keys",
+    tag = "product keys",
+    request_body = CreateKey,
+    responses((status = 201, description = "the new key", body = serde_json::Value)),
+    security(("bearer" = []))
+)]
 async fn create(
     state: web::Data<AppState>,
     user: DashboardUser,
@@ -57,6 +73,14 @@ pub async fn issue_product_key(
     })
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/products/keys/{key}",
+    tag = "product keys",
+    params(("key" = String, Path, description = "a product key of this license", pattern = r"^(chat|sale|data|agnt)_[a-z0-9]{16}$")),
+    responses((status = 204, description = "revoked")),
+    security(("bearer" = []))
+)]
 async fn revoke(
     state: web::Data<AppState>,
     user: DashboardUser,

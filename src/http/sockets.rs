@@ -23,7 +23,8 @@ pub(super) fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/ws/widget", web::get().to(widget)).route("/ws/dashboard", web::get().to(dashboard));
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct WidgetQuery {
     product_key: String,
     visitor_token: Option<String>,
@@ -32,6 +33,13 @@ struct WidgetQuery {
 
 /// Upgrades a visitor's connection after checking the product key and the per-source and
 /// per-visitor socket caps (429 beyond them, before any socket exists).
+#[utoipa::path(
+    get,
+    path = "/ws/widget",
+    tag = "sockets",
+    params(WidgetQuery),
+    responses((status = 101, description = "switches to the widget WebSocket protocol"))
+)]
 async fn widget(
     req: HttpRequest,
     body: web::Payload,
@@ -76,12 +84,21 @@ async fn widget(
     Ok(upgraded.response)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct DashboardQuery {
     token: Option<String>,
 }
 
 /// Authenticates a dashboard, then upgrades.
+#[utoipa::path(
+    get,
+    path = "/ws/dashboard",
+    tag = "sockets",
+    params(DashboardQuery),
+    responses((status = 101, description = "switches to the dashboard event stream")),
+    security(("bearer" = []))
+)]
 async fn dashboard(
     req: HttpRequest,
     body: web::Payload,

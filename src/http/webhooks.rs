@@ -53,7 +53,8 @@ fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct Handshake {
     #[serde(rename = "hub.mode")]
     mode: String,
@@ -64,6 +65,13 @@ struct Handshake {
 }
 
 /// Messenger's subscription check: echo `hub.challenge` when the verify token is ours.
+#[utoipa::path(
+    get,
+    path = "/api/webhooks/messenger",
+    tag = "provider webhooks",
+    params(Handshake),
+    responses((status = 200, description = "the challenge, as text", body = String, content_type = "text/plain"))
+)]
 async fn messenger_handshake(
     state: web::Data<AppState>,
     query: web::Query<Handshake>,
@@ -78,6 +86,14 @@ async fn messenger_handshake(
     Ok(HttpResponse::Ok().content_type("text/plain").body(query.challenge.clone()))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/webhooks/messenger",
+    tag = "provider webhooks",
+    request_body(content = serde_json::Value, content_type = "application/json", description = "the provider's signed event batch"),
+    responses((status = 200, description = "EVENT_RECEIVED, after the store has the messages", body = String, content_type = "text/plain")),
+    security(("messenger_signature" = []))
+)]
 async fn messenger_events(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -134,6 +150,14 @@ async fn twilio_params(
     Ok(params)
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/webhooks/twilio/whatsapp",
+    tag = "provider webhooks",
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "Twilio's signed form"),
+    responses((status = 200, description = "empty TwiML", body = String, content_type = "application/xml")),
+    security(("twilio_signature" = []))
+)]
 async fn whatsapp_message(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -152,6 +176,14 @@ async fn whatsapp_message(
     Ok(HttpResponse::Ok().content_type("text/xml").body(EMPTY_TWIML))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/webhooks/twilio/status",
+    tag = "provider webhooks",
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "Twilio's signed form"),
+    responses((status = 200, description = "empty TwiML", body = String, content_type = "application/xml")),
+    security(("twilio_signature" = []))
+)]
 async fn whatsapp_status(
     state: web::Data<AppState>,
     req: HttpRequest,

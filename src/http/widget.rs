@@ -27,6 +27,12 @@ pub fn public_routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/api/load-config").wrap(cors()).route(web::get().to(load_config)));
 }
 
+#[utoipa::path(
+    get,
+    path = "/widget.js",
+    tag = "widget",
+    responses((status = 200, description = "the embeddable widget script", body = String, content_type = "application/javascript"))
+)]
 async fn widget_js() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/javascript; charset=utf-8")
@@ -50,13 +56,22 @@ pub async fn resolve_widget_key(store: &Store, key: &ProductKey) -> Result<Produ
     Ok(record)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ConfigureRequest {
+    /// The whole configuration (it replaces the stored one).
     #[serde(default)]
     config: WidgetConfig,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/products/chatbot/configure",
+    tag = "widget",
+    request_body = ConfigureRequest,
+    responses((status = 200, description = "the stored configuration and embed snippet", body = serde_json::Value), (status = 201, description = "the same, with a newly issued chat_ key", body = serde_json::Value)),
+    security(("bearer" = []))
+)]
 async fn configure(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -104,11 +119,20 @@ async fn widget_config_for(state: &AppState, raw_key: &str) -> Result<(ProductKe
     Ok((record, config))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct PublicConfigQuery {
+    #[param(pattern = r"^chat_[a-z0-9]{16}$")]
     product_key: String,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/widget/config",
+    tag = "widget",
+    params(PublicConfigQuery),
+    responses((status = 200, description = "a widget's public configuration", body = serde_json::Value))
+)]
 async fn public_config(
     state: web::Data<AppState>,
     query: web::Query<PublicConfigQuery>,
@@ -117,13 +141,22 @@ async fn public_config(
     Ok(HttpResponse::Ok().json(json!({ "product_key": record.product_key, "config": config })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct LoadConfigQuery {
     #[serde(rename = "siteId")]
+    #[param(rename = "siteId", pattern = r"^chat_[a-z0-9]{16}$")]
     site_id: String,
 }
 
 /// The seed's `GET /api/load-config?siteId=…`: the site id is the `chat_` key.
+#[utoipa::path(
+    get,
+    path = "/api/load-config",
+    tag = "widget",
+    params(LoadConfigQuery),
+    responses((status = 200, description = "the seed's load-config shape", body = serde_json::Value))
+)]
 async fn load_config(state: web::Data<AppState>, query: web::Query<LoadConfigQuery>) -> Result<HttpResponse, ApiError> {
     let (record, config) = widget_config_for(&state, &query.site_id).await?;
     Ok(HttpResponse::Ok().json(json!({

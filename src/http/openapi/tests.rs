@@ -1,0 +1,80 @@
+//! Every route actix registers is in the document, with its method.
+
+use super::document;
+use std::collections::BTreeSet;
+
+/// The route registrations of the HTTP layer, read from its sources: `.route("/p", web::get()…)` and
+/// `web::resource("/p")…route(web::get()…)`. Paths mounted under `/api` are prefixed.
+fn registered_routes() -> BTreeSet<(String, String)> {
+    let sources = [
+        include_str!("../mod.rs"),
+        include_str!("../admin.rs"),
+        include_str!("../auth.rs"),
+        include_str!("../conversations.rs"),
+        include_str!("../integrations.rs"),
+        include_str!("../product_keys.rs"),
+        include_str!("../sockets.rs"),
+        include_str!("../webhooks.rs"),
+        include_str!("../widget.rs"),
+        include_str!("../openapi.rs"),
+    ];
+    let route = regex_lite(r#"(?:route|resource)\("([^"]+)"\)?[^;]*?web::(get|post|delete|put|patch)\(\)"#);
+    let mut routes = BTreeSet::new();
+    for source in sources {
+        for (path, method) in route(source) {
+            let root = ["/healthz", "/readyz", "/metrics", "/ws/", "/widget.js", "/api/", "/openapi.json", "/docs"];
+            let path = if root.iter().any(|r| path.starts_with(r)) { path } else { format!("/api{path}") };
+            routes.insert((method, path));
+        }
+    }
+    routes
+}
+
+/// A tiny matcher for the one pattern above (no regex dependency for one test): finds each
+/// `route("…"` or `resource("…"` and the first `web::<method>()` after it.
+fn regex_lite(_: &str) -> impl Fn(&str) -> Vec<(String, String)> {
+    |source: &str| {
+        let mut found = Vec::new();
+        for opener in ["route(\"", "resource(\""] {
+            let mut rest = source;
+            while let Some(at) = rest.find(opener) {
+                rest = &rest[at + opener.len()..];
+                let Some(end) = rest.find('"') else { break };
+                let path = rest[..end].to_owned();
+                let after = &rest[end..];
+                let method = ["get", "post", "delete", "put", "patch"]
+                    .iter()
+                    .filter_map(|m| after.find(&format!("web::{m}()")).map(|i| (i, *m)))
+                    .min();
+                if let Some((_, method)) = method {
+                    found.push((path, method.to_owned()));
+                }
+            }
+        }
+        found
+    }
+}
+
+#[test]
+fn every_registered_route_is_documented() {
+    let doc: serde_json::Value = serde_json::from_str(document()).expect("the document is JSON");
+    assert!(doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.1")), "OpenAPI 3.1");
+    let routes = registered_routes();
+    assert!(routes.len() >= 30, "found {} routes: {routes:?}", routes.len());
+    for (method, path) in &routes {
+        if matches!(path.as_str(), "/openapi.json" | "/docs" | "/docs/redoc.js") {
+            continue; // the document and its viewer describe the API; they are not part of it
+        }
+        assert!(doc["paths"][path][method].is_object(), "{method} {path} is not in /openapi.json");
+    }
+}
+
+#[test]
+fn every_operation_documents_the_error_body() {
+    let doc: serde_json::Value = serde_json::from_str(document()).expect("the document is JSON");
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, operation) in item.as_object().expect("operations") {
+            assert!(operation["responses"]["400"].is_object(), "{method} {path} lacks its error answers");
+        }
+    }
+}
