@@ -18,6 +18,7 @@ use crate::actors::Registry;
 use crate::auth::{Authenticator, TokenKeys};
 use crate::backends::Backends;
 use crate::channels::outbound::Outbound;
+use crate::channels::token_box::TokenBox;
 use crate::config::{redact, Config};
 use crate::delivery::{Deliverer, RetryPolicy};
 use crate::http;
@@ -57,6 +58,10 @@ impl Application {
         let shared = Backends::connect(&config).await?;
         let keys = TokenKeys::new(&jwt_secret(&config));
         let idle_after = Duration::from_secs(config.actor_idle_seconds);
+        let tokens = match &config.secrets_key {
+            Some(key) => Some(Arc::new(TokenBox::new(key)?)),
+            None => None,
+        };
         let deliverer = Deliverer {
             outbound: Arc::new(outbound(&config)?),
             store: store.clone(),
@@ -66,6 +71,7 @@ impl Application {
                 base_delay: Duration::from_millis(config.outbound_base_delay_ms),
             },
             in_flight: Arc::default(),
+            tokens: tokens.clone(),
         };
         let orphaned_after = Duration::from_secs(config.outbound_orphan_seconds.max(1));
         // Frequent scans (a cheap query on a partial index) so released deliveries resume within seconds.
@@ -118,6 +124,7 @@ impl Application {
             trust_x_forwarded_for: config.trust_x_forwarded_for,
             widget_max_frame_bytes: config.widget_max_frame_bytes,
             webhook_max_body_bytes: config.webhook_max_body_bytes,
+            tokens: tokens.clone(),
             metrics_token: config.metrics_token.clone(),
         });
         let listener = TcpListener::bind((config.host.as_str(), config.port))

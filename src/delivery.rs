@@ -6,6 +6,7 @@
 use crate::actors::{Destination, Dispatch};
 use crate::bus::{Activity, Event, SharedBus};
 use crate::channels::outbound::Outbound;
+use crate::channels::token_box::TokenBox;
 use crate::domain::{now_millis, Delivery, LicenseKey, Message};
 use crate::store::Store;
 use dashmap::DashMap;
@@ -43,6 +44,8 @@ pub struct Deliverer {
     pub policy: RetryPolicy,
     /// Deliveries running on this node (message ids), released to other nodes at shutdown.
     pub in_flight: Arc<DashMap<String, ()>>,
+    /// Opens pages' own tokens; `None` without `SECRETS_KEY`.
+    pub tokens: Option<Arc<TokenBox>>,
 }
 
 impl Deliverer {
@@ -80,6 +83,22 @@ impl Deliverer {
         }
     }
 
+    /// The page's own token, opened, or `None` to use the operator's.
+    async fn account_token(&self, to: &Destination) -> Result<Option<String>, String> {
+        let sealed = match self.store.sealed_access_token(to.channel, &to.account_id).await {
+            Ok(sealed) => sealed,
+            Err(err) => {
+                tracing::warn!(%err, "could not read the page's token; using the operator's");
+                None
+            }
+        };
+        match (sealed, &self.tokens) {
+            (None, _) => Ok(None),
+            (Some(sealed), Some(tokens)) => tokens.open(&to.account_id, &sealed).map(Some).map_err(|e| e.to_string()),
+            (Some(_), None) => Err("the page has its own token, but SECRETS_KEY is not set on this node".into()),
+        }
+    }
+
     async fn resume_orphans_once(&self, orphaned_after: Duration) -> Result<(), crate::store::StoreError> {
         let age = i64::try_from(orphaned_after.as_millis()).unwrap_or(i64::MAX);
         let now = now_millis();
@@ -101,8 +120,13 @@ impl Deliverer {
 
     async fn deliver(&self, to: Destination, message: Message) {
         let mut last_error = String::new();
+        let token = match self.account_token(&to).await {
+            Ok(token) => token,
+            Err(error) => return self.settle(&to, &message, Delivery::Failed, None, Some(error)).await,
+        };
         for attempt in 1..=self.policy.max_attempts {
-            let result = self.outbound.send(to.channel, &to.account_id, &to.contact_id, &message.text).await;
+            let result =
+                self.outbound.send(to.channel, &to.account_id, &to.contact_id, &message.text, token.as_deref()).await;
             let (status, error) = match &result {
                 Ok((status, _)) => (Some(*status), None),
                 Err(failure) => (failure.status, Some(failure.error.as_str())),

@@ -5,6 +5,7 @@ use crate::actors::Registry;
 use crate::auth::Authenticator;
 use crate::bus::SharedBus;
 use crate::channels::messenger::MessengerConfig;
+use crate::channels::token_box::TokenBox;
 use crate::channels::twilio::TwilioConfig;
 use crate::licenses::Licenses;
 use crate::limits::RateLimits;
@@ -44,6 +45,8 @@ pub struct AppState {
     pub widget_max_frame_bytes: usize,
     /// Largest provider webhook body.
     pub webhook_max_body_bytes: usize,
+    /// Seals tenants' page tokens; `None` without `SECRETS_KEY`.
+    pub tokens: Option<Arc<TokenBox>>,
     /// Bearer token `/metrics` requires, if any.
     pub metrics_token: Option<String>,
 }

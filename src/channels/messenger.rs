@@ -158,15 +158,16 @@ fn collect(page_id: &str, event: Messaging, batch: &mut Batch) {
     }
 }
 
-/// The Send API request for a text reply to `psid`.
+/// The Send API request for a text reply to `psid`, authorised by the page's `token`.
 pub fn send_request(
     http: &reqwest::Client,
     config: &MessengerConfig,
+    token: &str,
     psid: &str,
     text: &str,
 ) -> reqwest::RequestBuilder {
     http.post(format!("{}/v19.0/me/messages", config.api_base.trim_end_matches('/')))
-        .query(&[("access_token", config.page_access_token.as_deref().unwrap_or_default())])
+        .query(&[("access_token", token)])
         .json(&serde_json::json!({
             "recipient": { "id": psid },
             "messaging_type": "RESPONSE",

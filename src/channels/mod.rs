@@ -4,6 +4,7 @@
 
 pub mod messenger;
 pub mod outbound;
+pub mod token_box;
 pub mod twilio;
 
 use crate::domain::MessageKind;

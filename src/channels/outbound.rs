@@ -37,21 +37,26 @@ impl Outbound {
         Ok(Self { http, messenger, twilio, twilio_status_callback })
     }
 
-    /// Sends `text` from the tenant's `account_id` (page or number) to `contact_id`; answers the provider's message id.
+    /// Sends `text` from the tenant's `account_id` (page or number) to `contact_id`; answers the provider's
+    /// message id. `page_token` is the page's own Messenger token; `None` uses the operator's.
     pub async fn send(
         &self,
         channel: Channel,
         account_id: &str,
         contact_id: &str,
         text: &str,
+        page_token: Option<&str>,
     ) -> Result<(u16, String), SendFailure> {
         let permanent = |error: &str| SendFailure { status: None, error: error.to_owned(), retryable: false };
         let request = match channel {
             Channel::Messenger => {
-                let config = self.messenger.as_ref().filter(|c| c.page_access_token.is_some());
-                let config = config
-                    .ok_or_else(|| permanent("Messenger sending is disabled: set MESSENGER_PAGE_ACCESS_TOKEN"))?;
-                messenger::send_request(&self.http, config, contact_id, text)
+                let config = self.messenger.as_ref().ok_or_else(|| permanent("Messenger is disabled"))?;
+                let token = page_token.or(config.page_access_token.as_deref()).ok_or_else(|| {
+                    permanent(
+                        "no token for this page: connect it with page_access_token or set MESSENGER_PAGE_ACCESS_TOKEN",
+                    )
+                })?;
+                messenger::send_request(&self.http, config, token, contact_id, text)
             }
             Channel::Whatsapp => {
                 let config = self

@@ -24,6 +24,7 @@ impl Config {
             &mut self.twilio_account_sid,
             &mut self.twilio_auth_token,
             &mut self.metrics_token,
+            &mut self.secrets_key,
             &mut self.node_id,
         ] {
             if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
@@ -44,6 +45,9 @@ impl Config {
         check_url("PUBLIC_URL", self.public_url.as_deref(), &["http", "https"])?;
         check_url("MESSENGER_API_BASE", Some(&self.messenger_api_base), &["http", "https"])?;
         check_url("TWILIO_API_BASE", Some(&self.twilio_api_base), &["http", "https"])?;
+        if let Some(key) = &self.secrets_key {
+            crate::channels::token_box::TokenBox::new(key).map_err(|e| invalid("SECRETS_KEY", e.to_string()))?;
+        }
         if self.jwt_ttl_seconds <= 0 {
             return Err(invalid("JWT_TTL_SECONDS", "must be positive"));
         }

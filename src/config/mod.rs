@@ -212,6 +212,10 @@ pub struct Config {
         hide_env_values = true
     )]
     pub messenger_page_access_token: Option<String>,
+    /// Key that seals tenants' page tokens at rest: 32 bytes, base64 (`head -c 32 /dev/urandom | base64`);
+    /// unset, pages cannot bring their own token.
+    #[arg(long = "secrets-key", env = "SECRETS_KEY", global = true, hide_env_values = true)]
+    pub secrets_key: Option<String>,
     /// Graph API origin (tests point it at a local fake).
     #[arg(
         long = "messenger-api-base",

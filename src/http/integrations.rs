@@ -25,6 +25,11 @@ enum Connect {
         /// The page's numeric id.
         #[schema(pattern = r"^[0-9]{1,32}$")]
         page_id: String,
+        /// The page's own access token for replies, stored sealed (needs `SECRETS_KEY`); without it the
+        /// operator's `MESSENGER_PAGE_ACCESS_TOKEN` is used. Never returned.
+        #[serde(default)]
+        #[schema(min_length = 1, max_length = 1024, pattern = r"^[A-Za-z0-9_.|-]+$")]
+        page_access_token: Option<String>,
     },
     /// A WhatsApp number.
     Whatsapp {
@@ -39,7 +44,7 @@ impl Connect {
     fn parse(&self) -> Result<(Channel, String), ApiError> {
         let invalid = |m: &str| ApiError::bad_request("invalid_value", m);
         match self {
-            Self::Messenger { page_id } => {
+            Self::Messenger { page_id, .. } => {
                 if page_id.is_empty() || page_id.len() > 32 || !page_id.bytes().all(|b| b.is_ascii_digit()) {
                     return Err(invalid("page_id must be the page's numeric id"));
                 }
@@ -70,8 +75,23 @@ async fn create(
     body: web::Json<Connect>,
 ) -> Result<HttpResponse, ApiError> {
     let (channel, account_id) = body.parse()?;
+    let sealed = match &*body {
+        Connect::Messenger { page_access_token: Some(token), .. } => {
+            if token.is_empty() || token.len() > 1024 || !token.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(ApiError::bad_request("invalid_value", "page_access_token is not a token"));
+            }
+            let tokens = state.tokens.as_ref().ok_or_else(|| {
+                ApiError::bad_request(
+                    "token_storage_disabled",
+                    "this server cannot store page tokens: the operator must set SECRETS_KEY",
+                )
+            })?;
+            Some(tokens.seal(&account_id, token))
+        }
+        _ => None,
+    };
     let integration =
-        state.store.create_integration(&user.license, channel, &account_id).await.map_err(|e| match e {
+        state.store.create_integration(&user.license, channel, &account_id, sealed).await.map_err(|e| match e {
             StoreError::Duplicate => {
                 ApiError::conflict("already_claimed", format!("{account_id} is already connected to a license"))
             }

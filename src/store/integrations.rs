@@ -20,6 +20,8 @@ pub struct Integration {
     pub status: IntegrationStatus,
     /// Creation time, epoch milliseconds.
     pub created_at: i64,
+    /// Whether the page has its own (sealed) access token; the token itself never leaves the store.
+    pub has_access_token: bool,
 }
 
 fn integration_from_row(row: &AnyRow) -> StoreResult<Integration> {
@@ -31,28 +33,42 @@ fn integration_from_row(row: &AnyRow) -> StoreResult<Integration> {
         account_id: row.try_get("account_id")?,
         status: parse_column(row, "status")?,
         created_at: row.try_get("created_at")?,
+        has_access_token: row.try_get::<Option<String>, _>("access_token_sealed")?.is_some(),
     })
 }
 
-const INTEGRATION_COLUMNS: &str = "id, license_key, provider, account_id, status, created_at";
+const INTEGRATION_COLUMNS: &str = "id, license_key, provider, account_id, status, created_at, access_token_sealed";
 
 impl Store {
+    /// The sealed access token of a connected page or number, if it has one.
+    pub async fn sealed_access_token(&self, provider: Channel, account_id: &str) -> StoreResult<Option<String>> {
+        let sealed: Option<Option<String>> =
+            sqlx::query_scalar("SELECT access_token_sealed FROM integrations WHERE provider = $1 AND account_id = $2")
+                .bind(provider.as_str())
+                .bind(account_id.to_owned())
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(sealed.flatten())
+    }
+
     /// Connects a page or number; [`StoreError::Duplicate`] if any license already claimed it.
     pub async fn create_integration(
         &self,
         license: &LicenseKey,
         provider: Channel,
         account_id: &str,
+        sealed_token: Option<String>,
     ) -> StoreResult<Integration> {
         let row = sqlx::query(&format!(
-            "INSERT INTO integrations (id, license_key, provider, account_id, status, created_at)
-             VALUES ($1, $2, $3, $4, 'connected', $5) RETURNING {INTEGRATION_COLUMNS}"
+            "INSERT INTO integrations (id, license_key, provider, account_id, status, created_at, access_token_sealed)
+             VALUES ($1, $2, $3, $4, 'connected', $5, $6) RETURNING {INTEGRATION_COLUMNS}"
         ))
         .bind(new_id())
         .bind(license.as_str().to_owned())
         .bind(provider.as_str())
         .bind(account_id.to_owned())
         .bind(now_millis())
+        .bind(sealed_token)
         .fetch_one(self.pool())
         .await?;
         integration_from_row(&row)

@@ -39,6 +39,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "conversations", include_str!("../../migrations/0002_conversations.sql")),
     (3, "channels", include_str!("../../migrations/0003_channels.sql")),
     (4, "delivery_lease", include_str!("../../migrations/0004_delivery_lease.sql")),
+    (5, "page_tokens", include_str!("../../migrations/0005_page_tokens.sql")),
 ];
 
 /// Serves [`MIGRATIONS`] to sqlx's migrator without reading the filesystem at run time.

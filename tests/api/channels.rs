@@ -15,6 +15,8 @@ const NUMBER: &str = "+14155238886";
 #[derive(Default)]
 struct Provider {
     requests: Vec<(String, String)>,
+    /// The `access_token` of each Send API call.
+    access_tokens: Vec<String>,
     fail_next: usize,
     fail_status: u16,
 }
@@ -25,6 +27,10 @@ async fn fake_provider() -> (String, Arc<Mutex<Provider>>) {
     let answer = |state: web::Data<Mutex<Provider>>, req: actix_web::HttpRequest, body: String| async move {
         let mut provider = state.lock().expect("provider lock");
         provider.requests.push((req.path().to_owned(), body));
+        let query: Vec<(String, String)> = serde_urlencoded::from_str(req.query_string()).unwrap_or_default();
+        if let Some((_, token)) = query.into_iter().find(|(k, _)| k == "access_token") {
+            provider.access_tokens.push(token);
+        }
         if provider.fail_next > 0 {
             provider.fail_next -= 1;
             let status = actix_web::http::StatusCode::from_u16(provider.fail_status).expect("status");
@@ -454,3 +460,72 @@ async fn a_stopping_node_releases_its_deliveries_to_the_others() {
     assert!(stopped.elapsed() < std::time::Duration::from_secs(20), "resumed after {:?}", stopped.elapsed());
     assert_eq!(provider.lock().expect("lock").requests.len(), 2, "one failed attempt on a, one on b");
 }
+
+/// A page connected with its own access token replies with it; the token is stored sealed (not in
+/// the clear), never shown, and a page without one uses the operator's token.
+async fn a_page_can_bring_its_own_access_token(backend: Backend) {
+    let Some(database_url) = fresh_database(backend).await else { return };
+    let (provider_url, provider) = fake_provider().await;
+    let mut config = test_config(database_url.clone(), backend);
+    config.messenger_api_base = provider_url;
+    config.secrets_key = Some("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=".into());
+    let app = spawn_with(config).await;
+    let tenant = app.new_tenant(&["chatbot"]).await;
+    let own = json!({ "provider": "messenger", "page_id": "2000000001", "page_access_token": "EAAB-own-page-token" });
+    let connected =
+        expect_status(app.post_as("/api/integrations", &tenant.token, &own).await, StatusCode::CREATED).await;
+    assert_eq!(connected["has_access_token"], true);
+    assert!(!connected.to_string().contains("EAAB-own"), "the token is never shown: {connected}");
+    let shared = json!({ "provider": "messenger", "page_id": "2000000002" });
+    expect_status(app.post_as("/api/integrations", &tenant.token, &shared).await, StatusCode::CREATED).await;
+
+    for (page, psid) in [("2000000001", "PSID21"), ("2000000002", "PSID22")] {
+        let mut event = messenger_event(psid, &format!("mid.{psid}"), "hello");
+        event["recipient"]["id"] = json!(page);
+        let body = json!({ "object": "page", "entry": [{ "id": page, "time": 1, "messaging": [event] }] }).to_string();
+        assert_eq!(post_messenger(&app, &body, MESSENGER_SECRET).await.status(), StatusCode::OK);
+    }
+    let list =
+        expect_status(app.get_as("/api/products/chatbot/conversations", &tenant.token).await, StatusCode::OK).await;
+    for conversation in list["conversations"].as_array().expect("conversations") {
+        let path = format!("/api/conversations/{}/messages", conversation["id"].as_str().expect("id"));
+        expect_status(app.post_as(&path, &tenant.token, &json!({ "text": "on it" })).await, StatusCode::CREATED).await;
+    }
+    for _ in 0..100 {
+        if provider.lock().expect("lock").access_tokens.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let mut tokens = provider.lock().expect("lock").access_tokens.clone();
+    tokens.sort();
+    assert_eq!(tokens, ["EAAB-own-page-token", "page-token"], "own token for its page, the operator's for the other");
+
+    use sqlx::Connection;
+    let stored: Vec<Option<String>> = match backend {
+        Backend::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(&database_url).await.expect("sqlite");
+            sqlx::query_scalar("SELECT access_token_sealed FROM integrations").fetch_all(&mut conn).await.expect("rows")
+        }
+        Backend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(&database_url).await.expect("postgres");
+            sqlx::query_scalar("SELECT access_token_sealed FROM integrations").fetch_all(&mut conn).await.expect("rows")
+        }
+    };
+    assert!(stored.iter().flatten().count() == 1 && stored.iter().flatten().all(|s| !s.contains("EAAB")), "{stored:?}");
+}
+
+/// Without SECRETS_KEY a page cannot bring a token (it would have to be stored in the clear).
+async fn page_tokens_need_a_secrets_key(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else { return };
+    let tenant = app.new_tenant(&["chatbot"]).await;
+    let own = json!({ "provider": "messenger", "page_id": "2000000003", "page_access_token": "EAAB-x" });
+    expect_error(
+        app.post_as("/api/integrations", &tenant.token, &own).await,
+        StatusCode::BAD_REQUEST,
+        "token_storage_disabled",
+    )
+    .await;
+}
+
+crate::on_both_stores!(a_page_can_bring_its_own_access_token, page_tokens_need_a_secrets_key);

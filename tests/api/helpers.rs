@@ -121,6 +121,7 @@ pub fn test_config(database_url: String, backend: Backend) -> Config {
         shutdown_grace_seconds: 5,
         log_format: switchboard::config::LogFormat::Text,
         metrics_token: None,
+        secrets_key: None,
         node_id: Some(format!("test-{}", uuid::Uuid::new_v4().simple())),
         messenger_app_secret: Some(MESSENGER_SECRET.into()),
         messenger_verify_token: Some("verify-me".into()),
