@@ -20,7 +20,12 @@ use sha2::{Digest, Sha256};
 
 /// Mounts the socket endpoints (outside `/api`).
 pub(super) fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/ws/widget", web::get().to(widget)).route("/ws/dashboard", web::get().to(dashboard));
+    cfg.service(
+        web::scope("/ws")
+            .wrap(actix_web::middleware::from_fn(super::health::refuse_sockets_when_stopping))
+            .route("/widget", web::get().to(widget))
+            .route("/dashboard", web::get().to(dashboard)),
+    );
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

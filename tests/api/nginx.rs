@@ -74,8 +74,9 @@ impl Nginx {
         let port = free_port();
         let http: Vec<String> = nodes.iter().map(|(p, _)| format!("127.0.0.1:{p}")).collect();
         let socketio: Vec<String> = nodes.iter().map(|(_, s)| format!("127.0.0.1:{s}")).collect();
-        std::fs::write(dir.join("switchboard.conf"), render(&format!("127.0.0.1:{port}"), &http, &socketio))
-            .expect("site written");
+        let site = render(&format!("127.0.0.1:{port}"), &http, &socketio)
+            .replace("/var/log/nginx/", &format!("{}/logs/", dir.display()));
+        std::fs::write(dir.join("switchboard.conf"), site).expect("site written");
         // As root, nginx would hand its workers to `nobody`, who cannot write this directory.
         // SAFETY: geteuid has no preconditions.
         let user = if unsafe { libc::geteuid() } == 0 { "user root;" } else { "" };
@@ -132,6 +133,11 @@ http {{
     /// nginx's error log, for failure messages.
     pub fn error_log(&self) -> String {
         std::fs::read_to_string(self.dir.join("logs/error.log")).unwrap_or_default()
+    }
+
+    /// The site's access log (the template's format).
+    pub fn access_log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("logs/switchboard.access.log")).unwrap_or_default()
     }
 }
 
@@ -240,5 +246,15 @@ async fn one_public_port_serves_http_websockets_and_socketio() {
     let stats: Value = expect_status(stats, StatusCode::OK).await;
     assert!(stats["sockets"].is_object(), "{stats}");
     assert!(!nginx.error_log().contains("[emerg]"), "{}", nginx.error_log());
+
+    // The access log has every request, and no credentials from query strings.
+    drop(visitor);
+    drop(dashboard);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let log = nginx.access_log();
+    for path in ["/ws/widget", "/ws/dashboard", "/api/auth/login"] {
+        assert!(log.contains(path), "{path} not in the access log:\n{log}");
+    }
+    assert!(!log.contains(&tenant.token) && !log.contains("token="), "credentials in the access log:\n{log}");
     drop(nodes);
 }

@@ -583,6 +583,7 @@ async fn rolling_restart_loses_nothing() {
         "server": std::env::var("SWITCHBOARD_BIN").unwrap_or_else(|_| "debug".into()),
     });
     eprintln!("rolling restart: {summary}");
+    eprintln!("nginx error log:\n{}", nginx.error_log());
     if let Ok(path) = std::env::var("ROLLING_RESULT") {
         use std::io::Write;
         let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path).expect("result file");
@@ -591,4 +592,34 @@ async fn rolling_restart_loses_nothing() {
     assert!(problems.is_empty(), "{} problems:\n{}\nnginx: {}", problems.len(), problems.join("\n"), nginx.error_log());
     assert!(visitor_acked > 0 && !agent_acked.is_empty(), "no load ran: {summary}");
     drop(nodes);
+}
+
+/// A stopping node refuses new sockets before the upgrade (`503 shutting_down`), so a proxy sends the
+/// reconnect to another node instead of it being opened and closed with 1012 at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_node_refuses_new_sockets_before_the_upgrade() {
+    let Some(cluster) = crate::cluster::Cluster::new().await else { return };
+    let mut node = cluster.node("a", &[("SHUTDOWN_GRACE_SECONDS", "5")]).await;
+    let app = &node.app;
+    let tenant = app.new_tenant(&["chatbot"]).await;
+    let key = app.chat_key(&tenant).await;
+    let mut open = app.widget(&key, None).await;
+    open.recv_type("welcome").await;
+    // SAFETY: kill(2) on our own child's pid.
+    assert_eq!(unsafe { libc::kill(node.pid(), libc::SIGTERM) }, 0);
+    assert_eq!(open.recv_close().await.0, 1012);
+    // The listener still accepts for a moment: new sockets get 503 instead of an upgrade.
+    for path in [format!("/ws/widget?product_key={key}"), format!("/ws/dashboard?token={}", tenant.token)] {
+        match tokio_tungstenite::connect_async(app.ws_url(&path)).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                assert_eq!(response.status(), 503, "{path}");
+                let body = String::from_utf8_lossy(response.body().as_deref().unwrap_or_default()).to_string();
+                assert!(body.contains("shutting_down"), "{body}");
+            }
+            Err(err) => panic!("{path}: {err} (the listener closed before the check: raise SOCKET_CLOSE_WAIT?)"),
+            Ok(_) => panic!("{path}: upgraded on a stopping node"),
+        }
+    }
+    let status = tokio::time::timeout(Duration::from_secs(10), node.wait()).await.expect("exits");
+    assert_eq!(status.code(), Some(0));
 }
