@@ -13,6 +13,7 @@ mod channels;
 mod cli;
 mod cluster;
 mod dashboard_live;
+mod deploy;
 mod errors;
 mod hardening;
 mod health;
