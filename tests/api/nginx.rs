@@ -83,6 +83,7 @@ impl Nginx {
         let main = format!(
             "{user}
 worker_processes 1;
+worker_rlimit_nofile 16384;
 pid nginx.pid;
 error_log logs/error.log warn;
 events {{ worker_connections 4096; }}
