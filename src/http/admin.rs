@@ -83,6 +83,18 @@ async fn activate(
 /// This node's live numbers: sockets by kind, live actors, messages stored per second over the last
 /// minute, and per license with anything live here its sockets and open conversations. Cheap: counters
 /// and one message per live tenant actor, plus one indexed count per such license.
+#[utoipa::path(
+    get,
+    path = "/api/admin/stats",
+    tag = "admin",
+    responses((
+        status = 200,
+        description = "this node's sockets by kind (widget, dashboard_ws, socketio), live actors, messages stored \
+                       over the last minute, and per license with something live here its open conversations and sockets",
+        body = serde_json::Value
+    )),
+    security(("admin" = []))
+)]
 async fn stats(_: AdminAccess, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     const MAX_LICENSES: usize = 1000;
     let registry = &state.registry;
