@@ -99,7 +99,7 @@ impl Application {
             per_source: shared.limits.source_connections.clone(),
         };
         let registry_for_shutdown = registry.clone();
-        socketio::serve(
+        let socketio = socketio::serve(
             socketio_listener,
             auth.clone(),
             registry.clone(),
@@ -121,6 +121,7 @@ impl Application {
             messenger: config.messenger(),
             twilio: config.twilio(),
             shutdown: shutdown.clone(),
+            socketio,
             trust_x_forwarded_for: config.trust_x_forwarded_for,
             widget_max_frame_bytes: config.widget_max_frame_bytes,
             webhook_max_body_bytes: config.webhook_max_body_bytes,

@@ -39,6 +39,8 @@ pub struct AppState {
     pub twilio: Option<TwilioConfig>,
     /// The stop signal: sockets close and `/readyz` answers 503 once it fires.
     pub shutdown: Shutdown,
+    /// Socket.IO sockets open on this node.
+    pub socketio: crate::ws::socketio::SocketIoCounts,
     /// Take the client address from `X-Forwarded-For` (behind a trusted proxy only).
     pub trust_x_forwarded_for: bool,
     /// Largest widget frame or message.

@@ -17,4 +17,4 @@ pub use conversation::{
 pub use outbound::{Destination, Dispatch};
 pub use presence::Presence;
 pub use registry::{Registry, RegistryError};
-pub use tenant::{DashboardPresence, TenantActor, VisitorConnected, VisitorDisconnected};
+pub use tenant::{DashboardPresence, GetTenantStats, TenantActor, TenantStats, VisitorConnected, VisitorDisconnected};

@@ -8,7 +8,8 @@ use crate::domain::{Channel, LicenseKey};
 use crate::store::{Conversation, Store, StoreError};
 use actix::prelude::*;
 use dashmap::DashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast;
@@ -40,6 +41,7 @@ struct Inner {
     conversations: DashMap<String, (LicenseKey, Addr<ConversationActor>)>,
     tenants: DashMap<LicenseKey, Addr<TenantActor>>,
     idle_after: Duration,
+    stored: MessageRate,
 }
 
 impl Registry {
@@ -65,6 +67,7 @@ impl Registry {
                 conversations: DashMap::new(),
                 tenants: DashMap::new(),
                 idle_after,
+                stored: MessageRate::default(),
             }),
         };
         if let Some(remote) = registry.inner.bus.subscribe_remote() {
@@ -241,6 +244,63 @@ impl Registry {
     pub(super) fn bus(&self) -> &SharedBus {
         &self.inner.bus
     }
+
+    /// Counts a message this node stored (for `/api/admin/stats`).
+    pub(super) fn note_stored(&self) {
+        self.inner.stored.note(crate::domain::now_millis() / 1000);
+    }
+
+    /// Messages this node stored over the last minute (the current second included).
+    pub fn stored_last_minute(&self) -> u64 {
+        self.inner.stored.last_minute(crate::domain::now_millis() / 1000)
+    }
+
+    /// Live conversation actors on this node, per license.
+    pub fn live_conversations(&self) -> HashMap<LicenseKey, usize> {
+        let mut counts = HashMap::new();
+        for entry in self.inner.conversations.iter() {
+            *counts.entry(entry.value().0.clone()).or_default() += 1;
+        }
+        counts
+    }
+
+    /// Live tenant actors on this node.
+    pub fn live_tenants(&self) -> Vec<(LicenseKey, Addr<TenantActor>)> {
+        self.inner.tenants.iter().map(|entry| (entry.key().clone(), entry.value().clone())).collect()
+    }
+}
+
+/// Messages stored per second over the last minute: 60 one-second buckets, each stamped with its
+/// second, so reading and counting are a few atomic operations and nothing grows.
+struct MessageRate {
+    seconds: [AtomicU64; 60],
+    counts: [AtomicU64; 60],
+}
+
+impl Default for MessageRate {
+    fn default() -> Self {
+        Self { seconds: std::array::from_fn(|_| AtomicU64::new(0)), counts: std::array::from_fn(|_| AtomicU64::new(0)) }
+    }
+}
+
+impl MessageRate {
+    fn note(&self, second: i64) {
+        let second = u64::try_from(second).unwrap_or_default();
+        let slot = usize::try_from(second % 60).unwrap_or_default();
+        if self.seconds[slot].swap(second, Ordering::AcqRel) != second {
+            // A new second took this bucket over; a racing count from the old second may be lost.
+            self.counts[slot].store(0, Ordering::Release);
+        }
+        self.counts[slot].fetch_add(1, Ordering::AcqRel);
+    }
+
+    fn last_minute(&self, now: i64) -> u64 {
+        let now = u64::try_from(now).unwrap_or_default();
+        (0..60)
+            .filter(|&slot| now.saturating_sub(self.seconds[slot].load(Ordering::Acquire)) < 60)
+            .map(|slot| self.counts[slot].load(Ordering::Acquire))
+            .sum()
+    }
 }
 
 /// Hands other nodes' events about a conversation to its actor on this node, if it is live here.
@@ -286,4 +346,22 @@ fn spawn_arbiters(threads: usize) -> std::io::Result<Vec<ArbiterHandle>> {
         let _ = system.run();
     })?;
     rx.recv().map_err(|_| std::io::Error::other("the actor system did not start"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MessageRate;
+
+    #[test]
+    fn the_rate_counts_the_last_minute_only() {
+        let rate = MessageRate::default();
+        for second in [1_000, 1_000, 1_030, 1_059] {
+            rate.note(second);
+        }
+        assert_eq!(rate.last_minute(1_059), 4);
+        assert_eq!(rate.last_minute(1_060), 2, "second 1000 is a minute old");
+        rate.note(1_060); // takes over the bucket of second 1000
+        assert_eq!(rate.last_minute(1_060), 3);
+        assert_eq!(rate.last_minute(1_200), 0);
+    }
 }

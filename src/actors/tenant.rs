@@ -288,3 +288,31 @@ impl Handler<DashboardPresence> for TenantActor {
         }
     }
 }
+
+/// What the tenant actor counts on this node, for `/api/admin/stats`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TenantStats {
+    /// Open widget sockets (a visitor's tabs each count).
+    pub widget_sockets: usize,
+    /// Distinct visitors with a widget socket here.
+    pub visitors: usize,
+    /// Open dashboard sockets of both kinds (plain WebSocket and Socket.IO).
+    pub dashboards: usize,
+}
+
+/// Asks a tenant actor for its counts.
+#[derive(Message, Clone)]
+#[rtype(result = "TenantStats")]
+pub struct GetTenantStats;
+
+impl Handler<GetTenantStats> for TenantActor {
+    type Result = MessageResult<GetTenantStats>;
+
+    fn handle(&mut self, _: GetTenantStats, _: &mut Self::Context) -> Self::Result {
+        MessageResult(TenantStats {
+            widget_sockets: self.visitors.values().sum(),
+            visitors: self.visitors.len(),
+            dashboards: self.dashboards,
+        })
+    }
+}

@@ -3,7 +3,10 @@
 use super::ApiError;
 use crate::channels::constant_time_eq;
 use crate::state::AppState;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use serde_json::json;
 
 /// The process is up and serving.
@@ -50,4 +53,20 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
     }
     state.store.ping().await?;
     Ok(HttpResponse::Ok().json(json!({ "status": "ready" })))
+}
+
+/// Middleware on `/ws/*`: once the node is stopping, a new socket is refused with `503 shutting_down`
+/// before the upgrade instead of being opened and closed with 1012 at once. A proxy then tries the
+/// next node for it (nginx: `proxy_next_upstream … http_503`), so reconnecting clients land on a live
+/// node on their first try while this one's listener still accepts.
+pub async fn refuse_sockets_when_stopping(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let stopping = req.app_data::<web::Data<AppState>>().is_some_and(|state| state.shutdown.is_triggered());
+    if stopping {
+        let response = ApiError::ShuttingDown.error_response();
+        return Ok(req.into_response(response).map_into_right_body());
+    }
+    next.call(req).await.map(ServiceResponse::map_into_left_body)
 }

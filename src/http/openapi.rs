@@ -63,6 +63,7 @@ pub struct ErrorDetail {
         super::admin::list,
         super::admin::suspend,
         super::admin::activate,
+        super::admin::stats,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&SecuritySchemes, &ErrorAnswers, &StrictVariants)

@@ -20,7 +20,10 @@ use sha2::{Digest, Sha256};
 
 /// Mounts the socket endpoints (outside `/api`).
 pub(super) fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/ws/widget", web::get().to(widget)).route("/ws/dashboard", web::get().to(dashboard));
+    use super::health::refuse_sockets_when_stopping as refuse_when_stopping;
+    use actix_web::middleware::from_fn;
+    cfg.service(web::resource("/ws/widget").wrap(from_fn(refuse_when_stopping)).route(web::get().to(widget)))
+        .service(web::resource("/ws/dashboard").wrap(from_fn(refuse_when_stopping)).route(web::get().to(dashboard)));
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

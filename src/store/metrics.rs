@@ -52,4 +52,13 @@ impl Store {
             median_first_response_ms: waits.get(waits.len() / 2).copied(),
         })
     }
+
+    /// Conversations of `license` not closed (one indexed count).
+    pub async fn open_conversations(&self, license: &LicenseKey) -> StoreResult<i64> {
+        let row = sqlx::query("SELECT COUNT(*) AS open FROM conversations WHERE license_key = $1 AND status = 'open'")
+            .bind(license.as_str().to_owned())
+            .fetch_one(self.pool())
+            .await?;
+        Ok(row.try_get("open")?)
+    }
 }

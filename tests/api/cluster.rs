@@ -48,7 +48,9 @@ impl Cluster {
 
     /// Starts a node; `env` overrides (e.g. a proxied `REDIS_URL`).
     pub async fn node(&self, name: &str, env: &[(&str, &str)]) -> Node {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+        // SWITCHBOARD_BIN: another build of the server (the load runs use the release one).
+        let binary = std::env::var("SWITCHBOARD_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_switchboard").to_owned());
+        let mut command = Command::new(binary);
         command
             .env("HOST", "127.0.0.1")
             .env("PORT", "0")

@@ -132,6 +132,7 @@ impl ConversationActor {
         if message.sender == Sender::Visitor && self.conversation.status == ConversationStatus::Closed {
             self.apply_status(ConversationStatus::Open, true);
         }
+        self.registry.note_stored();
         self.show(message, origin);
         self.publish(Event::MessageNew { channel: self.conversation.channel, message: message.clone() });
         if message.delivery == Some(Delivery::Pending) {

@@ -54,6 +54,23 @@ struct Dashboard {
     jti: String,
 }
 
+/// Counts the Socket.IO sockets open on this node (for `/api/admin/stats`).
+#[derive(Clone, Default)]
+pub struct SocketIoCounts {
+    io: Arc<OnceLock<SocketIo>>,
+}
+
+impl SocketIoCounts {
+    /// Open sockets on this node, of one license or of all.
+    pub fn sockets(&self, license: Option<&LicenseKey>) -> usize {
+        let Some(io) = self.io.get() else { return 0 };
+        match license {
+            Some(license) => io.within(room(license)).sockets().len(),
+            None => io.sockets().len(),
+        }
+    }
+}
+
 /// Binds nothing itself: serves Socket.IO on `listener` from a runtime of `threads` threads on its own
 /// OS thread, until `shutdown` fires (then every socket is disconnected and the listener closes).
 pub fn serve(
@@ -64,8 +81,10 @@ pub fn serve(
     threads: usize,
     caps: ListenerCaps,
     shutdown: Shutdown,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<SocketIoCounts> {
     listener.set_nonblocking(true)?;
+    let counts = SocketIoCounts::default();
+    let io = counts.io.clone();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads.max(1))
         .thread_name("socketio")
@@ -73,12 +92,12 @@ pub fn serve(
         .build()?;
     std::thread::Builder::new().name("socketio-accept".into()).spawn(move || {
         runtime.block_on(async move {
-            if let Err(err) = run(listener, auth, registry, bus, caps, shutdown).await {
+            if let Err(err) = run(listener, auth, registry, bus, caps, shutdown, io).await {
                 tracing::error!(%err, "the Socket.IO listener stopped");
             }
         });
     })?;
-    Ok(())
+    Ok(counts)
 }
 
 async fn run(
@@ -88,8 +107,9 @@ async fn run(
     bus: SharedBus,
     caps: ListenerCaps,
     shutdown: Shutdown,
+    io: Arc<OnceLock<SocketIo>>,
 ) -> anyhow::Result<()> {
-    let state = SocketIoState { auth, registry, bus, bridges: Arc::default(), io: Arc::default() };
+    let state = SocketIoState { auth, registry, bus, bridges: Arc::default(), io };
     let (service, io) = SocketIo::builder()
         .with_state(state.clone())
         .ping_interval(Duration::from_secs(25))
