@@ -4,6 +4,7 @@
 
 mod agent;
 mod conversation;
+mod message_rate;
 mod outbound;
 mod presence;
 mod registry;

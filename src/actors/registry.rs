@@ -1,6 +1,7 @@
 //! The registry finds or spawns actors. Actors run on a small pool of dedicated actix arbiters, so
 //! they can be spawned from any runtime (actix-web workers, the Socket.IO listener, background tasks).
 
+use super::message_rate::MessageRate;
 use super::{ConversationActor, Dispatch, Presence, Remote, Settle, TenantActor};
 use crate::bus::RemoteEvent;
 use crate::bus::{Activity, Event, SharedBus};
@@ -9,7 +10,7 @@ use crate::store::{Conversation, Store, StoreError};
 use actix::prelude::*;
 use dashmap::DashMap;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast;
@@ -270,39 +271,6 @@ impl Registry {
     }
 }
 
-/// Messages stored per second over the last minute: 60 one-second buckets, each stamped with its
-/// second, so reading and counting are a few atomic operations and nothing grows.
-struct MessageRate {
-    seconds: [AtomicU64; 60],
-    counts: [AtomicU64; 60],
-}
-
-impl Default for MessageRate {
-    fn default() -> Self {
-        Self { seconds: std::array::from_fn(|_| AtomicU64::new(0)), counts: std::array::from_fn(|_| AtomicU64::new(0)) }
-    }
-}
-
-impl MessageRate {
-    fn note(&self, second: i64) {
-        let second = u64::try_from(second).unwrap_or_default();
-        let slot = usize::try_from(second % 60).unwrap_or_default();
-        if self.seconds[slot].swap(second, Ordering::AcqRel) != second {
-            // A new second took this bucket over; a racing count from the old second may be lost.
-            self.counts[slot].store(0, Ordering::Release);
-        }
-        self.counts[slot].fetch_add(1, Ordering::AcqRel);
-    }
-
-    fn last_minute(&self, now: i64) -> u64 {
-        let now = u64::try_from(now).unwrap_or_default();
-        (0..60)
-            .filter(|&slot| now.saturating_sub(self.seconds[slot].load(Ordering::Acquire)) < 60)
-            .map(|slot| self.counts[slot].load(Ordering::Acquire))
-            .sum()
-    }
-}
-
 /// Hands other nodes' events about a conversation to its actor on this node, if it is live here.
 async fn relay_remote_events(registry: std::sync::Weak<Inner>, mut events: broadcast::Receiver<Arc<RemoteEvent>>) {
     loop {
@@ -346,22 +314,4 @@ fn spawn_arbiters(threads: usize) -> std::io::Result<Vec<ArbiterHandle>> {
         let _ = system.run();
     })?;
     rx.recv().map_err(|_| std::io::Error::other("the actor system did not start"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::MessageRate;
-
-    #[test]
-    fn the_rate_counts_the_last_minute_only() {
-        let rate = MessageRate::default();
-        for second in [1_000, 1_000, 1_030, 1_059] {
-            rate.note(second);
-        }
-        assert_eq!(rate.last_minute(1_059), 4);
-        assert_eq!(rate.last_minute(1_060), 2, "second 1000 is a minute old");
-        rate.note(1_060); // takes over the bucket of second 1000
-        assert_eq!(rate.last_minute(1_060), 3);
-        assert_eq!(rate.last_minute(1_200), 0);
-    }
 }
