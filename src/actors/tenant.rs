@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::watch;
 
 /// How often changed metrics are pushed, at most.
 const METRICS_EVERY: Duration = Duration::from_secs(1);
@@ -34,6 +35,8 @@ pub struct TenantActor {
     tier: Option<Tier>,
     last_active: Instant,
     idle_after: Duration,
+    /// Counts the license's suspensions seen on the bus; widget sockets watch it and close on a change.
+    suspensions: watch::Sender<u64>,
 }
 
 impl TenantActor {
@@ -51,6 +54,7 @@ impl TenantActor {
             tier: None,
             last_active: Instant::now(),
             idle_after,
+            suspensions: watch::Sender::new(0),
         }
     }
 
@@ -207,11 +211,10 @@ impl StreamHandler<Arc<BusEvent>> for TenantActor {
                     _ => {}
                 }
             }
-            Event::Typing { .. }
-            | Event::Read { .. }
-            | Event::Metrics(_)
-            | Event::Notification(_)
-            | Event::SessionRevoked { .. } => {}
+            Event::Typing { .. } | Event::Read { .. } | Event::Metrics(_) | Event::Notification(_) => {}
+            // Every session of the license revoked at once: the license was suspended (on any node).
+            Event::SessionRevoked { jti: None } => self.suspensions.send_modify(|n| *n += 1),
+            Event::SessionRevoked { .. } => {}
         }
     }
 
@@ -219,18 +222,19 @@ impl StreamHandler<Arc<BusEvent>> for TenantActor {
     fn finished(&mut self, _: &mut Self::Context) {}
 }
 
-/// A widget socket of `visitor_id` opened.
+/// A widget socket of `visitor_id` opened. Answers a receiver that changes when the license is
+/// suspended, so the socket can close at once rather than at its next message.
 #[derive(Message, Clone)]
-#[rtype(result = "()")]
+#[rtype(result = "watch::Receiver<u64>")]
 pub struct VisitorConnected {
     /// The visitor.
     pub visitor_id: String,
 }
 
 impl Handler<VisitorConnected> for TenantActor {
-    type Result = ();
+    type Result = MessageResult<VisitorConnected>;
 
-    fn handle(&mut self, msg: VisitorConnected, ctx: &mut Self::Context) {
+    fn handle(&mut self, msg: VisitorConnected, ctx: &mut Self::Context) -> Self::Result {
         self.last_active = Instant::now();
         let tabs = self.visitors.entry(msg.visitor_id.clone()).or_default();
         *tabs += 1;
@@ -240,6 +244,7 @@ impl Handler<VisitorConnected> for TenantActor {
             ctx.spawn(async move { presence.mark_online(&license, vec![visitor]).await }.into_actor(self));
             self.bus.publish(&self.license, Event::Activity(Activity::VisitorOnline { visitor_id: msg.visitor_id }));
         }
+        MessageResult(self.suspensions.subscribe())
     }
 }
 

@@ -218,6 +218,8 @@ async fn an_open_widget_socket_stops_at_suspension(backend: Backend) {
     visitor.recv_type("welcome").await;
     visitor.send_json(&json!({ "type": "message", "text": "before", "client_msg_id": "b" })).await;
     visitor.recv_type("ack").await;
+    let mut idle = app.widget(&key, None).await;
+    idle.recv_type("welcome").await;
     let suspend = app
         .client
         .post(app.url(&format!("/api/admin/licenses/{}/suspend", tenant.license_key)))
@@ -226,6 +228,30 @@ async fn an_open_widget_socket_stops_at_suspension(backend: Backend) {
         .await
         .expect("sent");
     expect_status(suspend, StatusCode::OK).await;
+    // Both sockets are closed at the suspension itself, whether they were talking or idle.
+    assert_eq!(visitor.recv_close().await.0, 1008);
+    assert_eq!(idle.recv_close().await, (1008, "the license is suspended".to_owned()));
+}
+
+/// A suspension the running server never heard of (the CLI on a single machine has no bus to tell
+/// it): the next message is still refused, because the commit itself checks the license.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_refuses_a_license_suspended_behind_the_servers_back() {
+    let Some(database_url) = fresh_database(Backend::Sqlite).await else { return };
+    let app = spawn_with(test_config(database_url.clone(), Backend::Sqlite)).await;
+    let tenant = app.new_tenant(&["chatbot"]).await;
+    let key = app.chat_key(&tenant).await;
+    let mut visitor = app.widget(&key, None).await;
+    visitor.recv_type("welcome").await;
+    visitor.send_json(&json!({ "type": "message", "text": "before", "client_msg_id": "b" })).await;
+    visitor.recv_type("ack").await;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["license", "suspend", &tenant.license_key])
+        .env("DATABASE_URL", &database_url)
+        .env("RUST_LOG", "error")
+        .output()
+        .expect("the CLI runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     visitor.send_json(&json!({ "type": "message", "text": "after", "client_msg_id": "a" })).await;
     let refused = visitor.recv_type("error").await;
     assert_eq!(refused["code"], "license_suspended");

@@ -23,7 +23,7 @@ use futures_util::future::BoxFuture;
 use futures_util::stream::{FuturesOrdered, StreamExt};
 use std::net::IpAddr;
 use std::sync::Arc;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use watching::next_update;
 
 /// Messages a visitor may have sent but not yet had acknowledged; reading pauses beyond it.
@@ -122,10 +122,10 @@ impl WidgetSession {
     /// Greets, replays what the visitor missed, then serves until the socket ends.
     pub async fn run(mut self, stream: AggregatedMessageStream, resume: Option<Conversation>, last_seq: i64) {
         let tenant = self.registry.tenant(&self.license);
-        tenant.do_send(VisitorConnected { visitor_id: self.visitor_id.clone() });
+        let suspensions = tenant.send(VisitorConnected { visitor_id: self.visitor_id.clone() }).await.ok();
         let mut gauge = SocketGauge::open("widget");
         let end = match self.start(resume, last_seq).await {
-            Ok(()) => self.serve(stream).await,
+            Ok(()) => self.serve(stream, suspensions).await,
             Err(end) => Err(end),
         }
         .err()
@@ -140,7 +140,11 @@ impl WidgetSession {
         }
     }
 
-    async fn serve(&mut self, mut stream: AggregatedMessageStream) -> Result<(), End> {
+    async fn serve(
+        &mut self,
+        mut stream: AggregatedMessageStream,
+        mut suspensions: Option<watch::Receiver<u64>>,
+    ) -> Result<(), End> {
         let mut in_flight: FuturesOrdered<AckFuture> = FuturesOrdered::new();
         let mut keep_alive = KeepAlive::new();
         loop {
@@ -161,6 +165,10 @@ impl WidgetSession {
                 }
                 _ = self.shutdown.triggered() => {
                     return Err(End::Close(restarting()));
+                }
+                _ = suspended(&mut suspensions) => {
+                    let reason = CloseReason { code: CloseCode::Policy, description: Some("the license is suspended".into()) };
+                    return Err(End::Close(reason));
                 }
                 beat = keep_alive.beat() => {
                     beat.map_err(End::Close)?;
@@ -206,4 +214,16 @@ impl WidgetSession {
 fn unavailable(err: &dyn std::fmt::Display) -> End {
     tracing::warn!(error = %err, "widget socket could not reach the store");
     close(CloseCode::Error, "the server cannot reach its store; reconnect shortly")
+}
+
+/// Resolves when the license is suspended after the socket opened; never without a tenant to watch.
+async fn suspended(suspensions: &mut Option<watch::Receiver<u64>>) {
+    let changed = match suspensions {
+        Some(rx) => rx.changed().await.is_ok(),
+        None => false,
+    };
+    if !changed {
+        // The tenant actor is gone (or never answered): nothing will ever tell of a suspension.
+        std::future::pending::<()>().await;
+    }
 }
