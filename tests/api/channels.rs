@@ -363,102 +363,92 @@ crate::on_both_stores!(
     unconfigured_channels_are_disabled,
 );
 
-/// A node stops while a reply is still being retried; another node resumes it.
+/// Node a holds an agent's Messenger reply whose first attempt failed and whose next retry is a minute
+/// away; from now on the provider answers 200. `settings` are added to every node's environment.
+struct PendingReply {
+    cluster: crate::cluster::Cluster,
+    a: crate::cluster::Node,
+    env: Vec<(&'static str, String)>,
+    tenant: Tenant,
+    conversation_id: String,
+    provider: Arc<Mutex<Provider>>,
+}
+
+impl PendingReply {
+    async fn start(settings: &[(&'static str, &str)]) -> Option<Self> {
+        let cluster = crate::cluster::Cluster::new().await?;
+        let (provider_url, provider) = fake_provider().await;
+        provider.lock().expect("lock").fail_next = 1_000;
+        let mut env: Vec<(&'static str, String)> = vec![
+            ("MESSENGER_APP_SECRET", MESSENGER_SECRET.into()),
+            ("MESSENGER_VERIFY_TOKEN", "verify-me".into()),
+            ("MESSENGER_PAGE_ACCESS_TOKEN", "page-token".into()),
+            ("MESSENGER_API_BASE", provider_url),
+            ("OUTBOUND_MAX_ATTEMPTS", "10".into()),
+            ("OUTBOUND_BASE_DELAY_MS", "60000".into()),
+        ];
+        env.extend(settings.iter().map(|(k, v)| (*k, (*v).to_owned())));
+        let a = cluster.node("a", &Self::pairs(&env)).await;
+        let tenant = a.app.new_tenant(&["chatbot"]).await;
+        let page = json!({ "provider": "messenger", "page_id": PAGE });
+        expect_status(a.app.post_as("/api/integrations", &tenant.token, &page).await, StatusCode::CREATED).await;
+        let body = messenger_body(vec![messenger_event("PSID11", "mid.11", "anyone?")]);
+        assert_eq!(post_messenger(&a.app, &body, MESSENGER_SECRET).await.status(), StatusCode::OK);
+        let list =
+            expect_status(a.app.get_as("/api/products/chatbot/conversations", &tenant.token).await, StatusCode::OK)
+                .await;
+        let conversation_id = list["conversations"][0]["id"].as_str().expect("id").to_owned();
+        let path = format!("/api/conversations/{conversation_id}/messages");
+        expect_status(a.app.post_as(&path, &tenant.token, &json!({ "text": "on our way" })).await, StatusCode::CREATED)
+            .await;
+        while provider.lock().expect("lock").requests.is_empty() {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        provider.lock().expect("lock").fail_next = 0;
+        Some(Self { cluster, a, env, tenant, conversation_id, provider })
+    }
+
+    fn pairs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+        env.iter().map(|(k, v)| (*k, v.as_str())).collect()
+    }
+
+    /// Starts node b and waits (up to 15 s) for it to send the reply; asserts exactly one more request.
+    async fn resumed_by_node_b(&self) {
+        let b = self.cluster.node("b", &Self::pairs(&self.env)).await;
+        let mut delivered = false;
+        for _ in 0..150 {
+            if messages_of(&b.app, &self.tenant, &self.conversation_id).await[1]["delivery"] == "sent" {
+                delivered = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert!(delivered, "node b resumed the pending delivery");
+        let requests = self.provider.lock().expect("lock").requests.clone();
+        assert_eq!(requests.len(), 2, "one failed attempt on a, one resumed on b: {requests:?}");
+    }
+}
+
+/// A node stops (killed) while a reply is still being retried; another node resumes it once it is
+/// older than OUTBOUND_ORPHAN_SECONDS.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delivery_left_pending_by_a_stopped_node_is_resumed() {
-    let Some(cluster) = crate::cluster::Cluster::new().await else { return };
-    let (provider_url, provider) = fake_provider().await;
-    provider.lock().expect("lock").fail_next = 1_000;
-    let env = [
-        ("MESSENGER_APP_SECRET", MESSENGER_SECRET),
-        ("MESSENGER_VERIFY_TOKEN", "verify-me"),
-        ("MESSENGER_PAGE_ACCESS_TOKEN", "page-token"),
-        ("MESSENGER_API_BASE", provider_url.as_str()),
-        ("OUTBOUND_MAX_ATTEMPTS", "10"),
-        ("OUTBOUND_BASE_DELAY_MS", "60000"),
-        ("OUTBOUND_ORPHAN_SECONDS", "2"),
-    ];
-    let a = cluster.node("a", &env).await;
-    let tenant = a.app.new_tenant(&["chatbot"]).await;
-    let page = json!({ "provider": "messenger", "page_id": PAGE });
-    expect_status(a.app.post_as("/api/integrations", &tenant.token, &page).await, StatusCode::CREATED).await;
-    let body = messenger_body(vec![messenger_event("PSID11", "mid.11", "anyone?")]);
-    assert_eq!(post_messenger(&a.app, &body, MESSENGER_SECRET).await.status(), StatusCode::OK);
-    let list =
-        expect_status(a.app.get_as("/api/products/chatbot/conversations", &tenant.token).await, StatusCode::OK).await;
-    let conversation_id = list["conversations"][0]["id"].as_str().expect("id").to_owned();
-    let path = format!("/api/conversations/{conversation_id}/messages");
-    expect_status(a.app.post_as(&path, &tenant.token, &json!({ "text": "on our way" })).await, StatusCode::CREATED)
-        .await;
-    // The first attempt failed; node a would wait a minute before the next one. It stops instead.
-    while provider.lock().expect("lock").requests.is_empty() {
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    drop(a);
-    provider.lock().expect("lock").fail_next = 0;
-
-    let b = cluster.node("b", &env).await;
-    let mut delivered = false;
-    for _ in 0..100 {
-        let messages = messages_of(&b.app, &tenant, &conversation_id).await;
-        if messages[1]["delivery"] == "sent" {
-            delivered = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert!(delivered, "node b resumed the pending delivery");
-    let requests = provider.lock().expect("lock").requests.clone();
-    assert_eq!(requests.len(), 2, "one failed attempt on a, one resumed on b: {requests:?}");
+    let Some(mut pending) = PendingReply::start(&[("OUTBOUND_ORPHAN_SECONDS", "2")]).await else { return };
+    pending.a.kill().await;
+    pending.resumed_by_node_b().await;
 }
 
 /// A node stopped with SIGTERM while a reply waits for its next retry releases it: another node with
 /// the default 600 s orphan threshold resumes it within seconds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopping_node_releases_its_deliveries_to_the_others() {
-    let Some(cluster) = crate::cluster::Cluster::new().await else { return };
-    let (provider_url, provider) = fake_provider().await;
-    provider.lock().expect("lock").fail_next = 1_000;
-    let env = [
-        ("MESSENGER_APP_SECRET", MESSENGER_SECRET),
-        ("MESSENGER_VERIFY_TOKEN", "verify-me"),
-        ("MESSENGER_PAGE_ACCESS_TOKEN", "page-token"),
-        ("MESSENGER_API_BASE", provider_url.as_str()),
-        ("OUTBOUND_MAX_ATTEMPTS", "10"),
-        ("OUTBOUND_BASE_DELAY_MS", "60000"),
-        ("SHUTDOWN_GRACE_SECONDS", "2"),
-    ];
-    let mut a = cluster.node("a", &env).await;
-    let b = cluster.node("b", &env).await;
-    let tenant = a.app.new_tenant(&["chatbot"]).await;
-    let page = json!({ "provider": "messenger", "page_id": PAGE });
-    expect_status(a.app.post_as("/api/integrations", &tenant.token, &page).await, StatusCode::CREATED).await;
-    let body = messenger_body(vec![messenger_event("PSID12", "mid.12", "still there?")]);
-    assert_eq!(post_messenger(&a.app, &body, MESSENGER_SECRET).await.status(), StatusCode::OK);
-    let list =
-        expect_status(a.app.get_as("/api/products/chatbot/conversations", &tenant.token).await, StatusCode::OK).await;
-    let conversation_id = list["conversations"][0]["id"].as_str().expect("id").to_owned();
-    let path = format!("/api/conversations/{conversation_id}/messages");
-    expect_status(a.app.post_as(&path, &tenant.token, &json!({ "text": "yes!" })).await, StatusCode::CREATED).await;
-    while provider.lock().expect("lock").requests.is_empty() {
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    provider.lock().expect("lock").fail_next = 0;
+    let Some(mut pending) = PendingReply::start(&[("SHUTDOWN_GRACE_SECONDS", "2")]).await else { return };
     let stopped = std::time::Instant::now();
     // SAFETY: kill(2) on our own child's pid.
-    assert_eq!(unsafe { libc::kill(a.pid(), libc::SIGTERM) }, 0);
-    assert_eq!(a.wait().await.code(), Some(0), "node a exits cleanly");
-    let mut delivered = false;
-    for _ in 0..150 {
-        if messages_of(&b.app, &tenant, &conversation_id).await[1]["delivery"] == "sent" {
-            delivered = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert!(delivered, "node b resumed the released delivery");
+    assert_eq!(unsafe { libc::kill(pending.a.pid(), libc::SIGTERM) }, 0);
+    assert_eq!(pending.a.wait().await.code(), Some(0), "node a exits cleanly");
+    pending.resumed_by_node_b().await;
     assert!(stopped.elapsed() < std::time::Duration::from_secs(20), "resumed after {:?}", stopped.elapsed());
-    assert_eq!(provider.lock().expect("lock").requests.len(), 2, "one failed attempt on a, one on b");
 }
 
 /// A page connected with its own access token replies with it; the token is stored sealed (not in

@@ -32,6 +32,11 @@ impl Node {
         self.child.id().and_then(|id| i32::try_from(id).ok()).expect("the node is running")
     }
 
+    /// Kills the node's process (SIGKILL: no shutdown of its own) and waits for it.
+    pub async fn kill(&mut self) {
+        self.child.kill().await.expect("the node is killed");
+    }
+
     /// Waits for the node's process to exit.
     pub async fn wait(&mut self) -> std::process::ExitStatus {
         self.child.wait().await.expect("the node's status")
