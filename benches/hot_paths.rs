@@ -7,7 +7,9 @@
 use std::sync::{Arc, OnceLock};
 use switchboard::auth::{hash_password, Authenticator, Claims, SessionCache, TokenKeys};
 use switchboard::bus::{Activity, Event, EventBus, LocalBus};
-use switchboard::domain::{now_millis, Channel, Email, LicenseKey, MessageKind, Product, Role, Sender, Tier};
+use switchboard::domain::{
+    now_millis, Channel, ConversationId, Email, LicenseKey, MessageKind, Product, Role, Sender, Tier,
+};
 use switchboard::store::{NewLicense, NewMessage, NewUser, Store};
 use tokio::runtime::Runtime;
 
@@ -42,7 +44,7 @@ async fn postgres_store() -> Option<Store> {
 }
 
 /// A license with one owner, and a widget conversation.
-async fn tenant(store: &Store) -> (LicenseKey, String, String) {
+async fn tenant(store: &Store) -> (LicenseKey, String, ConversationId) {
     let license = store
         .create_license(&NewLicense {
             email: "bench@example.com".into(),

@@ -7,7 +7,7 @@ use crate::actors::{Destination, Dispatch};
 use crate::bus::{Activity, Event, SharedBus};
 use crate::channels::outbound::Outbound;
 use crate::channels::token_box::TokenBox;
-use crate::domain::{now_millis, Delivery, LicenseKey, Message};
+use crate::domain::{now_millis, ConversationId, Delivery, LicenseKey, Message, MessageId};
 use crate::store::Store;
 use dashmap::DashMap;
 use rand::Rng;
@@ -43,7 +43,7 @@ pub struct Deliverer {
     /// Retry settings.
     pub policy: RetryPolicy,
     /// Deliveries running on this node (message ids), released to other nodes at shutdown.
-    pub in_flight: Arc<DashMap<String, ()>>,
+    pub in_flight: Arc<DashMap<MessageId, ()>>,
     /// Opens pages' own tokens; `None` without `SECRETS_KEY`.
     pub tokens: Option<Arc<TokenBox>>,
 }
@@ -72,7 +72,7 @@ impl Deliverer {
         while !self.in_flight.is_empty() && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let left: Vec<String> = self.in_flight.iter().map(|entry| entry.key().clone()).collect();
+        let left: Vec<MessageId> = self.in_flight.iter().map(|entry| entry.key().clone()).collect();
         for id in &left {
             if let Err(err) = self.store.release_delivery(id).await {
                 tracing::warn!(%err, message = %id, "could not release a delivery at shutdown");
@@ -193,16 +193,16 @@ impl Dispatch for Deliverer {
 pub fn announce_delivery(
     bus: &SharedBus,
     license: &LicenseKey,
-    conversation_id: &str,
-    message_id: &str,
+    conversation_id: &ConversationId,
+    message_id: &MessageId,
     delivery: Delivery,
     error: Option<String>,
 ) {
     bus.publish(
         license,
         Event::Activity(Activity::DeliveryUpdated {
-            conversation_id: conversation_id.to_owned(),
-            message_id: message_id.to_owned(),
+            conversation_id: conversation_id.clone(),
+            message_id: message_id.clone(),
             delivery,
             error,
         }),

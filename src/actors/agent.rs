@@ -2,7 +2,8 @@
 
 use super::{Post, Read, Registry, RegistryError, SetStatus, Typing};
 use crate::domain::{
-    parse_client_msg_id, parse_message_text, ConversationStatus, LicenseKey, MessageKind, ParseError, Sender,
+    parse_client_msg_id, parse_message_text, ConversationId, ConversationStatus, LicenseKey, MessageKind, ParseError,
+    Sender,
 };
 use crate::store::{Appended, Conversation, NewMessage, StoreError};
 
@@ -32,27 +33,33 @@ impl From<RegistryError> for AgentError {
     }
 }
 
+/// The conversation an agent names: a malformed id is answered like an unknown one (not found), so
+/// callers learn nothing about which ids exist.
+pub fn agent_conversation(raw: &str) -> Result<ConversationId, AgentError> {
+    ConversationId::parse(raw).map_err(|_| AgentError::NotFound)
+}
+
+/// An agent's reply, checked before its conversation is looked up (bad text is reported first).
+pub fn agent_message(author_id: &str, text: &str, client_msg_id: Option<&str>) -> Result<NewMessage, AgentError> {
+    Ok(NewMessage {
+        sender: Sender::Agent,
+        kind: MessageKind::Text,
+        text: parse_message_text(text)?,
+        client_msg_id: parse_client_msg_id(client_msg_id)?,
+        author_id: Some(author_id.to_owned()),
+        delivery: None,
+    })
+}
+
 impl Registry {
-    /// Stores an agent's reply and delivers it on the conversation's channel.
+    /// Stores an agent's reply (from [`agent_message`]) and delivers it on the conversation's channel.
     pub async fn agent_reply(
         &self,
         license: &LicenseKey,
-        author_id: &str,
-        conversation_id: &str,
-        text: &str,
-        client_msg_id: Option<&str>,
+        conversation_id: &ConversationId,
+        message: NewMessage,
     ) -> Result<Appended, AgentError> {
-        let post = Post {
-            message: NewMessage {
-                sender: Sender::Agent,
-                kind: MessageKind::Text,
-                text: parse_message_text(text)?,
-                client_msg_id: parse_client_msg_id(client_msg_id)?,
-                author_id: Some(author_id.to_owned()),
-                delivery: None,
-            },
-            origin: None,
-        };
+        let post = Post { message, origin: None };
         Ok(self.send(license, conversation_id, post).await?.ok_or(AgentError::NotFound)??)
     }
 
@@ -60,14 +67,19 @@ impl Registry {
     pub async fn agent_set_status(
         &self,
         license: &LicenseKey,
-        conversation_id: &str,
+        conversation_id: &ConversationId,
         status: ConversationStatus,
     ) -> Result<Conversation, AgentError> {
         Ok(self.send(license, conversation_id, SetStatus(status)).await?.ok_or(AgentError::NotFound)??)
     }
 
     /// Marks the conversation read up to `seq` by the agents.
-    pub async fn agent_read(&self, license: &LicenseKey, conversation_id: &str, seq: i64) -> Result<(), AgentError> {
+    pub async fn agent_read(
+        &self,
+        license: &LicenseKey,
+        conversation_id: &ConversationId,
+        seq: i64,
+    ) -> Result<(), AgentError> {
         let read = Read { from: Sender::Agent, seq, origin: None };
         Ok(self.send(license, conversation_id, read).await?.ok_or(AgentError::NotFound)??)
     }
@@ -76,7 +88,7 @@ impl Registry {
     pub async fn agent_typing(
         &self,
         license: &LicenseKey,
-        conversation_id: &str,
+        conversation_id: &ConversationId,
         is_typing: bool,
     ) -> Result<(), AgentError> {
         let typing = Typing { from: Sender::Agent, is_typing, origin: None };

@@ -10,7 +10,7 @@ mod presence;
 mod registry;
 mod tenant;
 
-pub use agent::AgentError;
+pub use agent::{agent_conversation, agent_message, AgentError};
 pub use conversation::{
     ConversationActor, ConversationUpdate, MergeMetadata, Post, Read, Remote, SetStatus, Settle, Typing, Unwatch,
     Watch, WATCHER_QUEUE,

@@ -5,7 +5,7 @@ use super::message_rate::MessageRate;
 use super::{ConversationActor, Dispatch, Presence, Remote, Settle, TenantActor};
 use crate::bus::RemoteEvent;
 use crate::bus::{Activity, Event, SharedBus};
-use crate::domain::{Channel, LicenseKey};
+use crate::domain::{Channel, ConversationId, LicenseKey};
 use crate::store::{Conversation, Store, StoreError};
 use actix::prelude::*;
 use dashmap::DashMap;
@@ -39,7 +39,7 @@ struct Inner {
     presence: Presence,
     arbiters: Vec<ArbiterHandle>,
     next_arbiter: AtomicUsize,
-    conversations: DashMap<String, (LicenseKey, Addr<ConversationActor>)>,
+    conversations: DashMap<ConversationId, (LicenseKey, Addr<ConversationActor>)>,
     tenants: DashMap<LicenseKey, Addr<TenantActor>>,
     idle_after: Duration,
     stored: MessageRate,
@@ -89,7 +89,7 @@ impl Registry {
     pub async fn conversation(
         &self,
         license: &LicenseKey,
-        id: &str,
+        id: &ConversationId,
     ) -> Result<Option<Addr<ConversationActor>>, StoreError> {
         if let Some(entry) = self.inner.conversations.get(id) {
             let (owner, addr) = entry.value();
@@ -138,7 +138,12 @@ impl Registry {
 
     /// Sends `msg` to the license's conversation `id`, respawning it once if it stopped meanwhile.
     /// `Ok(None)`: no such conversation for this license.
-    pub async fn send<M>(&self, license: &LicenseKey, id: &str, msg: M) -> Result<Option<M::Result>, RegistryError>
+    pub async fn send<M>(
+        &self,
+        license: &LicenseKey,
+        id: &ConversationId,
+        msg: M,
+    ) -> Result<Option<M::Result>, RegistryError>
     where
         M: actix::Message + Send + Clone + 'static,
         M::Result: Send,
@@ -191,7 +196,7 @@ impl Registry {
     }
 
     /// Removes a stopped conversation actor, unless a newer one already took its place.
-    pub(super) fn forget_conversation(&self, id: &str, addr: &Addr<ConversationActor>) {
+    pub(super) fn forget_conversation(&self, id: &ConversationId, addr: &Addr<ConversationActor>) {
         self.inner.conversations.remove_if(id, |_, (_, live)| live == addr);
     }
 
@@ -222,7 +227,7 @@ impl Registry {
         channel: Channel,
         account_id: &str,
         contact_id: &str,
-    ) -> Result<String, StoreError> {
+    ) -> Result<ConversationId, StoreError> {
         if let Some(existing) = self.inner.store.conversation_by_contact(license, channel, contact_id).await? {
             return Ok(existing.id);
         }

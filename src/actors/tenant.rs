@@ -4,7 +4,7 @@
 
 use super::registry::Registry;
 use crate::bus::{Activity, BusEvent, Event, Metrics, Notification, SharedBus};
-use crate::domain::{now_millis, LicenseKey, NotificationKind, Tier};
+use crate::domain::{now_millis, ConversationId, LicenseKey, NotificationKind, Tier};
 use crate::store::Store;
 use actix::prelude::*;
 use futures_util::stream;
@@ -68,7 +68,7 @@ impl TenantActor {
         kind: NotificationKind,
         title: &str,
         body: String,
-        conversation_id: Option<String>,
+        conversation_id: Option<ConversationId>,
         everywhere: bool,
     ) {
         let notification = Notification { kind, title: title.into(), body, conversation_id, at: now_millis() };

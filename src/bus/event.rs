@@ -1,6 +1,6 @@
 //! What travels on the bus: the live events dashboards receive, named as on the wire.
 
-use crate::domain::{Channel, Delivery, Message, NotificationKind, Sender};
+use crate::domain::{Channel, ConversationId, Delivery, Message, MessageId, NotificationKind, Sender};
 use serde::{Deserialize, Serialize};
 use std::sync::OnceLock;
 
@@ -74,7 +74,7 @@ pub enum Event {
     #[serde(rename = "typing")]
     Typing {
         /// The conversation.
-        conversation_id: String,
+        conversation_id: ConversationId,
         /// Who types.
         from: Sender,
         /// Started (true) or stopped.
@@ -84,7 +84,7 @@ pub enum Event {
     #[serde(rename = "read")]
     Read {
         /// The conversation.
-        conversation_id: String,
+        conversation_id: ConversationId,
         /// Who read.
         from: Sender,
         /// Highest message number read.
@@ -151,7 +151,7 @@ pub struct Notification {
     pub body: String,
     /// The conversation concerned, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub conversation_id: Option<String>,
+    pub conversation_id: Option<ConversationId>,
     /// When (epoch milliseconds).
     pub at: i64,
 }
@@ -163,26 +163,26 @@ pub enum Activity {
     /// A new conversation started.
     ConversationOpened {
         /// The conversation.
-        conversation_id: String,
+        conversation_id: ConversationId,
         /// Its channel.
         channel: Channel,
     },
     /// A closed conversation was reopened (by an agent or a new visitor message).
     ConversationReopened {
         /// The conversation.
-        conversation_id: String,
+        conversation_id: ConversationId,
     },
     /// An agent closed a conversation.
     ConversationClosed {
         /// The conversation.
-        conversation_id: String,
+        conversation_id: ConversationId,
     },
     /// An outbound Messenger or WhatsApp message changed delivery state (`failed` means the channel gave up).
     DeliveryUpdated {
         /// The conversation.
-        conversation_id: String,
+        conversation_id: ConversationId,
         /// The message.
-        message_id: String,
+        message_id: MessageId,
         /// Its new state.
         delivery: Delivery,
         /// Why it failed, when it did.

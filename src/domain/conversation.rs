@@ -1,6 +1,6 @@
 //! Conversations and their messages, whatever channel they arrive on.
 
-use super::ParseError;
+use super::{ConversationId, MessageId, ParseError};
 use serde::{Deserialize, Serialize};
 
 /// Longest message text accepted from any sender, in characters.
@@ -91,9 +91,9 @@ wire_enum!(
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Message {
     /// Server id.
-    pub id: String,
+    pub id: MessageId,
     /// The conversation it belongs to.
-    pub conversation_id: String,
+    pub conversation_id: ConversationId,
     /// Position in the conversation, from 1, assigned by the store.
     pub seq: i64,
     /// Who wrote it.
@@ -139,11 +139,6 @@ pub fn parse_client_msg_id(raw: Option<&str>) -> Result<Option<String>, ParseErr
         }
         Some(id) => Ok(Some(id.to_owned())),
     }
-}
-
-/// A fresh opaque id (32 hex digits) for conversations, messages and visitors.
-pub fn new_id() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
 }
 
 #[cfg(test)]

@@ -4,15 +4,17 @@
 mod wire_enum;
 mod conversation;
 mod email;
+mod ids;
 mod keys;
 mod product;
 mod widget_config;
 
 pub use conversation::{
-    new_id, parse_client_msg_id, parse_message_text, Channel, ConversationStatus, Delivery, IntegrationStatus, Message,
+    parse_client_msg_id, parse_message_text, Channel, ConversationStatus, Delivery, IntegrationStatus, Message,
     MessageKind, NotificationKind, Sender, MAX_MESSAGE_CHARS,
 };
 pub use email::Email;
+pub use ids::{new_id, ContactId, ConversationId, MessageId, UserId, VisitorToken};
 pub use keys::{LicenseKey, ProductKey};
 pub use product::{LicenseStatus, Product, Role, Tier};
 pub use widget_config::{Position, UtmCapture, WidgetConfig};

@@ -1,7 +1,8 @@
 //! Conversation logs and agent actions for the dashboard, strictly within the caller's license.
 
 use super::{ApiError, DashboardUser};
-use crate::domain::ConversationStatus;
+use crate::actors::{agent_conversation, agent_message};
+use crate::domain::{ConversationId, ConversationStatus};
 use crate::state::AppState;
 use crate::store::ConversationCursor;
 use actix_web::{web, HttpResponse};
@@ -46,8 +47,9 @@ fn page_size(limit: Option<i64>) -> Result<i64, ApiError> {
 /// Cursors are `<updated_at>.<id>` of the last conversation of the previous page.
 fn parse_cursor(raw: &str) -> Result<ConversationCursor, ApiError> {
     raw.split_once('.')
-        .filter(|(_, id)| id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()))
-        .and_then(|(time, id)| Some(ConversationCursor { updated_at: time.parse().ok()?, id: id.to_owned() }))
+        .and_then(|(time, id)| {
+            Some(ConversationCursor { updated_at: time.parse().ok()?, id: ConversationId::parse(id).ok()? })
+        })
         .ok_or_else(|| ApiError::bad_request("invalid_cursor", "the cursor is not one this API returned"))
 }
 
@@ -87,8 +89,11 @@ async fn show(
     user: DashboardUser,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let conversation =
-        state.store.conversation(&user.license, &path).await?.ok_or(ApiError::NotFound("conversation"))?;
+    let conversation = state
+        .store
+        .conversation(&user.license, &agent_conversation(&path)?)
+        .await?
+        .ok_or(ApiError::NotFound("conversation"))?;
     Ok(HttpResponse::Ok().json(conversation))
 }
 
@@ -120,7 +125,7 @@ async fn messages(
     query: web::Query<MessagesQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = page_size(query.limit)?;
-    let id = path.into_inner();
+    let id = agent_conversation(&path)?;
     state.store.conversation(&user.license, &id).await?.ok_or(ApiError::NotFound("conversation"))?;
     let messages = match (query.after, query.before) {
         (Some(_), Some(_)) => {
@@ -164,10 +169,8 @@ async fn reply(
     path: web::Path<String>,
     body: web::Json<ReplyRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let appended = state
-        .registry
-        .agent_reply(&user.license, &user.claims.sub, &path, &body.text, body.client_msg_id.as_deref())
-        .await?;
+    let message = agent_message(&user.claims.sub, &body.text, body.client_msg_id.as_deref())?;
+    let appended = state.registry.agent_reply(&user.license, &agent_conversation(&path)?, message).await?;
     let mut status = if appended.duplicate { HttpResponse::Ok() } else { HttpResponse::Created() };
     Ok(status.json(json!({ "message": appended.message, "duplicate": appended.duplicate })))
 }
@@ -185,7 +188,8 @@ async fn close(
     user: DashboardUser,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let conversation = state.registry.agent_set_status(&user.license, &path, ConversationStatus::Closed).await?;
+    let conversation =
+        state.registry.agent_set_status(&user.license, &agent_conversation(&path)?, ConversationStatus::Closed).await?;
     Ok(HttpResponse::Ok().json(conversation))
 }
 
@@ -202,7 +206,8 @@ async fn reopen(
     user: DashboardUser,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let conversation = state.registry.agent_set_status(&user.license, &path, ConversationStatus::Open).await?;
+    let conversation =
+        state.registry.agent_set_status(&user.license, &agent_conversation(&path)?, ConversationStatus::Open).await?;
     Ok(HttpResponse::Ok().json(conversation))
 }
 
@@ -239,6 +244,6 @@ async fn read(
     path: web::Path<String>,
     body: web::Json<ReadRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    state.registry.agent_read(&user.license, &path, body.seq).await?;
+    state.registry.agent_read(&user.license, &agent_conversation(&path)?, body.seq).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -1,7 +1,7 @@
 //! Conversations: one thread between a tenant and one contact on one channel.
 
 use super::{parse_column, Store, StoreError, StoreResult};
-use crate::domain::{new_id, now_millis, Channel, ConversationStatus, LicenseKey, Message, Sender};
+use crate::domain::{now_millis, Channel, ConversationId, ConversationStatus, LicenseKey, Message, Sender};
 use serde::Serialize;
 use sqlx::{any::AnyRow, Row};
 
@@ -9,7 +9,7 @@ use sqlx::{any::AnyRow, Row};
 #[derive(Debug, Clone, Serialize)]
 pub struct Conversation {
     /// Server id.
-    pub id: String,
+    pub id: ConversationId,
     /// The tenant.
     pub license_key: LicenseKey,
     /// Where the contact writes from.
@@ -50,7 +50,7 @@ pub struct ConversationCursor {
     /// `updated_at` of the last conversation seen.
     pub updated_at: i64,
     /// Its id, to break ties.
-    pub id: String,
+    pub id: ConversationId,
 }
 
 const CONVERSATION_COLUMNS: &str = "id, license_key, channel, contact_id, status, metadata, \
@@ -60,7 +60,7 @@ fn conversation_from_row(row: &AnyRow) -> StoreResult<Conversation> {
     let key: String = row.try_get("license_key")?;
     let metadata: String = row.try_get("metadata")?;
     Ok(Conversation {
-        id: row.try_get("id")?,
+        id: parse_column(row, "id")?,
         license_key: LicenseKey::parse(&key).map_err(|e| StoreError::Corrupt(e.0))?,
         channel: parse_column(row, "channel")?,
         contact_id: row.try_get("contact_id")?,
@@ -90,7 +90,7 @@ impl Store {
                  created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, 'open', $6, $7, $7) RETURNING {CONVERSATION_COLUMNS}"
         ))
-        .bind(new_id())
+        .bind(ConversationId::generate().as_str().to_owned())
         .bind(license.as_str().to_owned())
         .bind(channel.as_str())
         .bind(contact_id.to_owned())
@@ -103,8 +103,8 @@ impl Store {
     }
 
     /// The license's conversation `id`.
-    pub async fn conversation(&self, license: &LicenseKey, id: &str) -> StoreResult<Option<Conversation>> {
-        self.conversation_where("c.license_key = $1 AND c.id = $2", license, id).await
+    pub async fn conversation(&self, license: &LicenseKey, id: &ConversationId) -> StoreResult<Option<Conversation>> {
+        self.conversation_where("c.license_key = $1 AND c.id = $2", license, id.as_str()).await
     }
 
     /// The widget conversation a visitor token resumes.
@@ -154,7 +154,7 @@ impl Store {
     pub async fn set_conversation_status(
         &self,
         license: &LicenseKey,
-        id: &str,
+        id: &ConversationId,
         status: ConversationStatus,
     ) -> StoreResult<Option<Conversation>> {
         let row = sqlx::query(&format!(
@@ -164,7 +164,7 @@ impl Store {
         .bind(status.as_str())
         .bind(now_millis())
         .bind(license.as_str().to_owned())
-        .bind(id.to_owned())
+        .bind(id.as_str().to_owned())
         .fetch_optional(self.pool())
         .await?;
         row.as_ref().map(conversation_from_row).transpose()
@@ -174,20 +174,26 @@ impl Store {
     pub async fn set_conversation_metadata(
         &self,
         license: &LicenseKey,
-        id: &str,
+        id: &ConversationId,
         metadata: &serde_json::Value,
     ) -> StoreResult<()> {
         sqlx::query("UPDATE conversations SET metadata = $1 WHERE license_key = $2 AND id = $3")
             .bind(metadata.to_string())
             .bind(license.as_str().to_owned())
-            .bind(id.to_owned())
+            .bind(id.as_str().to_owned())
             .execute(self.pool())
             .await?;
         Ok(())
     }
 
     /// Moves a side's read mark forward (never back).
-    pub async fn mark_read(&self, license: &LicenseKey, id: &str, reader: Sender, seq: i64) -> StoreResult<()> {
+    pub async fn mark_read(
+        &self,
+        license: &LicenseKey,
+        id: &ConversationId,
+        reader: Sender,
+        seq: i64,
+    ) -> StoreResult<()> {
         let column = match reader {
             Sender::Visitor => "visitor_read_seq",
             Sender::Agent | Sender::System => "agent_read_seq",
@@ -197,7 +203,7 @@ impl Store {
         ))
         .bind(seq)
         .bind(license.as_str().to_owned())
-        .bind(id.to_owned())
+        .bind(id.as_str().to_owned())
         .execute(self.pool())
         .await?;
         Ok(())
@@ -211,7 +217,8 @@ impl Store {
         after: Option<&ConversationCursor>,
         limit: i64,
     ) -> StoreResult<Vec<ConversationSummary>> {
-        let (before_time, before_id) = after.map_or((i64::MAX, String::new()), |c| (c.updated_at, c.id.clone()));
+        let (before_time, before_id) =
+            after.map_or((i64::MAX, String::new()), |c| (c.updated_at, c.id.as_str().to_owned()));
         let rows = sqlx::query(&format!(
             "SELECT c.*, {LAST_MESSAGE_COLUMNS},
                  (SELECT COUNT(*) FROM messages u

@@ -1,7 +1,7 @@
 //! Outbound delivery bookkeeping: each attempt, and the message's delivery state.
 
-use super::{Store, StoreResult};
-use crate::domain::{new_id, now_millis, Delivery, LicenseKey};
+use super::{parse_column, Store, StoreResult};
+use crate::domain::{new_id, now_millis, ConversationId, Delivery, LicenseKey, MessageId};
 use sqlx::Row;
 
 /// An outbound message found by its provider id (from a status callback).
@@ -10,9 +10,9 @@ pub struct ProviderMessage {
     /// Its tenant.
     pub license_key: String,
     /// Its conversation.
-    pub conversation_id: String,
+    pub conversation_id: ConversationId,
     /// Its server id.
-    pub message_id: String,
+    pub message_id: MessageId,
 }
 
 impl Store {
@@ -20,7 +20,7 @@ impl Store {
     pub async fn record_attempt(
         &self,
         license: &LicenseKey,
-        message_id: &str,
+        message_id: &MessageId,
         attempt: i64,
         status_code: Option<u16>,
         error: Option<&str>,
@@ -30,7 +30,7 @@ impl Store {
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(new_id())
-        .bind(message_id.to_owned())
+        .bind(message_id.as_str().to_owned())
         .bind(license.as_str().to_owned())
         .bind(attempt)
         .bind(status_code.map(i64::from))
@@ -46,7 +46,7 @@ impl Store {
     pub async fn set_delivery(
         &self,
         license: &LicenseKey,
-        message_id: &str,
+        message_id: &MessageId,
         delivery: Delivery,
         provider_msg_id: Option<&str>,
     ) -> StoreResult<bool> {
@@ -58,7 +58,7 @@ impl Store {
         .bind(delivery.as_str())
         .bind(provider_msg_id.map(str::to_owned))
         .bind(license.as_str().to_owned())
-        .bind(message_id.to_owned())
+        .bind(message_id.as_str().to_owned())
         .execute(self.pool())
         .await?;
         Ok(done.rows_affected() > 0)
@@ -73,8 +73,8 @@ impl Store {
         row.map(|row| {
             Ok(ProviderMessage {
                 license_key: row.try_get("license_key")?,
-                conversation_id: row.try_get("conversation_id")?,
-                message_id: row.try_get("id")?,
+                conversation_id: parse_column(&row, "conversation_id")?,
+                message_id: parse_column(&row, "id")?,
             })
         })
         .transpose()
@@ -99,8 +99,8 @@ impl Store {
             .map(|row| {
                 Ok(ProviderMessage {
                     license_key: row.try_get("license_key")?,
-                    conversation_id: row.try_get("conversation_id")?,
-                    message_id: row.try_get("id")?,
+                    conversation_id: parse_column(row, "conversation_id")?,
+                    message_id: parse_column(row, "id")?,
                 })
             })
             .collect()
@@ -108,9 +108,9 @@ impl Store {
 
     /// Gives a pending delivery up (lease 0) so any node claims it at its next scan: a stopping node's
     /// deliveries resume at once instead of after `OUTBOUND_ORPHAN_SECONDS`.
-    pub async fn release_delivery(&self, message_id: &str) -> StoreResult<()> {
+    pub async fn release_delivery(&self, message_id: &MessageId) -> StoreResult<()> {
         sqlx::query("UPDATE messages SET delivery_lease = 0 WHERE id = $1 AND delivery = 'pending'")
-            .bind(message_id.to_owned())
+            .bind(message_id.as_str().to_owned())
             .execute(self.pool())
             .await?;
         Ok(())
@@ -118,13 +118,13 @@ impl Store {
 
     /// Claims a pending message's delivery until `until` (epoch ms); `false` if another node holds it
     /// or it is no longer pending.
-    pub async fn claim_delivery(&self, message_id: &str, until: i64) -> StoreResult<bool> {
+    pub async fn claim_delivery(&self, message_id: &MessageId, until: i64) -> StoreResult<bool> {
         let done = sqlx::query(
             "UPDATE messages SET delivery_lease = $1
              WHERE id = $2 AND delivery = 'pending' AND (delivery_lease IS NULL OR delivery_lease < $3)",
         )
         .bind(until)
-        .bind(message_id.to_owned())
+        .bind(message_id.as_str().to_owned())
         .bind(now_millis())
         .execute(self.pool())
         .await?;

@@ -2,7 +2,7 @@
 
 use super::{Store, StoreError, StoreResult};
 use crate::domain::LicenseStatus;
-use crate::domain::{new_id, now_millis, Delivery, LicenseKey, Message, MessageKind, Sender};
+use crate::domain::{now_millis, ConversationId, Delivery, LicenseKey, Message, MessageId, MessageKind, Sender};
 use sqlx::{any::AnyRow, Row};
 use std::collections::{HashMap, HashSet};
 
@@ -36,7 +36,11 @@ const MESSAGE_COLUMNS: &str =
     "id, conversation_id, seq, sender, kind, body, client_msg_id, author_id, delivery, created_at";
 
 /// Reads a message whose columns carry `prefix` (`""` or `"m_"`); `None` when the id is NULL (no message).
-fn message_with_prefix(row: &AnyRow, prefix: &str, conversation_id: Option<String>) -> StoreResult<Option<Message>> {
+fn message_with_prefix(
+    row: &AnyRow,
+    prefix: &str,
+    conversation_id: Option<ConversationId>,
+) -> StoreResult<Option<Message>> {
     let col = |name: &str| format!("{prefix}{name}");
     let Some(id) = row.try_get::<Option<String>, _>(col("id").as_str())? else {
         return Ok(None);
@@ -45,10 +49,10 @@ fn message_with_prefix(row: &AnyRow, prefix: &str, conversation_id: Option<Strin
     let parse = |e: crate::domain::ParseError| StoreError::Corrupt(e.0);
     let delivery: Option<String> = row.try_get(col("delivery").as_str())?;
     Ok(Some(Message {
-        id,
+        id: MessageId::parse(&id).map_err(parse)?,
         conversation_id: match conversation_id {
             Some(id) => id,
-            None => text("conversation_id")?,
+            None => ConversationId::parse(&text("conversation_id")?).map_err(parse)?,
         },
         seq: row.try_get(col("seq").as_str())?,
         sender: text("sender")?.parse().map_err(parse)?,
@@ -67,7 +71,7 @@ fn message_from_row(row: &AnyRow) -> StoreResult<Message> {
 
 /// The `m_`-prefixed last message of a conversation-list row.
 pub(super) fn last_message_from_row(row: &AnyRow) -> StoreResult<Option<Message>> {
-    message_with_prefix(row, "m_", Some(row.try_get("id")?))
+    message_with_prefix(row, "m_", Some(super::parse_column(row, "id")?))
 }
 
 impl Store {
@@ -77,7 +81,7 @@ impl Store {
     pub async fn append_messages(
         &self,
         license: &LicenseKey,
-        conversation_id: &str,
+        conversation_id: &ConversationId,
         batch: &[NewMessage],
         reopen: bool,
     ) -> StoreResult<Option<Vec<Appended>>> {
@@ -91,7 +95,7 @@ impl Store {
     async fn try_append_messages(
         &self,
         license: &LicenseKey,
-        conversation_id: &str,
+        conversation_id: &ConversationId,
         batch: &[NewMessage],
         reopen: bool,
     ) -> StoreResult<Option<Vec<Appended>>> {
@@ -129,7 +133,7 @@ impl Store {
     async fn insert_batch(
         &self,
         license: &LicenseKey,
-        conversation_id: &str,
+        conversation_id: &ConversationId,
         batch: &[&NewMessage],
         reopen: bool,
     ) -> StoreResult<Option<Vec<Message>>> {
@@ -147,7 +151,7 @@ impl Store {
         .bind(now)
         .bind(i64::from(reopen))
         .bind(license.as_str().to_owned())
-        .bind(conversation_id.to_owned())
+        .bind(conversation_id.as_str().to_owned())
         .fetch_optional(&mut *tx)
         .await?;
         let Some(last) = last else {
@@ -191,8 +195,8 @@ impl Store {
         let first = last - count + 1;
         for (offset, new) in (0i64..).zip(batch) {
             query = query
-                .bind(new_id())
-                .bind(conversation_id.to_owned())
+                .bind(MessageId::generate().as_str().to_owned())
+                .bind(conversation_id.as_str().to_owned())
                 .bind(license.as_str().to_owned())
                 .bind(first + offset)
                 .bind(new.sender.as_str())
@@ -214,7 +218,7 @@ impl Store {
     /// The stored messages that share a client id with the batch, keyed by (sender, client id): one query.
     async fn stored_copies(
         &self,
-        conversation_id: &str,
+        conversation_id: &ConversationId,
         batch: &[NewMessage],
     ) -> StoreResult<HashMap<(Sender, String), Message>> {
         let ids: Vec<&String> = batch.iter().filter_map(|m| m.client_msg_id.as_ref()).collect();
@@ -230,7 +234,7 @@ impl Store {
                AND client_msg_id IS NOT NULL AND client_msg_id IN ({})",
             placeholders.join(", ")
         );
-        let mut query = sqlx::query(&sql).bind(conversation_id.to_owned());
+        let mut query = sqlx::query(&sql).bind(conversation_id.as_str().to_owned());
         for id in ids {
             query = query.bind(id.clone());
         }
@@ -249,7 +253,7 @@ impl Store {
     pub async fn messages_after(
         &self,
         license: &LicenseKey,
-        conversation_id: &str,
+        conversation_id: &ConversationId,
         after_seq: i64,
         limit: i64,
     ) -> StoreResult<Vec<Message>> {
@@ -260,7 +264,7 @@ impl Store {
     pub async fn messages_before(
         &self,
         license: &LicenseKey,
-        conversation_id: &str,
+        conversation_id: &ConversationId,
         before_seq: i64,
         limit: i64,
     ) -> StoreResult<Vec<Message>> {
@@ -271,10 +275,10 @@ impl Store {
     }
 
     /// One of the license's messages by its server id.
-    pub async fn message(&self, license: &LicenseKey, id: &str) -> StoreResult<Option<Message>> {
+    pub async fn message(&self, license: &LicenseKey, id: &MessageId) -> StoreResult<Option<Message>> {
         let row = sqlx::query(&format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE license_key = $1 AND id = $2"))
             .bind(license.as_str().to_owned())
-            .bind(id.to_owned())
+            .bind(id.as_str().to_owned())
             .fetch_optional(self.pool())
             .await?;
         row.as_ref().map(message_from_row).transpose()
@@ -283,7 +287,7 @@ impl Store {
     async fn messages_page(
         &self,
         license: &LicenseKey,
-        conversation_id: &str,
+        conversation_id: &ConversationId,
         range: &str,
         seq: i64,
         limit: i64,
@@ -292,7 +296,7 @@ impl Store {
             "SELECT {MESSAGE_COLUMNS} FROM messages WHERE license_key = $1 AND conversation_id = $2 AND {range} LIMIT $4"
         ))
         .bind(license.as_str().to_owned())
-        .bind(conversation_id.to_owned())
+        .bind(conversation_id.as_str().to_owned())
         .bind(seq)
         .bind(limit)
         .fetch_all(self.pool())

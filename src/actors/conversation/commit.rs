@@ -2,7 +2,7 @@
 //! `ctx.wait`, so nothing else reaches the actor until the batch is stored and shown.
 
 use super::ConversationActor;
-use crate::domain::{Channel, Delivery, LicenseKey, Message, Sender};
+use crate::domain::{Channel, ConversationId, Delivery, LicenseKey, Message, Sender};
 use crate::store::{Appended, NewMessage, Store, StoreError, StoreResult};
 use actix::prelude::*;
 use std::time::Instant;
@@ -167,7 +167,7 @@ fn count_store_error(err: &StoreError) {
 async fn commit(
     store: &Store,
     license: &LicenseKey,
-    id: &str,
+    id: &ConversationId,
     messages: &[NewMessage],
     reopen: bool,
 ) -> StoreResult<Vec<StoreResult<Appended>>> {
@@ -177,7 +177,7 @@ async fn commit(
         Err(err @ (StoreError::Unavailable(_) | StoreError::LicenseSuspended)) => Err(err),
         Err(err) if messages.len() == 1 => Ok(vec![Err(err)]),
         Err(err) => {
-            tracing::warn!(%err, conversation = id, "a batch failed; storing its messages one by one");
+            tracing::warn!(%err, conversation = %id, "a batch failed; storing its messages one by one");
             let mut answers = Vec::with_capacity(messages.len());
             for message in messages {
                 let one = store.append_messages(license, id, std::slice::from_ref(message), reopen).await;

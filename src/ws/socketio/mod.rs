@@ -6,7 +6,7 @@
 //! An accepted socket joins `license:<key>` only. One bridge task per license with sockets on this node
 //! forwards the license's bus events to them; a socket whose bounded queue is full is disconnected.
 
-use crate::actors::{AgentError, DashboardPresence, Registry};
+use crate::actors::{agent_conversation, agent_message, AgentError, DashboardPresence, Registry};
 use crate::auth::Authenticator;
 use crate::bus::{BusEvent, Event, SharedBus};
 use crate::domain::{ConversationStatus, LicenseKey};
@@ -215,10 +215,9 @@ async fn on_message_send(
     ack: AckSender,
 ) {
     acknowledge(ack, payload, |p| async move {
-        let (license, author) = (&dashboard.license, &dashboard.user_id);
-        let text = &p.text;
-        let appended =
-            state.registry.agent_reply(license, author, &p.conversation_id, text, p.client_msg_id.as_deref()).await?;
+        let message = agent_message(&dashboard.user_id, &p.text, p.client_msg_id.as_deref())?;
+        let id = agent_conversation(&p.conversation_id)?;
+        let appended = state.registry.agent_reply(&dashboard.license, &id, message).await?;
         Ok(json!({ "ok": true, "duplicate": appended.duplicate, "message": appended.message }))
     })
     .await;
@@ -237,7 +236,8 @@ async fn on_close(
 ) {
     acknowledge(ack, payload, |p| async move {
         let closed = ConversationStatus::Closed;
-        let conversation = state.registry.agent_set_status(&dashboard.license, &p.conversation_id, closed).await?;
+        let id = agent_conversation(&p.conversation_id)?;
+        let conversation = state.registry.agent_set_status(&dashboard.license, &id, closed).await?;
         Ok(json!({ "ok": true, "conversation": conversation }))
     })
     .await;
@@ -256,7 +256,8 @@ async fn on_typing(
     ack: AckSender,
 ) {
     acknowledge(ack, payload, |p| async move {
-        state.registry.agent_typing(&dashboard.license, &p.conversation_id, p.is_typing).await?;
+        let id = agent_conversation(&p.conversation_id)?;
+        state.registry.agent_typing(&dashboard.license, &id, p.is_typing).await?;
         Ok(json!({ "ok": true }))
     })
     .await;

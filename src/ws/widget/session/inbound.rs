@@ -145,10 +145,10 @@ impl WidgetSession {
     ) -> Result<(), End> {
         let frame = match &result {
             Ok(appended) => ServerFrame::Ack {
-                id: &appended.message.id,
+                id: appended.message.id.as_str(),
                 seq: appended.message.seq,
                 client_msg_id: client_msg_id.as_deref(),
-                conversation_id: &appended.message.conversation_id,
+                conversation_id: appended.message.conversation_id.as_str(),
                 created_at: appended.message.created_at,
                 duplicate: appended.duplicate,
             },

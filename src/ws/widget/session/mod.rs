@@ -9,7 +9,7 @@ mod watching;
 
 use super::frames::ServerFrame;
 use crate::actors::{ConversationActor, ConversationUpdate, Registry, Unwatch, VisitorConnected, VisitorDisconnected};
-use crate::domain::LicenseKey;
+use crate::domain::{ConversationId, LicenseKey};
 use crate::limits::RateLimits;
 use crate::shutdown::Shutdown;
 use crate::store::{Appended, Conversation, Store};
@@ -48,7 +48,7 @@ pub struct WidgetSession {
     shutdown: Shutdown,
     guard: FrameGuard,
     max_frame: usize,
-    conversation: Option<(String, Addr<ConversationActor>)>,
+    conversation: Option<(ConversationId, Addr<ConversationActor>)>,
     updates: Option<mpsc::Receiver<ConversationUpdate>>,
     delivered_seq: i64,
     pending_context: serde_json::Map<String, serde_json::Value>,

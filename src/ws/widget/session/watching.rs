@@ -3,6 +3,7 @@
 
 use super::{close, unavailable, End, WidgetSession};
 use crate::actors::{ConversationActor, ConversationUpdate, Watch, WATCHER_QUEUE};
+use crate::domain::ConversationId;
 use crate::store::Conversation;
 use crate::ws::widget::frames::ServerFrame;
 use actix::Addr;
@@ -32,7 +33,7 @@ impl WidgetSession {
     }
 
     /// Starts watching a stored conversation; returns its live state.
-    async fn watch_existing(&mut self, id: &str) -> Result<Option<Conversation>, End> {
+    async fn watch_existing(&mut self, id: &ConversationId) -> Result<Option<Conversation>, End> {
         let addr = match self.registry.conversation(&self.license, id).await {
             Ok(Some(addr)) => addr,
             Ok(None) => return Ok(None),
@@ -41,13 +42,17 @@ impl WidgetSession {
         self.watch(id, addr).await.map(Some)
     }
 
-    pub(super) async fn watch(&mut self, id: &str, addr: Addr<ConversationActor>) -> Result<Conversation, End> {
+    pub(super) async fn watch(
+        &mut self,
+        id: &ConversationId,
+        addr: Addr<ConversationActor>,
+    ) -> Result<Conversation, End> {
         let (tx, rx) = mpsc::channel(WATCHER_QUEUE);
         let snapshot = addr
             .send(Watch { socket_id: self.socket_id, tx })
             .await
             .map_err(|_| close(CloseCode::Again, "the conversation is restarting; reconnect"))?;
-        self.conversation = Some((id.to_owned(), addr));
+        self.conversation = Some((id.clone(), addr));
         self.updates = Some(rx);
         Ok(snapshot)
     }
