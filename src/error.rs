@@ -115,8 +115,8 @@ impl ApiError {
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {
-            StoreError::Unavailable(e) => {
-                tracing::warn!(error = %e, "store unavailable");
+            StoreError::Unavailable { context, source } => {
+                tracing::warn!(error = %source, operation = context, "store unavailable");
                 Self::Unavailable
             }
             StoreError::LicenseSuspended => Self::forbidden("license_suspended", "the license is suspended"),

@@ -1,6 +1,6 @@
 //! Conversations: one thread between a tenant and one contact on one channel.
 
-use super::{parse_column, Store, StoreError, StoreResult};
+use super::{parse_column, Context, Store, StoreError, StoreResult};
 use crate::domain::{now_millis, Channel, ConversationId, ConversationStatus, LicenseKey, Message, Sender};
 use serde::Serialize;
 use sqlx::{any::AnyRow, Row};
@@ -98,7 +98,8 @@ impl Store {
         .bind(metadata.to_string())
         .bind(now)
         .fetch_one(self.pool())
-        .await?;
+        .await
+        .context("create_conversation")?;
         conversation_from_row(&row)
     }
 
@@ -132,7 +133,8 @@ impl Store {
         .bind(channel.as_str())
         .bind(contact_id.to_owned())
         .fetch_optional(self.pool())
-        .await?;
+        .await
+        .context("conversation_by_contact")?;
         row.as_ref().map(conversation_from_row).transpose()
     }
 
@@ -146,7 +148,8 @@ impl Store {
             .bind(license.as_str().to_owned())
             .bind(value.to_owned())
             .fetch_optional(self.pool())
-            .await?;
+            .await
+            .context("conversation_where")?;
         row.as_ref().map(conversation_from_row).transpose()
     }
 
@@ -166,7 +169,8 @@ impl Store {
         .bind(license.as_str().to_owned())
         .bind(id.as_str().to_owned())
         .fetch_optional(self.pool())
-        .await?;
+        .await
+        .context("set_conversation_status")?;
         row.as_ref().map(conversation_from_row).transpose()
     }
 
@@ -182,7 +186,8 @@ impl Store {
             .bind(license.as_str().to_owned())
             .bind(id.as_str().to_owned())
             .execute(self.pool())
-            .await?;
+            .await
+            .context("set_conversation_metadata")?;
         Ok(())
     }
 
@@ -205,7 +210,7 @@ impl Store {
         .bind(license.as_str().to_owned())
         .bind(id.as_str().to_owned())
         .execute(self.pool())
-        .await?;
+        .await.context("mark_read")?;
         Ok(())
     }
 
@@ -236,7 +241,8 @@ impl Store {
         .bind(before_id)
         .bind(limit)
         .fetch_all(self.pool())
-        .await?;
+        .await
+        .context("list_conversations")?;
         rows.iter()
             .map(|row| {
                 Ok(ConversationSummary {

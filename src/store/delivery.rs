@@ -1,6 +1,6 @@
 //! Outbound delivery bookkeeping: each attempt, and the message's delivery state.
 
-use super::{parse_column, Store, StoreResult};
+use super::{parse_column, Context, Store, StoreResult};
 use crate::domain::{new_id, now_millis, ConversationId, Delivery, LicenseKey, MessageId};
 use sqlx::Row;
 
@@ -37,7 +37,8 @@ impl Store {
         .bind(error.map(str::to_owned))
         .bind(now_millis())
         .execute(self.pool())
-        .await?;
+        .await
+        .context("record_attempt")?;
         Ok(())
     }
 
@@ -60,7 +61,8 @@ impl Store {
         .bind(license.as_str().to_owned())
         .bind(message_id.as_str().to_owned())
         .execute(self.pool())
-        .await?;
+        .await
+        .context("set_delivery")?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -69,7 +71,8 @@ impl Store {
         let row = sqlx::query("SELECT license_key, conversation_id, id FROM messages WHERE provider_msg_id = $1")
             .bind(provider_msg_id.to_owned())
             .fetch_optional(self.pool())
-            .await?;
+            .await
+            .context("message_by_provider_id")?;
         row.map(|row| {
             Ok(ProviderMessage {
                 license_key: row.try_get("license_key")?,
@@ -94,7 +97,8 @@ impl Store {
         .bind(now_millis())
         .bind(limit)
         .fetch_all(self.pool())
-        .await?;
+        .await
+        .context("orphaned_deliveries")?;
         rows.iter()
             .map(|row| {
                 Ok(ProviderMessage {
@@ -112,7 +116,8 @@ impl Store {
         sqlx::query("UPDATE messages SET delivery_lease = 0 WHERE id = $1 AND delivery = 'pending'")
             .bind(message_id.as_str().to_owned())
             .execute(self.pool())
-            .await?;
+            .await
+            .context("release_delivery")?;
         Ok(())
     }
 
@@ -127,7 +132,8 @@ impl Store {
         .bind(message_id.as_str().to_owned())
         .bind(now_millis())
         .execute(self.pool())
-        .await?;
+        .await
+        .context("claim_delivery")?;
         Ok(done.rows_affected() == 1)
     }
 }

@@ -1,6 +1,6 @@
 //! Channel integrations: which license a Messenger page or WhatsApp number belongs to.
 
-use super::{parse_column, Store, StoreError, StoreResult};
+use super::{parse_column, Context, Store, StoreError, StoreResult};
 use crate::domain::{new_id, now_millis, Channel, IntegrationStatus, LicenseKey};
 use serde::Serialize;
 use sqlx::{any::AnyRow, Row};
@@ -70,7 +70,8 @@ impl Store {
         .bind(now_millis())
         .bind(sealed_token)
         .fetch_one(self.pool())
-        .await?;
+        .await
+        .context("create_integration")?;
         integration_from_row(&row)
     }
 
@@ -81,7 +82,8 @@ impl Store {
         ))
         .bind(license.as_str().to_owned())
         .fetch_all(self.pool())
-        .await?;
+        .await
+        .context("integrations")?;
         rows.iter().map(integration_from_row).collect()
     }
 
@@ -97,7 +99,8 @@ impl Store {
         .bind(provider.as_str())
         .bind(account_id.to_owned())
         .fetch_optional(self.pool())
-        .await?;
+        .await
+        .context("integration_by_account")?;
         row.as_ref().map(integration_from_row).transpose()
     }
 
@@ -107,7 +110,8 @@ impl Store {
             .bind(license.as_str().to_owned())
             .bind(id.to_owned())
             .execute(self.pool())
-            .await?;
+            .await
+            .context("delete_integration")?;
         Ok(done.rows_affected() > 0)
     }
 }

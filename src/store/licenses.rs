@@ -1,6 +1,6 @@
 //! Licenses: one per tenant, created by the admin API or the CLI.
 
-use super::{parse_column, Store, StoreError, StoreResult};
+use super::{parse_column, Context, Store, StoreError, StoreResult};
 use crate::domain::{now_millis, LicenseKey, LicenseStatus, Product, Tier};
 use serde::Serialize;
 use sqlx::{any::AnyRow, Row};
@@ -73,7 +73,8 @@ impl Store {
         .bind(new.tier.as_str())
         .bind(now_millis())
         .fetch_one(self.pool())
-        .await?;
+        .await
+        .context("create_license")?;
         license_from_row(&row)
     }
 
@@ -82,7 +83,8 @@ impl Store {
         let row = sqlx::query(&format!("SELECT {LICENSE_COLUMNS} FROM licenses WHERE license_key = $1"))
             .bind(key.as_str().to_owned())
             .fetch_optional(self.pool())
-            .await?;
+            .await
+            .context("license")?;
         row.as_ref().map(license_from_row).transpose()
     }
 
@@ -91,7 +93,8 @@ impl Store {
         let rows =
             sqlx::query(&format!("SELECT {LICENSE_COLUMNS} FROM licenses ORDER BY created_at DESC, license_key"))
                 .fetch_all(self.pool())
-                .await?;
+                .await
+                .context("licenses")?;
         rows.iter().map(license_from_row).collect()
     }
 
@@ -102,7 +105,8 @@ impl Store {
                 .bind(status.as_str())
                 .bind(key.as_str().to_owned())
                 .fetch_optional(self.pool())
-                .await?;
+                .await
+                .context("set_license_status")?;
         row.as_ref().map(license_from_row).transpose()
     }
 }

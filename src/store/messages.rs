@@ -1,6 +1,6 @@
 //! Messages: appended in order, numbered by the store, idempotent by client id.
 
-use super::{Store, StoreError, StoreResult};
+use super::{Context, Store, StoreError, StoreResult};
 use crate::domain::LicenseStatus;
 use crate::domain::{now_millis, ConversationId, Delivery, LicenseKey, Message, MessageId, MessageKind, Sender};
 use sqlx::{any::AnyRow, Row};
@@ -100,13 +100,15 @@ impl Store {
         reopen: bool,
     ) -> StoreResult<Option<Vec<Appended>>> {
         let key = |new: &NewMessage| new.client_msg_id.clone().map(|id| (new.sender, id));
-        let mut copies = self.stored_copies(conversation_id, batch).await?;
+        let mut copies = self.stored_copies(conversation_id, batch).await.context("try_append_messages")?;
         // Fresh: no stored copy, and the first of its client id in the batch.
         let mut taken = HashSet::new();
         let fresh: Vec<bool> =
             batch.iter().map(|new| key(new).is_none_or(|k| !copies.contains_key(&k) && taken.insert(k))).collect();
         let to_insert: Vec<&NewMessage> = batch.iter().zip(&fresh).filter(|(_, f)| **f).map(|(n, _)| n).collect();
-        let Some(stored) = self.insert_batch(license, conversation_id, &to_insert, reopen).await? else {
+        let Some(stored) =
+            self.insert_batch(license, conversation_id, &to_insert, reopen).await.context("try_append_messages")?
+        else {
             return Ok(None);
         };
         let mut stored = stored.into_iter();
@@ -138,7 +140,7 @@ impl Store {
         reopen: bool,
     ) -> StoreResult<Option<Vec<Message>>> {
         let now = now_millis();
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.pool().begin().await.context("insert_batch")?;
         let count = i64::try_from(batch.len()).unwrap_or(i64::MAX);
         let last: Option<i64> = sqlx::query_scalar(
             "UPDATE conversations SET last_seq = last_seq + $1, updated_at = $2,
@@ -153,17 +155,18 @@ impl Store {
         .bind(license.as_str().to_owned())
         .bind(conversation_id.as_str().to_owned())
         .fetch_optional(&mut *tx)
-        .await?;
+        .await
+        .context("insert_batch")?;
         let Some(last) = last else {
             // Either no such conversation or a suspended license: only the second is an error.
             drop(tx);
-            return match self.license(license).await? {
+            return match self.license(license).await.context("insert_batch")? {
                 Some(found) if found.status == LicenseStatus::Suspended => Err(StoreError::LicenseSuspended),
                 _ => Ok(None),
             };
         };
         if batch.is_empty() {
-            tx.commit().await?;
+            tx.commit().await.context("insert_batch")?;
             return Ok(Some(Vec::new()));
         }
         let rows: Vec<String> = (0..batch.len())
@@ -207,8 +210,8 @@ impl Store {
                 .bind(new.delivery.map(Delivery::as_str))
                 .bind(now);
         }
-        let rows = query.fetch_all(&mut *tx).await?;
-        tx.commit().await?;
+        let rows = query.fetch_all(&mut *tx).await.context("insert_batch")?;
+        tx.commit().await.context("insert_batch")?;
         let mut messages: Vec<Message> = rows.iter().map(message_from_row).collect::<StoreResult<_>>()?;
         // RETURNING order is not guaranteed by every engine: put them back in numbering order.
         messages.sort_by_key(|m| m.seq);
@@ -238,7 +241,7 @@ impl Store {
         for id in ids {
             query = query.bind(id.clone());
         }
-        let rows = query.fetch_all(self.pool()).await?;
+        let rows = query.fetch_all(self.pool()).await.context("stored_copies")?;
         let mut copies = HashMap::new();
         for row in &rows {
             let message = message_from_row(row)?;
@@ -268,8 +271,10 @@ impl Store {
         before_seq: i64,
         limit: i64,
     ) -> StoreResult<Vec<Message>> {
-        let mut page =
-            self.messages_page(license, conversation_id, "seq < $3 ORDER BY seq DESC", before_seq, limit).await?;
+        let mut page = self
+            .messages_page(license, conversation_id, "seq < $3 ORDER BY seq DESC", before_seq, limit)
+            .await
+            .context("messages_before")?;
         page.reverse();
         Ok(page)
     }
@@ -280,7 +285,8 @@ impl Store {
             .bind(license.as_str().to_owned())
             .bind(id.as_str().to_owned())
             .fetch_optional(self.pool())
-            .await?;
+            .await
+            .context("message")?;
         row.as_ref().map(message_from_row).transpose()
     }
 
@@ -300,7 +306,7 @@ impl Store {
         .bind(seq)
         .bind(limit)
         .fetch_all(self.pool())
-        .await?;
+        .await.context("messages_page")?;
         rows.iter().map(message_from_row).collect()
     }
 }

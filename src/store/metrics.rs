@@ -1,6 +1,6 @@
 //! The numbers behind `metrics:updated`, computed from the store so every node agrees.
 
-use super::{Store, StoreResult};
+use super::{Context, Store, StoreResult};
 use crate::domain::LicenseKey;
 use sqlx::Row;
 
@@ -25,7 +25,7 @@ impl Store {
         .bind(license.as_str().to_owned())
         .bind(since)
         .fetch_one(self.pool())
-        .await?;
+        .await.context("metrics")?;
         let rows = sqlx::query(
             "SELECT (SELECT MIN(created_at) FROM messages v WHERE v.conversation_id = c.id AND v.sender = 'visitor') AS asked,
                     (SELECT MIN(created_at) FROM messages a WHERE a.conversation_id = c.id AND a.sender = 'agent') AS answered
@@ -34,7 +34,7 @@ impl Store {
         .bind(license.as_str().to_owned())
         .bind(since)
         .fetch_all(self.pool())
-        .await?;
+        .await.context("metrics")?;
         let mut waits = Vec::with_capacity(rows.len());
         for row in &rows {
             let asked: Option<i64> = row.try_get("asked")?;

@@ -59,12 +59,23 @@ impl MigrationSource<'static> for EmbeddedMigrations {
     }
 }
 
-/// Why a store call failed.
+/// Which store operation failed when the error does not say (an error converted without [`Context`]).
+const UNNAMED: &str = "a store call";
+
+/// Why a store call failed. The variants that carry an engine error also name the store operation that
+/// failed (`context`), so a log line says what was being done, not only what went wrong; clients never
+/// see it.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The engine cannot be reached or the pool has no free connection in time: try again later.
-    #[error("the store is unavailable: {0}")]
-    Unavailable(#[source] sqlx::Error),
+    #[error("{context}: the store is unavailable: {source}")]
+    Unavailable {
+        /// The store operation that failed.
+        context: &'static str,
+        /// The engine's error.
+        #[source]
+        source: sqlx::Error,
+    },
     /// A unique constraint refused the write.
     #[error("a record with the same unique value already exists")]
     Duplicate,
@@ -78,8 +89,14 @@ pub enum StoreError {
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     /// Any other engine error: a bug or a broken schema.
-    #[error("store error: {0}")]
-    Database(#[source] sqlx::Error),
+    #[error("{context}: store error: {source}")]
+    Database {
+        /// The store operation that failed.
+        context: &'static str,
+        /// The engine's error.
+        #[source]
+        source: sqlx::Error,
+    },
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -89,14 +106,14 @@ impl From<sqlx::Error> for StoreError {
             | sqlx::Error::PoolClosed
             | sqlx::Error::Io(_)
             | sqlx::Error::Tls(_)
-            | sqlx::Error::WorkerCrashed => Self::Unavailable(err),
+            | sqlx::Error::WorkerCrashed => Self::Unavailable { context: UNNAMED, source: err },
             sqlx::Error::Database(db) if db.is_unique_violation() => Self::Duplicate,
             // PostgreSQL's class 22 (data exception): e.g. U+0000 in text, which it cannot store.
             sqlx::Error::Database(db) if db.code().is_some_and(|c| c.starts_with("22")) => {
                 Self::InvalidValue(db.message().to_owned())
             }
             sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => Self::Corrupt(err.to_string()),
-            _ => Self::Database(err),
+            _ => Self::Database { context: UNNAMED, source: err },
         }
     }
 }
@@ -106,12 +123,35 @@ impl StoreError {
     /// "unavailable" unavailable, so callers still answer 503.
     pub fn for_another_waiter(&self) -> Self {
         match self {
-            Self::Unavailable(_) => Self::Unavailable(sqlx::Error::Protocol(self.to_string())),
+            Self::Unavailable { context, .. } => {
+                Self::Unavailable { context, source: sqlx::Error::Protocol(self.to_string()) }
+            }
             Self::Duplicate => Self::Duplicate,
             Self::LicenseSuspended => Self::LicenseSuspended,
             Self::InvalidValue(reason) => Self::InvalidValue(reason.clone()),
             other => Self::Corrupt(other.to_string()),
         }
+    }
+
+    /// Names the operation that failed, unless a deeper call already did.
+    fn within(self, operation: &'static str) -> Self {
+        match self {
+            Self::Unavailable { context: UNNAMED, source } => Self::Unavailable { context: operation, source },
+            Self::Database { context: UNNAMED, source } => Self::Database { context: operation, source },
+            other => other,
+        }
+    }
+}
+
+/// Names the store operation a failure happened in: `query.execute(pool).await.context("mark_read")?`.
+trait Context<T> {
+    /// Converts the error into a [`StoreError`] that names `operation`.
+    fn context(self, operation: &'static str) -> StoreResult<T>;
+}
+
+impl<T, E: Into<StoreError>> Context<T> for Result<T, E> {
+    fn context(self, operation: &'static str) -> StoreResult<T> {
+        self.map_err(|err| err.into().within(operation))
     }
 }
 
@@ -149,19 +189,21 @@ impl Store {
                 })
             })
             .connect(&url)
-            .await?;
+            .await
+            .context("connect")?;
         Ok(Self { pool })
     }
 
     /// Applies the embedded migrations; safe to run at every start and from several nodes.
     pub async fn migrate(&self) -> StoreResult<()> {
-        let migrator = Migrator::new(EmbeddedMigrations).await.map_err(|e| StoreError::Database(e.into()))?;
-        migrator.run(&self.pool).await.map_err(|e| StoreError::Database(e.into()))
+        let failed = |e: sqlx::migrate::MigrateError| StoreError::Database { context: "migrate", source: e.into() };
+        let migrator = Migrator::new(EmbeddedMigrations).await.map_err(failed)?;
+        migrator.run(&self.pool).await.map_err(failed)
     }
 
     /// Answers whether the engine responds: the readiness probe.
     pub async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        sqlx::query("SELECT 1").execute(&self.pool).await.context("ping")?;
         Ok(())
     }
 
@@ -179,4 +221,20 @@ where
 {
     let raw: String = row.try_get(column)?;
     raw.parse().map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_name_the_store_operation_that_failed() {
+        let failed: Result<(), sqlx::Error> = Err(sqlx::Error::PoolTimedOut);
+        let err = failed.context("append_messages").context("an outer call").err();
+        assert!(matches!(err, Some(StoreError::Unavailable { context: "append_messages", .. })));
+        let shown = err.map(|e| e.to_string()).unwrap_or_default();
+        assert!(shown.starts_with("append_messages: the store is unavailable"), "{shown}");
+        let unnamed = StoreError::from(sqlx::Error::RowNotFound).to_string();
+        assert!(unnamed.starts_with("a store call: "), "{unnamed}");
+    }
 }

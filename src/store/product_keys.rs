@@ -1,6 +1,6 @@
 //! Product keys: the public credential a tenant's widget or integration presents.
 
-use super::{parse_column, Store, StoreError, StoreResult};
+use super::{parse_column, Context, Store, StoreError, StoreResult};
 use crate::domain::{now_millis, LicenseKey, Product, ProductKey};
 use serde::Serialize;
 use sqlx::{any::AnyRow, Row};
@@ -53,7 +53,8 @@ impl Store {
         .bind(product.as_str())
         .bind(now_millis())
         .fetch_one(self.pool())
-        .await?;
+        .await
+        .context("create_product_key")?;
         key_from_row(&row)
     }
 
@@ -64,7 +65,8 @@ impl Store {
         ))
         .bind(license.as_str().to_owned())
         .fetch_all(self.pool())
-        .await?;
+        .await
+        .context("product_keys")?;
         rows.iter().map(key_from_row).collect()
     }
 
@@ -73,7 +75,8 @@ impl Store {
         let row = sqlx::query(&format!("SELECT {KEY_COLUMNS} FROM product_keys WHERE product_key = $1"))
             .bind(key.as_str().to_owned())
             .fetch_optional(self.pool())
-            .await?;
+            .await
+            .context("product_key")?;
         row.as_ref().map(key_from_row).transpose()
     }
 
@@ -89,7 +92,8 @@ impl Store {
         .bind(license.as_str().to_owned())
         .bind(product.as_str())
         .fetch_optional(self.pool())
-        .await?;
+        .await
+        .context("active_product_key")?;
         row.as_ref().map(key_from_row).transpose()
     }
 
@@ -103,7 +107,8 @@ impl Store {
         .bind(license.as_str().to_owned())
         .bind(key.as_str().to_owned())
         .execute(self.pool())
-        .await?;
+        .await
+        .context("revoke_product_key")?;
         Ok(done.rows_affected() > 0)
     }
 }

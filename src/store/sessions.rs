@@ -1,6 +1,6 @@
 //! Dashboard sessions: one row per issued token (`jti`), so logout can revoke it before it expires.
 
-use super::{Store, StoreError, StoreResult};
+use super::{Context, Store, StoreError, StoreResult};
 use crate::domain::{now_millis, LicenseKey};
 use sqlx::{any::AnyRow, Row};
 
@@ -49,7 +49,8 @@ impl Store {
         .bind(now_millis())
         .bind(session.expires_at)
         .execute(self.pool())
-        .await?;
+        .await
+        .context("create_session")?;
         Ok(())
     }
 
@@ -61,7 +62,7 @@ impl Store {
         .bind(license.as_str().to_owned())
         .bind(jti.to_owned())
         .fetch_optional(self.pool())
-        .await?;
+        .await.context("session")?;
         row.as_ref().map(session_from_row).transpose()
     }
 
@@ -72,7 +73,8 @@ impl Store {
             .bind(license.as_str().to_owned())
             .bind(jti.to_owned())
             .execute(self.pool())
-            .await?;
+            .await
+            .context("revoke_session")?;
         Ok(())
     }
 
@@ -82,7 +84,8 @@ impl Store {
             .bind(now_millis())
             .bind(license.as_str().to_owned())
             .execute(self.pool())
-            .await?;
+            .await
+            .context("revoke_license_sessions")?;
         Ok(())
     }
 }

@@ -1,6 +1,6 @@
 //! Dashboard users: each belongs to exactly one license.
 
-use super::{parse_column, Store, StoreError, StoreResult};
+use super::{parse_column, Context, Store, StoreError, StoreResult};
 use crate::domain::{now_millis, Email, LicenseKey, Role};
 use sqlx::{any::AnyRow, Row};
 
@@ -58,7 +58,8 @@ impl Store {
         .bind(new.role.as_str())
         .bind(now_millis())
         .fetch_one(self.pool())
-        .await?;
+        .await
+        .context("create_user")?;
         user_from_row(&row)
     }
 
@@ -67,7 +68,8 @@ impl Store {
         let row = sqlx::query("SELECT id, email, password_hash, license_key, role FROM users WHERE email = $1")
             .bind(email.as_str().to_owned())
             .fetch_optional(self.pool())
-            .await?;
+            .await
+            .context("user_by_email")?;
         row.as_ref().map(user_from_row).transpose()
     }
 
@@ -76,7 +78,8 @@ impl Store {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM users WHERE license_key = $1 AND role = 'owner'")
             .bind(key.as_str().to_owned())
             .fetch_one(self.pool())
-            .await?;
+            .await
+            .context("license_has_owner")?;
         Ok(row.try_get::<i64, _>("n")? > 0)
     }
 }

@@ -1,6 +1,6 @@
 //! Per-tenant widget configuration, stored as JSON.
 
-use super::{Store, StoreError, StoreResult};
+use super::{Context, Store, StoreError, StoreResult};
 use crate::domain::{now_millis, LicenseKey};
 
 impl Store {
@@ -9,7 +9,8 @@ impl Store {
         let raw: Option<String> = sqlx::query_scalar("SELECT config FROM widget_configs WHERE license_key = $1")
             .bind(license.as_str().to_owned())
             .fetch_optional(self.pool())
-            .await?;
+            .await
+            .context("widget_config")?;
         raw.map(|r| serde_json::from_str(&r).map_err(|e| StoreError::Corrupt(e.to_string()))).transpose()
     }
 
@@ -23,7 +24,8 @@ impl Store {
         .bind(config.to_string())
         .bind(now_millis())
         .execute(self.pool())
-        .await?;
+        .await
+        .context("save_widget_config")?;
         Ok(())
     }
 }

@@ -153,7 +153,7 @@ impl Handler<Settle> for ConversationActor {
 /// Counts a failed store call by its kind.
 fn count_store_error(err: &StoreError) {
     let kind = match err {
-        StoreError::Unavailable(_) => "unavailable",
+        StoreError::Unavailable { .. } => "unavailable",
         StoreError::Duplicate => "duplicate",
         StoreError::LicenseSuspended | StoreError::InvalidValue(_) => "refused",
         _ => "other",
@@ -174,7 +174,7 @@ async fn commit(
     let vanished = || StoreError::Corrupt("live conversation vanished".into());
     match store.append_messages(license, id, messages, reopen).await {
         Ok(appended) => Ok(appended.ok_or_else(vanished)?.into_iter().map(Ok).collect()),
-        Err(err @ (StoreError::Unavailable(_) | StoreError::LicenseSuspended)) => Err(err),
+        Err(err @ (StoreError::Unavailable { .. } | StoreError::LicenseSuspended)) => Err(err),
         Err(err) if messages.len() == 1 => Ok(vec![Err(err)]),
         Err(err) => {
             tracing::warn!(%err, conversation = %id, "a batch failed; storing its messages one by one");
