@@ -5,7 +5,7 @@ use super::message_rate::MessageRate;
 use super::{ConversationActor, Dispatch, Presence, Remote, Settle, TenantActor};
 use crate::bus::RemoteEvent;
 use crate::bus::{Activity, Event, SharedBus};
-use crate::domain::{Channel, ConversationId, LicenseKey};
+use crate::domain::{Channel, ConversationId, LicenseKey, VisitorToken};
 use crate::store::{Conversation, Store, StoreError};
 use actix::prelude::*;
 use dashmap::DashMap;
@@ -123,7 +123,7 @@ impl Registry {
         license: &LicenseKey,
         channel: Channel,
         contact_id: &str,
-        visitor_token: Option<&str>,
+        visitor_token: Option<&VisitorToken>,
         metadata: &serde_json::Value,
     ) -> Result<(Conversation, Addr<ConversationActor>), StoreError> {
         let conversation =

@@ -9,7 +9,7 @@
 
 use super::{bearer_token, client_ip, resolve_widget_key, ApiError};
 use crate::auth::AuthError;
-use crate::domain::{new_id, ProductKey};
+use crate::domain::{ProductKey, VisitorToken};
 use crate::state::AppState;
 use crate::ws::dashboard::{self, DashboardSocket};
 use crate::ws::upgrade;
@@ -52,9 +52,13 @@ async fn widget(
     let key = ProductKey::parse(&query.product_key)?;
     let record = resolve_widget_key(&state.store, &key).await?;
     let license = record.license_key;
-    let (visitor_token, resume) = match query.visitor_token.as_deref().filter(|t| is_visitor_token(t)) {
-        Some(token) => (token.to_owned(), state.store.conversation_by_visitor(&license, token).await?),
-        None => (new_id(), None),
+    // A token that is not one we issued starts a new visitor, as an unknown one does.
+    let (visitor_token, resume) = match query.visitor_token.as_deref().and_then(|t| VisitorToken::parse(t).ok()) {
+        Some(token) => {
+            let resume = state.store.conversation_by_visitor(&license, &token).await?;
+            (token, resume)
+        }
+        None => (VisitorToken::generate(), None),
     };
     let source = client_ip(&req, state.trust_x_forwarded_for);
     let source_slot = state.limits.source_connections.take(source).ok_or_else(too_many_connections)?;
@@ -141,12 +145,8 @@ fn too_many_connections() -> ApiError {
 }
 
 /// Tokens are 32 lowercase hex digits (what [`new_id`] makes); anything else starts afresh.
-fn is_visitor_token(token: &str) -> bool {
-    token.len() == 32 && token.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
-}
-
 /// The public visitor id: derived from the secret token, so dashboards never see the token itself.
-fn visitor_id_of(token: &str) -> String {
-    let digest = Sha256::digest(token.as_bytes());
+fn visitor_id_of(token: &VisitorToken) -> String {
+    let digest = Sha256::digest(token.as_str().as_bytes());
     format!("v_{}", hex::encode(&digest[..8]))
 }

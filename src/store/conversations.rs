@@ -1,7 +1,9 @@
 //! Conversations: one thread between a tenant and one contact on one channel.
 
 use super::{parse_column, Context, Store, StoreError, StoreResult};
-use crate::domain::{now_millis, Channel, ConversationId, ConversationStatus, LicenseKey, Message, Sender};
+use crate::domain::{
+    now_millis, Channel, ConversationId, ConversationStatus, LicenseKey, Message, Sender, VisitorToken,
+};
 use serde::Serialize;
 use sqlx::{any::AnyRow, Row};
 
@@ -81,7 +83,7 @@ impl Store {
         license: &LicenseKey,
         channel: Channel,
         contact_id: &str,
-        visitor_token: Option<&str>,
+        visitor_token: Option<&VisitorToken>,
         metadata: &serde_json::Value,
     ) -> StoreResult<Conversation> {
         let now = now_millis();
@@ -94,7 +96,7 @@ impl Store {
         .bind(license.as_str().to_owned())
         .bind(channel.as_str())
         .bind(contact_id.to_owned())
-        .bind(visitor_token.map(str::to_owned))
+        .bind(visitor_token.map(|t| t.as_str().to_owned()))
         .bind(metadata.to_string())
         .bind(now)
         .fetch_one(self.pool())
@@ -112,9 +114,9 @@ impl Store {
     pub async fn conversation_by_visitor(
         &self,
         license: &LicenseKey,
-        token: &str,
+        token: &VisitorToken,
     ) -> StoreResult<Option<Conversation>> {
-        self.conversation_where("c.license_key = $1 AND c.visitor_token = $2", license, token).await
+        self.conversation_where("c.license_key = $1 AND c.visitor_token = $2", license, token.as_str()).await
     }
 
     /// The newest conversation with a channel contact (Messenger PSID, WhatsApp number).

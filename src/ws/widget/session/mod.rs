@@ -9,7 +9,7 @@ mod watching;
 
 use super::frames::ServerFrame;
 use crate::actors::{ConversationActor, ConversationUpdate, Registry, Unwatch, VisitorConnected, VisitorDisconnected};
-use crate::domain::{ConversationId, LicenseKey};
+use crate::domain::{ConversationId, LicenseKey, VisitorToken};
 use crate::limits::RateLimits;
 use crate::shutdown::Shutdown;
 use crate::store::{Appended, Conversation, Store};
@@ -40,7 +40,7 @@ pub struct WidgetSession {
     socket_id: u64,
     license: LicenseKey,
     visitor_id: String,
-    visitor_token: String,
+    visitor_token: VisitorToken,
     registry: Registry,
     store: Store,
     limits: Arc<RateLimits>,
@@ -62,7 +62,7 @@ pub struct Visitor {
     /// The public id dashboards see.
     pub id: String,
     /// The secret resume token.
-    pub token: String,
+    pub token: VisitorToken,
 }
 
 /// What a widget socket needs from the server.

@@ -17,7 +17,7 @@ impl WidgetSession {
             None => None,
         };
         let welcome = ServerFrame::Welcome {
-            visitor_token: &self.visitor_token,
+            visitor_token: self.visitor_token.as_str(),
             visitor_id: &self.visitor_id,
             conversation_id: snapshot.as_ref().map(|c| c.id.as_str()),
             status: snapshot.as_ref().map(|c| c.status),
