@@ -47,7 +47,8 @@ impl Store {
                 .bind(provider.as_str())
                 .bind(account_id.to_owned())
                 .fetch_optional(self.pool())
-                .await?;
+                .await
+                .context("sealed_access_token")?;
         Ok(sealed.flatten())
     }
 

@@ -58,7 +58,8 @@ impl Store {
         let row = sqlx::query("SELECT COUNT(*) AS open FROM conversations WHERE license_key = $1 AND status = 'open'")
             .bind(license.as_str().to_owned())
             .fetch_one(self.pool())
-            .await?;
+            .await
+            .context("open_conversations")?;
         Ok(row.try_get("open")?)
     }
 }
