@@ -8,7 +8,7 @@ use std::sync::{Arc, OnceLock};
 use switchboard::auth::{hash_password, Authenticator, Claims, SessionCache, TokenKeys};
 use switchboard::bus::{Activity, Event, EventBus, LocalBus};
 use switchboard::domain::{
-    now_millis, Channel, ConversationId, Email, LicenseKey, MessageKind, Product, Role, Sender, Tier,
+    now_millis, Channel, ContactId, ConversationId, Email, LicenseKey, MessageKind, Product, Role, Sender, Tier,
 };
 use switchboard::store::{NewLicense, NewMessage, NewUser, Store};
 use tokio::runtime::Runtime;
@@ -63,7 +63,13 @@ async fn tenant(store: &Store) -> (LicenseKey, String, ConversationId) {
         .await
         .expect("user");
     let conversation = store
-        .create_conversation(&license.license_key, Channel::Widget, "visitor", None, &serde_json::json!({}))
+        .create_conversation(
+            &license.license_key,
+            Channel::Widget,
+            &ContactId::from("visitor".to_owned()),
+            None,
+            &serde_json::json!({}),
+        )
         .await
         .expect("conversation");
     (license.license_key, user.id, conversation.id)

@@ -125,8 +125,10 @@ impl Deliverer {
             Err(error) => return self.settle(&to, &message, Delivery::Failed, None, Some(error)).await,
         };
         for attempt in 1..=self.policy.max_attempts {
-            let result =
-                self.outbound.send(to.channel, &to.account_id, &to.contact_id, &message.text, token.as_deref()).await;
+            let result = self
+                .outbound
+                .send(to.channel, &to.account_id, to.contact_id.as_str(), &message.text, token.as_deref())
+                .await;
             let (status, error) = match &result {
                 Ok((status, _)) => (Some(*status), None),
                 Err(failure) => (failure.status, Some(failure.error.as_str())),

@@ -1,7 +1,7 @@
 //! The actors' side of outbound delivery: where a conversation's replies go, and the one call that
 //! hands a stored reply to the delivery worker (`crate::delivery`). Actors never talk to providers.
 
-use crate::domain::{Channel, LicenseKey, Message};
+use crate::domain::{Channel, ContactId, LicenseKey, Message};
 use crate::store::Conversation;
 
 /// Sends stored agent replies out through the conversation's provider, in the background.
@@ -20,7 +20,7 @@ pub struct Destination {
     /// The tenant's page id or number.
     pub account_id: String,
     /// The contact.
-    pub contact_id: String,
+    pub contact_id: ContactId,
 }
 
 impl Destination {

@@ -5,7 +5,7 @@ use super::message_rate::MessageRate;
 use super::{ConversationActor, Dispatch, Presence, Remote, Settle, TenantActor};
 use crate::bus::RemoteEvent;
 use crate::bus::{Activity, Event, SharedBus};
-use crate::domain::{Channel, ConversationId, LicenseKey, VisitorToken};
+use crate::domain::{Channel, ContactId, ConversationId, LicenseKey, VisitorToken};
 use crate::store::{Conversation, Store, StoreError};
 use actix::prelude::*;
 use dashmap::DashMap;
@@ -122,7 +122,7 @@ impl Registry {
         &self,
         license: &LicenseKey,
         channel: Channel,
-        contact_id: &str,
+        contact_id: &ContactId,
         visitor_token: Option<&VisitorToken>,
         metadata: &serde_json::Value,
     ) -> Result<(Conversation, Addr<ConversationActor>), StoreError> {
@@ -226,7 +226,7 @@ impl Registry {
         license: &LicenseKey,
         channel: Channel,
         account_id: &str,
-        contact_id: &str,
+        contact_id: &ContactId,
     ) -> Result<ConversationId, StoreError> {
         if let Some(existing) = self.inner.store.conversation_by_contact(license, channel, contact_id).await? {
             return Ok(existing.id);

@@ -4,7 +4,7 @@
 
 use super::registry::Registry;
 use crate::bus::{Activity, BusEvent, Event, Metrics, Notification, SharedBus};
-use crate::domain::{now_millis, ConversationId, LicenseKey, NotificationKind, Tier};
+use crate::domain::{now_millis, ContactId, ConversationId, LicenseKey, NotificationKind, Tier};
 use crate::store::Store;
 use actix::prelude::*;
 use futures_util::stream;
@@ -27,7 +27,7 @@ pub struct TenantActor {
     bus: SharedBus,
     registry: Registry,
     /// Visitor id → open widget sockets (tabs).
-    visitors: HashMap<String, usize>,
+    visitors: HashMap<ContactId, usize>,
     dashboards: usize,
     metrics_dirty: bool,
     /// The day (epoch day number) a usage warning was last sent for, per threshold.
@@ -173,7 +173,7 @@ impl Actor for TenantActor {
         });
         ctx.run_interval(PRESENCE_REFRESH, |act, ctx| {
             let presence = act.registry.presence().clone();
-            let (license, visitors) = (act.license.clone(), act.visitors.keys().cloned().collect());
+            let (license, visitors) = (act.license.clone(), act.visitors.keys().map(ContactId::to_string).collect());
             ctx.spawn(async move { presence.mark_online(&license, visitors).await }.into_actor(act));
         });
         let check_every = (self.idle_after / 2).max(Duration::from_millis(200));
@@ -228,7 +228,7 @@ impl StreamHandler<Arc<BusEvent>> for TenantActor {
 #[rtype(result = "watch::Receiver<u64>")]
 pub struct VisitorConnected {
     /// The visitor.
-    pub visitor_id: String,
+    pub visitor_id: ContactId,
 }
 
 impl Handler<VisitorConnected> for TenantActor {
@@ -240,9 +240,10 @@ impl Handler<VisitorConnected> for TenantActor {
         *tabs += 1;
         if *tabs == 1 {
             let presence = self.registry.presence().clone();
-            let (license, visitor) = (self.license.clone(), msg.visitor_id.clone());
+            let (license, visitor) = (self.license.clone(), msg.visitor_id.to_string());
             ctx.spawn(async move { presence.mark_online(&license, vec![visitor]).await }.into_actor(self));
-            self.bus.publish(&self.license, Event::Activity(Activity::VisitorOnline { visitor_id: msg.visitor_id }));
+            self.bus
+                .publish(&self.license, Event::Activity(Activity::VisitorOnline { visitor_id: msg.visitor_id.into() }));
         }
         MessageResult(self.suspensions.subscribe())
     }
@@ -253,7 +254,7 @@ impl Handler<VisitorConnected> for TenantActor {
 #[rtype(result = "()")]
 pub struct VisitorDisconnected {
     /// The visitor.
-    pub visitor_id: String,
+    pub visitor_id: ContactId,
 }
 
 impl Handler<VisitorDisconnected> for TenantActor {
@@ -268,9 +269,12 @@ impl Handler<VisitorDisconnected> for TenantActor {
         if *tabs == 0 {
             self.visitors.remove(&msg.visitor_id);
             let presence = self.registry.presence().clone();
-            let (license, visitor) = (self.license.clone(), msg.visitor_id.clone());
+            let (license, visitor) = (self.license.clone(), msg.visitor_id.to_string());
             ctx.spawn(async move { presence.mark_offline(&license, visitor).await }.into_actor(self));
-            self.bus.publish(&self.license, Event::Activity(Activity::VisitorOffline { visitor_id: msg.visitor_id }));
+            self.bus.publish(
+                &self.license,
+                Event::Activity(Activity::VisitorOffline { visitor_id: msg.visitor_id.into() }),
+            );
         }
     }
 }

@@ -2,7 +2,7 @@
 //! `entry[].messaging[]` parsing, and the Graph Send API.
 
 use super::{constant_time_eq, InboundMessage};
-use crate::domain::MessageKind;
+use crate::domain::{ContactId, MessageKind};
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
@@ -131,7 +131,7 @@ pub fn parse_webhook(body: &[u8]) -> Result<Batch, String> {
 fn collect(page_id: &str, event: Messaging, batch: &mut Batch) {
     let inbound = |provider_msg_id: String, kind, body: String| InboundMessage {
         account_id: page_id.to_owned(),
-        contact_id: event.sender.id.clone(),
+        contact_id: ContactId::from(event.sender.id.clone()),
         provider_msg_id,
         kind,
         body,

@@ -7,7 +7,7 @@ pub mod outbound;
 pub mod token_box;
 pub mod twilio;
 
-use crate::domain::MessageKind;
+use crate::domain::{ContactId, MessageKind};
 
 /// A message a contact sent through a provider, already verified and parsed.
 #[derive(Debug, Clone, PartialEq)]
@@ -15,7 +15,7 @@ pub struct InboundMessage {
     /// The tenant's page id or WhatsApp number the contact wrote to.
     pub account_id: String,
     /// The contact: Messenger PSID or WhatsApp number.
-    pub contact_id: String,
+    pub contact_id: ContactId,
     /// The provider's message id: redeliveries carry the same one.
     pub provider_msg_id: String,
     /// Text, postback or attachment.

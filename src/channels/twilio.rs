@@ -2,7 +2,7 @@
 //! callbacks, and the Messages API.
 
 use super::{constant_time_eq, InboundMessage};
-use crate::domain::{Delivery, MessageKind};
+use crate::domain::{ContactId, Delivery, MessageKind};
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
@@ -56,7 +56,7 @@ pub fn parse_inbound(params: &[(String, String)]) -> Result<Vec<InboundMessage>,
     let to = number(required("To")?);
     let inbound = |provider_msg_id: String, kind, body: String| InboundMessage {
         account_id: to.to_owned(),
-        contact_id: from.to_owned(),
+        contact_id: ContactId::from(from.to_owned()),
         provider_msg_id,
         kind,
         body,

@@ -9,7 +9,7 @@
 
 use super::{bearer_token, client_ip, resolve_widget_key, ApiError};
 use crate::auth::AuthError;
-use crate::domain::{ProductKey, VisitorToken};
+use crate::domain::{ContactId, ProductKey, VisitorToken};
 use crate::state::AppState;
 use crate::ws::dashboard::{self, DashboardSocket};
 use crate::ws::upgrade;
@@ -146,7 +146,7 @@ fn too_many_connections() -> ApiError {
 
 /// Tokens are 32 lowercase hex digits (what [`new_id`] makes); anything else starts afresh.
 /// The public visitor id: derived from the secret token, so dashboards never see the token itself.
-fn visitor_id_of(token: &VisitorToken) -> String {
+fn visitor_id_of(token: &VisitorToken) -> ContactId {
     let digest = Sha256::digest(token.as_str().as_bytes());
-    format!("v_{}", hex::encode(&digest[..8]))
+    ContactId::from(format!("v_{}", hex::encode(&digest[..8])))
 }

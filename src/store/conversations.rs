@@ -2,7 +2,7 @@
 
 use super::{parse_column, Context, Store, StoreError, StoreResult};
 use crate::domain::{
-    now_millis, Channel, ConversationId, ConversationStatus, LicenseKey, Message, Sender, VisitorToken,
+    now_millis, Channel, ContactId, ConversationId, ConversationStatus, LicenseKey, Message, Sender, VisitorToken,
 };
 use serde::Serialize;
 use sqlx::{any::AnyRow, Row};
@@ -17,7 +17,7 @@ pub struct Conversation {
     /// Where the contact writes from.
     pub channel: Channel,
     /// Visitor id, PSID or phone number.
-    pub contact_id: String,
+    pub contact_id: ContactId,
     /// Open or closed.
     pub status: ConversationStatus,
     /// UTM parameters, page context and channel details.
@@ -65,7 +65,7 @@ fn conversation_from_row(row: &AnyRow) -> StoreResult<Conversation> {
         id: parse_column(row, "id")?,
         license_key: LicenseKey::parse(&key).map_err(|e| StoreError::Corrupt(e.0))?,
         channel: parse_column(row, "channel")?,
-        contact_id: row.try_get("contact_id")?,
+        contact_id: ContactId::from(row.try_get::<String, _>("contact_id")?),
         status: parse_column(row, "status")?,
         metadata: serde_json::from_str(&metadata).map_err(|e| StoreError::Corrupt(e.to_string()))?,
         last_seq: row.try_get("last_seq")?,
@@ -82,7 +82,7 @@ impl Store {
         &self,
         license: &LicenseKey,
         channel: Channel,
-        contact_id: &str,
+        contact_id: &ContactId,
         visitor_token: Option<&VisitorToken>,
         metadata: &serde_json::Value,
     ) -> StoreResult<Conversation> {
@@ -95,7 +95,7 @@ impl Store {
         .bind(ConversationId::generate().as_str().to_owned())
         .bind(license.as_str().to_owned())
         .bind(channel.as_str())
-        .bind(contact_id.to_owned())
+        .bind(contact_id.as_str().to_owned())
         .bind(visitor_token.map(|t| t.as_str().to_owned()))
         .bind(metadata.to_string())
         .bind(now)
@@ -124,7 +124,7 @@ impl Store {
         &self,
         license: &LicenseKey,
         channel: Channel,
-        contact_id: &str,
+        contact_id: &ContactId,
     ) -> StoreResult<Option<Conversation>> {
         let row = sqlx::query(&format!(
             "SELECT {CONVERSATION_COLUMNS} FROM conversations c
@@ -133,7 +133,7 @@ impl Store {
         ))
         .bind(license.as_str().to_owned())
         .bind(channel.as_str())
-        .bind(contact_id.to_owned())
+        .bind(contact_id.as_str().to_owned())
         .fetch_optional(self.pool())
         .await
         .context("conversation_by_contact")?;

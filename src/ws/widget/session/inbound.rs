@@ -27,7 +27,7 @@ impl WidgetSession {
             return self.send(ServerFrame::Pong.to_text()).await;
         }
         let allowed = self.limits.allow_source_frame(self.source)
-            && self.limits.allow_visitor_frame(&self.license, &self.visitor_id).await;
+            && self.limits.allow_visitor_frame(&self.license, self.visitor_id.as_str()).await;
         if !allowed {
             let client_msg_id = match &frame {
                 ClientFrame::Message { client_msg_id, .. } => client_msg_id.clone(),

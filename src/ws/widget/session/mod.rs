@@ -9,7 +9,7 @@ mod watching;
 
 use super::frames::ServerFrame;
 use crate::actors::{ConversationActor, ConversationUpdate, Registry, Unwatch, VisitorConnected, VisitorDisconnected};
-use crate::domain::{ConversationId, LicenseKey, VisitorToken};
+use crate::domain::{ContactId, ConversationId, LicenseKey, VisitorToken};
 use crate::limits::RateLimits;
 use crate::shutdown::Shutdown;
 use crate::store::{Appended, Conversation, Store};
@@ -39,7 +39,7 @@ pub struct WidgetSession {
     ws: actix_ws::Session,
     socket_id: u64,
     license: LicenseKey,
-    visitor_id: String,
+    visitor_id: ContactId,
     visitor_token: VisitorToken,
     registry: Registry,
     store: Store,
@@ -60,7 +60,7 @@ pub struct Visitor {
     /// The tenant.
     pub license: LicenseKey,
     /// The public id dashboards see.
-    pub id: String,
+    pub id: ContactId,
     /// The secret resume token.
     pub token: VisitorToken,
 }

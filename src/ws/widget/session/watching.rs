@@ -18,7 +18,7 @@ impl WidgetSession {
         };
         let welcome = ServerFrame::Welcome {
             visitor_token: self.visitor_token.as_str(),
-            visitor_id: &self.visitor_id,
+            visitor_id: self.visitor_id.as_str(),
             conversation_id: snapshot.as_ref().map(|c| c.id.as_str()),
             status: snapshot.as_ref().map(|c| c.status),
             last_seq: snapshot.as_ref().map_or(0, |c| c.last_seq),
