@@ -237,6 +237,29 @@ async fn foreign_conversations_are_404(backend: Backend) {
     assert_eq!(bobs["conversations"], json!([]));
 }
 
+/// A malformed id is answered like an unknown one: the caller learns nothing about which ids exist.
+async fn malformed_conversation_ids_are_404(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else { return };
+    let tenant = app.new_tenant(&["chatbot"]).await;
+    let routes = [
+        ("", None),
+        ("/messages", None),
+        ("/messages", Some(json!({ "text": "hello" }))),
+        ("/reopen", Some(json!({}))),
+        ("/read", Some(json!({ "seq": 1 }))),
+    ];
+    for id in ["nope", "ABCDEF0123456789ABCDEF0123456789", "0123456789abcdef0123456789abcdef0"] {
+        for (route, body) in &routes {
+            let path = format!("/api/conversations/{id}{route}");
+            let answer = match body {
+                None => app.get_as(&path, &tenant.token).await,
+                Some(body) => app.post_as(&path, &tenant.token, body).await,
+            };
+            expect_error(answer, StatusCode::NOT_FOUND, "not_found").await;
+        }
+    }
+}
+
 async fn conversation_list_pages_with_a_cursor(backend: Backend) {
     let Some(app) = spawn_app(backend).await else { return };
     let tenant = app.new_tenant(&["chatbot"]).await;
@@ -298,6 +321,7 @@ crate::on_both_stores!(
     typing_read_receipts_and_status_reach_the_visitor,
     context_is_stored_as_conversation_metadata,
     foreign_conversations_are_404,
+    malformed_conversation_ids_are_404,
     conversation_list_pages_with_a_cursor,
     idle_actors_stop_and_rehydrate_from_the_store,
 );
