@@ -8,7 +8,7 @@ use std::sync::{Arc, OnceLock};
 use switchboard::auth::{hash_password, Authenticator, Claims, SessionCache, TokenKeys};
 use switchboard::bus::{Activity, Event, EventBus, LocalBus};
 use switchboard::domain::{
-    now_millis, Channel, ContactId, ConversationId, Email, LicenseKey, MessageKind, Product, Role, Sender, Tier,
+    now_millis, Channel, ContactId, ConversationId, Email, LicenseKey, MessageKind, Product, Role, Sender, Tier, UserId,
 };
 use switchboard::store::{NewLicense, NewMessage, NewUser, Store};
 use tokio::runtime::Runtime;
@@ -44,7 +44,7 @@ async fn postgres_store() -> Option<Store> {
 }
 
 /// A license with one owner, and a widget conversation.
-async fn tenant(store: &Store) -> (LicenseKey, String, ConversationId) {
+async fn tenant(store: &Store) -> (LicenseKey, UserId, ConversationId) {
     let license = store
         .create_license(&NewLicense {
             email: "bench@example.com".into(),
@@ -83,7 +83,7 @@ mod auth {
     fn jwt_verify(bencher: divan::Bencher) {
         let keys = TokenKeys::new(b"bench-secret");
         let claims = Claims {
-            sub: "u".into(),
+            sub: UserId::generate(),
             email: "a@b.co".into(),
             license_key: LicenseKey::parse("INTL-AAAA-BBBB-CCCC").unwrap(),
             role: Role::Owner,

@@ -106,7 +106,7 @@ mod contract {
     use super::Backends;
     use crate::bus::{Activity, Event};
     use crate::config::Config;
-    use crate::domain::{now_millis, LicenseKey};
+    use crate::domain::{now_millis, LicenseKey, UserId};
     use crate::store::Session;
 
     /// The settings as the command line would parse them.
@@ -139,7 +139,7 @@ mod contract {
     fn session(license: &LicenseKey, jti: &str) -> Session {
         Session {
             jti: jti.into(),
-            user_id: "u1".into(),
+            user_id: UserId::generate(),
             license_key: license.clone(),
             expires_at: now_millis() + 60_000,
             revoked_at: None,

@@ -1,6 +1,7 @@
 //! What an agent can do to a conversation, whichever transport asked (HTTP, Socket.IO): one path.
 
 use super::{Post, Read, Registry, RegistryError, SetStatus, Typing};
+use crate::domain::UserId;
 use crate::domain::{
     parse_client_msg_id, parse_message_text, ConversationId, ConversationStatus, LicenseKey, MessageKind, ParseError,
     Sender,
@@ -40,13 +41,13 @@ pub fn agent_conversation(raw: &str) -> Result<ConversationId, AgentError> {
 }
 
 /// An agent's reply, checked before its conversation is looked up (bad text is reported first).
-pub fn agent_message(author_id: &str, text: &str, client_msg_id: Option<&str>) -> Result<NewMessage, AgentError> {
+pub fn agent_message(author_id: &UserId, text: &str, client_msg_id: Option<&str>) -> Result<NewMessage, AgentError> {
     Ok(NewMessage {
         sender: Sender::Agent,
         kind: MessageKind::Text,
         text: parse_message_text(text)?,
         client_msg_id: parse_client_msg_id(client_msg_id)?,
-        author_id: Some(author_id.to_owned()),
+        author_id: Some(author_id.clone()),
         delivery: None,
     })
 }

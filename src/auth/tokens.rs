@@ -1,6 +1,7 @@
 //! HS256 tokens carrying the tenant (`license_key`) and the user's role and products.
 
 use super::AuthError;
+use crate::domain::UserId;
 use crate::domain::{LicenseKey, Product, Role};
 use jsonwebtoken::{decode, encode, errors::ErrorKind, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -10,7 +11,7 @@ use std::sync::Arc;
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Claims {
     /// User id.
-    pub sub: String,
+    pub sub: UserId,
     /// User's address.
     pub email: String,
     /// The tenant, validated when the token is read: a token with a malformed key is invalid.
@@ -68,7 +69,7 @@ mod tests {
 
     fn claims(exp: i64) -> Claims {
         Claims {
-            sub: "u1".into(),
+            sub: UserId::parse("7990497e-c385-4e95-bdf1-7ab8cef00fda").expect("a UUID"),
             email: "a@b.co".into(),
             license_key: LicenseKey::parse("INTL-AAAA-BBBB-CCCC").expect("a well-formed key"),
             role: Role::Owner,

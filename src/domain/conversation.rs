@@ -1,5 +1,6 @@
 //! Conversations and their messages, whatever channel they arrive on.
 
+use super::ids::UserId;
 use super::{ConversationId, MessageId, ParseError};
 use serde::{Deserialize, Serialize};
 
@@ -107,7 +108,7 @@ pub struct Message {
     pub client_msg_id: Option<String>,
     /// The agent who wrote it.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub author_id: Option<String>,
+    pub author_id: Option<UserId>,
     /// Outbound delivery state on Messenger and WhatsApp.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub delivery: Option<Delivery>,

@@ -2,6 +2,7 @@
 
 use super::{Context, Store, StoreError, StoreResult};
 use crate::domain::LicenseStatus;
+use crate::domain::UserId;
 use crate::domain::{now_millis, ConversationId, Delivery, LicenseKey, Message, MessageId, MessageKind, Sender};
 use sqlx::{any::AnyRow, Row};
 use std::collections::{HashMap, HashSet};
@@ -18,7 +19,7 @@ pub struct NewMessage {
     /// Idempotency id from the sender (or the provider's message id).
     pub client_msg_id: Option<String>,
     /// The agent's user id.
-    pub author_id: Option<String>,
+    pub author_id: Option<UserId>,
     /// Initial delivery state for outbound channel messages.
     pub delivery: Option<Delivery>,
 }
@@ -59,7 +60,11 @@ fn message_with_prefix(
         kind: text("kind")?.parse().map_err(parse)?,
         text: text("body")?,
         client_msg_id: row.try_get(col("client_msg_id").as_str())?,
-        author_id: row.try_get(col("author_id").as_str())?,
+        author_id: row
+            .try_get::<Option<String>, _>(col("author_id").as_str())?
+            .map(|a| UserId::parse(&a))
+            .transpose()
+            .map_err(parse)?,
         delivery: delivery.map(|d| d.parse()).transpose().map_err(parse)?,
         created_at: row.try_get(col("created_at").as_str())?,
     }))
@@ -206,7 +211,7 @@ impl Store {
                 .bind(new.kind.as_str())
                 .bind(new.text.clone())
                 .bind(new.client_msg_id.clone())
-                .bind(new.author_id.clone())
+                .bind(new.author_id.as_ref().map(|a| a.as_str().to_owned()))
                 .bind(new.delivery.map(Delivery::as_str))
                 .bind(now);
         }

@@ -1,6 +1,7 @@
 //! Dashboard sessions: one row per issued token (`jti`), so logout can revoke it before it expires.
 
-use super::{Context, Store, StoreError, StoreResult};
+use super::{parse_column, Context, Store, StoreError, StoreResult};
+use crate::domain::UserId;
 use crate::domain::{now_millis, LicenseKey};
 use sqlx::{any::AnyRow, Row};
 
@@ -10,7 +11,7 @@ pub struct Session {
     /// Token id (the `jti` claim).
     pub jti: String,
     /// The user it was issued to.
-    pub user_id: String,
+    pub user_id: UserId,
     /// The user's tenant.
     pub license_key: LicenseKey,
     /// Expiry, epoch milliseconds.
@@ -30,7 +31,7 @@ fn session_from_row(row: &AnyRow) -> StoreResult<Session> {
     let key: String = row.try_get("license_key")?;
     Ok(Session {
         jti: row.try_get("jti")?,
-        user_id: row.try_get("user_id")?,
+        user_id: parse_column(row, "user_id")?,
         license_key: LicenseKey::parse(&key).map_err(|e| StoreError::Corrupt(e.0))?,
         expires_at: row.try_get("expires_at")?,
         revoked_at: row.try_get("revoked_at")?,
@@ -44,7 +45,7 @@ impl Store {
             "INSERT INTO sessions (jti, user_id, license_key, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(session.jti.clone())
-        .bind(session.user_id.clone())
+        .bind(session.user_id.as_str().to_owned())
         .bind(session.license_key.as_str().to_owned())
         .bind(now_millis())
         .bind(session.expires_at)

@@ -1,7 +1,7 @@
 //! Dashboard users: each belongs to exactly one license.
 
 use super::{parse_column, Context, Store, StoreError, StoreResult};
-use crate::domain::{now_millis, Email, LicenseKey, Role};
+use crate::domain::{now_millis, Email, LicenseKey, Role, UserId};
 use sqlx::{any::AnyRow, Row};
 
 /// What it takes to create a user.
@@ -21,7 +21,7 @@ pub struct NewUser {
 #[derive(Debug, Clone)]
 pub struct User {
     /// Stable id (UUID), the `sub` claim.
-    pub id: String,
+    pub id: UserId,
     /// Login address.
     pub email: String,
     /// Argon2 PHC string.
@@ -35,7 +35,7 @@ pub struct User {
 fn user_from_row(row: &AnyRow) -> StoreResult<User> {
     let key: String = row.try_get("license_key")?;
     Ok(User {
-        id: row.try_get("id")?,
+        id: parse_column(row, "id")?,
         email: row.try_get("email")?,
         password_hash: row.try_get("password_hash")?,
         license_key: LicenseKey::parse(&key).map_err(|e| StoreError::Corrupt(e.0))?,
@@ -51,7 +51,7 @@ impl Store {
              VALUES ($1, $2, $3, $4, $5, $6)
              RETURNING id, email, password_hash, license_key, role",
         )
-        .bind(uuid::Uuid::new_v4().to_string())
+        .bind(UserId::generate().as_str().to_owned())
         .bind(new.email.as_str().to_owned())
         .bind(new.password_hash.clone())
         .bind(new.license_key.as_str().to_owned())

@@ -60,7 +60,7 @@ async fn bad_tokens_get_connect_error(backend: Backend) {
     }
     let tenant = app.new_tenant(&["chatbot"]).await;
     let claims = |exp: i64| Claims {
-        sub: "user".into(),
+        sub: switchboard::domain::UserId::generate(),
         email: tenant.email.clone(),
         license_key: LicenseKey::parse(&tenant.license_key).expect("the tenant's key"),
         role: Role::Owner,

@@ -9,6 +9,7 @@
 use crate::actors::{agent_conversation, agent_message, AgentError, DashboardPresence, Registry};
 use crate::auth::Authenticator;
 use crate::bus::{BusEvent, Event, SharedBus};
+use crate::domain::UserId;
 use crate::domain::{ConversationStatus, LicenseKey};
 use crate::error::ApiError;
 use crate::shutdown::Shutdown;
@@ -49,7 +50,7 @@ pub struct SocketIoState {
 #[derive(Clone)]
 struct Dashboard {
     license: LicenseKey,
-    user_id: String,
+    user_id: UserId,
     /// The session the socket was opened with; revoking it closes the socket.
     jti: String,
 }
