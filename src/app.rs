@@ -236,17 +236,33 @@ fn connection_cap(configured: usize) -> usize {
     configured
 }
 
-/// The process's open-file limit, if the platform tells.
+/// Sockets are file descriptors, and the usual soft limit (1,024) is far below what one node serves:
+/// raises it to the hard limit. Called first thing in `main`; `MAX_CONNECTIONS` per listener is then
+/// fitted under whatever limit holds ([`connection_cap`]).
+pub fn raise_descriptor_limit() {
+    #[cfg(unix)]
+    if let Some(mut limit) = open_file_limit().filter(|l| l.rlim_cur < l.rlim_max) {
+        limit.rlim_cur = limit.rlim_max;
+        // SAFETY: setrlimit only reads the struct we pass.
+        unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) };
+    }
+}
+
+/// The process's open-file limit (soft), if the platform tells.
 fn descriptor_limit() -> Option<usize> {
     #[cfg(unix)]
     {
-        let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-        // SAFETY: getrlimit only writes the struct we pass.
-        let ok = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0;
-        ok.then(|| usize::try_from(limit.rlim_cur).unwrap_or(usize::MAX))
+        open_file_limit().map(|limit| usize::try_from(limit.rlim_cur).unwrap_or(usize::MAX))
     }
     #[cfg(not(unix))]
     None
+}
+
+#[cfg(unix)]
+fn open_file_limit() -> Option<libc::rlimit> {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit only writes the struct we pass.
+    (unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0).then_some(limit)
 }
 
 /// actix-web's worker count (one per core).

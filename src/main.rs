@@ -9,7 +9,7 @@ use tracing_subscriber::EnvFilter;
 #[actix_web::main]
 async fn main() -> anyhow::Result<()> {
     return_large_blocks_to_the_os();
-    raise_descriptor_limit();
+    switchboard::app::raise_descriptor_limit();
     let cli = Cli::parse();
     let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     match cli.config.log_format {
@@ -42,21 +42,5 @@ fn return_large_blocks_to_the_os() {
     // SAFETY: mallopt only tunes the allocator; it is called before any other thread exists.
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
-    }
-}
-
-/// Sockets are file descriptors, and the usual soft limit (1,024) is far below what one node serves:
-/// raise it to the hard limit. `MAX_CONNECTIONS` per listener keeps the total below it.
-fn raise_descriptor_limit() {
-    #[cfg(unix)]
-    {
-        let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-        // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
-        unsafe {
-            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max {
-                limit.rlim_cur = limit.rlim_max;
-                libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-            }
-        }
     }
 }

@@ -104,8 +104,7 @@ pub struct SocketGauge {
 impl SocketGauge {
     /// A socket of `transport` has opened.
     pub fn open(transport: &'static str) -> Self {
-        metrics::counter!(SOCKET_CONNECTS, "transport" => transport).increment(1);
-        metrics::gauge!(SOCKETS_OPEN, "transport" => transport).increment(1.0);
+        count_socket_opened(transport);
         Self { transport, reason: "client" }
     }
 
@@ -117,7 +116,19 @@ impl SocketGauge {
 
 impl Drop for SocketGauge {
     fn drop(&mut self) {
-        metrics::gauge!(SOCKETS_OPEN, "transport" => self.transport).decrement(1.0);
-        metrics::counter!(SOCKET_DISCONNECTS, "transport" => self.transport, "reason" => self.reason).increment(1);
+        count_socket_closed(self.transport, self.reason);
     }
+}
+
+/// Counts a socket of `transport` opening; for sockets whose end arrives as a callback rather than a
+/// scope (Socket.IO), paired with [`count_socket_closed`]. Scoped sockets use [`SocketGauge`].
+pub fn count_socket_opened(transport: &'static str) {
+    metrics::counter!(SOCKET_CONNECTS, "transport" => transport).increment(1);
+    metrics::gauge!(SOCKETS_OPEN, "transport" => transport).increment(1.0);
+}
+
+/// Counts a socket of `transport` ending for `reason`.
+pub fn count_socket_closed(transport: &'static str, reason: &'static str) {
+    metrics::gauge!(SOCKETS_OPEN, "transport" => transport).decrement(1.0);
+    metrics::counter!(SOCKET_DISCONNECTS, "transport" => transport, "reason" => reason).increment(1);
 }

@@ -18,10 +18,9 @@ fn registered_routes() -> BTreeSet<(String, String)> {
         include_str!("../widget.rs"),
         include_str!("../openapi.rs"),
     ];
-    let route = regex_lite(r#"(?:route|resource)\("([^"]+)"\)?[^;]*?web::(get|post|delete|put|patch)\(\)"#);
     let mut routes = BTreeSet::new();
     for source in sources {
-        for (path, method) in route(source) {
+        for (path, method) in registrations(source) {
             let root = ["/healthz", "/readyz", "/metrics", "/ws/", "/widget.js", "/api/", "/openapi.json", "/docs"];
             let path = if root.iter().any(|r| path.starts_with(r)) { path } else { format!("/api{path}") };
             routes.insert((method, path));
@@ -30,29 +29,26 @@ fn registered_routes() -> BTreeSet<(String, String)> {
     routes
 }
 
-/// A tiny matcher for the one pattern above (no regex dependency for one test): finds each
-/// `route("…"` or `resource("…"` and the first `web::<method>()` after it.
-fn regex_lite(_: &str) -> impl Fn(&str) -> Vec<(String, String)> {
-    |source: &str| {
-        let mut found = Vec::new();
-        for opener in ["route(\"", "resource(\""] {
-            let mut rest = source;
-            while let Some(at) = rest.find(opener) {
-                rest = &rest[at + opener.len()..];
-                let Some(end) = rest.find('"') else { break };
-                let path = rest[..end].to_owned();
-                let after = &rest[end..];
-                let method = ["get", "post", "delete", "put", "patch"]
-                    .iter()
-                    .filter_map(|m| after.find(&format!("web::{m}()")).map(|i| (i, *m)))
-                    .min();
-                if let Some((_, method)) = method {
-                    found.push((path, method.to_owned()));
-                }
+/// Each `route("…"` or `resource("…"` in `source`, with the first `web::<method>()` after it.
+fn registrations(source: &str) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    for opener in ["route(\"", "resource(\""] {
+        let mut rest = source;
+        while let Some(at) = rest.find(opener) {
+            rest = &rest[at + opener.len()..];
+            let Some(end) = rest.find('"') else { break };
+            let path = rest[..end].to_owned();
+            let after = &rest[end..];
+            let method = ["get", "post", "delete", "put", "patch"]
+                .iter()
+                .filter_map(|m| after.find(&format!("web::{m}()")).map(|i| (i, *m)))
+                .min();
+            if let Some((_, method)) = method {
+                found.push((path, method.to_owned()));
             }
         }
-        found
     }
+    found
 }
 
 #[test]

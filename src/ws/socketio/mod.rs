@@ -155,17 +155,14 @@ async fn authenticate(
 
 async fn on_connect(socket: SocketRef, Extension(dashboard): Extension<Dashboard>, State(state): State<SocketIoState>) {
     socket.join(room(&dashboard.license));
-    metrics::counter!(crate::telemetry::SOCKET_CONNECTS, "transport" => "socketio").increment(1);
-    metrics::gauge!(crate::telemetry::SOCKETS_OPEN, "transport" => "socketio").increment(1.0);
+    crate::telemetry::count_socket_opened("socketio");
     state.attach(&dashboard.license);
     state.registry.tenant(&dashboard.license).do_send(DashboardPresence(true));
     socket.on("message:send", on_message_send);
     socket.on("conversation:close", on_close);
     socket.on("typing", on_typing);
     socket.on_disconnect(|Extension(dashboard): Extension<Dashboard>, State(state): State<SocketIoState>, reason: DisconnectReason| async move {
-        metrics::gauge!(crate::telemetry::SOCKETS_OPEN, "transport" => "socketio").decrement(1.0);
-        let reason = disconnect_label(reason);
-        metrics::counter!(crate::telemetry::SOCKET_DISCONNECTS, "transport" => "socketio", "reason" => reason).increment(1);
+        crate::telemetry::count_socket_closed("socketio", disconnect_label(reason));
         state.registry.tenant(&dashboard.license).do_send(DashboardPresence(false));
         state.detach(&dashboard.license);
     });
