@@ -59,6 +59,7 @@ async fn tenant(store: &Store) -> (LicenseKey, UserId, ConversationId) {
             password_hash: hash_password("benchmark-pass".into()).await.expect("hash"),
             license_key: license.license_key.clone(),
             role: Role::Owner,
+            name: None,
         })
         .await
         .expect("user");

@@ -6,7 +6,7 @@
 
 use crate::actors::{AgentError, RegistryError};
 use crate::auth::AuthError;
-use crate::domain::ParseError;
+use crate::domain::{ParseError, Permission};
 use crate::licenses::LicenseError;
 use crate::store::StoreError;
 
@@ -87,6 +87,12 @@ impl ApiError {
         Self::Forbidden { code, message: message.into() }
     }
 
+    /// The refusal of an action the caller's role does not allow (403 `insufficient_role`).
+    pub fn insufficient_role(permission: Permission) -> Self {
+        let least = permission.least_role().as_str();
+        Self::forbidden("insufficient_role", format!("this needs the {least} role or higher"))
+    }
+
     /// A 409 with `code` and `message`.
     pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
         Self::Conflict { code, message: message.into() }
@@ -148,6 +154,8 @@ impl From<AgentError> for ApiError {
             AgentError::Invalid(e) => e.into(),
             AgentError::Store(e) => e.into(),
             AgentError::Unavailable => Self::Unavailable,
+            AgentError::NotAllowed(permission) => Self::insufficient_role(permission),
+            AgentError::UnknownMember => Self::NotFound("member"),
         }
     }
 }

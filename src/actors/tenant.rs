@@ -71,7 +71,8 @@ impl TenantActor {
         conversation_id: Option<ConversationId>,
         everywhere: bool,
     ) {
-        let notification = Notification { kind, title: title.into(), body, conversation_id, at: now_millis() };
+        let notification =
+            Notification { kind, title: title.into(), body, conversation_id, recipient: None, at: now_millis() };
         if everywhere {
             self.bus.publish(&self.license, Event::Notification(notification));
         } else {

@@ -90,6 +90,11 @@ impl Authenticator {
         }
     }
 
+    /// Marks an already revoked session revoked in the cache, so no node accepts it any more.
+    pub async fn forget(&self, license: &crate::domain::LicenseKey, jti: &str, expires_at: i64) {
+        self.cache.forget(license, jti, expires_at).await;
+    }
+
     /// Revokes the session behind `claims` everywhere at once.
     pub async fn revoke(&self, claims: &Claims) -> Result<(), AuthError> {
         let license = &claims.license_key;

@@ -1,6 +1,6 @@
 //! What travels on the bus: the live events dashboards receive, named as on the wire.
 
-use crate::domain::{Channel, ConversationId, Delivery, Message, MessageId, NotificationKind, Sender};
+use crate::domain::{Channel, ConversationId, Delivery, Message, MessageId, NotificationKind, Sender, UserId};
 use serde::{Deserialize, Serialize};
 use std::sync::OnceLock;
 
@@ -111,6 +111,14 @@ impl Event {
         matches!(self, Self::SessionRevoked { jti: revoked } if revoked.as_deref().is_none_or(|r| r == jti))
     }
 
+    /// Whether a dashboard of `member` should receive it (a notification may be for one member only).
+    pub fn is_for(&self, member: &UserId) -> bool {
+        match self {
+            Self::Notification(notification) => notification.is_for(member),
+            _ => true,
+        }
+    }
+
     /// The wire name.
     pub fn name(&self) -> &'static str {
         match self {
@@ -152,8 +160,42 @@ pub struct Notification {
     /// The conversation concerned, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub conversation_id: Option<ConversationId>,
+    /// The one member it is for; `None` for everyone in the license.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recipient: Option<UserId>,
     /// When (epoch milliseconds).
     pub at: i64,
+}
+
+impl Notification {
+    /// Tells `assignee` a conversation is now theirs.
+    pub fn assigned(assignee: &UserId, conversation_id: &ConversationId) -> Self {
+        Self {
+            kind: NotificationKind::Assigned,
+            title: "Conversation assigned to you".into(),
+            body: "A teammate assigned you a conversation.".into(),
+            conversation_id: Some(conversation_id.clone()),
+            recipient: Some(assignee.clone()),
+            at: crate::domain::now_millis(),
+        }
+    }
+
+    /// Tells `member` a teammate mentioned them in a note.
+    pub fn mentioned(member: &UserId, conversation_id: &ConversationId, excerpt: &str) -> Self {
+        Self {
+            kind: NotificationKind::Mention,
+            title: "You were mentioned".into(),
+            body: excerpt.chars().take(140).collect(),
+            conversation_id: Some(conversation_id.clone()),
+            recipient: Some(member.clone()),
+            at: crate::domain::now_millis(),
+        }
+    }
+
+    /// Whether the member `user` should see it.
+    pub fn is_for(&self, user: &UserId) -> bool {
+        self.recipient.as_ref().is_none_or(|r| r == user)
+    }
 }
 
 /// Activity feed entries.
@@ -188,6 +230,22 @@ pub enum Activity {
         /// Why it failed, when it did.
         #[serde(skip_serializing_if = "Option::is_none")]
         error: Option<String>,
+    },
+    /// A conversation was assigned to a member (`assignee_id`) or unassigned (`null`).
+    Assigned {
+        /// The conversation.
+        conversation_id: ConversationId,
+        /// The new assignee.
+        assignee_id: Option<UserId>,
+        /// Who made the change; `null` for auto-assignment.
+        by: Option<UserId>,
+    },
+    /// A conversation's labels changed; `labels` is the whole new set.
+    LabelsChanged {
+        /// The conversation.
+        conversation_id: ConversationId,
+        /// Its labels now, by name.
+        labels: Vec<String>,
     },
     /// A visitor's first widget connection opened.
     VisitorOnline {

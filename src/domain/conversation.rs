@@ -53,6 +53,8 @@ wire_enum!(
         Postback = "postback",
         /// A file or media link; the body is its URL.
         Attachment = "attachment",
+        /// A private note between team members: never shown to the visitor or sent out on a channel.
+        Note = "note",
     }
 );
 
@@ -85,6 +87,10 @@ wire_enum!(
         NewConversation = "new_conversation",
         /// The license used 80 % or all of its daily allowance.
         UsageWarning = "usage_warning",
+        /// A teammate @mentioned the recipient in a note.
+        Mention = "mention",
+        /// A conversation was assigned to the recipient.
+        Assigned = "assigned",
     }
 );
 

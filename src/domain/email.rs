@@ -15,8 +15,14 @@ impl Email {
             return Err(invalid());
         }
         let (local, domain) = email.split_once('@').ok_or_else(invalid)?;
-        let domain_ok =
-            domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.') && !domain.contains('@');
+        // Host-name labels (RFC 1123): letters, digits and inner hyphens, 1–63 characters each.
+        let label_ok = |label: &str| {
+            (1..=63).contains(&label.len())
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        };
+        let domain_ok = domain.contains('.') && domain.split('.').all(label_ok);
         if local.is_empty() || !domain_ok {
             return Err(invalid());
         }
@@ -40,7 +46,19 @@ mod tests {
 
     #[test]
     fn rejects_malformed_addresses() {
-        for bad in ["", "sarah", "@coffee.shop", "sarah@", "sarah@shop", "a b@c.de", "a@b@c.de", "a@.de"] {
+        for bad in [
+            "",
+            "sarah",
+            "@coffee.shop",
+            "sarah@",
+            "sarah@shop",
+            "a b@c.de",
+            "a@b@c.de",
+            "a@.de",
+            "a@x.-.de",
+            "a@b..de",
+            "a@b_c.de",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad} should be rejected");
         }
     }

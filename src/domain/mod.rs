@@ -7,6 +7,7 @@ mod email;
 mod ids;
 mod keys;
 mod product;
+mod team;
 mod widget_config;
 
 pub use conversation::{
@@ -16,7 +17,8 @@ pub use conversation::{
 pub use email::Email;
 pub use ids::{new_id, ContactId, ConversationId, MessageId, UserId, VisitorToken};
 pub use keys::{LicenseKey, ProductKey};
-pub use product::{LicenseStatus, Product, Role, Tier};
+pub use product::{LicenseStatus, Product, Tier};
+pub use team::{mentions, Availability, Permission, Role};
 pub use widget_config::{Position, UtmCapture, WidgetConfig};
 
 /// Why a raw value could not become a domain value; the message is safe to show to the caller.

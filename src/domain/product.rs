@@ -1,4 +1,4 @@
-//! What a license can buy (products, tiers), whether it may be used, and who a user is within it (roles).
+//! What a license can buy (products, tiers) and whether it may be used.
 
 wire_enum!(
     /// A product a license can own; each has its own product-key prefix.
@@ -44,16 +44,6 @@ wire_enum!(
         Pro = "pro",
         /// No daily cap.
         Enterprise = "enterprise",
-    }
-);
-
-wire_enum!(
-    /// What a dashboard user may do within their license.
-    Role("role") {
-        /// Registered the license; manages keys and configuration.
-        Owner = "owner",
-        /// Answers conversations.
-        Agent = "agent",
     }
 );
 

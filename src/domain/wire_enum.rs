@@ -1,6 +1,6 @@
 //! `wire_enum!`: the one way a closed set of names (channels, statuses, roles, tiers, products…) becomes
 //! an enum. Each variant names its wire string once; serde, `as_str`, `FromStr` (with an error that
-//! lists what is accepted) and `ALL` all come from that one list, so they cannot disagree.
+//! lists what is accepted), `Display` and `ALL` all come from that one list, so they cannot disagree.
 
 /// Defines a string-backed enum: `Name("what it is") { Variant = "wire", … }`.
 macro_rules! wire_enum {
@@ -18,6 +18,12 @@ macro_rules! wire_enum {
             /// The stored and wire name.
             pub fn as_str(self) -> &'static str {
                 match self { $(Self::$variant => $wire),+ }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
             }
         }
 

@@ -7,7 +7,7 @@ use crate::domain::LicenseStatus;
 use crate::domain::{now_millis, Email, LicenseKey, Role};
 use crate::limits::LoginRefused;
 use crate::state::AppState;
-use crate::store::{NewUser, StoreError};
+use crate::store::{License, NewUser, StoreError, User};
 use actix_web::cookie::{time::Duration as CookieDuration, Cookie, SameSite};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
@@ -51,13 +51,7 @@ async fn register(
     let body = body.into_inner();
     let email = Email::parse(&body.email)?;
     let license_key = LicenseKey::parse(&body.license_key)?;
-    let length = body.password.chars().count();
-    if !(MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&length) {
-        return Err(ApiError::bad_request(
-            "weak_password",
-            format!("the password must be {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters long"),
-        ));
-    }
+    check_password(&body.password)?;
     let license = state.store.license(&license_key).await?.ok_or(ApiError::NotFound("license"))?;
     if license.status != LicenseStatus::Active {
         return Err(ApiError::forbidden("license_suspended", "this license is suspended"));
@@ -65,8 +59,13 @@ async fn register(
     if state.store.license_has_owner(&license_key).await? {
         return Err(ApiError::conflict("license_taken", "this license is already registered to another user"));
     }
-    let new_user =
-        NewUser { email, password_hash: hash_password(body.password).await?, license_key, role: Role::Owner };
+    let new_user = NewUser {
+        email,
+        password_hash: hash_password(body.password).await?,
+        license_key,
+        role: Role::Owner,
+        name: None,
+    };
     let user = state.store.create_user(&new_user).await.map_err(|e| match e {
         StoreError::Duplicate => {
             ApiError::conflict("already_registered", "this e-mail address or license is already registered")
@@ -84,9 +83,21 @@ async fn register(
     })))
 }
 
+/// Refuses a new password outside the length policy (400 `weak_password`).
+pub(super) fn check_password(password: &str) -> Result<(), ApiError> {
+    let length = password.chars().count();
+    if !(MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&length) {
+        return Err(ApiError::bad_request(
+            "weak_password",
+            format!("the password must be {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters long"),
+        ));
+    }
+    Ok(())
+}
+
 /// Refuses a login or register attempt over the per-address or per-e-mail budget, before any password
 /// is hashed: guessing is slowed to the budget, and argon2's cost cannot be turned into a DoS.
-fn check_login_budget(req: &HttpRequest, state: &AppState, email: Option<&str>) -> Result<(), ApiError> {
+pub(super) fn check_login_budget(req: &HttpRequest, state: &AppState, email: Option<&str>) -> Result<(), ApiError> {
     let source = client_ip(req, state.trust_x_forwarded_for);
     state.limits.allow_login(source, email).map_err(|refused| {
         let whom = match refused {
@@ -133,7 +144,15 @@ async fn login(
         return Err(wrong());
     }
     let user = user.ok_or_else(wrong)?;
+    if user.deactivated_at.is_some() {
+        return Err(ApiError::forbidden("member_deactivated", "this account was deactivated by the team's admin"));
+    }
     let license = state.store.license(&user.license_key).await?.ok_or_else(wrong)?;
+    open_session(&state, user, license).await
+}
+
+/// Issues a session for `user` of `license`: the token in the body and as the HttpOnly cookie.
+pub(super) async fn open_session(state: &AppState, user: User, license: License) -> Result<HttpResponse, ApiError> {
     if license.status != LicenseStatus::Active {
         return Err(ApiError::forbidden("license_suspended", "this license is suspended"));
     }
@@ -150,6 +169,7 @@ async fn login(
         jti: uuid::Uuid::new_v4().to_string(),
     };
     let token = state.auth.issue(&claims).await?;
+    state.store.touch_member(&claims.license_key, &claims.sub).await?;
     let cookie = Cookie::build(SESSION_COOKIE, token.clone())
         .http_only(true)
         .secure(state.cookie_secure)

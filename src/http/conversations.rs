@@ -2,9 +2,9 @@
 
 use super::{ApiError, DashboardUser};
 use crate::actors::{agent_conversation, agent_message};
-use crate::domain::{ConversationId, ConversationStatus};
+use crate::domain::{ConversationId, ConversationStatus, Permission, UserId};
 use crate::state::AppState;
-use crate::store::ConversationCursor;
+use crate::store::{AssigneeFilter, ConversationCursor, ConversationFilter};
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
@@ -29,6 +29,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 struct ListQuery {
     #[param(pattern = r"^(open|closed)$")]
     status: Option<String>,
+    /// `me`, `unassigned` or a member id.
+    #[param(pattern = r"^(me|unassigned|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$")]
+    assignee: Option<String>,
+    /// A label name.
+    #[param(pattern = r"^[a-z0-9_-]{1,40}$")]
+    label: Option<String>,
+    #[param(pattern = r"^(widget|messenger|whatsapp)$")]
+    channel: Option<String>,
+    /// Only conversations with visitor messages no agent has read.
+    unread: Option<bool>,
     /// Opaque: the `next_cursor` of the previous page.
     #[param(pattern = r"^[0-9]{1,15}\.[0-9a-f]{32}$")]
     cursor: Option<String>,
@@ -66,10 +76,26 @@ async fn list(
     user: DashboardUser,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let status = query.status.as_deref().map(str::parse::<ConversationStatus>).transpose()?;
+    user.require(Permission::Read)?;
+    let assignee =
+        match query.assignee.as_deref() {
+            None => AssigneeFilter::Any,
+            Some("me") => AssigneeFilter::Member(user.claims.sub.clone()),
+            Some("unassigned") => AssigneeFilter::Unassigned,
+            Some(id) => AssigneeFilter::Member(UserId::parse(id).map_err(|_| {
+                ApiError::bad_request("invalid_query", "assignee must be me, unassigned or a member id")
+            })?),
+        };
+    let filter = ConversationFilter {
+        status: query.status.as_deref().map(str::parse).transpose()?,
+        channel: query.channel.as_deref().map(str::parse).transpose()?,
+        assignee,
+        label: query.label.as_deref().map(super::labels::label_name).transpose()?,
+        unread_only: query.unread.unwrap_or(false),
+    };
     let cursor = query.cursor.as_deref().map(parse_cursor).transpose()?;
     let limit = page_size(query.limit)?;
-    let page = state.store.list_conversations(&user.license, status, cursor.as_ref(), limit).await?;
+    let page = state.store.list_conversations(&user.license, &filter, cursor.as_ref(), limit).await?;
     let next_cursor = (page.len() as i64 == limit)
         .then(|| page.last().map(|s| format!("{}.{}", s.conversation.updated_at, s.conversation.id)))
         .flatten();
@@ -89,12 +115,13 @@ async fn show(
     user: DashboardUser,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let conversation = state
-        .store
-        .conversation(&user.license, &agent_conversation(&path)?)
-        .await?
-        .ok_or(ApiError::NotFound("conversation"))?;
-    Ok(HttpResponse::Ok().json(conversation))
+    user.require(Permission::Read)?;
+    let id = agent_conversation(&path)?;
+    let conversation = state.store.conversation(&user.license, &id).await?.ok_or(ApiError::NotFound("conversation"))?;
+    let labels = state.store.labels_of(&user.license, &[&id]).await?.remove(id.as_str()).unwrap_or_default();
+    let mut shown = serde_json::to_value(conversation).map_err(anyhow::Error::from)?;
+    shown["labels"] = json!(labels);
+    Ok(HttpResponse::Ok().json(shown))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -124,6 +151,7 @@ async fn messages(
     path: web::Path<String>,
     query: web::Query<MessagesQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    user.require(Permission::Read)?;
     let limit = page_size(query.limit)?;
     let id = agent_conversation(&path)?;
     state.store.conversation(&user.license, &id).await?.ok_or(ApiError::NotFound("conversation"))?;
@@ -151,6 +179,9 @@ struct ReplyRequest {
     text: String,
     #[schema(min_length = 1, max_length = 64)]
     client_msg_id: Option<String>,
+    /// A private note for the team: never shown to the visitor or sent out on a channel.
+    #[serde(default)]
+    private: bool,
 }
 
 /// An agent's reply: the same path as a Socket.IO `message:send`, delivered live to the visitor.
@@ -169,8 +200,8 @@ async fn reply(
     path: web::Path<String>,
     body: web::Json<ReplyRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let message = agent_message(&user.claims.sub, &body.text, body.client_msg_id.as_deref())?;
-    let appended = state.registry.agent_reply(&user.license, &agent_conversation(&path)?, message).await?;
+    let message = agent_message(&user.claims.sub, &body.text, body.client_msg_id.as_deref(), body.private)?;
+    let appended = state.registry.agent_reply(&user.teammate(), &agent_conversation(&path)?, message).await?;
     let mut status = if appended.duplicate { HttpResponse::Ok() } else { HttpResponse::Created() };
     Ok(status.json(json!({ "message": appended.message, "duplicate": appended.duplicate })))
 }
@@ -188,8 +219,10 @@ async fn close(
     user: DashboardUser,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let conversation =
-        state.registry.agent_set_status(&user.license, &agent_conversation(&path)?, ConversationStatus::Closed).await?;
+    let conversation = state
+        .registry
+        .agent_set_status(&user.teammate(), &agent_conversation(&path)?, ConversationStatus::Closed)
+        .await?;
     Ok(HttpResponse::Ok().json(conversation))
 }
 
@@ -206,8 +239,10 @@ async fn reopen(
     user: DashboardUser,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let conversation =
-        state.registry.agent_set_status(&user.license, &agent_conversation(&path)?, ConversationStatus::Open).await?;
+    let conversation = state
+        .registry
+        .agent_set_status(&user.teammate(), &agent_conversation(&path)?, ConversationStatus::Open)
+        .await?;
     Ok(HttpResponse::Ok().json(conversation))
 }
 
@@ -244,6 +279,6 @@ async fn read(
     path: web::Path<String>,
     body: web::Json<ReadRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    state.registry.agent_read(&user.license, &agent_conversation(&path)?, body.seq).await?;
+    state.registry.agent_read(&user.teammate(), &agent_conversation(&path)?, body.seq).await?;
     Ok(HttpResponse::NoContent().finish())
 }

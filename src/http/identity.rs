@@ -2,9 +2,10 @@
 //! `?token=` for socket upgrades) or the operator (admin token).
 
 use super::ApiError;
+use crate::actors::Teammate;
 use crate::auth::{AuthError, Claims};
 use crate::channels::constant_time_eq;
-use crate::domain::LicenseKey;
+use crate::domain::{LicenseKey, Permission};
 use crate::state::AppState;
 use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
 use std::future::Future;
@@ -21,6 +22,22 @@ pub struct DashboardUser {
     pub claims: Claims,
     /// The tenant, parsed.
     pub license: LicenseKey,
+}
+
+impl DashboardUser {
+    /// Refuses (403 `insufficient_role`) a caller whose role lacks `permission`.
+    pub fn require(&self, permission: Permission) -> Result<(), ApiError> {
+        if self.claims.role.can(permission) {
+            Ok(())
+        } else {
+            Err(ApiError::insufficient_role(permission))
+        }
+    }
+
+    /// The caller as the actors see a member acting on conversations.
+    pub fn teammate(&self) -> Teammate {
+        Teammate { license: self.license.clone(), id: self.claims.sub.clone(), role: self.claims.role }
+    }
 }
 
 /// The credentials of an `Authorization: Bearer …` header (the scheme is case-insensitive).

@@ -2,7 +2,7 @@
 //! belongs to one license; a second claim is refused.
 
 use super::{ApiError, DashboardUser};
-use crate::domain::Channel;
+use crate::domain::{Channel, Permission};
 use crate::state::AppState;
 use crate::store::StoreError;
 use actix_web::{web, HttpResponse};
@@ -74,6 +74,7 @@ async fn create(
     user: DashboardUser,
     body: web::Json<Connect>,
 ) -> Result<HttpResponse, ApiError> {
+    user.require(Permission::ManageSettings)?;
     let (channel, account_id) = body.parse()?;
     let sealed = match &*body {
         Connect::Messenger { page_access_token: Some(token), .. } => {
@@ -108,6 +109,7 @@ async fn create(
     security(("bearer" = []))
 )]
 async fn list(state: web::Data<AppState>, user: DashboardUser) -> Result<HttpResponse, ApiError> {
+    user.require(Permission::ManageSettings)?;
     Ok(HttpResponse::Ok().json(json!({ "integrations": state.store.integrations(&user.license).await? })))
 }
 
@@ -124,6 +126,7 @@ async fn delete(
     user: DashboardUser,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    user.require(Permission::ManageSettings)?;
     if state.store.delete_integration(&user.license, &path).await? {
         Ok(HttpResponse::NoContent().finish())
     } else {

@@ -1,6 +1,7 @@
 //! actix-web handlers. Each is thin: parse → authorize → call the store or an actor → respond.
 
 mod admin;
+mod assignment;
 mod auth;
 mod body_guard;
 mod conversations;
@@ -8,16 +9,21 @@ mod error;
 mod health;
 mod identity;
 mod integrations;
+mod invitations;
+mod json_object;
+mod labels;
 mod openapi;
 mod product_keys;
 mod request_log;
 mod sockets;
+mod team;
 mod webhooks;
 mod widget;
 
 pub use body_guard::check_body;
 pub use error::ApiError;
 pub use identity::{bearer_token, client_ip, AdminAccess, DashboardUser, SESSION_COOKIE};
+pub use json_object::JsonObject;
 pub use request_log::{record_license, trace_request};
 pub use widget::{public_base, resolve_widget_key};
 
@@ -44,6 +50,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(product_keys::routes)
                 .configure(widget::routes)
                 .configure(conversations::routes)
+                .configure(assignment::routes)
+                .configure(team::routes)
+                .configure(invitations::routes)
+                .configure(labels::routes)
                 .configure(integrations::routes)
                 .configure(webhooks::routes)
                 .configure(admin::routes),

@@ -50,6 +50,25 @@ pub struct ErrorDetail {
         super::conversations::close,
         super::conversations::reopen,
         super::conversations::read,
+        super::assignment::assign,
+        super::assignment::unassign,
+        super::assignment::add_label,
+        super::assignment::remove_label,
+        super::team::list,
+        super::team::change,
+        super::team::change_me,
+        super::team::deactivate,
+        super::invitations::invite,
+        super::invitations::list,
+        super::invitations::revoke,
+        super::invitations::accept,
+        super::labels::list_labels,
+        super::labels::create_label,
+        super::labels::delete_label,
+        super::labels::list_canned,
+        super::labels::create_canned,
+        super::labels::update_canned,
+        super::labels::delete_canned,
         super::integrations::list,
         super::integrations::create,
         super::integrations::delete,
@@ -150,8 +169,8 @@ impl Modify for ErrorAnswers {
             RefOr::T(ResponseBuilder::new().description(description).content("application/json", content).build())
         };
         for item in openapi.paths.paths.values_mut() {
-            let operations: [&mut Option<Operation>; 4] =
-                [&mut item.get, &mut item.post, &mut item.delete, &mut item.put];
+            let operations: [&mut Option<Operation>; 5] =
+                [&mut item.get, &mut item.post, &mut item.delete, &mut item.put, &mut item.patch];
             for operation in operations.into_iter().flatten() {
                 for (status, description) in ERRORS {
                     operation.responses.responses.entry((*status).to_owned()).or_insert_with(|| error(description));
@@ -175,6 +194,7 @@ pub(super) fn allowed_methods(path: &str) -> Option<String> {
                     ("GET", item.get.is_some()),
                     ("POST", item.post.is_some()),
                     ("PUT", item.put.is_some()),
+                    ("PATCH", item.patch.is_some()),
                     ("DELETE", item.delete.is_some()),
                 ]
                 .iter()

@@ -1,7 +1,7 @@
 //! `/api/products/keys`: a tenant's product keys, one active key per product it bought.
 
 use super::{ApiError, DashboardUser};
-use crate::domain::{Product, ProductKey};
+use crate::domain::{Permission, Product, ProductKey};
 use crate::state::AppState;
 use crate::store::{ProductKeyRecord, StoreError};
 use actix_web::{web, HttpResponse};
@@ -23,6 +23,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     security(("bearer" = []))
 )]
 async fn list(state: web::Data<AppState>, user: DashboardUser) -> Result<HttpResponse, ApiError> {
+    user.require(Permission::Read)?;
     let keys = state.store.product_keys(&user.license).await?;
     Ok(HttpResponse::Ok().json(json!({ "keys": keys.iter().map(key_json).collect::<Vec<_>>() })))
 }
@@ -47,6 +48,7 @@ async fn create(
     user: DashboardUser,
     body: web::Json<CreateKey>,
 ) -> Result<HttpResponse, ApiError> {
+    user.require(Permission::ManageSettings)?;
     let product: Product = body.product.parse()?;
     let key = issue_product_key(&state, &user, product).await?;
     Ok(HttpResponse::Created().json(key_json(&key)))
@@ -86,6 +88,7 @@ async fn revoke(
     user: DashboardUser,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    user.require(Permission::ManageSettings)?;
     let key = ProductKey::parse(&path)?;
     if state.store.revoke_product_key(&user.license, &key).await? {
         Ok(HttpResponse::NoContent().finish())

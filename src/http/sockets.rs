@@ -126,6 +126,7 @@ async fn dashboard(
         events: state.bus.subscribe(&license),
         tenant: state.registry.tenant(&license),
         jti: claims.jti,
+        member: claims.sub,
         shutdown: state.shutdown.clone(),
     };
     actix_web::rt::spawn(async move {

@@ -4,7 +4,7 @@
 use super::product_keys::issue_product_key;
 use super::{ApiError, DashboardUser};
 use crate::domain::LicenseStatus;
-use crate::domain::{Product, ProductKey, WidgetConfig};
+use crate::domain::{Permission, Product, ProductKey, WidgetConfig};
 use crate::state::AppState;
 use crate::store::{ProductKeyRecord, Store};
 use actix_web::{middleware, web, HttpRequest, HttpResponse};
@@ -78,6 +78,7 @@ async fn configure(
     user: DashboardUser,
     body: web::Json<ConfigureRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    user.require(Permission::ManageSettings)?;
     let config = body.into_inner().config.validate()?;
     let (key, created) = match state.store.active_product_key(&user.license, Product::Chatbot).await? {
         Some(key) => (key, false),

@@ -1,8 +1,9 @@
 //! Conversations: one thread between a tenant and one contact on one channel.
 
 use super::{parse_column, Context, Store, StoreError, StoreResult};
+use crate::domain::UserId;
 use crate::domain::{
-    now_millis, Channel, ContactId, ConversationId, ConversationStatus, LicenseKey, Message, Sender, VisitorToken,
+    now_millis, Channel, ContactId, ConversationId, ConversationStatus, LicenseKey, Sender, VisitorToken,
 };
 use serde::Serialize;
 use sqlx::{any::AnyRow, Row};
@@ -32,33 +33,14 @@ pub struct Conversation {
     pub created_at: i64,
     /// Last activity, epoch milliseconds.
     pub updated_at: i64,
+    /// The member who answers it; `None` while unassigned.
+    pub assignee_id: Option<UserId>,
 }
 
-/// A conversation in a dashboard list: with its last message and how many visitor messages are unread.
-#[derive(Debug, Clone, Serialize)]
-pub struct ConversationSummary {
-    /// The conversation.
-    #[serde(flatten)]
-    pub conversation: Conversation,
-    /// Its newest message, if any.
-    pub last_message: Option<Message>,
-    /// Visitor messages after the agents' read mark.
-    pub unread_count: i64,
-}
+pub(super) const CONVERSATION_COLUMNS: &str = "id, license_key, channel, contact_id, status, metadata, \
+     last_seq, agent_read_seq, visitor_read_seq, created_at, updated_at, assignee_id";
 
-/// Where a page of conversations starts: after this `(updated_at, id)`, newest first.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ConversationCursor {
-    /// `updated_at` of the last conversation seen.
-    pub updated_at: i64,
-    /// Its id, to break ties.
-    pub id: ConversationId,
-}
-
-const CONVERSATION_COLUMNS: &str = "id, license_key, channel, contact_id, status, metadata, \
-     last_seq, agent_read_seq, visitor_read_seq, created_at, updated_at";
-
-fn conversation_from_row(row: &AnyRow) -> StoreResult<Conversation> {
+pub(super) fn conversation_from_row(row: &AnyRow) -> StoreResult<Conversation> {
     let key: String = row.try_get("license_key")?;
     let metadata: String = row.try_get("metadata")?;
     Ok(Conversation {
@@ -73,6 +55,7 @@ fn conversation_from_row(row: &AnyRow) -> StoreResult<Conversation> {
         visitor_read_seq: row.try_get("visitor_read_seq")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
+        assignee_id: super::parse_optional_column(row, "assignee_id")?,
     })
 }
 
@@ -215,48 +198,4 @@ impl Store {
         .await.context("mark_read")?;
         Ok(())
     }
-
-    /// A page of the license's conversations, most recently active first.
-    pub async fn list_conversations(
-        &self,
-        license: &LicenseKey,
-        status: Option<ConversationStatus>,
-        after: Option<&ConversationCursor>,
-        limit: i64,
-    ) -> StoreResult<Vec<ConversationSummary>> {
-        let (before_time, before_id) =
-            after.map_or((i64::MAX, String::new()), |c| (c.updated_at, c.id.as_str().to_owned()));
-        let rows = sqlx::query(&format!(
-            "SELECT c.*, {LAST_MESSAGE_COLUMNS},
-                 (SELECT COUNT(*) FROM messages u
-                  WHERE u.conversation_id = c.id AND u.sender = 'visitor' AND u.seq > c.agent_read_seq) AS unread_count
-             FROM conversations c
-             LEFT JOIN messages m ON m.conversation_id = c.id AND m.seq = c.last_seq
-             WHERE c.license_key = $1 AND ($2 = '' OR c.status = $2)
-               AND (c.updated_at < $3 OR (c.updated_at = $3 AND c.id < $4))
-             ORDER BY c.updated_at DESC, c.id DESC
-             LIMIT $5"
-        ))
-        .bind(license.as_str().to_owned())
-        .bind(status.map_or("", ConversationStatus::as_str))
-        .bind(before_time)
-        .bind(before_id)
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await
-        .context("list_conversations")?;
-        rows.iter()
-            .map(|row| {
-                Ok(ConversationSummary {
-                    conversation: conversation_from_row(row)?,
-                    last_message: super::messages::last_message_from_row(row)?,
-                    unread_count: row.try_get("unread_count")?,
-                })
-            })
-            .collect()
-    }
 }
-
-const LAST_MESSAGE_COLUMNS: &str = "m.id AS m_id, m.seq AS m_seq, m.sender AS m_sender, m.kind AS m_kind, \
-     m.body AS m_body, m.client_msg_id AS m_client_msg_id, m.author_id AS m_author_id, m.delivery AS m_delivery, \
-     m.created_at AS m_created_at";

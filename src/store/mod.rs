@@ -7,7 +7,10 @@
 
 mod conversations;
 mod delivery;
+mod inbox;
 mod integrations;
+mod invitations;
+mod labels;
 mod licenses;
 mod messages;
 mod metrics;
@@ -16,15 +19,18 @@ mod sessions;
 mod users;
 mod widget_configs;
 
-pub use conversations::{Conversation, ConversationCursor, ConversationSummary};
+pub use conversations::Conversation;
 pub use delivery::ProviderMessage;
+pub use inbox::{AssigneeFilter, ConversationCursor, ConversationFilter, ConversationSummary};
 pub use integrations::Integration;
+pub use invitations::{AcceptError, Invitation};
+pub use labels::{CannedAnswer, Label};
 pub use licenses::{License, NewLicense};
 pub use messages::{Appended, NewMessage};
 pub use metrics::StoredMetrics;
 pub use product_keys::ProductKeyRecord;
 pub use sessions::Session;
-pub use users::{NewUser, User};
+pub use users::{Member, MemberChange, NewUser, User};
 
 use futures_util::future::BoxFuture;
 use sqlx::any::{AnyPoolOptions, AnyRow};
@@ -40,6 +46,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (3, "channels", include_str!("../../migrations/0003_channels.sql")),
     (4, "delivery_lease", include_str!("../../migrations/0004_delivery_lease.sql")),
     (5, "page_tokens", include_str!("../../migrations/0005_page_tokens.sql")),
+    (6, "team", include_str!("../../migrations/0006_team.sql")),
 ];
 
 /// Serves [`MIGRATIONS`] to sqlx's migrator without reading the filesystem at run time.
@@ -221,6 +228,16 @@ where
 {
     let raw: String = row.try_get(column)?;
     raw.parse().map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
+}
+
+/// Like [`parse_column`], for a nullable column.
+fn parse_optional_column<T>(row: &AnyRow, column: &str) -> StoreResult<Option<T>>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    let raw: Option<String> = row.try_get(column)?;
+    raw.map(|raw| raw.parse().map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))).transpose()
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 
 use crate::actors::{DashboardPresence, TenantActor};
 use crate::bus::{BusEvent, Event};
+use crate::domain::UserId;
 use crate::shutdown::Shutdown;
 use crate::telemetry::SocketGauge;
 use crate::ws::driver::{close_label, restarting, send_text, too_slow, KeepAlive, SendError};
@@ -33,6 +34,8 @@ pub struct DashboardSocket {
     pub tenant: Addr<TenantActor>,
     /// The session the socket was opened with; revoking it closes the socket.
     pub jti: String,
+    /// Whose socket it is: notifications for other members are not sent.
+    pub member: UserId,
     /// The server's stop signal.
     pub shutdown: Shutdown,
 }
@@ -40,10 +43,10 @@ pub struct DashboardSocket {
 impl DashboardSocket {
     /// Counts the agent online, forwards events until the socket ends, then counts it offline and closes.
     pub async fn run(self) {
-        let Self { session, stream, guard, events, tenant, jti, shutdown } = self;
+        let Self { session, stream, guard, events, tenant, jti, member, shutdown } = self;
         tenant.do_send(DashboardPresence(true));
         let mut gauge = SocketGauge::open("dashboard_ws");
-        let reason = serve(session.clone(), Inbound { stream, guard }, events, jti, shutdown).await;
+        let reason = serve(session.clone(), Inbound { stream, guard }, events, (jti, member), shutdown).await;
         gauge.set_reason(close_label(reason.as_ref()));
         tenant.do_send(DashboardPresence(false));
         if let Some(reason) = reason {
@@ -63,7 +66,7 @@ async fn serve(
     mut session: actix_ws::Session,
     inbound: Inbound,
     mut events: broadcast::Receiver<Arc<BusEvent>>,
-    jti: String,
+    (jti, member): (String, UserId),
     shutdown: Shutdown,
 ) -> Option<CloseReason> {
     let mut keep_alive = KeepAlive::new();
@@ -75,6 +78,7 @@ async fn serve(
                     return Some(CloseReason { code: CloseCode::Other(CLOSE_REVOKED), description: Some("session revoked".into()) });
                 }
                 Ok(event) if matches!(event.event, Event::SessionRevoked { .. }) => {}
+                Ok(event) if !event.event.is_for(&member) => {}
                 Ok(event) => match send_text(&mut session, event.frame().to_owned()).await {
                     Ok(()) => {
                         metrics::counter!(crate::telemetry::DELIVERIES, "transport" => "dashboard_ws").increment(1);

@@ -24,4 +24,5 @@ mod product_keys;
 mod raw_ws;
 mod rolling_restart;
 mod scale_out;
+mod team;
 mod widget_chat;

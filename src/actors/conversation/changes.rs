@@ -1,9 +1,10 @@
-//! The other writes of a conversation: close or reopen it, read receipts, page metadata. Each runs
+//! The other writes of a conversation: close or reopen it, assign it, read receipts, page metadata. Each runs
 //! its store call as an `AtomicResponse` (or awaits it) so the live state changes only once stored.
 
 use super::{ConversationActor, ConversationUpdate};
-use crate::bus::Event;
-use crate::domain::{ConversationStatus, Sender};
+use crate::actors::{AgentError, Teammate};
+use crate::bus::{Activity, Event, Notification};
+use crate::domain::{ConversationStatus, Permission, Sender, UserId};
 use crate::store::{Conversation, StoreError};
 use actix::prelude::*;
 use std::time::Instant;
@@ -87,6 +88,60 @@ impl Handler<MergeMetadata> for ConversationActor {
         let id = self.conversation.id.clone();
         AtomicResponse::new(Box::pin(
             async move { store.set_conversation_metadata(&license, &id, &merged).await }.into_actor(self),
+        ))
+    }
+}
+
+/// Assign the conversation to a member, or unassign it (`None`). Taking it oneself or letting go of
+/// one's own needs `answer`; anything touching another member's assignment needs `assign`.
+#[derive(Message, Clone)]
+#[rtype(result = "Result<Conversation, AgentError>")]
+pub struct SetAssignee {
+    /// The new assignee.
+    pub assignee: Option<UserId>,
+    /// Who asks.
+    pub by: Teammate,
+}
+
+impl Handler<SetAssignee> for ConversationActor {
+    type Result = AtomicResponse<Self, Result<Conversation, AgentError>>;
+
+    fn handle(&mut self, change: SetAssignee, _: &mut Self::Context) -> Self::Result {
+        self.last_active = Instant::now();
+        let by = change.by.id.clone();
+        let others = |who: &Option<UserId>| who.as_ref().is_some_and(|w| *w != by);
+        let needed = if others(&change.assignee) || others(&self.conversation.assignee_id) {
+            Permission::Assign
+        } else {
+            Permission::Answer
+        };
+        if let Err(refused) = change.by.require(needed) {
+            return AtomicResponse::new(Box::pin(fut::ready(Err(refused))));
+        }
+        let store = self.store.clone();
+        let license = self.conversation.license_key.clone();
+        let id = self.conversation.id.clone();
+        let assignee = change.assignee.clone();
+        AtomicResponse::new(Box::pin(
+            async move { store.assign_conversation(&license, &id, assignee.as_ref()).await }.into_actor(self).map(
+                move |stored, act, _| {
+                    // No row: the assignee is not an active member of this license.
+                    let stored = stored?.ok_or(AgentError::UnknownMember)?;
+                    let changed = act.conversation.assignee_id != stored.assignee_id;
+                    act.conversation.assignee_id = stored.assignee_id.clone();
+                    if changed {
+                        act.publish(Event::Activity(Activity::Assigned {
+                            conversation_id: stored.id.clone(),
+                            assignee_id: stored.assignee_id.clone(),
+                            by: Some(change.by.id.clone()),
+                        }));
+                        if let Some(assignee) = stored.assignee_id.as_ref().filter(|a| **a != change.by.id) {
+                            act.publish(Event::Notification(Notification::assigned(assignee, &stored.id)));
+                        }
+                    }
+                    Ok(act.conversation.clone())
+                },
+            ),
         ))
     }
 }

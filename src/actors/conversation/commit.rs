@@ -2,7 +2,7 @@
 //! `ctx.wait`, so nothing else reaches the actor until the batch is stored and shown.
 
 use super::ConversationActor;
-use crate::domain::{Channel, ConversationId, Delivery, LicenseKey, Message, Sender};
+use crate::domain::{Channel, ConversationId, Delivery, LicenseKey, Message, MessageKind, Sender};
 use crate::store::{Appended, NewMessage, Store, StoreError, StoreResult};
 use actix::prelude::*;
 use std::time::Instant;
@@ -38,8 +38,9 @@ impl Handler<Post> for ConversationActor {
 
     fn handle(&mut self, mut post: Post, ctx: &mut Self::Context) -> Self::Result {
         self.last_active = Instant::now();
-        if post.message.sender == Sender::Agent && self.conversation.channel != Channel::Widget {
-            // Goes out through the provider after the store has it.
+        let outbound = post.message.sender == Sender::Agent && post.message.kind != MessageKind::Note;
+        if outbound && self.conversation.channel != Channel::Widget {
+            // Goes out through the provider after the store has it (never a private note).
             post.message.delivery = Some(Delivery::Pending);
         }
         let (reply, answer) = oneshot::channel();

@@ -15,7 +15,7 @@ mod commit;
 mod remote;
 mod watchers;
 
-pub use changes::{MergeMetadata, Read, SetStatus};
+pub use changes::{MergeMetadata, Read, SetAssignee, SetStatus};
 pub use commit::{Post, Settle};
 pub use remote::Remote;
 pub use watchers::{Typing, Unwatch, Watch};

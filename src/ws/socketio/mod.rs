@@ -6,18 +6,16 @@
 //! An accepted socket joins `license:<key>` only. One bridge task per license with sockets on this node
 //! forwards the license's bus events to them; a socket whose bounded queue is full is disconnected.
 
-use crate::actors::{agent_conversation, agent_message, AgentError, DashboardPresence, Registry};
+use crate::actors::{DashboardPresence, Registry, Teammate};
 use crate::auth::Authenticator;
-use crate::bus::{BusEvent, Event, SharedBus};
+use crate::bus::{BusEvent, Event, Notification, SharedBus};
+use crate::domain::LicenseKey;
 use crate::domain::UserId;
-use crate::domain::{ConversationStatus, LicenseKey};
-use crate::error::ApiError;
 use crate::shutdown::Shutdown;
 use dashmap::DashMap;
 use hyper_util::service::TowerToHyperService;
 use serde::Deserialize;
-use serde_json::{json, Value};
-use socketioxide::extract::{AckSender, Extension, SocketRef, State, TryData};
+use socketioxide::extract::{Extension, SocketRef, State, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::socket::DisconnectReason;
 use socketioxide::{BroadcastError, SocketIo};
@@ -26,6 +24,7 @@ use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 use tower_http::cors::CorsLayer;
 
+mod emits;
 mod listener;
 
 pub use listener::ListenerCaps;
@@ -49,8 +48,7 @@ pub struct SocketIoState {
 /// Who a socket belongs to, set by the auth middleware.
 #[derive(Clone)]
 struct Dashboard {
-    license: LicenseKey,
-    user_id: UserId,
+    teammate: Teammate,
     /// The session the socket was opened with; revoking it closes the socket.
     jti: String,
 }
@@ -149,22 +147,26 @@ async fn authenticate(
     let payload =
         payload.map_err(|_| Refused("authentication required: connect with io(url, { auth: { token } })".into()))?;
     let claims = state.auth.validate(&payload.token).await.map_err(|e| Refused(e.to_string()))?;
-    socket.extensions.insert(Dashboard { license: claims.license_key, user_id: claims.sub, jti: claims.jti });
+    let teammate = Teammate { license: claims.license_key, id: claims.sub, role: claims.role };
+    socket.extensions.insert(Dashboard { teammate, jti: claims.jti });
     Ok(())
 }
 
 async fn on_connect(socket: SocketRef, Extension(dashboard): Extension<Dashboard>, State(state): State<SocketIoState>) {
-    socket.join(room(&dashboard.license));
+    let room = room(&dashboard.teammate.license);
+    // Notifications meant for one member go to their own room.
+    socket.join([member_room(&room, &dashboard.teammate.id), room]);
     crate::telemetry::count_socket_opened("socketio");
-    state.attach(&dashboard.license);
-    state.registry.tenant(&dashboard.license).do_send(DashboardPresence(true));
-    socket.on("message:send", on_message_send);
-    socket.on("conversation:close", on_close);
-    socket.on("typing", on_typing);
+    state.attach(&dashboard.teammate.license);
+    state.registry.tenant(&dashboard.teammate.license).do_send(DashboardPresence(true));
+    socket.on("message:send", emits::on_message_send);
+    socket.on("conversation:close", emits::on_close);
+    socket.on("typing", emits::on_typing);
+    socket.on("conversation:assign", emits::on_assign);
     socket.on_disconnect(|Extension(dashboard): Extension<Dashboard>, State(state): State<SocketIoState>, reason: DisconnectReason| async move {
         crate::telemetry::count_socket_closed("socketio", disconnect_label(reason));
-        state.registry.tenant(&dashboard.license).do_send(DashboardPresence(false));
-        state.detach(&dashboard.license);
+        state.registry.tenant(&dashboard.teammate.license).do_send(DashboardPresence(false));
+        state.detach(&dashboard.teammate.license);
     });
 }
 
@@ -179,99 +181,14 @@ fn disconnect_label(reason: DisconnectReason) -> &'static str {
     }
 }
 
-/// The room of a license: the only room a dashboard socket joins.
+/// The room of a license: every dashboard socket of the license joins it.
 pub fn room(license: &LicenseKey) -> String {
     format!("license:{license}")
 }
 
-#[derive(Deserialize)]
-struct SendPayload {
-    conversation_id: String,
-    text: String,
-    client_msg_id: Option<String>,
-}
-
-/// Runs a client emit's action and answers through its acknowledgement: `{ok: false, error}` for a
-/// payload that does not parse or an action that fails.
-async fn acknowledge<P, E, F, Fut>(ack: AckSender, payload: Result<P, E>, action: F)
-where
-    E: std::fmt::Display,
-    F: FnOnce(P) -> Fut,
-    Fut: std::future::Future<Output = Result<Value, AgentError>>,
-{
-    let answer = match payload {
-        Err(err) => invalid(&err),
-        Ok(payload) => action(payload).await.unwrap_or_else(failure),
-    };
-    let _ = ack.send(&answer);
-}
-
-async fn on_message_send(
-    TryData(payload): TryData<SendPayload>,
-    Extension(dashboard): Extension<Dashboard>,
-    State(state): State<SocketIoState>,
-    ack: AckSender,
-) {
-    acknowledge(ack, payload, |p| async move {
-        let message = agent_message(&dashboard.user_id, &p.text, p.client_msg_id.as_deref())?;
-        let id = agent_conversation(&p.conversation_id)?;
-        let appended = state.registry.agent_reply(&dashboard.license, &id, message).await?;
-        Ok(json!({ "ok": true, "duplicate": appended.duplicate, "message": appended.message }))
-    })
-    .await;
-}
-
-#[derive(Deserialize)]
-struct ConversationPayload {
-    conversation_id: String,
-}
-
-async fn on_close(
-    TryData(payload): TryData<ConversationPayload>,
-    Extension(dashboard): Extension<Dashboard>,
-    State(state): State<SocketIoState>,
-    ack: AckSender,
-) {
-    acknowledge(ack, payload, |p| async move {
-        let closed = ConversationStatus::Closed;
-        let id = agent_conversation(&p.conversation_id)?;
-        let conversation = state.registry.agent_set_status(&dashboard.license, &id, closed).await?;
-        Ok(json!({ "ok": true, "conversation": conversation }))
-    })
-    .await;
-}
-
-#[derive(Deserialize)]
-struct TypingPayload {
-    conversation_id: String,
-    is_typing: bool,
-}
-
-async fn on_typing(
-    TryData(payload): TryData<TypingPayload>,
-    Extension(dashboard): Extension<Dashboard>,
-    State(state): State<SocketIoState>,
-    ack: AckSender,
-) {
-    acknowledge(ack, payload, |p| async move {
-        let id = agent_conversation(&p.conversation_id)?;
-        state.registry.agent_typing(&dashboard.license, &id, p.is_typing).await?;
-        Ok(json!({ "ok": true }))
-    })
-    .await;
-}
-
-fn invalid(err: &dyn std::fmt::Display) -> Value {
-    json!({ "ok": false, "error": { "code": "invalid_payload", "message": err.to_string() } })
-}
-
-/// An action's failure, with the code and message HTTP would answer ([`ApiError`], the one mapping).
-fn failure(err: AgentError) -> Value {
-    let err = ApiError::from(err);
-    if let ApiError::Internal(source) = &err {
-        tracing::error!(error = ?source, "a dashboard action failed");
-    }
-    json!({ "ok": false, "error": { "code": err.code(), "message": err.to_string() } })
+/// The room of one member's sockets within their license's `room`.
+fn member_room(room: &str, member: &UserId) -> String {
+    format!("{room}:user:{member}")
 }
 
 impl SocketIoState {
@@ -326,7 +243,11 @@ async fn deliver(io: &SocketIo, room: &str, event: &BusEvent) {
         }
         return;
     }
-    let emitted = io.local().to(room.to_owned()).emit(event.name(), event.data()).await;
+    let to = match &event.event {
+        Event::Notification(Notification { recipient: Some(member), .. }) => member_room(room, member),
+        _ => room.to_owned(),
+    };
+    let emitted = io.local().to(to).emit(event.name(), event.data()).await;
     metrics::counter!(crate::telemetry::DELIVERIES, "transport" => "socketio").increment(1);
     metrics::histogram!(crate::telemetry::FANOUT_SECONDS, "transport" => "socketio")
         .record(event.received.elapsed().as_secs_f64());

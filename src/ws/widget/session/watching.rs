@@ -3,7 +3,7 @@
 
 use super::{close, unavailable, End, WidgetSession};
 use crate::actors::{ConversationActor, ConversationUpdate, Watch, WATCHER_QUEUE};
-use crate::domain::ConversationId;
+use crate::domain::{ConversationId, MessageKind};
 use crate::store::Conversation;
 use crate::ws::widget::frames::ServerFrame;
 use actix::Addr;
@@ -72,7 +72,9 @@ impl WidgetSession {
                 .await
                 .map_err(|e| unavailable(&e))?;
             for message in &page {
-                self.send(ServerFrame::Message { from: message.sender, message }.to_text()).await?;
+                if message.kind != MessageKind::Note {
+                    self.send(ServerFrame::Message { from: message.sender, message }.to_text()).await?;
+                }
                 self.delivered_seq = message.seq;
             }
             if (page.len() as i64) < PAGE {
@@ -88,6 +90,9 @@ impl WidgetSession {
                     return Ok(()); // already replayed
                 }
                 self.delivered_seq = message.seq;
+                if message.kind == MessageKind::Note {
+                    return Ok(()); // the team's private notes never reach the visitor
+                }
                 ServerFrame::Message { from: message.sender, message }
             }
             ConversationUpdate::Typing { from, is_typing } => {

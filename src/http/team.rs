@@ -1,0 +1,203 @@
+//! `/api/team/*`: the license's members — list, change (role, name, capacity, availability), deactivate.
+//! Invitations live in [`super::invitations`].
+
+use super::{ApiError, DashboardUser, JsonObject};
+use crate::bus::Event;
+use crate::domain::{Availability, LicenseKey, Permission, Role, UserId};
+use crate::state::AppState;
+use crate::store::{Member, MemberChange};
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+
+/// Longest display name.
+const MAX_NAME_CHARS: usize = 80;
+
+/// Mounts the member routes under `/api`.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/team/members", web::get().to(list))
+        .route("/team/members/{id}", web::patch().to(change))
+        .route("/team/members/{id}", web::delete().to(deactivate))
+        .route("/team/me", web::patch().to(change_me));
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/team/members",
+    tag = "team",
+    responses((status = 200, description = "every member of the license, deactivated ones included", body = serde_json::Value)),
+    security(("bearer" = []))
+)]
+async fn list(state: web::Data<AppState>, user: DashboardUser) -> Result<HttpResponse, ApiError> {
+    user.require(Permission::Read)?;
+    let members = state.store.members(&user.license).await?;
+    let license = state.store.license(&user.license).await?.ok_or(ApiError::NotFound("license"))?;
+    Ok(HttpResponse::Ok().json(json!({ "members": members, "member_limit": license.tier.member_limit() })))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct ChangeMember {
+    #[schema(pattern = r"^(admin|manager|member|viewer)$")]
+    role: Option<String>,
+    #[schema(
+        min_length = 1,
+        max_length = 80,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
+    name: Option<String>,
+    /// Most open conversations auto-assignment gives them; `null` removes the cap.
+    #[schema(minimum = 1, maximum = 1000)]
+    #[serde(default, deserialize_with = "present")]
+    max_open: Option<Option<i64>>,
+}
+
+/// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Option<i64>>, D::Error> {
+    Ok(Some(Option::deserialize(deserializer)?))
+}
+
+/// An admin (or the owner) changes a member of a lower role. A role change ends the member's sessions
+/// on every node, so the new role applies from their next login and no socket keeps the old one.
+#[utoipa::path(
+    patch,
+    path = "/api/team/members/{id}",
+    tag = "team",
+    params(("id" = String, Path, description = "member id")),
+    request_body = ChangeMember,
+    responses((status = 200, description = "the changed member", body = serde_json::Value)),
+    security(("bearer" = []))
+)]
+async fn change(
+    state: web::Data<AppState>,
+    user: DashboardUser,
+    path: web::Path<String>,
+    JsonObject(body): JsonObject<ChangeMember>,
+) -> Result<HttpResponse, ApiError> {
+    user.require(Permission::ManageTeam)?;
+    let target = managed_member(&state, &user, &path).await?;
+    let role = body.role.as_deref().map(str::parse::<Role>).transpose()?;
+    if let Some(role) = role.filter(|r| !user.claims.role.manages(*r)) {
+        return Err(ApiError::forbidden("insufficient_role", format!("you cannot grant the {role} role")));
+    }
+    if let Some(Some(n)) = body.max_open.filter(|m| m.is_some_and(|n| !(1..=1000).contains(&n))) {
+        return Err(ApiError::bad_request("invalid_value", format!("max_open must be 1 to 1000, not {n}")));
+    }
+    let change = MemberChange {
+        role,
+        name: body.name.as_deref().map(display_name).transpose()?,
+        availability: None,
+        max_open: body.max_open,
+    };
+    let changed =
+        state.store.change_member(&user.license, &target.id, &change).await?.ok_or(ApiError::NotFound("member"))?;
+    if role.is_some_and(|r| r != target.role) {
+        let revoked = state.store.revoke_member_sessions(&user.license, &target.id).await?;
+        end_sessions(&state, &user.license, revoked).await;
+    }
+    Ok(HttpResponse::Ok().json(changed))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct ChangeMe {
+    #[schema(
+        min_length = 1,
+        max_length = 80,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
+    name: Option<String>,
+    #[schema(pattern = r"^(online|busy|offline)$")]
+    availability: Option<String>,
+}
+
+/// Any member changes their own name or chosen availability.
+#[utoipa::path(
+    patch,
+    path = "/api/team/me",
+    tag = "team",
+    request_body = ChangeMe,
+    responses((status = 200, description = "the caller as a member", body = serde_json::Value)),
+    security(("bearer" = []))
+)]
+async fn change_me(
+    state: web::Data<AppState>,
+    user: DashboardUser,
+    JsonObject(body): JsonObject<ChangeMe>,
+) -> Result<HttpResponse, ApiError> {
+    let availability = body.availability.as_deref().map(str::parse::<Availability>).transpose()?;
+    let change = MemberChange {
+        name: body.name.as_deref().map(display_name).transpose()?,
+        availability,
+        ..MemberChange::default()
+    };
+    let me = state
+        .store
+        .change_member(&user.license, &user.claims.sub, &change)
+        .await?
+        .ok_or(ApiError::NotFound("member"))?;
+    Ok(HttpResponse::Ok().json(me))
+}
+
+/// Deactivates a member of a lower role: they cannot log in, their sessions and sockets end on every
+/// node, and their conversations return to the unassigned queue. Their messages stay.
+#[utoipa::path(
+    delete,
+    path = "/api/team/members/{id}",
+    tag = "team",
+    params(("id" = String, Path, description = "member id")),
+    responses((status = 204, description = "deactivated")),
+    security(("bearer" = []))
+)]
+async fn deactivate(
+    state: web::Data<AppState>,
+    user: DashboardUser,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    user.require(Permission::ManageTeam)?;
+    let target = managed_member(&state, &user, &path).await?;
+    let revoked =
+        state.store.deactivate_member(&user.license, &target.id).await?.ok_or(ApiError::NotFound("member"))?;
+    end_sessions(&state, &user.license, revoked).await;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The active member `raw` names, if the caller's role is above theirs (never oneself, never the owner).
+async fn managed_member(state: &AppState, user: &DashboardUser, raw: &str) -> Result<Member, ApiError> {
+    let id = UserId::parse(raw).map_err(|_| ApiError::NotFound("member"))?;
+    let member = state.store.member(&user.license, &id).await?.ok_or(ApiError::NotFound("member"))?;
+    if member.status != "active" {
+        return Err(ApiError::NotFound("member"));
+    }
+    if member.id == user.claims.sub {
+        return Err(ApiError::forbidden("own_account", "you cannot change your own role or deactivate yourself"));
+    }
+    if !user.claims.role.manages(member.role) {
+        return Err(ApiError::forbidden(
+            "insufficient_role",
+            format!("you cannot manage a member with the {} role", member.role),
+        ));
+    }
+    Ok(member)
+}
+
+/// Closes the revoked sessions everywhere: the cache first (so no node accepts them), then the bus
+/// (so every node closes their sockets).
+async fn end_sessions(state: &AppState, license: &LicenseKey, revoked: Vec<(String, i64)>) {
+    for (jti, expires_at) in revoked {
+        state.auth.forget(license, &jti, expires_at).await;
+        state.bus.publish(license, Event::SessionRevoked { jti: Some(jti) });
+    }
+}
+
+/// A trimmed, non-blank display name of at most [`MAX_NAME_CHARS`] characters.
+pub(super) fn display_name(raw: &str) -> Result<String, ApiError> {
+    let name = raw.trim();
+    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS || name.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(
+            "invalid_value",
+            format!("the name must be 1 to {MAX_NAME_CHARS} printable characters"),
+        ));
+    }
+    Ok(name.to_owned())
+}
