@@ -142,7 +142,7 @@ impl Registry {
         assignee: Option<UserId>,
     ) -> Result<Conversation, AgentError> {
         who.require(Permission::Answer)?;
-        let change = SetAssignee { assignee, by: who.clone() };
+        let change = SetAssignee { assignee, by: Some(who.clone()) };
         self.send(&who.license, conversation_id, change).await?.ok_or(AgentError::NotFound)?
     }
 

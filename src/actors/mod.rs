@@ -18,4 +18,7 @@ pub use conversation::{
 pub use outbound::{Destination, Dispatch};
 pub use presence::Presence;
 pub use registry::{Registry, RegistryError};
-pub use tenant::{DashboardPresence, GetTenantStats, TenantActor, TenantStats, VisitorConnected, VisitorDisconnected};
+pub use tenant::{
+    AgentsAvailable, DashboardPresence, GetTenantStats, MemberChanged, TeamView, TenantActor, TenantStats,
+    VisitorConnected, VisitorDisconnected,
+};

@@ -276,6 +276,21 @@ impl Registry {
     }
 }
 
+impl Registry {
+    /// Tells dashboards, and the conversations' live actors on every node, that the store unassigned
+    /// these conversations (their assignee was deactivated).
+    pub fn unassigned(&self, license: &LicenseKey, conversations: Vec<ConversationId>) {
+        for conversation_id in conversations {
+            let live = self.inner.conversations.get(&conversation_id).map(|entry| entry.value().clone());
+            let event = Event::Activity(Activity::Assigned { conversation_id, assignee_id: None, by: None });
+            if let Some((_, addr)) = live.filter(|(owner, _)| owner == license) {
+                addr.do_send(Remote(event.clone()));
+            }
+            self.inner.bus.publish(license, event);
+        }
+    }
+}
+
 /// Hands other nodes' events about a conversation to its actor on this node, if it is live here.
 async fn relay_remote_events(registry: std::sync::Weak<Inner>, mut events: broadcast::Receiver<Arc<RemoteEvent>>) {
     loop {
@@ -294,7 +309,8 @@ async fn relay_remote_events(registry: std::sync::Weak<Inner>, mut events: broad
             Event::Typing { conversation_id, .. }
             | Event::Read { conversation_id, .. }
             | Event::Activity(Activity::ConversationClosed { conversation_id })
-            | Event::Activity(Activity::ConversationReopened { conversation_id }) => conversation_id,
+            | Event::Activity(Activity::ConversationReopened { conversation_id })
+            | Event::Activity(Activity::Assigned { conversation_id, .. }) => conversation_id,
             _ => continue,
         };
         let live = inner.conversations.get(conversation_id).map(|entry| entry.value().clone());

@@ -1,6 +1,8 @@
 //! What travels on the bus: the live events dashboards receive, named as on the wire.
 
-use crate::domain::{Channel, ConversationId, Delivery, Message, MessageId, NotificationKind, Sender, UserId};
+use crate::domain::{
+    Availability, Channel, ConversationId, Delivery, Message, MessageId, NotificationKind, Sender, UserId,
+};
 use serde::{Deserialize, Serialize};
 use std::sync::OnceLock;
 
@@ -96,6 +98,17 @@ pub enum Event {
     /// Something for the dashboard user's attention.
     #[serde(rename = "notification:new")]
     Notification(Notification),
+    /// A team member's availability changed: `availability` is what the team sees (offline unless a
+    /// dashboard of theirs is open somewhere, else the status they chose).
+    #[serde(rename = "presence:updated")]
+    PresenceUpdated {
+        /// The member.
+        member_id: UserId,
+        /// Online, busy or offline.
+        availability: Availability,
+        /// Whether a dashboard socket of theirs is open on any node.
+        connected: bool,
+    },
     /// A session was revoked (`jti`), or every session of the license (`None`, on suspension): sockets
     /// opened with it close. Internal: never forwarded to clients.
     #[serde(rename = "session:revoked")]
@@ -128,6 +141,7 @@ impl Event {
             Self::Read { .. } => "read",
             Self::Metrics(_) => "metrics:updated",
             Self::Notification(_) => "notification:new",
+            Self::PresenceUpdated { .. } => "presence:updated",
             Self::SessionRevoked { .. } => "session:revoked",
         }
     }

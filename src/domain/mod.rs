@@ -18,7 +18,7 @@ pub use email::Email;
 pub use ids::{new_id, ContactId, ConversationId, MessageId, UserId, VisitorToken};
 pub use keys::{LicenseKey, ProductKey};
 pub use product::{LicenseStatus, Product, Tier};
-pub use team::{mentions, Availability, Permission, Role};
+pub use team::{mentions, AutoAssignment, Availability, Permission, Role};
 pub use widget_config::{Position, UtmCapture, WidgetConfig};
 
 /// Why a raw value could not become a domain value; the message is safe to show to the caller.

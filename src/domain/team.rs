@@ -87,6 +87,18 @@ wire_enum!(
     }
 );
 
+wire_enum!(
+    /// How a new conversation finds an assignee.
+    AutoAssignment("auto-assignment mode") {
+        /// Nobody is assigned until someone takes it.
+        Off = "off",
+        /// Available members in turn.
+        RoundRobin = "round_robin",
+        /// The available member with the fewest open conversations.
+        LeastOpen = "least_open",
+    }
+);
+
 impl Tier {
     /// Most active members (the owner included) a license of this tier may have.
     pub fn member_limit(self) -> i64 {

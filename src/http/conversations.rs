@@ -1,13 +1,15 @@
 //! Conversation logs and agent actions for the dashboard, strictly within the caller's license.
 
 use super::{ApiError, DashboardUser};
+use crate::actors::TeamView;
 use crate::actors::{agent_conversation, agent_message};
-use crate::domain::{ConversationId, ConversationStatus, Permission, UserId};
+use crate::domain::{now_millis, ConversationId, ConversationStatus, Permission, UserId};
 use crate::state::AppState;
-use crate::store::{AssigneeFilter, ConversationCursor, ConversationFilter};
+use crate::store::{AssigneeFilter, ConversationCursor, ConversationFilter, ConversationSummary};
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
+use std::collections::HashMap;
 
 const DEFAULT_PAGE: i64 = 20;
 const MAX_PAGE: i64 = 100;
@@ -95,11 +97,39 @@ async fn list(
     };
     let cursor = query.cursor.as_deref().map(parse_cursor).transpose()?;
     let limit = page_size(query.limit)?;
-    let page = state.store.list_conversations(&user.license, &filter, cursor.as_ref(), limit).await?;
+    let mut page = state.store.list_conversations(&user.license, &filter, cursor.as_ref(), limit).await?;
+    flag_waiting(&state, &user, &mut page).await?;
     let next_cursor = (page.len() as i64 == limit)
         .then(|| page.last().map(|s| format!("{}.{}", s.conversation.updated_at, s.conversation.id)))
         .flatten();
     Ok(HttpResponse::Ok().json(json!({ "conversations": page, "next_cursor": next_cursor })))
+}
+
+/// Marks the open conversations whose assignee shows offline, last seen longer ago than the team's
+/// `waiting_after_minutes`: they stay assigned, and the inbox shows them as waiting for someone.
+async fn flag_waiting(
+    state: &AppState,
+    user: &DashboardUser,
+    page: &mut [ConversationSummary],
+) -> Result<(), ApiError> {
+    let assigned = |s: &ConversationSummary| {
+        s.conversation.status == ConversationStatus::Open && s.conversation.assignee_id.is_some()
+    };
+    if !page.iter().any(assigned) {
+        return Ok(());
+    }
+    let shown = state.registry.tenant(&user.license).send(TeamView).await.map_err(|_| ApiError::Unavailable)?;
+    let settings = state.store.team_settings(&user.license).await?;
+    let since = now_millis() - settings.waiting_after_minutes * 60_000;
+    let last_seen: HashMap<UserId, Option<i64>> =
+        state.store.members(&user.license).await?.into_iter().map(|m| (m.id, m.last_seen_at)).collect();
+    for summary in page.iter_mut().filter(|s| assigned(s)) {
+        let Some(assignee) = &summary.conversation.assignee_id else { continue };
+        let away = !shown.contains_key(assignee);
+        let long_ago = last_seen.get(assignee).copied().flatten().is_none_or(|seen| seen < since);
+        summary.waiting = away && long_ago;
+    }
+    Ok(())
 }
 
 #[utoipa::path(
@@ -250,17 +280,8 @@ async fn reopen(
 #[serde(deny_unknown_fields)]
 struct ReadRequest {
     #[schema(minimum = 0)]
-    #[serde(deserialize_with = "whole_number")]
+    #[serde(deserialize_with = "super::json_object::whole_number")]
     seq: i64,
-}
-
-/// A JSON number that is a whole number, written `7` or `7.0` (JSON Schema's `integer` allows both).
-fn whole_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
-    let number = <serde_json::Number as serde::Deserialize>::deserialize(deserializer)?;
-    number
-        .as_i64()
-        .or_else(|| number.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15).map(|f| f as i64))
-        .ok_or_else(|| serde::de::Error::custom(format!("{number} is not a whole number")))
 }
 
 /// The agent has read up to `seq`: clears the unread count and shows a read receipt to the visitor.

@@ -58,6 +58,8 @@ pub struct ErrorDetail {
         super::team::change,
         super::team::change_me,
         super::team::deactivate,
+        super::team::settings,
+        super::team::save_settings,
         super::invitations::invite,
         super::invitations::list,
         super::invitations::revoke,

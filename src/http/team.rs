@@ -2,10 +2,11 @@
 //! Invitations live in [`super::invitations`].
 
 use super::{ApiError, DashboardUser, JsonObject};
+use crate::actors::{MemberChanged, TeamView};
 use crate::bus::Event;
 use crate::domain::{Availability, LicenseKey, Permission, Role, UserId};
 use crate::state::AppState;
-use crate::store::{Member, MemberChange};
+use crate::store::{Member, MemberChange, TeamSettings};
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
@@ -18,7 +19,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/team/members", web::get().to(list))
         .route("/team/members/{id}", web::patch().to(change))
         .route("/team/members/{id}", web::delete().to(deactivate))
-        .route("/team/me", web::patch().to(change_me));
+        .route("/team/me", web::patch().to(change_me))
+        .route("/team/settings", web::get().to(settings))
+        .route("/team/settings", web::put().to(save_settings));
 }
 
 #[utoipa::path(
@@ -32,6 +35,16 @@ async fn list(state: web::Data<AppState>, user: DashboardUser) -> Result<HttpRes
     user.require(Permission::Read)?;
     let members = state.store.members(&user.license).await?;
     let license = state.store.license(&user.license).await?.ok_or(ApiError::NotFound("license"))?;
+    let shown = state.registry.tenant(&user.license).send(TeamView).await.map_err(|_| ApiError::Unavailable)?;
+    let members: Vec<_> = members
+        .into_iter()
+        .map(|member| {
+            let presence = shown.get(&member.id).copied().unwrap_or(Availability::Offline);
+            let mut shown = json!(member);
+            shown["presence"] = json!(presence);
+            shown
+        })
+        .collect();
     Ok(HttpResponse::Ok().json(json!({ "members": members, "member_limit": license.tier.member_limit() })))
 }
 
@@ -48,13 +61,8 @@ struct ChangeMember {
     name: Option<String>,
     /// Most open conversations auto-assignment gives them; `null` removes the cap.
     #[schema(minimum = 1, maximum = 1000)]
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "super::json_object::nullable_whole_number")]
     max_open: Option<Option<i64>>,
-}
-
-/// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).
-fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Option<i64>>, D::Error> {
-    Ok(Some(Option::deserialize(deserializer)?))
 }
 
 /// An admin (or the owner) changes a member of a lower role. A role change ends the member's sessions
@@ -136,6 +144,9 @@ async fn change_me(
         .change_member(&user.license, &user.claims.sub, &change)
         .await?
         .ok_or(ApiError::NotFound("member"))?;
+    if availability.is_some() {
+        state.registry.tenant(&user.license).do_send(MemberChanged(me.id.clone()));
+    }
     Ok(HttpResponse::Ok().json(me))
 }
 
@@ -156,10 +167,62 @@ async fn deactivate(
 ) -> Result<HttpResponse, ApiError> {
     user.require(Permission::ManageTeam)?;
     let target = managed_member(&state, &user, &path).await?;
-    let revoked =
+    let (revoked, unassigned) =
         state.store.deactivate_member(&user.license, &target.id).await?.ok_or(ApiError::NotFound("member"))?;
     end_sessions(&state, &user.license, revoked).await;
+    state.registry.unassigned(&user.license, unassigned);
+    state.registry.tenant(&user.license).do_send(MemberChanged(target.id));
     Ok(HttpResponse::NoContent().finish())
+}
+
+#[utoipa::path(
+    get,
+    path = "/api/team/settings",
+    tag = "team",
+    responses((status = 200, description = "how the team takes new conversations", body = serde_json::Value)),
+    security(("bearer" = []))
+)]
+async fn settings(state: web::Data<AppState>, user: DashboardUser) -> Result<HttpResponse, ApiError> {
+    user.require(Permission::Read)?;
+    Ok(HttpResponse::Ok().json(state.store.team_settings(&user.license).await?))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct Settings {
+    #[schema(pattern = r"^(off|round_robin|least_open)$")]
+    auto_assignment: String,
+    /// An assignee offline this long marks their open conversations `waiting` (0: as soon as they are).
+    #[schema(minimum = 0, maximum = 1440)]
+    #[serde(deserialize_with = "super::json_object::whole_number")]
+    waiting_after_minutes: i64,
+}
+
+/// Auto-assignment: `off`, `round_robin` or `least_open` among members showing `online` and under their
+/// `max_open`.
+#[utoipa::path(
+    put,
+    path = "/api/team/settings",
+    tag = "team",
+    request_body = Settings,
+    responses((status = 200, description = "the saved settings", body = serde_json::Value)),
+    security(("bearer" = []))
+)]
+async fn save_settings(
+    state: web::Data<AppState>,
+    user: DashboardUser,
+    body: web::Json<Settings>,
+) -> Result<HttpResponse, ApiError> {
+    user.require(Permission::ManageTeam)?;
+    if !(0..=1440).contains(&body.waiting_after_minutes) {
+        return Err(ApiError::bad_request("invalid_value", "waiting_after_minutes must be 0 to 1440"));
+    }
+    let settings = TeamSettings {
+        auto_assignment: body.auto_assignment.parse()?,
+        waiting_after_minutes: body.waiting_after_minutes,
+    };
+    state.store.save_team_settings(&user.license, &settings).await?;
+    Ok(HttpResponse::Ok().json(settings))
 }
 
 /// The active member `raw` names, if the caller's role is above theirs (never oneself, never the owner).

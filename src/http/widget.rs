@@ -3,6 +3,7 @@
 
 use super::product_keys::issue_product_key;
 use super::{ApiError, DashboardUser};
+use crate::actors::AgentsAvailable;
 use crate::domain::LicenseStatus;
 use crate::domain::{Permission, Product, ProductKey, WidgetConfig};
 use crate::state::AppState;
@@ -139,7 +140,9 @@ async fn public_config(
     query: web::Query<PublicConfigQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (record, config) = widget_config_for(&state, &query.product_key).await?;
-    Ok(HttpResponse::Ok().json(json!({ "product_key": record.product_key, "config": config })))
+    let available = state.registry.tenant(&record.license_key).send(AgentsAvailable).await.unwrap_or(false);
+    Ok(HttpResponse::Ok()
+        .json(json!({ "product_key": record.product_key, "config": config, "agents_available": available })))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

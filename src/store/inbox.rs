@@ -18,6 +18,9 @@ pub struct ConversationSummary {
     pub unread_count: i64,
     /// Its labels, by name.
     pub labels: Vec<String>,
+    /// Open, assigned, and its assignee has been offline longer than the team's `waiting_after_minutes`
+    /// (filled in by the API, which knows who is online).
+    pub waiting: bool,
 }
 
 /// Where a page of conversations starts: after this `(updated_at, id)`, newest first.
@@ -110,6 +113,7 @@ impl Store {
                     last_message: super::messages::last_message_from_row(row)?,
                     unread_count: row.try_get("unread_count")?,
                     labels: Vec::new(),
+                    waiting: false,
                 })
             })
             .collect::<StoreResult<Vec<_>>>()?;

@@ -16,6 +16,7 @@ mod messages;
 mod metrics;
 mod product_keys;
 mod sessions;
+mod team_settings;
 mod users;
 mod widget_configs;
 
@@ -30,6 +31,7 @@ pub use messages::{Appended, NewMessage};
 pub use metrics::StoredMetrics;
 pub use product_keys::ProductKeyRecord;
 pub use sessions::Session;
+pub use team_settings::TeamSettings;
 pub use users::{Member, MemberChange, NewUser, User};
 
 use futures_util::future::BoxFuture;
@@ -47,6 +49,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (4, "delivery_lease", include_str!("../../migrations/0004_delivery_lease.sql")),
     (5, "page_tokens", include_str!("../../migrations/0005_page_tokens.sql")),
     (6, "team", include_str!("../../migrations/0006_team.sql")),
+    (9, "team_settings", include_str!("../../migrations/0009_team_settings.sql")),
 ];
 
 /// Serves [`MIGRATIONS`] to sqlx's migrator without reading the filesystem at run time.

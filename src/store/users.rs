@@ -1,7 +1,7 @@
 //! Dashboard users (team members): each belongs to exactly one license.
 
 use super::{parse_column, Context, Store, StoreError, StoreResult};
-use crate::domain::{now_millis, Availability, Email, LicenseKey, Role, UserId};
+use crate::domain::{now_millis, Availability, ConversationId, Email, LicenseKey, Role, UserId};
 use serde::Serialize;
 use sqlx::{any::AnyRow, Row};
 
@@ -218,13 +218,14 @@ impl Store {
         row.as_ref().map(member_from_row).transpose()
     }
 
-    /// Deactivates a member and revokes their sessions in one transaction. Answers the revoked
-    /// sessions' `(jti, expires_at)`, or `None` if the license has no such active member.
+    /// Deactivates a member, unassigns their conversations and revokes their sessions in one
+    /// transaction. Answers the revoked sessions' `(jti, expires_at)` and the unassigned conversations,
+    /// or `None` if the license has no such active member.
     pub async fn deactivate_member(
         &self,
         license: &LicenseKey,
         id: &UserId,
-    ) -> StoreResult<Option<Vec<(String, i64)>>> {
+    ) -> StoreResult<Option<(Vec<(String, i64)>, Vec<ConversationId>)>> {
         let now = now_millis();
         let mut tx = self.pool().begin().await.context("deactivate_member")?;
         let done = sqlx::query(
@@ -240,15 +241,20 @@ impl Store {
             return Ok(None);
         }
         // Their conversations go back to the queue rather than waiting on someone who left.
-        sqlx::query("UPDATE conversations SET assignee_id = NULL WHERE license_key = $1 AND assignee_id = $2")
-            .bind(license.as_str().to_owned())
-            .bind(id.as_str().to_owned())
-            .execute(&mut *tx)
-            .await
-            .context("deactivate_member")?;
+        let unassigned = sqlx::query(
+            "UPDATE conversations SET assignee_id = NULL WHERE license_key = $1 AND assignee_id = $2 RETURNING id",
+        )
+        .bind(license.as_str().to_owned())
+        .bind(id.as_str().to_owned())
+        .fetch_all(&mut *tx)
+        .await
+        .context("deactivate_member")?
+        .iter()
+        .map(|row| parse_column(row, "id"))
+        .collect::<StoreResult<Vec<ConversationId>>>()?;
         let revoked = revoke_user_sessions(&mut tx, license, id, now).await?;
         tx.commit().await.context("deactivate_member")?;
-        Ok(Some(revoked))
+        Ok(Some((revoked, unassigned)))
     }
 
     /// Ends every live session of a member (a role change takes effect at their next login). Answers

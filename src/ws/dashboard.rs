@@ -44,11 +44,11 @@ impl DashboardSocket {
     /// Counts the agent online, forwards events until the socket ends, then counts it offline and closes.
     pub async fn run(self) {
         let Self { session, stream, guard, events, tenant, jti, member, shutdown } = self;
-        tenant.do_send(DashboardPresence(true));
+        tenant.do_send(DashboardPresence { member: member.clone(), connected: true });
         let mut gauge = SocketGauge::open("dashboard_ws");
-        let reason = serve(session.clone(), Inbound { stream, guard }, events, (jti, member), shutdown).await;
+        let reason = serve(session.clone(), Inbound { stream, guard }, events, (jti, member.clone()), shutdown).await;
         gauge.set_reason(close_label(reason.as_ref()));
-        tenant.do_send(DashboardPresence(false));
+        tenant.do_send(DashboardPresence { member, connected: false });
         if let Some(reason) = reason {
             let _ = session.close(Some(reason)).await;
         }

@@ -8,6 +8,7 @@ mod helpers;
 
 mod admin;
 mod auth;
+mod availability;
 mod browser;
 mod channels;
 mod cli;

@@ -6,10 +6,10 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 /// A logged-in member of `owner`'s team with `role`, invited and accepted over the API.
-struct Member {
-    id: String,
-    email: String,
-    token: String,
+pub(crate) struct Member {
+    pub(crate) id: String,
+    pub(crate) email: String,
+    pub(crate) token: String,
 }
 
 async fn invite(app: &TestApp, inviter: &str, email: &str, role: &str) -> Value {
@@ -17,7 +17,7 @@ async fn invite(app: &TestApp, inviter: &str, email: &str, role: &str) -> Value 
     expect_status(response, StatusCode::CREATED).await
 }
 
-async fn add_member(app: &TestApp, inviter: &str, role: &str) -> Member {
+pub(crate) async fn add_member(app: &TestApp, inviter: &str, role: &str) -> Member {
     let email = format!("{role}-{}@example.com", uuid::Uuid::new_v4().simple());
     let invited = invite(app, inviter, &email, role).await;
     let token = invited["token"].as_str().expect("token");
@@ -31,16 +31,16 @@ async fn add_member(app: &TestApp, inviter: &str, role: &str) -> Member {
     }
 }
 
-async fn patch_as(app: &TestApp, path: &str, token: &str, body: &Value) -> reqwest::Response {
+pub(crate) async fn patch_as(app: &TestApp, path: &str, token: &str, body: &Value) -> reqwest::Response {
     app.client.patch(app.url(path)).bearer_auth(token).json(body).send().await.expect("request sent")
 }
 
-async fn put_as(app: &TestApp, path: &str, token: &str, body: &Value) -> reqwest::Response {
+pub(crate) async fn put_as(app: &TestApp, path: &str, token: &str, body: &Value) -> reqwest::Response {
     app.client.put(app.url(path)).bearer_auth(token).json(body).send().await.expect("request sent")
 }
 
 /// A visitor of the tenant writes; returns the visitor's socket and the conversation id.
-async fn visitor_writes(app: &TestApp, key: &str, text: &str) -> (Socket, String) {
+pub(crate) async fn visitor_writes(app: &TestApp, key: &str, text: &str) -> (Socket, String) {
     let mut visitor = app.widget(key, None).await;
     visitor.recv_type("welcome").await;
     visitor.send_json(&json!({ "type": "message", "text": text, "client_msg_id": "first" })).await;
@@ -49,7 +49,7 @@ async fn visitor_writes(app: &TestApp, key: &str, text: &str) -> (Socket, String
 }
 
 /// The next dashboard frame with `event` whose data satisfies `keep`.
-async fn dashboard_event(socket: &mut Socket, event: &str, keep: impl Fn(&Value) -> bool) -> Value {
+pub(crate) async fn dashboard_event(socket: &mut Socket, event: &str, keep: impl Fn(&Value) -> bool) -> Value {
     loop {
         let frame = socket.recv_json().await;
         if frame["event"] == event && keep(&frame["data"]) {
@@ -245,6 +245,8 @@ async fn deactivation_ends_sessions_and_sockets(backend: Backend) {
     let member = add_member(&app, &owner.token, "member").await;
     let mut socket = app.dashboard_ws(&member.token).await;
     socket.drain_dashboard().await;
+    let mut owner_socket = app.dashboard_ws(&owner.token).await;
+    owner_socket.drain_dashboard().await;
     let (_visitor, conversation) = visitor_writes(&app, &key, "hi").await;
     let assignee = format!("/api/conversations/{conversation}/assignee");
     expect_status(put_as(&app, &assignee, &member.token, &json!({ "assignee_id": "me" })).await, StatusCode::OK).await;
@@ -252,6 +254,10 @@ async fn deactivation_ends_sessions_and_sockets(backend: Backend) {
     let path = format!("/api/team/members/{}", member.id);
     expect_status(app.delete_as(&path, &owner.token).await, StatusCode::NO_CONTENT).await;
     assert_eq!(socket.recv_close().await.0, 4003);
+    let unassigned =
+        dashboard_event(&mut owner_socket, "activity:new", |d| d["type"] == "assigned" && d["assignee_id"].is_null())
+            .await;
+    assert!(unassigned["assignee_id"].is_null() && unassigned["by"].is_null(), "{unassigned}");
     expect_error(app.get_as("/api/auth/me", &member.token).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
     expect_error(app.login(&member.email, PASSWORD).await, StatusCode::FORBIDDEN, "member_deactivated").await;
     // Their conversations go back to the queue; they stay listed, as deactivated.
@@ -259,6 +265,12 @@ async fn deactivation_ends_sessions_and_sockets(backend: Backend) {
         expect_status(app.get_as(&format!("/api/conversations/{conversation}"), &owner.token).await, StatusCode::OK)
             .await;
     assert!(shown["assignee_id"].is_null());
+    // The conversation's live actor knows too: another member takes it with the member role alone.
+    let other = add_member(&app, &owner.token, "member").await;
+    let taken =
+        expect_status(put_as(&app, &assignee, &other.token, &json!({ "assignee_id": "me" })).await, StatusCode::OK)
+            .await;
+    assert_eq!(taken["assignee_id"], other.id.as_str());
     let members = expect_status(app.get_as("/api/team/members", &owner.token).await, StatusCode::OK).await;
     assert_eq!(members["members"][1]["status"], "deactivated");
     expect_error(app.delete_as(&path, &owner.token).await, StatusCode::NOT_FOUND, "not_found").await;

@@ -99,8 +99,8 @@ impl Handler<MergeMetadata> for ConversationActor {
 pub struct SetAssignee {
     /// The new assignee.
     pub assignee: Option<UserId>,
-    /// Who asks.
-    pub by: Teammate,
+    /// Who asks; `None` is auto-assignment.
+    pub by: Option<Teammate>,
 }
 
 impl Handler<SetAssignee> for ConversationActor {
@@ -108,20 +108,19 @@ impl Handler<SetAssignee> for ConversationActor {
 
     fn handle(&mut self, change: SetAssignee, _: &mut Self::Context) -> Self::Result {
         self.last_active = Instant::now();
-        let by = change.by.id.clone();
-        let others = |who: &Option<UserId>| who.as_ref().is_some_and(|w| *w != by);
-        let needed = if others(&change.assignee) || others(&self.conversation.assignee_id) {
-            Permission::Assign
-        } else {
-            Permission::Answer
-        };
-        if let Err(refused) = change.by.require(needed) {
-            return AtomicResponse::new(Box::pin(fut::ready(Err(refused))));
+        if let Some(by) = &change.by {
+            let others = |who: &Option<UserId>| who.as_ref().is_some_and(|w| *w != by.id);
+            let touches_others = others(&change.assignee) || others(&self.conversation.assignee_id);
+            let needed = if touches_others { Permission::Assign } else { Permission::Answer };
+            if let Err(refused) = by.require(needed) {
+                return AtomicResponse::new(Box::pin(fut::ready(Err(refused))));
+            }
         }
         let store = self.store.clone();
         let license = self.conversation.license_key.clone();
         let id = self.conversation.id.clone();
         let assignee = change.assignee.clone();
+        let by = change.by.map(|t| t.id);
         AtomicResponse::new(Box::pin(
             async move { store.assign_conversation(&license, &id, assignee.as_ref()).await }.into_actor(self).map(
                 move |stored, act, _| {
@@ -133,9 +132,9 @@ impl Handler<SetAssignee> for ConversationActor {
                         act.publish(Event::Activity(Activity::Assigned {
                             conversation_id: stored.id.clone(),
                             assignee_id: stored.assignee_id.clone(),
-                            by: Some(change.by.id.clone()),
+                            by: by.clone(),
                         }));
-                        if let Some(assignee) = stored.assignee_id.as_ref().filter(|a| **a != change.by.id) {
+                        if let Some(assignee) = stored.assignee_id.as_ref().filter(|a| Some(*a) != by.as_ref()) {
                             act.publish(Event::Notification(Notification::assigned(assignee, &stored.id)));
                         }
                     }

@@ -35,6 +35,11 @@ impl Handler<Remote> for ConversationActor {
                 self.apply_status(ConversationStatus::Open, false);
                 return AtomicResponse::new(Box::pin(fut::ready(())));
             }
+            Event::Activity(Activity::Assigned { assignee_id, .. }) => {
+                // Permission checks here compare against the current assignee.
+                self.conversation.assignee_id = assignee_id;
+                return AtomicResponse::new(Box::pin(fut::ready(())));
+            }
             _ => return AtomicResponse::new(Box::pin(fut::ready(()))),
         };
         if message.seq <= self.conversation.last_seq + 1 {

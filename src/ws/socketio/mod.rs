@@ -158,14 +158,16 @@ async fn on_connect(socket: SocketRef, Extension(dashboard): Extension<Dashboard
     socket.join([member_room(&room, &dashboard.teammate.id), room]);
     crate::telemetry::count_socket_opened("socketio");
     state.attach(&dashboard.teammate.license);
-    state.registry.tenant(&dashboard.teammate.license).do_send(DashboardPresence(true));
+    let member = dashboard.teammate.id.clone();
+    state.registry.tenant(&dashboard.teammate.license).do_send(DashboardPresence { member, connected: true });
     socket.on("message:send", emits::on_message_send);
     socket.on("conversation:close", emits::on_close);
     socket.on("typing", emits::on_typing);
     socket.on("conversation:assign", emits::on_assign);
     socket.on_disconnect(|Extension(dashboard): Extension<Dashboard>, State(state): State<SocketIoState>, reason: DisconnectReason| async move {
         crate::telemetry::count_socket_closed("socketio", disconnect_label(reason));
-        state.registry.tenant(&dashboard.teammate.license).do_send(DashboardPresence(false));
+        let member = dashboard.teammate.id.clone();
+        state.registry.tenant(&dashboard.teammate.license).do_send(DashboardPresence { member, connected: false });
         state.detach(&dashboard.teammate.license);
     });
 }

@@ -52,6 +52,8 @@ pub enum ServerFrame<'a> {
         status: Option<ConversationStatus>,
         /// Highest message number in the conversation.
         last_seq: i64,
+        /// Whether a team member shows `online`: live chat, or the offline form.
+        agents_available: bool,
     },
     /// The visitor's message is stored.
     Ack {

@@ -8,7 +8,9 @@ mod inbound;
 mod watching;
 
 use super::frames::ServerFrame;
-use crate::actors::{ConversationActor, ConversationUpdate, Registry, Unwatch, VisitorConnected, VisitorDisconnected};
+use crate::actors::{
+    AgentsAvailable, ConversationActor, ConversationUpdate, Registry, Unwatch, VisitorConnected, VisitorDisconnected,
+};
 use crate::domain::{ContactId, ConversationId, LicenseKey, VisitorToken};
 use crate::limits::RateLimits;
 use crate::shutdown::Shutdown;
@@ -123,8 +125,9 @@ impl WidgetSession {
     pub async fn run(mut self, stream: AggregatedMessageStream, resume: Option<Conversation>, last_seq: i64) {
         let tenant = self.registry.tenant(&self.license);
         let suspensions = tenant.send(VisitorConnected { visitor_id: self.visitor_id.clone() }).await.ok();
+        let agents_available = tenant.send(AgentsAvailable).await.unwrap_or(false);
         let mut gauge = SocketGauge::open("widget");
-        let end = match self.start(resume, last_seq).await {
+        let end = match self.start(resume, last_seq, agents_available).await {
             Ok(()) => self.serve(stream, suspensions).await,
             Err(end) => Err(end),
         }

@@ -11,7 +11,12 @@ use actix_ws::CloseCode;
 use tokio::sync::mpsc;
 
 impl WidgetSession {
-    pub(super) async fn start(&mut self, resume: Option<Conversation>, last_seq: i64) -> Result<(), End> {
+    pub(super) async fn start(
+        &mut self,
+        resume: Option<Conversation>,
+        last_seq: i64,
+        agents_available: bool,
+    ) -> Result<(), End> {
         let snapshot = match resume {
             Some(conversation) => self.watch_existing(&conversation.id).await?,
             None => None,
@@ -22,6 +27,7 @@ impl WidgetSession {
             conversation_id: snapshot.as_ref().map(|c| c.id.as_str()),
             status: snapshot.as_ref().map(|c| c.status),
             last_seq: snapshot.as_ref().map_or(0, |c| c.last_seq),
+            agents_available,
         }
         .to_text();
         self.send(welcome).await?;

@@ -2,6 +2,12 @@
 //! listens to its license's bus topic, and pushes `metrics:updated` (coalesced to at most one a
 //! second) and `notification:new` (new conversations, usage warnings).
 
+mod team;
+mod visitors;
+
+pub use team::{AgentsAvailable, DashboardPresence, MemberChanged, TeamView};
+pub use visitors::{VisitorConnected, VisitorDisconnected};
+
 use super::registry::Registry;
 use crate::bus::{Activity, BusEvent, Event, Metrics, Notification, SharedBus};
 use crate::domain::{now_millis, ContactId, ConversationId, LicenseKey, NotificationKind, Tier};
@@ -37,6 +43,8 @@ pub struct TenantActor {
     idle_after: Duration,
     /// Counts the license's suspensions seen on the bus; widget sockets watch it and close on a change.
     suspensions: watch::Sender<u64>,
+    /// Members' dashboards and availability.
+    team: team::Team,
 }
 
 impl TenantActor {
@@ -55,6 +63,7 @@ impl TenantActor {
             last_active: Instant::now(),
             idle_after,
             suspensions: watch::Sender::new(0),
+            team: team::Team::default(),
         }
     }
 
@@ -172,10 +181,12 @@ impl Actor for TenantActor {
                 act.push_metrics(ctx);
             }
         });
+        self.reload_team(ctx, true);
         ctx.run_interval(PRESENCE_REFRESH, |act, ctx| {
             let presence = act.registry.presence().clone();
             let (license, visitors) = (act.license.clone(), act.visitors.keys().map(ContactId::to_string).collect());
             ctx.spawn(async move { presence.mark_online(&license, visitors).await }.into_actor(act));
+            act.reload_team(ctx, false);
         });
         let check_every = (self.idle_after / 2).max(Duration::from_millis(200));
         ctx.run_interval(check_every, |act, ctx| {
@@ -192,7 +203,7 @@ impl Actor for TenantActor {
 }
 
 impl StreamHandler<Arc<BusEvent>> for TenantActor {
-    fn handle(&mut self, published: Arc<BusEvent>, _: &mut Self::Context) {
+    fn handle(&mut self, published: Arc<BusEvent>, ctx: &mut Self::Context) {
         match &published.event {
             Event::MessageNew { .. } => self.metrics_dirty = true,
             Event::Activity(activity) => {
@@ -208,10 +219,12 @@ impl StreamHandler<Arc<BusEvent>> for TenantActor {
                             Some(conversation_id.clone()),
                             true,
                         );
+                        self.auto_assign(conversation_id.clone(), ctx);
                     }
                     _ => {}
                 }
             }
+            Event::PresenceUpdated { member_id, availability, .. } => self.team.learn(member_id, *availability),
             Event::Typing { .. } | Event::Read { .. } | Event::Metrics(_) | Event::Notification(_) => {}
             // Every session of the license revoked at once: the license was suspended (on any node).
             Event::SessionRevoked { jti: None } => self.suspensions.send_modify(|n| *n += 1),
@@ -221,82 +234,6 @@ impl StreamHandler<Arc<BusEvent>> for TenantActor {
 
     /// The bus closing means shutdown; the interval stops the actor when idle anyway.
     fn finished(&mut self, _: &mut Self::Context) {}
-}
-
-/// A widget socket of `visitor_id` opened. Answers a receiver that changes when the license is
-/// suspended, so the socket can close at once rather than at its next message.
-#[derive(Message, Clone)]
-#[rtype(result = "watch::Receiver<u64>")]
-pub struct VisitorConnected {
-    /// The visitor.
-    pub visitor_id: ContactId,
-}
-
-impl Handler<VisitorConnected> for TenantActor {
-    type Result = MessageResult<VisitorConnected>;
-
-    fn handle(&mut self, msg: VisitorConnected, ctx: &mut Self::Context) -> Self::Result {
-        self.last_active = Instant::now();
-        let tabs = self.visitors.entry(msg.visitor_id.clone()).or_default();
-        *tabs += 1;
-        if *tabs == 1 {
-            let presence = self.registry.presence().clone();
-            let (license, visitor) = (self.license.clone(), msg.visitor_id.to_string());
-            ctx.spawn(async move { presence.mark_online(&license, vec![visitor]).await }.into_actor(self));
-            self.bus
-                .publish(&self.license, Event::Activity(Activity::VisitorOnline { visitor_id: msg.visitor_id.into() }));
-        }
-        MessageResult(self.suspensions.subscribe())
-    }
-}
-
-/// A widget socket of `visitor_id` closed.
-#[derive(Message, Clone)]
-#[rtype(result = "()")]
-pub struct VisitorDisconnected {
-    /// The visitor.
-    pub visitor_id: ContactId,
-}
-
-impl Handler<VisitorDisconnected> for TenantActor {
-    type Result = ();
-
-    fn handle(&mut self, msg: VisitorDisconnected, ctx: &mut Self::Context) {
-        self.last_active = Instant::now();
-        let Some(tabs) = self.visitors.get_mut(&msg.visitor_id) else {
-            return;
-        };
-        *tabs = tabs.saturating_sub(1);
-        if *tabs == 0 {
-            self.visitors.remove(&msg.visitor_id);
-            let presence = self.registry.presence().clone();
-            let (license, visitor) = (self.license.clone(), msg.visitor_id.to_string());
-            ctx.spawn(async move { presence.mark_offline(&license, visitor).await }.into_actor(self));
-            self.bus.publish(
-                &self.license,
-                Event::Activity(Activity::VisitorOffline { visitor_id: msg.visitor_id.into() }),
-            );
-        }
-    }
-}
-
-/// A dashboard socket opened (`true`) or closed (`false`); a new one gets fresh metrics within a second.
-#[derive(Message, Clone)]
-#[rtype(result = "()")]
-pub struct DashboardPresence(pub bool);
-
-impl Handler<DashboardPresence> for TenantActor {
-    type Result = ();
-
-    fn handle(&mut self, DashboardPresence(connected): DashboardPresence, _: &mut Self::Context) {
-        self.last_active = Instant::now();
-        if connected {
-            self.dashboards += 1;
-            self.metrics_dirty = true;
-        } else {
-            self.dashboards = self.dashboards.saturating_sub(1);
-        }
-    }
 }
 
 /// What the tenant actor counts on this node, for `/api/admin/stats`.

@@ -1,0 +1,259 @@
+//! The team in the tenant actor: which members have a dashboard open (on this node, and through the
+//! shared presence on every node), what availability each shows, `presence:updated`, and auto-assignment.
+//!
+//! Every node's tenant actor learns each member's availability from the `presence:updated` events on
+//! the license's topic, and reloads it from the store and the shared presence every 30 s (so a crashed
+//! node's members fade out) and when it starts (before it answers anything).
+
+use super::TenantActor;
+use crate::actors::SetAssignee;
+use crate::bus::Event;
+use crate::domain::{AutoAssignment, Availability, ConversationId, UserId};
+use actix::prelude::*;
+use std::collections::{HashMap, HashSet};
+use std::time::Instant;
+
+/// The team's live state on this node.
+#[derive(Default)]
+pub(super) struct Team {
+    /// Member → dashboard sockets open on this node.
+    local: HashMap<UserId, usize>,
+    /// What each member who is not offline shows, as last learnt.
+    shown: HashMap<UserId, Availability>,
+    /// Where round-robin continues.
+    turn: usize,
+}
+
+impl Team {
+    /// Takes in a `presence:updated` from any node.
+    pub(super) fn learn(&mut self, member: &UserId, availability: Availability) {
+        if availability == Availability::Offline {
+            self.shown.remove(member);
+        } else {
+            self.shown.insert(member.clone(), availability);
+        }
+    }
+
+    fn local_members(&self) -> HashSet<UserId> {
+        self.local.keys().cloned().collect()
+    }
+}
+
+/// What a member shows: offline without an open dashboard, else the status they chose.
+fn shown(connected: bool, chosen: Availability) -> Availability {
+    if connected {
+        chosen
+    } else {
+        Availability::Offline
+    }
+}
+
+impl TenantActor {
+    /// Recomputes what every member shows from the store and the shared presence (re-marking this
+    /// node's members first), and tells this node's dashboards what changed. With `hold`, the actor
+    /// handles nothing else until it is done (at start, so its first answers are right).
+    pub(super) fn reload_team(&mut self, ctx: &mut Context<Self>, hold: bool) {
+        let presence = self.registry.presence().clone();
+        let store = self.store.clone();
+        let license = self.license.clone();
+        let local = self.team.local_members();
+        let load = async move {
+            presence.mark_agents(&license, &local.iter().cloned().collect::<Vec<_>>()).await;
+            let connected = presence.connected_agents(&license, local).await;
+            (connected, store.members(&license).await)
+        }
+        .into_actor(self)
+        .map(move |(connected, members), act, _| {
+            let members = match members {
+                Ok(members) => members,
+                Err(err) => return tracing::warn!(%err, license = %act.license, "team availability not reloaded"),
+            };
+            let now: HashMap<UserId, Availability> = members
+                .into_iter()
+                .filter(|m| m.status == "active")
+                .map(|m| (shown(connected.contains(&m.id), m.availability), m.id))
+                .filter(|(availability, _)| *availability != Availability::Offline)
+                .map(|(availability, id)| (id, availability))
+                .collect();
+            let gone = act.team.shown.keys().filter(|id| !now.contains_key(*id)).cloned().collect::<Vec<_>>();
+            let changed = now.iter().filter(|(id, a)| act.team.shown.get(*id) != Some(*a));
+            let events: Vec<Event> = changed
+                .map(|(id, a)| Event::PresenceUpdated { member_id: id.clone(), availability: *a, connected: true })
+                .chain(gone.into_iter().map(|id| Event::PresenceUpdated {
+                    member_id: id,
+                    availability: Availability::Offline,
+                    connected: false,
+                }))
+                .collect();
+            act.team.shown = now;
+            if !hold {
+                for event in events {
+                    act.bus.publish_local(&act.license, event);
+                }
+            }
+        });
+        if hold {
+            ctx.wait(load);
+        } else {
+            ctx.spawn(load);
+        }
+    }
+
+    /// Records this node's change to `member`'s dashboards in the shared presence (`Some(true)`: their
+    /// first socket here opened, `Some(false)`: their last closed), then works out what they show and
+    /// tells every node. The actor waits for it, so announcements leave in the order their causes
+    /// arrived and the last one is the truth.
+    fn announce(&mut self, member: UserId, here: Option<bool>, ctx: &mut Context<Self>) {
+        let presence = self.registry.presence().clone();
+        let store = self.store.clone();
+        let license = self.license.clone();
+        let local = self.team.local_members();
+        ctx.wait(
+            async move {
+                match here {
+                    Some(true) => presence.mark_agents(&license, std::slice::from_ref(&member)).await,
+                    Some(false) => presence.unmark_agent(&license, &member).await,
+                    None => {}
+                }
+                let connected = presence.connected_agents(&license, local).await.contains(&member);
+                if !connected {
+                    if let Err(err) = store.touch_member(&license, &member).await {
+                        tracing::warn!(%err, "last seen not recorded");
+                    }
+                }
+                let chosen = match store.member(&license, &member).await {
+                    Ok(Some(m)) if m.status == "active" => m.availability,
+                    _ => Availability::Offline,
+                };
+                Event::PresenceUpdated { availability: shown(connected, chosen), member_id: member, connected }
+            }
+            .into_actor(self)
+            .map(|event, act, _| act.bus.publish(&act.license, event)),
+        );
+    }
+
+    /// Picks an assignee for a conversation this node opened, if the license wants that: among members
+    /// showing `online` and under their `max_open`, in turn or by fewest open conversations. Nobody
+    /// available: it stays unassigned for whoever takes it.
+    pub(super) fn auto_assign(&mut self, conversation: ConversationId, ctx: &mut Context<Self>) {
+        let mut candidates: Vec<UserId> =
+            self.team.shown.iter().filter(|(_, a)| **a == Availability::Online).map(|(id, _)| id.clone()).collect();
+        if candidates.is_empty() {
+            return;
+        }
+        candidates.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        let turn = self.team.turn;
+        self.team.turn = self.team.turn.wrapping_add(1);
+        let (store, registry, license) = (self.store.clone(), self.registry.clone(), self.license.clone());
+        ctx.spawn(
+            async move {
+                let settings = store.team_settings(&license).await?;
+                if settings.auto_assignment == AutoAssignment::Off {
+                    return Ok(());
+                }
+                let load = store.open_load(&license).await?;
+                let caps: HashMap<UserId, Option<i64>> =
+                    store.members(&license).await?.into_iter().map(|m| (m.id, m.max_open)).collect();
+                let open = |id: &UserId| load.get(id).copied().unwrap_or(0);
+                let eligible: Vec<&UserId> = candidates
+                    .iter()
+                    .filter(|id| caps.get(*id).is_some_and(|cap| cap.is_none_or(|max| open(id) < max)))
+                    .collect();
+                if eligible.is_empty() {
+                    return Ok(());
+                }
+                let start = turn % eligible.len();
+                let rotated = eligible[start..].iter().chain(&eligible[..start]);
+                let pick = match settings.auto_assignment {
+                    AutoAssignment::LeastOpen => rotated.min_by_key(|id| open(id)),
+                    _ => rotated.into_iter().next(),
+                };
+                if let Some(pick) = pick {
+                    let assign = SetAssignee { assignee: Some((*pick).clone()), by: None };
+                    registry.send(&license, &conversation, assign).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+                }
+                Ok::<(), anyhow::Error>(())
+            }
+            .into_actor(self)
+            .map(|done, act, _| {
+                if let Err(err) = done {
+                    tracing::warn!(%err, license = %act.license, "auto-assignment failed");
+                }
+            }),
+        );
+    }
+}
+
+/// A dashboard socket of `member` opened or closed; a new one gets fresh metrics within a second. The
+/// member's first socket on this node, or their last, changes what they show.
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub struct DashboardPresence {
+    /// Whose socket.
+    pub member: UserId,
+    /// Opened (true) or closed.
+    pub connected: bool,
+}
+
+impl Handler<DashboardPresence> for TenantActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: DashboardPresence, ctx: &mut Self::Context) {
+        self.last_active = Instant::now();
+        let sockets = self.team.local.entry(msg.member.clone()).or_default();
+        if msg.connected {
+            self.dashboards += 1;
+            self.metrics_dirty = true;
+            *sockets += 1;
+            if *sockets == 1 {
+                self.announce(msg.member, Some(true), ctx);
+            }
+        } else {
+            self.dashboards = self.dashboards.saturating_sub(1);
+            *sockets = sockets.saturating_sub(1);
+            if *sockets == 0 {
+                self.team.local.remove(&msg.member);
+                self.announce(msg.member, Some(false), ctx);
+            }
+        }
+    }
+}
+
+/// A member's chosen status (or standing) changed: tell every node what they show now.
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub struct MemberChanged(pub UserId);
+
+impl Handler<MemberChanged> for TenantActor {
+    type Result = ();
+
+    fn handle(&mut self, MemberChanged(member): MemberChanged, ctx: &mut Self::Context) {
+        self.announce(member, None, ctx);
+    }
+}
+
+/// Whether any member shows `online`: the widget offers live chat, or the offline form.
+#[derive(Message, Clone)]
+#[rtype(result = "bool")]
+pub struct AgentsAvailable;
+
+impl Handler<AgentsAvailable> for TenantActor {
+    type Result = bool;
+
+    fn handle(&mut self, _: AgentsAvailable, _: &mut Self::Context) -> bool {
+        self.team.shown.values().any(|a| *a == Availability::Online)
+    }
+}
+
+/// What every member who is not offline shows.
+#[derive(Message, Clone)]
+#[rtype(result = "HashMap<UserId, Availability>")]
+pub struct TeamView;
+
+impl Handler<TeamView> for TenantActor {
+    type Result = MessageResult<TeamView>;
+
+    fn handle(&mut self, _: TeamView, _: &mut Self::Context) -> Self::Result {
+        MessageResult(self.team.shown.clone())
+    }
+}
