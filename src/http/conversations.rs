@@ -5,7 +5,7 @@ use crate::actors::TeamView;
 use crate::actors::{agent_conversation, agent_message};
 use crate::domain::{now_millis, ConversationId, ConversationStatus, Permission, UserId};
 use crate::state::AppState;
-use crate::store::{AssigneeFilter, ConversationCursor, ConversationFilter, ConversationSummary};
+use crate::store::{search_words, AssigneeFilter, ConversationCursor, ConversationFilter, ConversationSummary};
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
@@ -41,6 +41,9 @@ struct ListQuery {
     channel: Option<String>,
     /// Only conversations with visitor messages no agent has read.
     unread: Option<bool>,
+    /// Words a message of the conversation contains (each as a prefix), e.g. `refund ord`.
+    #[param(max_length = 200, pattern = r"[^\W_]")]
+    q: Option<String>,
     /// Opaque: the `next_cursor` of the previous page.
     #[param(pattern = r"^[0-9]{1,15}\.[0-9a-f]{32}$")]
     cursor: Option<String>,
@@ -94,6 +97,19 @@ async fn list(
         assignee,
         label: query.label.as_deref().map(super::labels::label_name).transpose()?,
         unread_only: query.unread.unwrap_or(false),
+        words: match query.q.as_deref() {
+            None => Vec::new(),
+            Some(q) => {
+                let words = search_words(q);
+                if words.is_empty() || q.chars().count() > 200 {
+                    return Err(ApiError::bad_request(
+                        "invalid_query",
+                        "q needs 1 to 200 characters with a letter or digit",
+                    ));
+                }
+                words
+            }
+        },
     };
     let cursor = query.cursor.as_deref().map(parse_cursor).transpose()?;
     let limit = page_size(query.limit)?;

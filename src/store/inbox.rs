@@ -57,6 +57,14 @@ pub struct ConversationFilter {
     pub label: Option<String>,
     /// Only those with unread visitor messages.
     pub unread_only: bool,
+    /// Only those with a message containing every one of these words (as a prefix): see [`search_words`].
+    pub words: Vec<String>,
+}
+
+/// The words of a search: runs of letters and digits, lower-cased, at most eight. Only these reach the
+/// full-text query, so no query syntax can be injected.
+pub fn search_words(query: &str) -> Vec<String> {
+    query.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).take(8).map(str::to_lowercase).collect()
 }
 
 impl Store {
@@ -77,7 +85,21 @@ impl Store {
         };
         let unread = "EXISTS (SELECT 1 FROM messages u
                   WHERE u.conversation_id = c.id AND u.sender = 'visitor' AND u.seq > c.agent_read_seq)";
-        let rows = sqlx::query(&format!(
+        // The full-text index of each engine (FTS5 / GIN over to_tsvector), never a LIKE scan.
+        let (search, terms) = match (filter.words.is_empty(), self.postgres) {
+            (true, _) => ("", String::new()),
+            (false, false) => (
+                "AND c.id IN (SELECT m2.conversation_id FROM messages_fts f JOIN messages m2 ON m2.rowid = f.rowid
+                              WHERE messages_fts MATCH $10 AND m2.license_key = $1)",
+                filter.words.iter().map(|w| format!("\"{w}\"*")).collect::<Vec<_>>().join(" "),
+            ),
+            (false, true) => (
+                "AND c.id IN (SELECT m2.conversation_id FROM messages m2
+                              WHERE m2.license_key = $1 AND to_tsvector('simple', m2.body) @@ to_tsquery('simple', $10))",
+                filter.words.iter().map(|w| format!("{w}:*")).collect::<Vec<_>>().join(" & "),
+            ),
+        };
+        let sql = format!(
             "SELECT c.*, {LAST_MESSAGE_COLUMNS},
                  (SELECT COUNT(*) FROM messages u
                   WHERE u.conversation_id = c.id AND u.sender = 'visitor' AND u.seq > c.agent_read_seq) AS unread_count
@@ -90,21 +112,24 @@ impl Store {
                AND ($8 = '' OR EXISTS (SELECT 1 FROM conversation_labels l
                                        WHERE l.conversation_id = c.id AND l.label = $8))
                AND ($9 = 0 OR {unread})
+               {search}
              ORDER BY c.updated_at DESC, c.id DESC
              LIMIT $5"
-        ))
-        .bind(license.as_str().to_owned())
-        .bind(filter.status.map_or("", ConversationStatus::as_str))
-        .bind(before_time)
-        .bind(before_id)
-        .bind(limit)
-        .bind(filter.channel.map_or("", Channel::as_str))
-        .bind(assignee)
-        .bind(filter.label.clone().unwrap_or_default())
-        .bind(i64::from(filter.unread_only))
-        .fetch_all(self.pool())
-        .await
-        .context("list_conversations")?;
+        );
+        let mut query = sqlx::query(&sql)
+            .bind(license.as_str().to_owned())
+            .bind(filter.status.map_or("", ConversationStatus::as_str))
+            .bind(before_time)
+            .bind(before_id)
+            .bind(limit)
+            .bind(filter.channel.map_or("", Channel::as_str))
+            .bind(assignee)
+            .bind(filter.label.clone().unwrap_or_default())
+            .bind(i64::from(filter.unread_only));
+        if !search.is_empty() {
+            query = query.bind(terms);
+        }
+        let rows = query.fetch_all(self.pool()).await.context("list_conversations")?;
         let mut page = rows
             .iter()
             .map(|row| {

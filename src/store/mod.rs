@@ -22,7 +22,7 @@ mod widget_configs;
 
 pub use conversations::Conversation;
 pub use delivery::ProviderMessage;
-pub use inbox::{AssigneeFilter, ConversationCursor, ConversationFilter, ConversationSummary};
+pub use inbox::{search_words, AssigneeFilter, ConversationCursor, ConversationFilter, ConversationSummary};
 pub use integrations::Integration;
 pub use invitations::{AcceptError, Invitation};
 pub use labels::{CannedAnswer, Label};
@@ -52,17 +52,34 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (9, "team_settings", include_str!("../../migrations/0009_team_settings.sql")),
 ];
 
-/// Serves [`MIGRATIONS`] to sqlx's migrator without reading the filesystem at run time.
+/// The parts of the schema the engines write differently (full-text search): (version, description,
+/// SQLite SQL, PostgreSQL SQL).
+const ENGINE_MIGRATIONS: &[(i64, &str, &str, &str)] = &[(
+    10,
+    "search",
+    include_str!("../../migrations/0010_search.sqlite.sql"),
+    include_str!("../../migrations/0010_search.postgres.sql"),
+)];
+
+/// Serves [`MIGRATIONS`] and this engine's [`ENGINE_MIGRATIONS`] to sqlx's migrator, in version order,
+/// without reading the filesystem at run time.
 #[derive(Debug)]
-struct EmbeddedMigrations;
+struct EmbeddedMigrations {
+    postgres: bool,
+}
 
 impl MigrationSource<'static> for EmbeddedMigrations {
     fn resolve(self) -> BoxFuture<'static, Result<Vec<Migration>, BoxDynError>> {
-        Box::pin(async {
-            Ok(MIGRATIONS
-                .iter()
+        Box::pin(async move {
+            let engine_specific = ENGINE_MIGRATIONS.iter().map(|(version, description, sqlite, postgres)| {
+                (*version, *description, if self.postgres { *postgres } else { *sqlite })
+            });
+            let mut all: Vec<(i64, &str, &str)> = MIGRATIONS.iter().copied().chain(engine_specific).collect();
+            all.sort_by_key(|(version, _, _)| *version);
+            Ok(all
+                .into_iter()
                 .map(|(version, description, sql)| {
-                    Migration::new(*version, (*description).into(), MigrationType::Simple, (*sql).into(), false)
+                    Migration::new(version, description.into(), MigrationType::Simple, sql.into(), false)
                 })
                 .collect())
         })
@@ -172,6 +189,8 @@ pub type StoreResult<T> = Result<T, StoreError>;
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: AnyPool,
+    /// PostgreSQL rather than SQLite: the few queries the engines write differently ask.
+    postgres: bool,
 }
 
 impl Store {
@@ -201,13 +220,13 @@ impl Store {
             .connect(&url)
             .await
             .context("connect")?;
-        Ok(Self { pool })
+        Ok(Self { pool, postgres: !is_sqlite })
     }
 
     /// Applies the embedded migrations; safe to run at every start and from several nodes.
     pub async fn migrate(&self) -> StoreResult<()> {
         let failed = |e: sqlx::migrate::MigrateError| StoreError::Database { context: "migrate", source: e.into() };
-        let migrator = Migrator::new(EmbeddedMigrations).await.map_err(failed)?;
+        let migrator = Migrator::new(EmbeddedMigrations { postgres: self.postgres }).await.map_err(failed)?;
         migrator.run(&self.pool).await.map_err(failed)
     }
 

@@ -318,6 +318,17 @@ async fn assignment_is_live_and_filters_the_inbox(backend: Backend) {
     assert_eq!(list(&owner.token, &format!("assignee={}", ana.id)).await, [first.as_str()]);
     assert_eq!(list(&owner.token, "unread=true&channel=widget").await.len(), 2);
     assert!(list(&owner.token, "channel=messenger").await.is_empty());
+    // Full-text search over the messages, words as prefixes; query syntax is not passed through.
+    assert_eq!(list(&owner.token, "q=FIRS").await, [first.as_str()]);
+    assert_eq!(list(&owner.token, "q=second%20sec").await, [second.as_str()]);
+    assert!(list(&owner.token, "q=third").await.is_empty());
+    assert!(list(&owner.token, "q=first%20OR%20second").await.is_empty(), "OR is a word, not an operator");
+    expect_error(
+        app.get_as("/api/products/chatbot/conversations?q=%22*", &owner.token).await,
+        StatusCode::BAD_REQUEST,
+        "invalid_query",
+    )
+    .await;
     expect_error(
         app.get_as("/api/products/chatbot/conversations?assignee=someone", &owner.token).await,
         StatusCode::BAD_REQUEST,
