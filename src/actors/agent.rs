@@ -40,14 +40,19 @@ pub fn agent_conversation(raw: &str) -> Result<ConversationId, AgentError> {
     ConversationId::parse(raw).map_err(|_| AgentError::NotFound)
 }
 
-/// An agent's reply, checked before its conversation is looked up (bad text is reported first).
-pub fn agent_message(author_id: &UserId, text: &str, client_msg_id: Option<&str>) -> Result<NewMessage, AgentError> {
+/// An agent's reply, checked before its conversation is looked up (bad text is reported first). A reply
+/// without an author comes from the tenant's backend (a bot, through an API key).
+pub fn agent_message(
+    author_id: Option<&UserId>,
+    text: &str,
+    client_msg_id: Option<&str>,
+) -> Result<NewMessage, AgentError> {
     Ok(NewMessage {
         sender: Sender::Agent,
         kind: MessageKind::Text,
         text: parse_message_text(text)?,
         client_msg_id: parse_client_msg_id(client_msg_id)?,
-        author_id: Some(author_id.clone()),
+        author_id: author_id.cloned(),
         delivery: None,
     })
 }

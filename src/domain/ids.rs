@@ -93,6 +93,13 @@ text_id!(
 );
 
 text_id!(
+    /// An API key's id (not its secret): what lists show and `DELETE` takes.
+    ApiKeyId,
+    "32 lowercase hex digits",
+    is_hex32
+);
+
+text_id!(
     /// A dashboard user's id: the `sub` claim of their tokens.
     UserId,
     "a lowercase hyphenated UUID",
@@ -151,6 +158,13 @@ impl ConversationId {
 
 impl MessageId {
     /// A fresh id for a new message.
+    pub fn generate() -> Self {
+        Self(new_id())
+    }
+}
+
+impl ApiKeyId {
+    /// A fresh id for a new API key.
     pub fn generate() -> Self {
         Self(new_id())
     }

@@ -1,8 +1,9 @@
-//! Conversation logs and agent actions for the dashboard, strictly within the caller's license.
+//! Conversation logs and agent actions, strictly within the caller's license: for the dashboard (any
+//! role) and for the tenant's backend (an API key with `conversations:read` or `conversations:write`).
 
-use super::{ApiError, DashboardUser};
+use super::{ApiError, Caller};
 use crate::actors::{agent_conversation, agent_message};
-use crate::domain::{ConversationId, ConversationStatus};
+use crate::domain::{ConversationId, ConversationStatus, Scope, UserId};
 use crate::state::AppState;
 use crate::store::ConversationCursor;
 use actix_web::{web, HttpResponse};
@@ -59,17 +60,18 @@ fn parse_cursor(raw: &str) -> Result<ConversationCursor, ApiError> {
     tag = "conversations",
     params(ListQuery),
     responses((status = 200, description = "a page of conversations, most recently active first", body = serde_json::Value)),
-    security(("bearer" = []))
+    security(("bearer" = []), ("api_key" = []))
 )]
 async fn list(
     state: web::Data<AppState>,
-    user: DashboardUser,
+    caller: Caller,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require_scope(Scope::ConversationsRead)?;
     let status = query.status.as_deref().map(str::parse::<ConversationStatus>).transpose()?;
     let cursor = query.cursor.as_deref().map(parse_cursor).transpose()?;
     let limit = page_size(query.limit)?;
-    let page = state.store.list_conversations(&user.license, status, cursor.as_ref(), limit).await?;
+    let page = state.store.list_conversations(caller.license(), status, cursor.as_ref(), limit).await?;
     let next_cursor = (page.len() as i64 == limit)
         .then(|| page.last().map(|s| format!("{}.{}", s.conversation.updated_at, s.conversation.id)))
         .flatten();
@@ -82,16 +84,13 @@ async fn list(
     tag = "conversations",
     params(("id" = String, Path, description = "conversation id")),
     responses((status = 200, description = "the conversation", body = serde_json::Value)),
-    security(("bearer" = []))
+    security(("bearer" = []), ("api_key" = []))
 )]
-async fn show(
-    state: web::Data<AppState>,
-    user: DashboardUser,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+async fn show(state: web::Data<AppState>, caller: Caller, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    caller.require_scope(Scope::ConversationsRead)?;
     let conversation = state
         .store
-        .conversation(&user.license, &agent_conversation(&path)?)
+        .conversation(caller.license(), &agent_conversation(&path)?)
         .await?
         .ok_or(ApiError::NotFound("conversation"))?;
     Ok(HttpResponse::Ok().json(conversation))
@@ -116,23 +115,24 @@ struct MessagesQuery {
     tag = "conversations",
     params(("id" = String, Path, description = "conversation id"), MessagesQuery),
     responses((status = 200, description = "a page of messages, oldest first", body = serde_json::Value)),
-    security(("bearer" = []))
+    security(("bearer" = []), ("api_key" = []))
 )]
 async fn messages(
     state: web::Data<AppState>,
-    user: DashboardUser,
+    caller: Caller,
     path: web::Path<String>,
     query: web::Query<MessagesQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.require_scope(Scope::ConversationsRead)?;
     let limit = page_size(query.limit)?;
     let id = agent_conversation(&path)?;
-    state.store.conversation(&user.license, &id).await?.ok_or(ApiError::NotFound("conversation"))?;
+    state.store.conversation(caller.license(), &id).await?.ok_or(ApiError::NotFound("conversation"))?;
     let messages = match (query.after, query.before) {
         (Some(_), Some(_)) => {
             return Err(ApiError::bad_request("invalid_query", "use either before or after, not both"));
         }
-        (Some(after), None) => state.store.messages_after(&user.license, &id, after, limit).await?,
-        (None, before) => state.store.messages_before(&user.license, &id, before.unwrap_or(i64::MAX), limit).await?,
+        (Some(after), None) => state.store.messages_after(caller.license(), &id, after, limit).await?,
+        (None, before) => state.store.messages_before(caller.license(), &id, before.unwrap_or(i64::MAX), limit).await?,
     };
     let first = messages.first().map(|m| m.seq);
     let last = messages.last().map(|m| m.seq);
@@ -151,9 +151,34 @@ struct ReplyRequest {
     text: String,
     #[schema(min_length = 1, max_length = 64)]
     client_msg_id: Option<String>,
+    /// API keys only: reply as this member of the license; without it the reply is the backend's own (a
+    /// bot: an agent message with no author). Dashboard replies are always the caller's.
+    #[schema(pattern = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")]
+    author_id: Option<String>,
 }
 
-/// An agent's reply: the same path as a Socket.IO `message:send`, delivered live to the visitor.
+/// Who a reply is written by: the dashboard user; for an API key, the member it names or nobody (a bot).
+async fn reply_author(state: &AppState, caller: &Caller, named: Option<&str>) -> Result<Option<UserId>, ApiError> {
+    match (caller, named) {
+        (Caller::User(user), None) => Ok(Some(user.claims.sub.clone())),
+        (Caller::User(user), Some(named)) if named == user.claims.sub.as_str() => Ok(Some(user.claims.sub.clone())),
+        (Caller::User(_), Some(_)) => Err(ApiError::bad_request(
+            "invalid_value",
+            "author_id is for API keys; a dashboard reply is the caller's own",
+        )),
+        (Caller::Key(_), None) => Ok(None),
+        (Caller::Key(key), Some(named)) => {
+            let id = UserId::parse(named)?;
+            if state.store.is_member(&key.license, &id).await? {
+                Ok(Some(id))
+            } else {
+                Err(ApiError::NotFound("member"))
+            }
+        }
+    }
+}
+
+/// A reply: the same path as a Socket.IO `message:send`, delivered live to the visitor.
 #[utoipa::path(
     post,
     path = "/api/conversations/{id}/messages",
@@ -161,16 +186,18 @@ struct ReplyRequest {
     params(("id" = String, Path, description = "conversation id")),
     request_body = ReplyRequest,
     responses((status = 200, description = "the stored copy of a resent client_msg_id", body = serde_json::Value), (status = 201, description = "the stored reply", body = serde_json::Value)),
-    security(("bearer" = []))
+    security(("bearer" = []), ("api_key" = []))
 )]
 async fn reply(
     state: web::Data<AppState>,
-    user: DashboardUser,
+    caller: Caller,
     path: web::Path<String>,
     body: web::Json<ReplyRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let message = agent_message(&user.claims.sub, &body.text, body.client_msg_id.as_deref())?;
-    let appended = state.registry.agent_reply(&user.license, &agent_conversation(&path)?, message).await?;
+    caller.require_scope(Scope::ConversationsWrite)?;
+    let author = reply_author(&state, &caller, body.author_id.as_deref()).await?;
+    let message = agent_message(author.as_ref(), &body.text, body.client_msg_id.as_deref())?;
+    let appended = state.registry.agent_reply(caller.license(), &agent_conversation(&path)?, message).await?;
     let mut status = if appended.duplicate { HttpResponse::Ok() } else { HttpResponse::Created() };
     Ok(status.json(json!({ "message": appended.message, "duplicate": appended.duplicate })))
 }
@@ -181,15 +208,14 @@ async fn reply(
     tag = "conversations",
     params(("id" = String, Path, description = "conversation id")),
     responses((status = 200, description = "the closed conversation", body = serde_json::Value)),
-    security(("bearer" = []))
+    security(("bearer" = []), ("api_key" = []))
 )]
-async fn close(
-    state: web::Data<AppState>,
-    user: DashboardUser,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let conversation =
-        state.registry.agent_set_status(&user.license, &agent_conversation(&path)?, ConversationStatus::Closed).await?;
+async fn close(state: web::Data<AppState>, caller: Caller, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    caller.require_scope(Scope::ConversationsWrite)?;
+    let conversation = state
+        .registry
+        .agent_set_status(caller.license(), &agent_conversation(&path)?, ConversationStatus::Closed)
+        .await?;
     Ok(HttpResponse::Ok().json(conversation))
 }
 
@@ -199,15 +225,14 @@ async fn close(
     tag = "conversations",
     params(("id" = String, Path, description = "conversation id")),
     responses((status = 200, description = "the reopened conversation", body = serde_json::Value)),
-    security(("bearer" = []))
+    security(("bearer" = []), ("api_key" = []))
 )]
-async fn reopen(
-    state: web::Data<AppState>,
-    user: DashboardUser,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    let conversation =
-        state.registry.agent_set_status(&user.license, &agent_conversation(&path)?, ConversationStatus::Open).await?;
+async fn reopen(state: web::Data<AppState>, caller: Caller, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    caller.require_scope(Scope::ConversationsWrite)?;
+    let conversation = state
+        .registry
+        .agent_set_status(caller.license(), &agent_conversation(&path)?, ConversationStatus::Open)
+        .await?;
     Ok(HttpResponse::Ok().json(conversation))
 }
 
@@ -236,14 +261,15 @@ fn whole_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<i64
     params(("id" = String, Path, description = "conversation id")),
     request_body = ReadRequest,
     responses((status = 204, description = "read up to seq")),
-    security(("bearer" = []))
+    security(("bearer" = []), ("api_key" = []))
 )]
 async fn read(
     state: web::Data<AppState>,
-    user: DashboardUser,
+    caller: Caller,
     path: web::Path<String>,
     body: web::Json<ReadRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    state.registry.agent_read(&user.license, &agent_conversation(&path)?, body.seq).await?;
+    caller.require_scope(Scope::ConversationsWrite)?;
+    state.registry.agent_read(caller.license(), &agent_conversation(&path)?, body.seq).await?;
     Ok(HttpResponse::NoContent().finish())
 }

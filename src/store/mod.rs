@@ -5,6 +5,8 @@
 //! every query is written once and tested on both engines. Engine-specific tuning (SQLite's WAL and
 //! busy timeout) lives in [`Store::connect`].
 
+mod api_keys;
+mod audit;
 mod conversations;
 mod delivery;
 mod integrations;
@@ -13,9 +15,12 @@ mod messages;
 mod metrics;
 mod product_keys;
 mod sessions;
+mod usage;
 mod users;
 mod widget_configs;
 
+pub use api_keys::{ApiKeyRecord, NewApiKey, ResolvedApiKey};
+pub use audit::{AuditCursor, AuditEntry, AuditFilter, NewAuditEntry};
 pub use conversations::{Conversation, ConversationCursor, ConversationSummary};
 pub use delivery::ProviderMessage;
 pub use integrations::Integration;
@@ -24,6 +29,7 @@ pub use messages::{Appended, NewMessage};
 pub use metrics::StoredMetrics;
 pub use product_keys::ProductKeyRecord;
 pub use sessions::Session;
+pub use usage::DailyUsage;
 pub use users::{NewUser, User};
 
 use futures_util::future::BoxFuture;
@@ -40,6 +46,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (3, "channels", include_str!("../../migrations/0003_channels.sql")),
     (4, "delivery_lease", include_str!("../../migrations/0004_delivery_lease.sql")),
     (5, "page_tokens", include_str!("../../migrations/0005_page_tokens.sql")),
+    (7, "integrations", include_str!("../../migrations/0007_integrations.sql")),
 ];
 
 /// Serves [`MIGRATIONS`] to sqlx's migrator without reading the filesystem at run time.

@@ -82,4 +82,15 @@ impl Store {
             .context("license_has_owner")?;
         Ok(row.try_get::<i64, _>("n")? > 0)
     }
+
+    /// Whether `user` is a user of `license`.
+    pub async fn is_member(&self, license: &LicenseKey, user: &UserId) -> StoreResult<bool> {
+        let found: Option<String> = sqlx::query_scalar("SELECT id FROM users WHERE license_key = $1 AND id = $2")
+            .bind(license.as_str().to_owned())
+            .bind(user.as_str().to_owned())
+            .fetch_optional(self.pool())
+            .await
+            .context("is_member")?;
+        Ok(found.is_some())
+    }
 }

@@ -7,6 +7,8 @@
 mod helpers;
 
 mod admin;
+mod api_keys;
+mod audit;
 mod auth;
 mod browser;
 mod channels;
@@ -24,4 +26,5 @@ mod product_keys;
 mod raw_ws;
 mod rolling_restart;
 mod scale_out;
+mod usage;
 mod widget_chat;

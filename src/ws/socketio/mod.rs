@@ -213,7 +213,7 @@ async fn on_message_send(
     ack: AckSender,
 ) {
     acknowledge(ack, payload, |p| async move {
-        let message = agent_message(&dashboard.user_id, &p.text, p.client_msg_id.as_deref())?;
+        let message = agent_message(Some(&dashboard.user_id), &p.text, p.client_msg_id.as_deref())?;
         let id = agent_conversation(&p.conversation_id)?;
         let appended = state.registry.agent_reply(&dashboard.license, &id, message).await?;
         Ok(json!({ "ok": true, "duplicate": appended.duplicate, "message": appended.message }))
