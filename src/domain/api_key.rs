@@ -13,7 +13,6 @@ const SHOWN_LEN: usize = API_KEY_PREFIX.len() + 4;
 
 wire_enum!(
     /// What an API key may do.
-    #[derive(utoipa::ToSchema)]
     Scope("scope") {
         /// List and read conversations and their messages.
         ConversationsRead = "conversations:read",

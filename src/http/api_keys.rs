@@ -25,7 +25,7 @@ struct CreateApiKey {
     #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     name: String,
     /// What the key may do (an unknown scope is refused with 400).
-    #[schema(min_items = 1)]
+    #[schema(min_items = 1, inline)]
     scopes: Vec<Scope>,
 }
 

@@ -25,7 +25,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 #[serde(deny_unknown_fields)]
 struct AuditQuery {
     /// Only this action, e.g. `login.failed`.
-    #[param(pattern = r"^[a-z_]+(\.[a-z_]+)?$")]
+    #[param(inline, value_type = Option<AuditAction>)]
     action: Option<String>,
     /// Only this actor: a kind (`user`, `api_key`, `admin`, `system`), optionally `:` and its id.
     #[param(pattern = r"^(user|api_key|admin|system)(:[A-Za-z0-9_-]{1,64})?$")]
@@ -54,6 +54,9 @@ impl AuditQuery {
     /// The filter this query asks for, within `scope` when the caller is a tenant; `None` when it can
     /// match nothing (a tenant asking for another license).
     fn filter(&self, scope: Option<&LicenseKey>) -> Result<Option<AuditFilter>, ApiError> {
+        if self.since.is_some_and(|t| t < 0) || self.until.is_some_and(|t| t < 0) {
+            return Err(ApiError::bad_request("invalid_query", "since and until are epoch milliseconds (0 or more)"));
+        }
         let asked = self.license.as_deref().map(LicenseKey::parse).transpose()?;
         let license = match (scope, asked) {
             (Some(own), Some(asked)) if *own != asked => return Ok(None),

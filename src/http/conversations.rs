@@ -162,9 +162,9 @@ async fn reply_author(state: &AppState, caller: &Caller, named: Option<&str>) ->
     match (caller, named) {
         (Caller::User(user), None) => Ok(Some(user.claims.sub.clone())),
         (Caller::User(user), Some(named)) if named == user.claims.sub.as_str() => Ok(Some(user.claims.sub.clone())),
-        (Caller::User(_), Some(_)) => Err(ApiError::bad_request(
-            "invalid_value",
-            "author_id is for API keys; a dashboard reply is the caller's own",
+        (Caller::User(_), Some(_)) => Err(ApiError::forbidden(
+            "insufficient_role",
+            "a dashboard reply is the caller's own; only API keys reply as another member",
         )),
         (Caller::Key(_), None) => Ok(None),
         (Caller::Key(key), Some(named)) => {

@@ -135,6 +135,29 @@ impl Modify for StrictVariants {
     }
 }
 
+/// A closed set of wire names (a `wire_enum!`) as a string enum schema: the derive would not see the
+/// names the macro gives its variants.
+fn wire_names(names: impl Iterator<Item = &'static str>) -> RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new().schema_type(Type::String).enum_values(Some(names)).into()
+}
+
+impl utoipa::PartialSchema for crate::domain::Scope {
+    fn schema() -> RefOr<utoipa::openapi::schema::Schema> {
+        wire_names(Self::ALL.iter().map(|s| s.as_str()))
+    }
+}
+
+impl ToSchema for crate::domain::Scope {}
+
+impl utoipa::PartialSchema for crate::domain::AuditAction {
+    fn schema() -> RefOr<utoipa::openapi::schema::Schema> {
+        wire_names(Self::ALL.iter().map(|a| a.as_str()))
+    }
+}
+
+impl ToSchema for crate::domain::AuditAction {}
+
 /// The error answers any operation may give; each is `ErrorBody`.
 const ERRORS: &[(&str, &str)] = &[
     (

@@ -132,7 +132,7 @@ async fn keys_read_and_answer_conversations_within_their_scopes(backend: Backend
     expect_error(app.post_with_key(&path, &writer, &stranger).await, StatusCode::NOT_FOUND, "not_found").await;
     // Dashboard users always write as themselves.
     let impostor = json!({ "text": "x", "author_id": uuid::Uuid::new_v4().to_string() });
-    expect_error(app.post_as(&path, &tenant.token, &impostor).await, StatusCode::BAD_REQUEST, "invalid_value").await;
+    expect_error(app.post_as(&path, &tenant.token, &impostor).await, StatusCode::FORBIDDEN, "insufficient_role").await;
 
     let closed = app.post_with_key(&format!("/api/conversations/{id}/close"), &writer, &json!({})).await;
     assert_eq!(expect_status(closed, StatusCode::OK).await["status"], "closed");
