@@ -15,6 +15,7 @@
 //! listeners drain.
 
 use crate::actors::Registry;
+use crate::audit::Audit;
 use crate::auth::{Authenticator, TokenKeys};
 use crate::backends::Backends;
 use crate::channels::outbound::Outbound;
@@ -26,6 +27,7 @@ use crate::licenses::Licenses;
 use crate::shutdown::Shutdown;
 use crate::state::AppState;
 use crate::store::Store;
+use crate::usage::UsageMeter;
 use crate::ws::socketio;
 use actix_web::{middleware, web, App, HttpServer};
 use anyhow::Context;
@@ -43,6 +45,7 @@ pub struct Application {
     grace: Duration,
     deliverer: Arc<Deliverer>,
     registry: Registry,
+    usage: Arc<UsageMeter>,
 }
 
 impl Application {
@@ -87,6 +90,8 @@ impl Application {
             idle_after,
         )?;
         let licenses = Licenses::new(store.clone(), shared.sessions.clone(), shared.bus.clone());
+        let usage = UsageMeter::new(store.clone(), shared.usage, config.usage.policy());
+        usage.flush_every(Duration::from_secs(config.usage.usage_flush_seconds.max(1)));
         let auth = Authenticator::new(keys, shared.sessions, store.clone(), config.jwt_ttl_seconds);
         let socketio_listener = TcpListener::bind((config.host.as_str(), config.socketio_port))
             .with_context(|| format!("binding Socket.IO on {}:{}", config.host, config.socketio_port))?;
@@ -110,7 +115,7 @@ impl Application {
         )?;
         let state = web::Data::new(AppState {
             auth,
-            store,
+            store: store.clone(),
             admin_token: config.admin_token.clone(),
             cookie_secure: config.cookie_secure,
             registry,
@@ -127,6 +132,8 @@ impl Application {
             webhook_max_body_bytes: config.webhook_max_body_bytes,
             tokens: tokens.clone(),
             metrics_token: config.metrics_token.clone(),
+            audit: Audit::new(store.clone()),
+            usage: usage.clone(),
         });
         let listener = TcpListener::bind((config.host.as_str(), config.port))
             .with_context(|| format!("binding {}:{}", config.host, config.port))?;
@@ -149,7 +156,7 @@ impl Application {
         .run();
         tracing::info!(port, socketio_port, "listening");
         let grace = Duration::from_secs(config.shutdown_grace_seconds);
-        Ok(Self { port, socketio_port, server, shutdown, grace, deliverer, registry: registry_for_shutdown })
+        Ok(Self { port, socketio_port, server, shutdown, grace, deliverer, registry: registry_for_shutdown, usage })
     }
 
     /// The bound HTTP port.
@@ -176,7 +183,7 @@ impl Application {
         let handle = self.server.handle();
         let shutdown = self.shutdown.clone();
         let grace = self.grace;
-        let (deliverer, registry) = (self.deliverer.clone(), self.registry.clone());
+        let (deliverer, registry, usage) = (self.deliverer.clone(), self.registry.clone(), self.usage.clone());
         tokio::spawn(async move {
             tokio::select! {
                 _ = stop_signal() => shutdown.trigger(),
@@ -188,6 +195,8 @@ impl Application {
                 tokio::time::sleep(grace.min(SOCKET_CLOSE_WAIT)),
                 deliverer.release(grace / 2),
                 registry.settle(grace / 2),
+                // The day's counts this node saw reach the history before it goes.
+                usage.flush(),
             );
             handle.stop(true).await;
         });

@@ -7,6 +7,7 @@ use crate::auth::SessionCache;
 use crate::bus::{LocalBus, RedisBus, SharedBus};
 use crate::config::{redact, Config};
 use crate::limits::{Budgets, RateLimits, SharedCounters};
+use crate::usage::DailyCounter;
 use anyhow::Context;
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -22,6 +23,8 @@ pub(crate) struct Backends {
     pub(crate) presence: Presence,
     /// Widget rate limits.
     pub(crate) limits: Arc<RateLimits>,
+    /// Live daily API-call counts.
+    pub(crate) usage: DailyCounter,
 }
 
 impl Backends {
@@ -54,6 +57,7 @@ impl Backends {
                 sessions: SessionCache::local(),
                 presence: Presence::Local,
                 limits: sweeping(RateLimits::new(budgets, None)),
+                usage: DailyCounter::local(),
             });
         };
         let client = redis::Client::open(url.as_str()).context("parsing REDIS_URL")?;
@@ -68,7 +72,7 @@ impl Backends {
             .with_context(|| format!("connecting to Redis at {}", redact(url)))?;
         let prefix = config.redis_key_prefix.clone();
         let node = config.node_name();
-        tracing::info!(%node, "scale-out mode: bus, sessions, presence and rate limits in Redis");
+        tracing::info!(%node, "scale-out mode: bus, sessions, presence, rate limits and usage in Redis");
         let counters = SharedCounters {
             conn: conn.clone(),
             prefix: prefix.clone(),
@@ -78,6 +82,7 @@ impl Backends {
         Ok(Self {
             bus: RedisBus::start(client, conn.clone(), prefix.clone(), node),
             sessions: SessionCache::redis(conn.clone(), prefix.clone()),
+            usage: DailyCounter::redis(conn.clone(), prefix.clone()),
             presence: Presence::Redis { conn, prefix },
             limits: sweeping(RateLimits::new(budgets, Some(counters))),
         })
@@ -189,6 +194,26 @@ mod contract {
             }
             assert!(!backends.limits.allow_visitor_frame(&license, "v1").await, "{name}: over the burst");
             assert!(backends.limits.allow_visitor_frame(&license, "v2").await, "{name}: another visitor");
+        }
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn usage_counts_per_license_and_day_and_resumes_from_the_store() -> anyhow::Result<()> {
+        let store = crate::store::Store::connect("sqlite::memory:", 1).await?;
+        store.migrate().await?;
+        for (name, backends) in both().await? {
+            let (license, other) = (LicenseKey::generate(), LicenseKey::generate());
+            let counter = backends.usage;
+            for expected in 1..=3 {
+                assert_eq!(counter.increment(&store, &license, "2030-01-01").await?, expected, "{name}");
+            }
+            assert_eq!(counter.current(&store, &license, "2030-01-01").await?, 3, "{name}: reading does not count");
+            assert_eq!(counter.increment(&store, &license, "2030-01-02").await?, 1, "{name}: a new day starts at 0");
+            assert_eq!(counter.current(&store, &other, "2030-01-01").await?, 0, "{name}: other licenses apart");
+            // A counter that starts empty (restart, flushed Redis) resumes from the stored history.
+            store.save_daily_usage(&other, "2030-01-01", 41).await?;
+            assert_eq!(counter.increment(&store, &other, "2030-01-01").await?, 42, "{name}");
         }
         Ok(())
     }

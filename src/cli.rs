@@ -1,9 +1,10 @@
 //! The command line: `switchboard` serves; `switchboard license …` manages licenses directly in the store,
 //! so a single-machine operator needs no admin token to get started.
 
+use crate::audit::{Actor, Origin};
 use crate::backends::Backends;
 use crate::config::{redact, Config};
-use crate::licenses::{license_json, LicenseOrder, Licenses};
+use crate::licenses::{license_json, LicenseOrder, Licenses, Operator};
 use crate::store::Store;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -69,9 +70,10 @@ pub async fn run_license_command(config: &Config, command: LicenseCommand) -> an
     store.migrate().await.context("running migrations")?;
     let backends = Backends::connect(config).await?;
     let licenses = Licenses::new(store, backends.sessions, backends.bus.clone());
+    let cli = Operator { actor: Actor::admin("cli"), origin: Origin::default() };
     let output = match command {
         LicenseCommand::Create { email, products, tier } => {
-            license_json(&licenses.issue(&LicenseOrder { email, products, tier: Some(tier) }).await?)
+            license_json(&licenses.issue(&LicenseOrder { email, products, tier: Some(tier) }, &cli).await?)
         }
         LicenseCommand::List => serde_json::Value::Array(licenses.list().await?.iter().map(license_json).collect()),
         LicenseCommand::Suspend { key } => {
@@ -81,9 +83,9 @@ pub async fn run_license_command(config: &Config, command: LicenseCommand) -> an
                      license until they expire; suspend through the admin API to reach it at once"
                 );
             }
-            license_json(&licenses.suspend(&key).await?)
+            license_json(&licenses.suspend(&key, &cli).await?)
         }
-        LicenseCommand::Activate { key } => license_json(&licenses.activate(&key).await?),
+        LicenseCommand::Activate { key } => license_json(&licenses.activate(&key, &cli).await?),
     };
     // The suspension's `session:revoked` must reach Redis before the process exits.
     backends.bus.flush().await;

@@ -16,12 +16,14 @@
 //! - [`app`]: wiring (`state`: what it shares with every handler) and the server's lifecycle; [`config`]: environment variables; `backends`: the
 //!   in-process or Redis state nodes share.
 //! - `licenses`: issue, suspend and reinstate licenses, one set of operations for the admin API and the CLI.
+//! - `audit`: the append-only audit trail the operations write; `usage`: daily API allowances per tier.
 //! - [`cli`]: operator commands (issue and manage licenses without the HTTP admin).
 
 // Internal layers are `pub(crate)`: only what main.rs, tests/ and benches/ use is public, so the
 // compiler reports dead code in the rest instead of keeping it alive as an unused export.
 pub(crate) mod actors;
 pub mod app;
+pub(crate) mod audit;
 pub mod auth;
 pub(crate) mod backends;
 pub mod bus;
@@ -38,4 +40,5 @@ pub mod shutdown;
 pub(crate) mod state;
 pub mod store;
 pub mod telemetry;
+pub(crate) mod usage;
 pub(crate) mod ws;

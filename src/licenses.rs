@@ -2,9 +2,10 @@
 //! do exactly the same thing. Suspension reaches running servers: the session rows are revoked in the
 //! store, the shared session cache forgets them, and `session:revoked` on the bus closes open sockets.
 
+use crate::audit::{Actor, Audit, AuditEvent, Origin};
 use crate::auth::SessionCache;
 use crate::bus::{Event, SharedBus};
-use crate::domain::{Email, LicenseKey, LicenseStatus, ParseError, Product, Tier};
+use crate::domain::{AuditAction, Email, LicenseKey, LicenseStatus, ParseError, Product, Tier};
 use crate::store::{License, NewLicense, Store, StoreError};
 use serde::Deserialize;
 use serde_json::json;
@@ -57,24 +58,37 @@ impl LicenseOrder {
     }
 }
 
-/// The license operations, over the store, the shared session cache and the bus.
+/// The operator who asks for a license operation (admin API or CLI), for the audit trail.
+#[derive(Debug, Clone)]
+pub struct Operator {
+    /// `admin_api` or `cli`.
+    pub actor: Actor,
+    /// Where the admin API request came from (nothing for the CLI).
+    pub origin: Origin,
+}
+
+/// The license operations, over the store, the shared session cache and the bus; each is audited.
 #[derive(Clone)]
 pub struct Licenses {
     store: Store,
     sessions: SessionCache,
     bus: SharedBus,
+    audit: Audit,
 }
 
 impl Licenses {
     /// Operations on `store` that reach live servers through `sessions` and `bus`.
     pub fn new(store: Store, sessions: SessionCache, bus: SharedBus) -> Self {
-        Self { store, sessions, bus }
+        let audit = Audit::new(store.clone());
+        Self { store, sessions, bus, audit }
     }
 
     /// Issues a license for a validated order.
-    pub async fn issue(&self, order: &LicenseOrder) -> Result<License, LicenseError> {
+    pub async fn issue(&self, order: &LicenseOrder, by: &Operator) -> Result<License, LicenseError> {
         let license = self.store.create_license(&order.parse()?).await?;
         tracing::info!(license = %license.license_key, "license issued");
+        let details = json!({ "tier": license.tier, "products": license.products });
+        self.record(AuditAction::LicenseCreated, &license, by, details).await;
         Ok(license)
     }
 
@@ -85,19 +99,31 @@ impl Licenses {
 
     /// Suspends a license: logins are refused from now on, every session is revoked on every node and
     /// the dashboard sockets opened with them close.
-    pub async fn suspend(&self, raw_key: &str) -> Result<License, LicenseError> {
+    pub async fn suspend(&self, raw_key: &str, by: &Operator) -> Result<License, LicenseError> {
         let license = self.set_status(raw_key, LicenseStatus::Suspended).await?;
         let key = &license.license_key;
         self.store.revoke_license_sessions(key).await?;
         self.sessions.forget_license(key).await;
         self.bus.publish(key, Event::SessionRevoked { jti: None });
         tracing::info!(license = %key, "license suspended; its sessions are revoked");
+        self.record(AuditAction::LicenseSuspended, &license, by, json!({})).await;
         Ok(license)
     }
 
     /// Reinstates a suspended license; its users log in again.
-    pub async fn activate(&self, raw_key: &str) -> Result<License, LicenseError> {
-        self.set_status(raw_key, LicenseStatus::Active).await
+    pub async fn activate(&self, raw_key: &str, by: &Operator) -> Result<License, LicenseError> {
+        let license = self.set_status(raw_key, LicenseStatus::Active).await?;
+        self.record(AuditAction::LicenseActivated, &license, by, json!({})).await;
+        Ok(license)
+    }
+
+    async fn record(&self, action: AuditAction, license: &License, by: &Operator, details: serde_json::Value) {
+        let event = AuditEvent::new(action, by.actor.clone())
+            .license(&license.license_key)
+            .target(license.license_key.as_str())
+            .from(by.origin.clone())
+            .metadata(details);
+        self.audit.record(event).await;
     }
 
     async fn set_status(&self, raw_key: &str, status: LicenseStatus) -> Result<License, LicenseError> {

@@ -2,6 +2,7 @@
 //! [`crate::app`], handed to actix-web as `web::Data<AppState>`. It belongs to the wiring, not to a layer.
 
 use crate::actors::Registry;
+use crate::audit::Audit;
 use crate::auth::Authenticator;
 use crate::bus::SharedBus;
 use crate::channels::messenger::MessengerConfig;
@@ -11,6 +12,7 @@ use crate::licenses::Licenses;
 use crate::limits::RateLimits;
 use crate::shutdown::Shutdown;
 use crate::store::Store;
+use crate::usage::UsageMeter;
 use std::sync::Arc;
 
 /// What every handler can reach, shared across workers.
@@ -51,4 +53,8 @@ pub struct AppState {
     pub tokens: Option<Arc<TokenBox>>,
     /// Bearer token `/metrics` requires, if any.
     pub metrics_token: Option<String>,
+    /// The audit trail operations append to.
+    pub audit: Audit,
+    /// Daily API-call counts and allowances.
+    pub usage: Arc<UsageMeter>,
 }

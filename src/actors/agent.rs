@@ -52,6 +52,12 @@ pub struct Teammate {
 }
 
 impl Teammate {
+    /// The tenant's own backend acting through an API key (its scopes were checked at the edge): it
+    /// answers like a member and is nobody in the team (the nil id matches no member).
+    pub fn backend(license: &LicenseKey) -> Self {
+        Self { license: license.clone(), id: UserId::nobody(), role: Role::Member }
+    }
+
     /// Refuses an action their role does not allow.
     pub fn require(&self, permission: Permission) -> Result<(), AgentError> {
         if self.role.can(permission) {
@@ -74,9 +80,10 @@ pub fn agent_member(raw: &str) -> Result<UserId, AgentError> {
 }
 
 /// An agent's reply (or, with `private`, a note for the team only), checked before its conversation is
-/// looked up (bad text is reported first).
+/// looked up (bad text is reported first). A reply without an author comes from the tenant's backend
+/// (a bot, through an API key).
 pub fn agent_message(
-    author_id: &UserId,
+    author_id: Option<&UserId>,
     text: &str,
     client_msg_id: Option<&str>,
     private: bool,
@@ -86,7 +93,7 @@ pub fn agent_message(
         kind: if private { MessageKind::Note } else { MessageKind::Text },
         text: parse_message_text(text)?,
         client_msg_id: parse_client_msg_id(client_msg_id)?,
-        author_id: Some(author_id.clone()),
+        author_id: author_id.cloned(),
         delivery: None,
     })
 }

@@ -48,6 +48,12 @@ impl Config {
         if let Some(key) = &self.secrets_key {
             crate::channels::token_box::TokenBox::new(key).map_err(|e| invalid("SECRETS_KEY", e.to_string()))?;
         }
+        if self.usage.usage_alert_percents.iter().any(|p| *p == 0 || *p > 1000) {
+            return Err(invalid("USAGE_ALERT_PERCENTS", "each threshold must be 1 to 1000 (percent)"));
+        }
+        if self.usage.usage_flush_seconds == 0 {
+            return Err(invalid("USAGE_FLUSH_SECONDS", "must be positive"));
+        }
         if self.jwt_ttl_seconds <= 0 {
             return Err(invalid("JWT_TTL_SECONDS", "must be positive"));
         }

@@ -4,9 +4,13 @@
 //! [`checks`] refuses impossible settings before anything starts.
 
 mod checks;
+mod log_format;
+mod usage;
 
 pub(crate) use checks::redact;
 pub use checks::{InvalidSetting, MIN_JWT_SECRET_BYTES};
+pub use log_format::LogFormat;
+pub use usage::UsageConfig;
 
 use crate::channels::messenger::MessengerConfig;
 use crate::channels::twilio::TwilioConfig;
@@ -286,6 +290,9 @@ pub struct Config {
     /// This node's name on the bus and in logs; random when unset.
     #[arg(long = "node-id", env = "NODE_ID", global = true, hide_env_values = true)]
     pub node_id: Option<String>,
+    /// Daily API allowances per tier and usage alerts.
+    #[command(flatten)]
+    pub usage: UsageConfig,
 }
 
 impl Config {
@@ -327,15 +334,6 @@ impl Config {
     pub fn is_postgres(&self) -> bool {
         self.database_url.starts_with("postgres://") || self.database_url.starts_with("postgresql://")
     }
-}
-
-/// How log lines are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line.
-    Json,
 }
 
 /// Actor threads by default: one per core.

@@ -93,6 +93,13 @@ text_id!(
 );
 
 text_id!(
+    /// An API key's id (not its secret): what lists show and `DELETE` takes.
+    ApiKeyId,
+    "32 lowercase hex digits",
+    is_hex32
+);
+
+text_id!(
     /// A dashboard user's id: the `sub` claim of their tokens.
     UserId,
     "a lowercase hyphenated UUID",
@@ -156,10 +163,22 @@ impl MessageId {
     }
 }
 
+impl ApiKeyId {
+    /// A fresh id for a new API key.
+    pub fn generate() -> Self {
+        Self(new_id())
+    }
+}
+
 impl UserId {
     /// A fresh id for a new user.
     pub fn generate() -> Self {
         Self(uuid::Uuid::new_v4().to_string())
+    }
+
+    /// The nil UUID: no user has it (ids are random v4), so it stands for "nobody in the team".
+    pub fn nobody() -> Self {
+        Self(uuid::Uuid::nil().to_string())
     }
 }
 

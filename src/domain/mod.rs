@@ -2,6 +2,8 @@
 
 #[macro_use]
 mod wire_enum;
+mod api_key;
+mod audit;
 mod conversation;
 mod email;
 mod ids;
@@ -10,12 +12,14 @@ mod product;
 mod team;
 mod widget_config;
 
+pub use api_key::{ApiKeySecret, Scope, Scopes, API_KEY_PREFIX};
+pub use audit::{ActorKind, AuditAction};
 pub use conversation::{
     parse_client_msg_id, parse_message_text, Channel, ConversationStatus, Delivery, IntegrationStatus, Message,
     MessageKind, NotificationKind, Sender, MAX_MESSAGE_CHARS,
 };
 pub use email::Email;
-pub use ids::{new_id, ContactId, ConversationId, MessageId, UserId, VisitorToken};
+pub use ids::{new_id, ApiKeyId, ContactId, ConversationId, MessageId, UserId, VisitorToken};
 pub use keys::{LicenseKey, ProductKey};
 pub use product::{LicenseStatus, Product, Tier};
 pub use team::{mentions, AutoAssignment, Availability, Permission, Role};

@@ -1,13 +1,14 @@
 //! `/api/admin/licenses`: the operator issues, lists, suspends and reinstates licenses (the operations
 //! themselves live in [`crate::licenses`], shared with the CLI).
 
-use super::{AdminAccess, ApiError};
+use super::{origin, AdminAccess, ApiError};
 use crate::actors::{GetTenantStats, TenantActor, TenantStats};
+use crate::audit::Actor;
 use crate::domain::LicenseKey;
-use crate::licenses::{license_json, LicenseOrder};
+use crate::licenses::{license_json, LicenseOrder, Operator};
 use crate::state::AppState;
 use actix::Addr;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
 /// Mounts the admin routes under `/api`.
@@ -29,10 +30,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 )]
 async fn create(
     _: AdminAccess,
+    req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Json<LicenseOrder>,
 ) -> Result<HttpResponse, ApiError> {
-    let license = state.licenses.issue(&body).await?;
+    let license = state.licenses.issue(&body, &operator(&req, &state)).await?;
     Ok(HttpResponse::Created().json(license_json(&license)))
 }
 
@@ -58,10 +60,16 @@ async fn list(_: AdminAccess, state: web::Data<AppState>) -> Result<HttpResponse
 )]
 async fn suspend(
     _: AdminAccess,
+    req: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(license_json(&state.licenses.suspend(&path).await?)))
+    Ok(HttpResponse::Ok().json(license_json(&state.licenses.suspend(&path, &operator(&req, &state)).await?)))
+}
+
+/// The operator behind an admin API request, for the audit trail.
+fn operator(req: &HttpRequest, state: &AppState) -> Operator {
+    Operator { actor: Actor::admin("admin_api"), origin: origin(req, state) }
 }
 
 #[utoipa::path(
@@ -74,10 +82,11 @@ async fn suspend(
 )]
 async fn activate(
     _: AdminAccess,
+    req: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(license_json(&state.licenses.activate(&path).await?)))
+    Ok(HttpResponse::Ok().json(license_json(&state.licenses.activate(&path, &operator(&req, &state)).await?)))
 }
 
 /// This node's live numbers: sockets by kind, live actors, messages stored per second over the last

@@ -1,10 +1,11 @@
 //! `/api/auth/*`: register with a license key, log in for a token (body and cookie), who am I, log out.
 
-use super::{client_ip, ApiError, DashboardUser, SESSION_COOKIE};
+use super::{client_ip, origin, user_event, ApiError, DashboardUser, SESSION_COOKIE};
+use crate::audit::{Actor, AuditEvent};
 use crate::auth::{hash_password, verify_password, Claims};
 use crate::bus::Event;
-use crate::domain::LicenseStatus;
-use crate::domain::{now_millis, Email, LicenseKey, Role};
+use crate::domain::{now_millis, AuditAction, Email, LicenseKey, Role};
+use crate::domain::{LicenseStatus, ParseError};
 use crate::limits::LoginRefused;
 use crate::state::AppState;
 use crate::store::{License, NewUser, StoreError, User};
@@ -72,6 +73,12 @@ async fn register(
         }
         other => other.into(),
     })?;
+    let event = AuditEvent::new(AuditAction::Register, Actor::user(&user.id))
+        .license(&user.license_key)
+        .target(user.id.as_str())
+        .from(origin(&req, &state))
+        .metadata(json!({ "email": user.email }));
+    state.audit.record(event).await;
     Ok(HttpResponse::Created().json(json!({
         "user": {
             "id": user.id,
@@ -136,23 +143,31 @@ async fn login(
 ) -> Result<HttpResponse, ApiError> {
     check_login_budget(&req, &state, Some(&body.email))?;
     let body = body.into_inner();
-    let wrong = || ApiError::Unauthorized("wrong e-mail or password".into());
-    let email = Email::parse(&body.email).map_err(|_| wrong())?;
-    let user = state.store.user_by_email(&email).await?;
-    let phc = user.as_ref().map(|u| u.password_hash.clone());
-    if !verify_password(body.password, phc).await? {
-        return Err(wrong());
-    }
-    let user = user.ok_or_else(wrong)?;
-    if user.deactivated_at.is_some() {
-        return Err(ApiError::forbidden("member_deactivated", "this account was deactivated by the team's admin"));
-    }
-    let license = state.store.license(&user.license_key).await?.ok_or_else(wrong)?;
-    open_session(&state, user, license).await
+    let (user, license) = match check_credentials(&state, &body).await? {
+        Ok(found) => found,
+        Err((user, reason, refusal)) => {
+            let actor = user.as_ref().map_or_else(Actor::anonymous_user, |u| Actor::user(&u.id));
+            let mut event = AuditEvent::new(AuditAction::LoginFailed, actor)
+                .from(origin(&req, &state))
+                .metadata(json!({ "email": body.email.chars().take(254).collect::<String>(), "reason": reason }));
+            if let Some(user) = &user {
+                event = event.license(&user.license_key).target(user.id.as_str());
+            }
+            state.audit.record(event).await;
+            return Err(refusal);
+        }
+    };
+    open_session(&req, &state, user, license).await
 }
 
-/// Issues a session for `user` of `license`: the token in the body and as the HttpOnly cookie.
-pub(super) async fn open_session(state: &AppState, user: User, license: License) -> Result<HttpResponse, ApiError> {
+/// Issues a session for `user` of `license` (whose credentials were checked): the token in the body
+/// and as the HttpOnly cookie; the login is audited.
+pub(super) async fn open_session(
+    req: &HttpRequest,
+    state: &AppState,
+    user: User,
+    license: License,
+) -> Result<HttpResponse, ApiError> {
     if license.status != LicenseStatus::Active {
         return Err(ApiError::forbidden("license_suspended", "this license is suspended"));
     }
@@ -170,6 +185,12 @@ pub(super) async fn open_session(state: &AppState, user: User, license: License)
     };
     let token = state.auth.issue(&claims).await?;
     state.store.touch_member(&claims.license_key, &claims.sub).await?;
+    let event = AuditEvent::new(AuditAction::LoginSucceeded, Actor::user(&claims.sub))
+        .license(&claims.license_key)
+        .target(claims.sub.as_str())
+        .from(origin(req, state))
+        .metadata(json!({ "session": claims.jti }));
+    state.audit.record(event).await;
     let cookie = Cookie::build(SESSION_COOKIE, token.clone())
         .http_only(true)
         .secure(state.cookie_secure)
@@ -183,6 +204,40 @@ pub(super) async fn open_session(state: &AppState, user: User, license: License)
         "expires_in": ttl,
         "user": user_json(&claims),
     })))
+}
+
+/// A refused login: the user when the address is one, why (for the audit trail), and the answer.
+type LoginRefusal = (Option<User>, &'static str, ApiError);
+
+/// The user and license a login's credentials open, or why they open nothing. Every refusal but a
+/// suspended license answers the same `401`, so the answer never tells which part was wrong.
+async fn check_credentials(
+    state: &AppState,
+    body: &LoginRequest,
+) -> Result<Result<(User, License), LoginRefusal>, ApiError> {
+    let wrong = || ApiError::Unauthorized("wrong e-mail or password".into());
+    let user = match Email::parse(&body.email) {
+        Ok(email) => state.store.user_by_email(&email).await?,
+        Err(ParseError(_)) => None,
+    };
+    let phc = user.as_ref().map(|u| u.password_hash.clone());
+    let verified = verify_password(body.password.clone(), phc).await?;
+    let Some(user) = user else { return Ok(Err((None, "unknown_user", wrong()))) };
+    if !verified {
+        return Ok(Err((Some(user), "wrong_password", wrong())));
+    }
+    if user.deactivated_at.is_some() {
+        let deactivated = ApiError::forbidden("member_deactivated", "this account was deactivated by the team's admin");
+        return Ok(Err((Some(user), "member_deactivated", deactivated)));
+    }
+    let Some(license) = state.store.license(&user.license_key).await? else {
+        return Ok(Err((Some(user), "unknown_license", wrong())));
+    };
+    if license.status != LicenseStatus::Active {
+        let suspended = ApiError::forbidden("license_suspended", "this license is suspended");
+        return Ok(Err((Some(user), "license_suspended", suspended)));
+    }
+    Ok(Ok((user, license)))
 }
 
 fn user_json(claims: &Claims) -> serde_json::Value {
@@ -217,8 +272,12 @@ async fn me(user: DashboardUser) -> HttpResponse {
     responses((status = 200, description = "the session is revoked on every node", body = serde_json::Value)),
     security(("bearer" = []))
 )]
-async fn logout(state: web::Data<AppState>, user: DashboardUser) -> Result<HttpResponse, ApiError> {
+async fn logout(req: HttpRequest, state: web::Data<AppState>, user: DashboardUser) -> Result<HttpResponse, ApiError> {
     state.auth.revoke(&user.claims).await?;
+    let event = user_event(&req, &state, &user, AuditAction::Logout)
+        .target(user.claims.sub.as_str())
+        .metadata(json!({ "session": user.claims.jti }));
+    state.audit.record(event).await;
     // Sockets opened with this token close too, on every node.
     state.bus.publish(&user.license, Event::SessionRevoked { jti: Some(user.claims.jti.clone()) });
     let mut expired = Cookie::build(SESSION_COOKIE, "").path("/").http_only(true).finish();

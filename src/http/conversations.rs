@@ -1,9 +1,10 @@
-//! Conversation logs and agent actions for the dashboard, strictly within the caller's license.
+//! Conversation logs and agent actions, strictly within the caller's license: for the dashboard (by
+//! role) and for the tenant's backend (an API key with `conversations:read` or `conversations:write`).
 
-use super::{ApiError, DashboardUser};
+use super::{ApiError, Caller};
 use crate::actors::TeamView;
 use crate::actors::{agent_conversation, agent_message};
-use crate::domain::{now_millis, ConversationId, ConversationStatus, Permission, UserId};
+use crate::domain::{now_millis, ConversationId, ConversationStatus, LicenseKey, Permission, Scope, UserId};
 use crate::state::AppState;
 use crate::store::{search_words, AssigneeFilter, ConversationCursor, ConversationFilter, ConversationSummary};
 use actix_web::{web, HttpResponse};
@@ -74,18 +75,23 @@ fn parse_cursor(raw: &str) -> Result<ConversationCursor, ApiError> {
     tag = "conversations",
     params(ListQuery),
     responses((status = 200, description = "a page of conversations, most recently active first", body = serde_json::Value)),
-    security(("bearer" = []))
+    security(("bearer" = []), ("api_key" = []))
 )]
 async fn list(
     state: web::Data<AppState>,
-    user: DashboardUser,
+    caller: Caller,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    user.require(Permission::Read)?;
+    caller.require(Permission::Read, Scope::ConversationsRead)?;
     let assignee =
         match query.assignee.as_deref() {
             None => AssigneeFilter::Any,
-            Some("me") => AssigneeFilter::Member(user.claims.sub.clone()),
+            Some("me") => match &caller {
+                Caller::User(user) => AssigneeFilter::Member(user.claims.sub.clone()),
+                Caller::Key(_) => {
+                    return Err(ApiError::bad_request("invalid_query", "an API key is nobody: name the member"))
+                }
+            },
             Some("unassigned") => AssigneeFilter::Unassigned,
             Some(id) => AssigneeFilter::Member(UserId::parse(id).map_err(|_| {
                 ApiError::bad_request("invalid_query", "assignee must be me, unassigned or a member id")
@@ -113,8 +119,8 @@ async fn list(
     };
     let cursor = query.cursor.as_deref().map(parse_cursor).transpose()?;
     let limit = page_size(query.limit)?;
-    let mut page = state.store.list_conversations(&user.license, &filter, cursor.as_ref(), limit).await?;
-    flag_waiting(&state, &user, &mut page).await?;
+    let mut page = state.store.list_conversations(caller.license(), &filter, cursor.as_ref(), limit).await?;
+    flag_waiting(&state, caller.license(), &mut page).await?;
     let next_cursor = (page.len() as i64 == limit)
         .then(|| page.last().map(|s| format!("{}.{}", s.conversation.updated_at, s.conversation.id)))
         .flatten();
@@ -125,7 +131,7 @@ async fn list(
 /// `waiting_after_minutes`: they stay assigned, and the inbox shows them as waiting for someone.
 async fn flag_waiting(
     state: &AppState,
-    user: &DashboardUser,
+    license: &LicenseKey,
     page: &mut [ConversationSummary],
 ) -> Result<(), ApiError> {
     let assigned = |s: &ConversationSummary| {
@@ -134,11 +140,11 @@ async fn flag_waiting(
     if !page.iter().any(assigned) {
         return Ok(());
     }
-    let shown = state.registry.tenant(&user.license).send(TeamView).await.map_err(|_| ApiError::Unavailable)?;
-    let settings = state.store.team_settings(&user.license).await?;
+    let shown = state.registry.tenant(license).send(TeamView).await.map_err(|_| ApiError::Unavailable)?;
+    let settings = state.store.team_settings(license).await?;
     let since = now_millis() - settings.waiting_after_minutes * 60_000;
     let last_seen: HashMap<UserId, Option<i64>> =
-        state.store.members(&user.license).await?.into_iter().map(|m| (m.id, m.last_seen_at)).collect();
+        state.store.members(license).await?.into_iter().map(|m| (m.id, m.last_seen_at)).collect();
     for summary in page.iter_mut().filter(|s| assigned(s)) {
         let Some(assignee) = &summary.conversation.assignee_id else { continue };
         let away = !shown.contains_key(assignee);
@@ -154,17 +160,14 @@ async fn flag_waiting(
     tag = "conversations",
     params(("id" = String, Path, description = "conversation id")),
     responses((status = 200, description = "the conversation", body = serde_json::Value)),
-    security(("bearer" = []))
+    security(("bearer" = []), ("api_key" = []))
 )]
-async fn show(
-    state: web::Data<AppState>,
-    user: DashboardUser,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    user.require(Permission::Read)?;
+async fn show(state: web::Data<AppState>, caller: Caller, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::Read, Scope::ConversationsRead)?;
     let id = agent_conversation(&path)?;
-    let conversation = state.store.conversation(&user.license, &id).await?.ok_or(ApiError::NotFound("conversation"))?;
-    let labels = state.store.labels_of(&user.license, &[&id]).await?.remove(id.as_str()).unwrap_or_default();
+    let license = caller.license();
+    let conversation = state.store.conversation(license, &id).await?.ok_or(ApiError::NotFound("conversation"))?;
+    let labels = state.store.labels_of(license, &[&id]).await?.remove(id.as_str()).unwrap_or_default();
     let mut shown = serde_json::to_value(conversation).map_err(anyhow::Error::from)?;
     shown["labels"] = json!(labels);
     Ok(HttpResponse::Ok().json(shown))
@@ -189,24 +192,25 @@ struct MessagesQuery {
     tag = "conversations",
     params(("id" = String, Path, description = "conversation id"), MessagesQuery),
     responses((status = 200, description = "a page of messages, oldest first", body = serde_json::Value)),
-    security(("bearer" = []))
+    security(("bearer" = []), ("api_key" = []))
 )]
 async fn messages(
     state: web::Data<AppState>,
-    user: DashboardUser,
+    caller: Caller,
     path: web::Path<String>,
     query: web::Query<MessagesQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    user.require(Permission::Read)?;
+    caller.require(Permission::Read, Scope::ConversationsRead)?;
     let limit = page_size(query.limit)?;
     let id = agent_conversation(&path)?;
-    state.store.conversation(&user.license, &id).await?.ok_or(ApiError::NotFound("conversation"))?;
+    let license = caller.license();
+    state.store.conversation(license, &id).await?.ok_or(ApiError::NotFound("conversation"))?;
     let messages = match (query.after, query.before) {
         (Some(_), Some(_)) => {
             return Err(ApiError::bad_request("invalid_query", "use either before or after, not both"));
         }
-        (Some(after), None) => state.store.messages_after(&user.license, &id, after, limit).await?,
-        (None, before) => state.store.messages_before(&user.license, &id, before.unwrap_or(i64::MAX), limit).await?,
+        (Some(after), None) => state.store.messages_after(license, &id, after, limit).await?,
+        (None, before) => state.store.messages_before(license, &id, before.unwrap_or(i64::MAX), limit).await?,
     };
     let first = messages.first().map(|m| m.seq);
     let last = messages.last().map(|m| m.seq);
@@ -228,6 +232,30 @@ struct ReplyRequest {
     /// A private note for the team: never shown to the visitor or sent out on a channel.
     #[serde(default)]
     private: bool,
+    /// API keys only: reply as this member of the license; without it the reply is the backend's own (a
+    /// bot: an agent message with no author). Dashboard replies are always the caller's.
+    #[schema(pattern = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")]
+    author_id: Option<String>,
+}
+
+/// Who a reply is written by: the dashboard user; for an API key, the member it names or nobody (a bot).
+async fn reply_author(state: &AppState, caller: &Caller, named: Option<&str>) -> Result<Option<UserId>, ApiError> {
+    match (caller, named) {
+        (Caller::User(user), None) => Ok(Some(user.claims.sub.clone())),
+        (Caller::User(user), Some(named)) if named == user.claims.sub.as_str() => Ok(Some(user.claims.sub.clone())),
+        (Caller::User(_), Some(_)) => Err(ApiError::forbidden(
+            "insufficient_role",
+            "a dashboard reply is the caller's own; only API keys reply as another member",
+        )),
+        (Caller::Key(_), None) => Ok(None),
+        (Caller::Key(key), Some(named)) => {
+            let id = UserId::parse(named)?;
+            match state.store.member(&key.license, &id).await? {
+                Some(member) if member.status == "active" => Ok(Some(id)),
+                _ => Err(ApiError::NotFound("member")),
+            }
+        }
+    }
 }
 
 /// An agent's reply: the same path as a Socket.IO `message:send`, delivered live to the visitor.
@@ -238,16 +266,18 @@ struct ReplyRequest {
     params(("id" = String, Path, description = "conversation id")),
     request_body = ReplyRequest,
     responses((status = 200, description = "the stored copy of a resent client_msg_id", body = serde_json::Value), (status = 201, description = "the stored reply", body = serde_json::Value)),
-    security(("bearer" = []))
+    security(("bearer" = []), ("api_key" = []))
 )]
 async fn reply(
     state: web::Data<AppState>,
-    user: DashboardUser,
+    caller: Caller,
     path: web::Path<String>,
     body: web::Json<ReplyRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let message = agent_message(&user.claims.sub, &body.text, body.client_msg_id.as_deref(), body.private)?;
-    let appended = state.registry.agent_reply(&user.teammate(), &agent_conversation(&path)?, message).await?;
+    caller.require(Permission::Answer, Scope::ConversationsWrite)?;
+    let author = reply_author(&state, &caller, body.author_id.as_deref()).await?;
+    let message = agent_message(author.as_ref(), &body.text, body.client_msg_id.as_deref(), body.private)?;
+    let appended = state.registry.agent_reply(&caller.teammate(), &agent_conversation(&path)?, message).await?;
     let mut status = if appended.duplicate { HttpResponse::Ok() } else { HttpResponse::Created() };
     Ok(status.json(json!({ "message": appended.message, "duplicate": appended.duplicate })))
 }
@@ -258,16 +288,13 @@ async fn reply(
     tag = "conversations",
     params(("id" = String, Path, description = "conversation id")),
     responses((status = 200, description = "the closed conversation", body = serde_json::Value)),
-    security(("bearer" = []))
+    security(("bearer" = []), ("api_key" = []))
 )]
-async fn close(
-    state: web::Data<AppState>,
-    user: DashboardUser,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+async fn close(state: web::Data<AppState>, caller: Caller, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::Answer, Scope::ConversationsWrite)?;
     let conversation = state
         .registry
-        .agent_set_status(&user.teammate(), &agent_conversation(&path)?, ConversationStatus::Closed)
+        .agent_set_status(&caller.teammate(), &agent_conversation(&path)?, ConversationStatus::Closed)
         .await?;
     Ok(HttpResponse::Ok().json(conversation))
 }
@@ -278,16 +305,13 @@ async fn close(
     tag = "conversations",
     params(("id" = String, Path, description = "conversation id")),
     responses((status = 200, description = "the reopened conversation", body = serde_json::Value)),
-    security(("bearer" = []))
+    security(("bearer" = []), ("api_key" = []))
 )]
-async fn reopen(
-    state: web::Data<AppState>,
-    user: DashboardUser,
-    path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+async fn reopen(state: web::Data<AppState>, caller: Caller, path: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    caller.require(Permission::Answer, Scope::ConversationsWrite)?;
     let conversation = state
         .registry
-        .agent_set_status(&user.teammate(), &agent_conversation(&path)?, ConversationStatus::Open)
+        .agent_set_status(&caller.teammate(), &agent_conversation(&path)?, ConversationStatus::Open)
         .await?;
     Ok(HttpResponse::Ok().json(conversation))
 }
@@ -308,14 +332,15 @@ struct ReadRequest {
     params(("id" = String, Path, description = "conversation id")),
     request_body = ReadRequest,
     responses((status = 204, description = "read up to seq")),
-    security(("bearer" = []))
+    security(("bearer" = []), ("api_key" = []))
 )]
 async fn read(
     state: web::Data<AppState>,
-    user: DashboardUser,
+    caller: Caller,
     path: web::Path<String>,
     body: web::Json<ReadRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    state.registry.agent_read(&user.teammate(), &agent_conversation(&path)?, body.seq).await?;
+    caller.require(Permission::Answer, Scope::ConversationsWrite)?;
+    state.registry.agent_read(&caller.teammate(), &agent_conversation(&path)?, body.seq).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -7,7 +7,7 @@ use crate::auth::{AuthError, Claims};
 use crate::channels::constant_time_eq;
 use crate::domain::{LicenseKey, Permission};
 use crate::state::AppState;
-use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
+use actix_web::{dev::Payload, web, FromRequest, HttpMessage, HttpRequest};
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr};
 use std::pin::Pin;
@@ -72,6 +72,10 @@ impl FromRequest for DashboardUser {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        // The usage middleware validated the token already on metered routes.
+        if let Some(super::Caller::User(user)) = req.extensions().get::<super::Caller>() {
+            return Box::pin(std::future::ready(Ok(user.clone())));
+        }
         let token = bearer_token(req);
         let state = state(req);
         Box::pin(async move {

@@ -1,11 +1,11 @@
 //! `/api/integrations`: a tenant connects its Facebook page or WhatsApp number. A page or number
 //! belongs to one license; a second claim is refused.
 
-use super::{ApiError, DashboardUser};
-use crate::domain::{Channel, Permission};
+use super::{user_event, ApiError, DashboardUser};
+use crate::domain::{AuditAction, Channel, Permission};
 use crate::state::AppState;
 use crate::store::StoreError;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -70,6 +70,7 @@ impl Connect {
     security(("bearer" = []))
 )]
 async fn create(
+    req: HttpRequest,
     state: web::Data<AppState>,
     user: DashboardUser,
     body: web::Json<Connect>,
@@ -98,6 +99,11 @@ async fn create(
             }
             other => other.into(),
         })?;
+    let event =
+        user_event(&req, &state, &user, AuditAction::IntegrationConnected).target(integration.id.as_str()).metadata(
+            json!({ "provider": channel, "account_id": account_id, "has_access_token": integration.has_access_token }),
+        );
+    state.audit.record(event).await;
     Ok(HttpResponse::Created().json(integration))
 }
 
@@ -122,12 +128,15 @@ async fn list(state: web::Data<AppState>, user: DashboardUser) -> Result<HttpRes
     security(("bearer" = []))
 )]
 async fn delete(
+    req: HttpRequest,
     state: web::Data<AppState>,
     user: DashboardUser,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     user.require(Permission::ManageSettings)?;
     if state.store.delete_integration(&user.license, &path).await? {
+        let event = user_event(&req, &state, &user, AuditAction::IntegrationDisconnected).target(path.as_str());
+        state.audit.record(event).await;
         Ok(HttpResponse::NoContent().finish())
     } else {
         Err(ApiError::NotFound("integration"))

@@ -3,9 +3,10 @@
 
 use super::auth::{check_login_budget, open_session};
 use super::team::display_name;
-use super::{public_base, ApiError, DashboardUser};
+use super::{origin, public_base, user_event, ApiError, DashboardUser};
+use crate::audit::{Actor, AuditEvent};
 use crate::auth::hash_password;
-use crate::domain::{new_id, now_millis, Email, Permission, Role};
+use crate::domain::{new_id, now_millis, AuditAction, Email, Permission, Role};
 use crate::state::AppState;
 use crate::store::{AcceptError, StoreError};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -80,6 +81,10 @@ async fn invite(
         .store
         .create_invitation(&user.license, email.as_str(), role, &user.claims.sub, &token_hash(&token), expires_at)
         .await?;
+    let event = user_event(&req, &state, &user, AuditAction::MemberInvited)
+        .target(&invitation.id)
+        .metadata(json!({ "email": invitation.email, "role": invitation.role }));
+    state.audit.record(event).await;
     let accept_url = format!("{}/app/#/accept?token={token}", public_base(&req, state.public_url.as_deref()));
     Ok(HttpResponse::Created().json(json!({ "invitation": invitation, "token": token, "accept_url": accept_url })))
 }
@@ -106,12 +111,17 @@ async fn list(state: web::Data<AppState>, user: DashboardUser) -> Result<HttpRes
     security(("bearer" = []))
 )]
 async fn revoke(
+    req: HttpRequest,
     state: web::Data<AppState>,
     user: DashboardUser,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     user.require(Permission::ManageTeam)?;
-    state.store.revoke_invitation(&user.license, &path).await?.ok_or(ApiError::NotFound("invitation"))?;
+    let revoked = state.store.revoke_invitation(&user.license, &path).await?.ok_or(ApiError::NotFound("invitation"))?;
+    let event = user_event(&req, &state, &user, AuditAction::InvitationRevoked)
+        .target(&revoked.id)
+        .metadata(json!({ "email": revoked.email }));
+    state.audit.record(event).await;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -161,5 +171,11 @@ async fn accept(
             AcceptError::Store(other) => other.into(),
         })?;
     let license = state.store.license(&user.license_key).await?.ok_or(ApiError::NotFound("license"))?;
-    open_session(&state, user, license).await
+    let event = AuditEvent::new(AuditAction::MemberJoined, Actor::user(&user.id))
+        .license(&user.license_key)
+        .target(user.id.as_str())
+        .from(origin(&req, &state))
+        .metadata(json!({ "email": user.email, "role": user.role }));
+    state.audit.record(event).await;
+    open_session(&req, &state, user, license).await
 }

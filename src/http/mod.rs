@@ -1,9 +1,13 @@
 //! actix-web handlers. Each is thin: parse → authorize → call the store or an actor → respond.
 
 mod admin;
+mod api_keys;
 mod assignment;
+mod audit_export;
+mod audit_logs;
 mod auth;
 mod body_guard;
+mod caller;
 mod conversations;
 mod error;
 mod health;
@@ -12,22 +16,25 @@ mod integrations;
 mod invitations;
 mod json_object;
 mod labels;
+mod metering;
 mod openapi;
 mod product_keys;
 mod request_log;
 mod sockets;
 mod team;
+mod usage;
 mod webhooks;
 mod widget;
 
 pub use body_guard::check_body;
+pub use caller::{origin, user_event, Caller};
 pub use error::ApiError;
 pub use identity::{bearer_token, client_ip, AdminAccess, DashboardUser, SESSION_COOKIE};
 pub use json_object::JsonObject;
 pub use request_log::{record_license, trace_request};
 pub use widget::{public_base, resolve_widget_key};
 
-use actix_web::web;
+use actix_web::{middleware, web};
 
 /// Largest JSON or form body any endpoint accepts.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -46,6 +53,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(widget::public_routes)
         .service(
             web::scope("/api")
+                .wrap(middleware::from_fn(metering::meter_usage))
                 .configure(auth::routes)
                 .configure(product_keys::routes)
                 .configure(widget::routes)
@@ -56,7 +64,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(labels::routes)
                 .configure(integrations::routes)
                 .configure(webhooks::routes)
-                .configure(admin::routes),
+                .configure(admin::routes)
+                .configure(api_keys::routes)
+                .configure(audit_logs::routes)
+                .configure(usage::routes),
         )
         .default_service(web::to(error::route_not_found));
 }

@@ -85,6 +85,15 @@ pub struct ErrorDetail {
         super::admin::suspend,
         super::admin::activate,
         super::admin::stats,
+        super::audit_logs::tenant_logs,
+        super::audit_logs::admin_logs,
+        super::api_keys::create,
+        super::api_keys::list,
+        super::api_keys::revoke,
+        super::usage::today,
+        super::usage::history,
+        super::usage::limits,
+        super::usage::alerts,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&SecuritySchemes, &ErrorAnswers, &StrictVariants)
@@ -112,6 +121,10 @@ impl Modify for SecuritySchemes {
         let header = |name: &str, description: &str| {
             SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(name, description)))
         };
+        components.add_security_scheme(
+            "api_key",
+            header("X-API-Key", "an API key from /api/security/api-keys (sk_live_…), for the tenant's backend"),
+        );
         components.add_security_scheme(
             "messenger_signature",
             header("X-Hub-Signature-256", "sha256=<HMAC-SHA256 of the raw body with MESSENGER_APP_SECRET>"),
@@ -143,6 +156,29 @@ impl Modify for StrictVariants {
     }
 }
 
+/// A closed set of wire names (a `wire_enum!`) as a string enum schema: the derive would not see the
+/// names the macro gives its variants.
+fn wire_names(names: impl Iterator<Item = &'static str>) -> RefOr<utoipa::openapi::schema::Schema> {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new().schema_type(Type::String).enum_values(Some(names)).into()
+}
+
+impl utoipa::PartialSchema for crate::domain::Scope {
+    fn schema() -> RefOr<utoipa::openapi::schema::Schema> {
+        wire_names(Self::ALL.iter().map(|s| s.as_str()))
+    }
+}
+
+impl ToSchema for crate::domain::Scope {}
+
+impl utoipa::PartialSchema for crate::domain::AuditAction {
+    fn schema() -> RefOr<utoipa::openapi::schema::Schema> {
+        wire_names(Self::ALL.iter().map(|a| a.as_str()))
+    }
+}
+
+impl ToSchema for crate::domain::AuditAction {}
+
 /// The error answers any operation may give; each is `ErrorBody`.
 const ERRORS: &[(&str, &str)] = &[
     (
@@ -150,13 +186,17 @@ const ERRORS: &[(&str, &str)] = &[
         "malformed input: invalid_json, invalid_value (including U+0000), invalid_query, invalid_path, weak_password",
     ),
     ("401", "unauthorized: no valid token"),
-    ("403", "forbidden: license_suspended, product_not_licensed, admin_disabled, invalid_signature"),
+    (
+        "403",
+        "forbidden: license_suspended, product_not_licensed, admin_disabled, invalid_signature, insufficient_role, \
+         insufficient_scope",
+    ),
     ("404", "not_found: absent, or another tenant's"),
     ("405", "method_not_allowed"),
     ("409", "conflict: license_taken, already_registered, product_key_exists, already_claimed"),
     ("413", "payload_too_large: bodies over 64 KiB (webhooks: WEBHOOK_MAX_BODY_BYTES)"),
     ("415", "unsupported_media_type"),
-    ("429", "rate_limited, too_many_sockets, too_many_connections (Retry-After)"),
+    ("429", "rate_limited, too_many_sockets, too_many_connections, daily_limit_exceeded (Retry-After)"),
     ("503", "unavailable (store down, Retry-After), shutting_down, channel_disabled"),
 ];
 

@@ -1,10 +1,10 @@
 //! `/api/products/keys`: a tenant's product keys, one active key per product it bought.
 
-use super::{ApiError, DashboardUser};
-use crate::domain::{Permission, Product, ProductKey};
+use super::{user_event, ApiError, DashboardUser};
+use crate::domain::{AuditAction, Permission, Product, ProductKey};
 use crate::state::AppState;
 use crate::store::{ProductKeyRecord, StoreError};
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -44,18 +44,20 @@ struct CreateKey {
     security(("bearer" = []))
 )]
 async fn create(
+    req: HttpRequest,
     state: web::Data<AppState>,
     user: DashboardUser,
     body: web::Json<CreateKey>,
 ) -> Result<HttpResponse, ApiError> {
     user.require(Permission::ManageSettings)?;
     let product: Product = body.product.parse()?;
-    let key = issue_product_key(&state, &user, product).await?;
+    let key = issue_product_key(&req, &state, &user, product).await?;
     Ok(HttpResponse::Created().json(key_json(&key)))
 }
 
-/// Issues a key for `product` if the license bought it and has no active key for it yet.
+/// Issues a key for `product` if the license bought it and has no active key for it yet (audited).
 pub async fn issue_product_key(
+    req: &HttpRequest,
     state: &AppState,
     user: &DashboardUser,
     product: Product,
@@ -66,13 +68,18 @@ pub async fn issue_product_key(
             format!("this license has not bought {}", product.as_str()),
         ));
     }
-    state.store.create_product_key(&user.license, product).await.map_err(|e| match e {
+    let key = state.store.create_product_key(&user.license, product).await.map_err(|e| match e {
         StoreError::Duplicate => ApiError::conflict(
             "product_key_exists",
             format!("{} already has an active key; revoke it first to issue a new one", product.as_str()),
         ),
         other => other.into(),
-    })
+    })?;
+    let event = user_event(req, state, user, AuditAction::ProductKeyCreated)
+        .target(key.product_key.as_str())
+        .metadata(json!({ "product": product }));
+    state.audit.record(event).await;
+    Ok(key)
 }
 
 #[utoipa::path(
@@ -84,6 +91,7 @@ pub async fn issue_product_key(
     security(("bearer" = []))
 )]
 async fn revoke(
+    req: HttpRequest,
     state: web::Data<AppState>,
     user: DashboardUser,
     path: web::Path<String>,
@@ -91,6 +99,10 @@ async fn revoke(
     user.require(Permission::ManageSettings)?;
     let key = ProductKey::parse(&path)?;
     if state.store.revoke_product_key(&user.license, &key).await? {
+        let event = user_event(&req, &state, &user, AuditAction::ProductKeyRevoked)
+            .target(key.as_str())
+            .metadata(json!({ "product": key.product() }));
+        state.audit.record(event).await;
         Ok(HttpResponse::NoContent().finish())
     } else {
         Err(ApiError::NotFound("product key"))

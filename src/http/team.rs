@@ -1,13 +1,13 @@
 //! `/api/team/*`: the license's members — list, change (role, name, capacity, availability), deactivate.
 //! Invitations live in [`super::invitations`].
 
-use super::{ApiError, DashboardUser, JsonObject};
+use super::{user_event, ApiError, DashboardUser, JsonObject};
 use crate::actors::{MemberChanged, TeamView};
 use crate::bus::Event;
-use crate::domain::{Availability, LicenseKey, Permission, Role, UserId};
+use crate::domain::{AuditAction, Availability, LicenseKey, Permission, Role, UserId};
 use crate::state::AppState;
 use crate::store::{Member, MemberChange, TeamSettings};
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -77,6 +77,7 @@ struct ChangeMember {
     security(("bearer" = []))
 )]
 async fn change(
+    req: HttpRequest,
     state: web::Data<AppState>,
     user: DashboardUser,
     path: web::Path<String>,
@@ -99,9 +100,13 @@ async fn change(
     };
     let changed =
         state.store.change_member(&user.license, &target.id, &change).await?.ok_or(ApiError::NotFound("member"))?;
-    if role.is_some_and(|r| r != target.role) {
+    if let Some(role) = role.filter(|r| *r != target.role) {
         let revoked = state.store.revoke_member_sessions(&user.license, &target.id).await?;
         end_sessions(&state, &user.license, revoked).await;
+        let event = user_event(&req, &state, &user, AuditAction::MemberRoleChanged)
+            .target(target.id.as_str())
+            .metadata(json!({ "from": target.role, "to": role }));
+        state.audit.record(event).await;
     }
     Ok(HttpResponse::Ok().json(changed))
 }
@@ -161,6 +166,7 @@ async fn change_me(
     security(("bearer" = []))
 )]
 async fn deactivate(
+    req: HttpRequest,
     state: web::Data<AppState>,
     user: DashboardUser,
     path: web::Path<String>,
@@ -170,6 +176,10 @@ async fn deactivate(
     let (revoked, unassigned) =
         state.store.deactivate_member(&user.license, &target.id).await?.ok_or(ApiError::NotFound("member"))?;
     end_sessions(&state, &user.license, revoked).await;
+    let event = user_event(&req, &state, &user, AuditAction::MemberDeactivated)
+        .target(target.id.as_str())
+        .metadata(json!({ "email": target.email, "unassigned": unassigned.len() }));
+    state.audit.record(event).await;
     state.registry.unassigned(&user.license, unassigned);
     state.registry.tenant(&user.license).do_send(MemberChanged(target.id));
     Ok(HttpResponse::NoContent().finish())
@@ -209,6 +219,7 @@ struct Settings {
     security(("bearer" = []))
 )]
 async fn save_settings(
+    req: HttpRequest,
     state: web::Data<AppState>,
     user: DashboardUser,
     body: web::Json<Settings>,
@@ -222,6 +233,9 @@ async fn save_settings(
         waiting_after_minutes: body.waiting_after_minutes,
     };
     state.store.save_team_settings(&user.license, &settings).await?;
+    let event =
+        user_event(&req, &state, &user, AuditAction::SettingsUpdated).target("team_settings").metadata(json!(settings));
+    state.audit.record(event).await;
     Ok(HttpResponse::Ok().json(settings))
 }
 

@@ -2,9 +2,9 @@
 //! dashboard's `POST /api/products/chatbot/configure`.
 
 use super::product_keys::issue_product_key;
-use super::{ApiError, DashboardUser};
+use super::{user_event, ApiError, DashboardUser};
 use crate::actors::AgentsAvailable;
-use crate::domain::LicenseStatus;
+use crate::domain::{AuditAction, LicenseStatus};
 use crate::domain::{Permission, Product, ProductKey, WidgetConfig};
 use crate::state::AppState;
 use crate::store::{ProductKeyRecord, Store};
@@ -83,10 +83,14 @@ async fn configure(
     let config = body.into_inner().config.validate()?;
     let (key, created) = match state.store.active_product_key(&user.license, Product::Chatbot).await? {
         Some(key) => (key, false),
-        None => (issue_product_key(&state, &user, Product::Chatbot).await?, true),
+        None => (issue_product_key(&req, &state, &user, Product::Chatbot).await?, true),
     };
     let config_json = serde_json::to_value(&config).map_err(anyhow::Error::from)?;
     state.store.save_widget_config(&user.license, &config_json).await?;
+    let event = user_event(&req, &state, &user, AuditAction::SettingsUpdated)
+        .target("widget_config")
+        .metadata(json!({ "config": config_json }));
+    state.audit.record(event).await;
     let base = public_base(&req, state.public_url.as_deref());
     let body = json!({
         "product_key": key.product_key,

@@ -5,6 +5,8 @@
 //! every query is written once and tested on both engines. Engine-specific tuning (SQLite's WAL and
 //! busy timeout) lives in [`Store::connect`].
 
+mod api_keys;
+mod audit;
 mod conversations;
 mod delivery;
 mod inbox;
@@ -17,9 +19,12 @@ mod metrics;
 mod product_keys;
 mod sessions;
 mod team_settings;
+mod usage;
 mod users;
 mod widget_configs;
 
+pub use api_keys::{ApiKeyRecord, NewApiKey, ResolvedApiKey};
+pub use audit::{AuditCursor, AuditEntry, AuditFilter, NewAuditEntry};
 pub use conversations::Conversation;
 pub use delivery::ProviderMessage;
 pub use inbox::{search_words, AssigneeFilter, ConversationCursor, ConversationFilter, ConversationSummary};
@@ -32,6 +37,7 @@ pub use metrics::StoredMetrics;
 pub use product_keys::ProductKeyRecord;
 pub use sessions::Session;
 pub use team_settings::TeamSettings;
+pub use usage::DailyUsage;
 pub use users::{Member, MemberChange, NewUser, User};
 
 use futures_util::future::BoxFuture;
@@ -49,6 +55,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (4, "delivery_lease", include_str!("../../migrations/0004_delivery_lease.sql")),
     (5, "page_tokens", include_str!("../../migrations/0005_page_tokens.sql")),
     (6, "team", include_str!("../../migrations/0006_team.sql")),
+    (7, "integrations", include_str!("../../migrations/0007_integrations.sql")),
     (9, "team_settings", include_str!("../../migrations/0009_team_settings.sql")),
 ];
 

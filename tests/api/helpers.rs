@@ -135,6 +135,14 @@ pub fn test_config(database_url: String, backend: Backend) -> Config {
         outbound_base_delay_ms: 10,
         outbound_timeout_ms: 2_000,
         outbound_orphan_seconds: 600,
+        usage: switchboard::config::UsageConfig {
+            usage_limit_free: 1_000,
+            usage_limit_basic: 10_000,
+            usage_limit_pro: 100_000,
+            usage_limit_enterprise: 0,
+            usage_alert_percents: vec![80, 100],
+            usage_flush_seconds: 30,
+        },
     }
 }
 
@@ -187,11 +195,16 @@ impl TestApp {
 
     /// Issues a license through the admin API.
     pub async fn create_license(&self, email: &str, products: &[&str]) -> String {
+        self.create_license_on_tier(email, products, "pro").await
+    }
+
+    /// Issues a license on `tier` through the admin API.
+    pub async fn create_license_on_tier(&self, email: &str, products: &[&str], tier: &str) -> String {
         let response = self
             .client
             .post(self.url("/api/admin/licenses"))
             .bearer_auth(ADMIN_TOKEN)
-            .json(&json!({ "email": email, "products": products, "tier": "pro" }))
+            .json(&json!({ "email": email, "products": products, "tier": tier }))
             .send()
             .await
             .expect("request sent");
@@ -213,8 +226,13 @@ impl TestApp {
 
     /// License, registration and login in one step.
     pub async fn new_tenant(&self, products: &[&str]) -> Tenant {
+        self.new_tenant_on_tier(products, "pro").await
+    }
+
+    /// A tenant whose license is on `tier`.
+    pub async fn new_tenant_on_tier(&self, products: &[&str], tier: &str) -> Tenant {
         let email = format!("owner-{}@example.com", uuid::Uuid::new_v4().simple());
-        let license_key = self.create_license(&email, products).await;
+        let license_key = self.create_license_on_tier(&email, products, tier).await;
         expect_status(self.register(&email, &license_key).await, StatusCode::CREATED).await;
         let body = expect_status(self.login(&email, PASSWORD).await, StatusCode::OK).await;
         let token = body["token"].as_str().expect("token").to_owned();

@@ -7,6 +7,8 @@
 mod helpers;
 
 mod admin;
+mod api_keys;
+mod audit;
 mod auth;
 mod availability;
 mod browser;
@@ -26,4 +28,5 @@ mod raw_ws;
 mod rolling_restart;
 mod scale_out;
 mod team;
+mod usage;
 mod widget_chat;

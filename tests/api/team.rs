@@ -233,6 +233,31 @@ async fn every_role_gets_exactly_its_rights(backend: Backend) {
         expect_status(patch_as(&app, &path, &admin.token, &json!({ "role": "viewer" })).await, StatusCode::OK).await;
     assert_eq!(changed["role"], "viewer");
     expect_error(app.get_as("/api/auth/me", &member.token).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    // Team changes are in the audit trail, with who did them.
+    let audit = expect_status(
+        app.get_as("/api/security/audit-logs?action=member.role_changed", &owner.token).await,
+        StatusCode::OK,
+    )
+    .await;
+    let entry = &audit["audit_logs"][0];
+    assert_eq!(
+        (entry["target"].as_str(), entry["actor_id"].as_str()),
+        (Some(member.id.as_str()), Some(admin.id.as_str()))
+    );
+    assert_eq!(
+        (entry["metadata"]["from"].as_str(), entry["metadata"]["to"].as_str()),
+        (Some("member"), Some("viewer"))
+    );
+    let joined =
+        expect_status(app.get_as("/api/security/audit-logs?action=member.joined", &admin.token).await, StatusCode::OK)
+            .await;
+    assert_eq!(joined["audit_logs"].as_array().unwrap().len(), 4);
+    expect_error(
+        app.get_as("/api/security/audit-logs", &manager.token).await,
+        StatusCode::FORBIDDEN,
+        "insufficient_role",
+    )
+    .await;
     let again = expect_status(app.login(&member.email, PASSWORD).await, StatusCode::OK).await;
     let token = again["token"].as_str().unwrap();
     expect_error(app.post_as(&messages, token, &reply).await, StatusCode::FORBIDDEN, "insufficient_role").await;

@@ -9,6 +9,9 @@ fn registered_routes() -> BTreeSet<(String, String)> {
     let sources = [
         include_str!("../mod.rs"),
         include_str!("../admin.rs"),
+        include_str!("../api_keys.rs"),
+        include_str!("../audit_logs.rs"),
+        include_str!("../usage.rs"),
         include_str!("../auth.rs"),
         include_str!("../conversations.rs"),
         include_str!("../integrations.rs"),

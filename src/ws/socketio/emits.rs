@@ -40,7 +40,7 @@ pub(super) async fn on_message_send(
     ack: AckSender,
 ) {
     acknowledge(ack, payload, |p| async move {
-        let message = agent_message(&dashboard.teammate.id, &p.text, p.client_msg_id.as_deref(), p.private)?;
+        let message = agent_message(Some(&dashboard.teammate.id), &p.text, p.client_msg_id.as_deref(), p.private)?;
         let id = agent_conversation(&p.conversation_id)?;
         let appended = state.registry.agent_reply(&dashboard.teammate, &id, message).await?;
         Ok(json!({ "ok": true, "duplicate": appended.duplicate, "message": appended.message }))
