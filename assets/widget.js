@@ -199,6 +199,11 @@
     '.sb-msg[data-status="pending"]{opacity:.6}',
     '.sb-msg[data-status="failed"]{background:#fee2e2;color:#991b1b}',
     '.sb-typing{padding:2px 14px 6px;background:#f8fafc;color:#6b7280;font-size:12px;font-style:italic}',
+    '.sb-csat{padding:10px 14px;border-top:1px solid #e5e7eb;font-size:13px}',
+    '.sb-csat-stars{display:flex;gap:6px;margin:6px 0}',
+    '.sb-csat-stars button{min-width:44px;min-height:44px;border:1px solid #d1d5db;border-radius:8px;background:#fff;cursor:pointer;font-size:16px}',
+    '.sb-csat-stars button[aria-pressed="true"]{background:var(--sb-primary);color:var(--sb-text);border-color:var(--sb-primary)}',
+    '.sb-csat textarea{width:100%;box-sizing:border-box;font:inherit;font-size:16px;margin-bottom:6px}',
     '.sb-form{display:flex;border-top:1px solid #e5e7eb;background:#fff}',
     '.sb-input{all:unset;flex:1;padding:12px;color:#111827;min-width:0}',
     '.sb-send{all:unset;cursor:pointer;padding:0 16px;font-weight:600;background:var(--sb-primary);color:var(--sb-text)}',
@@ -276,7 +281,8 @@
     send.type = 'submit';
     form.appendChild(input);
     form.appendChild(send);
-    [header, banner, greeting, messages, typing, form].forEach(function (n) {
+    var csat = csatPrompt();
+    [header, banner, greeting, messages, typing, csat.node, form].forEach(function (n) {
       panel.appendChild(n);
     });
     wrap.appendChild(panel);
@@ -285,7 +291,7 @@
     root.appendChild(wrap);
     document.body.appendChild(host);
 
-    ui = { host: host, bubble: bubble, badge: badge, panel: panel, banner: banner, messages: messages, typing: typing, input: input };
+    ui = { host: host, bubble: bubble, badge: badge, panel: panel, banner: banner, messages: messages, typing: typing, input: input, csat: csat };
 
     bubble.addEventListener('click', toggle);
     closeButton.addEventListener('click', close);
@@ -528,7 +534,9 @@
         if (frame.from === 'agent') markReadByAgent(Number(frame.seq));
         return;
       case 'status':
-        return setStatus(frame.status);
+        return setStatus(frame.status, frame.rated);
+      case 'csat_saved':
+        return csatDone();
       case 'error':
         return onError(frame);
       default:
@@ -545,7 +553,7 @@
     var conversationId = frame.conversation_id || null;
     if (state.conversationId && conversationId !== state.conversationId) clearHistory();
     state.conversationId = conversationId;
-    if (frame.status) setStatus(frame.status);
+    if (frame.status) setStatus(frame.status, frame.rated);
     save();
     setConnected(true);
     // Context first, so a conversation that the outbox opens is created with it.
@@ -644,9 +652,62 @@
     }
   }
 
-  function setStatus(status) {
+  function setStatus(status, rated) {
     state.status = status === 'closed' ? 'closed' : 'open';
     if (ui) ui.host.setAttribute('data-status', state.status);
+    // A closed conversation the visitor has not rated asks once for 1–5 and a comment.
+    if (ui) ui.csat.node.hidden = !(state.status === 'closed' && rated === false);
+  }
+
+  // The satisfaction prompt: five 44 px buttons (aria-pressed), an optional comment, a send button.
+  function csatPrompt() {
+    var node = el('div', 'sb-csat', 'csat');
+    node.hidden = true;
+    node.setAttribute('role', 'group');
+    node.setAttribute('aria-label', 'Rate this conversation');
+    node.appendChild(el('div', null, 'csat-question', 'How did we do?'));
+    var stars = el('div', 'sb-csat-stars', 'csat-stars');
+    var chosen = 0;
+    var buttons = [1, 2, 3, 4, 5].map(function (n) {
+      var b = el('button', null, 'csat-' + n, String(n) + '\u2605');
+      b.type = 'button';
+      b.setAttribute('aria-label', n + ' of 5');
+      b.setAttribute('aria-pressed', 'false');
+      b.addEventListener('click', function () {
+        chosen = n;
+        buttons.forEach(function (o, i) {
+          o.setAttribute('aria-pressed', String(i < n));
+        });
+      });
+      stars.appendChild(b);
+      return b;
+    });
+    var comment = el('textarea', null, 'csat-comment');
+    comment.maxLength = 1000;
+    comment.rows = 2;
+    comment.placeholder = 'Anything to add? (optional)';
+    comment.setAttribute('aria-label', 'Comment');
+    var submit = el('button', 'sb-send', 'csat-send', 'Send rating');
+    submit.type = 'button';
+    submit.addEventListener('click', function () {
+      if (!chosen) return buttons[0].focus();
+      var text = comment.value.trim();
+      var frame = { type: 'csat', rating: chosen };
+      if (text) frame.comment = text;
+      sendFrame(frame);
+    });
+    [stars, comment, submit].forEach(function (n) {
+      node.appendChild(n);
+    });
+    return { node: node };
+  }
+
+  function csatDone() {
+    if (!ui) return;
+    var node = ui.csat.node;
+    while (node.firstChild) node.removeChild(node.firstChild);
+    node.appendChild(el('div', null, 'csat-thanks', 'Thank you for your feedback!'));
+    node.setAttribute('aria-live', 'polite');
   }
 
   function markReadByAgent(seq) {

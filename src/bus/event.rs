@@ -158,6 +158,10 @@ pub struct Metrics {
     pub messages_today: i64,
     /// Median time from a conversation's first visitor message to the first agent answer, today.
     pub median_first_response_ms: Option<i64>,
+    /// Satisfaction ratings given today.
+    pub csat_responses: i64,
+    /// Their average (1–5), rounded to two decimals.
+    pub csat_average: Option<f64>,
     /// When the numbers were taken (epoch milliseconds).
     pub at: i64,
 }
@@ -253,6 +257,16 @@ pub enum Activity {
         assignee_id: Option<UserId>,
         /// Who made the change; `null` for auto-assignment.
         by: Option<UserId>,
+    },
+    /// The visitor rated a closed conversation.
+    CsatReceived {
+        /// The conversation.
+        conversation_id: ConversationId,
+        /// 1 to 5.
+        rating: i64,
+        /// What the visitor added.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        comment: Option<String>,
     },
     /// A conversation's labels changed; `labels` is the whole new set.
     LabelsChanged {

@@ -35,10 +35,14 @@ pub struct Conversation {
     pub updated_at: i64,
     /// The member who answers it; `None` while unassigned.
     pub assignee_id: Option<UserId>,
+    /// The visitor's satisfaction rating (1–5), once given.
+    pub csat_rating: Option<i64>,
+    /// The visitor's comment with the rating.
+    pub csat_comment: Option<String>,
 }
 
 pub(super) const CONVERSATION_COLUMNS: &str = "id, license_key, channel, contact_id, status, metadata, \
-     last_seq, agent_read_seq, visitor_read_seq, created_at, updated_at, assignee_id";
+     last_seq, agent_read_seq, visitor_read_seq, created_at, updated_at, assignee_id, csat_rating, csat_comment";
 
 pub(super) fn conversation_from_row(row: &AnyRow) -> StoreResult<Conversation> {
     let key: String = row.try_get("license_key")?;
@@ -56,6 +60,8 @@ pub(super) fn conversation_from_row(row: &AnyRow) -> StoreResult<Conversation> {
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
         assignee_id: super::parse_optional_column(row, "assignee_id")?,
+        csat_rating: row.try_get("csat_rating")?,
+        csat_comment: row.try_get("csat_comment")?,
     })
 }
 
@@ -156,6 +162,31 @@ impl Store {
         .fetch_optional(self.pool())
         .await
         .context("set_conversation_status")?;
+        row.as_ref().map(conversation_from_row).transpose()
+    }
+
+    /// Records the visitor's rating of a closed, not yet rated conversation; `None` when it is not
+    /// closed, already rated, or not the license's.
+    pub async fn rate_conversation(
+        &self,
+        license: &LicenseKey,
+        id: &ConversationId,
+        rating: i64,
+        comment: Option<&str>,
+    ) -> StoreResult<Option<Conversation>> {
+        let row = sqlx::query(&format!(
+            "UPDATE conversations SET csat_rating = $3, csat_comment = $4, csat_at = $5
+             WHERE license_key = $1 AND id = $2 AND status = 'closed' AND csat_at IS NULL
+             RETURNING {CONVERSATION_COLUMNS}"
+        ))
+        .bind(license.as_str().to_owned())
+        .bind(id.as_str().to_owned())
+        .bind(rating)
+        .bind(comment.map(str::to_owned))
+        .bind(now_millis())
+        .fetch_optional(self.pool())
+        .await
+        .context("rate_conversation")?;
         row.as_ref().map(conversation_from_row).transpose()
     }
 

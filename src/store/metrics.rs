@@ -13,6 +13,10 @@ pub struct StoredMetrics {
     pub messages_since: i64,
     /// Median first-response time of conversations started since `since`.
     pub median_first_response_ms: Option<i64>,
+    /// Satisfaction ratings given since `since`.
+    pub csat_responses: i64,
+    /// Their average (1–5).
+    pub csat_average: Option<f64>,
 }
 
 impl Store {
@@ -20,7 +24,9 @@ impl Store {
     pub async fn metrics(&self, license: &LicenseKey, since: i64) -> StoreResult<StoredMetrics> {
         let counts = sqlx::query(
             "SELECT (SELECT COUNT(*) FROM conversations WHERE license_key = $1 AND status = 'open') AS open_conversations,
-                    (SELECT COUNT(*) FROM messages WHERE license_key = $1 AND created_at >= $2) AS messages_since",
+                    (SELECT COUNT(*) FROM messages WHERE license_key = $1 AND created_at >= $2) AS messages_since,
+                    (SELECT COUNT(*) FROM conversations WHERE license_key = $1 AND csat_at >= $2) AS csat_responses,
+                    (SELECT CAST(SUM(csat_rating) AS BIGINT) FROM conversations WHERE license_key = $1 AND csat_at >= $2) AS csat_sum",
         )
         .bind(license.as_str().to_owned())
         .bind(since)
@@ -28,7 +34,8 @@ impl Store {
         .await.context("metrics")?;
         let rows = sqlx::query(
             "SELECT (SELECT MIN(created_at) FROM messages v WHERE v.conversation_id = c.id AND v.sender = 'visitor') AS asked,
-                    (SELECT MIN(created_at) FROM messages a WHERE a.conversation_id = c.id AND a.sender = 'agent') AS answered
+                    (SELECT MIN(created_at) FROM messages a
+                     WHERE a.conversation_id = c.id AND a.sender = 'agent' AND a.kind <> 'note') AS answered
              FROM conversations c WHERE c.license_key = $1 AND c.created_at >= $2",
         )
         .bind(license.as_str().to_owned())
@@ -46,10 +53,17 @@ impl Store {
             }
         }
         waits.sort_unstable();
+        let csat_responses: i64 = counts.try_get("csat_responses")?;
+        let csat_sum: Option<i64> = counts.try_get("csat_sum")?;
         Ok(StoredMetrics {
             open_conversations: counts.try_get("open_conversations")?,
             messages_since: counts.try_get("messages_since")?,
             median_first_response_ms: waits.get(waits.len() / 2).copied(),
+            csat_responses,
+            // Rounded to two decimals: 4.67, not 4.666…
+            csat_average: csat_sum
+                .filter(|_| csat_responses > 0)
+                .map(|sum| (sum as f64 * 100.0 / csat_responses as f64).round() / 100.0),
         })
     }
 

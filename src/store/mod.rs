@@ -57,6 +57,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (6, "team", include_str!("../../migrations/0006_team.sql")),
     (7, "integrations", include_str!("../../migrations/0007_integrations.sql")),
     (9, "team_settings", include_str!("../../migrations/0009_team_settings.sql")),
+    (11, "csat", include_str!("../../migrations/0011_csat.sql")),
 ];
 
 /// The parts of the schema the engines write differently (full-text search): (version, description,

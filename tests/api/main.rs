@@ -15,6 +15,7 @@ mod browser;
 mod channels;
 mod cli;
 mod cluster;
+mod csat;
 mod dashboard_live;
 mod deploy;
 mod errors;

@@ -15,7 +15,7 @@ mod commit;
 mod remote;
 mod watchers;
 
-pub use changes::{MergeMetadata, Read, SetAssignee, SetStatus};
+pub use changes::{MergeMetadata, Rate, Read, SetAssignee, SetStatus};
 pub use commit::{Post, Settle};
 pub use remote::Remote;
 pub use watchers::{Typing, Unwatch, Watch};
@@ -54,8 +54,13 @@ pub enum ConversationUpdate {
         /// Highest number read.
         seq: i64,
     },
-    /// The conversation was closed or reopened.
-    Status(ConversationStatus),
+    /// The conversation was closed or reopened; `rated` says whether the visitor has rated it.
+    Status {
+        /// Open or closed.
+        status: ConversationStatus,
+        /// Whether it carries a satisfaction rating already.
+        rated: bool,
+    },
 }
 
 /// The live state of one conversation.
@@ -146,7 +151,8 @@ impl ConversationActor {
             return;
         }
         self.conversation.status = status;
-        self.fan_out(ConversationUpdate::Status(status), None);
+        let rated = self.conversation.csat_rating.is_some();
+        self.fan_out(ConversationUpdate::Status { status, rated }, None);
         if announce {
             let conversation_id = self.conversation.id.clone();
             self.publish(Event::Activity(match status {

@@ -126,6 +126,8 @@ impl TenantActor {
                         visitors_online,
                         messages_today: stored.messages_since,
                         median_first_response_ms: stored.median_first_response_ms,
+                        csat_responses: stored.csat_responses,
+                        csat_average: stored.csat_average,
                         at: now,
                     }),
                 );

@@ -4,7 +4,7 @@ use crate::domain::{ConversationStatus, Message, Sender};
 use serde::{Deserialize, Serialize};
 
 /// Frame types a visitor may send.
-pub const CLIENT_FRAME_TYPES: &[&str] = &["message", "typing", "read", "context", "ping"];
+pub const CLIENT_FRAME_TYPES: &[&str] = &["message", "typing", "read", "context", "csat", "ping"];
 
 /// A frame from the visitor's browser.
 #[derive(Debug, Deserialize)]
@@ -32,6 +32,13 @@ pub enum ClientFrame {
         /// Flat JSON object.
         metadata: serde_json::Map<String, serde_json::Value>,
     },
+    /// The visitor rates the closed conversation, once.
+    Csat {
+        /// 1 to 5.
+        rating: i64,
+        /// Up to 1,000 characters.
+        comment: Option<String>,
+    },
     /// Application-level keep-alive.
     Ping,
 }
@@ -54,6 +61,8 @@ pub enum ServerFrame<'a> {
         last_seq: i64,
         /// Whether a team member shows `online`: live chat, or the offline form.
         agents_available: bool,
+        /// Whether the visitor rated the conversation already.
+        rated: bool,
     },
     /// The visitor's message is stored.
     Ack {
@@ -96,7 +105,11 @@ pub enum ServerFrame<'a> {
     Status {
         /// New status.
         status: ConversationStatus,
+        /// Whether the visitor rated it already: a closed, unrated conversation asks for a rating.
+        rated: bool,
     },
+    /// The visitor's rating is stored.
+    CsatSaved,
     /// Answer to `ping`.
     Pong,
     /// A frame was refused; the socket stays open.

@@ -3,7 +3,7 @@
 //! to the actor without an answer.
 
 use super::{close, unavailable, AckFuture, End, Refusal, WidgetSession};
-use crate::actors::{ConversationActor, MergeMetadata, Post, Read, Typing};
+use crate::actors::{ConversationActor, MergeMetadata, Post, Rate, Read, Typing};
 use crate::domain::{parse_client_msg_id, parse_message_text, Channel, MessageKind, Sender};
 use crate::error::ApiError;
 use crate::store::{Appended, NewMessage, StoreError};
@@ -16,6 +16,8 @@ use futures_util::stream::FuturesOrdered;
 const MAX_REFUSED_IN_A_ROW: u32 = 50;
 /// Largest metadata a visitor may attach, serialised.
 const MAX_METADATA_BYTES: usize = 4096;
+/// Longest comment with a satisfaction rating.
+const MAX_CSAT_COMMENT_CHARS: usize = 1000;
 
 impl WidgetSession {
     pub(super) async fn on_text(&mut self, text: &str, in_flight: &mut FuturesOrdered<AckFuture>) -> Result<(), End> {
@@ -56,6 +58,7 @@ impl WidgetSession {
                 Ok(())
             }
             ClientFrame::Context { metadata } => self.on_context(metadata).await,
+            ClientFrame::Csat { rating, comment } => self.on_csat(rating, comment).await,
             ClientFrame::Ping => Ok(()),
         }
     }
@@ -124,6 +127,29 @@ impl WidgetSession {
         };
         self.watch(&id, addr.clone()).await?;
         Ok(addr)
+    }
+
+    async fn on_csat(&mut self, rating: i64, comment: Option<String>) -> Result<(), End> {
+        let comment = comment.map(|c| c.trim().to_owned()).filter(|c| !c.is_empty());
+        if !(1..=5).contains(&rating) {
+            return self.refuse("invalid_value", "rating must be 1 to 5".into(), None).await;
+        }
+        if comment.as_ref().is_some_and(|c| c.chars().count() > MAX_CSAT_COMMENT_CHARS || c.contains('\0')) {
+            let message = format!("the comment is limited to {MAX_CSAT_COMMENT_CHARS} characters");
+            return self.refuse("invalid_value", message, None).await;
+        }
+        let Some((_, addr)) = &self.conversation else {
+            return self.refuse("csat_unavailable", "there is no conversation to rate".into(), None).await;
+        };
+        match addr.send(Rate { rating, comment }).await {
+            Ok(Ok(true)) => self.send(ServerFrame::CsatSaved.to_text()).await,
+            Ok(Ok(false)) => {
+                let message = "only a closed conversation can be rated, and only once".to_owned();
+                self.refuse("csat_unavailable", message, None).await
+            }
+            Ok(Err(err)) => Err(unavailable(&err)),
+            Err(_) => self.refuse("unavailable", "the conversation is restarting; resend".into(), None).await,
+        }
     }
 
     async fn on_context(&mut self, metadata: serde_json::Map<String, serde_json::Value>) -> Result<(), End> {

@@ -28,6 +28,7 @@ impl WidgetSession {
             status: snapshot.as_ref().map(|c| c.status),
             last_seq: snapshot.as_ref().map_or(0, |c| c.last_seq),
             agents_available,
+            rated: snapshot.as_ref().is_some_and(|c| c.csat_rating.is_some()),
         }
         .to_text();
         self.send(welcome).await?;
@@ -105,7 +106,7 @@ impl WidgetSession {
                 ServerFrame::Typing { from: *from, is_typing: *is_typing }
             }
             ConversationUpdate::Read { from, seq } => ServerFrame::Read { from: *from, seq: *seq },
-            ConversationUpdate::Status(status) => ServerFrame::Status { status: *status },
+            ConversationUpdate::Status { status, rated } => ServerFrame::Status { status: *status, rated: *rated },
         };
         self.send(frame.to_text()).await?;
         metrics::counter!(crate::telemetry::DELIVERIES, "transport" => "widget").increment(1);
