@@ -265,6 +265,9 @@
     var banner = el('div', 'sb-banner', 'connection', 'Connecting…');
     var greeting = el('div', 'sb-greeting', 'greeting', config.greeting);
     greeting.hidden = !config.greeting;
+    // Out of hours (or nobody online): what the team wants visitors to know.
+    var notice = el('div', 'sb-banner', 'availability');
+    notice.hidden = true;
     var messages = el('div', 'sb-messages', 'messages');
     messages.setAttribute('role', 'log');
     messages.setAttribute('aria-live', 'polite');
@@ -282,7 +285,7 @@
     form.appendChild(input);
     form.appendChild(send);
     var csat = csatPrompt();
-    [header, banner, greeting, messages, typing, csat.node, form].forEach(function (n) {
+    [header, banner, greeting, notice, messages, typing, csat.node, form].forEach(function (n) {
       panel.appendChild(n);
     });
     wrap.appendChild(panel);
@@ -291,7 +294,7 @@
     root.appendChild(wrap);
     document.body.appendChild(host);
 
-    ui = { host: host, bubble: bubble, badge: badge, panel: panel, banner: banner, messages: messages, typing: typing, input: input, csat: csat };
+    ui = { host: host, bubble: bubble, badge: badge, panel: panel, banner: banner, messages: messages, typing: typing, input: input, csat: csat, notice: notice };
 
     bubble.addEventListener('click', toggle);
     closeButton.addEventListener('click', close);
@@ -554,6 +557,7 @@
     if (state.conversationId && conversationId !== state.conversationId) clearHistory();
     state.conversationId = conversationId;
     if (frame.status) setStatus(frame.status, frame.rated);
+    showAvailability(frame);
     save();
     setConnected(true);
     // Context first, so a conversation that the outbox opens is created with it.
@@ -700,6 +704,15 @@
       node.appendChild(n);
     });
     return { node: node };
+  }
+
+  function showAvailability(frame) {
+    if (!ui) return;
+    var text = '';
+    if (frame.open_now === false) text = frame.offline_message || 'We are closed right now. Leave a message and we will reply when we are back.';
+    else if (frame.agents_available === false) text = 'No one is online right now; we will reply as soon as we can.';
+    ui.notice.textContent = text;
+    ui.notice.hidden = !text;
   }
 
   function csatDone() {

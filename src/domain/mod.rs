@@ -4,6 +4,7 @@
 mod wire_enum;
 mod api_key;
 mod audit;
+mod business_hours;
 mod conversation;
 mod email;
 mod ids;
@@ -14,6 +15,7 @@ mod widget_config;
 
 pub use api_key::{ApiKeySecret, Scope, Scopes, API_KEY_PREFIX};
 pub use audit::{ActorKind, AuditAction};
+pub use business_hours::BusinessHours;
 pub use conversation::{
     parse_client_msg_id, parse_message_text, Channel, ConversationStatus, Delivery, IntegrationStatus, Message,
     MessageKind, NotificationKind, Sender, MAX_MESSAGE_CHARS,

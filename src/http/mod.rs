@@ -7,6 +7,7 @@ mod audit_export;
 mod audit_logs;
 mod auth;
 mod body_guard;
+mod business_hours;
 mod caller;
 mod conversations;
 mod error;
@@ -60,6 +61,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(conversations::routes)
                 .configure(assignment::routes)
                 .configure(team::routes)
+                .configure(business_hours::routes)
                 .configure(invitations::routes)
                 .configure(labels::routes)
                 .configure(integrations::routes)

@@ -60,6 +60,8 @@ pub struct ErrorDetail {
         super::team::deactivate,
         super::team::settings,
         super::team::save_settings,
+        super::business_hours::show,
+        super::business_hours::save,
         super::invitations::invite,
         super::invitations::list,
         super::invitations::revoke,

@@ -145,8 +145,14 @@ async fn public_config(
 ) -> Result<HttpResponse, ApiError> {
     let (record, config) = widget_config_for(&state, &query.product_key).await?;
     let available = state.registry.tenant(&record.license_key).send(AgentsAvailable).await.unwrap_or(false);
-    Ok(HttpResponse::Ok()
-        .json(json!({ "product_key": record.product_key, "config": config, "agents_available": available })))
+    let hours = state.store.business_hours(&record.license_key).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "product_key": record.product_key,
+        "config": config,
+        "agents_available": available,
+        "open_now": hours.is_open(chrono::Utc::now()),
+        "offline_message": hours.offline_message,
+    })))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

@@ -58,6 +58,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (7, "integrations", include_str!("../../migrations/0007_integrations.sql")),
     (9, "team_settings", include_str!("../../migrations/0009_team_settings.sql")),
     (11, "csat", include_str!("../../migrations/0011_csat.sql")),
+    (12, "business_hours", include_str!("../../migrations/0012_business_hours.sql")),
 ];
 
 /// The parts of the schema the engines write differently (full-text search): (version, description,

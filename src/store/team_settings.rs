@@ -1,7 +1,8 @@
-//! How a license's team takes new conversations, and the open load of each member.
+//! How a license's team works: how it takes new conversations, the open load of each member, and its
+//! business hours.
 
-use super::{parse_column, Context, Store, StoreResult};
-use crate::domain::{now_millis, AutoAssignment, LicenseKey, UserId};
+use super::{parse_column, Context, Store, StoreError, StoreResult};
+use crate::domain::{now_millis, AutoAssignment, BusinessHours, ConversationId, LicenseKey, UserId};
 use serde::Serialize;
 use sqlx::Row;
 use std::collections::HashMap;
@@ -67,5 +68,55 @@ impl Store {
         .await
         .context("open_load")?;
         rows.iter().map(|row| Ok((parse_column(row, "assignee_id")?, row.try_get("n")?))).collect()
+    }
+}
+
+impl Store {
+    /// The license's business hours (disabled until set).
+    pub async fn business_hours(&self, license: &LicenseKey) -> StoreResult<BusinessHours> {
+        let row = sqlx::query("SELECT config FROM business_hours WHERE license_key = $1")
+            .bind(license.as_str().to_owned())
+            .fetch_optional(self.pool())
+            .await
+            .context("business_hours")?;
+        match row {
+            Some(row) => {
+                let raw: String = row.try_get("config")?;
+                serde_json::from_str(&raw).map_err(|e| StoreError::Corrupt(format!("business hours: {e}")))
+            }
+            None => Ok(BusinessHours::default()),
+        }
+    }
+
+    /// Replaces the license's business hours.
+    pub async fn save_business_hours(&self, license: &LicenseKey, hours: &BusinessHours) -> StoreResult<()> {
+        let config = serde_json::to_string(hours).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        sqlx::query(
+            "INSERT INTO business_hours (license_key, config, updated_at) VALUES ($1, $2, $3)
+             ON CONFLICT (license_key) DO UPDATE SET config = $2, updated_at = $3",
+        )
+        .bind(license.as_str().to_owned())
+        .bind(config)
+        .bind(now_millis())
+        .execute(self.pool())
+        .await
+        .context("save_business_hours")?;
+        Ok(())
+    }
+
+    /// Claims today's out-of-hours auto-reply for a conversation: true for the first claim of `day`,
+    /// on any node.
+    pub async fn claim_auto_reply(&self, license: &LicenseKey, id: &ConversationId, day: &str) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE conversations SET auto_replied_on = $3
+             WHERE license_key = $1 AND id = $2 AND (auto_replied_on IS NULL OR auto_replied_on <> $3)",
+        )
+        .bind(license.as_str().to_owned())
+        .bind(id.as_str().to_owned())
+        .bind(day.to_owned())
+        .execute(self.pool())
+        .await
+        .context("claim_auto_reply")?;
+        Ok(done.rows_affected() == 1)
     }
 }

@@ -38,9 +38,10 @@ impl Handler<Post> for ConversationActor {
 
     fn handle(&mut self, mut post: Post, ctx: &mut Self::Context) -> Self::Result {
         self.last_active = Instant::now();
-        let outbound = post.message.sender == Sender::Agent && post.message.kind != MessageKind::Note;
+        let outbound = post.message.sender != Sender::Visitor && post.message.kind != MessageKind::Note;
         if outbound && self.conversation.channel != Channel::Widget {
-            // Goes out through the provider after the store has it (never a private note).
+            // Goes out through the provider after the store has it (never a private note): agent
+            // replies and the server's own messages (the out-of-hours auto-reply).
             post.message.delivery = Some(Delivery::Pending);
         }
         let (reply, answer) = oneshot::channel();
@@ -109,18 +110,23 @@ impl Handler<Flush> for ConversationActor {
         };
         // The mailbox waits for the write, so everything after it sees the new state.
         ctx.wait(write.into_actor(self).map(
-            move |written: Result<(Vec<StoreResult<Appended>>, Vec<Message>), StoreError>, act, _| match written {
+            move |written: Result<(Vec<StoreResult<Appended>>, Vec<Message>), StoreError>, act, ctx| match written {
                 Ok((appended, gap)) => {
                     for earlier in &gap {
                         act.show(earlier, None);
                     }
+                    let mut visitor_wrote = false;
                     for (pending, appended) in batch.into_iter().zip(appended) {
                         if let Ok(appended) = &appended {
                             if !appended.duplicate {
+                                visitor_wrote |= appended.message.sender == Sender::Visitor;
                                 act.after_append(&appended.message, pending.post.origin);
                             }
                         }
                         let _ = pending.reply.send(appended);
+                    }
+                    if visitor_wrote {
+                        ctx.notify(super::auto_reply::CheckHours);
                     }
                 }
                 Err(err) => {

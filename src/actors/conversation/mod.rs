@@ -10,6 +10,7 @@
 //! - [`watchers`]: widget sockets watching, and typing.
 //! - [`remote`]: other nodes' events, with gap filling from the store.
 
+mod auto_reply;
 mod changes;
 mod commit;
 mod remote;
@@ -75,6 +76,8 @@ pub struct ConversationActor {
     flush_scheduled: bool,
     last_active: Instant,
     idle_after: Duration,
+    /// The license's business hours, as last read (for the auto-reply).
+    hours: auto_reply::CachedHours,
 }
 
 impl ConversationActor {
@@ -91,6 +94,7 @@ impl ConversationActor {
             flush_scheduled: false,
             last_active: Instant::now(),
             idle_after,
+            hours: None,
         }
     }
 

@@ -6,16 +6,60 @@
 //! node's members fade out) and when it starts (before it answers anything).
 
 use super::TenantActor;
+use crate::actors::Presence;
 use crate::actors::SetAssignee;
 use crate::bus::Event;
-use crate::domain::{AutoAssignment, Availability, ConversationId, UserId};
+use crate::bus::SharedBus;
+use crate::domain::{AutoAssignment, Availability, ConversationId, LicenseKey, UserId};
+use crate::store::Store;
 use actix::prelude::*;
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
+use tokio::sync::mpsc;
+
+/// A change to announce: whose, what this node saw, and who has dashboards here now.
+struct Announcement {
+    member: UserId,
+    here: Option<bool>,
+    local: HashSet<UserId>,
+}
+
+/// Runs announcements one after another until the tenant actor (holding the sender) stops.
+async fn announce_in_order(
+    mut jobs: mpsc::UnboundedReceiver<Announcement>,
+    presence: Presence,
+    store: Store,
+    bus: SharedBus,
+    license: LicenseKey,
+) {
+    while let Some(Announcement { member, here, local }) = jobs.recv().await {
+        match here {
+            Some(true) => presence.mark_agents(&license, std::slice::from_ref(&member)).await,
+            Some(false) => presence.unmark_agent(&license, &member).await,
+            None => {}
+        }
+        let connected = presence.connected_agents(&license, local).await.contains(&member);
+        if !connected {
+            if let Err(err) = store.touch_member(&license, &member).await {
+                tracing::warn!(%err, "last seen not recorded");
+            }
+        }
+        let chosen = match store.member(&license, &member).await {
+            Ok(Some(m)) if m.status == "active" => m.availability,
+            _ => Availability::Offline,
+        };
+        bus.publish(
+            &license,
+            Event::PresenceUpdated { availability: shown(connected, chosen), member_id: member, connected },
+        );
+    }
+}
 
 /// The team's live state on this node.
 #[derive(Default)]
 pub(super) struct Team {
+    /// The ordered presence announcer, started with the first announcement.
+    announcer: Option<mpsc::UnboundedSender<Announcement>>,
     /// Member → dashboard sockets open on this node.
     local: HashMap<UserId, usize>,
     /// What each member who is not offline shows, as last learnt.
@@ -101,35 +145,27 @@ impl TenantActor {
 
     /// Records this node's change to `member`'s dashboards in the shared presence (`Some(true)`: their
     /// first socket here opened, `Some(false)`: their last closed), then works out what they show and
-    /// tells every node. The actor waits for it, so announcements leave in the order their causes
-    /// arrived and the last one is the truth.
-    fn announce(&mut self, member: UserId, here: Option<bool>, ctx: &mut Context<Self>) {
-        let presence = self.registry.presence().clone();
-        let store = self.store.clone();
-        let license = self.license.clone();
-        let local = self.team.local_members();
-        ctx.wait(
-            async move {
-                match here {
-                    Some(true) => presence.mark_agents(&license, std::slice::from_ref(&member)).await,
-                    Some(false) => presence.unmark_agent(&license, &member).await,
-                    None => {}
+    /// tells every node. One worker per tenant actor runs these in order, so announcements leave in the
+    /// order their causes arrived and the last one is the truth; the actor itself never waits on them.
+    fn announce(&mut self, member: UserId, here: Option<bool>) {
+        let mut job = Announcement { member, here, local: self.team.local_members() };
+        // A worker that is gone (it cannot end while we hold its sender, unless it panicked) is replaced.
+        for _ in 0..2 {
+            let worker = self.team.announcer.get_or_insert_with(|| {
+                let (jobs, queue) = mpsc::unbounded_channel();
+                let (presence, store) = (self.registry.presence().clone(), self.store.clone());
+                tokio::spawn(announce_in_order(queue, presence, store, self.bus.clone(), self.license.clone()));
+                jobs
+            });
+            match worker.send(job) {
+                Ok(()) => return,
+                Err(mpsc::error::SendError(returned)) => {
+                    tracing::warn!(license = %self.license, "the presence announcer stopped; starting another");
+                    self.team.announcer = None;
+                    job = returned;
                 }
-                let connected = presence.connected_agents(&license, local).await.contains(&member);
-                if !connected {
-                    if let Err(err) = store.touch_member(&license, &member).await {
-                        tracing::warn!(%err, "last seen not recorded");
-                    }
-                }
-                let chosen = match store.member(&license, &member).await {
-                    Ok(Some(m)) if m.status == "active" => m.availability,
-                    _ => Availability::Offline,
-                };
-                Event::PresenceUpdated { availability: shown(connected, chosen), member_id: member, connected }
             }
-            .into_actor(self)
-            .map(|event, act, _| act.bus.publish(&act.license, event)),
-        );
+        }
     }
 
     /// Picks an assignee for a conversation this node opened, if the license wants that: among members
@@ -198,7 +234,7 @@ pub struct DashboardPresence {
 impl Handler<DashboardPresence> for TenantActor {
     type Result = ();
 
-    fn handle(&mut self, msg: DashboardPresence, ctx: &mut Self::Context) {
+    fn handle(&mut self, msg: DashboardPresence, _: &mut Self::Context) {
         self.last_active = Instant::now();
         let sockets = self.team.local.entry(msg.member.clone()).or_default();
         if msg.connected {
@@ -206,14 +242,14 @@ impl Handler<DashboardPresence> for TenantActor {
             self.metrics_dirty = true;
             *sockets += 1;
             if *sockets == 1 {
-                self.announce(msg.member, Some(true), ctx);
+                self.announce(msg.member, Some(true));
             }
         } else {
             self.dashboards = self.dashboards.saturating_sub(1);
             *sockets = sockets.saturating_sub(1);
             if *sockets == 0 {
                 self.team.local.remove(&msg.member);
-                self.announce(msg.member, Some(false), ctx);
+                self.announce(msg.member, Some(false));
             }
         }
     }
@@ -227,8 +263,8 @@ pub struct MemberChanged(pub UserId);
 impl Handler<MemberChanged> for TenantActor {
     type Result = ();
 
-    fn handle(&mut self, MemberChanged(member): MemberChanged, ctx: &mut Self::Context) {
-        self.announce(member, None, ctx);
+    fn handle(&mut self, MemberChanged(member): MemberChanged, _: &mut Self::Context) {
+        self.announce(member, None);
     }
 }
 

@@ -61,6 +61,10 @@ pub enum ServerFrame<'a> {
         last_seq: i64,
         /// Whether a team member shows `online`: live chat, or the offline form.
         agents_available: bool,
+        /// Whether the team is within its business hours.
+        open_now: bool,
+        /// What to show while closed (empty when none is set).
+        offline_message: &'a str,
         /// Whether the visitor rated the conversation already.
         rated: bool,
     },

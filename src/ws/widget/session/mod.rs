@@ -125,9 +125,14 @@ impl WidgetSession {
     pub async fn run(mut self, stream: AggregatedMessageStream, resume: Option<Conversation>, last_seq: i64) {
         let tenant = self.registry.tenant(&self.license);
         let suspensions = tenant.send(VisitorConnected { visitor_id: self.visitor_id.clone() }).await.ok();
-        let agents_available = tenant.send(AgentsAvailable).await.unwrap_or(false);
+        let hours = self.store.business_hours(&self.license).await.unwrap_or_default();
+        let team = TeamStatus {
+            agents_available: tenant.send(AgentsAvailable).await.unwrap_or(false),
+            open_now: hours.is_open(chrono::Utc::now()),
+            offline_message: hours.offline_message,
+        };
         let mut gauge = SocketGauge::open("widget");
-        let end = match self.start(resume, last_seq, agents_available).await {
+        let end = match self.start(resume, last_seq, team).await {
             Ok(()) => self.serve(stream, suspensions).await,
             Err(end) => Err(end),
         }
@@ -229,4 +234,14 @@ async fn suspended(suspensions: &mut Option<watch::Receiver<u64>>) {
         // The tenant actor is gone (or never answered): nothing will ever tell of a suspension.
         std::future::pending::<()>().await;
     }
+}
+
+/// What the welcome tells the widget about the team: live chat, or the offline form.
+pub(super) struct TeamStatus {
+    /// A member shows `online`.
+    pub agents_available: bool,
+    /// Within business hours (always, when they are off).
+    pub open_now: bool,
+    /// What to show while closed.
+    pub offline_message: String,
 }

@@ -15,7 +15,7 @@ impl WidgetSession {
         &mut self,
         resume: Option<Conversation>,
         last_seq: i64,
-        agents_available: bool,
+        team: super::TeamStatus,
     ) -> Result<(), End> {
         let snapshot = match resume {
             Some(conversation) => self.watch_existing(&conversation.id).await?,
@@ -27,7 +27,9 @@ impl WidgetSession {
             conversation_id: snapshot.as_ref().map(|c| c.id.as_str()),
             status: snapshot.as_ref().map(|c| c.status),
             last_seq: snapshot.as_ref().map_or(0, |c| c.last_seq),
-            agents_available,
+            agents_available: team.agents_available,
+            open_now: team.open_now,
+            offline_message: &team.offline_message,
             rated: snapshot.as_ref().is_some_and(|c| c.csat_rating.is_some()),
         }
         .to_text();

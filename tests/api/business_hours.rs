@@ -1,0 +1,82 @@
+//! Business hours: a schedule in a time zone; outside it the widget learns the team is away and a
+//! visitor who writes gets the auto-reply once per conversation per day.
+
+use crate::helpers::*;
+use crate::team::{add_member, put_as, visitor_writes};
+use reqwest::StatusCode;
+use serde_json::json;
+
+async fn out_of_hours_visitors_get_the_offline_message_and_one_auto_reply(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else { return };
+    let owner = app.new_tenant(&["chatbot"]).await;
+    let key = app.chat_key(&owner).await;
+    let shown = expect_status(app.get_as("/api/team/business-hours", &owner.token).await, StatusCode::OK).await;
+    assert_eq!((shown["business_hours"]["enabled"].as_bool(), shown["open_now"].as_bool()), (Some(false), Some(true)));
+
+    // No interval on any day: closed now, whatever the time of the test.
+    let closed = json!({
+        "enabled": true, "timezone": "Europe/Paris", "weekly": {}, "holidays": ["2026-12-25"],
+        "offline_message": "We're away", "auto_reply": "Thanks! We reply from 9am."
+    });
+    let saved =
+        expect_status(put_as(&app, "/api/team/business-hours", &owner.token, &closed).await, StatusCode::OK).await;
+    assert_eq!(saved["open_now"], false);
+    let config = app.client.get(app.url(&format!("/api/widget/config?product_key={key}"))).send().await.unwrap();
+    let config = expect_status(config, StatusCode::OK).await;
+    assert_eq!((config["open_now"].as_bool(), config["offline_message"].as_str()), (Some(false), Some("We're away")));
+
+    let (mut visitor, conversation) = visitor_writes(&app, &key, "hello?").await;
+    let reply = visitor.recv_type("message").await;
+    assert_eq!((reply["from"].as_str(), reply["text"].as_str()), (Some("system"), Some("Thanks! We reply from 9am.")));
+    visitor.send_json(&json!({ "type": "message", "text": "anyone?", "client_msg_id": "second" })).await;
+    visitor.recv_type("ack").await;
+    assert!(visitor.drain().await.iter().all(|f| f["type"] != "message"), "once per conversation per day");
+    let history = expect_status(
+        app.get_as(&format!("/api/conversations/{conversation}/messages"), &owner.token).await,
+        StatusCode::OK,
+    )
+    .await;
+    let senders: Vec<&str> =
+        history["messages"].as_array().unwrap().iter().map(|m| m["sender"].as_str().unwrap()).collect();
+    assert_eq!(senders, ["visitor", "system", "visitor"]);
+    let mut again = app.widget(&key, None).await;
+    let welcome = again.recv_type("welcome").await;
+    assert_eq!((welcome["open_now"].as_bool(), welcome["offline_message"].as_str()), (Some(false), Some("We're away")));
+
+    // Open around the clock ("00:00"–"00:00" is the whole day): no auto-reply.
+    let every = json!([{ "open": "00:00", "close": "00:00" }]);
+    let open = json!({ "enabled": true, "timezone": "UTC", "weekly": {
+        "mon": every, "tue": every, "wed": every, "thu": every, "fri": every, "sat": every, "sun": every } });
+    let saved =
+        expect_status(put_as(&app, "/api/team/business-hours", &owner.token, &open).await, StatusCode::OK).await;
+    assert_eq!(saved["open_now"], true);
+    let (mut second, _) = visitor_writes(&app, &key, "hi again").await;
+    assert!(second.drain().await.iter().all(|f| f["type"] != "message"));
+
+    // Bad schedules say what is wrong; only admins change them.
+    for (body, code) in [
+        (json!({ "enabled": true, "timezone": "Mars/Olympus", "weekly": {} }), "invalid_value"),
+        (
+            json!({ "enabled": true, "timezone": "UTC", "weekly": { "mon": [{ "open": "9:00", "close": "17:00" }] } }),
+            "invalid_value",
+        ),
+        (json!({ "enabled": true, "timezone": "UTC", "weekly": { "funday": [] } }), "invalid_json"),
+        (json!({ "enabled": true, "timezone": "UTC", "weekly": {}, "holidays": ["2026-02-30"] }), "invalid_value"),
+    ] {
+        expect_error(
+            put_as(&app, "/api/team/business-hours", &owner.token, &body).await,
+            StatusCode::BAD_REQUEST,
+            code,
+        )
+        .await;
+    }
+    let manager = add_member(&app, &owner.token, "manager").await;
+    expect_error(
+        put_as(&app, "/api/team/business-hours", &manager.token, &open).await,
+        StatusCode::FORBIDDEN,
+        "insufficient_role",
+    )
+    .await;
+}
+
+crate::on_both_stores!(out_of_hours_visitors_get_the_offline_message_and_one_auto_reply);
