@@ -15,7 +15,7 @@
 //! listeners drain.
 
 use crate::actors::Registry;
-use crate::auth::{Authenticator, TokenKeys};
+use crate::auth::{Authenticator, TokenKeys, TwoFactor};
 use crate::backends::Backends;
 use crate::channels::outbound::Outbound;
 use crate::channels::token_box::TokenBox;
@@ -97,6 +97,7 @@ impl Application {
             max_connections,
             header_timeout: Duration::from_secs(config.header_timeout_seconds.max(1)),
             per_source: shared.limits.source_connections.clone(),
+            trust_x_forwarded_for: config.trust_x_forwarded_for,
         };
         let registry_for_shutdown = registry.clone();
         let socketio = socketio::serve(
@@ -110,6 +111,7 @@ impl Application {
         )?;
         let state = web::Data::new(AppState {
             auth,
+            two_factor: TwoFactor::new(store.clone(), tokens.clone()),
             store,
             admin_token: config.admin_token.clone(),
             cookie_secure: config.cookie_secure,

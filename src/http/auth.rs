@@ -1,10 +1,11 @@
 //! `/api/auth/*`: register with a license key, log in for a token (body and cookie), who am I, log out.
 
-use super::{client_ip, ApiError, DashboardUser, SESSION_COOKIE};
-use crate::auth::{hash_password, verify_password, Claims};
+use super::password::check_password;
+use super::{client_ip, ApiError, SetupSession, SESSION_COOKIE};
+use crate::auth::{hash_password, verify_password, AuthError, Claims, Proof, TwoFactorError};
 use crate::bus::Event;
 use crate::domain::LicenseStatus;
-use crate::domain::{now_millis, Email, LicenseKey, Role};
+use crate::domain::{now_millis, Email, LicenseKey, Role, SecurityPolicy};
 use crate::limits::LoginRefused;
 use crate::state::AppState;
 use crate::store::{License, NewUser, StoreError, User};
@@ -12,9 +13,7 @@ use actix_web::cookie::{time::Duration as CookieDuration, Cookie, SameSite};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
-
-const MIN_PASSWORD_CHARS: usize = 8;
-const MAX_PASSWORD_CHARS: usize = 256;
+use std::net::IpAddr;
 
 /// Mounts the auth routes under `/api`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -51,8 +50,8 @@ async fn register(
     let body = body.into_inner();
     let email = Email::parse(&body.email)?;
     let license_key = LicenseKey::parse(&body.license_key)?;
-    check_password(&body.password)?;
     let license = state.store.license(&license_key).await?.ok_or(ApiError::NotFound("license"))?;
+    check_password(&state, &license_key, &body.password).await?;
     if license.status != LicenseStatus::Active {
         return Err(ApiError::forbidden("license_suspended", "this license is suspended"));
     }
@@ -83,18 +82,6 @@ async fn register(
     })))
 }
 
-/// Refuses a new password outside the length policy (400 `weak_password`).
-pub(super) fn check_password(password: &str) -> Result<(), ApiError> {
-    let length = password.chars().count();
-    if !(MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&length) {
-        return Err(ApiError::bad_request(
-            "weak_password",
-            format!("the password must be {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters long"),
-        ));
-    }
-    Ok(())
-}
-
 /// Refuses a login or register attempt over the per-address or per-e-mail budget, before any password
 /// is hashed: guessing is slowed to the budget, and argon2's cost cannot be turned into a DoS.
 pub(super) fn check_login_budget(req: &HttpRequest, state: &AppState, email: Option<&str>) -> Result<(), ApiError> {
@@ -120,6 +107,12 @@ struct LoginRequest {
     email: String,
     #[schema(max_length = 256)]
     password: String,
+    /// The current code of the member's authenticator app, when they have two-factor enabled.
+    #[schema(max_length = 16)]
+    totp_code: Option<String>,
+    /// One of their recovery codes instead (each works once).
+    #[schema(max_length = 32)]
+    recovery_code: Option<String>,
 }
 
 #[utoipa::path(
@@ -148,26 +141,67 @@ async fn login(
         return Err(ApiError::forbidden("member_deactivated", "this account was deactivated by the team's admin"));
     }
     let license = state.store.license(&user.license_key).await?.ok_or_else(wrong)?;
-    open_session(&state, user, license).await
+    let source = client_ip(&req, state.trust_x_forwarded_for);
+    // The address is checked before the second factor, so a refused address cannot use up recovery codes.
+    let policy = state.auth.policy(&license.license_key).await?;
+    if !policy.ip_allowlist.allows(source) {
+        return Err(AuthError::IpNotAllowed.into());
+    }
+    let mfa = if state.two_factor.enabled(&user.license_key, &user.id).await? {
+        let proof = Proof::sent(body.totp_code.as_deref(), body.recovery_code.as_deref());
+        let proof = proof.ok_or(TwoFactorError::Required)?;
+        state.two_factor.verify(&user.license_key, &user.id, proof).await?;
+        true
+    } else {
+        false
+    };
+    open_session(&state, source, user, license, mfa).await
 }
 
-/// Issues a session for `user` of `license`: the token in the body and as the HttpOnly cookie.
-pub(super) async fn open_session(state: &AppState, user: User, license: License) -> Result<HttpResponse, ApiError> {
+/// Issues a session for `user` of `license`, logging in from `source`: the token in the body and as the
+/// HttpOnly cookie. It lives as long as the license's policy allows (`expires_in` says how long); `mfa`
+/// says it was opened with a second factor. Without one where the policy requires it, the session can
+/// only set one up (`two_factor_setup_required` says so on the login answer and on other endpoints).
+pub(super) async fn open_session(
+    state: &AppState,
+    source: IpAddr,
+    user: User,
+    license: License,
+    mfa: bool,
+) -> Result<HttpResponse, ApiError> {
     if license.status != LicenseStatus::Active {
         return Err(ApiError::forbidden("license_suspended", "this license is suspended"));
     }
-    let ttl = state.auth.ttl_seconds();
-    let now = now_millis() / 1000;
+    let policy = state.auth.policy(&license.license_key).await?;
+    if !policy.ip_allowlist.allows(source) {
+        return Err(AuthError::IpNotAllowed.into());
+    }
     let claims = Claims {
         sub: user.id,
         email: user.email,
-        license_key: license.license_key.clone(),
+        license_key: license.license_key,
         role: user.role,
         products: license.products,
-        iat: now,
-        exp: now + ttl,
-        jti: uuid::Uuid::new_v4().to_string(),
+        iat: 0,
+        exp: 0,
+        jti: String::new(),
+        mfa,
     };
+    session_response(state, claims, &policy, json!({})).await
+}
+
+/// Records and signs a session for `claims` (its `iat`, `exp` and `jti` are set here, the lifetime from
+/// `policy`) and answers it: the token in the body, with the fields of `extra`, and as the cookie.
+pub(super) async fn session_response(
+    state: &AppState,
+    mut claims: Claims,
+    policy: &SecurityPolicy,
+    extra: serde_json::Value,
+) -> Result<HttpResponse, ApiError> {
+    let ttl = state.auth.session_seconds(policy);
+    claims.iat = now_millis() / 1000;
+    claims.exp = claims.iat + ttl;
+    claims.jti = uuid::Uuid::new_v4().to_string();
     let token = state.auth.issue(&claims).await?;
     state.store.touch_member(&claims.license_key, &claims.sub).await?;
     let cookie = Cookie::build(SESSION_COOKIE, token.clone())
@@ -177,12 +211,17 @@ pub(super) async fn open_session(state: &AppState, user: User, license: License)
         .path("/")
         .max_age(CookieDuration::seconds(ttl))
         .finish();
-    Ok(HttpResponse::Ok().cookie(cookie).json(json!({
+    let mut body = json!({
         "token": token,
         "token_type": "Bearer",
         "expires_in": ttl,
+        "two_factor_setup_required": policy.require_two_factor && !claims.mfa,
         "user": user_json(&claims),
-    })))
+    });
+    if let (Some(body), serde_json::Value::Object(extra)) = (body.as_object_mut(), extra) {
+        body.extend(extra);
+    }
+    Ok(HttpResponse::Ok().cookie(cookie).json(body))
 }
 
 fn user_json(claims: &Claims) -> serde_json::Value {
@@ -203,10 +242,10 @@ fn user_json(claims: &Claims) -> serde_json::Value {
     responses((status = 200, description = "the caller and their session", body = serde_json::Value)),
     security(("bearer" = []))
 )]
-async fn me(user: DashboardUser) -> HttpResponse {
+async fn me(SetupSession(user): SetupSession) -> HttpResponse {
     HttpResponse::Ok().json(json!({
         "user": user_json(&user.claims),
-        "session": { "expires_at": user.claims.exp.saturating_mul(1000) },
+        "session": { "expires_at": user.claims.exp.saturating_mul(1000), "two_factor": user.claims.mfa },
     }))
 }
 
@@ -217,7 +256,7 @@ async fn me(user: DashboardUser) -> HttpResponse {
     responses((status = 200, description = "the session is revoked on every node", body = serde_json::Value)),
     security(("bearer" = []))
 )]
-async fn logout(state: web::Data<AppState>, user: DashboardUser) -> Result<HttpResponse, ApiError> {
+async fn logout(state: web::Data<AppState>, SetupSession(user): SetupSession) -> Result<HttpResponse, ApiError> {
     state.auth.revoke(&user.claims).await?;
     // Sockets opened with this token close too, on every node.
     state.bus.publish(&user.license, Event::SessionRevoked { jti: Some(user.claims.jti.clone()) });

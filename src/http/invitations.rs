@@ -2,8 +2,9 @@
 //! accept one (public: the token is the credential) to join the team and log in.
 
 use super::auth::{check_login_budget, open_session};
+use super::password::check_password;
 use super::team::display_name;
-use super::{public_base, ApiError, DashboardUser};
+use super::{client_ip, public_base, ApiError, DashboardUser};
 use crate::auth::hash_password;
 use crate::domain::{new_id, now_millis, Email, Permission, Role};
 use crate::state::AppState;
@@ -145,21 +146,22 @@ async fn accept(
 ) -> Result<HttpResponse, ApiError> {
     check_login_budget(&req, &state, None)?;
     let body = body.into_inner();
-    super::auth::check_password(&body.password)?;
+    let hash = token_hash(&body.token);
+    // Unknown, used, revoked and expired look alike: a token's history is not shown to its holder.
+    let invited_to = state.store.invitation_license(&hash).await?.ok_or(ApiError::NotFound("invitation"))?;
+    check_password(&state, &invited_to, &body.password).await?;
     let name = body.name.as_deref().map(display_name).transpose()?;
     let password_hash = hash_password(body.password).await?;
-    let user =
-        state.store.accept_invitation(&token_hash(&body.token), password_hash, name).await.map_err(|e| match e {
-            // Unknown, used, revoked and expired look alike: a token's history is not shown to its holder.
-            AcceptError::Invalid => ApiError::NotFound("invitation"),
-            AcceptError::TeamFull => {
-                ApiError::forbidden("member_limit_reached", "the team already has as many members as its tier allows")
-            }
-            AcceptError::Store(StoreError::Duplicate) => {
-                ApiError::conflict("already_member", "this e-mail address already belongs to a member")
-            }
-            AcceptError::Store(other) => other.into(),
-        })?;
+    let user = state.store.accept_invitation(&hash, password_hash, name).await.map_err(|e| match e {
+        AcceptError::Invalid => ApiError::NotFound("invitation"),
+        AcceptError::TeamFull => {
+            ApiError::forbidden("member_limit_reached", "the team already has as many members as its tier allows")
+        }
+        AcceptError::Store(StoreError::Duplicate) => {
+            ApiError::conflict("already_member", "this e-mail address already belongs to a member")
+        }
+        AcceptError::Store(other) => other.into(),
+    })?;
     let license = state.store.license(&user.license_key).await?.ok_or(ApiError::NotFound("license"))?;
-    open_session(&state, user, license).await
+    open_session(&state, client_ip(&req, state.trust_x_forwarded_for), user, license, false).await
 }

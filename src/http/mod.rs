@@ -13,16 +13,19 @@ mod invitations;
 mod json_object;
 mod labels;
 mod openapi;
+mod password;
 mod product_keys;
 mod request_log;
+mod security_policy;
 mod sockets;
 mod team;
+mod two_factor;
 mod webhooks;
 mod widget;
 
 pub use body_guard::check_body;
 pub use error::ApiError;
-pub use identity::{bearer_token, client_ip, AdminAccess, DashboardUser, SESSION_COOKIE};
+pub use identity::{bearer_token, client_ip, AdminAccess, DashboardUser, SetupSession, SESSION_COOKIE};
 pub use json_object::JsonObject;
 pub use request_log::{record_license, trace_request};
 pub use widget::{public_base, resolve_widget_key};
@@ -47,6 +50,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             web::scope("/api")
                 .configure(auth::routes)
+                .configure(password::routes)
+                .configure(two_factor::routes)
+                .configure(security_policy::routes)
                 .configure(product_keys::routes)
                 .configure(widget::routes)
                 .configure(conversations::routes)

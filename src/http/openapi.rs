@@ -36,6 +36,12 @@ pub struct ErrorDetail {
         super::auth::login,
         super::auth::me,
         super::auth::logout,
+        super::password::change,
+        super::two_factor::setup,
+        super::two_factor::enable,
+        super::two_factor::disable,
+        super::security_policy::show,
+        super::security_policy::replace,
         super::product_keys::list,
         super::product_keys::create,
         super::product_keys::revoke,
@@ -145,10 +151,15 @@ impl Modify for StrictVariants {
 const ERRORS: &[(&str, &str)] = &[
     (
         "400",
-        "malformed input: invalid_json, invalid_value (including U+0000), invalid_query, invalid_path, weak_password",
+        "malformed input: invalid_json, invalid_value (including U+0000), invalid_query, invalid_path, weak_password, \
+         invalid_policy, invalid_ip_allowlist, two_factor_storage_disabled",
     ),
-    ("401", "unauthorized: no valid token"),
-    ("403", "forbidden: license_suspended, product_not_licensed, admin_disabled, invalid_signature"),
+    ("401", "unauthorized: no valid token; two_factor_required, invalid_two_factor (login)"),
+    (
+        "403",
+        "forbidden: license_suspended, product_not_licensed, admin_disabled, invalid_signature, insufficient_role, \
+         ip_not_allowed, two_factor_setup_required, invalid_two_factor, wrong_password",
+    ),
     ("404", "not_found: absent, or another tenant's"),
     ("405", "method_not_allowed"),
     ("409", "conflict: license_taken, already_registered, product_key_exists, already_claimed"),

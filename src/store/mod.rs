@@ -15,6 +15,7 @@ mod licenses;
 mod messages;
 mod metrics;
 mod product_keys;
+mod security;
 mod sessions;
 mod users;
 mod widget_configs;
@@ -29,6 +30,7 @@ pub use licenses::{License, NewLicense};
 pub use messages::{Appended, NewMessage};
 pub use metrics::StoredMetrics;
 pub use product_keys::ProductKeyRecord;
+pub use security::TwoFactorRecord;
 pub use sessions::Session;
 pub use users::{Member, MemberChange, NewUser, User};
 
@@ -47,6 +49,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (4, "delivery_lease", include_str!("../../migrations/0004_delivery_lease.sql")),
     (5, "page_tokens", include_str!("../../migrations/0005_page_tokens.sql")),
     (6, "team", include_str!("../../migrations/0006_team.sql")),
+    (8, "security", include_str!("../../migrations/0008_security.sql")),
 ];
 
 /// Serves [`MIGRATIONS`] to sqlx's migrator without reading the filesystem at run time.

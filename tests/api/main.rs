@@ -24,5 +24,7 @@ mod product_keys;
 mod raw_ws;
 mod rolling_restart;
 mod scale_out;
+mod security;
 mod team;
+mod two_factor;
 mod widget_chat;

@@ -6,10 +6,10 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 /// A logged-in member of `owner`'s team with `role`, invited and accepted over the API.
-struct Member {
-    id: String,
-    email: String,
-    token: String,
+pub struct Member {
+    pub id: String,
+    pub email: String,
+    pub token: String,
 }
 
 async fn invite(app: &TestApp, inviter: &str, email: &str, role: &str) -> Value {
@@ -17,7 +17,7 @@ async fn invite(app: &TestApp, inviter: &str, email: &str, role: &str) -> Value 
     expect_status(response, StatusCode::CREATED).await
 }
 
-async fn add_member(app: &TestApp, inviter: &str, role: &str) -> Member {
+pub async fn add_member(app: &TestApp, inviter: &str, role: &str) -> Member {
     let email = format!("{role}-{}@example.com", uuid::Uuid::new_v4().simple());
     let invited = invite(app, inviter, &email, role).await;
     let token = invited["token"].as_str().expect("token");
@@ -35,7 +35,7 @@ async fn patch_as(app: &TestApp, path: &str, token: &str, body: &Value) -> reqwe
     app.client.patch(app.url(path)).bearer_auth(token).json(body).send().await.expect("request sent")
 }
 
-async fn put_as(app: &TestApp, path: &str, token: &str, body: &Value) -> reqwest::Response {
+pub async fn put_as(app: &TestApp, path: &str, token: &str, body: &Value) -> reqwest::Response {
     app.client.put(app.url(path)).bearer_auth(token).json(body).send().await.expect("request sent")
 }
 
