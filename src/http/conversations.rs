@@ -255,7 +255,7 @@ struct ReadRequest {
 }
 
 /// A JSON number that is a whole number, written `7` or `7.0` (JSON Schema's `integer` allows both).
-fn whole_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+pub(super) fn whole_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
     let number = <serde_json::Number as serde::Deserialize>::deserialize(deserializer)?;
     number
         .as_i64()

@@ -47,11 +47,11 @@ struct PolicyBody {
     #[serde(default)]
     require_two_factor: bool,
     /// Lifetime of sessions opened from now on, in minutes (at most `JWT_TTL_SECONDS`); `null`: the TTL.
-    #[schema(minimum = 1, maximum = 43200)]
-    session_timeout_minutes: Option<i64>,
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 43200)]
+    session_timeout_minutes: Option<Whole>,
     /// Shortest password members may set (default 8).
-    #[schema(minimum = 8, maximum = 128)]
-    password_min_length: Option<i64>,
+    #[schema(value_type = Option<i64>, minimum = 8, maximum = 128)]
+    password_min_length: Option<Whole>,
     /// New passwords need letters and digits.
     #[serde(default)]
     password_require_mixed: bool,
@@ -64,6 +64,10 @@ struct PolicyBody {
     )]
     ip_allowlist: Vec<String>,
 }
+
+/// A whole number, written `7` or `7.0` (JSON Schema's `integer` allows both).
+#[derive(Deserialize, Clone, Copy)]
+struct Whole(#[serde(deserialize_with = "super::conversations::whole_number")] i64);
 
 /// Replaces the policy. Refused when it would lock the caller out: an allow-list without their address
 /// (409 `allowlist_excludes_caller`), or requiring two-factor from a session opened without it
@@ -86,8 +90,12 @@ async fn replace(
     let invalid = |e: crate::domain::ParseError| ApiError::bad_request("invalid_policy", e.0);
     let policy = SecurityPolicy {
         require_two_factor: body.require_two_factor,
-        session_timeout: body.session_timeout_minutes.map(SessionTimeout::from_minutes).transpose().map_err(invalid)?,
-        password: PasswordRule::new(body.password_min_length.unwrap_or(8), body.password_require_mixed)
+        session_timeout: body
+            .session_timeout_minutes
+            .map(|m| SessionTimeout::from_minutes(m.0))
+            .transpose()
+            .map_err(invalid)?,
+        password: PasswordRule::new(body.password_min_length.map_or(8, |n| n.0), body.password_require_mixed)
             .map_err(invalid)?,
         ip_allowlist: IpAllowlist::parse(&body.ip_allowlist)
             .map_err(|e| ApiError::bad_request("invalid_ip_allowlist", e.0))?,
