@@ -150,6 +150,11 @@ async fn accept(
     // Unknown, used, revoked and expired look alike: a token's history is not shown to its holder.
     let invited_to = state.store.invitation_license(&hash).await?.ok_or(ApiError::NotFound("invitation"))?;
     check_password(&state, &invited_to, &body.password).await?;
+    // Refused before the member exists, not only at the login that follows.
+    let source = client_ip(&req, state.trust_x_forwarded_for);
+    if !state.auth.policy(&invited_to).await?.ip_allowlist.allows(source) {
+        return Err(crate::auth::AuthError::IpNotAllowed.into());
+    }
     let name = body.name.as_deref().map(display_name).transpose()?;
     let password_hash = hash_password(body.password).await?;
     let user = state.store.accept_invitation(&hash, password_hash, name).await.map_err(|e| match e {
@@ -163,5 +168,5 @@ async fn accept(
         AcceptError::Store(other) => other.into(),
     })?;
     let license = state.store.license(&user.license_key).await?.ok_or(ApiError::NotFound("license"))?;
-    open_session(&state, client_ip(&req, state.trust_x_forwarded_for), user, license, false).await
+    open_session(&state, source, user, license, false).await
 }

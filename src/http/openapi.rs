@@ -162,7 +162,11 @@ const ERRORS: &[(&str, &str)] = &[
     ),
     ("404", "not_found: absent, or another tenant's"),
     ("405", "method_not_allowed"),
-    ("409", "conflict: license_taken, already_registered, product_key_exists, already_claimed"),
+    (
+        "409",
+        "conflict: license_taken, already_registered, product_key_exists, already_claimed, allowlist_excludes_caller, \
+         caller_lacks_two_factor, two_factor_enabled, two_factor_not_set_up, two_factor_required_by_policy",
+    ),
     ("413", "payload_too_large: bodies over 64 KiB (webhooks: WEBHOOK_MAX_BODY_BYTES)"),
     ("415", "unsupported_media_type"),
     ("429", "rate_limited, too_many_sockets, too_many_connections (Retry-After)"),

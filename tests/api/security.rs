@@ -202,6 +202,13 @@ async fn the_allowlist_keeps_other_addresses_out(backend: Backend) {
     let outsider = client_from("127.0.0.2");
     let from_outside = outsider.post(app.url("/api/auth/login")).json(&login).send().await.unwrap();
     expect_error(from_outside, StatusCode::FORBIDDEN, "ip_not_allowed").await;
+    // Nor can an invitation be accepted from outside: the member is not even created.
+    let invite = json!({ "email": "out@example.com", "role": "member" });
+    let invited =
+        expect_status(app.post_as("/api/team/invitations", &owner.token, &invite).await, StatusCode::CREATED).await;
+    let accept = json!({ "token": invited["token"], "password": PASSWORD });
+    let refused = outsider.post(app.url("/api/team/invitations/accept")).json(&accept).send().await.unwrap();
+    expect_error(refused, StatusCode::FORBIDDEN, "ip_not_allowed").await;
     // A token taken elsewhere does not work from outside either.
     let me = outsider.get(app.url("/api/auth/me")).bearer_auth(&token).send().await.unwrap();
     expect_error(me, StatusCode::FORBIDDEN, "ip_not_allowed").await;
@@ -230,6 +237,8 @@ async fn the_allowlist_keeps_other_addresses_out(backend: Backend) {
     expect_status(put_as(&app, "/api/security/policy", &token, &json!({})).await, StatusCode::OK).await;
     let again = outsider.post(app.url("/api/auth/login")).json(&login).send().await.unwrap();
     expect_status(again, StatusCode::OK).await;
+    let joined = outsider.post(app.url("/api/team/invitations/accept")).json(&accept).send().await.unwrap();
+    expect_status(joined, StatusCode::OK).await;
 }
 
 /// Behind a trusted proxy, the allow-list keys on the proxy's `X-Forwarded-For` hop.
