@@ -92,6 +92,7 @@ mod auth {
             iat: 0,
             exp: now_millis() / 1000 + 3600,
             jti: "j".into(),
+            mfa: false,
         };
         let token = keys.sign(&claims).expect("signed");
         bencher.bench(|| keys.verify(divan::black_box(&token)).expect("valid"));
@@ -116,6 +117,7 @@ mod auth {
                 iat: now,
                 exp: now + 3600,
                 jti: uuid::Uuid::new_v4().to_string(),
+                mfa: false,
             };
             let token = auth.issue(&claims).await.expect("issued");
             (auth, token)

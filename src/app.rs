@@ -16,7 +16,7 @@
 
 use crate::actors::Registry;
 use crate::audit::Audit;
-use crate::auth::{Authenticator, TokenKeys};
+use crate::auth::{Authenticator, TokenKeys, TwoFactor};
 use crate::backends::Backends;
 use crate::channels::outbound::Outbound;
 use crate::channels::token_box::TokenBox;
@@ -102,6 +102,7 @@ impl Application {
             max_connections,
             header_timeout: Duration::from_secs(config.header_timeout_seconds.max(1)),
             per_source: shared.limits.source_connections.clone(),
+            trust_x_forwarded_for: config.trust_x_forwarded_for,
         };
         let registry_for_shutdown = registry.clone();
         let socketio = socketio::serve(
@@ -115,6 +116,7 @@ impl Application {
         )?;
         let state = web::Data::new(AppState {
             auth,
+            two_factor: TwoFactor::new(store.clone(), tokens.clone()),
             store: store.clone(),
             admin_token: config.admin_token.clone(),
             cookie_secure: config.cookie_secure,

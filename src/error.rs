@@ -5,7 +5,7 @@
 //! their source for the log and tell the client only `internal`.
 
 use crate::actors::{AgentError, RegistryError};
-use crate::auth::AuthError;
+use crate::auth::{AuthError, TwoFactorError};
 use crate::domain::{ParseError, Permission};
 use crate::licenses::LicenseError;
 use crate::store::StoreError;
@@ -24,6 +24,14 @@ pub enum ApiError {
     /// No valid credentials.
     #[error("{0}")]
     Unauthorized(String),
+    /// The password was right but the second factor is missing or wrong (401 with its own code).
+    #[error("{message}")]
+    Challenge {
+        /// `two_factor_required` or `invalid_two_factor`.
+        code: &'static str,
+        /// What to send.
+        message: String,
+    },
     /// Valid credentials that do not allow this.
     #[error("{message}")]
     Forbidden {
@@ -104,6 +112,7 @@ impl ApiError {
             Self::BadRequest { code, .. }
             | Self::Forbidden { code, .. }
             | Self::Conflict { code, .. }
+            | Self::Challenge { code, .. }
             | Self::TooManyRequests { code, .. } => code,
             Self::Unauthorized(_) => "unauthorized",
             Self::NotFound(_) => "not_found",
@@ -136,7 +145,25 @@ impl From<AuthError> for ApiError {
     fn from(err: AuthError) -> Self {
         match err {
             AuthError::Store(e) => e.into(),
+            AuthError::IpNotAllowed => Self::forbidden("ip_not_allowed", err.to_string()),
+            AuthError::TwoFactorSetupRequired => Self::forbidden("two_factor_setup_required", err.to_string()),
             other => Self::Unauthorized(other.to_string()),
+        }
+    }
+}
+
+impl From<TwoFactorError> for ApiError {
+    fn from(err: TwoFactorError) -> Self {
+        let message = err.to_string();
+        match err {
+            TwoFactorError::StorageDisabled => Self::bad_request("two_factor_storage_disabled", message),
+            TwoFactorError::Required => Self::Challenge { code: "two_factor_required", message },
+            TwoFactorError::Refused => Self::Challenge { code: "invalid_two_factor", message },
+            TwoFactorError::WrongCode => Self::forbidden("invalid_two_factor", message),
+            TwoFactorError::AlreadyEnabled => Self::conflict("two_factor_enabled", message),
+            TwoFactorError::NotSetUp => Self::conflict("two_factor_not_set_up", message),
+            TwoFactorError::Unreadable => Self::Internal(err.into()),
+            TwoFactorError::Store(e) => e.into(),
         }
     }
 }
@@ -198,6 +225,10 @@ mod tests {
             (AgentError::Store(StoreError::LicenseSuspended).into(), "license_suspended"),
             (LicenseError::NotFound.into(), "not_found"),
             (AuthError::Expired.into(), "unauthorized"),
+            (AuthError::IpNotAllowed.into(), "ip_not_allowed"),
+            (AuthError::TwoFactorSetupRequired.into(), "two_factor_setup_required"),
+            (TwoFactorError::Required.into(), "two_factor_required"),
+            (TwoFactorError::Refused.into(), "invalid_two_factor"),
         ];
         for (err, code) in cases {
             assert_eq!(err.code(), code, "{err:?}");

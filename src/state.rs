@@ -3,7 +3,7 @@
 
 use crate::actors::Registry;
 use crate::audit::Audit;
-use crate::auth::Authenticator;
+use crate::auth::{Authenticator, TwoFactor};
 use crate::bus::SharedBus;
 use crate::channels::messenger::MessengerConfig;
 use crate::channels::token_box::TokenBox;
@@ -21,6 +21,8 @@ pub struct AppState {
     pub store: Store,
     /// Token issue and validation.
     pub auth: Authenticator,
+    /// Members' TOTP second factors and recovery codes.
+    pub two_factor: TwoFactor,
     /// Bearer token of the admin API; `None` disables it.
     pub admin_token: Option<String>,
     /// Whether the session cookie is marked `Secure`.

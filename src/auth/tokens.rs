@@ -26,6 +26,9 @@ pub struct Claims {
     pub exp: i64,
     /// Session id: the row logout revokes.
     pub jti: String,
+    /// Opened with a second factor (TOTP or a recovery code). Older tokens lack it: `false`.
+    #[serde(default)]
+    pub mfa: bool,
 }
 
 /// Signing and verifying keys derived from one secret.
@@ -77,6 +80,7 @@ mod tests {
             iat: 0,
             exp,
             jti: "j1".into(),
+            mfa: false,
         }
     }
 

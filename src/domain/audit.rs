@@ -55,5 +55,13 @@ wire_enum!(
         MemberRoleChanged = "member.role_changed",
         /// A member was deactivated.
         MemberDeactivated = "member.deactivated",
+        /// The license's security policy was replaced.
+        SecurityPolicyUpdated = "security_policy.updated",
+        /// A member turned two-factor authentication on.
+        TwoFactorEnabled = "two_factor.enabled",
+        /// A member turned two-factor authentication off.
+        TwoFactorDisabled = "two_factor.disabled",
+        /// A member changed their password.
+        PasswordChanged = "password.changed",
     }
 );

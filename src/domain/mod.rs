@@ -10,6 +10,7 @@ mod email;
 mod ids;
 mod keys;
 mod product;
+mod security;
 mod team;
 mod widget_config;
 
@@ -24,6 +25,7 @@ pub use email::Email;
 pub use ids::{new_id, ApiKeyId, ContactId, ConversationId, MessageId, UserId, VisitorToken};
 pub use keys::{LicenseKey, ProductKey};
 pub use product::{LicenseStatus, Product, Tier};
+pub use security::{client_address, IpAllowlist, PasswordRule, SecurityPolicy, SessionTimeout};
 pub use team::{mentions, AutoAssignment, Availability, Permission, Role};
 pub use widget_config::{Position, UtmCapture, WidgetConfig};
 

@@ -1,10 +1,11 @@
 //! `/api/auth/*`: register with a license key, log in for a token (body and cookie), who am I, log out.
 
-use super::{client_ip, origin, user_event, ApiError, DashboardUser, SESSION_COOKIE};
+use super::password::check_password;
+use super::{client_ip, origin, user_event, ApiError, SetupSession, SESSION_COOKIE};
 use crate::audit::{Actor, AuditEvent};
-use crate::auth::{hash_password, verify_password, Claims};
+use crate::auth::{hash_password, verify_password, AuthError, Claims, Proof, TwoFactorError};
 use crate::bus::Event;
-use crate::domain::{now_millis, AuditAction, Email, LicenseKey, Role};
+use crate::domain::{now_millis, AuditAction, Email, LicenseKey, Role, SecurityPolicy};
 use crate::domain::{LicenseStatus, ParseError};
 use crate::limits::LoginRefused;
 use crate::state::AppState;
@@ -13,9 +14,7 @@ use actix_web::cookie::{time::Duration as CookieDuration, Cookie, SameSite};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
-
-const MIN_PASSWORD_CHARS: usize = 8;
-const MAX_PASSWORD_CHARS: usize = 256;
+use std::net::IpAddr;
 
 /// Mounts the auth routes under `/api`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -52,8 +51,8 @@ async fn register(
     let body = body.into_inner();
     let email = Email::parse(&body.email)?;
     let license_key = LicenseKey::parse(&body.license_key)?;
-    check_password(&body.password)?;
     let license = state.store.license(&license_key).await?.ok_or(ApiError::NotFound("license"))?;
+    check_password(&state, &license_key, &body.password).await?;
     if license.status != LicenseStatus::Active {
         return Err(ApiError::forbidden("license_suspended", "this license is suspended"));
     }
@@ -90,18 +89,6 @@ async fn register(
     })))
 }
 
-/// Refuses a new password outside the length policy (400 `weak_password`).
-pub(super) fn check_password(password: &str) -> Result<(), ApiError> {
-    let length = password.chars().count();
-    if !(MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&length) {
-        return Err(ApiError::bad_request(
-            "weak_password",
-            format!("the password must be {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters long"),
-        ));
-    }
-    Ok(())
-}
-
 /// Refuses a login or register attempt over the per-address or per-e-mail budget, before any password
 /// is hashed: guessing is slowed to the budget, and argon2's cost cannot be turned into a DoS.
 pub(super) fn check_login_budget(req: &HttpRequest, state: &AppState, email: Option<&str>) -> Result<(), ApiError> {
@@ -127,6 +114,12 @@ struct LoginRequest {
     email: String,
     #[schema(max_length = 256)]
     password: String,
+    /// The current code of the member's authenticator app, when they have two-factor enabled.
+    #[schema(max_length = 16)]
+    totp_code: Option<String>,
+    /// One of their recovery codes instead (each works once).
+    #[schema(max_length = 32)]
+    recovery_code: Option<String>,
 }
 
 #[utoipa::path(
@@ -146,51 +139,108 @@ async fn login(
     let (user, license) = match check_credentials(&state, &body).await? {
         Ok(found) => found,
         Err((user, reason, refusal)) => {
-            let actor = user.as_ref().map_or_else(Actor::anonymous_user, |u| Actor::user(&u.id));
-            let mut event = AuditEvent::new(AuditAction::LoginFailed, actor)
-                .from(origin(&req, &state))
-                .metadata(json!({ "email": body.email.chars().take(254).collect::<String>(), "reason": reason }));
-            if let Some(user) = &user {
-                event = event.license(&user.license_key).target(user.id.as_str());
-            }
-            state.audit.record(event).await;
-            return Err(refusal);
+            return Err(login_failed(&req, &state, &body.email, user.as_ref(), reason, refusal).await)
         }
     };
-    open_session(&req, &state, user, license).await
+    let source = client_ip(&req, state.trust_x_forwarded_for);
+    // The address is checked before the second factor, so a refused address cannot use up recovery codes.
+    let policy = state.auth.policy(&license.license_key).await?;
+    if !policy.ip_allowlist.allows(source) {
+        let refusal = AuthError::IpNotAllowed.into();
+        return Err(login_failed(&req, &state, &body.email, Some(&user), "ip_not_allowed", refusal).await);
+    }
+    let mfa = if state.two_factor.enabled(&user.license_key, &user.id).await? {
+        let proof = Proof::sent(body.totp_code.as_deref(), body.recovery_code.as_deref());
+        let checked = match proof {
+            Some(proof) => state.two_factor.verify(&user.license_key, &user.id, proof).await,
+            None => Err(TwoFactorError::Required),
+        };
+        if let Err(err) = checked {
+            let reason =
+                if matches!(err, TwoFactorError::Required) { "two_factor_required" } else { "invalid_two_factor" };
+            return Err(login_failed(&req, &state, &body.email, Some(&user), reason, err.into()).await);
+        }
+        true
+    } else {
+        false
+    };
+    let (id, license_key) = (user.id.clone(), user.license_key.clone());
+    let session = open_session(&state, source, user, license, mfa).await?;
+    let event = AuditEvent::new(AuditAction::LoginSucceeded, Actor::user(&id))
+        .license(&license_key)
+        .target(id.as_str())
+        .from(origin(&req, &state))
+        .metadata(json!({ "two_factor": mfa }));
+    state.audit.record(event).await;
+    Ok(session)
 }
 
-/// Issues a session for `user` of `license` (whose credentials were checked): the token in the body
-/// and as the HttpOnly cookie; the login is audited.
-pub(super) async fn open_session(
+/// Records a refused login in the audit trail (`reason` says why) and answers `refusal`.
+async fn login_failed(
     req: &HttpRequest,
     state: &AppState,
+    email: &str,
+    user: Option<&User>,
+    reason: &'static str,
+    refusal: ApiError,
+) -> ApiError {
+    let actor = user.map_or_else(Actor::anonymous_user, |u| Actor::user(&u.id));
+    let mut event = AuditEvent::new(AuditAction::LoginFailed, actor)
+        .from(origin(req, state))
+        .metadata(json!({ "email": email.chars().take(254).collect::<String>(), "reason": reason }));
+    if let Some(user) = user {
+        event = event.license(&user.license_key).target(user.id.as_str());
+    }
+    state.audit.record(event).await;
+    refusal
+}
+
+/// Issues a session for `user` of `license`, logging in from `source`: the token in the body and as the
+/// HttpOnly cookie. It lives as long as the license's policy allows (`expires_in` says how long); `mfa`
+/// says it was opened with a second factor. Without one where the policy requires it, the session can
+/// only set one up (`two_factor_setup_required` says so on the login answer and on other endpoints).
+pub(super) async fn open_session(
+    state: &AppState,
+    source: IpAddr,
     user: User,
     license: License,
+    mfa: bool,
 ) -> Result<HttpResponse, ApiError> {
     if license.status != LicenseStatus::Active {
         return Err(ApiError::forbidden("license_suspended", "this license is suspended"));
     }
-    let ttl = state.auth.ttl_seconds();
-    let now = now_millis() / 1000;
+    let policy = state.auth.policy(&license.license_key).await?;
+    if !policy.ip_allowlist.allows(source) {
+        return Err(AuthError::IpNotAllowed.into());
+    }
     let claims = Claims {
         sub: user.id,
         email: user.email,
-        license_key: license.license_key.clone(),
+        license_key: license.license_key,
         role: user.role,
         products: license.products,
-        iat: now,
-        exp: now + ttl,
-        jti: uuid::Uuid::new_v4().to_string(),
+        iat: 0,
+        exp: 0,
+        jti: String::new(),
+        mfa,
     };
+    session_response(state, claims, &policy, json!({})).await
+}
+
+/// Records and signs a session for `claims` (its `iat`, `exp` and `jti` are set here, the lifetime from
+/// `policy`) and answers it: the token in the body, with the fields of `extra`, and as the cookie.
+pub(super) async fn session_response(
+    state: &AppState,
+    mut claims: Claims,
+    policy: &SecurityPolicy,
+    extra: serde_json::Value,
+) -> Result<HttpResponse, ApiError> {
+    let ttl = state.auth.session_seconds(policy);
+    claims.iat = now_millis() / 1000;
+    claims.exp = claims.iat + ttl;
+    claims.jti = uuid::Uuid::new_v4().to_string();
     let token = state.auth.issue(&claims).await?;
     state.store.touch_member(&claims.license_key, &claims.sub).await?;
-    let event = AuditEvent::new(AuditAction::LoginSucceeded, Actor::user(&claims.sub))
-        .license(&claims.license_key)
-        .target(claims.sub.as_str())
-        .from(origin(req, state))
-        .metadata(json!({ "session": claims.jti }));
-    state.audit.record(event).await;
     let cookie = Cookie::build(SESSION_COOKIE, token.clone())
         .http_only(true)
         .secure(state.cookie_secure)
@@ -198,12 +248,17 @@ pub(super) async fn open_session(
         .path("/")
         .max_age(CookieDuration::seconds(ttl))
         .finish();
-    Ok(HttpResponse::Ok().cookie(cookie).json(json!({
+    let mut body = json!({
         "token": token,
         "token_type": "Bearer",
         "expires_in": ttl,
+        "two_factor_setup_required": policy.require_two_factor && !claims.mfa,
         "user": user_json(&claims),
-    })))
+    });
+    if let (Some(body), serde_json::Value::Object(extra)) = (body.as_object_mut(), extra) {
+        body.extend(extra);
+    }
+    Ok(HttpResponse::Ok().cookie(cookie).json(body))
 }
 
 /// A refused login: the user when the address is one, why (for the audit trail), and the answer.
@@ -258,10 +313,10 @@ fn user_json(claims: &Claims) -> serde_json::Value {
     responses((status = 200, description = "the caller and their session", body = serde_json::Value)),
     security(("bearer" = []))
 )]
-async fn me(user: DashboardUser) -> HttpResponse {
+async fn me(SetupSession(user): SetupSession) -> HttpResponse {
     HttpResponse::Ok().json(json!({
         "user": user_json(&user.claims),
-        "session": { "expires_at": user.claims.exp.saturating_mul(1000) },
+        "session": { "expires_at": user.claims.exp.saturating_mul(1000), "two_factor": user.claims.mfa },
     }))
 }
 
@@ -272,7 +327,11 @@ async fn me(user: DashboardUser) -> HttpResponse {
     responses((status = 200, description = "the session is revoked on every node", body = serde_json::Value)),
     security(("bearer" = []))
 )]
-async fn logout(req: HttpRequest, state: web::Data<AppState>, user: DashboardUser) -> Result<HttpResponse, ApiError> {
+async fn logout(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    SetupSession(user): SetupSession,
+) -> Result<HttpResponse, ApiError> {
     state.auth.revoke(&user.claims).await?;
     let event = user_event(&req, &state, &user, AuditAction::Logout)
         .target(user.claims.sub.as_str())

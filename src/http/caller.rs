@@ -7,7 +7,7 @@
 use super::{client_ip, ApiError, DashboardUser};
 use crate::actors::Teammate;
 use crate::audit::{Actor, AuditEvent, Origin};
-use crate::auth::AuthError;
+use crate::auth::{Access, AuthError};
 use crate::domain::{
     now_millis, ApiKeySecret, AuditAction, LicenseKey, LicenseStatus, Permission, Scope, Scopes, Tier,
 };
@@ -102,6 +102,8 @@ pub(super) async fn authenticate(req: &HttpRequest, state: &AppState) -> Result<
         None => {
             let token = super::bearer_token(req).ok_or(AuthError::Missing)?;
             let claims = state.auth.validate(&token).await?;
+            // The license's policy (allowed addresses, required second factor) applies to every call.
+            state.auth.admit(&claims, client_ip(req, state.trust_x_forwarded_for), Access::Full).await?;
             let license = claims.license_key.clone();
             Ok(Caller::User(DashboardUser { claims, license }))
         }
@@ -164,6 +166,7 @@ mod tests {
             iat: 0,
             exp: 0,
             jti: "j".into(),
+            mfa: false,
         };
         DashboardUser { claims, license }
     }

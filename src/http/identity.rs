@@ -3,13 +3,13 @@
 
 use super::ApiError;
 use crate::actors::Teammate;
-use crate::auth::{AuthError, Claims};
+use crate::auth::{Access, AuthError, Claims};
 use crate::channels::constant_time_eq;
-use crate::domain::{LicenseKey, Permission};
+use crate::domain::{client_address, LicenseKey, Permission};
 use crate::state::AppState;
 use actix_web::{dev::Payload, web, FromRequest, HttpMessage, HttpRequest};
 use std::future::Future;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::pin::Pin;
 
 /// Name of the HttpOnly cookie that carries the dashboard token.
@@ -52,13 +52,11 @@ pub fn bearer_token(req: &HttpRequest) -> Option<String> {
     authorization_bearer(req).map(str::to_owned).or_else(|| req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned()))
 }
 
-/// The client's address: the peer, or with `trust_forwarded` the last `X-Forwarded-For` hop (the one
-/// our proxy added; earlier hops are the client's own claims). Per-source limits key on it.
+/// The client's address: the peer, or with `trust_forwarded` the last `X-Forwarded-For` hop
+/// ([`client_address`] says why). Per-source limits and the license's IP allow-list key on it.
 pub fn client_ip(req: &HttpRequest, trust_forwarded: bool) -> IpAddr {
-    let forwarded = trust_forwarded
-        .then(|| req.headers().get("x-forwarded-for")?.to_str().ok()?.rsplit(',').next()?.trim().parse().ok())
-        .flatten();
-    forwarded.or_else(|| req.peer_addr().map(|a| a.ip())).unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+    let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    client_address(forwarded, req.peer_addr().map(|a| a.ip()), trust_forwarded)
 }
 
 fn state(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
@@ -72,20 +70,46 @@ impl FromRequest for DashboardUser {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        // The usage middleware validated the token already on metered routes.
+        // The usage middleware validated and admitted the token already on metered routes.
         if let Some(super::Caller::User(user)) = req.extensions().get::<super::Caller>() {
             return Box::pin(std::future::ready(Ok(user.clone())));
         }
-        let token = bearer_token(req);
-        let state = state(req);
-        Box::pin(async move {
-            let token = token.ok_or(AuthError::Missing)?;
-            let claims = state?.auth.validate(&token).await?;
-            let license = claims.license_key.clone();
-            super::record_license(&license);
-            Ok(Self { claims, license })
-        })
+        authenticate(req, Access::Full)
     }
+}
+
+/// A dashboard user whose session may be limited to setting up the second factor their license
+/// requires: who am I, log out and the two-factor endpoints take it; everything else takes
+/// [`DashboardUser`], which refuses such a session with 403 `two_factor_setup_required`.
+#[derive(Debug, Clone)]
+pub struct SetupSession(pub DashboardUser);
+
+impl FromRequest for SetupSession {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let user = authenticate(req, Access::TwoFactorSetup);
+        Box::pin(async move { user.await.map(Self) })
+    }
+}
+
+/// Validates the request's token, then applies the license's policy (address, timeout, second factor).
+fn authenticate(req: &HttpRequest, access: Access) -> Pin<Box<dyn Future<Output = Result<DashboardUser, ApiError>>>> {
+    let token = bearer_token(req);
+    let state = state(req);
+    let peer = req.peer_addr().map(|a| a.ip());
+    let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    Box::pin(async move {
+        let token = token.ok_or(AuthError::Missing)?;
+        let state = state?;
+        let claims = state.auth.validate(&token).await?;
+        let source = client_address(forwarded.as_deref(), peer, state.trust_x_forwarded_for);
+        state.auth.admit(&claims, source, access).await?;
+        let license = claims.license_key.clone();
+        super::record_license(&license);
+        Ok(DashboardUser { claims, license })
+    })
 }
 
 /// The operator, proven by `Authorization: Bearer <ADMIN_TOKEN>`.

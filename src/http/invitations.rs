@@ -2,8 +2,9 @@
 //! accept one (public: the token is the credential) to join the team and log in.
 
 use super::auth::{check_login_budget, open_session};
+use super::password::check_password;
 use super::team::display_name;
-use super::{origin, public_base, user_event, ApiError, DashboardUser};
+use super::{client_ip, origin, public_base, user_event, ApiError, DashboardUser};
 use crate::audit::{Actor, AuditEvent};
 use crate::auth::hash_password;
 use crate::domain::{new_id, now_millis, AuditAction, Email, Permission, Role};
@@ -155,21 +156,27 @@ async fn accept(
 ) -> Result<HttpResponse, ApiError> {
     check_login_budget(&req, &state, None)?;
     let body = body.into_inner();
-    super::auth::check_password(&body.password)?;
+    let hash = token_hash(&body.token);
+    // Unknown, used, revoked and expired look alike: a token's history is not shown to its holder.
+    let invited_to = state.store.invitation_license(&hash).await?.ok_or(ApiError::NotFound("invitation"))?;
+    check_password(&state, &invited_to, &body.password).await?;
+    // Refused before the member exists, not only at the login that follows.
+    let source = client_ip(&req, state.trust_x_forwarded_for);
+    if !state.auth.policy(&invited_to).await?.ip_allowlist.allows(source) {
+        return Err(crate::auth::AuthError::IpNotAllowed.into());
+    }
     let name = body.name.as_deref().map(display_name).transpose()?;
     let password_hash = hash_password(body.password).await?;
-    let user =
-        state.store.accept_invitation(&token_hash(&body.token), password_hash, name).await.map_err(|e| match e {
-            // Unknown, used, revoked and expired look alike: a token's history is not shown to its holder.
-            AcceptError::Invalid => ApiError::NotFound("invitation"),
-            AcceptError::TeamFull => {
-                ApiError::forbidden("member_limit_reached", "the team already has as many members as its tier allows")
-            }
-            AcceptError::Store(StoreError::Duplicate) => {
-                ApiError::conflict("already_member", "this e-mail address already belongs to a member")
-            }
-            AcceptError::Store(other) => other.into(),
-        })?;
+    let user = state.store.accept_invitation(&hash, password_hash, name).await.map_err(|e| match e {
+        AcceptError::Invalid => ApiError::NotFound("invitation"),
+        AcceptError::TeamFull => {
+            ApiError::forbidden("member_limit_reached", "the team already has as many members as its tier allows")
+        }
+        AcceptError::Store(StoreError::Duplicate) => {
+            ApiError::conflict("already_member", "this e-mail address already belongs to a member")
+        }
+        AcceptError::Store(other) => other.into(),
+    })?;
     let license = state.store.license(&user.license_key).await?.ok_or(ApiError::NotFound("license"))?;
     let event = AuditEvent::new(AuditAction::MemberJoined, Actor::user(&user.id))
         .license(&user.license_key)
@@ -177,5 +184,5 @@ async fn accept(
         .from(origin(&req, &state))
         .metadata(json!({ "email": user.email, "role": user.role }));
     state.audit.record(event).await;
-    open_session(&req, &state, user, license).await
+    open_session(&state, source, user, license, false).await
 }

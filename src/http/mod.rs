@@ -19,10 +19,13 @@ mod json_object;
 mod labels;
 mod metering;
 mod openapi;
+mod password;
 mod product_keys;
 mod request_log;
+mod security_policy;
 mod sockets;
 mod team;
+mod two_factor;
 mod usage;
 mod webhooks;
 mod widget;
@@ -30,7 +33,7 @@ mod widget;
 pub use body_guard::check_body;
 pub use caller::{origin, user_event, Caller};
 pub use error::ApiError;
-pub use identity::{bearer_token, client_ip, AdminAccess, DashboardUser, SESSION_COOKIE};
+pub use identity::{bearer_token, client_ip, AdminAccess, DashboardUser, SetupSession, SESSION_COOKIE};
 pub use json_object::JsonObject;
 pub use request_log::{record_license, trace_request};
 pub use widget::{public_base, resolve_widget_key};
@@ -56,6 +59,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::scope("/api")
                 .wrap(middleware::from_fn(metering::meter_usage))
                 .configure(auth::routes)
+                .configure(password::routes)
+                .configure(two_factor::routes)
+                .configure(security_policy::routes)
                 .configure(product_keys::routes)
                 .configure(widget::routes)
                 .configure(conversations::routes)

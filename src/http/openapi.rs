@@ -36,6 +36,12 @@ pub struct ErrorDetail {
         super::auth::login,
         super::auth::me,
         super::auth::logout,
+        super::password::change,
+        super::two_factor::setup,
+        super::two_factor::enable,
+        super::two_factor::disable,
+        super::security_policy::show,
+        super::security_policy::replace,
         super::product_keys::list,
         super::product_keys::create,
         super::product_keys::revoke,
@@ -185,17 +191,22 @@ impl ToSchema for crate::domain::AuditAction {}
 const ERRORS: &[(&str, &str)] = &[
     (
         "400",
-        "malformed input: invalid_json, invalid_value (including U+0000), invalid_query, invalid_path, weak_password",
+        "malformed input: invalid_json, invalid_value (including U+0000), invalid_query, invalid_path, weak_password, \
+         invalid_policy, invalid_ip_allowlist, two_factor_storage_disabled",
     ),
-    ("401", "unauthorized: no valid token"),
+    ("401", "unauthorized: no valid token; two_factor_required, invalid_two_factor (login)"),
     (
         "403",
         "forbidden: license_suspended, product_not_licensed, admin_disabled, invalid_signature, insufficient_role, \
-         insufficient_scope",
+         ip_not_allowed, two_factor_setup_required, invalid_two_factor, wrong_password",
     ),
     ("404", "not_found: absent, or another tenant's"),
     ("405", "method_not_allowed"),
-    ("409", "conflict: license_taken, already_registered, product_key_exists, already_claimed"),
+    (
+        "409",
+        "conflict: license_taken, already_registered, product_key_exists, already_claimed, allowlist_excludes_caller, \
+         caller_lacks_two_factor, two_factor_enabled, two_factor_not_set_up, two_factor_required_by_policy",
+    ),
     ("413", "payload_too_large: bodies over 64 KiB (webhooks: WEBHOOK_MAX_BODY_BYTES)"),
     ("415", "unsupported_media_type"),
     ("429", "rate_limited, too_many_sockets, too_many_connections, daily_limit_exceeded (Retry-After)"),

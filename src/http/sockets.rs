@@ -8,7 +8,7 @@
 //!   the session cookie, or `?token=` (browsers cannot set headers on WebSockets).
 
 use super::{bearer_token, client_ip, resolve_widget_key, ApiError};
-use crate::auth::AuthError;
+use crate::auth::{Access, AuthError};
 use crate::domain::{ContactId, ProductKey, VisitorToken};
 use crate::state::AppState;
 use crate::ws::dashboard::{self, DashboardSocket};
@@ -97,7 +97,7 @@ struct DashboardQuery {
     token: Option<String>,
 }
 
-/// Authenticates a dashboard, then upgrades.
+/// Authenticates a dashboard (the license's allow-list and second-factor rule included), then upgrades.
 #[utoipa::path(
     get,
     path = "/ws/dashboard",
@@ -117,6 +117,7 @@ async fn dashboard(
     let claims = state.auth.validate(&token).await?;
     let license = claims.license_key.clone();
     let source = client_ip(&req, state.trust_x_forwarded_for);
+    state.auth.admit(&claims, source, Access::Full).await?;
     let slot = state.limits.source_connections.take(source).ok_or_else(too_many_connections)?;
     let upgraded = upgrade(&req, body, dashboard::MAX_FRAME_BYTES)?;
     let socket = DashboardSocket {

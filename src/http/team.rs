@@ -260,7 +260,7 @@ async fn managed_member(state: &AppState, user: &DashboardUser, raw: &str) -> Re
 
 /// Closes the revoked sessions everywhere: the cache first (so no node accepts them), then the bus
 /// (so every node closes their sockets).
-async fn end_sessions(state: &AppState, license: &LicenseKey, revoked: Vec<(String, i64)>) {
+pub(super) async fn end_sessions(state: &AppState, license: &LicenseKey, revoked: Vec<(String, i64)>) {
     for (jti, expires_at) in revoked {
         state.auth.forget(license, &jti, expires_at).await;
         state.bus.publish(license, Event::SessionRevoked { jti: Some(jti) });

@@ -175,4 +175,20 @@ impl Store {
         tx.commit().await.context("accept_invitation")?;
         Ok(user)
     }
+
+    /// The license a usable (pending, unexpired) invitation is for: its password rule applies on accept.
+    pub async fn invitation_license(&self, token_hash: &str) -> StoreResult<Option<LicenseKey>> {
+        let row = sqlx::query(
+            "SELECT license_key FROM invitations
+             WHERE token_hash = $1 AND accepted_at IS NULL AND revoked_at IS NULL AND expires_at > $2",
+        )
+        .bind(token_hash.to_owned())
+        .bind(now_millis())
+        .fetch_optional(self.pool())
+        .await
+        .context("invitation_license")?;
+        let Some(row) = row else { return Ok(None) };
+        let key: String = row.try_get("license_key")?;
+        LicenseKey::parse(&key).map(Some).map_err(|e| StoreError::Corrupt(e.0))
+    }
 }

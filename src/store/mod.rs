@@ -17,6 +17,7 @@ mod licenses;
 mod messages;
 mod metrics;
 mod product_keys;
+mod security;
 mod sessions;
 mod team_settings;
 mod usage;
@@ -35,6 +36,7 @@ pub use licenses::{License, NewLicense};
 pub use messages::{Appended, NewMessage};
 pub use metrics::StoredMetrics;
 pub use product_keys::ProductKeyRecord;
+pub use security::TwoFactorRecord;
 pub use sessions::Session;
 pub use team_settings::TeamSettings;
 pub use usage::DailyUsage;
@@ -56,6 +58,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (5, "page_tokens", include_str!("../../migrations/0005_page_tokens.sql")),
     (6, "team", include_str!("../../migrations/0006_team.sql")),
     (7, "integrations", include_str!("../../migrations/0007_integrations.sql")),
+    (8, "security", include_str!("../../migrations/0008_security.sql")),
     (9, "team_settings", include_str!("../../migrations/0009_team_settings.sql")),
     (11, "csat", include_str!("../../migrations/0011_csat.sql")),
     (12, "business_hours", include_str!("../../migrations/0012_business_hours.sql")),

@@ -252,7 +252,7 @@ impl Store {
         .iter()
         .map(|row| parse_column(row, "id"))
         .collect::<StoreResult<Vec<ConversationId>>>()?;
-        let revoked = revoke_user_sessions(&mut tx, license, id, now).await?;
+        let revoked = revoke_user_sessions(&mut tx, license, id, now, "").await?;
         tx.commit().await.context("deactivate_member")?;
         Ok(Some((revoked, unassigned)))
     }
@@ -261,7 +261,7 @@ impl Store {
     /// the revoked sessions' `(jti, expires_at)`.
     pub async fn revoke_member_sessions(&self, license: &LicenseKey, id: &UserId) -> StoreResult<Vec<(String, i64)>> {
         let mut tx = self.pool().begin().await.context("revoke_member_sessions")?;
-        let revoked = revoke_user_sessions(&mut tx, license, id, now_millis()).await?;
+        let revoked = revoke_user_sessions(&mut tx, license, id, now_millis(), "").await?;
         tx.commit().await.context("revoke_member_sessions")?;
         Ok(revoked)
     }
@@ -279,20 +279,24 @@ impl Store {
     }
 }
 
-async fn revoke_user_sessions(
+/// Revokes a member's live sessions, except the one with token id `keep` (`""` keeps none: no session
+/// has an empty id). Answers the revoked sessions' `(jti, expires_at)`.
+pub(super) async fn revoke_user_sessions(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     license: &LicenseKey,
     id: &UserId,
     now: i64,
+    keep: &str,
 ) -> StoreResult<Vec<(String, i64)>> {
     let rows = sqlx::query(
         "UPDATE sessions SET revoked_at = $3
-         WHERE license_key = $1 AND user_id = $2 AND revoked_at IS NULL AND expires_at > $3
+         WHERE license_key = $1 AND user_id = $2 AND revoked_at IS NULL AND expires_at > $3 AND jti <> $4
          RETURNING jti, expires_at",
     )
     .bind(license.as_str().to_owned())
     .bind(id.as_str().to_owned())
     .bind(now)
+    .bind(keep.to_owned())
     .fetch_all(&mut **tx)
     .await
     .context("revoke_user_sessions")?;

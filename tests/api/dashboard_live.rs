@@ -68,6 +68,7 @@ async fn bad_tokens_get_connect_error(backend: Backend) {
         iat: 0,
         exp,
         jti: "forged".into(),
+        mfa: false,
     };
     let expired = TokenKeys::new(b"test-secret-of-at-least-32-bytes!").sign(&claims(1_000)).expect("signed");
     let wrongly_signed = TokenKeys::new(b"another-secret").sign(&claims(i64::from(u32::MAX))).expect("signed");

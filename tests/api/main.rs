@@ -29,6 +29,8 @@ mod product_keys;
 mod raw_ws;
 mod rolling_restart;
 mod scale_out;
+mod security;
 mod team;
+mod two_factor;
 mod usage;
 mod widget_chat;

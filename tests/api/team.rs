@@ -6,10 +6,10 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 /// A logged-in member of `owner`'s team with `role`, invited and accepted over the API.
-pub(crate) struct Member {
-    pub(crate) id: String,
-    pub(crate) email: String,
-    pub(crate) token: String,
+pub struct Member {
+    pub id: String,
+    pub email: String,
+    pub token: String,
 }
 
 async fn invite(app: &TestApp, inviter: &str, email: &str, role: &str) -> Value {
@@ -17,7 +17,7 @@ async fn invite(app: &TestApp, inviter: &str, email: &str, role: &str) -> Value 
     expect_status(response, StatusCode::CREATED).await
 }
 
-pub(crate) async fn add_member(app: &TestApp, inviter: &str, role: &str) -> Member {
+pub async fn add_member(app: &TestApp, inviter: &str, role: &str) -> Member {
     let email = format!("{role}-{}@example.com", uuid::Uuid::new_v4().simple());
     let invited = invite(app, inviter, &email, role).await;
     let token = invited["token"].as_str().expect("token");
@@ -35,7 +35,7 @@ pub(crate) async fn patch_as(app: &TestApp, path: &str, token: &str, body: &Valu
     app.client.patch(app.url(path)).bearer_auth(token).json(body).send().await.expect("request sent")
 }
 
-pub(crate) async fn put_as(app: &TestApp, path: &str, token: &str, body: &Value) -> reqwest::Response {
+pub async fn put_as(app: &TestApp, path: &str, token: &str, body: &Value) -> reqwest::Response {
     app.client.put(app.url(path)).bearer_auth(token).json(body).send().await.expect("request sent")
 }
 

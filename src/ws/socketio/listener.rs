@@ -1,18 +1,20 @@
 //! The Socket.IO port's accept loop: connection caps (total and per source address), a header timeout
 //! against slowloris, and a stop at the shutdown signal.
 
+use crate::domain::client_address;
 use crate::limits::SlotTable;
 use crate::shutdown::Shutdown;
 use hyper::body::{Body, Incoming};
 use hyper::server::conn::http1;
-use hyper::service::HttpService;
+use hyper::service::Service;
+use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// What the listener refuses: connections beyond a total and per source address, and clients that
-/// do not finish their request headers in time (slowloris).
+/// do not finish their request headers in time (slowloris); and how it tells a request's client address.
 pub struct ListenerCaps {
     /// Open connections at most; more are closed at accept.
     pub max_connections: usize,
@@ -20,7 +22,14 @@ pub struct ListenerCaps {
     pub header_timeout: Duration,
     /// Open connections per source address (shared with the WebSocket endpoints).
     pub per_source: Arc<SlotTable<IpAddr>>,
+    /// Take a request's client address from `X-Forwarded-For` (behind a trusted proxy only).
+    pub trust_x_forwarded_for: bool,
 }
+
+/// A request's client address (the peer, or the proxy's `X-Forwarded-For` hop when trusted), put in its
+/// extensions: Socket.IO's connect handler reads it from the socket's request parts for the allow-list.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct ClientAddr(pub IpAddr);
 
 /// Serves connections from `listener` with `service` until `shutdown` fires; returns with the listener
 /// closed.
@@ -30,8 +39,8 @@ pub(super) async fn accept<S, B>(
     caps: &ListenerCaps,
     shutdown: &Shutdown,
 ) where
-    S: HttpService<Incoming, ResBody = B> + Clone + Send + 'static,
-    S::Future: Send,
+    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + Sync + 'static,
+    S::Future: Send + 'static,
     S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     B: Body + Send + 'static,
     B::Data: Send,
@@ -68,6 +77,13 @@ pub(super) async fn accept<S, B>(
             continue;
         };
         let (service, http) = (service.clone(), http.clone());
+        let trust = caps.trust_x_forwarded_for;
+        let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+            let forwarded = request.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
+            let client = client_address(forwarded, Some(peer.ip()), trust);
+            request.extensions_mut().insert(ClientAddr(client));
+            service.call(request)
+        });
         tokio::spawn(async move {
             let served = http.serve_connection(TokioIo::new(stream), service).with_upgrades().await;
             if let Err(err) = served {

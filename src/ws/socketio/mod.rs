@@ -7,7 +7,7 @@
 //! forwards the license's bus events to them; a socket whose bounded queue is full is disconnected.
 
 use crate::actors::{DashboardPresence, Registry, Teammate};
-use crate::auth::Authenticator;
+use crate::auth::{Access, Authenticator};
 use crate::bus::{BusEvent, Event, Notification, SharedBus};
 use crate::domain::LicenseKey;
 use crate::domain::UserId;
@@ -91,7 +91,8 @@ pub fn serve(
         .build()?;
     std::thread::Builder::new().name("socketio-accept".into()).spawn(move || {
         runtime.block_on(async move {
-            if let Err(err) = run(listener, auth, registry, bus, caps, shutdown, io).await {
+            let state = SocketIoState { auth, registry, bus, bridges: Arc::default(), io };
+            if let Err(err) = run(listener, state, caps, shutdown).await {
                 tracing::error!(%err, "the Socket.IO listener stopped");
             }
         });
@@ -101,14 +102,10 @@ pub fn serve(
 
 async fn run(
     listener: std::net::TcpListener,
-    auth: Authenticator,
-    registry: Registry,
-    bus: SharedBus,
+    state: SocketIoState,
     caps: ListenerCaps,
     shutdown: Shutdown,
-    io: Arc<OnceLock<SocketIo>>,
 ) -> anyhow::Result<()> {
-    let state = SocketIoState { auth, registry, bus, bridges: Arc::default(), io };
     let (service, io) = SocketIo::builder()
         .with_state(state.clone())
         .ping_interval(Duration::from_secs(25))
@@ -147,6 +144,14 @@ async fn authenticate(
     let payload =
         payload.map_err(|_| Refused("authentication required: connect with io(url, { auth: { token } })".into()))?;
     let claims = state.auth.validate(&payload.token).await.map_err(|e| Refused(e.to_string()))?;
+    let source = socket.req_parts().extensions.get::<listener::ClientAddr>().map(|client| client.0);
+    // Every request through our listener carries it; unspecified matches no allow-list entry.
+    let source = source.unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+    // The code leads the message, so clients can tell an address refusal from a bad token.
+    state.auth.admit(&claims, source, Access::Full).await.map_err(|e| {
+        let refusal = crate::error::ApiError::from(e);
+        Refused(format!("{}: {refusal}", refusal.code()))
+    })?;
     let teammate = Teammate { license: claims.license_key, id: claims.sub, role: claims.role };
     socket.extensions.insert(Dashboard { teammate, jti: claims.jti });
     Ok(())
