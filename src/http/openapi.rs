@@ -64,6 +64,7 @@ pub struct ErrorDetail {
         super::team::change,
         super::team::change_me,
         super::team::deactivate,
+        super::team::metrics,
         super::team::settings,
         super::team::save_settings,
         super::business_hours::show,

@@ -4,7 +4,7 @@
 use super::{user_event, ApiError, DashboardUser, JsonObject};
 use crate::actors::{MemberChanged, TeamView};
 use crate::bus::Event;
-use crate::domain::{AuditAction, Availability, LicenseKey, Permission, Role, UserId};
+use crate::domain::{now_millis, AuditAction, Availability, LicenseKey, Permission, Role, UserId};
 use crate::state::AppState;
 use crate::store::{Member, MemberChange, TeamSettings};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -20,6 +20,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/team/members/{id}", web::patch().to(change))
         .route("/team/members/{id}", web::delete().to(deactivate))
         .route("/team/me", web::patch().to(change_me))
+        .route("/team/metrics", web::get().to(metrics))
         .route("/team/settings", web::get().to(settings))
         .route("/team/settings", web::put().to(save_settings));
 }
@@ -183,6 +184,23 @@ async fn deactivate(
     state.registry.unassigned(&user.license, unassigned);
     state.registry.tenant(&user.license).do_send(MemberChanged(target.id));
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Each active member's numbers today (UTC): open conversations assigned to them, replies written,
+/// conversations they answered first and their median first-response time.
+#[utoipa::path(
+    get,
+    path = "/api/team/metrics",
+    tag = "team",
+    responses((status = 200, description = "per-member numbers since midnight UTC", body = serde_json::Value)),
+    security(("bearer" = []))
+)]
+async fn metrics(state: web::Data<AppState>, user: DashboardUser) -> Result<HttpResponse, ApiError> {
+    user.require(Permission::Read)?;
+    const DAY_MS: i64 = 24 * 3600 * 1000;
+    let since = now_millis() - now_millis().rem_euclid(DAY_MS);
+    let members = state.store.member_metrics(&user.license, since).await?;
+    Ok(HttpResponse::Ok().json(json!({ "since": since, "members": members })))
 }
 
 #[utoipa::path(

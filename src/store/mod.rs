@@ -34,7 +34,7 @@ pub use invitations::{AcceptError, Invitation};
 pub use labels::{CannedAnswer, Label};
 pub use licenses::{License, NewLicense};
 pub use messages::{Appended, NewMessage};
-pub use metrics::StoredMetrics;
+pub use metrics::{MemberMetrics, StoredMetrics};
 pub use product_keys::ProductKeyRecord;
 pub use security::TwoFactorRecord;
 pub use sessions::Session;
@@ -62,6 +62,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (9, "team_settings", include_str!("../../migrations/0009_team_settings.sql")),
     (11, "csat", include_str!("../../migrations/0011_csat.sql")),
     (12, "business_hours", include_str!("../../migrations/0012_business_hours.sql")),
+    (13, "metrics_index", include_str!("../../migrations/0013_metrics_index.sql")),
 ];
 
 /// The parts of the schema the engines write differently (full-text search): (version, description,

@@ -34,6 +34,11 @@ async fn visitors_rate_closed_conversations_once(backend: Backend) {
     let metrics = dashboard_event(&mut dashboard, "metrics:updated", |d| d["median_first_response_ms"].is_i64()).await;
     let median = metrics["median_first_response_ms"].as_i64().unwrap();
     assert!((300..5_000).contains(&median), "median first response {median} ms");
+    // Per member: the owner answered it first, with one reply (the note does not count).
+    let team = expect_status(app.get_as("/api/team/metrics", &owner.token).await, StatusCode::OK).await;
+    let mine = &team["members"][0];
+    assert_eq!((mine["replies"].as_i64(), mine["conversations_answered_first"].as_i64()), (Some(1), Some(1)));
+    assert_eq!(mine["median_first_response_ms"], median);
 
     expect_status(
         app.post_as(&format!("/api/conversations/{conversation}/close"), &owner.token, &json!({})).await,
