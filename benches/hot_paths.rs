@@ -198,7 +198,7 @@ mod fan_out {
     /// One event to N subscribers of a license topic, until each has received it.
     #[divan::bench(args = [1, 10, 100, 1000])]
     fn local_bus(bencher: divan::Bencher, subscribers: usize) {
-        let bus = Arc::new(LocalBus::new());
+        let bus = Arc::new(LocalBus::new(1_000));
         let license = LicenseKey::parse("INTL-AAAA-BBBB-CCCC").expect("key");
         let mut receivers: Vec<_> = (0..subscribers).map(|_| bus.subscribe(&license)).collect();
         let event = Event::Activity(Activity::VisitorOnline { visitor_id: "v".into() });

@@ -53,7 +53,7 @@ impl Backends {
         };
         let Some(url) = &config.redis_url else {
             return Ok(Self {
-                bus: Arc::new(LocalBus::new()),
+                bus: Arc::new(LocalBus::new(config.recovery_window_events)),
                 sessions: SessionCache::local(),
                 presence: Presence::Local,
                 limits: sweeping(RateLimits::new(budgets, None)),
@@ -80,7 +80,7 @@ impl Backends {
             license_per_second: config.license_rate_per_second,
         };
         Ok(Self {
-            bus: RedisBus::start(client, conn.clone(), prefix.clone(), node),
+            bus: RedisBus::start(client, conn.clone(), prefix.clone(), node, config.recovery_window_events).await,
             sessions: SessionCache::redis(conn.clone(), prefix.clone()),
             usage: DailyCounter::redis(conn.clone(), prefix.clone()),
             presence: Presence::Redis { conn, prefix },

@@ -4,58 +4,6 @@ use crate::domain::{
     Availability, Channel, ConversationId, Delivery, Message, MessageId, NotificationKind, Sender, UserId,
 };
 use serde::{Deserialize, Serialize};
-use std::sync::OnceLock;
-
-/// An event as it travels: serialised at most once, however many sockets it goes to.
-#[derive(Debug)]
-pub struct BusEvent {
-    /// The event.
-    pub event: Event,
-    /// Whether another node published it.
-    pub remote: bool,
-    /// When this node got it (published here, or relayed from another node).
-    pub received: std::time::Instant,
-    name: &'static str,
-    data: OnceLock<serde_json::Value>,
-    frame: OnceLock<String>,
-}
-
-impl BusEvent {
-    /// Wraps an event for delivery.
-    pub fn new(event: Event) -> Self {
-        Self {
-            name: event.name(),
-            event,
-            remote: false,
-            received: std::time::Instant::now(),
-            data: OnceLock::new(),
-            frame: OnceLock::new(),
-        }
-    }
-
-    /// Wraps an event another node published.
-    pub fn from_remote(event: Event) -> Self {
-        Self { remote: true, ..Self::new(event) }
-    }
-
-    /// The event's wire name, e.g. `message:new`.
-    pub fn name(&self) -> &'static str {
-        self.name
-    }
-
-    /// The event's payload as JSON (the Socket.IO argument).
-    pub fn data(&self) -> &serde_json::Value {
-        self.data.get_or_init(|| {
-            let mut whole = serde_json::to_value(&self.event).unwrap_or_default();
-            whole.get_mut("data").map(serde_json::Value::take).unwrap_or_default()
-        })
-    }
-
-    /// The `{"event": …, "data": …}` frame of the plain dashboard WebSocket.
-    pub fn frame(&self) -> &str {
-        self.frame.get_or_init(|| serde_json::json!({ "event": self.name, "data": self.data() }).to_string())
-    }
-}
 
 /// One live event of a license. Serialises as `{"event": "<name>", "data": {…}}`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -297,9 +245,6 @@ mod tests {
         let json = serde_json::to_value(&event)?;
         assert_eq!(json["event"], "activity:new");
         assert_eq!(json["data"]["type"], "visitor_online");
-        let wrapped = BusEvent::new(event.clone());
-        assert_eq!(wrapped.name(), "activity:new");
-        assert_eq!(serde_json::from_str::<serde_json::Value>(wrapped.frame())?, json);
         assert_eq!(serde_json::from_value::<Event>(json)?, event);
         Ok(())
     }

@@ -4,13 +4,22 @@
 //! One trait, [`EventBus`]; [`LocalBus`] serves a single node, [`RedisBus`] spans nodes over Redis pub/sub. Subscribers get a bounded
 //! broadcast receiver: one that lags more than [`TOPIC_CAPACITY`] events behind loses the
 //! oldest ones and is told so (`RecvError::Lagged`), so a stalled reader cannot grow memory.
+//!
+//! Every event published with [`EventBus::publish`] takes the next offset of its license's [`history`]
+//! before any socket sees it, so every node delivers a license's events in one order; a reconnecting
+//! dashboard asks [`EventBus::catch_up`] for what it missed.
 
+mod bus_event;
 mod event;
+pub mod history;
 mod local;
 mod redis;
+mod redis_history;
 
 pub use self::redis::RedisBus;
-pub use event::{Activity, BusEvent, Event, Metrics, Notification};
+pub use bus_event::BusEvent;
+pub use event::{Activity, Event, Metrics, Notification};
+pub use history::{CatchUp, Cursor, Position};
 pub use local::LocalBus;
 
 use crate::domain::LicenseKey;
@@ -23,14 +32,17 @@ pub const TOPIC_CAPACITY: usize = 1024;
 
 /// Publish/subscribe scoped by license.
 pub trait EventBus: Send + Sync + 'static {
-    /// Sends `event` to every subscriber of `license`, on every node. Never blocks.
+    /// Appends `event` to the license's history and sends it to every subscriber of `license`, on every
+    /// node, in the history's order. Never blocks.
     fn publish(&self, license: &LicenseKey, event: Event);
-    /// Sends `event` to this node's subscribers only: for what every node computes for itself (metrics).
-    fn publish_local(&self, license: &LicenseKey, event: Event) {
-        self.publish(license, event);
-    }
+    /// Sends `event` to this node's subscribers only, outside the history: for what every node computes
+    /// for itself (metrics, presence), which a reconnecting dashboard gets afresh rather than replayed.
+    fn publish_local(&self, license: &LicenseKey, event: Event);
     /// Receives the events of `license` published from now on.
     fn subscribe(&self, license: &LicenseKey) -> broadcast::Receiver<Arc<BusEvent>>;
+    /// What a dashboard at `from` missed (`None`: a fresh start, which only learns where the history
+    /// stands). Subscribe first: the events it returns and the live ones then overlap, never leave a gap.
+    fn catch_up(&self, license: &LicenseKey, from: Option<&Position>) -> BoxFuture<'static, CatchUp>;
     /// Resolves once every event published before the call has left this process (or failed to): a
     /// short-lived process (the CLI) waits for it before exiting. Immediate on a single node.
     fn flush(&self) -> BoxFuture<'static, ()> {

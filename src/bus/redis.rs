@@ -1,27 +1,27 @@
-//! The multi-node bus: every event is delivered to this node's subscribers at once and published on
-//! Redis (`<prefix>license:<key>:events`); a subscriber task relays other nodes' events to this node's
-//! subscribers. Both connections reconnect with backoff; while Redis is away, this node's own events
-//! still reach its own sockets, and clients recover what they missed from the store when they resume.
+//! The multi-node bus: every event is numbered, kept and published by one Redis script
+//! ([`super::redis_history`]) on `<prefix>license:<key>:events`, and every node — the publisher too —
+//! delivers a license's events to its sockets as the subscription hands them over: in offset order, the
+//! same on every node. While Redis is away, this node's own events still reach its own sockets (without
+//! an offset, and the license starts a new epoch once Redis is back, since its history has a hole);
+//! widget clients recover what they missed from the store when they resume.
 
-use super::{BusEvent, Event, EventBus, LocalBus, RemoteEvent};
+use super::history::{CatchUp, Position};
+use super::local::Topics;
+use super::redis_history::{parse_message, Envelope, RedisHistory};
+use super::{BusEvent, Event, EventBus, RemoteEvent};
 use crate::domain::LicenseKey;
 use futures_util::future::BoxFuture;
 use futures_util::StreamExt;
 use redis::aio::ConnectionManager;
-use serde::{Deserialize, Serialize};
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+/// How long a starting node waits for its bus subscription.
+const SUBSCRIBE_WAIT: Duration = Duration::from_secs(5);
 /// Events waiting to be published; beyond it a Redis stall drops events (logged) rather than memory.
 const PUBLISH_QUEUE: usize = 65_536;
-
-#[derive(Serialize, Deserialize)]
-struct Envelope {
-    origin: String,
-    license: String,
-    event: Event,
-}
 
 /// What the publisher task takes, in order.
 enum Outgoing {
@@ -31,51 +31,82 @@ enum Outgoing {
     Flush(oneshot::Sender<()>),
 }
 
-/// Redis pub/sub in front of a [`LocalBus`].
+/// Redis pub/sub and streams in front of this node's [`Topics`].
 pub struct RedisBus {
-    local: LocalBus,
-    node_id: String,
+    topics: Topics,
+    history: RedisHistory,
     outbox: mpsc::Sender<Outgoing>,
     remote: broadcast::Sender<Arc<RemoteEvent>>,
 }
 
 impl RedisBus {
-    /// Starts the publisher and subscriber tasks for node `node_id`.
-    pub fn start(client: redis::Client, publisher: ConnectionManager, prefix: String, node_id: String) -> Arc<Self> {
+    /// Starts the publisher and subscriber tasks for node `node_id`, keeping `window` events per license;
+    /// returns once the subscription is up (or after [`SUBSCRIBE_WAIT`]), since every delivery, this
+    /// node's own events' too, comes through it.
+    pub async fn start(
+        client: redis::Client,
+        publisher: ConnectionManager,
+        prefix: String,
+        node_id: String,
+        window: usize,
+    ) -> Arc<Self> {
         let (outbox, inbox) = mpsc::channel(PUBLISH_QUEUE);
         let (remote, _) = broadcast::channel(super::TOPIC_CAPACITY);
-        let bus = Arc::new(Self { local: LocalBus::new(), node_id: node_id.clone(), outbox, remote });
-        tokio::spawn(publish_loop(publisher, prefix.clone(), node_id, inbox));
-        tokio::spawn(subscribe_loop(client, prefix, Arc::downgrade(&bus)));
+        let history = RedisHistory { conn: publisher, prefix, node_id, window };
+        let pattern = history.channel("*");
+        let bus = Arc::new(Self { topics: Topics::default(), history, outbox, remote });
+        tokio::spawn(publish_loop(Arc::downgrade(&bus), inbox));
+        let (subscribed, ready) = oneshot::channel();
+        tokio::spawn(subscribe_loop(client, pattern, Arc::downgrade(&bus), subscribed));
+        if tokio::time::timeout(SUBSCRIBE_WAIT, ready).await.is_err() {
+            tracing::warn!("not subscribed to the Redis event bus yet; starting anyway");
+        }
         bus
     }
 
-    fn relay(&self, envelope: Envelope) {
-        if envelope.origin == self.node_id {
+    /// Hands a message of the subscription to this node's sockets, and to its actors if another node sent it.
+    fn relay(&self, payload: &[u8]) {
+        let Some((position, envelope)) = parse_message(payload) else {
+            tracing::warn!("unreadable event on the Redis bus");
             return;
-        }
-        metrics::counter!(crate::telemetry::BUS_RELAYED).increment(1);
+        };
         let Ok(license) = LicenseKey::parse(&envelope.license) else { return };
-        let _ = self.remote.send(Arc::new(RemoteEvent { license: license.clone(), event: envelope.event.clone() }));
-        self.local.deliver(&license, BusEvent::from_remote(envelope.event));
+        let remote = envelope.origin != self.history.node_id;
+        if remote {
+            metrics::counter!(crate::telemetry::BUS_RELAYED).increment(1);
+            let _ = self.remote.send(Arc::new(RemoteEvent { license: license.clone(), event: envelope.event.clone() }));
+        }
+        let event = match position {
+            Some(position) => BusEvent::at(envelope.event, position, remote),
+            None => BusEvent::from_remote(envelope.event),
+        };
+        self.topics.deliver(&license, Arc::new(event));
     }
 }
 
 impl EventBus for RedisBus {
     fn publish(&self, license: &LicenseKey, event: Event) {
-        self.local.publish(license, event.clone());
+        metrics::counter!(crate::telemetry::BUS_PUBLISHED).increment(1);
         if let Err(err) = self.outbox.try_send(Outgoing::Event(license.clone(), event)) {
             metrics::counter!(crate::telemetry::REDIS_ERRORS, "operation" => "publish_queue_full").increment(1);
-            tracing::warn!(%err, "Redis publish queue full; other nodes miss this event");
+            tracing::warn!("Redis publish queue full; other nodes miss this event");
+            if let mpsc::error::TrySendError::Full(Outgoing::Event(license, event)) = err {
+                self.topics.deliver(&license, Arc::new(BusEvent::new(event)));
+            }
         }
     }
 
     fn publish_local(&self, license: &LicenseKey, event: Event) {
-        self.local.publish(license, event);
+        self.topics.deliver(license, Arc::new(BusEvent::new(event)));
     }
 
     fn subscribe(&self, license: &LicenseKey) -> broadcast::Receiver<Arc<BusEvent>> {
-        self.local.subscribe(license)
+        self.topics.subscribe(license)
+    }
+
+    fn catch_up(&self, license: &LicenseKey, from: Option<&Position>) -> BoxFuture<'static, CatchUp> {
+        let (history, license, from) = (self.history.clone(), license.clone(), from.cloned());
+        Box::pin(async move { history.catch_up(&license, from.as_ref()).await })
     }
 
     fn flush(&self) -> BoxFuture<'static, ()> {
@@ -94,16 +125,9 @@ impl EventBus for RedisBus {
     }
 }
 
-fn channel(prefix: &str, license: &str) -> String {
-    format!("{prefix}license:{license}:events")
-}
-
-async fn publish_loop(
-    mut conn: ConnectionManager,
-    prefix: String,
-    node_id: String,
-    mut inbox: mpsc::Receiver<Outgoing>,
-) {
+async fn publish_loop(bus: Weak<RedisBus>, mut inbox: mpsc::Receiver<Outgoing>) {
+    // Licenses whose history lost an event: their next append starts a new epoch.
+    let mut holes: HashSet<LicenseKey> = HashSet::new();
     while let Some(outgoing) = inbox.recv().await {
         let (license, event) = match outgoing {
             Outgoing::Event(license, event) => (license, event),
@@ -112,34 +136,42 @@ async fn publish_loop(
                 continue;
             }
         };
-        let envelope = Envelope { origin: node_id.clone(), license: license.to_string(), event };
+        let Some(bus) = bus.upgrade() else { return };
+        let envelope = Envelope { origin: bus.history.node_id.clone(), license: license.to_string(), event };
         let Ok(payload) = serde_json::to_string(&envelope) else { continue };
-        let published: redis::RedisResult<i64> =
-            redis::cmd("PUBLISH").arg(channel(&prefix, license.as_str())).arg(payload).query_async(&mut conn).await;
-        if let Err(err) = published {
-            // The connection manager reconnects by itself; this event is lost to other nodes only.
-            metrics::counter!(crate::telemetry::REDIS_ERRORS, "operation" => "publish").increment(1);
-            tracing::warn!(%err, "Redis publish failed");
+        let rotate = holes.contains(&license);
+        match bus.history.append(&license, &payload, rotate).await {
+            Ok(_) if rotate => {
+                holes.remove(&license);
+            }
+            Ok(_) => {}
+            Err(err) => {
+                // The connection manager reconnects by itself; meanwhile this node's sockets still get it.
+                metrics::counter!(crate::telemetry::REDIS_ERRORS, "operation" => "publish").increment(1);
+                tracing::warn!(%err, "Redis publish failed");
+                holes.insert(license.clone());
+                bus.topics.deliver(&license, Arc::new(BusEvent::new(envelope.event)));
+            }
         }
     }
 }
 
-async fn subscribe_loop(client: redis::Client, prefix: String, bus: std::sync::Weak<RedisBus>) {
-    let pattern = channel(&prefix, "*");
+async fn subscribe_loop(client: redis::Client, pattern: String, bus: Weak<RedisBus>, subscribed: oneshot::Sender<()>) {
+    let mut subscribed = Some(subscribed);
     let mut backoff = Duration::from_millis(100);
     loop {
         match client.get_async_pubsub().await {
             Ok(mut pubsub) => match pubsub.psubscribe(&pattern).await {
                 Ok(()) => {
                     tracing::info!(pattern, "subscribed to the Redis event bus");
+                    if let Some(subscribed) = subscribed.take() {
+                        let _ = subscribed.send(());
+                    }
                     backoff = Duration::from_millis(100);
                     let mut messages = pubsub.into_on_message();
                     while let Some(message) = messages.next().await {
                         let Some(bus) = bus.upgrade() else { return };
-                        match serde_json::from_slice::<Envelope>(message.get_payload_bytes()) {
-                            Ok(envelope) => bus.relay(envelope),
-                            Err(err) => tracing::warn!(%err, "unreadable event on the Redis bus"),
-                        }
+                        bus.relay(message.get_payload_bytes());
                     }
                     metrics::counter!(crate::telemetry::REDIS_ERRORS, "operation" => "subscribe").increment(1);
                     tracing::warn!("lost the Redis event bus subscription; reconnecting");

@@ -3,6 +3,7 @@
 //! README's configuration table and `.env.example` mirror them (a test keeps `.env.example` in sync).
 //! [`checks`] refuses impossible settings before anything starts.
 
+mod channels;
 mod checks;
 mod log_format;
 mod usage;
@@ -12,8 +13,6 @@ pub use checks::{InvalidSetting, MIN_JWT_SECRET_BYTES};
 pub use log_format::LogFormat;
 pub use usage::UsageConfig;
 
-use crate::channels::messenger::MessengerConfig;
-use crate::channels::twilio::TwilioConfig;
 use clap::ArgAction;
 
 /// Every setting the server reads at start.
@@ -290,6 +289,15 @@ pub struct Config {
     /// This node's name on the bus and in logs; random when unset.
     #[arg(long = "node-id", env = "NODE_ID", global = true, hide_env_values = true)]
     pub node_id: Option<String>,
+    /// Latest events kept per license for reconnecting dashboards (in-process, or per Redis stream).
+    #[arg(
+        long = "recovery-window-events",
+        env = "RECOVERY_WINDOW_EVENTS",
+        global = true,
+        hide_env_values = true,
+        default_value_t = 1_000
+    )]
+    pub recovery_window_events: usize,
     /// Daily API allowances per tier and usage alerts.
     #[command(flatten)]
     pub usage: UsageConfig,
@@ -299,25 +307,6 @@ impl Config {
     /// This node's name: `NODE_ID`, or a random one drawn once at start.
     pub fn node_name(&self) -> String {
         self.node_id.clone().unwrap_or_else(|| format!("node-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]))
-    }
-
-    /// Messenger settings, or `None` (channel disabled) unless the app secret and verify token are set.
-    pub fn messenger(&self) -> Option<MessengerConfig> {
-        Some(MessengerConfig {
-            app_secret: self.messenger_app_secret.clone()?,
-            verify_token: self.messenger_verify_token.clone()?,
-            page_access_token: self.messenger_page_access_token.clone(),
-            api_base: self.messenger_api_base.clone(),
-        })
-    }
-
-    /// Twilio settings, or `None` (WhatsApp disabled) unless the account SID and auth token are set.
-    pub fn twilio(&self) -> Option<TwilioConfig> {
-        Some(TwilioConfig {
-            account_sid: self.twilio_account_sid.clone()?,
-            auth_token: self.twilio_auth_token.clone()?,
-            api_base: self.twilio_api_base.clone(),
-        })
     }
 
     /// Store connections: `DATABASE_MAX_CONNECTIONS`, or by default 1 for SQLite (it has one write lock;

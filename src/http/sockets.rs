@@ -4,11 +4,13 @@
 //!
 //! - `/ws/widget?product_key=chat_…[&visitor_token=…&last_seq=N]`: a visitor's live chat. A visitor
 //!   token resumes the visitor's conversation and replays what they missed.
-//! - `/ws/dashboard`: the caller's license's live events; the token comes as `Authorization: Bearer`,
-//!   the session cookie, or `?token=` (browsers cannot set headers on WebSockets).
+//! - `/ws/dashboard[?offset=N&epoch=E]`: the caller's license's live events; the token comes as
+//!   `Authorization: Bearer`, the session cookie, or `?token=` (browsers cannot set headers on
+//!   WebSockets). `offset` and `epoch` are the last event's: the socket replays what came after.
 
 use super::{bearer_token, client_ip, resolve_widget_key, ApiError};
 use crate::auth::{Access, AuthError};
+use crate::bus::Position;
 use crate::domain::{ContactId, ProductKey, VisitorToken};
 use crate::state::AppState;
 use crate::ws::dashboard::{self, DashboardSocket};
@@ -95,6 +97,10 @@ async fn widget(
 #[into_params(parameter_in = Query)]
 struct DashboardQuery {
     token: Option<String>,
+    /// The `offset` of the last event the dashboard received.
+    offset: Option<u64>,
+    /// The `epoch` of the last event the dashboard received.
+    epoch: Option<String>,
 }
 
 /// Authenticates a dashboard (the license's allow-list and second-factor rule included), then upgrades.
@@ -125,6 +131,9 @@ async fn dashboard(
         stream: upgraded.stream,
         guard: upgraded.guard,
         events: state.bus.subscribe(&license),
+        bus: state.bus.clone(),
+        resume: Position::from_client(query.offset, query.epoch.clone()),
+        license: license.clone(),
         tenant: state.registry.tenant(&license),
         jti: claims.jti,
         member: claims.sub,

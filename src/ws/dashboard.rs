@@ -1,15 +1,16 @@
 //! The dashboard WebSocket loop (`GET /ws/dashboard`, upgraded in `http::sockets`): the live events of
-//! the caller's license as `{"event": …, "data": …}` frames, for clients without Socket.IO.
-//! Receive-only, plus `ping`.
+//! the caller's license as `{"event": …, "data": …, "offset": …, "epoch": …}` frames, for clients without
+//! Socket.IO. Receive-only, plus `ping`. It opens with the client's [`recovery`](crate::ws::recovery).
 
 use crate::actors::{DashboardPresence, TenantActor};
-use crate::bus::{BusEvent, Event};
-use crate::domain::UserId;
+use crate::bus::{BusEvent, Cursor, Event, Position, SharedBus};
+use crate::domain::{LicenseKey, UserId};
 use crate::shutdown::Shutdown;
 use crate::telemetry::SocketGauge;
 use crate::ws::driver::{close_label, restarting, send_text, too_slow, KeepAlive, SendError};
 use crate::ws::frame_guard::FrameGuard;
 use crate::ws::protocol_close;
+use crate::ws::recovery::Recovery;
 use actix::Addr;
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason};
 use std::sync::Arc;
@@ -30,6 +31,12 @@ pub struct DashboardSocket {
     pub guard: FrameGuard,
     /// The license's bus events, subscribed before the upgrade answered.
     pub events: broadcast::Receiver<Arc<BusEvent>>,
+    /// The bus, for the events missed since `resume`.
+    pub bus: SharedBus,
+    /// The socket's license.
+    pub license: LicenseKey,
+    /// Where the client says it stopped (`?offset=&epoch=`); `None` for a fresh start.
+    pub resume: Option<Position>,
     /// The license's tenant actor, told while an agent is connected.
     pub tenant: Addr<TenantActor>,
     /// The session the socket was opened with; revoking it closes the socket.
@@ -41,12 +48,23 @@ pub struct DashboardSocket {
 }
 
 impl DashboardSocket {
-    /// Counts the agent online, forwards events until the socket ends, then counts it offline and closes.
+    /// Counts the agent online, replays what the client missed, forwards events until the socket ends,
+    /// then counts it offline and closes.
     pub async fn run(self) {
-        let Self { session, stream, guard, events, tenant, jti, member, shutdown } = self;
+        let Self { session, stream, guard, events, bus, license, resume, tenant, jti, member, shutdown } = self;
         tenant.do_send(DashboardPresence { member: member.clone(), connected: true });
         let mut gauge = SocketGauge::open("dashboard_ws");
-        let reason = serve(session.clone(), Inbound { stream, guard }, events, (jti, member.clone()), shutdown).await;
+        // Subscribed already: the live events overlap the catch-up, and the cursor skips the overlap.
+        let catch_up = bus.catch_up(&license, resume.as_ref()).await;
+        let now = catch_up.now().cloned();
+        let recovery = Recovery::plan(catch_up, &member, now);
+        let reason = match replay(&mut session.clone(), &recovery).await {
+            Err(reason) => reason,
+            Ok(()) => {
+                let inbound = Inbound { stream, guard };
+                serve(session.clone(), inbound, (events, recovery.cursor), (jti, member.clone()), shutdown).await
+            }
+        };
         gauge.set_reason(close_label(reason.as_ref()));
         tenant.do_send(DashboardPresence { member, connected: false });
         if let Some(reason) = reason {
@@ -61,11 +79,24 @@ struct Inbound {
     guard: FrameGuard,
 }
 
-/// Forwards bus events until the client leaves or falls behind; returns the close reason, if any.
+/// Sends the missed events, then `recovery:ready` (or just `recovery:reset`); `Err` holds the close.
+async fn replay(session: &mut actix_ws::Session, recovery: &Recovery) -> Result<(), Option<CloseReason>> {
+    let frames = recovery.missed.iter().map(|event| event.frame().to_owned());
+    for frame in frames.chain([recovery.notice_frame()]) {
+        match send_text(session, frame).await {
+            Ok(()) => {}
+            Err(SendError::Gone) => return Err(None),
+            Err(SendError::TooSlow(reason)) => return Err(Some(reason)),
+        }
+    }
+    Ok(())
+}
+
+/// Forwards bus events after the cursor until the client leaves or falls behind; returns the close reason, if any.
 async fn serve(
     mut session: actix_ws::Session,
     inbound: Inbound,
-    mut events: broadcast::Receiver<Arc<BusEvent>>,
+    (mut events, mut cursor): (broadcast::Receiver<Arc<BusEvent>>, Cursor),
     (jti, member): (String, UserId),
     shutdown: Shutdown,
 ) -> Option<CloseReason> {
@@ -78,7 +109,7 @@ async fn serve(
                     return Some(CloseReason { code: CloseCode::Other(CLOSE_REVOKED), description: Some("session revoked".into()) });
                 }
                 Ok(event) if matches!(event.event, Event::SessionRevoked { .. }) => {}
-                Ok(event) if !event.event.is_for(&member) => {}
+                Ok(event) if !cursor.advance(&event) || !event.event.is_for(&member) => {}
                 Ok(event) => match send_text(&mut session, event.frame().to_owned()).await {
                     Ok(()) => {
                         metrics::counter!(crate::telemetry::DELIVERIES, "transport" => "dashboard_ws").increment(1);

@@ -6,6 +6,7 @@
 pub mod dashboard;
 pub mod driver;
 pub mod frame_guard;
+pub mod recovery;
 pub mod socketio;
 pub mod widget;
 

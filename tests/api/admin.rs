@@ -61,7 +61,16 @@ async fn license_orders_are_validated(backend: Backend) {
 
 /// Polls `/api/admin/stats` until `done` holds (counts follow sockets asynchronously); the last answer.
 async fn stats_until(app: &TestApp, done: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    stats_within(app, std::time::Duration::from_secs(5), done).await
+}
+
+/// Polls `/api/admin/stats` until `done` holds or `wait` has passed; the last answer.
+pub async fn stats_within(
+    app: &TestApp,
+    wait: std::time::Duration,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + wait;
     loop {
         let stats = expect_status(app.get_as("/api/admin/stats", ADMIN_TOKEN).await, StatusCode::OK).await;
         if done(&stats) || std::time::Instant::now() > deadline {

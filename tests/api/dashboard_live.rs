@@ -258,7 +258,7 @@ async fn dashboard_that_stops_reading_is_disconnected(backend: Backend) {
     assert!(code == 4001 || code == 1006, "expected a slow-consumer disconnect, got {code} {reason}");
 }
 
-fn rss_kib() -> i64 {
+pub fn rss_kib() -> i64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()

@@ -135,6 +135,7 @@ pub fn test_config(database_url: String, backend: Backend) -> Config {
         outbound_base_delay_ms: 10,
         outbound_timeout_ms: 2_000,
         outbound_orphan_seconds: 600,
+        recovery_window_events: 1_000,
         usage: switchboard::config::UsageConfig {
             usage_limit_free: 1_000,
             usage_limit_basic: 10_000,

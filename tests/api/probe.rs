@@ -13,7 +13,7 @@ pub enum Client {
 }
 
 pub struct SioProbe {
-    _child: Child,
+    child: Child,
     stdin: ChildStdin,
     lines: Lines<BufReader<ChildStdout>>,
     next_ack: u64,
@@ -46,6 +46,15 @@ pub fn clients_available() -> bool {
 
 impl SioProbe {
     pub async fn connect(client: Client, url: &str, token: Option<&str>, transport: &str) -> Self {
+        Self::start(client, url, token, transport, "-")
+    }
+
+    /// A Node client that reconnects by itself with the last `{offset, epoch}` it received, as a dashboard does.
+    pub async fn connect_recovering(url: &str, token: &str) -> Self {
+        Self::start(Client::Node, url, Some(token), "websocket", "recover")
+    }
+
+    fn start(client: Client, url: &str, token: Option<&str>, transport: &str, mode: &str) -> Self {
         let dir = clients_dir();
         let mut command = match client {
             Client::Node => {
@@ -60,7 +69,7 @@ impl SioProbe {
             }
         };
         let mut child = command
-            .args([url, token.unwrap_or("-"), transport])
+            .args([url, token.unwrap_or("-"), transport, mode])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -69,7 +78,7 @@ impl SioProbe {
             .expect("client process starts");
         let stdin = child.stdin.take().expect("stdin");
         let lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        Self { _child: child, stdin, lines, next_ack: 0, seen: Vec::new(), unread: Default::default() }
+        Self { child, stdin, lines, next_ack: 0, seen: Vec::new(), unread: Default::default() }
     }
 
     /// The next line the client printed (10 s at most).
@@ -112,6 +121,22 @@ impl SioProbe {
             assert!(line.get("disconnect").is_none(), "disconnected while waiting for {name}: {line}");
             self.unread.push_back(line);
         }
+    }
+
+    /// Waits for the client to say it was disconnected; other lines stay available to later calls.
+    pub async fn disconnected(&mut self) -> Value {
+        loop {
+            let line = self.next().await;
+            if line.get("disconnect").is_some() {
+                return line;
+            }
+            self.unread.push_back(line);
+        }
+    }
+
+    /// The process id of the client, e.g. to stop it (SIGSTOP) as a stalled browser.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
     }
 
     pub async fn event(&mut self, name: &str) -> Value {

@@ -2,6 +2,7 @@
 
 use crate::cluster::{Cluster, Proxy};
 use crate::helpers::*;
+use crate::probe::{clients_available, Client, SioProbe};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::collections::HashSet;
@@ -27,6 +28,15 @@ async fn visitor_on_a_agent_on_b_dashboard_on_c() {
     let key = a.app.chat_key(&tenant).await;
     let mut dashboard_b = b.app.dashboard_ws(&tenant.token).await;
     let mut dashboard_c = c.app.dashboard_ws(&tenant.token).await;
+    // A Socket.IO dashboard on a node that writes nothing.
+    let mut socketio_c = if clients_available() {
+        let probe = SioProbe::connect(Client::Node, &c.app.socketio_url, Some(&tenant.token), "websocket").await;
+        let mut probe = probe.connected().await;
+        probe.event("recovery:ready").await;
+        Some(probe)
+    } else {
+        None
+    };
 
     let mut visitor = a.app.widget(&key, None).await;
     visitor.recv_type("welcome").await;
@@ -70,6 +80,13 @@ async fn visitor_on_a_agent_on_b_dashboard_on_c() {
     let ids = collect_messages(&mut dashboard_c, 11).await;
     assert_eq!(ids.iter().collect::<HashSet<_>>().len(), 11, "no duplicates: {ids:?}");
     assert!(dashboard_c.drain_dashboard().await.iter().all(|f| !f.contains("message:new")));
+    if let Some(probe) = &mut socketio_c {
+        let mut ids = HashSet::new();
+        while ids.len() < 11 {
+            let message = probe.event("message:new").await;
+            assert!(ids.insert(message["message"]["id"].to_string()), "delivered twice over Socket.IO: {message}");
+        }
+    }
     let history = expect_status(c.app.get_as(&path, &tenant.token).await, StatusCode::OK).await;
     let seqs: Vec<i64> =
         history["messages"].as_array().expect("messages").iter().map(|m| m["seq"].as_i64().unwrap_or(0)).collect();

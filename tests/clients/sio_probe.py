@@ -1,6 +1,6 @@
 """A thin harness around python-socketio for the Rust tests; same protocol as sio_probe.mjs.
 
-Usage: python3 sio_probe.py <url> <token|-> <websocket|polling>
+Usage: python3 sio_probe.py <url> <token|-> <websocket|polling> [mode, ignored: `recover` is Node's]
 """
 import json
 import sys

@@ -2,28 +2,30 @@
 //! listener (`SOCKETIO_PORT`) and its own tokio runtime in this process: socketioxide is a tower
 //! service and does not mount inside actix-web. It shares the registry, the bus and the authenticator.
 //!
-//! A client connects with `io(url, {auth: {token}})`; a bad token gets `connect_error` with a reason.
-//! An accepted socket joins `license:<key>` only. One bridge task per license with sockets on this node
-//! forwards the license's bus events to them; a socket whose bounded queue is full is disconnected.
+//! A client connects with `io(url, {auth: {token, offset?, epoch?}})`; a bad token gets `connect_error`
+//! with a reason. An accepted socket joins `license:<key>` only, once it has been sent what it missed
+//! since `{offset, epoch}` ([`crate::ws::recovery`]). One [`bridge`] task per license with sockets on this
+//! node forwards the license's bus events to them; a socket whose bounded queue is full is disconnected.
+//! Each event's data carries `_offset` and `_epoch` (see [`crate::bus::BusEvent::socketio_data`]).
 
 use crate::actors::{DashboardPresence, Registry, Teammate};
 use crate::auth::{Access, Authenticator};
-use crate::bus::{BusEvent, Event, Notification, SharedBus};
+use crate::bus::{Position, SharedBus};
 use crate::domain::LicenseKey;
 use crate::domain::UserId;
 use crate::shutdown::Shutdown;
-use dashmap::DashMap;
+use bridge::{Admission, Bridges};
 use hyper_util::service::TowerToHyperService;
 use serde::Deserialize;
 use socketioxide::extract::{Extension, SocketRef, State, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::socket::DisconnectReason;
-use socketioxide::{BroadcastError, SocketIo};
+use socketioxide::SocketIo;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
-use tokio::sync::broadcast::error::RecvError;
 use tower_http::cors::CorsLayer;
 
+mod bridge;
 mod emits;
 mod listener;
 
@@ -39,9 +41,7 @@ pub struct SocketIoState {
     pub auth: Authenticator,
     /// The live actors.
     pub registry: Registry,
-    /// The license topics the bridges relay.
-    pub bus: SharedBus,
-    bridges: Arc<DashMap<LicenseKey, (usize, tokio::task::JoinHandle<()>)>>,
+    bridges: Arc<Bridges>,
     io: Arc<OnceLock<SocketIo>>,
 }
 
@@ -51,6 +51,8 @@ struct Dashboard {
     teammate: Teammate,
     /// The session the socket was opened with; revoking it closes the socket.
     jti: String,
+    /// Where the client says it stopped; `None` for a fresh start.
+    resume: Option<Position>,
 }
 
 /// Counts the Socket.IO sockets open on this node (for `/api/admin/stats`).
@@ -91,7 +93,8 @@ pub fn serve(
         .build()?;
     std::thread::Builder::new().name("socketio-accept".into()).spawn(move || {
         runtime.block_on(async move {
-            let state = SocketIoState { auth, registry, bus, bridges: Arc::default(), io };
+            let bridges = Arc::new(Bridges::new(bus, io.clone()));
+            let state = SocketIoState { auth, registry, bridges, io };
             if let Err(err) = run(listener, state, caps, shutdown).await {
                 tracing::error!(%err, "the Socket.IO listener stopped");
             }
@@ -128,6 +131,10 @@ async fn run(
 #[derive(Deserialize)]
 struct AuthPayload {
     token: String,
+    /// The `_offset` of the last event the client received.
+    offset: Option<u64>,
+    /// The `_epoch` of the last event the client received.
+    epoch: Option<String>,
 }
 
 /// Why a connection was refused; the message becomes the client's `connect_error`.
@@ -153,16 +160,16 @@ async fn authenticate(
         Refused(format!("{}: {refusal}", refusal.code()))
     })?;
     let teammate = Teammate { license: claims.license_key, id: claims.sub, role: claims.role };
-    socket.extensions.insert(Dashboard { teammate, jti: claims.jti });
+    let resume = Position::from_client(payload.offset, payload.epoch);
+    socket.extensions.insert(Dashboard { teammate, jti: claims.jti, resume });
     Ok(())
 }
 
 async fn on_connect(socket: SocketRef, Extension(dashboard): Extension<Dashboard>, State(state): State<SocketIoState>) {
-    let room = room(&dashboard.teammate.license);
-    // Notifications meant for one member go to their own room.
-    socket.join([member_room(&room, &dashboard.teammate.id), room]);
     crate::telemetry::count_socket_opened("socketio");
-    state.attach(&dashboard.teammate.license);
+    // The bridge replays what it missed, then lets it join the license's room and its member's own.
+    let admission = Admission { socket: socket.clone(), member: dashboard.teammate.id.clone(), from: dashboard.resume };
+    state.bridges.attach(&dashboard.teammate.license, admission);
     let member = dashboard.teammate.id.clone();
     state.registry.tenant(&dashboard.teammate.license).do_send(DashboardPresence { member, connected: true });
     socket.on("message:send", emits::on_message_send);
@@ -173,7 +180,7 @@ async fn on_connect(socket: SocketRef, Extension(dashboard): Extension<Dashboard
         crate::telemetry::count_socket_closed("socketio", disconnect_label(reason));
         let member = dashboard.teammate.id.clone();
         state.registry.tenant(&dashboard.teammate.license).do_send(DashboardPresence { member, connected: false });
-        state.detach(&dashboard.teammate.license);
+        state.bridges.detach(&dashboard.teammate.license);
     });
 }
 
@@ -193,76 +200,7 @@ pub fn room(license: &LicenseKey) -> String {
     format!("license:{license}")
 }
 
-/// The room of one member's sockets within their license's `room`.
+/// The room of one member's sockets within their license's `room`; notifications for one member go there.
 fn member_room(room: &str, member: &UserId) -> String {
     format!("{room}:user:{member}")
-}
-
-impl SocketIoState {
-    /// Counts a socket of `license`, starting the license's bridge with its first socket.
-    fn attach(&self, license: &LicenseKey) {
-        let mut entry = self.bridges.entry(license.clone()).or_insert_with(|| (0, self.spawn_bridge(license)));
-        entry.0 += 1;
-    }
-
-    /// Uncounts a socket; the last one stops the bridge.
-    fn detach(&self, license: &LicenseKey) {
-        let removed = self.bridges.remove_if_mut(license, |_, (count, _)| {
-            *count = count.saturating_sub(1);
-            *count == 0
-        });
-        if let Some((_, (_, bridge))) = removed {
-            bridge.abort();
-        }
-    }
-
-    fn spawn_bridge(&self, license: &LicenseKey) -> tokio::task::JoinHandle<()> {
-        let mut events = self.bus.subscribe(license);
-        let io = self.io.clone();
-        let room = room(license);
-        tokio::spawn(async move {
-            loop {
-                match events.recv().await {
-                    Ok(event) => {
-                        if let Some(io) = io.get() {
-                            deliver(io, &room, &event).await;
-                        }
-                    }
-                    Err(RecvError::Lagged(missed)) => {
-                        tracing::warn!(missed, room, "Socket.IO bridge lagged behind the bus");
-                    }
-                    Err(RecvError::Closed) => return,
-                }
-            }
-        })
-    }
-}
-
-/// Broadcasts to the room's sockets on this node, encoding the packet once. A socket whose bounded queue
-/// is full misses the event, and Engine.IO closes it when its next ping cannot be queued either, so a
-/// stalled dashboard costs at most [`SOCKET_QUEUE`] packets of memory and is gone within a ping interval.
-async fn deliver(io: &SocketIo, room: &str, event: &BusEvent) {
-    if let Event::SessionRevoked { .. } = &event.event {
-        for socket in io.local().to(room.to_owned()).sockets() {
-            if socket.extensions.get::<Dashboard>().is_some_and(|d| event.event.revokes(&d.jti)) {
-                let _ = socket.disconnect();
-            }
-        }
-        return;
-    }
-    let to = match &event.event {
-        Event::Notification(Notification { recipient: Some(member), .. }) => member_room(room, member),
-        _ => room.to_owned(),
-    };
-    let emitted = io.local().to(to).emit(event.name(), event.data()).await;
-    metrics::counter!(crate::telemetry::DELIVERIES, "transport" => "socketio").increment(1);
-    metrics::histogram!(crate::telemetry::FANOUT_SECONDS, "transport" => "socketio")
-        .record(event.received.elapsed().as_secs_f64());
-    match emitted {
-        Ok(()) => {}
-        Err(BroadcastError::Socket(failed)) => {
-            tracing::debug!(sockets = failed.len(), room, "event dropped for full or closing dashboard sockets");
-        }
-        Err(err) => tracing::warn!(%err, room, "Socket.IO broadcast failed"),
-    }
 }

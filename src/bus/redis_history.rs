@@ -1,0 +1,149 @@
+//! The license histories of the multi-node bus, in Redis: `<prefix>license:<key>:stream` is a capped
+//! stream (`MAXLEN window`, exact: trimming one entry per append is cheap) whose entry ids are the offsets, and `<prefix>license:<key>:stream:meta`
+//! holds the epoch and the last offset. One script numbers an event, appends it and publishes it, so the
+//! offsets, the stream and the pub/sub order agree on every node. Both keys expire after a day without
+//! events; a license whose keys are gone starts a new epoch (and its dashboards refetch).
+
+use super::history::{new_epoch, CatchUp, Position};
+use super::{BusEvent, Event};
+use crate::domain::LicenseKey;
+use redis::aio::ConnectionManager;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// Seconds a license's history outlives its last event.
+const HISTORY_TTL_SECONDS: u64 = 24 * 3600;
+
+/// Numbers, appends and publishes one event. KEYS: meta, stream. ARGV: window, a fresh epoch, rotate
+/// (`1`: the history has a hole, start a new epoch), the envelope, the TTL, the pub/sub channel.
+const APPEND: &str = r"
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if (not epoch) or ARGV[3] == '1' then
+  epoch = ARGV[2]
+  redis.call('DEL', KEYS[2])
+  redis.call('HSET', KEYS[1], 'epoch', epoch, 'offset', 0)
+end
+local offset = redis.call('HINCRBY', KEYS[1], 'offset', 1)
+if tonumber(ARGV[1]) > 0 then
+  redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[1], offset .. '-0', 'e', ARGV[4])
+  redis.call('EXPIRE', KEYS[2], ARGV[5])
+end
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+redis.call('PUBLISH', ARGV[6], offset .. ' ' .. epoch .. ' ' .. ARGV[4])
+return offset
+";
+
+/// Reads where the history stands and the entries from an id on. KEYS: meta, stream. ARGV: the first
+/// id wanted (empty: none), a fresh epoch (used if the license has none yet), the TTL.
+const CATCH_UP: &str = r"
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if not epoch then
+  epoch = ARGV[2]
+  redis.call('DEL', KEYS[2])
+  redis.call('HSET', KEYS[1], 'epoch', epoch, 'offset', 0)
+  redis.call('EXPIRE', KEYS[1], ARGV[3])
+end
+local offset = redis.call('HGET', KEYS[1], 'offset')
+local entries = {}
+if ARGV[1] ~= '' then entries = redis.call('XRANGE', KEYS[2], ARGV[1], '+') end
+return {epoch, offset, entries}
+";
+
+/// What [`CATCH_UP`] answers: the epoch, the last offset, and the stream entries `(id, [field, value])`.
+type HistoryRead = (String, u64, Vec<(String, Vec<String>)>);
+
+/// An event on the Redis bus and in the stream: who published it, for which license.
+#[derive(Serialize, Deserialize)]
+pub(super) struct Envelope {
+    pub(super) origin: String,
+    pub(super) license: String,
+    pub(super) event: Event,
+}
+
+/// The histories in Redis, as one node sees them.
+#[derive(Clone)]
+pub(super) struct RedisHistory {
+    pub(super) conn: ConnectionManager,
+    pub(super) prefix: String,
+    pub(super) node_id: String,
+    pub(super) window: usize,
+}
+
+impl RedisHistory {
+    fn keys(&self, license: &str) -> [String; 2] {
+        let stream = format!("{}license:{license}:stream", self.prefix);
+        [format!("{stream}:meta"), stream]
+    }
+
+    /// The pub/sub channel of a license (`*` for the pattern of all).
+    pub(super) fn channel(&self, license: &str) -> String {
+        format!("{}license:{license}:events", self.prefix)
+    }
+
+    /// Numbers `envelope` as the license's next event, keeps it and publishes it as `<offset> <epoch>
+    /// <envelope>`; `rotate` starts a new epoch first. Returns the offset.
+    pub(super) async fn append(&self, license: &LicenseKey, envelope: &str, rotate: bool) -> redis::RedisResult<u64> {
+        let [meta, stream] = self.keys(license.as_str());
+        redis::cmd("EVAL")
+            .arg(APPEND)
+            .arg(2)
+            .arg(meta)
+            .arg(stream)
+            .arg(self.window)
+            .arg(new_epoch().as_ref())
+            .arg(if rotate { "1" } else { "0" })
+            .arg(envelope)
+            .arg(HISTORY_TTL_SECONDS)
+            .arg(self.channel(license.as_str()))
+            .query_async(&mut self.conn.clone())
+            .await
+    }
+
+    /// What a dashboard at `from` missed; a reset without a position while Redis cannot answer.
+    pub(super) async fn catch_up(&self, license: &LicenseKey, from: Option<&Position>) -> CatchUp {
+        let [meta, stream] = self.keys(license.as_str());
+        let first = from.map_or_else(String::new, |from| format!("{}-0", from.offset + 1));
+        let read: redis::RedisResult<HistoryRead> = redis::cmd("EVAL")
+            .arg(CATCH_UP)
+            .arg(2)
+            .arg(meta)
+            .arg(stream)
+            .arg(first)
+            .arg(new_epoch().as_ref())
+            .arg(HISTORY_TTL_SECONDS)
+            .query_async(&mut self.conn.clone())
+            .await;
+        let (epoch, offset, entries) = match read {
+            Ok(read) => read,
+            Err(err) => {
+                metrics::counter!(crate::telemetry::REDIS_ERRORS, "operation" => "history").increment(1);
+                tracing::warn!(%err, "cannot read a license's history from Redis");
+                return CatchUp::Reset { now: None };
+            }
+        };
+        let epoch: Arc<str> = epoch.into();
+        let after = entries.into_iter().filter_map(|(id, fields)| self.entry(&epoch, &id, &fields)).collect();
+        CatchUp::judge(from, Position { epoch, offset }, after)
+    }
+
+    /// One stream entry (`<offset>-0`, `e` → envelope) as the event it holds.
+    fn entry(&self, epoch: &Arc<str>, id: &str, fields: &[String]) -> Option<Arc<BusEvent>> {
+        let offset = id.split_once('-')?.0.parse().ok()?;
+        let envelope: Envelope = serde_json::from_str(fields.get(1)?).ok()?;
+        let position = Position { epoch: epoch.clone(), offset };
+        Some(Arc::new(BusEvent::at(envelope.event, position, envelope.origin != self.node_id)))
+    }
+}
+
+/// A message of the Redis bus: `<offset> <epoch> <envelope>`, or a bare envelope (a node of an older
+/// release, during a rolling upgrade: delivered without a position).
+pub(super) fn parse_message(payload: &[u8]) -> Option<(Option<Position>, Envelope)> {
+    if payload.first() == Some(&b'{') {
+        return serde_json::from_slice(payload).ok().map(|envelope| (None, envelope));
+    }
+    let text = std::str::from_utf8(payload).ok()?;
+    let (offset, rest) = text.split_once(' ')?;
+    let (epoch, envelope) = rest.split_once(' ')?;
+    let position = Position { epoch: epoch.into(), offset: offset.parse().ok()? };
+    Some((Some(position), serde_json::from_str(envelope).ok()?))
+}

@@ -1,0 +1,84 @@
+//! Slow consumers on every socket: a client that stops reading is disconnected, the others get everything,
+//! and the server's memory stays bounded (the plain dashboard's case is in `dashboard_live`).
+
+use crate::admin::stats_within;
+use crate::dashboard_live::rss_kib;
+use crate::helpers::*;
+use crate::probe::{clients_available, Client, SioProbe};
+use crate::recovery::tenant_in_conversation;
+use reqwest::StatusCode;
+use serde_json::json;
+use std::time::Duration;
+
+/// Messages the agent floods a conversation with, each of this many bytes: about 10 MB in all, far more
+/// than socket buffers and every bounded queue hold.
+const FLOOD: usize = 2500;
+const FLOOD_BYTES: usize = 3900;
+
+/// The agent floods `conversation`, while `healthy` (a plain dashboard) must receive every message.
+async fn flood(app: &TestApp, token: &str, conversation: &str, mut healthy: Socket) {
+    let reader = tokio::spawn(async move {
+        let mut received = 0;
+        while received < FLOOD {
+            if healthy.recv_json().await["event"] == "message:new" {
+                received += 1;
+            }
+        }
+        received
+    });
+    let path = format!("/api/conversations/{conversation}/messages");
+    let text = "x".repeat(FLOOD_BYTES);
+    for _ in 0..FLOOD {
+        expect_status(app.post_as(&path, token, &json!({ "text": text })).await, StatusCode::CREATED).await;
+    }
+    assert_eq!(reader.await.expect("reader finished"), FLOOD, "a reading dashboard gets every event");
+}
+
+async fn widget_that_stops_reading_is_disconnected(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else { return };
+    let (tenant, mut stalled, conversation_id) = tenant_in_conversation(&app).await; // never read until the end
+    let healthy = app.dashboard_ws(&tenant.token).await;
+    let rss_before = rss_kib();
+    flood(&app, &tenant.token, &conversation_id, healthy).await;
+    let growth_mib = (rss_kib() - rss_before) / 1024;
+    assert!(growth_mib < 64, "memory grew {growth_mib} MiB while a visitor stalled");
+    let (code, reason) = stalled.recv_close().await;
+    assert!(code == 4001 || code == 1006, "expected a slow-consumer disconnect, got {code} {reason}");
+}
+
+async fn socketio_dashboard_that_stops_reading_is_disconnected(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else { return };
+    if !clients_available() {
+        return;
+    }
+    let (tenant, _visitor, conversation_id) = tenant_in_conversation(&app).await;
+    let mut stalled =
+        SioProbe::connect(Client::Node, &app.socketio_url, Some(&tenant.token), "websocket").await.connected().await;
+    stalled.event("recovery:ready").await;
+    // A frozen browser tab: the official client's process stops, and with it its reads.
+    let pid = stalled.pid().expect("the client runs").to_string();
+    let signal = |name: &str| std::process::Command::new("kill").args([name, &pid]).status().expect("kill runs");
+    assert!(signal("-STOP").success());
+    let healthy = app.dashboard_ws(&tenant.token).await;
+    let rss_before = rss_kib();
+    flood(&app, &tenant.token, &conversation_id, healthy).await;
+    let growth_mib = (rss_kib() - rss_before) / 1024;
+    assert!(growth_mib < 64, "memory grew {growth_mib} MiB while a Socket.IO client stalled");
+    // Its queue is full: its next ping cannot be queued (or its pong never comes), so Engine.IO closes it.
+    let stats = stats_within(&app, Duration::from_secs(60), |s| s["sockets"]["socketio"] == 0).await;
+    assert_eq!(stats["sockets"]["socketio"], 0, "the stalled socket was closed: {stats}");
+    assert!(signal("-CONT").success());
+    stalled.disconnected().await;
+}
+
+crate::on_both_stores!(widget_that_stops_reading_is_disconnected);
+
+/// Known defect, kept as a failing check rather than deleted: with the official client frozen (SIGSTOP),
+/// the server did not close the socket within 60 s on main (socketioxide's heartbeat apparently does not
+/// fire while the socket's queue is full). Run it with `cargo nextest run --test api --run-ignored only
+/// socketio_dashboard_that_stops`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "known defect: a frozen Socket.IO client is not disconnected within 60 s (see the issue 14 note)"]
+async fn socketio_dashboard_that_stops_reading_is_disconnected_sqlite() {
+    socketio_dashboard_that_stops_reading_is_disconnected(Backend::Sqlite).await;
+}
