@@ -94,6 +94,15 @@ pub struct ErrorDetail {
         super::usage::history,
         super::usage::limits,
         super::usage::alerts,
+        super::webhook_endpoints::create,
+        super::webhook_endpoints::list,
+        super::webhook_endpoints::show,
+        super::webhook_endpoints::update,
+        super::webhook_endpoints::delete,
+        super::webhook_endpoints::rotate,
+        super::webhook_endpoints::test,
+        super::webhook_deliveries::log,
+        super::webhook_deliveries::redeliver,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&SecuritySchemes, &ErrorAnswers, &StrictVariants)
@@ -179,6 +188,14 @@ impl utoipa::PartialSchema for crate::domain::AuditAction {
 
 impl ToSchema for crate::domain::AuditAction {}
 
+impl utoipa::PartialSchema for crate::domain::WebhookEvent {
+    fn schema() -> RefOr<utoipa::openapi::schema::Schema> {
+        wire_names(Self::subscribable().map(Self::as_str))
+    }
+}
+
+impl ToSchema for crate::domain::WebhookEvent {}
+
 /// The error answers any operation may give; each is `ErrorBody`.
 const ERRORS: &[(&str, &str)] = &[
     (
@@ -193,7 +210,7 @@ const ERRORS: &[(&str, &str)] = &[
     ),
     ("404", "not_found: absent, or another tenant's"),
     ("405", "method_not_allowed"),
-    ("409", "conflict: license_taken, already_registered, product_key_exists, already_claimed"),
+    ("409", "conflict: license_taken, already_registered, product_key_exists, already_claimed, too_many_endpoints"),
     ("413", "payload_too_large: bodies over 64 KiB (webhooks: WEBHOOK_MAX_BODY_BYTES)"),
     ("415", "unsupported_media_type"),
     ("429", "rate_limited, too_many_sockets, too_many_connections, daily_limit_exceeded (Retry-After)"),
