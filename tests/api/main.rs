@@ -30,6 +30,7 @@ mod rolling_restart;
 mod scale_out;
 mod team;
 mod usage;
+mod webhook_bench;
 mod webhook_crash;
 mod webhooks;
 mod widget_chat;

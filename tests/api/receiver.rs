@@ -30,6 +30,8 @@ pub struct Received {
     pub body: String,
     pub json: Value,
     pub answered: u16,
+    /// When it arrived, epoch ms.
+    pub at_ms: i64,
 }
 
 pub struct Receiver {
@@ -110,7 +112,7 @@ async fn record(
         }
     };
     let json = serde_json::from_str(&body).unwrap_or(Value::Null);
-    kept.push(Received { signature, event, delivery, body, json, answered });
+    kept.push(Received { signature, event, delivery, body, json, answered, at_ms: now_ms() });
     let mut response = Response::new(Full::new(Bytes::from(format!("answered {answered}"))));
     *response.status_mut() = hyper::StatusCode::from_u16(answered).expect("a status");
     response
@@ -136,4 +138,9 @@ pub fn verifies(signature: &str, secret: &str, body: &str) -> bool {
     mac.update(format!("{t}.{body}").as_bytes());
     let expected = hex::encode(mac.finalize().into_bytes());
     candidates.contains(&expected)
+}
+
+fn now_ms() -> i64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock");
+    i64::try_from(since.as_millis()).expect("ms fit")
 }
