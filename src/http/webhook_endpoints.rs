@@ -33,7 +33,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 #[serde(deny_unknown_fields)]
 struct CreateEndpoint {
     /// Where events are POSTed: http(s); https to a public address when `WEBHOOK_STRICT_URLS` is on.
-    #[schema(min_length = 1, max_length = 2048)]
+    #[schema(
+        min_length = 1,
+        max_length = 2048,
+        pattern = r"^https?://([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z]([a-z0-9-]{0,61}[a-z0-9])?(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~/-]*)?$"
+    )]
     url: String,
     /// What to send (`test` is not subscribable: `POST …/test` sends it on request).
     #[schema(min_items = 1, inline)]
@@ -49,7 +53,11 @@ struct CreateEndpoint {
 #[serde(deny_unknown_fields)]
 struct UpdateEndpoint {
     /// A new URL (checked like at creation).
-    #[schema(min_length = 1, max_length = 2048)]
+    #[schema(
+        min_length = 1,
+        max_length = 2048,
+        pattern = r"^https?://([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z]([a-z0-9-]{0,61}[a-z0-9])?(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~/-]*)?$"
+    )]
     url: Option<String>,
     /// A new subscription.
     #[schema(min_items = 1, inline)]
