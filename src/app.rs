@@ -26,8 +26,9 @@ use crate::http;
 use crate::licenses::Licenses;
 use crate::shutdown::Shutdown;
 use crate::state::AppState;
-use crate::store::Store;
+use crate::store::{DisablePolicy, Store};
 use crate::usage::UsageMeter;
+use crate::webhooks::{WebhookSettings, WebhookWorker};
 use crate::ws::socketio;
 use actix_web::{middleware, web, App, HttpServer};
 use anyhow::Context;
@@ -46,6 +47,7 @@ pub struct Application {
     deliverer: Arc<Deliverer>,
     registry: Registry,
     usage: Arc<UsageMeter>,
+    webhooks: WebhookWorker,
 }
 
 impl Application {
@@ -56,7 +58,8 @@ impl Application {
         crate::telemetry::handle(); // the recorder exists before the first event is counted
         let store = Store::connect(&config.database_url, config.store_connections())
             .await
-            .with_context(|| format!("connecting to the store at {}", redact(&config.database_url)))?;
+            .with_context(|| format!("connecting to the store at {}", redact(&config.database_url)))?
+            .with_webhook_retry_window(Duration::from_secs(config.webhooks.webhook_retry_hours.saturating_mul(3600)));
         store.migrate().await.context("running migrations")?;
         let shared = Backends::connect(&config).await?;
         let keys = TokenKeys::new(&jwt_secret(&config));
@@ -97,6 +100,8 @@ impl Application {
             .with_context(|| format!("binding Socket.IO on {}:{}", config.host, config.socketio_port))?;
         let socketio_port = socketio_listener.local_addr()?.port();
         let shutdown = Shutdown::default();
+        let webhooks = webhook_worker(&config, &store, &shared.bus)?;
+        webhooks.start(shutdown.clone());
         let max_connections = connection_cap(config.max_connections);
         let caps = socketio::ListenerCaps {
             max_connections,
@@ -136,6 +141,10 @@ impl Application {
             metrics_token: config.metrics_token.clone(),
             audit: Audit::new(store.clone()),
             usage: usage.clone(),
+            webhook_strict_urls: config.webhooks.strict_urls(config.public_url.as_deref()),
+            webhook_secret_overlap: Duration::from_secs(
+                config.webhooks.webhook_secret_overlap_hours.saturating_mul(3600),
+            ),
         });
         let listener = TcpListener::bind((config.host.as_str(), config.port))
             .with_context(|| format!("binding {}:{}", config.host, config.port))?;
@@ -158,7 +167,8 @@ impl Application {
         .run();
         tracing::info!(port, socketio_port, "listening");
         let grace = Duration::from_secs(config.shutdown_grace_seconds);
-        Ok(Self { port, socketio_port, server, shutdown, grace, deliverer, registry: registry_for_shutdown, usage })
+        let registry = registry_for_shutdown;
+        Ok(Self { port, socketio_port, server, shutdown, grace, deliverer, registry, usage, webhooks })
     }
 
     /// The bound HTTP port.
@@ -186,6 +196,7 @@ impl Application {
         let shutdown = self.shutdown.clone();
         let grace = self.grace;
         let (deliverer, registry, usage) = (self.deliverer.clone(), self.registry.clone(), self.usage.clone());
+        let webhooks = self.webhooks.clone();
         tokio::spawn(async move {
             tokio::select! {
                 _ = stop_signal() => shutdown.trigger(),
@@ -196,6 +207,7 @@ impl Application {
             tokio::join!(
                 tokio::time::sleep(grace.min(SOCKET_CLOSE_WAIT)),
                 deliverer.release(grace / 2),
+                webhooks.release(grace / 2),
                 registry.settle(grace / 2),
                 // The day's counts this node saw reach the history before it goes.
                 usage.flush(),
@@ -299,6 +311,24 @@ fn outbound(config: &Config) -> anyhow::Result<Outbound> {
         config.public_url.as_ref().map(|url| format!("{}/api/webhooks/twilio/status", url.trim_end_matches('/')));
     let timeout = Duration::from_millis(config.outbound_timeout_ms);
     Outbound::new(messenger, twilio, status_callback, timeout).context("building the provider HTTP client")
+}
+
+/// The webhook sender of this node, from the `WEBHOOK_*` settings.
+fn webhook_worker(config: &Config, store: &Store, bus: &crate::bus::SharedBus) -> anyhow::Result<WebhookWorker> {
+    let settings = &config.webhooks;
+    let settings = WebhookSettings {
+        strict_urls: settings.strict_urls(config.public_url.as_deref()),
+        timeout: Duration::from_millis(settings.webhook_timeout_ms.max(1)),
+        retry_base: Duration::from_millis(settings.webhook_retry_base_ms),
+        disable: DisablePolicy {
+            after_failures: i64::from(settings.webhook_disable_after_failures.max(1)),
+            after_ms: i64::try_from(settings.webhook_disable_after_seconds.saturating_mul(1000)).unwrap_or(i64::MAX),
+        },
+        concurrency: settings.webhook_concurrency.max(1),
+        poll: Duration::from_millis(settings.webhook_poll_ms.max(10)),
+    };
+    WebhookWorker::new(store.clone(), bus.clone(), Audit::new(store.clone()), settings)
+        .context("building the webhook HTTP client")
 }
 
 fn jwt_secret(config: &Config) -> Vec<u8> {

@@ -36,6 +36,16 @@ impl Actor {
         Self { kind: ActorKind::User, id: None }
     }
 
+    /// A tenant's backend, through its API key `id`.
+    pub fn api_key(id: &crate::domain::ApiKeyId) -> Self {
+        Self { kind: ActorKind::ApiKey, id: Some(id.as_str().to_owned()) }
+    }
+
+    /// The server itself (e.g. disabling a webhook endpoint that keeps failing).
+    pub fn system() -> Self {
+        Self { kind: ActorKind::System, id: None }
+    }
+
     /// The operator, through `via` (`admin_api`, `cli`).
     pub fn admin(via: &str) -> Self {
         Self { kind: ActorKind::Admin, id: Some(via.to_owned()) }

@@ -17,6 +17,8 @@
 //!   in-process or Redis state nodes share.
 //! - `licenses`: issue, suspend and reinstate licenses, one set of operations for the admin API and the CLI.
 //! - `audit`: the append-only audit trail the operations write; `usage`: daily API allowances per tier.
+//! - [`webhooks`]: outgoing tenant webhooks: the worker that signs, sends and retries what the store's
+//!   outbox holds, and the guard on where they may go.
 //! - [`cli`]: operator commands (issue and manage licenses without the HTTP admin).
 
 // Internal layers are `pub(crate)`: only what main.rs, tests/ and benches/ use is public, so the
@@ -41,4 +43,5 @@ pub(crate) mod state;
 pub mod store;
 pub mod telemetry;
 pub(crate) mod usage;
+pub mod webhooks;
 pub(crate) mod ws;

@@ -59,4 +59,8 @@ pub struct AppState {
     pub audit: Audit,
     /// Daily API-call counts and allowances.
     pub usage: Arc<UsageMeter>,
+    /// Outgoing webhook URLs must be https and public (`WEBHOOK_STRICT_URLS`).
+    pub webhook_strict_urls: bool,
+    /// How long a rotated-out webhook secret keeps signing.
+    pub webhook_secret_overlap: std::time::Duration,
 }

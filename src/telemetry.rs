@@ -38,6 +38,8 @@ pub const REDIS_ERRORS: &str = "switchboard_redis_errors_total";
 pub const STORE_ERRORS: &str = "switchboard_store_errors_total";
 /// Outbound provider requests, by `provider` and `result` (sent, retry, failed).
 pub const OUTBOUND_ATTEMPTS: &str = "switchboard_outbound_attempts_total";
+/// Counter: outgoing tenant webhook attempts, by `result` (succeeded, retry, failed).
+pub const WEBHOOK_ATTEMPTS: &str = "switchboard_webhook_attempts_total";
 /// Refusals by a rate limit, by `limit` (visitor, source, license, new_conversation, login).
 pub const RATE_LIMITED: &str = "switchboard_rate_limited_total";
 /// Live actors, by `kind` (conversation, tenant).

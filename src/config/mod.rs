@@ -7,11 +7,13 @@ mod channels;
 mod checks;
 mod log_format;
 mod usage;
+mod webhooks;
 
 pub(crate) use checks::redact;
 pub use checks::{InvalidSetting, MIN_JWT_SECRET_BYTES};
 pub use log_format::LogFormat;
 pub use usage::UsageConfig;
+pub use webhooks::WebhookConfig;
 
 use clap::ArgAction;
 
@@ -301,6 +303,9 @@ pub struct Config {
     /// Daily API allowances per tier and usage alerts.
     #[command(flatten)]
     pub usage: UsageConfig,
+    /// Outgoing tenant webhooks.
+    #[command(flatten)]
+    pub webhooks: WebhookConfig,
 }
 
 impl Config {

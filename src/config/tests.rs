@@ -45,6 +45,9 @@ fn bad_settings_are_refused_with_their_name() {
     assert_eq!(db.name, "DATABASE_URL");
     assert!(Args::try_parse_from(["switchboard", "--port", "http"]).is_err());
     assert!(parse(&["--cookie-secure", "true"]).cookie_secure);
+    assert!(!parse(&[]).webhooks.strict_urls(None));
+    assert!(parse(&[]).webhooks.strict_urls(Some("https://chat.example")));
+    assert!(!parse(&["--webhook-strict-urls", "false"]).webhooks.strict_urls(Some("https://chat.example")));
 }
 
 #[test]

@@ -80,15 +80,17 @@ impl std::fmt::Debug for ApiKeySecret {
     }
 }
 
+/// `len` random ASCII letters and digits from the OS's generator: the random part of every secret we issue.
+pub(super) fn random_alphanumeric(len: usize) -> String {
+    let mut rng = rand::rngs::OsRng;
+    let pick = Uniform::from(0..SECRET_ALPHABET.len());
+    (0..len).map(|_| char::from(SECRET_ALPHABET.get(rng.sample(pick)).copied().unwrap_or(b'0'))).collect()
+}
+
 impl ApiKeySecret {
     /// A fresh secret.
     pub fn generate() -> Self {
-        let mut rng = rand::rngs::OsRng;
-        let pick = Uniform::from(0..SECRET_ALPHABET.len());
-        let random: String = (0..SECRET_LEN)
-            .map(|_| char::from(SECRET_ALPHABET.get(rng.sample(pick)).copied().unwrap_or(b'0')))
-            .collect();
-        Self(format!("{API_KEY_PREFIX}{random}"))
+        Self(format!("{API_KEY_PREFIX}{}", random_alphanumeric(SECRET_LEN)))
     }
 
     /// Accepts exactly the shape [`ApiKeySecret::generate`] makes.

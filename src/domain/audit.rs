@@ -63,5 +63,15 @@ wire_enum!(
         TwoFactorDisabled = "two_factor.disabled",
         /// A member changed their password.
         PasswordChanged = "password.changed",
+        /// An outgoing webhook endpoint was created.
+        WebhookEndpointCreated = "webhook_endpoint.created",
+        /// An outgoing webhook endpoint's URL, events, description or `enabled` changed.
+        WebhookEndpointUpdated = "webhook_endpoint.updated",
+        /// An outgoing webhook endpoint was deleted.
+        WebhookEndpointDeleted = "webhook_endpoint.deleted",
+        /// An outgoing webhook endpoint's signing secret was rotated.
+        WebhookSecretRotated = "webhook_endpoint.secret_rotated",
+        /// The server disabled an endpoint that kept failing (actor `system`).
+        WebhookEndpointDisabled = "webhook_endpoint.disabled",
     }
 );

@@ -91,6 +91,8 @@ wire_enum!(
         Mention = "mention",
         /// A conversation was assigned to the recipient.
         Assigned = "assigned",
+        /// An outgoing webhook endpoint kept failing and was disabled (sent to the license's admins).
+        WebhookDisabled = "webhook_disabled",
     }
 );
 

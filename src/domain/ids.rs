@@ -100,6 +100,20 @@ text_id!(
 );
 
 text_id!(
+    /// An outgoing webhook endpoint's id.
+    WebhookEndpointId,
+    "32 lowercase hex digits",
+    is_hex32
+);
+
+text_id!(
+    /// One delivery of one event to one webhook endpoint (the `X-Switchboard-Delivery` header).
+    WebhookDeliveryId,
+    "32 lowercase hex digits",
+    is_hex32
+);
+
+text_id!(
     /// A dashboard user's id: the `sub` claim of their tokens.
     UserId,
     "a lowercase hyphenated UUID",

@@ -12,6 +12,7 @@ mod keys;
 mod product;
 mod security;
 mod team;
+mod webhook;
 mod widget_config;
 
 pub use api_key::{ApiKeySecret, Scope, Scopes, API_KEY_PREFIX};
@@ -22,11 +23,14 @@ pub use conversation::{
     MessageKind, NotificationKind, Sender, MAX_MESSAGE_CHARS,
 };
 pub use email::Email;
-pub use ids::{new_id, ApiKeyId, ContactId, ConversationId, MessageId, UserId, VisitorToken};
+pub use ids::{
+    new_id, ApiKeyId, ContactId, ConversationId, MessageId, UserId, VisitorToken, WebhookDeliveryId, WebhookEndpointId,
+};
 pub use keys::{LicenseKey, ProductKey};
 pub use product::{LicenseStatus, Product, Tier};
 pub use security::{client_address, IpAllowlist, PasswordRule, SecurityPolicy, SessionTimeout};
 pub use team::{mentions, AutoAssignment, Availability, Permission, Role};
+pub use webhook::{WebhookDeliveryStatus, WebhookEvent, WebhookSecret, WEBHOOK_SECRET_PREFIX};
 pub use widget_config::{Position, UtmCapture, WidgetConfig};
 
 /// Why a raw value could not become a domain value; the message is safe to show to the caller.

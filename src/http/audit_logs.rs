@@ -74,9 +74,14 @@ impl AuditQuery {
 
 /// Cursors are `<created_at>.<id>` of the last event of the previous page.
 fn parse_cursor(raw: &str) -> Result<AuditCursor, ApiError> {
+    split_cursor(raw).map(|(created_at, id)| AuditCursor { created_at, id })
+}
+
+/// A `<created_at>.<32 hex id>` cursor (the last row of the previous page), as its two parts.
+pub(super) fn split_cursor(raw: &str) -> Result<(i64, String), ApiError> {
     raw.split_once('.')
         .filter(|(_, id)| id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()))
-        .and_then(|(time, id)| Some(AuditCursor { created_at: time.parse().ok()?, id: id.to_owned() }))
+        .and_then(|(time, id)| Some((time.parse().ok()?, id.to_owned())))
         .ok_or_else(|| ApiError::bad_request("invalid_cursor", "the cursor is not one this API returned"))
 }
 

@@ -9,7 +9,7 @@ use crate::actors::Teammate;
 use crate::audit::{Actor, AuditEvent, Origin};
 use crate::auth::{Access, AuthError};
 use crate::domain::{
-    now_millis, ApiKeySecret, AuditAction, LicenseKey, LicenseStatus, Permission, Scope, Scopes, Tier,
+    now_millis, ApiKeyId, ApiKeySecret, AuditAction, LicenseKey, LicenseStatus, Permission, Scope, Scopes, Tier,
 };
 use crate::state::AppState;
 use actix_web::{dev::Payload, web, FromRequest, HttpMessage, HttpRequest};
@@ -25,6 +25,8 @@ const TOUCH_EVERY_MS: i64 = 60_000;
 /// A tenant's backend, proven by a live API key.
 #[derive(Debug, Clone)]
 pub struct KeyHolder {
+    /// The key's id (not its secret), for the audit trail.
+    pub id: ApiKeyId,
     /// The tenant it opens.
     pub license: LicenseKey,
     /// What it may do.
@@ -95,6 +97,16 @@ pub fn user_event(req: &HttpRequest, state: &AppState, user: &DashboardUser, act
     AuditEvent::new(action, Actor::user(&user.claims.sub)).license(&user.license).from(origin(req, state))
 }
 
+/// An audit event by whoever calls (a dashboard user or an API key), from this request.
+pub fn caller_event(req: &HttpRequest, state: &AppState, caller: &Caller, action: AuditAction) -> AuditEvent {
+    match caller {
+        Caller::User(user) => user_event(req, state, user, action),
+        Caller::Key(key) => {
+            AuditEvent::new(action, Actor::api_key(&key.id)).license(&key.license).from(origin(req, state))
+        }
+    }
+}
+
 /// Resolves the caller: an `X-API-Key` when one is sent, else the dashboard token.
 pub(super) async fn authenticate(req: &HttpRequest, state: &AppState) -> Result<Caller, ApiError> {
     match req.headers().get(API_KEY_HEADER) {
@@ -123,7 +135,7 @@ async fn key_holder(state: &AppState, raw: &str) -> Result<KeyHolder, ApiError> 
             tracing::warn!(error = %err, "could not record an API key's use");
         }
     }
-    Ok(KeyHolder { license: key.license_key, scopes: key.scopes, tier: resolved.tier })
+    Ok(KeyHolder { id: key.id, license: key.license_key, scopes: key.scopes, tier: resolved.tier })
 }
 
 impl FromRequest for Caller {
@@ -179,6 +191,7 @@ mod tests {
         assert_eq!(refused, Some("insufficient_role"));
         assert!(Caller::User(user(Role::Admin)).require(Permission::ManageSettings, Scope::UsageRead).is_ok());
         let scopes = Scopes::new(vec![Scope::UsageRead]).ok().map(|scopes| KeyHolder {
+            id: ApiKeyId::parse(&crate::domain::new_id()).unwrap_or_else(|_| unreachable!("new ids parse")),
             license: LicenseKey::generate(),
             scopes,
             tier: Tier::Free,

@@ -27,11 +27,13 @@ mod sockets;
 mod team;
 mod two_factor;
 mod usage;
+mod webhook_deliveries;
+mod webhook_endpoints;
 mod webhooks;
 mod widget;
 
 pub use body_guard::check_body;
-pub use caller::{origin, user_event, Caller};
+pub use caller::{caller_event, origin, user_event, Caller};
 pub use error::ApiError;
 pub use identity::{bearer_token, client_ip, AdminAccess, DashboardUser, SetupSession, SESSION_COOKIE};
 pub use json_object::JsonObject;
@@ -75,7 +77,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(admin::routes)
                 .configure(api_keys::routes)
                 .configure(audit_logs::routes)
-                .configure(usage::routes),
+                .configure(usage::routes)
+                .configure(webhook_endpoints::routes)
+                .configure(webhook_deliveries::routes),
         )
         .default_service(web::to(error::route_not_found));
 }

@@ -103,6 +103,15 @@ pub struct ErrorDetail {
         super::usage::history,
         super::usage::limits,
         super::usage::alerts,
+        super::webhook_endpoints::create,
+        super::webhook_endpoints::list,
+        super::webhook_endpoints::show,
+        super::webhook_endpoints::update,
+        super::webhook_endpoints::delete,
+        super::webhook_endpoints::rotate,
+        super::webhook_endpoints::test,
+        super::webhook_deliveries::log,
+        super::webhook_deliveries::redeliver,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&SecuritySchemes, &ErrorAnswers, &StrictVariants)
@@ -188,6 +197,14 @@ impl utoipa::PartialSchema for crate::domain::AuditAction {
 
 impl ToSchema for crate::domain::AuditAction {}
 
+impl utoipa::PartialSchema for crate::domain::WebhookEvent {
+    fn schema() -> RefOr<utoipa::openapi::schema::Schema> {
+        wire_names(Self::subscribable().map(Self::as_str))
+    }
+}
+
+impl ToSchema for crate::domain::WebhookEvent {}
+
 /// The error answers any operation may give; each is `ErrorBody`.
 const ERRORS: &[(&str, &str)] = &[
     (
@@ -206,7 +223,7 @@ const ERRORS: &[(&str, &str)] = &[
     (
         "409",
         "conflict: license_taken, already_registered, product_key_exists, already_claimed, allowlist_excludes_caller, \
-         caller_lacks_two_factor, two_factor_enabled, two_factor_not_set_up, two_factor_required_by_policy",
+         caller_lacks_two_factor, two_factor_enabled, two_factor_not_set_up, two_factor_required_by_policy, too_many_endpoints",
     ),
     ("413", "payload_too_large: bodies over 64 KiB (webhooks: WEBHOOK_MAX_BODY_BYTES)"),
     ("415", "unsupported_media_type"),

@@ -73,7 +73,7 @@ async fn widget(
     })?;
     let max_frame = state.widget_max_frame_bytes;
     let upgraded = upgrade(&req, body, max_frame)?;
-    let visitor = Visitor { license, id: visitor_id_of(&visitor_token), token: visitor_token };
+    let visitor = Visitor { license, id: visitor_id_of(&visitor_token), token: visitor_token, product_key: key };
     let context = SocketContext {
         registry: state.registry.clone(),
         store: state.store.clone(),

@@ -3,9 +3,10 @@
 use super::{parse_column, Context, Store, StoreError, StoreResult};
 use crate::domain::UserId;
 use crate::domain::{
-    now_millis, Channel, ContactId, ConversationId, ConversationStatus, LicenseKey, Sender, VisitorToken,
+    now_millis, Channel, ContactId, ConversationId, ConversationStatus, LicenseKey, Sender, VisitorToken, WebhookEvent,
 };
 use serde::Serialize;
+use serde_json::json;
 use sqlx::{any::AnyRow, Row};
 
 /// A stored conversation.
@@ -76,6 +77,7 @@ impl Store {
         metadata: &serde_json::Value,
     ) -> StoreResult<Conversation> {
         let now = now_millis();
+        let mut tx = self.pool().begin().await.context("create_conversation")?;
         let row = sqlx::query(&format!(
             "INSERT INTO conversations (id, license_key, channel, contact_id, visitor_token, status, metadata,
                  created_at, updated_at)
@@ -88,10 +90,17 @@ impl Store {
         .bind(visitor_token.map(|t| t.as_str().to_owned()))
         .bind(metadata.to_string())
         .bind(now)
-        .fetch_one(self.pool())
+        .fetch_one(&mut *tx)
         .await
         .context("create_conversation")?;
-        conversation_from_row(&row)
+        let conversation = conversation_from_row(&row)?;
+        let opened = [(WebhookEvent::ChatOpened, json!({ "reopened": false }))];
+        let announced = self.announce(&mut tx, license, &conversation.id, &opened).await?;
+        tx.commit().await.context("create_conversation")?;
+        if announced {
+            self.outbox_committed();
+        }
+        Ok(conversation)
     }
 
     /// The license's conversation `id`.
@@ -144,25 +153,41 @@ impl Store {
         row.as_ref().map(conversation_from_row).transpose()
     }
 
-    /// Opens or closes a conversation; `None` if the license has no such conversation.
+    /// Opens or closes a conversation; `None` if the license has no such conversation. A change of status
+    /// writes `chat_closed` or `chat_opened` (reopened) to the webhook outbox; setting the status it has
+    /// already changes nothing.
     pub async fn set_conversation_status(
         &self,
         license: &LicenseKey,
         id: &ConversationId,
         status: ConversationStatus,
     ) -> StoreResult<Option<Conversation>> {
-        let row = sqlx::query(&format!(
-            "UPDATE conversations SET status = $1, updated_at = $2 WHERE license_key = $3 AND id = $4
+        let mut tx = self.pool().begin().await.context("set_conversation_status")?;
+        let changed = sqlx::query(&format!(
+            "UPDATE conversations SET status = $1, updated_at = $2 WHERE license_key = $3 AND id = $4 AND status <> $1
              RETURNING {CONVERSATION_COLUMNS}"
         ))
         .bind(status.as_str())
         .bind(now_millis())
         .bind(license.as_str().to_owned())
         .bind(id.as_str().to_owned())
-        .fetch_optional(self.pool())
+        .fetch_optional(&mut *tx)
         .await
         .context("set_conversation_status")?;
-        row.as_ref().map(conversation_from_row).transpose()
+        let Some(row) = changed else {
+            drop(tx);
+            return self.conversation(license, id).await;
+        };
+        let event = match status {
+            ConversationStatus::Open => (WebhookEvent::ChatOpened, json!({ "reopened": true })),
+            ConversationStatus::Closed => (WebhookEvent::ChatClosed, json!({})),
+        };
+        let announced = self.announce(&mut tx, license, id, &[event]).await?;
+        tx.commit().await.context("set_conversation_status")?;
+        if announced {
+            self.outbox_committed();
+        }
+        conversation_from_row(&row).map(Some)
     }
 
     /// Records the visitor's rating of a closed, not yet rated conversation; `None` when it is not

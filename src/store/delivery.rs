@@ -1,7 +1,8 @@
 //! Outbound delivery bookkeeping: each attempt, and the message's delivery state.
 
 use super::{parse_column, Context, Store, StoreResult};
-use crate::domain::{new_id, now_millis, ConversationId, Delivery, LicenseKey, MessageId};
+use crate::domain::{new_id, now_millis, ConversationId, Delivery, LicenseKey, MessageId, WebhookEvent};
+use serde_json::json;
 use sqlx::Row;
 
 /// An outbound message found by its provider id (from a status callback).
@@ -43,7 +44,7 @@ impl Store {
     }
 
     /// Sets a message's delivery state (and the provider's id once known). A state never moves back:
-    /// a late `sent` does not overwrite `delivered`.
+    /// a late `sent` does not overwrite `delivered`. A change writes `delivery_updated` to the webhook outbox.
     pub async fn set_delivery(
         &self,
         license: &LicenseKey,
@@ -51,19 +52,29 @@ impl Store {
         delivery: Delivery,
         provider_msg_id: Option<&str>,
     ) -> StoreResult<bool> {
-        let done = sqlx::query(
+        let mut tx = self.pool().begin().await.context("set_delivery")?;
+        let conversation: Option<String> = sqlx::query_scalar(
             "UPDATE messages SET delivery = $1, provider_msg_id = COALESCE($2, provider_msg_id)
              WHERE license_key = $3 AND id = $4
-               AND NOT (COALESCE(delivery, '') = 'delivered' AND $1 IN ('pending', 'sent'))",
+               AND NOT (COALESCE(delivery, '') = 'delivered' AND $1 IN ('pending', 'sent'))
+             RETURNING conversation_id",
         )
         .bind(delivery.as_str())
         .bind(provider_msg_id.map(str::to_owned))
         .bind(license.as_str().to_owned())
         .bind(message_id.as_str().to_owned())
-        .execute(self.pool())
+        .fetch_optional(&mut *tx)
         .await
         .context("set_delivery")?;
-        Ok(done.rows_affected() > 0)
+        let Some(conversation) = conversation else { return Ok(false) };
+        let conversation = ConversationId::parse(&conversation).map_err(|e| super::StoreError::Corrupt(e.0))?;
+        let change = (WebhookEvent::DeliveryUpdated, json!({ "message_id": message_id, "delivery": delivery }));
+        let announced = self.announce(&mut tx, license, &conversation, &[change]).await?;
+        tx.commit().await.context("set_delivery")?;
+        if announced {
+            self.outbox_committed();
+        }
+        Ok(true)
     }
 
     /// The outbound message a provider knows as `provider_msg_id`.

@@ -2,8 +2,11 @@
 
 use super::conversations::{conversation_from_row, CONVERSATION_COLUMNS};
 use super::{Context, Conversation, Store, StoreResult};
-use crate::domain::{now_millis, Channel, ConversationId, ConversationStatus, LicenseKey, Message, UserId};
+use crate::domain::{
+    now_millis, Channel, ConversationId, ConversationStatus, LicenseKey, Message, UserId, WebhookEvent,
+};
 use serde::Serialize;
+use serde_json::json;
 use sqlx::Row;
 
 /// A conversation in a dashboard list: with its last message, unread count and labels.
@@ -177,13 +180,22 @@ impl Store {
     }
 
     /// Sets or clears a conversation's assignee. The assignee must be an active member of the license;
-    /// `None` when the license has no such conversation (or the member is gone).
+    /// `None` when the license has no such conversation (or the member is gone). A change writes
+    /// `conversation_assigned` to the webhook outbox.
     pub async fn assign_conversation(
         &self,
         license: &LicenseKey,
         id: &ConversationId,
         assignee: Option<&UserId>,
     ) -> StoreResult<Option<Conversation>> {
+        let mut tx = self.pool().begin().await.context("assign_conversation")?;
+        let before: Option<Option<String>> =
+            sqlx::query_scalar("SELECT assignee_id FROM conversations WHERE license_key = $1 AND id = $2")
+                .bind(license.as_str().to_owned())
+                .bind(id.as_str().to_owned())
+                .fetch_optional(&mut *tx)
+                .await
+                .context("assign_conversation")?;
         let row = sqlx::query(&format!(
             "UPDATE conversations SET assignee_id = $3
              WHERE license_key = $1 AND id = $2
@@ -194,10 +206,23 @@ impl Store {
         .bind(license.as_str().to_owned())
         .bind(id.as_str().to_owned())
         .bind(assignee.map(|a| a.as_str().to_owned()))
-        .fetch_optional(self.pool())
+        .fetch_optional(&mut *tx)
         .await
         .context("assign_conversation")?;
-        row.as_ref().map(conversation_from_row).transpose()
+        let Some(conversation) = row.as_ref().map(conversation_from_row).transpose()? else {
+            return Ok(None);
+        };
+        let after = conversation.assignee_id.as_ref().map(|a| a.as_str().to_owned());
+        let mut announced = false;
+        if before.flatten() != after {
+            let change = (WebhookEvent::ConversationAssigned, json!({ "assignee_id": after }));
+            announced = self.announce(&mut tx, license, id, &[change]).await?;
+        }
+        tx.commit().await.context("assign_conversation")?;
+        if announced {
+            self.outbox_committed();
+        }
+        Ok(Some(conversation))
     }
 
     /// Puts a label on a conversation (idempotent); false if the label does not exist in the license.

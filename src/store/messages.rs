@@ -3,7 +3,10 @@
 use super::{Context, Store, StoreError, StoreResult};
 use crate::domain::LicenseStatus;
 use crate::domain::UserId;
-use crate::domain::{now_millis, ConversationId, Delivery, LicenseKey, Message, MessageId, MessageKind, Sender};
+use crate::domain::{
+    now_millis, ConversationId, Delivery, LicenseKey, Message, MessageId, MessageKind, Sender, WebhookEvent,
+};
+use serde_json::json;
 use sqlx::{any::AnyRow, Row};
 use std::collections::{HashMap, HashSet};
 
@@ -174,30 +177,11 @@ impl Store {
             tx.commit().await.context("insert_batch")?;
             return Ok(Some(Vec::new()));
         }
-        let rows: Vec<String> = (0..batch.len())
-            .map(|i| {
-                let p = i * 11;
-                format!(
-                    "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                    p + 1,
-                    p + 2,
-                    p + 3,
-                    p + 4,
-                    p + 5,
-                    p + 6,
-                    p + 7,
-                    p + 8,
-                    p + 9,
-                    p + 10,
-                    p + 11
-                )
-            })
-            .collect();
         let sql = format!(
             "INSERT INTO messages (id, conversation_id, license_key, seq, sender, kind, body, client_msg_id,
                  author_id, delivery, created_at)
              VALUES {} RETURNING {MESSAGE_COLUMNS}",
-            rows.join(", ")
+            super::values_placeholders(batch.len(), 11)
         );
         let mut query = sqlx::query(&sql);
         let first = last - count + 1;
@@ -216,10 +200,20 @@ impl Store {
                 .bind(now);
         }
         let rows = query.fetch_all(&mut *tx).await.context("insert_batch")?;
-        tx.commit().await.context("insert_batch")?;
         let mut messages: Vec<Message> = rows.iter().map(message_from_row).collect::<StoreResult<_>>()?;
         // RETURNING order is not guaranteed by every engine: put them back in numbering order.
         messages.sort_by_key(|m| m.seq);
+        // Private notes stay inside the team: never an event.
+        let changes: Vec<_> = messages
+            .iter()
+            .filter(|m| m.kind != MessageKind::Note)
+            .map(|m| (WebhookEvent::MessageCreated, json!({ "message": m })))
+            .collect();
+        let announced = self.announce(&mut tx, license, conversation_id, &changes).await?;
+        tx.commit().await.context("insert_batch")?;
+        if announced {
+            self.outbox_committed();
+        }
         Ok(Some(messages))
     }
 

@@ -16,12 +16,16 @@ mod labels;
 mod licenses;
 mod messages;
 mod metrics;
+mod outbox;
 mod product_keys;
 mod security;
 mod sessions;
 mod team_settings;
 mod usage;
 mod users;
+mod webhook_deliveries;
+mod webhook_endpoints;
+mod webhook_log;
 mod widget_configs;
 
 pub use api_keys::{ApiKeyRecord, NewApiKey, ResolvedApiKey};
@@ -41,6 +45,9 @@ pub use sessions::Session;
 pub use team_settings::TeamSettings;
 pub use usage::DailyUsage;
 pub use users::{Member, MemberChange, NewUser, User};
+pub use webhook_deliveries::{AttemptRecord, ClaimedDelivery, DisablePolicy, DisabledEndpoint};
+pub use webhook_endpoints::{EndpointChange, WebhookEndpoint};
+pub use webhook_log::{WebhookAttempt, WebhookDeliveryEntry};
 
 use futures_util::future::BoxFuture;
 use sqlx::any::{AnyPoolOptions, AnyRow};
@@ -63,6 +70,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (11, "csat", include_str!("../../migrations/0011_csat.sql")),
     (12, "business_hours", include_str!("../../migrations/0012_business_hours.sql")),
     (13, "metrics_index", include_str!("../../migrations/0013_metrics_index.sql")),
+    (14, "webhooks", include_str!("../../migrations/0014_webhooks.sql")),
 ];
 
 /// The parts of the schema the engines write differently (full-text search): (version, description,
@@ -98,6 +106,9 @@ impl MigrationSource<'static> for EmbeddedMigrations {
         })
     }
 }
+
+/// How long webhook deliveries are retried unless configured: a day.
+const DEFAULT_WEBHOOK_RETRY_MS: i64 = 24 * 3600 * 1000;
 
 /// Which store operation failed when the error does not say (an error converted without [`Context`]).
 const UNNAMED: &str = "a store call";
@@ -204,6 +215,10 @@ pub struct Store {
     pool: AnyPool,
     /// PostgreSQL rather than SQLite: the few queries the engines write differently ask.
     postgres: bool,
+    /// How long (ms) a webhook delivery is retried after its event was written.
+    webhook_retry_ms: i64,
+    /// Woken after a commit that wrote to the webhook outbox, so this node's worker sends at once.
+    outbox_written: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl Store {
@@ -233,7 +248,23 @@ impl Store {
             .connect(&url)
             .await
             .context("connect")?;
-        Ok(Self { pool, postgres: !is_sqlite })
+        Ok(Self {
+            pool,
+            postgres: !is_sqlite,
+            webhook_retry_ms: DEFAULT_WEBHOOK_RETRY_MS,
+            outbox_written: std::sync::Arc::default(),
+        })
+    }
+
+    /// Retries webhook deliveries for `window` after their event (default: a day).
+    pub fn with_webhook_retry_window(mut self, window: Duration) -> Self {
+        self.webhook_retry_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
+        self
+    }
+
+    /// Resolves after a commit that wrote webhook events (or at once if one happened since the last wait).
+    pub async fn outbox_written(&self) {
+        self.outbox_written.notified().await
     }
 
     /// Applies the embedded migrations; safe to run at every start and from several nodes.
@@ -253,6 +284,20 @@ impl Store {
     fn pool(&self) -> &AnyPool {
         &self.pool
     }
+}
+
+/// `($1, $2), ($3, $4)`: the placeholders of a multi-row `VALUES` of `rows` rows of `columns` columns.
+fn values_placeholders(rows: usize, columns: usize) -> String {
+    let row = |r: usize| {
+        let numbers: Vec<String> = (1..=columns).map(|c| format!("${}", r * columns + c)).collect();
+        format!("({})", numbers.join(", "))
+    };
+    (0..rows).map(row).collect::<Vec<_>>().join(", ")
+}
+
+/// `$1, $2, …, $n`: the placeholders of an `IN (…)` list of `n` values.
+fn list_placeholders(n: usize) -> String {
+    (1..=n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
 
 /// Reads a text column and parses it into a domain value, reporting corrupt rows instead of panicking.
@@ -287,6 +332,7 @@ mod tests {
         let shown = err.map(|e| e.to_string()).unwrap_or_default();
         assert!(shown.starts_with("append_messages: the store is unavailable"), "{shown}");
         let unnamed = StoreError::from(sqlx::Error::RowNotFound).to_string();
+        assert_eq!(values_placeholders(2, 2), "($1, $2), ($3, $4)");
         assert!(unnamed.starts_with("a store call: "), "{unnamed}");
     }
 }

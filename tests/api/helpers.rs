@@ -144,6 +144,17 @@ pub fn test_config(database_url: String, backend: Backend) -> Config {
             usage_alert_percents: vec![80, 100],
             usage_flush_seconds: 30,
         },
+        webhooks: switchboard::config::WebhookConfig {
+            webhook_strict_urls: Some(false),
+            webhook_timeout_ms: 2_000,
+            webhook_retry_base_ms: 50,
+            webhook_retry_hours: 24,
+            webhook_disable_after_failures: 1_000,
+            webhook_disable_after_seconds: 0,
+            webhook_secret_overlap_hours: 24,
+            webhook_concurrency: 32,
+            webhook_poll_ms: 100,
+        },
     }
 }
 

@@ -11,7 +11,7 @@ use super::frames::ServerFrame;
 use crate::actors::{
     AgentsAvailable, ConversationActor, ConversationUpdate, Registry, Unwatch, VisitorConnected, VisitorDisconnected,
 };
-use crate::domain::{ContactId, ConversationId, LicenseKey, VisitorToken};
+use crate::domain::{ContactId, ConversationId, LicenseKey, ProductKey, VisitorToken};
 use crate::limits::RateLimits;
 use crate::shutdown::Shutdown;
 use crate::store::{Appended, Conversation, Store};
@@ -65,6 +65,8 @@ pub struct Visitor {
     pub id: ContactId,
     /// The secret resume token.
     pub token: VisitorToken,
+    /// The product key the widget connected with: its conversations remember it (the webhooks' `siteId`).
+    pub product_key: ProductKey,
 }
 
 /// What a widget socket needs from the server.
@@ -116,7 +118,10 @@ impl WidgetSession {
             conversation: None,
             updates: None,
             delivered_seq: 0,
-            pending_context: serde_json::Map::new(),
+            pending_context: serde_json::Map::from_iter([(
+                "product_key".to_owned(),
+                serde_json::Value::from(visitor.product_key.as_str()),
+            )]),
             refused_in_a_row: 0,
         }
     }

@@ -1,0 +1,246 @@
+//! Webhook deliveries: the worker's claims (a lease per delivery, taken in one conditional UPDATE so
+//! one node sends each), its attempts and the endpoint's failure streak.
+
+use super::{parse_column, Context, Store, StoreResult};
+use crate::domain::{
+    new_id, now_millis, LicenseKey, WebhookDeliveryId, WebhookDeliveryStatus, WebhookEndpointId, WebhookEvent,
+    WebhookSecret,
+};
+use sqlx::{any::AnyRow, Row};
+
+/// A delivery this node holds the lease of, with everything sending it needs.
+#[derive(Debug, Clone)]
+pub struct ClaimedDelivery {
+    /// The delivery (the `X-Switchboard-Delivery` header).
+    pub id: WebhookDeliveryId,
+    /// Its tenant.
+    pub license_key: LicenseKey,
+    /// Where it goes.
+    pub endpoint_id: WebhookEndpointId,
+    /// The endpoint's URL.
+    pub url: String,
+    /// What happened (the `X-Switchboard-Event` header).
+    pub event: WebhookEvent,
+    /// The event's stable id (`X-Switchboard-Event-Id`, the body's `id`).
+    pub event_id: String,
+    /// The body, byte for byte as signed.
+    pub payload: String,
+    /// The endpoint's secret, then the previous one while its rotation overlap lasts.
+    pub secrets: Vec<WebhookSecret>,
+    /// This attempt's number, from 1.
+    pub attempt: i64,
+    /// Until when (epoch ms) a failure may still be retried.
+    pub retry_until: i64,
+}
+
+/// What came of one attempt, and what happens next.
+#[derive(Debug, Clone)]
+pub struct AttemptRecord {
+    /// The endpoint's HTTP status, if it answered.
+    pub status_code: Option<u16>,
+    /// The start of its answer (at most 1 KiB).
+    pub response_excerpt: Option<String>,
+    /// How long the attempt took.
+    pub latency_ms: i64,
+    /// Why it failed, when it did.
+    pub error: Option<String>,
+    /// The delivery's state after it.
+    pub status: WebhookDeliveryStatus,
+    /// When to try again (epoch ms), if pending.
+    pub next_attempt_at: i64,
+}
+
+/// When a failing endpoint is turned off: after this many failed attempts in a row spanning this long.
+#[derive(Debug, Clone, Copy)]
+pub struct DisablePolicy {
+    /// Failed attempts in a row.
+    pub after_failures: i64,
+    /// And the first of them at least this long ago (ms).
+    pub after_ms: i64,
+}
+
+/// An endpoint the server just disabled.
+#[derive(Debug, Clone)]
+pub struct DisabledEndpoint {
+    /// Its tenant.
+    pub license_key: LicenseKey,
+    /// Which.
+    pub id: WebhookEndpointId,
+    /// Its URL.
+    pub url: String,
+    /// Failed attempts in a row.
+    pub failures: i64,
+}
+
+impl Store {
+    /// Leases up to `limit` due deliveries until `lease_until` (epoch ms): pending, due, not leased, of an
+    /// enabled endpoint, and first in line of their conversation for that endpoint (an earlier event still
+    /// pending holds the later ones back). The conditional UPDATE lets only one node take each.
+    pub async fn claim_webhook_deliveries(&self, limit: i64, lease_until: i64) -> StoreResult<Vec<ClaimedDelivery>> {
+        let now = now_millis();
+        let claimed: Vec<String> = sqlx::query_scalar(
+            "UPDATE webhook_deliveries SET lease_until = $1
+             WHERE id IN (
+                 SELECT d.id FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
+                 WHERE d.status = 'pending' AND d.next_attempt_at <= $2 AND d.lease_until < $2 AND e.enabled = 1
+                   AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p
+                                   WHERE p.endpoint_id = d.endpoint_id AND p.ordering_key = d.ordering_key
+                                     AND p.status = 'pending' AND p.position < d.position)
+                 ORDER BY d.next_attempt_at LIMIT $3)
+               AND status = 'pending' AND lease_until < $2
+             RETURNING id",
+        )
+        .bind(lease_until)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await
+        .context("claim_webhook_deliveries")?;
+        if claimed.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT d.id, d.event_id, d.license_key, d.endpoint_id, d.attempts, d.retry_until, ev.event, ev.payload, e.url,
+                    e.secret, e.previous_secret, e.previous_secret_until
+             FROM webhook_deliveries d JOIN webhook_events ev ON ev.id = d.event_id
+                  JOIN webhook_endpoints e ON e.id = d.endpoint_id
+             WHERE d.id IN ({})",
+            super::list_placeholders(claimed.len())
+        );
+        let mut query = sqlx::query(&sql);
+        for id in claimed {
+            query = query.bind(id);
+        }
+        let rows = query.fetch_all(self.pool()).await.context("claim_webhook_deliveries")?;
+        rows.iter().map(|row| claimed_from_row(row, now)).collect()
+    }
+
+    /// Records an attempt and the delivery's new state, and keeps the endpoint's failure streak; in one
+    /// transaction. Returns the endpoint if this failure made the server disable it (exactly one node does).
+    pub async fn record_webhook_attempt(
+        &self,
+        delivery: &ClaimedDelivery,
+        record: &AttemptRecord,
+        policy: DisablePolicy,
+    ) -> StoreResult<Option<DisabledEndpoint>> {
+        let now = now_millis();
+        let mut tx = self.pool().begin().await.context("record_webhook_attempt")?;
+        sqlx::query(
+            "INSERT INTO webhook_attempts (id, delivery_id, attempt, status_code, response_excerpt, latency_ms, error,
+                 created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(new_id())
+        .bind(delivery.id.as_str().to_owned())
+        .bind(delivery.attempt)
+        .bind(record.status_code.map(i64::from))
+        .bind(record.response_excerpt.clone())
+        .bind(record.latency_ms)
+        .bind(record.error.clone())
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .context("record_webhook_attempt")?;
+        sqlx::query(
+            "UPDATE webhook_deliveries SET status = $2, attempts = $3, next_attempt_at = $4, lease_until = 0,
+                 updated_at = $5
+             WHERE id = $1",
+        )
+        .bind(delivery.id.as_str().to_owned())
+        .bind(record.status.as_str())
+        .bind(delivery.attempt)
+        .bind(record.next_attempt_at)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .context("record_webhook_attempt")?;
+        let disabled = if record.status == WebhookDeliveryStatus::Succeeded {
+            sqlx::query("UPDATE webhook_endpoints SET failure_streak = 0, failing_since = NULL WHERE id = $1")
+                .bind(delivery.endpoint_id.as_str().to_owned())
+                .execute(&mut *tx)
+                .await
+                .context("record_webhook_attempt")?;
+            None
+        } else {
+            count_failure(&mut tx, delivery, policy, now).await?
+        };
+        tx.commit().await.context("record_webhook_attempt")?;
+        Ok(disabled)
+    }
+
+    /// Gives unfinished deliveries back (lease 0) so any node takes them at its next scan: a stopping node's.
+    pub async fn release_webhook_deliveries(&self, ids: &[WebhookDeliveryId]) -> StoreResult<()> {
+        for id in ids {
+            sqlx::query("UPDATE webhook_deliveries SET lease_until = 0 WHERE id = $1 AND status = 'pending'")
+                .bind(id.as_str().to_owned())
+                .execute(self.pool())
+                .await
+                .context("release_webhook_deliveries")?;
+        }
+        Ok(())
+    }
+}
+
+fn claimed_from_row(row: &AnyRow, now: i64) -> StoreResult<ClaimedDelivery> {
+    let parse_secret = |raw: String| WebhookSecret::parse(&raw).map_err(|e| super::StoreError::Corrupt(e.0));
+    let mut secrets = vec![parse_secret(row.try_get("secret")?)?];
+    let previous: Option<String> = row.try_get("previous_secret")?;
+    let until: Option<i64> = row.try_get("previous_secret_until")?;
+    if let (Some(previous), true) = (previous, until.is_some_and(|until| until > now)) {
+        secrets.push(parse_secret(previous)?);
+    }
+    let license: String = row.try_get("license_key")?;
+    Ok(ClaimedDelivery {
+        id: parse_column(row, "id")?,
+        license_key: LicenseKey::parse(&license).map_err(|e| super::StoreError::Corrupt(e.0))?,
+        endpoint_id: parse_column(row, "endpoint_id")?,
+        url: row.try_get("url")?,
+        event: parse_column(row, "event")?,
+        event_id: row.try_get("event_id")?,
+        payload: row.try_get("payload")?,
+        secrets,
+        attempt: row.try_get::<i64, _>("attempts")? + 1,
+        retry_until: row.try_get("retry_until")?,
+    })
+}
+
+/// Counts a failed attempt against its endpoint and disables it when the policy says so.
+async fn count_failure(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    delivery: &ClaimedDelivery,
+    policy: DisablePolicy,
+    now: i64,
+) -> StoreResult<Option<DisabledEndpoint>> {
+    sqlx::query(
+        "UPDATE webhook_endpoints SET failure_streak = failure_streak + 1, failing_since = COALESCE(failing_since, $2)
+         WHERE id = $1",
+    )
+    .bind(delivery.endpoint_id.as_str().to_owned())
+    .bind(now)
+    .execute(&mut **tx)
+    .await
+    .context("record_webhook_attempt")?;
+    let row = sqlx::query(
+        "UPDATE webhook_endpoints SET enabled = 0, updated_at = $4,
+             disabled_reason = 'failed ' || failure_streak || ' times in a row'
+         WHERE id = $1 AND enabled = 1 AND failure_streak >= $2 AND failing_since <= $3
+         RETURNING license_key, url, failure_streak",
+    )
+    .bind(delivery.endpoint_id.as_str().to_owned())
+    .bind(policy.after_failures)
+    .bind(now.saturating_sub(policy.after_ms))
+    .bind(now)
+    .fetch_optional(&mut **tx)
+    .await
+    .context("record_webhook_attempt")?;
+    row.map(|row| {
+        let license: String = row.try_get("license_key")?;
+        Ok(DisabledEndpoint {
+            license_key: LicenseKey::parse(&license).map_err(|e| super::StoreError::Corrupt(e.0))?,
+            id: delivery.endpoint_id.clone(),
+            url: row.try_get("url")?,
+            failures: row.try_get("failure_streak")?,
+        })
+    })
+    .transpose()
+}
