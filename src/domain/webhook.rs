@@ -21,6 +21,8 @@ wire_enum!(
         ConversationAssigned = "conversation_assigned",
         /// An outbound Messenger or WhatsApp message changed delivery state.
         DeliveryUpdated = "delivery_updated",
+        /// The visitor rated a closed conversation (`data.rating` 1–5, `data.comment`).
+        CsatReceived = "csat_received",
         /// Sent by `POST /api/webhook-endpoints/{id}/test` to that endpoint only; never subscribed to.
         Test = "test",
     }

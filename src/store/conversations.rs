@@ -199,6 +199,8 @@ impl Store {
         rating: i64,
         comment: Option<&str>,
     ) -> StoreResult<Option<Conversation>> {
+        // The `csat_received` webhook event is written in the rating's own transaction (the outbox).
+        let mut tx = self.pool().begin().await.context("rate_conversation")?;
         let row = sqlx::query(&format!(
             "UPDATE conversations SET csat_rating = $3, csat_comment = $4, csat_at = $5
              WHERE license_key = $1 AND id = $2 AND status = 'closed' AND csat_at IS NULL
@@ -209,10 +211,17 @@ impl Store {
         .bind(rating)
         .bind(comment.map(str::to_owned))
         .bind(now_millis())
-        .fetch_optional(self.pool())
+        .fetch_optional(&mut *tx)
         .await
         .context("rate_conversation")?;
-        row.as_ref().map(conversation_from_row).transpose()
+        let Some(row) = row else { return Ok(None) };
+        let rated = (WebhookEvent::CsatReceived, json!({ "rating": rating, "comment": comment }));
+        let announced = self.announce(&mut tx, license, id, &[rated]).await?;
+        tx.commit().await.context("rate_conversation")?;
+        if announced {
+            self.outbox_committed();
+        }
+        conversation_from_row(&row).map(Some)
     }
 
     /// Replaces a conversation's metadata (the caller merges).

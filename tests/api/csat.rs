@@ -2,6 +2,7 @@
 //! a comment; dashboards see the rating and today's average; the median first response ignores notes.
 
 use crate::helpers::*;
+use crate::receiver::{Answer, Receiver};
 use crate::team::{dashboard_event, visitor_writes};
 use reqwest::StatusCode;
 use serde_json::json;
@@ -12,6 +13,8 @@ async fn visitors_rate_closed_conversations_once(backend: Backend) {
     let owner = app.new_tenant(&["chatbot"]).await;
     let key = app.chat_key(&owner).await;
     let mut dashboard = app.dashboard_ws(&owner.token).await;
+    let receiver = Receiver::start(Answer::Status(200)).await;
+    app.webhook_endpoint(&owner, &receiver.url, &["csat_received"]).await;
     let (mut visitor, conversation) = visitor_writes(&app, &key, "where is my parcel?").await;
     let welcome_token = {
         let frames = visitor.drain().await;
