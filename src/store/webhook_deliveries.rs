@@ -78,7 +78,10 @@ impl Store {
     /// pending holds the later ones back). The conditional UPDATE lets only one node take each.
     pub async fn claim_webhook_deliveries(&self, limit: i64, lease_until: i64) -> StoreResult<Vec<ClaimedDelivery>> {
         let now = now_millis();
-        let claimed: Vec<String> = sqlx::query_scalar(
+        // PostgreSQL: claimers on several nodes skip each other's rows instead of waiting (or deadlocking)
+        // on them; SQLite has one writer at a time anyway.
+        let skip_locked = if self.postgres { "FOR UPDATE OF d SKIP LOCKED" } else { "" };
+        let claimed: Vec<String> = sqlx::query_scalar(&format!(
             "UPDATE webhook_deliveries SET lease_until = $1
              WHERE id IN (
                  SELECT d.id FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
@@ -86,10 +89,10 @@ impl Store {
                    AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p
                                    WHERE p.endpoint_id = d.endpoint_id AND p.ordering_key = d.ordering_key
                                      AND p.status = 'pending' AND p.position < d.position)
-                 ORDER BY d.next_attempt_at LIMIT $3)
+                 ORDER BY d.next_attempt_at LIMIT $3 {skip_locked})
                AND status = 'pending' AND lease_until < $2
-             RETURNING id",
-        )
+             RETURNING id"
+        ))
         .bind(lease_until)
         .bind(now)
         .bind(limit)
