@@ -38,6 +38,14 @@ pub use widget_config::{Position, UtmCapture, WidgetConfig};
 #[error("{0}")]
 pub struct ParseError(pub String);
 
+/// Milliseconds in a day.
+pub const DAY_MS: i64 = 24 * 3600 * 1000;
+
+/// The UTC midnight at or before `millis` (epoch ms): where "today" starts for metrics and allowances.
+pub fn start_of_utc_day(millis: i64) -> i64 {
+    millis - millis.rem_euclid(DAY_MS)
+}
+
 /// Milliseconds since the Unix epoch: the one time representation, stored in every engine and sent in
 /// every API answer, event and frame.
 pub fn now_millis() -> i64 {

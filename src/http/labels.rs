@@ -2,7 +2,7 @@
 //! managers and above change them.
 
 use super::{ApiError, DashboardUser, JsonObject};
-use crate::domain::Permission;
+use crate::domain::{parse_message_text, Permission};
 use crate::state::AppState;
 use crate::store::StoreError;
 use actix_web::{web, HttpResponse};
@@ -131,18 +131,12 @@ struct CannedBody {
     content: Option<String>,
 }
 
-/// Checks the fields present: short codes like label names (at most 32), content like a message.
-fn checked(body: &CannedBody) -> Result<(Option<String>, Option<String>), ApiError> {
-    let code = body
-        .short_code
-        .as_deref()
-        .map(|raw| match label_name(raw) {
-            Ok(code) if code.len() <= 32 => Ok(code),
-            _ => Err(ApiError::bad_request("invalid_short_code", "a short code is 1 to 32 of a-z, 0-9, - and _")),
-        })
-        .transpose()?;
-    let content = body.content.as_deref().map(crate::domain::parse_message_text).transpose()?;
-    Ok((code, content))
+/// A short code: like a label name, at most 32 characters.
+fn short_code(raw: &str) -> Result<String, ApiError> {
+    match label_name(raw) {
+        Ok(code) if code.len() <= 32 => Ok(code),
+        _ => Err(ApiError::bad_request("invalid_short_code", "a short code is 1 to 32 of a-z, 0-9, - and _")),
+    }
 }
 
 fn taken(code: &str) -> impl FnOnce(StoreError) -> ApiError + '_ {
@@ -161,11 +155,8 @@ async fn create_canned(
     body: web::Json<NewCanned>,
 ) -> Result<HttpResponse, ApiError> {
     user.require(Permission::ManageContent)?;
-    let body = body.into_inner();
-    let fields = CannedBody { short_code: Some(body.short_code), content: Some(body.content) };
-    let (Some(code), Some(content)) = checked(&fields)? else {
-        return Err(ApiError::bad_request("invalid_value", "short_code and content are both required"));
-    };
+    let code = short_code(&body.short_code)?;
+    let content = parse_message_text(&body.content)?;
     let answer = state.store.create_canned(&user.license, &code, &content).await.map_err(taken(&code))?;
     Ok(HttpResponse::Created().json(answer))
 }
@@ -181,7 +172,8 @@ async fn update_canned(
     JsonObject(body): JsonObject<CannedBody>,
 ) -> Result<HttpResponse, ApiError> {
     user.require(Permission::ManageContent)?;
-    let (code, content) = checked(&body)?;
+    let code = body.short_code.as_deref().map(short_code).transpose()?;
+    let content = body.content.as_deref().map(parse_message_text).transpose()?;
     let shown = code.clone().unwrap_or_default();
     let answer = state
         .store

@@ -4,7 +4,7 @@
 use super::{user_event, ApiError, DashboardUser, JsonObject};
 use crate::actors::{MemberChanged, TeamView};
 use crate::bus::Event;
-use crate::domain::{now_millis, AuditAction, Availability, LicenseKey, Permission, Role, UserId};
+use crate::domain::{now_millis, start_of_utc_day, AuditAction, Availability, LicenseKey, Permission, Role, UserId};
 use crate::state::AppState;
 use crate::store::{Member, MemberChange, TeamSettings};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -197,8 +197,7 @@ async fn deactivate(
 )]
 async fn metrics(state: web::Data<AppState>, user: DashboardUser) -> Result<HttpResponse, ApiError> {
     user.require(Permission::Read)?;
-    const DAY_MS: i64 = 24 * 3600 * 1000;
-    let since = now_millis() - now_millis().rem_euclid(DAY_MS);
+    let since = start_of_utc_day(now_millis());
     let members = state.store.member_metrics(&user.license, since).await?;
     Ok(HttpResponse::Ok().json(json!({ "since": since, "members": members })))
 }

@@ -9,14 +9,13 @@ mod counter;
 
 pub use counter::DailyCounter;
 
-use crate::domain::{now_millis, LicenseKey, Tier};
+use crate::domain::{now_millis, start_of_utc_day, LicenseKey, Tier, DAY_MS};
 use crate::store::{Store, StoreResult};
 use dashmap::DashMap;
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const DAY_MS: i64 = 24 * 3600 * 1000;
 /// Tiers change rarely (an operator action); a node rereads a license's tier after this long.
 const TIER_CACHE: Duration = Duration::from_secs(60);
 
@@ -32,7 +31,7 @@ pub fn utc_date(millis: i64) -> String {
 
 /// The next UTC midnight after `millis`, epoch ms: when the day's allowance resets.
 pub fn next_midnight(millis: i64) -> i64 {
-    (millis.div_euclid(DAY_MS) + 1) * DAY_MS
+    start_of_utc_day(millis) + DAY_MS
 }
 
 /// Calls a day per tier (`None`: unlimited), and the shares of it that raise an alert.

@@ -18,9 +18,11 @@ pub const EVENT_ID_HEADER: &str = "x-switchboard-event-id";
 
 /// Hex HMAC-SHA256 of `"<timestamp>.<body>"` under `secret`.
 pub fn sign(secret: &str, timestamp: i64, body: &[u8]) -> String {
-    // unwrap: HMAC takes a key of any length, so `new_from_slice` cannot fail.
-    #[allow(clippy::expect_used)]
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC accepts any key length");
+    // HMAC takes a key of any length, so this cannot fail; no panic on the delivery path either way
+    // (an empty signature fails every receiver's check).
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else {
+        return String::new();
+    };
     mac.update(timestamp.to_string().as_bytes());
     mac.update(b".");
     mac.update(body);

@@ -10,7 +10,9 @@ pub use visitors::{VisitorConnected, VisitorDisconnected};
 
 use super::registry::Registry;
 use crate::bus::{Activity, BusEvent, Event, Metrics, Notification, SharedBus};
-use crate::domain::{now_millis, ContactId, ConversationId, LicenseKey, NotificationKind, Tier};
+use crate::domain::{
+    now_millis, start_of_utc_day, ContactId, ConversationId, LicenseKey, NotificationKind, Tier, DAY_MS,
+};
 use crate::store::Store;
 use actix::prelude::*;
 use futures_util::stream;
@@ -22,7 +24,6 @@ use tokio::sync::watch;
 
 /// How often changed metrics are pushed, at most.
 const METRICS_EVERY: Duration = Duration::from_secs(1);
-const DAY_MS: i64 = 24 * 3600 * 1000;
 /// How often this node re-marks its visitors online in the shared presence set.
 const PRESENCE_REFRESH: Duration = Duration::from_secs(30);
 
@@ -96,7 +97,7 @@ impl TenantActor {
         let license = self.license.clone();
         let needs_tier = self.tier.is_none();
         let now = now_millis();
-        let today = now - now.rem_euclid(DAY_MS);
+        let today = start_of_utc_day(now);
         let presence = self.registry.presence().clone();
         let local_visitors = self.visitors.len();
         ctx.spawn(
