@@ -13,6 +13,7 @@ use crate::bus::SharedBus;
 use crate::domain::{AutoAssignment, Availability, ConversationId, LicenseKey, UserId};
 use crate::store::Store;
 use actix::prelude::*;
+use actix::WeakAddr;
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 use tokio::sync::mpsc;
@@ -24,9 +25,12 @@ struct Announcement {
     local: HashSet<UserId>,
 }
 
-/// Runs announcements one after another until the tenant actor (holding the sender) stops.
+/// Runs announcements one after another until the tenant actor (holding the sender) stops. This
+/// node's tenant actor learns each result before the bus carries it, so a widget that asks after a
+/// dashboard saw `presence:updated` is answered with that state (not one the actor has yet to read).
 async fn announce_in_order(
     mut jobs: mpsc::UnboundedReceiver<Announcement>,
+    actor: WeakAddr<TenantActor>,
     presence: Presence,
     store: Store,
     bus: SharedBus,
@@ -48,10 +52,12 @@ async fn announce_in_order(
             Ok(Some(m)) if m.status == "active" => m.availability,
             _ => Availability::Offline,
         };
-        bus.publish(
-            &license,
-            Event::PresenceUpdated { availability: shown(connected, chosen), member_id: member, connected },
-        );
+        let availability = shown(connected, chosen);
+        if let Some(actor) = actor.upgrade() {
+            // A stopped actor has nobody to answer; the event still goes out.
+            let _ = actor.send(Learn { member: member.clone(), availability }).await;
+        }
+        bus.publish(&license, Event::PresenceUpdated { availability, member_id: member, connected });
     }
 }
 
@@ -147,14 +153,15 @@ impl TenantActor {
     /// first socket here opened, `Some(false)`: their last closed), then works out what they show and
     /// tells every node. One worker per tenant actor runs these in order, so announcements leave in the
     /// order their causes arrived and the last one is the truth; the actor itself never waits on them.
-    fn announce(&mut self, member: UserId, here: Option<bool>) {
+    fn announce(&mut self, member: UserId, here: Option<bool>, ctx: &Context<Self>) {
         let mut job = Announcement { member, here, local: self.team.local_members() };
         // A worker that is gone (it cannot end while we hold its sender, unless it panicked) is replaced.
         for _ in 0..2 {
             let worker = self.team.announcer.get_or_insert_with(|| {
                 let (jobs, queue) = mpsc::unbounded_channel();
                 let (presence, store) = (self.registry.presence().clone(), self.store.clone());
-                tokio::spawn(announce_in_order(queue, presence, store, self.bus.clone(), self.license.clone()));
+                let actor = ctx.address().downgrade();
+                tokio::spawn(announce_in_order(queue, actor, presence, store, self.bus.clone(), self.license.clone()));
                 jobs
             });
             match worker.send(job) {
@@ -234,7 +241,7 @@ pub struct DashboardPresence {
 impl Handler<DashboardPresence> for TenantActor {
     type Result = ();
 
-    fn handle(&mut self, msg: DashboardPresence, _: &mut Self::Context) {
+    fn handle(&mut self, msg: DashboardPresence, ctx: &mut Self::Context) {
         self.last_active = Instant::now();
         let sockets = self.team.local.entry(msg.member.clone()).or_default();
         if msg.connected {
@@ -242,14 +249,14 @@ impl Handler<DashboardPresence> for TenantActor {
             self.metrics_dirty = true;
             *sockets += 1;
             if *sockets == 1 {
-                self.announce(msg.member, Some(true));
+                self.announce(msg.member, Some(true), ctx);
             }
         } else {
             self.dashboards = self.dashboards.saturating_sub(1);
             *sockets = sockets.saturating_sub(1);
             if *sockets == 0 {
                 self.team.local.remove(&msg.member);
-                self.announce(msg.member, Some(false));
+                self.announce(msg.member, Some(false), ctx);
             }
         }
     }
@@ -263,8 +270,24 @@ pub struct MemberChanged(pub UserId);
 impl Handler<MemberChanged> for TenantActor {
     type Result = ();
 
-    fn handle(&mut self, MemberChanged(member): MemberChanged, _: &mut Self::Context) {
-        self.announce(member, None);
+    fn handle(&mut self, MemberChanged(member): MemberChanged, ctx: &mut Self::Context) {
+        self.announce(member, None, ctx);
+    }
+}
+
+/// What the presence announcer worked out for a member, learnt before it goes on the bus.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Learn {
+    member: UserId,
+    availability: Availability,
+}
+
+impl Handler<Learn> for TenantActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Learn, _: &mut Self::Context) {
+        self.team.learn(&msg.member, msg.availability);
     }
 }
 
