@@ -6,6 +6,7 @@ mod api_key;
 mod audit;
 mod business_hours;
 mod conversation;
+mod csat;
 mod email;
 mod ids;
 mod keys;
@@ -22,6 +23,7 @@ pub use conversation::{
     parse_client_msg_id, parse_message_text, Channel, ConversationStatus, Delivery, IntegrationStatus, Message,
     MessageKind, NotificationKind, Sender, MAX_MESSAGE_CHARS,
 };
+pub use csat::{CsatReply, CSAT_QUESTION, CSAT_QUESTION_ID, MAX_CSAT_COMMENT_CHARS};
 pub use email::Email;
 pub use ids::{
     new_id, ApiKeyId, ContactId, ConversationId, MessageId, UserId, VisitorToken, WebhookDeliveryId, WebhookEndpointId,

@@ -4,10 +4,10 @@
 //! and redeliveries (same provider message id) are stored once.
 
 use super::{public_base, ApiError};
-use crate::actors::Post;
+use crate::actors::{Post, RateReply};
 use crate::channels::{messenger, twilio, InboundMessage};
 use crate::delivery::announce_delivery;
-use crate::domain::{Channel, Delivery, LicenseKey, Sender, MAX_MESSAGE_CHARS};
+use crate::domain::{Channel, CsatReply, Delivery, LicenseKey, MessageKind, Sender, MAX_MESSAGE_CHARS};
 use crate::state::AppState;
 use crate::store::NewMessage;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -208,6 +208,15 @@ async fn ingest(
 ) -> Result<(), ApiError> {
     let conversation_id =
         state.registry.contact_conversation(license, channel, &inbound.account_id, &inbound.contact_id).await?;
+    let provider_msg_id: String = inbound.provider_msg_id.chars().take(100).collect();
+    // A reply to the rating question that reads as 1–5 is the rating, not a message; anything else
+    // (or a rating for an open or already rated conversation) is stored as usual.
+    if let Some(reply) = Some(inbound).filter(|m| m.kind == MessageKind::Text).and_then(|m| CsatReply::parse(&m.body)) {
+        let rate = RateReply { reply, provider_msg_id: provider_msg_id.clone() };
+        if state.registry.send(license, &conversation_id, rate).await?.transpose()? == Some(true) {
+            return Ok(());
+        }
+    }
     let body =
         if inbound.body.trim().is_empty() { format!("({})", inbound.kind.as_str()) } else { inbound.body.clone() };
     let post = Post {
@@ -215,7 +224,7 @@ async fn ingest(
             sender: Sender::Visitor,
             kind: inbound.kind,
             text: body.chars().take(MAX_MESSAGE_CHARS).collect(),
-            client_msg_id: Some(inbound.provider_msg_id.chars().take(100).collect()),
+            client_msg_id: Some(provider_msg_id),
             author_id: None,
             delivery: None,
         },

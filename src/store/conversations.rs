@@ -191,18 +191,20 @@ impl Store {
     }
 
     /// Records the visitor's rating of a closed, not yet rated conversation; `None` when it is not
-    /// closed, already rated, or not the license's.
+    /// closed, already rated, or not the license's. `source` is the provider message id of a channel
+    /// reply that carried the rating (see [`Store::rated_from`]).
     pub async fn rate_conversation(
         &self,
         license: &LicenseKey,
         id: &ConversationId,
         rating: i64,
         comment: Option<&str>,
+        source: Option<&str>,
     ) -> StoreResult<Option<Conversation>> {
         // The `csat_received` webhook event is written in the rating's own transaction (the outbox).
         let mut tx = self.pool().begin().await.context("rate_conversation")?;
         let row = sqlx::query(&format!(
-            "UPDATE conversations SET csat_rating = $3, csat_comment = $4, csat_at = $5
+            "UPDATE conversations SET csat_rating = $3, csat_comment = $4, csat_at = $5, csat_source = $6
              WHERE license_key = $1 AND id = $2 AND status = 'closed' AND csat_at IS NULL
              RETURNING {CONVERSATION_COLUMNS}"
         ))
@@ -211,6 +213,7 @@ impl Store {
         .bind(rating)
         .bind(comment.map(str::to_owned))
         .bind(now_millis())
+        .bind(source.map(str::to_owned))
         .fetch_optional(&mut *tx)
         .await
         .context("rate_conversation")?;
@@ -222,6 +225,20 @@ impl Store {
             self.outbox_committed();
         }
         conversation_from_row(&row).map(Some)
+    }
+
+    /// Whether the conversation's rating came from the channel reply `source`: a provider redelivering
+    /// that reply is answered as done.
+    pub async fn rated_from(&self, license: &LicenseKey, id: &ConversationId, source: &str) -> StoreResult<bool> {
+        let row =
+            sqlx::query("SELECT 1 AS found FROM conversations WHERE license_key = $1 AND id = $2 AND csat_source = $3")
+                .bind(license.as_str().to_owned())
+                .bind(id.as_str().to_owned())
+                .bind(source.to_owned())
+                .fetch_optional(self.pool())
+                .await
+                .context("rated_from")?;
+        Ok(row.is_some())
     }
 
     /// Replaces a conversation's metadata (the caller merges).

@@ -8,20 +8,20 @@ use serde_json::{json, Value};
 use sha2::Sha256;
 use std::sync::{Arc, Mutex};
 
-const PAGE: &str = "1029384756";
-const NUMBER: &str = "+14155238886";
+pub const PAGE: &str = "1029384756";
+pub const NUMBER: &str = "+14155238886";
 
 /// Plays Facebook's Send API and Twilio's Messages API, recording each request.
 #[derive(Default)]
-struct Provider {
-    requests: Vec<(String, String)>,
+pub struct Provider {
+    pub requests: Vec<(String, String)>,
     /// The `access_token` of each Send API call.
     access_tokens: Vec<String>,
     fail_next: usize,
     fail_status: u16,
 }
 
-async fn fake_provider() -> (String, Arc<Mutex<Provider>>) {
+pub async fn fake_provider() -> (String, Arc<Mutex<Provider>>) {
     let state = Arc::new(Mutex::new(Provider { fail_status: 500, ..Provider::default() }));
     let shared = web::Data::from(state.clone());
     let answer = |state: web::Data<Mutex<Provider>>, req: actix_web::HttpRequest, body: String| async move {
@@ -53,7 +53,7 @@ async fn fake_provider() -> (String, Arc<Mutex<Provider>>) {
 }
 
 /// A server whose providers are the fake, and a tenant with a connected page and number.
-async fn channels_app(backend: Backend) -> Option<(TestApp, Tenant, Arc<Mutex<Provider>>)> {
+pub async fn channels_app(backend: Backend) -> Option<(TestApp, Tenant, Arc<Mutex<Provider>>)> {
     let database_url = fresh_database(backend).await?;
     let (provider_url, provider) = fake_provider().await;
     let mut config = test_config(database_url, backend);
@@ -69,17 +69,17 @@ async fn channels_app(backend: Backend) -> Option<(TestApp, Tenant, Arc<Mutex<Pr
     Some((app, tenant, provider))
 }
 
-fn messenger_event(psid: &str, mid: &str, text: &str) -> Value {
+pub fn messenger_event(psid: &str, mid: &str, text: &str) -> Value {
     json!({ "sender": { "id": psid }, "recipient": { "id": PAGE }, "timestamp": 1_700_000_000_000i64,
             "message": { "mid": mid, "text": text } })
 }
 
-fn messenger_body(events: Vec<Value>) -> String {
+pub fn messenger_body(events: Vec<Value>) -> String {
     json!({ "object": "page", "entry": [{ "id": PAGE, "time": 1_700_000_000_000i64, "messaging": events }] })
         .to_string()
 }
 
-async fn post_messenger(app: &TestApp, body: &str, secret: &str) -> reqwest::Response {
+pub async fn post_messenger(app: &TestApp, body: &str, secret: &str) -> reqwest::Response {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("key");
     mac.update(body.as_bytes());
     let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
@@ -93,20 +93,20 @@ async fn post_messenger(app: &TestApp, body: &str, secret: &str) -> reqwest::Res
         .expect("sent")
 }
 
-async fn post_twilio(app: &TestApp, path: &str, params: &[(&str, &str)], token: &str) -> reqwest::Response {
+pub async fn post_twilio(app: &TestApp, path: &str, params: &[(&str, &str)], token: &str) -> reqwest::Response {
     let owned: Vec<(String, String)> = params.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
     let signature = switchboard::channels::twilio::signature(token, &app.url(path), &owned);
     app.client.post(app.url(path)).header("X-Twilio-Signature", signature).form(&owned).send().await.expect("sent")
 }
 
-async fn messages_of(app: &TestApp, tenant: &Tenant, conversation_id: &str) -> Vec<Value> {
+pub async fn messages_of(app: &TestApp, tenant: &Tenant, conversation_id: &str) -> Vec<Value> {
     let path = format!("/api/conversations/{conversation_id}/messages");
     let body = expect_status(app.get_as(&path, &tenant.token).await, StatusCode::OK).await;
     body["messages"].as_array().expect("messages").clone()
 }
 
 /// Waits for the dashboard event `name` whose data satisfies `matches`.
-async fn dashboard_event(socket: &mut Socket, name: &str, matches: impl Fn(&Value) -> bool) -> Value {
+pub async fn dashboard_event(socket: &mut Socket, name: &str, matches: impl Fn(&Value) -> bool) -> Value {
     loop {
         let frame = socket.recv_json().await;
         if frame["event"] == name && matches(&frame["data"]) {

@@ -13,6 +13,7 @@ mod auth;
 mod availability;
 mod browser;
 mod business_hours;
+mod channel_csat;
 mod channels;
 mod cli;
 mod cluster;

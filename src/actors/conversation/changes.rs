@@ -24,10 +24,13 @@ impl Handler<SetStatus> for ConversationActor {
         let id = self.conversation.id.clone();
         AtomicResponse::new(Box::pin(
             async move { store.set_conversation_status(&license, &id, status).await }.into_actor(self).map(
-                move |stored, act, _| {
+                move |stored, act, ctx| {
                     let stored = stored?.ok_or_else(|| StoreError::Corrupt("live conversation vanished".into()))?;
                     act.conversation.updated_at = stored.updated_at;
                     act.apply_status(status, true);
+                    if status == ConversationStatus::Closed {
+                        act.ask_rating(ctx);
+                    }
                     Ok(act.conversation.clone())
                 },
             ),
@@ -141,43 +144,6 @@ impl Handler<SetAssignee> for ConversationActor {
                     Ok(act.conversation.clone())
                 },
             ),
-        ))
-    }
-}
-
-/// The visitor rates the closed conversation (1–5, with an optional comment), once. Answers whether it
-/// was taken: `false` when the conversation is open or already rated.
-#[derive(Message, Clone)]
-#[rtype(result = "Result<bool, StoreError>")]
-pub struct Rate {
-    /// 1 to 5.
-    pub rating: i64,
-    /// What the visitor added.
-    pub comment: Option<String>,
-}
-
-impl Handler<Rate> for ConversationActor {
-    type Result = AtomicResponse<Self, Result<bool, StoreError>>;
-
-    fn handle(&mut self, rate: Rate, _: &mut Self::Context) -> Self::Result {
-        self.last_active = Instant::now();
-        let store = self.store.clone();
-        let license = self.conversation.license_key.clone();
-        let id = self.conversation.id.clone();
-        AtomicResponse::new(Box::pin(
-            async move { store.rate_conversation(&license, &id, rate.rating, rate.comment.as_deref()).await }
-                .into_actor(self)
-                .map(|stored, act, _| {
-                    let Some(stored) = stored? else { return Ok(false) };
-                    act.conversation.csat_rating = stored.csat_rating;
-                    act.conversation.csat_comment = stored.csat_comment.clone();
-                    act.publish(Event::Activity(Activity::CsatReceived {
-                        conversation_id: stored.id,
-                        rating: stored.csat_rating.unwrap_or_default(),
-                        comment: stored.csat_comment,
-                    }));
-                    Ok(true)
-                }),
         ))
     }
 }

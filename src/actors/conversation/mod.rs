@@ -7,17 +7,20 @@
 //!
 //! - [`commit`]: posting and the group commit (`Post`, `Flush`).
 //! - [`changes`]: the other writes (status, read receipts, metadata).
+//! - [`csat`]: satisfaction ratings, and the question Messenger and WhatsApp contacts get on close.
 //! - [`watchers`]: widget sockets watching, and typing.
 //! - [`remote`]: other nodes' events, with gap filling from the store.
 
 mod auto_reply;
 mod changes;
 mod commit;
+mod csat;
 mod remote;
 mod watchers;
 
-pub use changes::{MergeMetadata, Rate, Read, SetAssignee, SetStatus};
+pub use changes::{MergeMetadata, Read, SetAssignee, SetStatus};
 pub use commit::{Post, Settle};
+pub use csat::{Rate, RateReply};
 pub use remote::Remote;
 pub use watchers::{Typing, Unwatch, Watch};
 
