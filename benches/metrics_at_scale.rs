@@ -65,7 +65,7 @@ async fn measure(engine: &str, url: &str, postgres: bool) {
                 let metrics = store.metrics(&license, today).await.expect("metrics");
                 assert!(metrics.median_first_response_ms.is_some());
             } else {
-                store.member_metrics(&license, today).await.expect("member metrics");
+                store.member_metrics(&license, today, None).await.expect("member metrics");
             }
             times.push(started.elapsed().as_secs_f64() * 1000.0);
         }

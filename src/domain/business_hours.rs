@@ -86,7 +86,7 @@ impl Default for BusinessHours {
 }
 
 /// Minutes after local midnight of `HH:MM` (`24:00` is 1440).
-fn minutes(raw: &str) -> Result<u32, ParseError> {
+pub(super) fn minutes(raw: &str) -> Result<u32, ParseError> {
     let bad = || ParseError(format!("'{raw}' is not a time (HH:MM, 00:00 to 24:00)"));
     if raw == "24:00" {
         return Ok(24 * 60);
@@ -113,7 +113,7 @@ impl Weekly {
         ]
     }
 
-    fn of(&self, day: Weekday) -> &[Interval] {
+    pub(super) fn of(&self, day: Weekday) -> &[Interval] {
         match day {
             Weekday::Mon => &self.mon,
             Weekday::Tue => &self.tue,
@@ -156,7 +156,7 @@ impl BusinessHours {
         Ok(hours)
     }
 
-    fn zone(&self) -> Result<Tz, ParseError> {
+    pub(super) fn zone(&self) -> Result<Tz, ParseError> {
         self.timezone.parse().map_err(|_| ParseError(format!("unknown time zone '{}'", self.timezone)))
     }
 

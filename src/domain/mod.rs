@@ -5,6 +5,7 @@ mod wire_enum;
 mod api_key;
 mod audit;
 mod business_hours;
+mod business_time;
 mod conversation;
 mod csat;
 mod email;

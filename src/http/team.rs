@@ -186,20 +186,48 @@ async fn deactivate(
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct MetricsQuery {
+    /// `wall_clock` (default): first responses count every millisecond; `business_hours`: only those
+    /// while the team was open by its business hours.
+    #[param(pattern = r"^(wall_clock|business_hours)$")]
+    first_response: Option<String>,
+}
+
 /// Each active member's numbers today (UTC): open conversations assigned to them, replies written,
-/// conversations they answered first and their median first-response time.
+/// conversations they answered first and their median first-response time; and the team's median.
 #[utoipa::path(
     get,
     path = "/api/team/metrics",
     tag = "team",
+    params(MetricsQuery),
     responses((status = 200, description = "per-member numbers since midnight UTC", body = serde_json::Value)),
     security(("bearer" = []))
 )]
-async fn metrics(state: web::Data<AppState>, user: DashboardUser) -> Result<HttpResponse, ApiError> {
+async fn metrics(
+    state: web::Data<AppState>,
+    user: DashboardUser,
+    query: web::Query<MetricsQuery>,
+) -> Result<HttpResponse, ApiError> {
     user.require(Permission::Read)?;
+    let clock = query.first_response.as_deref().unwrap_or("wall_clock");
+    let hours = match clock {
+        "wall_clock" => None,
+        "business_hours" => Some(state.store.business_hours(&user.license).await?),
+        other => {
+            let message = format!("first_response is wall_clock or business_hours, not '{other}'");
+            return Err(ApiError::bad_request("invalid_value", message));
+        }
+    };
     let since = start_of_utc_day(now_millis());
-    let members = state.store.member_metrics(&user.license, since).await?;
-    Ok(HttpResponse::Ok().json(json!({ "since": since, "members": members })))
+    let team = state.store.member_metrics(&user.license, since, hours.as_ref()).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "since": since,
+        "first_response": clock,
+        "median_first_response_ms": team.median_first_response_ms,
+        "members": team.members,
+    })))
 }
 
 #[utoipa::path(

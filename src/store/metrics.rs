@@ -1,7 +1,7 @@
 //! The numbers behind `metrics:updated`, computed from the store so every node agrees.
 
 use super::{Context, Store, StoreResult};
-use crate::domain::{LicenseKey, UserId};
+use crate::domain::{BusinessHours, LicenseKey, UserId};
 use sqlx::Row;
 use std::collections::HashMap;
 
@@ -28,10 +28,13 @@ struct FirstResponse {
 }
 
 impl FirstResponse {
-    /// Milliseconds from the first visitor message to the first reply, when both exist in that order.
-    fn wait(&self) -> Option<i64> {
+    /// Milliseconds from the first visitor message to the first reply, when both exist in that order;
+    /// with `hours`, only those while the team was open.
+    fn wait(&self, hours: Option<&BusinessHours>) -> Option<i64> {
         match (self.asked, self.answered) {
-            (Some(asked), Some(answered)) if answered >= asked => Some(answered - asked),
+            (Some(asked), Some(answered)) if answered >= asked => {
+                Some(hours.map_or(answered - asked, |h| h.open_millis_between(asked, answered)))
+            }
             _ => None,
         }
     }
@@ -52,6 +55,15 @@ pub struct MemberMetrics {
     pub median_first_response_ms: Option<i64>,
 }
 
+/// The team's numbers over a window.
+#[derive(Debug, Clone, serde::Serialize, PartialEq)]
+pub struct TeamMetrics {
+    /// Median first-response time of the conversations started in the window (any answerer).
+    pub median_first_response_ms: Option<i64>,
+    /// Each active member.
+    pub members: Vec<MemberMetrics>,
+}
+
 impl Store {
     /// Counts for `license`, "today" meaning from `since` (epoch milliseconds).
     pub async fn metrics(&self, license: &LicenseKey, since: i64) -> StoreResult<StoredMetrics> {
@@ -66,7 +78,7 @@ impl Store {
         .fetch_one(self.pool())
         .await.context("metrics")?;
         let mut waits: Vec<i64> =
-            self.first_responses(license, since).await?.iter().filter_map(FirstResponse::wait).collect();
+            self.first_responses(license, since).await?.iter().filter_map(|f| f.wait(None)).collect();
         waits.sort_unstable();
         let csat_responses: i64 = counts.try_get("csat_responses")?;
         let csat_sum: Option<i64> = counts.try_get("csat_sum")?;
@@ -111,8 +123,15 @@ impl Store {
     }
 
     /// Each member's numbers since `since`: open conversations assigned to them, replies written,
-    /// conversations they answered first and their median first-response time.
-    pub async fn member_metrics(&self, license: &LicenseKey, since: i64) -> StoreResult<Vec<MemberMetrics>> {
+    /// conversations they answered first and their median first-response time, and the team's median;
+    /// with `hours`, first responses count only the time the team was open (computed here from the same
+    /// rows, so the query costs the same).
+    pub async fn member_metrics(
+        &self,
+        license: &LicenseKey,
+        since: i64,
+        hours: Option<&BusinessHours>,
+    ) -> StoreResult<TeamMetrics> {
         let open = self.open_load(license).await?;
         let replies = sqlx::query(
             "SELECT author_id, COUNT(*) AS n FROM messages
@@ -129,13 +148,17 @@ impl Store {
             replies_by.insert(super::parse_column(row, "author_id")?, row.try_get("n")?);
         }
         let mut waits_by: HashMap<UserId, Vec<i64>> = HashMap::new();
+        let mut all = Vec::new();
         for first in self.first_responses(license, since).await? {
-            if let (Some(author), Some(wait)) = (first.answered_by.clone(), first.wait()) {
+            let Some(wait) = first.wait(hours) else { continue };
+            all.push(wait);
+            if let Some(author) = first.answered_by {
                 waits_by.entry(author).or_default().push(wait);
             }
         }
+        all.sort_unstable();
         let members = self.members(license).await?;
-        Ok(members
+        let members = members
             .into_iter()
             .filter(|m| m.status == "active")
             .map(|m| {
@@ -149,7 +172,8 @@ impl Store {
                     member_id: m.id,
                 }
             })
-            .collect())
+            .collect();
+        Ok(TeamMetrics { median_first_response_ms: all.get(all.len() / 2).copied(), members })
     }
 
     /// Conversations of `license` not closed (one indexed count).

@@ -38,7 +38,7 @@ pub use invitations::{AcceptError, Invitation};
 pub use labels::{CannedAnswer, Label};
 pub use licenses::{License, NewLicense};
 pub use messages::{Appended, NewMessage};
-pub use metrics::{MemberMetrics, StoredMetrics};
+pub use metrics::{MemberMetrics, StoredMetrics, TeamMetrics};
 pub use product_keys::ProductKeyRecord;
 pub use security::TwoFactorRecord;
 pub use sessions::Session;

@@ -80,3 +80,46 @@ async fn out_of_hours_visitors_get_the_offline_message_and_one_auto_reply(backen
 }
 
 crate::on_both_stores!(out_of_hours_visitors_get_the_offline_message_and_one_auto_reply);
+
+/// `GET /api/team/metrics?first_response=…` for `owner`: the team's median and the owner's own.
+async fn first_response(app: &TestApp, owner: &Tenant, clock: &str) -> (Option<i64>, Option<i64>) {
+    let path = format!("/api/team/metrics?first_response={clock}");
+    let metrics = expect_status(app.get_as(&path, &owner.token).await, StatusCode::OK).await;
+    assert_eq!(metrics["first_response"], clock);
+    (metrics["median_first_response_ms"].as_i64(), metrics["members"][0]["median_first_response_ms"].as_i64())
+}
+
+async fn first_response_time_can_leave_closed_hours_out(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else { return };
+    let owner = app.new_tenant(&["chatbot"]).await;
+    let key = app.chat_key(&owner).await;
+    let (_visitor, conversation) = visitor_writes(&app, &key, "is anyone there?").await;
+    // A wait long enough to tell apart from none at all.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let messages = format!("/api/conversations/{conversation}/messages");
+    expect_status(app.post_as(&messages, &owner.token, &json!({ "text": "Yes!" })).await, StatusCode::CREATED).await;
+    let (wall, own) = first_response(&app, &owner, "wall_clock").await;
+    let wall = wall.expect("a first response today");
+    assert!(wall >= 200, "{wall} ms");
+    assert_eq!(own, Some(wall));
+
+    // Open around the clock, but today (UTC) is a holiday: the whole wait fell in closed hours.
+    let every = json!([{ "open": "00:00", "close": "00:00" }]);
+    let weekly =
+        json!({ "mon": every, "tue": every, "wed": every, "thu": every, "fri": every, "sat": every, "sun": every });
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    let holiday = json!({ "enabled": true, "timezone": "UTC", "weekly": weekly, "holidays": [today] });
+    expect_status(put_as(&app, "/api/team/business-hours", &owner.token, &holiday).await, StatusCode::OK).await;
+    assert_eq!(first_response(&app, &owner, "business_hours").await, (Some(0), Some(0)));
+    assert_eq!(first_response(&app, &owner, "wall_clock").await, (Some(wall), Some(wall)), "the default is unchanged");
+
+    // Without the holiday every millisecond was open.
+    let open = json!({ "enabled": true, "timezone": "UTC", "weekly": weekly });
+    expect_status(put_as(&app, "/api/team/business-hours", &owner.token, &open).await, StatusCode::OK).await;
+    assert_eq!(first_response(&app, &owner, "business_hours").await, (Some(wall), Some(wall)));
+
+    let wrong = app.get_as("/api/team/metrics?first_response=lunar", &owner.token).await;
+    expect_error(wrong, StatusCode::BAD_REQUEST, "invalid_value").await;
+}
+
+crate::on_both_stores!(first_response_time_can_leave_closed_hours_out);
