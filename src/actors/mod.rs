@@ -19,6 +19,6 @@ pub use outbound::{Destination, Dispatch};
 pub use presence::Presence;
 pub use registry::{Registry, RegistryError};
 pub use tenant::{
-    AgentsAvailable, DashboardPresence, GetTenantStats, MemberChanged, TeamView, TenantActor, TenantStats,
-    VisitorConnected, VisitorDisconnected,
+    DashboardPresence, GetTenantStats, HoursChanged, MemberChanged, TeamView, TenantActor, TenantStats,
+    VisitorConnected, VisitorDisconnected, WidgetTeamStatus,
 };

@@ -223,6 +223,8 @@ pub enum Activity {
         /// Its labels now, by name.
         labels: Vec<String>,
     },
+    /// The license's business hours were saved (`GET /api/team/business-hours` has them).
+    BusinessHoursUpdated {},
     /// A visitor's first widget connection opened.
     VisitorOnline {
         /// The visitor.

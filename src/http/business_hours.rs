@@ -1,6 +1,8 @@
 //! `/api/team/business-hours`: when the team is open. Everyone reads it; admins change it.
 
 use super::{user_event, ApiError, DashboardUser};
+use crate::actors::HoursChanged;
+use crate::bus::{Activity, Event};
 use crate::domain::{AuditAction, BusinessHours, Permission};
 use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -104,6 +106,9 @@ async fn save(
     let raw = serde_json::to_value(body.into_inner()).map_err(anyhow::Error::from)?;
     let hours = BusinessHours::parse(raw)?;
     state.store.save_business_hours(&user.license, &hours).await?;
+    // This node's widgets see the change at once; other nodes' tenant actors hear it on the bus.
+    let _ = state.registry.tenant(&user.license).send(HoursChanged).await;
+    state.bus.publish(&user.license, Event::Activity(Activity::BusinessHoursUpdated {}));
     let event =
         user_event(&req, &state, &user, AuditAction::SettingsUpdated).target("business_hours").metadata(json!(hours));
     state.audit.record(event).await;

@@ -3,7 +3,7 @@
 
 use super::product_keys::issue_product_key;
 use super::{user_event, ApiError, DashboardUser};
-use crate::actors::AgentsAvailable;
+use crate::actors::WidgetTeamStatus;
 use crate::domain::{AuditAction, LicenseStatus};
 use crate::domain::{Permission, Product, ProductKey, WidgetConfig};
 use crate::state::AppState;
@@ -144,14 +144,13 @@ async fn public_config(
     query: web::Query<PublicConfigQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let (record, config) = widget_config_for(&state, &query.product_key).await?;
-    let available = state.registry.tenant(&record.license_key).send(AgentsAvailable).await.unwrap_or(false);
-    let hours = state.store.business_hours(&record.license_key).await?;
+    let team = state.registry.tenant(&record.license_key).send(WidgetTeamStatus).await.unwrap_or_default();
     Ok(HttpResponse::Ok().json(json!({
         "product_key": record.product_key,
         "config": config,
-        "agents_available": available,
-        "open_now": hours.is_open(chrono::Utc::now()),
-        "offline_message": hours.offline_message,
+        "agents_available": team.agents_available,
+        "open_now": team.open_now,
+        "offline_message": team.offline_message,
     })))
 }
 

@@ -1,8 +1,9 @@
 //! Business hours: a schedule in a time zone; outside it the widget learns the team is away and a
 //! visitor who writes gets the auto-reply once per conversation per day.
 
+use crate::cluster::Cluster;
 use crate::helpers::*;
-use crate::team::{add_member, put_as, visitor_writes};
+use crate::team::{add_member, dashboard_event, put_as, visitor_writes};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -123,3 +124,32 @@ async fn first_response_time_can_leave_closed_hours_out(backend: Backend) {
 }
 
 crate::on_both_stores!(first_response_time_can_leave_closed_hours_out);
+
+/// What `GET /api/widget/config` says of the team: `(open_now, offline_message)`.
+async fn widget_sees(app: &TestApp, key: &str) -> (Option<bool>, String) {
+    let config = app.client.get(app.url(&format!("/api/widget/config?product_key={key}"))).send().await.unwrap();
+    let config = expect_status(config, StatusCode::OK).await;
+    (config["open_now"].as_bool(), config["offline_message"].as_str().unwrap_or_default().to_owned())
+}
+
+/// Widgets ask their node's tenant actor, which keeps the hours; a save on another node reaches it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hours_saved_on_one_node_reach_widgets_on_another() {
+    let Some(cluster) = Cluster::new().await else { return };
+    let (a, b) = (cluster.node("a", &[]).await, cluster.node("b", &[]).await);
+    let owner = a.app.new_tenant(&["chatbot"]).await;
+    let key = a.app.chat_key(&owner).await;
+    let mut dashboard_b = b.app.dashboard_ws(&owner.token).await;
+    assert_eq!(widget_sees(&b.app, &key).await, (Some(true), String::new()), "B keeps the default hours");
+
+    let closed = json!({ "enabled": true, "timezone": "UTC", "weekly": {}, "offline_message": "Back on Monday" });
+    expect_status(put_as(&a.app, "/api/team/business-hours", &owner.token, &closed).await, StatusCode::OK).await;
+    dashboard_event(&mut dashboard_b, "activity:new", |d| d["type"] == "business_hours_updated").await;
+    assert_eq!(widget_sees(&b.app, &key).await, (Some(false), "Back on Monday".to_owned()));
+    let mut visitor = b.app.widget(&key, None).await;
+    let welcome = visitor.recv_type("welcome").await;
+    assert_eq!(
+        (welcome["open_now"].as_bool(), welcome["offline_message"].as_str()),
+        (Some(false), Some("Back on Monday"))
+    );
+}

@@ -4,9 +4,11 @@
 
 mod team;
 mod visitors;
+mod widget_status;
 
-pub use team::{AgentsAvailable, DashboardPresence, MemberChanged, TeamView};
+pub use team::{DashboardPresence, MemberChanged, TeamView};
 pub use visitors::{VisitorConnected, VisitorDisconnected};
+pub use widget_status::{HoursChanged, WidgetTeamStatus};
 
 use super::registry::Registry;
 use crate::bus::{Activity, BusEvent, Event, Metrics, Notification, SharedBus};
@@ -46,6 +48,8 @@ pub struct TenantActor {
     suspensions: watch::Sender<u64>,
     /// Members' dashboards and availability.
     team: team::Team,
+    /// The business hours, as last read (for widgets).
+    hours: widget_status::KeptHours,
 }
 
 impl TenantActor {
@@ -65,6 +69,7 @@ impl TenantActor {
             idle_after,
             suspensions: watch::Sender::new(0),
             team: team::Team::default(),
+            hours: widget_status::KeptHours::default(),
         }
     }
 
@@ -213,6 +218,7 @@ impl StreamHandler<Arc<BusEvent>> for TenantActor {
                 self.metrics_dirty = true;
                 match activity {
                     // The node where it happened tells every node's dashboards, once.
+                    Activity::BusinessHoursUpdated {} => self.hours.forget(),
                     Activity::ConversationOpened { conversation_id, channel } if !published.remote => {
                         let body = format!("A visitor started a conversation on {}", channel.as_str());
                         self.notify(

@@ -75,6 +75,11 @@ pub(super) struct Team {
 }
 
 impl Team {
+    /// Whether some member shows `online`: the widget offers live chat, or the offline form.
+    pub(super) fn any_online(&self) -> bool {
+        self.shown.values().any(|a| *a == Availability::Online)
+    }
+
     /// Takes in a `presence:updated` from any node.
     pub(super) fn learn(&mut self, member: &UserId, availability: Availability) {
         if availability == Availability::Offline {
@@ -288,19 +293,6 @@ impl Handler<Learn> for TenantActor {
 
     fn handle(&mut self, msg: Learn, _: &mut Self::Context) {
         self.team.learn(&msg.member, msg.availability);
-    }
-}
-
-/// Whether any member shows `online`: the widget offers live chat, or the offline form.
-#[derive(Message, Clone)]
-#[rtype(result = "bool")]
-pub struct AgentsAvailable;
-
-impl Handler<AgentsAvailable> for TenantActor {
-    type Result = bool;
-
-    fn handle(&mut self, _: AgentsAvailable, _: &mut Self::Context) -> bool {
-        self.team.shown.values().any(|a| *a == Availability::Online)
     }
 }
 

@@ -9,7 +9,7 @@ mod watching;
 
 use super::frames::ServerFrame;
 use crate::actors::{
-    AgentsAvailable, ConversationActor, ConversationUpdate, Registry, Unwatch, VisitorConnected, VisitorDisconnected,
+    ConversationActor, ConversationUpdate, Registry, Unwatch, VisitorConnected, VisitorDisconnected, WidgetTeamStatus,
 };
 use crate::domain::{ContactId, ConversationId, LicenseKey, ProductKey, VisitorToken};
 use crate::limits::RateLimits;
@@ -130,11 +130,11 @@ impl WidgetSession {
     pub async fn run(mut self, stream: AggregatedMessageStream, resume: Option<Conversation>, last_seq: i64) {
         let tenant = self.registry.tenant(&self.license);
         let suspensions = tenant.send(VisitorConnected { visitor_id: self.visitor_id.clone() }).await.ok();
-        let hours = self.store.business_hours(&self.license).await.unwrap_or_default();
+        let status = tenant.send(WidgetTeamStatus).await.unwrap_or_default();
         let team = TeamStatus {
-            agents_available: tenant.send(AgentsAvailable).await.unwrap_or(false),
-            open_now: hours.is_open(chrono::Utc::now()),
-            offline_message: hours.offline_message,
+            agents_available: status.agents_available,
+            open_now: status.open_now,
+            offline_message: status.offline_message,
         };
         let mut gauge = SocketGauge::open("widget");
         let end = match self.start(resume, last_seq, team).await {
