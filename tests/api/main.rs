@@ -29,6 +29,7 @@ mod operations;
 mod probe;
 mod product_keys;
 mod raw_ws;
+mod read_receipts;
 mod receiver;
 mod recovery;
 mod rolling_restart;

@@ -51,22 +51,44 @@ pub struct Read {
 }
 
 impl Handler<Read> for ConversationActor {
-    type Result = ResponseActFuture<Self, Result<(), StoreError>>;
+    type Result = ResponseFuture<Result<(), StoreError>>;
 
-    fn handle(&mut self, read: Read, _: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, read: Read, ctx: &mut Self::Context) -> Self::Result {
         self.last_active = Instant::now();
         let seq = read.seq.clamp(0, self.conversation.last_seq);
         let store = self.store.clone();
         let license = self.conversation.license_key.clone();
         let id = self.conversation.id.clone();
-        Box::pin(async move { store.mark_read(&license, &id, read.from, seq).await }.into_actor(self).map(
-            move |stored, act, _| {
-                stored?;
-                act.fan_out(ConversationUpdate::Read { from: read.from, seq }, read.origin);
-                act.publish(Event::Read { conversation_id: act.conversation.id.clone(), from: read.from, seq });
-                Ok(())
-            },
-        ))
+        let addr = ctx.address();
+        // Stored on its own task, like the auto-reply check: a future of the actor's own would stop being
+        // polled while a group commit holds the mailbox (`ctx.wait`), and if it held SQLite's only
+        // connection at that moment, the commit would wait for it forever.
+        let stored = tokio::spawn(async move {
+            store.mark_read(&license, &id, read.from, seq).await?;
+            addr.do_send(ReadStored { from: read.from, seq, origin: read.origin });
+            Ok(())
+        });
+        Box::pin(async move {
+            stored.await.unwrap_or_else(|_| Err(StoreError::Corrupt("storing a read receipt stopped".into())))
+        })
+    }
+}
+
+/// A read receipt is stored: show it to the other side and the dashboards.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct ReadStored {
+    from: Sender,
+    seq: i64,
+    origin: Option<u64>,
+}
+
+impl Handler<ReadStored> for ConversationActor {
+    type Result = ();
+
+    fn handle(&mut self, ReadStored { from, seq, origin }: ReadStored, _: &mut Self::Context) {
+        self.fan_out(ConversationUpdate::Read { from, seq }, origin);
+        self.publish(Event::Read { conversation_id: self.conversation.id.clone(), from, seq });
     }
 }
 
