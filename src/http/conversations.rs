@@ -10,7 +10,6 @@ use crate::store::{search_words, AssigneeFilter, ConversationCursor, Conversatio
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
-use std::collections::HashMap;
 
 const DEFAULT_PAGE: i64 = 20;
 const MAX_PAGE: i64 = 100;
@@ -137,14 +136,17 @@ async fn flag_waiting(
     let assigned = |s: &ConversationSummary| {
         s.conversation.status == ConversationStatus::Open && s.conversation.assignee_id.is_some()
     };
-    if !page.iter().any(assigned) {
+    let mut assignees: Vec<&UserId> =
+        page.iter().filter(|s| assigned(s)).filter_map(|s| s.conversation.assignee_id.as_ref()).collect();
+    if assignees.is_empty() {
         return Ok(());
     }
+    assignees.sort_unstable();
+    assignees.dedup();
+    // The live availability from the tenant actor (memory), the rest in one store read.
     let shown = state.registry.tenant(license).send(TeamView).await.map_err(|_| ApiError::Unavailable)?;
-    let settings = state.store.team_settings(license).await?;
-    let since = now_millis() - settings.waiting_after_minutes * 60_000;
-    let last_seen: HashMap<UserId, Option<i64>> =
-        state.store.members(license).await?.into_iter().map(|m| (m.id, m.last_seen_at)).collect();
+    let (waiting_after_minutes, last_seen) = state.store.waiting_inputs(license, &assignees).await?;
+    let since = now_millis() - waiting_after_minutes * 60_000;
     for summary in page.iter_mut().filter(|s| assigned(s)) {
         let Some(assignee) = &summary.conversation.assignee_id else { continue };
         let away = !shown.contains_key(assignee);

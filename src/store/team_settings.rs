@@ -40,6 +40,39 @@ impl Store {
         }
     }
 
+    /// What the inbox's `waiting` flag needs, in one read: the team's `waiting_after_minutes` and when
+    /// each of `members` (a page's assignees) was last seen (`None`: never, or not a member).
+    pub async fn waiting_inputs(
+        &self,
+        license: &LicenseKey,
+        members: &[&UserId],
+    ) -> StoreResult<(i64, HashMap<UserId, Option<i64>>)> {
+        let mut waiting_after = TeamSettings::default().waiting_after_minutes;
+        if members.is_empty() {
+            return Ok((waiting_after, HashMap::new()));
+        }
+        let placeholders: Vec<String> = (2..members.len() + 2).map(|n| format!("${n}")).collect();
+        let sql = format!(
+            "SELECT u.id, u.last_seen_at,
+                    (SELECT t.waiting_after_minutes FROM team_settings t WHERE t.license_key = $1) AS waiting_after
+             FROM users u WHERE u.license_key = $1 AND u.id IN ({})",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query(&sql).bind(license.as_str().to_owned());
+        for member in members {
+            query = query.bind(member.as_str().to_owned());
+        }
+        let rows = query.fetch_all(self.pool()).await.context("waiting_inputs")?;
+        let mut last_seen = HashMap::with_capacity(rows.len());
+        for row in &rows {
+            if let Some(minutes) = row.try_get::<Option<i64>, _>("waiting_after")? {
+                waiting_after = minutes;
+            }
+            last_seen.insert(parse_column(row, "id")?, row.try_get("last_seen_at")?);
+        }
+        Ok((waiting_after, last_seen))
+    }
+
     /// Replaces the license's team settings.
     pub async fn save_team_settings(&self, license: &LicenseKey, settings: &TeamSettings) -> StoreResult<()> {
         sqlx::query(
