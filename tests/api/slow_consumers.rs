@@ -71,14 +71,7 @@ async fn socketio_dashboard_that_stops_reading_is_disconnected(backend: Backend)
     stalled.disconnected().await;
 }
 
-crate::on_both_stores!(widget_that_stops_reading_is_disconnected);
-
-/// Known defect, kept as a failing check rather than deleted: with the official client frozen (SIGSTOP),
-/// the server did not close the socket within 60 s on main (socketioxide's heartbeat apparently does not
-/// fire while the socket's queue is full). Run it with `cargo nextest run --test api --run-ignored only
-/// socketio_dashboard_that_stops`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known defect: a frozen Socket.IO client is not disconnected within 60 s (see the issue 14 note)"]
-async fn socketio_dashboard_that_stops_reading_is_disconnected_sqlite() {
-    socketio_dashboard_that_stops_reading_is_disconnected(Backend::Sqlite).await;
-}
+crate::on_both_stores!(
+    widget_that_stops_reading_is_disconnected,
+    socketio_dashboard_that_stops_reading_is_disconnected
+);

@@ -1,6 +1,7 @@
 //! The Socket.IO port's accept loop: connection caps (total and per source address), a header timeout
 //! against slowloris, and a stop at the shutdown signal.
 
+use super::stall_guard::StallGuard;
 use crate::domain::client_address;
 use crate::limits::SlotTable;
 use crate::shutdown::Shutdown;
@@ -85,6 +86,8 @@ pub(super) async fn accept<S, B>(
             service.call(request)
         });
         tokio::spawn(async move {
+            // A client that stops reading is cut instead of holding its session forever.
+            let stream = StallGuard::new(stream, crate::ws::driver::SEND_TIMEOUT);
             let served = http.serve_connection(TokioIo::new(stream), service).with_upgrades().await;
             if let Err(err) = served {
                 tracing::debug!(%err, "Socket.IO connection ended with an error");

@@ -28,6 +28,7 @@ use tower_http::cors::CorsLayer;
 mod bridge;
 mod emits;
 mod listener;
+mod stall_guard;
 
 pub use listener::ListenerCaps;
 
