@@ -71,7 +71,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (12, "business_hours", include_str!("../../migrations/0012_business_hours.sql")),
     (13, "metrics_index", include_str!("../../migrations/0013_metrics_index.sql")),
     (14, "webhooks", include_str!("../../migrations/0014_webhooks.sql")),
-    (16, "channel_csat", include_str!("../../migrations/0016_channel_csat.sql")),
+    (18, "channel_csat", include_str!("../../migrations/0018_channel_csat.sql")),
 ];
 
 /// The parts of the schema the engines write differently (full-text search): (version, description,
