@@ -216,6 +216,13 @@ pub enum Activity {
         #[serde(skip_serializing_if = "Option::is_none")]
         comment: Option<String>,
     },
+    /// The visitor sent the widget's lead form; `lead` is what they gave (name, email, phone, fields).
+    LeadCaptured {
+        /// The conversation.
+        conversation_id: ConversationId,
+        /// The validated answers.
+        lead: serde_json::Value,
+    },
     /// A conversation's labels changed; `labels` is the whole new set.
     LabelsChanged {
         /// The conversation.

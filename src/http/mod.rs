@@ -17,6 +17,7 @@ mod integrations;
 mod invitations;
 mod json_object;
 mod labels;
+mod leads;
 mod metering;
 mod openapi;
 mod password;
@@ -57,6 +58,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(openapi::routes)
         .configure(sockets::routes)
         .configure(widget::public_routes)
+        .configure(leads::public_routes)
         .service(
             web::scope("/api")
                 .wrap(middleware::from_fn(metering::meter_usage))

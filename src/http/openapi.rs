@@ -49,6 +49,7 @@ pub struct ErrorDetail {
         super::widget::widget_js,
         super::widget::public_config,
         super::widget::load_config,
+        super::leads::submit_lead,
         super::conversations::list,
         super::conversations::show,
         super::conversations::messages,

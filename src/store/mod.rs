@@ -13,6 +13,7 @@ mod inbox;
 mod integrations;
 mod invitations;
 mod labels;
+mod leads;
 mod licenses;
 mod messages;
 mod metrics;
@@ -71,6 +72,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (12, "business_hours", include_str!("../../migrations/0012_business_hours.sql")),
     (13, "metrics_index", include_str!("../../migrations/0013_metrics_index.sql")),
     (14, "webhooks", include_str!("../../migrations/0014_webhooks.sql")),
+    (15, "leads", include_str!("../../migrations/0015_leads.sql")),
 ];
 
 /// The parts of the schema the engines write differently (full-text search): (version, description,

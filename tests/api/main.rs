@@ -23,6 +23,7 @@ mod deploy;
 mod errors;
 mod hardening;
 mod health;
+mod leads;
 mod nginx;
 mod operations;
 mod probe;

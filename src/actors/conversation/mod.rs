@@ -16,7 +16,7 @@ mod commit;
 mod remote;
 mod watchers;
 
-pub use changes::{MergeMetadata, Rate, Read, SetAssignee, SetStatus};
+pub use changes::{CaptureLead, MergeMetadata, Rate, Read, SetAssignee, SetStatus};
 pub use commit::{Post, Settle};
 pub use remote::Remote;
 pub use watchers::{Typing, Unwatch, Watch};
