@@ -289,6 +289,45 @@ async fn strict_urls_refuse_http_and_inner_addresses(backend: Backend) {
     }
 }
 
+async fn a_visitor_reopening_and_a_deactivation_are_announced(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else { return };
+    let tenant = app.new_tenant(&["chatbot"]).await;
+    let key = app.chat_key(&tenant).await;
+    let receiver = Receiver::start(Answer::Status(200)).await;
+    let events = ["chat_opened", "chat_closed", "message_created", "conversation_assigned"];
+    app.webhook_endpoint(&tenant, &receiver.url, &events).await;
+    let member = crate::team::add_member(&app, &tenant.token, "member").await;
+    let (mut visitor, conversation) = visitor_writes(&app, &key, "hello").await;
+    let assignee = format!("/api/conversations/{conversation}/assignee");
+    let assign = app.client.put(app.url(&assignee)).bearer_auth(&member.token).json(&json!({ "assignee_id": "me" }));
+    assert!(assign.send().await.expect("sent").status().is_success());
+    let close = format!("/api/conversations/{conversation}/close");
+    expect_status(app.post_as(&close, &tenant.token, &json!({})).await, StatusCode::OK).await;
+    visitor.recv_type("status").await;
+    visitor.send_json(&json!({ "type": "message", "text": "one more thing", "client_msg_id": "c2" })).await;
+    visitor.recv_type("ack").await;
+    let path = format!("/api/team/members/{}", member.id);
+    expect_status(app.delete_as(&path, &tenant.token).await, StatusCode::NO_CONTENT).await;
+
+    let received = receiver.wait_for(WAIT, |r| r.len() == 7).await;
+    let seen: Vec<&str> = received.iter().map(|r| r.event.as_str()).collect();
+    assert_eq!(
+        seen,
+        [
+            "chat_opened",
+            "message_created",
+            "conversation_assigned",
+            "chat_closed",
+            "chat_opened",
+            "message_created",
+            "conversation_assigned"
+        ]
+    );
+    assert_eq!(received[4].json["data"], json!({ "reopened": true, "by": "visitor" }));
+    assert_eq!(received[6].json["data"], json!({ "assignee_id": null, "reason": "member_deactivated" }));
+    assert_eq!(received[2].json["data"]["assignee_id"], member.id.as_str());
+}
+
 crate::on_both_stores!(
     signed_events_arrive_in_order_and_notes_never_leave,
     failures_are_retried_but_client_errors_are_not,
@@ -296,4 +335,5 @@ crate::on_both_stores!(
     endpoints_are_managed_by_admins_and_keys_and_audited,
     a_failing_endpoint_is_disabled_and_its_admins_told,
     strict_urls_refuse_http_and_inner_addresses,
+    a_visitor_reopening_and_a_deactivation_are_announced,
 );
