@@ -109,6 +109,7 @@ impl Application {
             per_source: shared.limits.source_connections.clone(),
             trust_x_forwarded_for: config.trust_x_forwarded_for,
         };
+        let retention = crate::retention::start(&config.retention, &store, &registry, shutdown.clone());
         let registry_for_shutdown = registry.clone();
         let socketio = socketio::serve(
             socketio_listener,
@@ -145,6 +146,7 @@ impl Application {
             webhook_secret_overlap: Duration::from_secs(
                 config.webhooks.webhook_secret_overlap_hours.saturating_mul(3600),
             ),
+            retention,
         });
         let listener = TcpListener::bind((config.host.as_str(), config.port))
             .with_context(|| format!("binding {}:{}", config.host, config.port))?;

@@ -12,7 +12,7 @@ mod tenant;
 
 pub use agent::{agent_conversation, agent_member, agent_message, AgentError, Teammate};
 pub use conversation::{
-    CaptureLead, ConversationActor, ConversationUpdate, MergeMetadata, Post, Rate, Read, Remote, SetAssignee,
+    CaptureLead, ConversationActor, ConversationUpdate, Erase, MergeMetadata, Post, Rate, Read, Remote, SetAssignee,
     SetStatus, Settle, Typing, Unwatch, Watch, WATCHER_QUEUE,
 };
 pub use outbound::{Destination, Dispatch};

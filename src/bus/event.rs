@@ -1,7 +1,7 @@
 //! What travels on the bus: the live events dashboards receive, named as on the wire.
 
 use crate::domain::{
-    Availability, Channel, ConversationId, Delivery, Message, MessageId, NotificationKind, Sender, UserId,
+    Availability, Channel, ContactId, ConversationId, Delivery, Message, MessageId, NotificationKind, Sender, UserId,
 };
 use serde::{Deserialize, Serialize};
 
@@ -222,6 +222,14 @@ pub enum Activity {
         conversation_id: ConversationId,
         /// The validated answers.
         lead: serde_json::Value,
+    },
+    /// A contact was erased (right to deletion, or the retention period): these conversations and
+    /// everything in them are gone; dashboards drop them, every node stops their live actors.
+    ConversationsErased {
+        /// The erased contact, when one was erased on request (`null` for retention).
+        contact_id: Option<ContactId>,
+        /// The conversations deleted.
+        conversation_ids: Vec<ConversationId>,
     },
     /// A conversation's labels changed; `labels` is the whole new set.
     LabelsChanged {

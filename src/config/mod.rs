@@ -6,12 +6,14 @@
 mod channels;
 mod checks;
 mod log_format;
+mod retention;
 mod usage;
 mod webhooks;
 
 pub(crate) use checks::redact;
 pub use checks::{InvalidSetting, MIN_JWT_SECRET_BYTES};
 pub use log_format::LogFormat;
+pub use retention::RetentionConfig;
 pub use usage::UsageConfig;
 pub use webhooks::WebhookConfig;
 
@@ -306,6 +308,9 @@ pub struct Config {
     /// Outgoing tenant webhooks.
     #[command(flatten)]
     pub webhooks: WebhookConfig,
+    /// Per-license data retention (the background job).
+    #[command(flatten)]
+    pub retention: RetentionConfig,
 }
 
 impl Config {

@@ -10,6 +10,7 @@ mod body_guard;
 mod business_hours;
 mod caller;
 mod conversations;
+mod data_protection;
 mod error;
 mod health;
 mod identity;
@@ -66,6 +67,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(password::routes)
                 .configure(two_factor::routes)
                 .configure(security_policy::routes)
+                .configure(data_protection::routes)
                 .configure(product_keys::routes)
                 .configure(widget::routes)
                 .configure(conversations::routes)

@@ -9,6 +9,7 @@ mod api_keys;
 mod audit;
 mod conversations;
 mod delivery;
+mod erasure;
 mod inbox;
 mod integrations;
 mod invitations;
@@ -19,6 +20,7 @@ mod messages;
 mod metrics;
 mod outbox;
 mod product_keys;
+mod retention;
 mod security;
 mod sessions;
 mod team_settings;
@@ -33,6 +35,7 @@ pub use api_keys::{ApiKeyRecord, NewApiKey, ResolvedApiKey};
 pub use audit::{AuditCursor, AuditEntry, AuditFilter, NewAuditEntry};
 pub use conversations::Conversation;
 pub use delivery::ProviderMessage;
+pub use erasure::ErasedContact;
 pub use inbox::{search_words, AssigneeFilter, ConversationCursor, ConversationFilter, ConversationSummary};
 pub use integrations::Integration;
 pub use invitations::{AcceptError, Invitation};
@@ -41,6 +44,7 @@ pub use licenses::{License, NewLicense};
 pub use messages::{Appended, NewMessage};
 pub use metrics::{MemberMetrics, StoredMetrics};
 pub use product_keys::ProductKeyRecord;
+pub use retention::MAX_RETENTION_DAYS;
 pub use security::TwoFactorRecord;
 pub use sessions::Session;
 pub use team_settings::TeamSettings;
@@ -73,6 +77,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (13, "metrics_index", include_str!("../../migrations/0013_metrics_index.sql")),
     (14, "webhooks", include_str!("../../migrations/0014_webhooks.sql")),
     (15, "leads", include_str!("../../migrations/0015_leads.sql")),
+    (16, "data_protection", include_str!("../../migrations/0016_data_protection.sql")),
 ];
 
 /// The parts of the schema the engines write differently (full-text search): (version, description,

@@ -19,6 +19,7 @@ mod cluster;
 mod cluster_recovery;
 mod csat;
 mod dashboard_live;
+mod data_protection;
 mod deploy;
 mod errors;
 mod hardening;

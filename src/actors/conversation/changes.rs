@@ -209,3 +209,20 @@ impl Handler<CaptureLead> for ConversationActor {
         ))
     }
 }
+
+/// The conversation was erased from the store (on this node or another): its watchers' sockets are told
+/// and closed, and the actor stops, so no live state outlives the data.
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub struct Erase;
+
+impl Handler<Erase> for ConversationActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Erase, ctx: &mut Self::Context) {
+        self.fan_out(ConversationUpdate::Erased, None);
+        self.watchers.clear();
+        self.pending.clear();
+        ctx.stop();
+    }
+}

@@ -16,7 +16,7 @@ mod commit;
 mod remote;
 mod watchers;
 
-pub use changes::{CaptureLead, MergeMetadata, Rate, Read, SetAssignee, SetStatus};
+pub use changes::{CaptureLead, Erase, MergeMetadata, Rate, Read, SetAssignee, SetStatus};
 pub use commit::{Post, Settle};
 pub use remote::Remote;
 pub use watchers::{Typing, Unwatch, Watch};
@@ -55,6 +55,8 @@ pub enum ConversationUpdate {
         /// Highest number read.
         seq: i64,
     },
+    /// The conversation was erased: the socket closes, the visitor's data is gone.
+    Erased,
     /// The conversation was closed or reopened; `rated` says whether the visitor has rated it.
     Status {
         /// Open or closed.
