@@ -19,6 +19,7 @@ mod invitations;
 mod json_object;
 mod labels;
 mod leads;
+mod message_delivery;
 mod metering;
 mod openapi;
 mod password;
@@ -72,6 +73,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(widget::routes)
                 .configure(conversations::routes)
                 .configure(assignment::routes)
+                .configure(message_delivery::routes)
                 .configure(team::routes)
                 .configure(business_hours::routes)
                 .configure(invitations::routes)

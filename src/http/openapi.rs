@@ -61,6 +61,7 @@ pub struct ErrorDetail {
         super::conversations::close,
         super::conversations::reopen,
         super::conversations::read,
+        super::message_delivery::show,
         super::assignment::assign,
         super::assignment::unassign,
         super::assignment::add_label,

@@ -9,6 +9,7 @@ mod api_keys;
 mod audit;
 mod conversations;
 mod delivery;
+mod delivery_attempts;
 mod erasure;
 mod inbox;
 mod integrations;
@@ -35,6 +36,7 @@ pub use api_keys::{ApiKeyRecord, NewApiKey, ResolvedApiKey};
 pub use audit::{AuditCursor, AuditEntry, AuditFilter, NewAuditEntry};
 pub use conversations::Conversation;
 pub use delivery::ProviderMessage;
+pub use delivery_attempts::{outcome as attempt_outcome, DeliveryAttempt};
 pub use erasure::ErasedContact;
 pub use inbox::{search_words, AssigneeFilter, ConversationCursor, ConversationFilter, ConversationSummary};
 pub use integrations::Integration;
@@ -78,6 +80,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (14, "webhooks", include_str!("../../migrations/0014_webhooks.sql")),
     (15, "leads", include_str!("../../migrations/0015_leads.sql")),
     (16, "data_protection", include_str!("../../migrations/0016_data_protection.sql")),
+    (17, "delivery_intent", include_str!("../../migrations/0017_delivery_intent.sql")),
 ];
 
 /// The parts of the schema the engines write differently (full-text search): (version, description,
