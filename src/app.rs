@@ -106,7 +106,7 @@ impl Application {
         let caps = socketio::ListenerCaps {
             max_connections,
             header_timeout: Duration::from_secs(config.header_timeout_seconds.max(1)),
-            per_source: shared.limits.source_connections.clone(),
+            limits: shared.limits.clone(),
             trust_x_forwarded_for: config.trust_x_forwarded_for,
         };
         let retention = crate::retention::start(&config.retention, &store, &registry, shutdown.clone());

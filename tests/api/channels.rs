@@ -63,9 +63,18 @@ async fn fake_provider() -> (String, Arc<Mutex<Provider>>) {
 
 /// A server whose providers are the fake, and a tenant with a connected page and number.
 async fn channels_app(backend: Backend) -> Option<(TestApp, Tenant, Arc<Mutex<Provider>>)> {
+    channels_app_with(backend, |_| {}).await
+}
+
+/// [`channels_app`] with `tweak` applied to its configuration.
+async fn channels_app_with(
+    backend: Backend,
+    tweak: impl FnOnce(&mut switchboard::config::Config),
+) -> Option<(TestApp, Tenant, Arc<Mutex<Provider>>)> {
     let database_url = fresh_database(backend).await?;
     let (provider_url, provider) = fake_provider().await;
     let mut config = test_config(database_url, backend);
+    tweak(&mut config);
     config.messenger_api_base = provider_url.clone();
     config.twilio_api_base = provider_url;
     let app = spawn_with(config).await;
@@ -391,7 +400,47 @@ async fn unconfigured_channels_are_disabled(backend: Backend) {
     assert_eq!(app.client.get(app.url("/readyz")).send().await.expect("sent").status(), StatusCode::OK);
 }
 
+/// Inbound messages beyond the license's per-second budget are refused with 429 before any work; the
+/// provider's retry of a refused one is stored once.
+async fn an_inbound_flood_is_slowed_per_license(backend: Backend) {
+    let Some((app, tenant, _)) = channels_app_with(backend, |c| c.burst.webhook_ingest_rate_per_second = 1).await
+    else {
+        return;
+    };
+    let mut refused = None;
+    for i in 0..20 {
+        let body = messenger_body(vec![messenger_event("PSID20", &format!("mid.flood.{i}"), &format!("m{i}"))]);
+        let response = post_messenger(&app, &body, MESSENGER_SECRET).await;
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            assert_eq!(response.headers()["retry-after"], "1");
+            expect_error(response, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+            refused = Some(body);
+            break;
+        }
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let body = refused.expect("20 messages at once cross a budget of 1 per second (bursts of 2)");
+    // The provider retries until it is taken; the message is stored once.
+    let mut taken = false;
+    for _ in 0..50 {
+        if post_messenger(&app, &body, MESSENGER_SECRET).await.status() == StatusCode::OK {
+            taken = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(taken, "a retry after Retry-After is taken");
+    let list =
+        expect_status(app.get_as("/api/products/chatbot/conversations", &tenant.token).await, StatusCode::OK).await;
+    let conversation_id = list["conversations"][0]["id"].as_str().expect("id").to_owned();
+    let texts: Vec<Value> =
+        messages_of(&app, &tenant, &conversation_id).await.iter().map(|m| m["text"].clone()).collect();
+    let unique: std::collections::BTreeSet<String> = texts.iter().map(|t| t.to_string()).collect();
+    assert_eq!(unique.len(), texts.len(), "no message stored twice: {texts:?}");
+}
+
 crate::on_both_stores!(
+    an_inbound_flood_is_slowed_per_license,
     messenger_handshake_echoes_the_challenge,
     messenger_messages_reach_the_dashboard_once,
     bad_messenger_webhooks_store_nothing,

@@ -12,6 +12,7 @@ mod audit;
 mod auth;
 mod availability;
 mod browser;
+mod bursts;
 mod business_hours;
 mod channels;
 mod cli;
