@@ -146,11 +146,11 @@ async fn failures_are_retried_but_client_errors_are_not(backend: Backend) {
     assert_eq!(expect_status(next, StatusCode::OK).await["deliveries"], json!([]));
 }
 
-async fn rotation_signs_with_both_secrets_during_the_overlap(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else { return };
-    let tenant = app.new_tenant(&["chatbot"]).await;
+/// Creates an endpoint, rotates its secret and sends a test event: the event is signed with both the
+/// new and the old secret. Returns the endpoint's path and the new secret.
+async fn rotate_and_send_a_test_event(app: &TestApp, tenant: &Tenant) -> (String, String) {
     let receiver = Receiver::start(Answer::Status(204)).await;
-    let endpoint = app.webhook_endpoint(&tenant, &receiver.url, &["chat_opened"]).await;
+    let endpoint = app.webhook_endpoint(tenant, &receiver.url, &["chat_opened"]).await;
     let old = endpoint["secret"].as_str().expect("secret").to_owned();
     let path = format!("/api/webhook-endpoints/{}", id(&endpoint));
     let rotated =
@@ -163,6 +163,13 @@ async fn rotation_signs_with_both_secrets_during_the_overlap(backend: Backend) {
     let got = receiver.wait_for(WAIT, |r| !r.is_empty()).await;
     assert_eq!(got[0].signature.matches("v1=").count(), 2, "{}", got[0].signature);
     assert!(verifies(&got[0].signature, &new, &got[0].body) && verifies(&got[0].signature, &old, &got[0].body));
+    (path, new)
+}
+
+async fn rotation_signs_with_both_secrets_during_the_overlap(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else { return };
+    let tenant = app.new_tenant(&["chatbot"]).await;
+    let (path, new) = rotate_and_send_a_test_event(&app, &tenant).await;
     let shown = expect_status(app.get_as(&path, &tenant.token).await, StatusCode::OK).await;
     assert!(shown.get("secret").is_none() && !shown.to_string().contains(&new), "never shown again");
 }
@@ -328,6 +335,35 @@ async fn a_visitor_reopening_and_a_deactivation_are_announced(backend: Backend) 
     assert_eq!(received[2].json["data"]["assignee_id"], member.id.as_str());
 }
 
+/// With SECRETS_KEY, signing secrets are stored sealed (a dump of the table cannot sign), and events are
+/// still signed with them, the rotated-out one included.
+async fn secrets_are_sealed_at_rest_with_a_key(backend: Backend) {
+    let Some(database_url) = fresh_database(backend).await else { return };
+    let mut config = test_config(database_url.clone(), backend);
+    config.secrets_key = Some("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=".into());
+    let app = spawn_with(config).await;
+    let tenant = app.new_tenant(&["chatbot"]).await;
+    rotate_and_send_a_test_event(&app, &tenant).await;
+
+    use sqlx::Connection;
+    let sql = "SELECT secret, previous_secret FROM webhook_endpoints";
+    let stored: Vec<(String, Option<String>)> = match backend {
+        Backend::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(&database_url).await.expect("sqlite");
+            sqlx::query_as(sql).fetch_all(&mut conn).await.expect("rows")
+        }
+        Backend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(&database_url).await.expect("postgres");
+            sqlx::query_as(sql).fetch_all(&mut conn).await.expect("rows")
+        }
+    };
+    let (secret, previous) = stored.first().cloned().expect("one endpoint");
+    let previous = previous.expect("the rotated-out secret");
+    for value in [&secret, &previous] {
+        assert!(value.starts_with("sealed:") && !value.contains("whsec_"), "stored in the clear: {value}");
+    }
+}
+
 crate::on_both_stores!(
     signed_events_arrive_in_order_and_notes_never_leave,
     failures_are_retried_but_client_errors_are_not,
@@ -336,4 +372,5 @@ crate::on_both_stores!(
     a_failing_endpoint_is_disabled_and_its_admins_told,
     strict_urls_refuse_http_and_inner_addresses,
     a_visitor_reopening_and_a_deactivation_are_announced,
+    secrets_are_sealed_at_rest_with_a_key,
 );
