@@ -364,6 +364,40 @@ async fn secrets_are_sealed_at_rest_with_a_key(backend: Backend) {
     }
 }
 
+/// Strict mode is checked again at send time: an http endpoint saved while it was off (here by another
+/// node of the same store, whose worker is idle) is refused when strict mode sends it, and nothing
+/// reaches the receiver.
+async fn strict_mode_refuses_at_send_time_what_was_saved_before(backend: Backend) {
+    let Some(database_url) = fresh_database(backend).await else { return };
+    let mut lax = test_config(database_url.clone(), backend);
+    lax.webhooks.webhook_poll_ms = 3_600_000;
+    let lax = spawn_with(lax).await;
+    let tenant = lax.new_tenant(&["chatbot"]).await;
+    let receiver = Receiver::start(Answer::Status(200)).await;
+    let body = json!({ "url": receiver.url, "events": ["chat_opened"], "enabled": false });
+    let endpoint =
+        expect_status(lax.post_as("/api/webhook-endpoints", &tenant.token, &body).await, StatusCode::CREATED).await;
+
+    let mut strict = test_config(database_url, backend);
+    strict.webhooks.webhook_strict_urls = Some(true);
+    let strict = spawn_with(strict).await;
+    let path = format!("/api/webhook-endpoints/{}", id(&endpoint));
+    expect_status(strict.patch_as(&path, &tenant.token, &json!({ "enabled": true })).await, StatusCode::OK).await;
+    expect_status(strict.post_as(&format!("{path}/test"), &tenant.token, &json!({})).await, StatusCode::ACCEPTED).await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let delivery = loop {
+        let log =
+            expect_status(strict.get_as(&format!("{path}/deliveries"), &tenant.token).await, StatusCode::OK).await;
+        if log["deliveries"][0]["status"] == "failed" {
+            break log["deliveries"][0].clone();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "still not refused: {log}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(delivery["last_error"].as_str().is_some_and(|e| e.contains("WEBHOOK_STRICT_URLS")), "{delivery}");
+    assert!(receiver.received().is_empty(), "nothing was sent to the inner address");
+}
+
 crate::on_both_stores!(
     signed_events_arrive_in_order_and_notes_never_leave,
     failures_are_retried_but_client_errors_are_not,
@@ -373,4 +407,5 @@ crate::on_both_stores!(
     strict_urls_refuse_http_and_inner_addresses,
     a_visitor_reopening_and_a_deactivation_are_announced,
     secrets_are_sealed_at_rest_with_a_key,
+    strict_mode_refuses_at_send_time_what_was_saved_before,
 );
