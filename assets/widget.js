@@ -558,6 +558,7 @@
     state.conversationId = conversationId;
     if (frame.status) setStatus(frame.status, frame.rated);
     showAvailability(frame);
+    showLeadForm(frame); // the pre-chat / offline form, when the tenant's leadForm asks for it
     save();
     setConnected(true);
     // Context first, so a conversation that the outbox opens is created with it.
@@ -741,6 +742,83 @@
     if (state.conversationId && state.maxSeq > state.readSent && sendFrame({ type: 'read', seq: state.maxSeq })) {
       state.readSent = state.maxSeq;
     }
+  }
+
+  // ---- lead form (pre-chat / offline) --------------------------------------------------------------
+  // Shown once per visitor: outside business hours, or before the first message when leadForm.preChat
+  // is on. Posts to /api/widget/leads; the server validates and answers a code per refused field.
+  function showLeadForm(frame) {
+    var spec = state.config.leadForm || {};
+    var doneKey = storeKey + ':lead';
+    var due = frame.open_now === false || (spec.preChat && !frame.conversation_id);
+    var done = false;
+    try {
+      done = localStorage.getItem(doneKey) === '1';
+    } catch (e) {
+      done = false; // storage blocked: ask again next time
+    }
+    if (!ui || !due || ui.lead || done) return;
+    var node = el('form', 'sb-csat', 'lead-form');
+    node.setAttribute('aria-label', 'Leave your details');
+    node.appendChild(el('div', null, 'lead-question', 'Leave your details and we will get back to you.'));
+    var inputs = {};
+    var add = function (key, label, type, required) {
+      var input = el('input', null, 'lead-' + key);
+      input.type = type;
+      input.placeholder = label + (required ? ' *' : '');
+      input.setAttribute('aria-label', label);
+      input.maxLength = 200;
+      input.required = !!required;
+      input.style.cssText = 'width:100%;box-sizing:border-box;font-size:16px;margin-bottom:6px';
+      node.appendChild(input);
+      inputs[key] = input;
+    };
+    add('name', 'Name', 'text', spec.requireName);
+    add('email', 'E-mail', 'email', true);
+    if (spec.askPhone || spec.requirePhone) add('phone', 'Phone', 'tel', spec.requirePhone);
+    var custom = Array.isArray(spec.customFields) ? spec.customFields : [];
+    custom.forEach(function (f) {
+      add('f_' + f.key, f.label || f.key, 'text', f.required);
+    });
+    var problem = el('div', 'sb-banner', 'lead-error');
+    problem.hidden = true;
+    var submit = el('button', 'sb-send', 'lead-send', 'Send');
+    submit.type = 'submit';
+    node.appendChild(problem);
+    node.appendChild(submit);
+    node.addEventListener('submit', function (event) {
+      event.preventDefault();
+      var value = function (key) {
+        return inputs[key] && inputs[key].value.trim() ? inputs[key].value.trim() : undefined;
+      };
+      var body = { product_key: productKey, visitor_token: state.visitorToken, name: value('name'), email: value('email'), phone: value('phone'), fields: {} };
+      custom.forEach(function (f) {
+        if (value('f_' + f.key)) body.fields[f.key] = value('f_' + f.key);
+      });
+      submit.disabled = true;
+      fetch(base + '/api/widget/leads', { method: 'POST', mode: 'cors', credentials: 'omit', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+        .then(function (response) {
+          return response.json().then(function (answer) {
+            if (!response.ok) throw new Error((answer.error && answer.error.message) || 'please check the form');
+            try {
+              localStorage.setItem(doneKey, '1');
+            } catch (e) {
+              // storage blocked: the form may show again on the next visit
+            }
+            while (node.firstChild) node.removeChild(node.firstChild);
+            node.appendChild(el('div', null, 'lead-thanks', 'Thanks! We will be in touch.'));
+          });
+        })
+        .catch(function (err) {
+          problem.textContent = err.message;
+          problem.hidden = false;
+        })
+        .then(function () {
+          submit.disabled = false;
+        });
+    });
+    ui.lead = node;
+    ui.panel.insertBefore(node, ui.notice.nextSibling);
   }
 
   // ---- sending -----------------------------------------------------------------------------------

@@ -26,9 +26,9 @@ use crate::http;
 use crate::licenses::Licenses;
 use crate::shutdown::Shutdown;
 use crate::state::AppState;
-use crate::store::{DisablePolicy, Store};
+use crate::store::Store;
 use crate::usage::UsageMeter;
-use crate::webhooks::{WebhookSettings, WebhookWorker};
+use crate::webhooks::WebhookWorker;
 use crate::ws::socketio;
 use actix_web::{middleware, web, App, HttpServer};
 use anyhow::Context;
@@ -100,15 +100,16 @@ impl Application {
             .with_context(|| format!("binding Socket.IO on {}:{}", config.host, config.socketio_port))?;
         let socketio_port = socketio_listener.local_addr()?.port();
         let shutdown = Shutdown::default();
-        let webhooks = webhook_worker(&config, &store, &shared.bus)?;
+        let webhooks = WebhookWorker::from_config(&config, &store, &shared.bus, tokens.clone())?;
         webhooks.start(shutdown.clone());
         let max_connections = connection_cap(config.max_connections);
         let caps = socketio::ListenerCaps {
             max_connections,
             header_timeout: Duration::from_secs(config.header_timeout_seconds.max(1)),
-            per_source: shared.limits.source_connections.clone(),
+            limits: shared.limits.clone(),
             trust_x_forwarded_for: config.trust_x_forwarded_for,
         };
+        let retention = crate::retention::start(&config.retention, &store, &registry, shutdown.clone());
         let registry_for_shutdown = registry.clone();
         let socketio = socketio::serve(
             socketio_listener,
@@ -145,6 +146,7 @@ impl Application {
             webhook_secret_overlap: Duration::from_secs(
                 config.webhooks.webhook_secret_overlap_hours.saturating_mul(3600),
             ),
+            retention,
         });
         let listener = TcpListener::bind((config.host.as_str(), config.port))
             .with_context(|| format!("binding {}:{}", config.host, config.port))?;
@@ -311,24 +313,6 @@ fn outbound(config: &Config) -> anyhow::Result<Outbound> {
         config.public_url.as_ref().map(|url| format!("{}/api/webhooks/twilio/status", url.trim_end_matches('/')));
     let timeout = Duration::from_millis(config.outbound_timeout_ms);
     Outbound::new(messenger, twilio, status_callback, timeout).context("building the provider HTTP client")
-}
-
-/// The webhook sender of this node, from the `WEBHOOK_*` settings.
-fn webhook_worker(config: &Config, store: &Store, bus: &crate::bus::SharedBus) -> anyhow::Result<WebhookWorker> {
-    let settings = &config.webhooks;
-    let settings = WebhookSettings {
-        strict_urls: settings.strict_urls(config.public_url.as_deref()),
-        timeout: Duration::from_millis(settings.webhook_timeout_ms.max(1)),
-        retry_base: Duration::from_millis(settings.webhook_retry_base_ms),
-        disable: DisablePolicy {
-            after_failures: i64::from(settings.webhook_disable_after_failures.max(1)),
-            after_ms: i64::try_from(settings.webhook_disable_after_seconds.saturating_mul(1000)).unwrap_or(i64::MAX),
-        },
-        concurrency: settings.webhook_concurrency.max(1),
-        poll: Duration::from_millis(settings.webhook_poll_ms.max(10)),
-    };
-    WebhookWorker::new(store.clone(), bus.clone(), Audit::new(store.clone()), settings)
-        .context("building the webhook HTTP client")
 }
 
 fn jwt_secret(config: &Config) -> Vec<u8> {

@@ -50,6 +50,9 @@ impl Backends {
             )?,
             sockets_per_visitor: config.max_sockets_per_visitor,
             connections_per_source: config.max_connections_per_source,
+            api_rate: rate("API_RATE_PER_SECOND", config.burst.api_rate_per_second)?,
+            webhook_ingest_rate: rate("WEBHOOK_INGEST_RATE_PER_SECOND", config.burst.webhook_ingest_rate_per_second)?,
+            emit_rate: rate("SOCKETIO_EMIT_RATE_PER_SECOND", config.burst.socketio_emit_rate_per_second)?,
         };
         let Some(url) = &config.redis_url else {
             return Ok(Self {

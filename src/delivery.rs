@@ -1,14 +1,20 @@
 //! The outbound delivery worker: hands agents' replies in Messenger and WhatsApp conversations to the
-//! provider, retrying with exponential backoff and jitter on timeouts and 5xx (never on 4xx). Every
-//! attempt is recorded; every change of the message's delivery state is stored and announced as
-//! `activity:new`. Actors reach it through [`Dispatch`] only, so they never depend on the channels.
+//! provider, retrying with exponential backoff and jitter on refused connections and 5xx (never on 4xx).
+//! Every attempt is stored as an intent before the call and completed after it; every change of the
+//! message's delivery state is stored and announced as `activity:new`. Actors reach it through
+//! [`Dispatch`] only, so they never depend on the channels.
+//!
+//! At most once where it cannot be known: Messenger's Send API and Twilio's Messages API take no
+//! idempotency key, so a call whose answer was lost (a timeout, or the node died mid-call and another
+//! node finds the intent still `in_flight`) ends `unknown` and is never resent automatically: a
+//! duplicate to a customer's phone cannot be taken back, a missing reply can be sent again by the agent.
 
 use crate::actors::{Destination, Dispatch};
 use crate::bus::{Activity, Event, SharedBus};
 use crate::channels::outbound::Outbound;
 use crate::channels::token_box::TokenBox;
 use crate::domain::{now_millis, ConversationId, Delivery, LicenseKey, Message, MessageId};
-use crate::store::Store;
+use crate::store::{attempt_outcome, Store};
 use dashmap::DashMap;
 use rand::Rng;
 use std::sync::Arc;
@@ -66,7 +72,8 @@ impl Deliverer {
 
     /// At shutdown: lets running deliveries finish for up to `wait`, then releases the rest in the
     /// store so another node resumes them at its next scan (a few seconds) rather than after
-    /// `OUTBOUND_ORPHAN_SECONDS`. A provider call cut off mid-flight may be repeated by that node.
+    /// `OUTBOUND_ORPHAN_SECONDS`. A provider call cut off mid-flight is not repeated there: its stored
+    /// intent makes that delivery `unknown`.
     pub async fn release(&self, wait: Duration) {
         let deadline = tokio::time::Instant::now() + wait;
         while !self.in_flight.is_empty() && tokio::time::Instant::now() < deadline {
@@ -103,6 +110,9 @@ impl Deliverer {
         let age = i64::try_from(orphaned_after.as_millis()).unwrap_or(i64::MAX);
         let now = now_millis();
         for orphan in self.store.orphaned_deliveries(now.saturating_sub(age), 100).await? {
+            if self.in_flight.contains_key(&orphan.message_id) {
+                continue; // still being delivered here (a slow call), not orphaned
+            }
             // Hold it for as long as a whole retry sequence may take.
             if !self.store.claim_delivery(&orphan.message_id, now.saturating_add(age)).await? {
                 continue;
@@ -110,10 +120,19 @@ impl Deliverer {
             let Ok(license) = LicenseKey::parse(&orphan.license_key) else { continue };
             let conversation = self.store.conversation(&license, &orphan.conversation_id).await?;
             let message = self.store.message(&license, &orphan.message_id).await?;
-            if let (Some(conversation), Some(message)) = (conversation, message) {
-                tracing::info!(message = %message.id, "resuming an orphaned delivery");
-                self.dispatch(Destination::of(&conversation), message);
+            let (Some(conversation), Some(message)) = (conversation, message) else { continue };
+            let to = Destination::of(&conversation);
+            // Its node stopped during a provider call: the contact may have the message. Not resent.
+            if let Some(intent) = self.store.unfinished_attempt(&message.id).await? {
+                let error =
+                    "its node stopped during the provider call; the contact may have it, so it is not sent again";
+                self.store.finish_attempt(&intent, attempt_outcome::UNKNOWN, None, Some(error)).await?;
+                tracing::warn!(message = %message.id, "an orphaned delivery's outcome is unknown; not resending");
+                self.settle(&to, &message, Delivery::Unknown, None, Some(error.to_owned())).await;
+                continue;
             }
+            tracing::info!(message = %message.id, "resuming an orphaned delivery");
+            self.dispatch(to, message);
         }
         Ok(())
     }
@@ -125,6 +144,17 @@ impl Deliverer {
             Err(error) => return self.settle(&to, &message, Delivery::Failed, None, Some(error)).await,
         };
         for attempt in 1..=self.policy.max_attempts {
+            // The intent is stored before the call: if this node dies during it, whoever resumes the
+            // delivery sees the call may have happened. Without a stored intent the provider is not called.
+            let intent = match self.store.begin_attempt(&to.license, &message.id, i64::from(attempt)).await {
+                Ok(intent) => intent,
+                Err(err) => {
+                    tracing::warn!(%err, message = %message.id, "could not record a delivery intent; not calling");
+                    last_error = format!("could not record the attempt: {err}");
+                    tokio::time::sleep(self.policy.delay(attempt)).await;
+                    continue;
+                }
+            };
             let result = self
                 .outbound
                 .send(to.channel, &to.account_id, to.contact_id.as_str(), &message.text, token.as_deref())
@@ -133,26 +163,29 @@ impl Deliverer {
                 Ok((status, _)) => (Some(*status), None),
                 Err(failure) => (failure.status, Some(failure.error.as_str())),
             };
-            tracing::info!(message = %message.id, attempt, ?status, error, "outbound delivery attempt");
-            if let Err(err) =
-                self.store.record_attempt(&to.license, &message.id, i64::from(attempt), status, error).await
-            {
-                tracing::warn!(%err, "could not record a delivery attempt");
-            }
             let outcome = match &result {
-                Ok(_) => "sent",
-                Err(failure) if failure.retryable && attempt < self.policy.max_attempts => "retry",
-                Err(_) => "failed",
+                Ok(_) => attempt_outcome::SENT,
+                Err(failure) if failure.ambiguous => attempt_outcome::UNKNOWN,
+                Err(failure) if failure.retryable && attempt < self.policy.max_attempts => attempt_outcome::RETRY,
+                Err(_) => attempt_outcome::FAILED,
             };
+            tracing::info!(message = %message.id, attempt, ?status, error, outcome, "outbound delivery attempt");
+            if let Err(err) = self.store.finish_attempt(&intent, outcome, status, error).await {
+                tracing::warn!(%err, "could not record a delivery attempt's outcome");
+            }
             metrics::counter!(crate::telemetry::OUTBOUND_ATTEMPTS, "provider" => to.channel.as_str(), "result" => outcome)
                 .increment(1);
             match result {
                 Ok((_, provider_id)) => {
                     return self.settle(&to, &message, Delivery::Sent, Some(&provider_id), None).await
                 }
-                Err(failure) if failure.retryable && attempt < self.policy.max_attempts => {
+                Err(failure) if outcome == attempt_outcome::RETRY => {
                     last_error = failure.error;
                     tokio::time::sleep(self.policy.delay(attempt)).await;
+                }
+                Err(failure) if failure.ambiguous => {
+                    let error = format!("{}; the provider may have it, so it is not sent again", failure.error);
+                    return self.settle(&to, &message, Delivery::Unknown, None, Some(error)).await;
                 }
                 Err(failure) => {
                     last_error = failure.error;

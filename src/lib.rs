@@ -19,6 +19,7 @@
 //! - `audit`: the append-only audit trail the operations write; `usage`: daily API allowances per tier.
 //! - [`webhooks`]: outgoing tenant webhooks: the worker that signs, sends and retries what the store's
 //!   outbox holds, and the guard on where they may go.
+//! - `retention`: the job that deletes what each license's retention period has expired.
 //! - [`cli`]: operator commands (issue and manage licenses without the HTTP admin).
 
 // Internal layers are `pub(crate)`: only what main.rs, tests/ and benches/ use is public, so the
@@ -38,6 +39,7 @@ pub(crate) mod error;
 pub(crate) mod http;
 pub(crate) mod licenses;
 pub(crate) mod limits;
+pub(crate) mod retention;
 pub mod shutdown;
 pub(crate) mod state;
 pub mod store;

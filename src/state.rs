@@ -63,4 +63,6 @@ pub struct AppState {
     pub webhook_strict_urls: bool,
     /// How long a rotated-out webhook secret keeps signing.
     pub webhook_secret_overlap: std::time::Duration,
+    /// Starts this node's retention sweep now (a license changed its period).
+    pub retention: crate::retention::RetentionWaker,
 }

@@ -1,7 +1,7 @@
 //! What travels on the bus: the live events dashboards receive, named as on the wire.
 
 use crate::domain::{
-    Availability, Channel, ConversationId, Delivery, Message, MessageId, NotificationKind, Sender, UserId,
+    Availability, Channel, ContactId, ConversationId, Delivery, Message, MessageId, NotificationKind, Sender, UserId,
 };
 use serde::{Deserialize, Serialize};
 
@@ -215,6 +215,21 @@ pub enum Activity {
         /// What the visitor added.
         #[serde(skip_serializing_if = "Option::is_none")]
         comment: Option<String>,
+    },
+    /// The visitor sent the widget's lead form; `lead` is what they gave (name, email, phone, fields).
+    LeadCaptured {
+        /// The conversation.
+        conversation_id: ConversationId,
+        /// The validated answers.
+        lead: serde_json::Value,
+    },
+    /// A contact was erased (right to deletion, or the retention period): these conversations and
+    /// everything in them are gone; dashboards drop them, every node stops their live actors.
+    ConversationsErased {
+        /// The erased contact, when one was erased on request (`null` for retention).
+        contact_id: Option<ContactId>,
+        /// The conversations deleted.
+        conversation_ids: Vec<ConversationId>,
     },
     /// A conversation's labels changed; `labels` is the whole new set.
     LabelsChanged {

@@ -12,8 +12,11 @@ pub struct SendFailure {
     pub status: Option<u16>,
     /// What went wrong.
     pub error: String,
-    /// Timeouts, connection errors and 5xx are worth another try; 4xx are not.
+    /// Connection errors and 5xx are worth another try; 4xx are not.
     pub retryable: bool,
+    /// The request may have reached the provider without an answer coming back (a timeout, a cut
+    /// connection): the contact may have the message, so it is not sent again.
+    pub ambiguous: bool,
 }
 
 /// The provider clients, configured from the operator's credentials.
@@ -47,7 +50,8 @@ impl Outbound {
         text: &str,
         page_token: Option<&str>,
     ) -> Result<(u16, String), SendFailure> {
-        let permanent = |error: &str| SendFailure { status: None, error: error.to_owned(), retryable: false };
+        let permanent =
+            |error: &str| SendFailure { status: None, error: error.to_owned(), retryable: false, ambiguous: false };
         let request = match channel {
             Channel::Messenger => {
                 let config = self.messenger.as_ref().ok_or_else(|| permanent("Messenger is disabled"))?;
@@ -74,10 +78,12 @@ impl Outbound {
             }
             Channel::Widget => return Err(permanent("widget messages are delivered over the socket")),
         };
+        // Only a refused connection proves the provider never saw the request.
         let response = request.send().await.map_err(|e| SendFailure {
             status: None,
             error: format!("request failed: {e}"),
-            retryable: true,
+            retryable: e.is_connect(),
+            ambiguous: !e.is_connect(),
         })?;
         let status = response.status();
         let answer: serde_json::Value = response.json().await.unwrap_or_default();
@@ -86,6 +92,7 @@ impl Outbound {
                 status: Some(status.as_u16()),
                 error: format!("provider answered {status}: {answer}"),
                 retryable: status.is_server_error(),
+                ambiguous: false,
             });
         }
         let id = match channel {
@@ -96,6 +103,7 @@ impl Outbound {
             status: Some(status.as_u16()),
             error: format!("provider answered without a message id: {answer}"),
             retryable: false,
+            ambiguous: false,
         })
     }
 }

@@ -3,15 +3,19 @@
 //! README's configuration table and `.env.example` mirror them (a test keeps `.env.example` in sync).
 //! [`checks`] refuses impossible settings before anything starts.
 
+mod burst;
 mod channels;
 mod checks;
 mod log_format;
+mod retention;
 mod usage;
 mod webhooks;
 
+pub use burst::BurstConfig;
 pub(crate) use checks::redact;
 pub use checks::{InvalidSetting, MIN_JWT_SECRET_BYTES};
 pub use log_format::LogFormat;
+pub use retention::RetentionConfig;
 pub use usage::UsageConfig;
 pub use webhooks::WebhookConfig;
 
@@ -306,6 +310,12 @@ pub struct Config {
     /// Outgoing tenant webhooks.
     #[command(flatten)]
     pub webhooks: WebhookConfig,
+    /// Per-license data retention (the background job).
+    #[command(flatten)]
+    pub retention: RetentionConfig,
+    /// Burst limits on the API, webhook ingestion and Socket.IO emits.
+    #[command(flatten)]
+    pub burst: BurstConfig,
 }
 
 impl Config {

@@ -73,5 +73,11 @@ wire_enum!(
         WebhookSecretRotated = "webhook_endpoint.secret_rotated",
         /// The server disabled an endpoint that kept failing (actor `system`).
         WebhookEndpointDisabled = "webhook_endpoint.disabled",
+        /// The license's data-retention period was set or cleared.
+        DataRetentionUpdated = "data_retention.updated",
+        /// One contact and all their conversations were erased (right to deletion); target: the contact id.
+        ContactErased = "contact.erased",
+        /// One contact's data was exported; target: the contact id.
+        ContactExported = "contact.exported",
     }
 );

@@ -69,6 +69,9 @@ wire_enum!(
         Delivered = "delivered",
         /// Given up on.
         Failed = "failed",
+        /// A provider call was made but its answer never recorded (its node stopped mid-call, or the
+        /// provider did not answer in time): the contact may have it. Never resent automatically.
+        Unknown = "unknown",
     }
 );
 

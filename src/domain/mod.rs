@@ -11,6 +11,7 @@ mod csat;
 mod email;
 mod ids;
 mod keys;
+mod lead;
 mod product;
 mod security;
 mod team;
@@ -30,6 +31,7 @@ pub use ids::{
     new_id, ApiKeyId, ContactId, ConversationId, MessageId, UserId, VisitorToken, WebhookDeliveryId, WebhookEndpointId,
 };
 pub use keys::{LicenseKey, ProductKey};
+pub use lead::{Lead, LeadAnswers, LeadField, LeadForm, LeadRefusal};
 pub use product::{LicenseStatus, Product, Tier};
 pub use security::{client_address, IpAllowlist, PasswordRule, SecurityPolicy, SessionTimeout};
 pub use team::{mentions, AutoAssignment, Availability, Permission, Role};

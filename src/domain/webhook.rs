@@ -23,6 +23,8 @@ wire_enum!(
         DeliveryUpdated = "delivery_updated",
         /// The visitor rated a closed conversation (`data.rating` 1–5, `data.comment`).
         CsatReceived = "csat_received",
+        /// The visitor filled in the widget's pre-chat or offline form (`data.lead`: name, email, phone, fields).
+        LeadCapture = "lead_capture",
         /// Sent by `POST /api/webhook-endpoints/{id}/test` to that endpoint only; never subscribed to.
         Test = "test",
     }

@@ -75,6 +75,8 @@ pub struct WidgetConfig {
     pub position: Position,
     /// UTM capture settings.
     pub utm: UtmCapture,
+    /// The pre-chat / offline lead form.
+    pub lead_form: super::LeadForm,
 }
 
 impl Default for WidgetConfig {
@@ -86,6 +88,7 @@ impl Default for WidgetConfig {
             text_color: "#ffffff".into(),
             position: Position::BottomRight,
             utm: UtmCapture::default(),
+            lead_form: super::LeadForm::default(),
         }
     }
 }
@@ -97,6 +100,7 @@ impl WidgetConfig {
         check_len("greeting", &self.greeting, 500)?;
         check_color("primaryColor", &self.primary_color)?;
         check_color("textColor", &self.text_color)?;
+        self.lead_form.validate()?;
         if self.utm.custom_params.len() > 20 {
             return Err(ParseError("utm.customParams takes at most 20 names".into()));
         }

@@ -1,5 +1,6 @@
 //! The one place daily allowances are enforced: a middleware on `/api` that resolves the caller once
-//! (dashboard token or API key), counts the call against the license's UTC day, refuses it past the
+//! (dashboard token or API key), refuses a burst beyond the license's per-second rate (`429 rate_limited`,
+//! `Retry-After: 1`), counts the call against the license's UTC day, refuses it past the
 //! tier's allowance (`429 daily_limit_exceeded`, `Retry-After`) and puts `X-RateLimit-Limit`,
 //! `X-RateLimit-Remaining` and `X-RateLimit-Reset` (epoch seconds) on every authenticated answer.
 //!
@@ -48,6 +49,14 @@ pub async fn meter_usage(
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
     super::record_license(caller.license());
+    if !state.limits.allow_api_call(caller.license()) {
+        let refusal = ApiError::TooManyRequests {
+            code: "rate_limited",
+            message: "too many API calls per second for this license (API_RATE_PER_SECOND); slow down".into(),
+            retry_after: 1,
+        };
+        return Ok(req.into_response(refusal.error_response()).map_into_boxed_body());
+    }
     let quota = if is_usage_read(&path) {
         state.usage.quota(caller.license(), caller.known_tier()).await
     } else {

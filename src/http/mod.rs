@@ -10,6 +10,7 @@ mod body_guard;
 mod business_hours;
 mod caller;
 mod conversations;
+mod data_protection;
 mod error;
 mod health;
 mod identity;
@@ -17,6 +18,8 @@ mod integrations;
 mod invitations;
 mod json_object;
 mod labels;
+mod leads;
+mod message_delivery;
 mod metering;
 mod openapi;
 mod password;
@@ -57,6 +60,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .configure(openapi::routes)
         .configure(sockets::routes)
         .configure(widget::public_routes)
+        .configure(leads::public_routes)
         .service(
             web::scope("/api")
                 .wrap(middleware::from_fn(metering::meter_usage))
@@ -64,10 +68,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(password::routes)
                 .configure(two_factor::routes)
                 .configure(security_policy::routes)
+                .configure(data_protection::routes)
                 .configure(product_keys::routes)
                 .configure(widget::routes)
                 .configure(conversations::routes)
                 .configure(assignment::routes)
+                .configure(message_delivery::routes)
                 .configure(team::routes)
                 .configure(business_hours::routes)
                 .configure(invitations::routes)

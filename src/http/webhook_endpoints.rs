@@ -10,6 +10,7 @@ use crate::domain::{AuditAction, Permission, Scope, WebhookEndpointId, WebhookEv
 use crate::state::AppState;
 use crate::store::{EndpointChange, WebhookEndpoint};
 use crate::webhooks::address::check_url;
+use crate::webhooks::seal_for_storage;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
@@ -137,8 +138,9 @@ async fn create(
         ));
     }
     let secret = WebhookSecret::generate();
+    let stored = seal_for_storage(state.tokens.as_deref(), license, &secret);
     let enabled = body.enabled.unwrap_or(true);
-    let endpoint = state.store.create_webhook_endpoint(license, &url, &description, &events, enabled, &secret).await?;
+    let endpoint = state.store.create_webhook_endpoint(license, &url, &description, &events, enabled, &stored).await?;
     let event = caller_event(&req, &state, &caller, AuditAction::WebhookEndpointCreated)
         .target(endpoint.id.as_str())
         .metadata(json!({ "url": endpoint.url, "events": endpoint.events }));
@@ -254,7 +256,8 @@ async fn rotate(
     let secret = WebhookSecret::generate();
     let overlap = i64::try_from(state.webhook_secret_overlap.as_millis()).unwrap_or(i64::MAX);
     let until = crate::domain::now_millis().saturating_add(overlap);
-    let endpoint = state.store.rotate_webhook_secret(caller.license(), &id, &secret, until).await?;
+    let stored = seal_for_storage(state.tokens.as_deref(), caller.license(), &secret);
+    let endpoint = state.store.rotate_webhook_secret(caller.license(), &id, &stored, until).await?;
     let endpoint = endpoint.ok_or(ApiError::NotFound("webhook endpoint"))?;
     let event = caller_event(&req, &state, &caller, AuditAction::WebhookSecretRotated)
         .target(endpoint.id.as_str())

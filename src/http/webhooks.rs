@@ -206,6 +206,15 @@ async fn ingest(
     channel: Channel,
     inbound: &InboundMessage,
 ) -> Result<(), ApiError> {
+    // A flood for one license is refused before any work; the provider retries, and its message ids
+    // make the retry of what was already stored a no-op.
+    if !state.limits.allow_webhook_ingest(license) {
+        return Err(ApiError::TooManyRequests {
+            code: "rate_limited",
+            message: "too many inbound messages per second for this license; retry shortly".into(),
+            retry_after: 1,
+        });
+    }
     let conversation_id =
         state.registry.contact_conversation(license, channel, &inbound.account_id, &inbound.contact_id).await?;
     let provider_msg_id: String = inbound.provider_msg_id.chars().take(100).collect();

@@ -1,5 +1,6 @@
 //! Limits on what clients may take: widget frames per visitor, per source address and per license;
-//! new conversations per source; login attempts per address and per e-mail; sockets per visitor and
+//! new conversations per source; login attempts per address and per e-mail; bursts of API calls and of
+//! inbound provider messages per license and of Socket.IO emits per member; sockets per visitor and
 //! connections per source ([`slots`]).
 //!
 //! Each node enforces a GCRA (governor) locally; with Redis, a per-second counter per visitor and per
@@ -26,6 +27,9 @@ pub struct RateLimits {
     new_conversations: DefaultKeyedRateLimiter<IpAddr>,
     login_per_source: DefaultKeyedRateLimiter<IpAddr>,
     login_per_email: DefaultKeyedRateLimiter<String>,
+    api_calls: DefaultKeyedRateLimiter<String>,
+    webhook_ingest: DefaultKeyedRateLimiter<String>,
+    emits: DefaultKeyedRateLimiter<String>,
     shared: Option<SharedCounters>,
     /// Open widget sockets per visitor token.
     pub visitor_sockets: Arc<SlotTable<String>>,
@@ -54,6 +58,12 @@ pub struct Budgets {
     pub sockets_per_visitor: usize,
     /// Open long-lived connections per source address (0: no cap).
     pub connections_per_source: usize,
+    /// Authenticated API calls per license (bursts of twice that).
+    pub api_rate: NonZeroU32,
+    /// Inbound provider messages per license (bursts of twice that).
+    pub webhook_ingest_rate: NonZeroU32,
+    /// Socket.IO emits per member (bursts of twice that).
+    pub emit_rate: NonZeroU32,
 }
 
 /// Which login budget refused an attempt.
@@ -81,6 +91,7 @@ impl RateLimits {
     /// Limits with `budgets`; `shared` adds the cross-node widget counters.
     pub fn new(budgets: Budgets, shared: Option<SharedCounters>) -> Self {
         let twice = |rate: NonZeroU32| rate.saturating_mul(NonZeroU32::MIN.saturating_add(1));
+        let per_second_bursting = |rate: NonZeroU32| Quota::per_second(rate).allow_burst(twice(rate));
         let per_minute = |n: NonZeroU32| Quota::per_minute(n).allow_burst(n);
         Self {
             visitor: DefaultKeyedRateLimiter::keyed(
@@ -95,6 +106,9 @@ impl RateLimits {
             new_conversations: DefaultKeyedRateLimiter::keyed(per_minute(budgets.new_conversations_per_minute)),
             login_per_source: DefaultKeyedRateLimiter::keyed(per_minute(budgets.logins_per_source_per_minute)),
             login_per_email: DefaultKeyedRateLimiter::keyed(per_minute(budgets.logins_per_email_per_minute)),
+            api_calls: DefaultKeyedRateLimiter::keyed(per_second_bursting(budgets.api_rate)),
+            webhook_ingest: DefaultKeyedRateLimiter::keyed(per_second_bursting(budgets.webhook_ingest_rate)),
+            emits: DefaultKeyedRateLimiter::keyed(per_second_bursting(budgets.emit_rate)),
             shared,
             visitor_sockets: SlotTable::new(budgets.sockets_per_visitor),
             source_connections: SlotTable::new(budgets.connections_per_source),
@@ -139,6 +153,21 @@ impl RateLimits {
         }
     }
 
+    /// Whether the license may make another authenticated API call now (its burst limit).
+    pub fn allow_api_call(&self, license: &LicenseKey) -> bool {
+        counted(self.api_calls.check_key(&license.to_string()).is_ok(), "api")
+    }
+
+    /// Whether the license may take another inbound Messenger/WhatsApp message now.
+    pub fn allow_webhook_ingest(&self, license: &LicenseKey) -> bool {
+        counted(self.webhook_ingest.check_key(&license.to_string()).is_ok(), "webhook_ingest")
+    }
+
+    /// Whether a member (of `license`) may send another Socket.IO emit now.
+    pub fn allow_emit(&self, license: &LicenseKey, member: &str) -> bool {
+        counted(self.emits.check_key(&format!("{license}/{member}")).is_ok(), "socketio_emit")
+    }
+
     /// Forgets keys that have been quiet long enough to be back at full allowance.
     pub fn sweep(&self) {
         self.visitor.retain_recent();
@@ -147,6 +176,9 @@ impl RateLimits {
         self.new_conversations.retain_recent();
         self.login_per_source.retain_recent();
         self.login_per_email.retain_recent();
+        self.api_calls.retain_recent();
+        self.webhook_ingest.retain_recent();
+        self.emits.retain_recent();
     }
 }
 

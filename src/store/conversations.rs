@@ -40,10 +40,12 @@ pub struct Conversation {
     pub csat_rating: Option<i64>,
     /// The visitor's comment with the rating.
     pub csat_comment: Option<String>,
+    /// What the visitor gave in the widget's lead form (name, email, phone, fields), once sent.
+    pub lead: Option<serde_json::Value>,
 }
 
 pub(super) const CONVERSATION_COLUMNS: &str = "id, license_key, channel, contact_id, status, metadata, \
-     last_seq, agent_read_seq, visitor_read_seq, created_at, updated_at, assignee_id, csat_rating, csat_comment";
+     last_seq, agent_read_seq, visitor_read_seq, created_at, updated_at, assignee_id, csat_rating, csat_comment, lead";
 
 pub(super) fn conversation_from_row(row: &AnyRow) -> StoreResult<Conversation> {
     let key: String = row.try_get("license_key")?;
@@ -63,6 +65,10 @@ pub(super) fn conversation_from_row(row: &AnyRow) -> StoreResult<Conversation> {
         assignee_id: super::parse_optional_column(row, "assignee_id")?,
         csat_rating: row.try_get("csat_rating")?,
         csat_comment: row.try_get("csat_comment")?,
+        lead: row
+            .try_get::<Option<String>, _>("lead")?
+            .map(|raw| serde_json::from_str(&raw).map_err(|e| StoreError::Corrupt(format!("lead: {e}"))))
+            .transpose()?,
     })
 }
 

@@ -1,7 +1,8 @@
-//! Outbound delivery bookkeeping: each attempt, and the message's delivery state.
+//! Outbound delivery bookkeeping: the message's delivery state, its lease, and orphans to resume
+//! (each attempt is in `delivery_attempts`).
 
 use super::{parse_column, Context, Store, StoreResult};
-use crate::domain::{new_id, now_millis, ConversationId, Delivery, LicenseKey, MessageId, WebhookEvent};
+use crate::domain::{now_millis, ConversationId, Delivery, LicenseKey, MessageId, WebhookEvent};
 use serde_json::json;
 use sqlx::Row;
 
@@ -17,32 +18,6 @@ pub struct ProviderMessage {
 }
 
 impl Store {
-    /// Records one attempt to hand a message to its provider.
-    pub async fn record_attempt(
-        &self,
-        license: &LicenseKey,
-        message_id: &MessageId,
-        attempt: i64,
-        status_code: Option<u16>,
-        error: Option<&str>,
-    ) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO delivery_attempts (id, message_id, license_key, attempt, status_code, error, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(new_id())
-        .bind(message_id.as_str().to_owned())
-        .bind(license.as_str().to_owned())
-        .bind(attempt)
-        .bind(status_code.map(i64::from))
-        .bind(error.map(str::to_owned))
-        .bind(now_millis())
-        .execute(self.pool())
-        .await
-        .context("record_attempt")?;
-        Ok(())
-    }
-
     /// Sets a message's delivery state (and the provider's id once known). A state never moves back:
     /// a late `sent` does not overwrite `delivered`. A change writes `delivery_updated` to the webhook outbox.
     pub async fn set_delivery(

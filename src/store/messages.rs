@@ -149,6 +149,19 @@ impl Store {
     ) -> StoreResult<Option<Vec<Message>>> {
         let now = now_millis();
         let mut tx = self.pool().begin().await.context("insert_batch")?;
+        // A visitor's message to a closed conversation reopens it: `chat_opened` (reopened) goes out
+        // before that message's `message_created`, in this transaction.
+        let reopened = reopen
+            && sqlx::query(
+                "UPDATE conversations SET status = 'open' WHERE license_key = $1 AND id = $2 AND status = 'closed'",
+            )
+            .bind(license.as_str().to_owned())
+            .bind(conversation_id.as_str().to_owned())
+            .execute(&mut *tx)
+            .await
+            .context("insert_batch")?
+            .rows_affected()
+                > 0;
         let count = i64::try_from(batch.len()).unwrap_or(i64::MAX);
         let last: Option<i64> = sqlx::query_scalar(
             "UPDATE conversations SET last_seq = last_seq + $1, updated_at = $2,
@@ -204,10 +217,15 @@ impl Store {
         // RETURNING order is not guaranteed by every engine: put them back in numbering order.
         messages.sort_by_key(|m| m.seq);
         // Private notes stay inside the team: never an event.
-        let changes: Vec<_> = messages
-            .iter()
-            .filter(|m| m.kind != MessageKind::Note)
-            .map(|m| (WebhookEvent::MessageCreated, json!({ "message": m })))
+        let reopening = reopened.then(|| (WebhookEvent::ChatOpened, json!({ "reopened": true, "by": "visitor" })));
+        let changes: Vec<_> = reopening
+            .into_iter()
+            .chain(
+                messages
+                    .iter()
+                    .filter(|m| m.kind != MessageKind::Note)
+                    .map(|m| (WebhookEvent::MessageCreated, json!({ "message": m }))),
+            )
             .collect();
         let announced = self.announce(&mut tx, license, conversation_id, &changes).await?;
         tx.commit().await.context("insert_batch")?;

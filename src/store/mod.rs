@@ -9,15 +9,19 @@ mod api_keys;
 mod audit;
 mod conversations;
 mod delivery;
+mod delivery_attempts;
+mod erasure;
 mod inbox;
 mod integrations;
 mod invitations;
 mod labels;
+mod leads;
 mod licenses;
 mod messages;
 mod metrics;
 mod outbox;
 mod product_keys;
+mod retention;
 mod security;
 mod sessions;
 mod team_settings;
@@ -32,6 +36,8 @@ pub use api_keys::{ApiKeyRecord, NewApiKey, ResolvedApiKey};
 pub use audit::{AuditCursor, AuditEntry, AuditFilter, NewAuditEntry};
 pub use conversations::Conversation;
 pub use delivery::ProviderMessage;
+pub use delivery_attempts::{outcome as attempt_outcome, DeliveryAttempt};
+pub use erasure::ErasedContact;
 pub use inbox::{search_words, AssigneeFilter, ConversationCursor, ConversationFilter, ConversationSummary};
 pub use integrations::Integration;
 pub use invitations::{AcceptError, Invitation};
@@ -40,6 +46,7 @@ pub use licenses::{License, NewLicense};
 pub use messages::{Appended, NewMessage};
 pub use metrics::{MemberMetrics, StoredMetrics, TeamMetrics};
 pub use product_keys::ProductKeyRecord;
+pub use retention::MAX_RETENTION_DAYS;
 pub use security::TwoFactorRecord;
 pub use sessions::Session;
 pub use team_settings::TeamSettings;
@@ -71,6 +78,9 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (12, "business_hours", include_str!("../../migrations/0012_business_hours.sql")),
     (13, "metrics_index", include_str!("../../migrations/0013_metrics_index.sql")),
     (14, "webhooks", include_str!("../../migrations/0014_webhooks.sql")),
+    (15, "leads", include_str!("../../migrations/0015_leads.sql")),
+    (16, "data_protection", include_str!("../../migrations/0016_data_protection.sql")),
+    (17, "delivery_intent", include_str!("../../migrations/0017_delivery_intent.sql")),
     (18, "channel_csat", include_str!("../../migrations/0018_channel_csat.sql")),
 ];
 

@@ -1,8 +1,9 @@
 //! Dashboard users (team members): each belongs to exactly one license.
 
 use super::{parse_column, Context, Store, StoreError, StoreResult};
-use crate::domain::{now_millis, Availability, ConversationId, Email, LicenseKey, Role, UserId};
+use crate::domain::{now_millis, Availability, ConversationId, Email, LicenseKey, Role, UserId, WebhookEvent};
 use serde::Serialize;
+use serde_json::json;
 use sqlx::{any::AnyRow, Row};
 
 /// What it takes to create a user.
@@ -252,8 +253,17 @@ impl Store {
         .iter()
         .map(|row| parse_column(row, "id"))
         .collect::<StoreResult<Vec<ConversationId>>>()?;
+        let unassigned_event =
+            (WebhookEvent::ConversationAssigned, json!({ "assignee_id": null, "reason": "member_deactivated" }));
+        let mut announced = false;
+        for conversation in &unassigned {
+            announced |= self.announce(&mut tx, license, conversation, std::slice::from_ref(&unassigned_event)).await?;
+        }
         let revoked = revoke_user_sessions(&mut tx, license, id, now, "").await?;
         tx.commit().await.context("deactivate_member")?;
+        if announced {
+            self.outbox_committed();
+        }
         Ok(Some((revoked, unassigned)))
     }
 

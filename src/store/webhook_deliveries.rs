@@ -4,7 +4,6 @@
 use super::{parse_column, Context, Store, StoreResult};
 use crate::domain::{
     new_id, now_millis, LicenseKey, WebhookDeliveryId, WebhookDeliveryStatus, WebhookEndpointId, WebhookEvent,
-    WebhookSecret,
 };
 use sqlx::{any::AnyRow, Row};
 
@@ -25,8 +24,9 @@ pub struct ClaimedDelivery {
     pub event_id: String,
     /// The body, byte for byte as signed.
     pub payload: String,
-    /// The endpoint's secret, then the previous one while its rotation overlap lasts.
-    pub secrets: Vec<WebhookSecret>,
+    /// The endpoint's secret, then the previous one while its rotation overlap lasts, as stored
+    /// (`whsec_…`, or sealed: see `webhooks::sealing`).
+    pub secrets: Vec<String>,
     /// This attempt's number, from 1.
     pub attempt: i64,
     /// Until when (epoch ms) a failure may still be retried.
@@ -185,12 +185,11 @@ impl Store {
 }
 
 fn claimed_from_row(row: &AnyRow, now: i64) -> StoreResult<ClaimedDelivery> {
-    let parse_secret = |raw: String| WebhookSecret::parse(&raw).map_err(|e| super::StoreError::Corrupt(e.0));
-    let mut secrets = vec![parse_secret(row.try_get("secret")?)?];
+    let mut secrets: Vec<String> = vec![row.try_get("secret")?];
     let previous: Option<String> = row.try_get("previous_secret")?;
     let until: Option<i64> = row.try_get("previous_secret_until")?;
     if let (Some(previous), true) = (previous, until.is_some_and(|until| until > now)) {
-        secrets.push(parse_secret(previous)?);
+        secrets.push(previous);
     }
     let license: String = row.try_get("license_key")?;
     Ok(ClaimedDelivery {

@@ -1,7 +1,7 @@
 //! Outgoing webhook endpoints: where a license's events go, what each subscribes to, and its signing secrets.
 
 use super::{parse_column, Context, Store, StoreError, StoreResult};
-use crate::domain::{new_id, now_millis, LicenseKey, WebhookEndpointId, WebhookEvent, WebhookSecret};
+use crate::domain::{new_id, now_millis, LicenseKey, WebhookEndpointId, WebhookEvent};
 use serde::Serialize;
 use sqlx::{any::AnyRow, Row};
 
@@ -73,7 +73,7 @@ fn endpoint_from_row(row: &AnyRow) -> StoreResult<WebhookEndpoint> {
 }
 
 impl Store {
-    /// Stores a new endpoint with its first secret.
+    /// Stores a new endpoint with its first secret, in its stored form (`whsec_…` or sealed).
     pub async fn create_webhook_endpoint(
         &self,
         license: &LicenseKey,
@@ -81,7 +81,7 @@ impl Store {
         description: &str,
         events: &[WebhookEvent],
         enabled: bool,
-        secret: &WebhookSecret,
+        stored_secret: &str,
     ) -> StoreResult<WebhookEndpoint> {
         let now = now_millis();
         let row = sqlx::query(&format!(
@@ -95,7 +95,7 @@ impl Store {
         .bind(description.to_owned())
         .bind(events_json(events))
         .bind(i64::from(enabled))
-        .bind(secret.expose().to_owned())
+        .bind(stored_secret.to_owned())
         .bind(now)
         .fetch_one(self.pool())
         .await
@@ -162,12 +162,13 @@ impl Store {
         row.as_ref().map(endpoint_from_row).transpose()
     }
 
-    /// Replaces the signing secret; the old one keeps signing too until `previous_until` (epoch ms).
+    /// Replaces the signing secret (in its stored form); the old one keeps signing too until
+    /// `previous_until` (epoch ms).
     pub async fn rotate_webhook_secret(
         &self,
         license: &LicenseKey,
         id: &WebhookEndpointId,
-        secret: &WebhookSecret,
+        stored_secret: &str,
         previous_until: i64,
     ) -> StoreResult<Option<WebhookEndpoint>> {
         let row = sqlx::query(&format!(
@@ -178,7 +179,7 @@ impl Store {
         .bind(license.as_str().to_owned())
         .bind(id.as_str().to_owned())
         .bind(previous_until)
-        .bind(secret.expose().to_owned())
+        .bind(stored_secret.to_owned())
         .bind(now_millis())
         .fetch_optional(self.pool())
         .await

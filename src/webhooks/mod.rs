@@ -7,9 +7,12 @@
 //! events reach an endpoint in order: a later one is not claimed while an earlier one is pending. A lease
 //! outlives the request timeout, so a node killed mid-send only delays its deliveries; at shutdown it
 //! hands unfinished ones back. Delivery is at least once: receivers deduplicate on the event `id`.
+//! Signing secrets are stored sealed when `SECRETS_KEY` is set ([`seal_for_storage`]).
 
 pub mod address;
+mod sealing;
 pub mod signature;
 mod worker;
 
+pub use sealing::seal_for_storage;
 pub use worker::{WebhookSettings, WebhookWorker};

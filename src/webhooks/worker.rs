@@ -1,12 +1,16 @@
 //! The delivery worker: claim, sign, send, record, retry; disable an endpoint that keeps failing.
 
 use super::address::{literal_private_host, PublicResolver};
+use super::sealing::open_stored;
 use super::signature::{signature_header, DELIVERY_HEADER, EVENT_HEADER, EVENT_ID_HEADER, SIGNATURE_HEADER};
 use crate::audit::{Actor, Audit, AuditEvent};
 use crate::bus::{Event, Notification, SharedBus};
+use crate::channels::token_box::TokenBox;
+use crate::config::Config;
 use crate::domain::{now_millis, AuditAction, NotificationKind, Permission, WebhookDeliveryId, WebhookDeliveryStatus};
 use crate::shutdown::Shutdown;
 use crate::store::{AttemptRecord, ClaimedDelivery, DisablePolicy, DisabledEndpoint, Store};
+use anyhow::Context;
 use dashmap::DashMap;
 use rand::Rng;
 use serde_json::json;
@@ -60,9 +64,36 @@ pub struct WebhookWorker {
     settings: Arc<WebhookSettings>,
     in_flight: Arc<DashMap<WebhookDeliveryId, ()>>,
     finished: Arc<Notify>,
+    /// Opens sealed signing secrets; `None` without `SECRETS_KEY`.
+    tokens: Option<Arc<TokenBox>>,
 }
 
 impl WebhookWorker {
+    /// This node's worker, from the `WEBHOOK_*` settings; `tokens` opens sealed secrets.
+    pub fn from_config(
+        config: &Config,
+        store: &Store,
+        bus: &SharedBus,
+        tokens: Option<Arc<TokenBox>>,
+    ) -> anyhow::Result<Self> {
+        let webhooks = &config.webhooks;
+        let settings = WebhookSettings {
+            strict_urls: webhooks.strict_urls(config.public_url.as_deref()),
+            timeout: Duration::from_millis(webhooks.webhook_timeout_ms.max(1)),
+            retry_base: Duration::from_millis(webhooks.webhook_retry_base_ms),
+            disable: DisablePolicy {
+                after_failures: i64::from(webhooks.webhook_disable_after_failures.max(1)),
+                after_ms: i64::try_from(webhooks.webhook_disable_after_seconds.saturating_mul(1000))
+                    .unwrap_or(i64::MAX),
+            },
+            concurrency: webhooks.webhook_concurrency.max(1),
+            poll: Duration::from_millis(webhooks.webhook_poll_ms.max(10)),
+        };
+        let worker = Self::new(store.clone(), bus.clone(), Audit::new(store.clone()), settings)
+            .context("building the webhook HTTP client")?;
+        Ok(Self { tokens, ..worker })
+    }
+
     /// A worker with its own HTTP client (no redirects; public addresses only in strict mode).
     pub fn new(store: Store, bus: SharedBus, audit: Audit, settings: WebhookSettings) -> anyhow::Result<Self> {
         let mut client = reqwest::Client::builder()
@@ -75,7 +106,8 @@ impl WebhookWorker {
         }
         let client = client.build()?;
         let settings = Arc::new(settings);
-        Ok(Self { store, bus, audit, client, settings, in_flight: Arc::default(), finished: Arc::default() })
+        let (in_flight, finished) = (Arc::default(), Arc::default());
+        Ok(Self { store, bus, audit, client, settings, in_flight, finished, tokens: None })
     }
 
     /// Runs the claim loop until `shutdown`: after every scan, a commit of this node, a finished
@@ -155,13 +187,18 @@ impl WebhookWorker {
         if self.settings.strict_urls && (url.scheme() != "https" || literal_private_host(&url)) {
             return Err("refused: not an https URL of a public address (WEBHOOK_STRICT_URLS)".into());
         }
+        let secrets = delivery
+            .secrets
+            .iter()
+            .map(|stored| open_stored(self.tokens.as_deref(), &delivery.license_key, stored))
+            .collect::<Result<Vec<_>, _>>()?;
         let timestamp = now_millis() / 1000;
         let body = delivery.payload.as_bytes();
         let response = self
             .client
             .post(url)
             .header("content-type", "application/json")
-            .header(SIGNATURE_HEADER, signature_header(&delivery.secrets, timestamp, body))
+            .header(SIGNATURE_HEADER, signature_header(&secrets, timestamp, body))
             .header(EVENT_HEADER, delivery.event.as_str())
             .header(DELIVERY_HEADER, delivery.id.as_str())
             .header(EVENT_ID_HEADER, delivery.event_id.as_str())

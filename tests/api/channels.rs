@@ -19,14 +19,23 @@ pub struct Provider {
     access_tokens: Vec<String>,
     fail_next: usize,
     fail_status: u16,
+    /// Takes requests without ever answering (a provider call cut off by its node's death).
+    hang: bool,
 }
 
 pub async fn fake_provider() -> (String, Arc<Mutex<Provider>>) {
     let state = Arc::new(Mutex::new(Provider { fail_status: 500, ..Provider::default() }));
     let shared = web::Data::from(state.clone());
     let answer = |state: web::Data<Mutex<Provider>>, req: actix_web::HttpRequest, body: String| async move {
+        let hang = {
+            let mut provider = state.lock().expect("provider lock");
+            provider.requests.push((req.path().to_owned(), body.clone()));
+            provider.hang
+        };
+        if hang {
+            std::future::pending::<()>().await;
+        }
         let mut provider = state.lock().expect("provider lock");
-        provider.requests.push((req.path().to_owned(), body));
         let query: Vec<(String, String)> = serde_urlencoded::from_str(req.query_string()).unwrap_or_default();
         if let Some((_, token)) = query.into_iter().find(|(k, _)| k == "access_token") {
             provider.access_tokens.push(token);
@@ -54,9 +63,18 @@ pub async fn fake_provider() -> (String, Arc<Mutex<Provider>>) {
 
 /// A server whose providers are the fake, and a tenant with a connected page and number.
 pub async fn channels_app(backend: Backend) -> Option<(TestApp, Tenant, Arc<Mutex<Provider>>)> {
+    channels_app_with(backend, |_| {}).await
+}
+
+/// [`channels_app`] with `tweak` applied to its configuration.
+async fn channels_app_with(
+    backend: Backend,
+    tweak: impl FnOnce(&mut switchboard::config::Config),
+) -> Option<(TestApp, Tenant, Arc<Mutex<Provider>>)> {
     let database_url = fresh_database(backend).await?;
     let (provider_url, provider) = fake_provider().await;
     let mut config = test_config(database_url, backend);
+    tweak(&mut config);
     config.messenger_api_base = provider_url.clone();
     config.twilio_api_base = provider_url;
     let app = spawn_with(config).await;
@@ -210,6 +228,29 @@ async fn messenger_replies_go_out_with_retries(backend: Backend) {
     assert_eq!(sent_body["message"]["text"], "We are here");
     let stored = messages_of(&app, &tenant, &conversation_id).await;
     assert_eq!(stored[1]["delivery"], "sent");
+    // Each provider call is readable with the message: stored as an intent, completed with its outcome.
+    let message_id = stored[1]["id"].as_str().expect("id");
+    let path = format!("/api/conversations/{conversation_id}/messages/{message_id}/delivery");
+    let delivery = expect_status(app.get_as(&path, &tenant.token).await, StatusCode::OK).await;
+    assert_eq!((&delivery["delivery"], &delivery["provider_msg_id"]), (&json!("sent"), &json!("m_out_3")));
+    let attempts = delivery["attempts"].as_array().expect("attempts");
+    let seen: Vec<(Value, Value, Value)> =
+        attempts.iter().map(|a| (a["attempt"].clone(), a["outcome"].clone(), a["status_code"].clone())).collect();
+    assert_eq!(
+        seen,
+        [
+            (json!(1), json!("retry"), json!(500)),
+            (json!(2), json!("retry"), json!(500)),
+            (json!(3), json!("sent"), json!(200))
+        ]
+    );
+    assert!(attempts.iter().all(|a| a["finished_at"].as_i64() >= a["created_at"].as_i64()));
+    let inbound_id = stored[0]["id"].as_str().expect("id");
+    let inbound = format!("/api/conversations/{conversation_id}/messages/{inbound_id}/delivery");
+    let inbound = expect_status(app.get_as(&inbound, &tenant.token).await, StatusCode::OK).await;
+    assert_eq!((&inbound["delivery"], &inbound["attempts"]), (&Value::Null, &json!([])));
+    let other = app.new_tenant(&["chatbot"]).await;
+    expect_error(app.get_as(&path, &other.token).await, StatusCode::NOT_FOUND, "not_found").await;
 
     // Messenger later reports it delivered.
     let receipt = json!({ "sender": { "id": "PSID9" }, "recipient": { "id": PAGE }, "timestamp": 2,
@@ -238,7 +279,15 @@ async fn client_errors_are_not_retried(backend: Backend) {
     assert_eq!(failed["delivery"], "failed");
     assert!(failed["error"].as_str().expect("error").contains("400"), "{failed}");
     assert_eq!(provider.lock().expect("lock").requests.len(), 1, "a 4xx is never retried");
-    assert_eq!(messages_of(&app, &tenant, &conversation_id).await[1]["delivery"], "failed");
+    let stored = messages_of(&app, &tenant, &conversation_id).await;
+    assert_eq!(stored[1]["delivery"], "failed");
+    let path =
+        format!("/api/conversations/{conversation_id}/messages/{}/delivery", stored[1]["id"].as_str().expect("id"));
+    let delivery = expect_status(app.get_as(&path, &tenant.token).await, StatusCode::OK).await;
+    assert_eq!(
+        (&delivery["attempts"][0]["outcome"], &delivery["attempts"][0]["status_code"]),
+        (&json!("failed"), &json!(400))
+    );
 }
 
 async fn whatsapp_round_trip_with_status_callbacks(backend: Backend) {
@@ -351,7 +400,47 @@ async fn unconfigured_channels_are_disabled(backend: Backend) {
     assert_eq!(app.client.get(app.url("/readyz")).send().await.expect("sent").status(), StatusCode::OK);
 }
 
+/// Inbound messages beyond the license's per-second budget are refused with 429 before any work; the
+/// provider's retry of a refused one is stored once.
+async fn an_inbound_flood_is_slowed_per_license(backend: Backend) {
+    let Some((app, tenant, _)) = channels_app_with(backend, |c| c.burst.webhook_ingest_rate_per_second = 1).await
+    else {
+        return;
+    };
+    let mut refused = None;
+    for i in 0..20 {
+        let body = messenger_body(vec![messenger_event("PSID20", &format!("mid.flood.{i}"), &format!("m{i}"))]);
+        let response = post_messenger(&app, &body, MESSENGER_SECRET).await;
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            assert_eq!(response.headers()["retry-after"], "1");
+            expect_error(response, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+            refused = Some(body);
+            break;
+        }
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let body = refused.expect("20 messages at once cross a budget of 1 per second (bursts of 2)");
+    // The provider retries until it is taken; the message is stored once.
+    let mut taken = false;
+    for _ in 0..50 {
+        if post_messenger(&app, &body, MESSENGER_SECRET).await.status() == StatusCode::OK {
+            taken = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(taken, "a retry after Retry-After is taken");
+    let list =
+        expect_status(app.get_as("/api/products/chatbot/conversations", &tenant.token).await, StatusCode::OK).await;
+    let conversation_id = list["conversations"][0]["id"].as_str().expect("id").to_owned();
+    let texts: Vec<Value> =
+        messages_of(&app, &tenant, &conversation_id).await.iter().map(|m| m["text"].clone()).collect();
+    let unique: std::collections::BTreeSet<String> = texts.iter().map(|t| t.to_string()).collect();
+    assert_eq!(unique.len(), texts.len(), "no message stored twice: {texts:?}");
+}
+
 crate::on_both_stores!(
+    an_inbound_flood_is_slowed_per_license,
     messenger_handshake_echoes_the_challenge,
     messenger_messages_reach_the_dashboard_once,
     bad_messenger_webhooks_store_nothing,
@@ -449,6 +538,62 @@ async fn a_stopping_node_releases_its_deliveries_to_the_others() {
     assert_eq!(pending.a.wait().await.code(), Some(0), "node a exits cleanly");
     pending.resumed_by_node_b().await;
     assert!(stopped.elapsed() < std::time::Duration::from_secs(20), "resumed after {:?}", stopped.elapsed());
+}
+
+/// Node a dies (SIGKILL) during the provider call of a reply: the provider may have taken it. Node b,
+/// resuming the orphaned delivery, finds the stored intent still in flight and marks the reply
+/// `unknown` instead of sending it a second time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_cut_off_mid_call_is_not_sent_twice() {
+    let Some(cluster) = crate::cluster::Cluster::new().await else { return };
+    let (provider_url, provider) = fake_provider().await;
+    provider.lock().expect("lock").hang = true;
+    let env = [
+        ("MESSENGER_APP_SECRET", MESSENGER_SECRET),
+        ("MESSENGER_VERIFY_TOKEN", "verify-me"),
+        ("MESSENGER_PAGE_ACCESS_TOKEN", "page-token"),
+        ("MESSENGER_API_BASE", provider_url.as_str()),
+        ("OUTBOUND_ORPHAN_SECONDS", "1"),
+        ("OUTBOUND_TIMEOUT_MS", "600000"),
+    ];
+    let mut a = cluster.node("a", &env).await;
+    let tenant = a.app.new_tenant(&["chatbot"]).await;
+    let page = json!({ "provider": "messenger", "page_id": PAGE });
+    expect_status(a.app.post_as("/api/integrations", &tenant.token, &page).await, StatusCode::CREATED).await;
+    let body = messenger_body(vec![messenger_event("PSID12", "mid.12", "is my order out?")]);
+    assert_eq!(post_messenger(&a.app, &body, MESSENGER_SECRET).await.status(), StatusCode::OK);
+    let list =
+        expect_status(a.app.get_as("/api/products/chatbot/conversations", &tenant.token).await, StatusCode::OK).await;
+    let conversation_id = list["conversations"][0]["id"].as_str().expect("id").to_owned();
+    let path = format!("/api/conversations/{conversation_id}/messages");
+    let reply = expect_status(
+        a.app.post_as(&path, &tenant.token, &json!({ "text": "it left today" })).await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let message_id = reply["message"]["id"].as_str().expect("id").to_owned();
+    while provider.lock().expect("lock").requests.is_empty() {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    a.kill().await;
+    provider.lock().expect("lock").hang = false;
+
+    let b = cluster.node("b", &env).await;
+    let delivery_path = format!("/api/conversations/{conversation_id}/messages/{message_id}/delivery");
+    let mut delivery = Value::Null;
+    for _ in 0..150 {
+        delivery = expect_status(b.app.get_as(&delivery_path, &tenant.token).await, StatusCode::OK).await;
+        if delivery["delivery"] != "pending" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(delivery["delivery"], "unknown", "{delivery}");
+    let attempts = delivery["attempts"].as_array().expect("attempts");
+    assert_eq!(attempts.len(), 1, "{delivery}");
+    assert_eq!((&attempts[0]["outcome"], &attempts[0]["status_code"]), (&json!("unknown"), &Value::Null));
+    assert_eq!(provider.lock().expect("lock").requests.len(), 1, "the reply was not sent a second time");
+    assert_eq!(messages_of(&b.app, &tenant, &conversation_id).await[1]["delivery"], "unknown");
 }
 
 /// A page connected with its own access token replies with it; the token is stored sealed (not in

@@ -70,6 +70,8 @@ impl Cluster {
             .env("ACTOR_THREADS", "1")
             .env("VISITOR_RATE_PER_SECOND", "100")
             .env("VISITOR_BURST", "200")
+            // The crash and load tests reply through the API as fast as a node takes it.
+            .env("API_RATE_PER_SECOND", "100000")
             .env("RUST_LOG", "warn,switchboard::app=info")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

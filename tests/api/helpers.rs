@@ -155,6 +155,12 @@ pub fn test_config(database_url: String, backend: Backend) -> Config {
             webhook_concurrency: 32,
             webhook_poll_ms: 100,
         },
+        retention: switchboard::config::RetentionConfig { retention_sweep_seconds: 3600, retention_batch_rows: 2 },
+        burst: switchboard::config::BurstConfig {
+            api_rate_per_second: 1_000,
+            webhook_ingest_rate_per_second: 1_000,
+            socketio_emit_rate_per_second: 1_000,
+        },
     }
 }
 

@@ -146,11 +146,11 @@ async fn failures_are_retried_but_client_errors_are_not(backend: Backend) {
     assert_eq!(expect_status(next, StatusCode::OK).await["deliveries"], json!([]));
 }
 
-async fn rotation_signs_with_both_secrets_during_the_overlap(backend: Backend) {
-    let Some(app) = spawn_app(backend).await else { return };
-    let tenant = app.new_tenant(&["chatbot"]).await;
+/// Creates an endpoint, rotates its secret and sends a test event: the event is signed with both the
+/// new and the old secret. Returns the endpoint's path and the new secret.
+async fn rotate_and_send_a_test_event(app: &TestApp, tenant: &Tenant) -> (String, String) {
     let receiver = Receiver::start(Answer::Status(204)).await;
-    let endpoint = app.webhook_endpoint(&tenant, &receiver.url, &["chat_opened"]).await;
+    let endpoint = app.webhook_endpoint(tenant, &receiver.url, &["chat_opened"]).await;
     let old = endpoint["secret"].as_str().expect("secret").to_owned();
     let path = format!("/api/webhook-endpoints/{}", id(&endpoint));
     let rotated =
@@ -163,6 +163,13 @@ async fn rotation_signs_with_both_secrets_during_the_overlap(backend: Backend) {
     let got = receiver.wait_for(WAIT, |r| !r.is_empty()).await;
     assert_eq!(got[0].signature.matches("v1=").count(), 2, "{}", got[0].signature);
     assert!(verifies(&got[0].signature, &new, &got[0].body) && verifies(&got[0].signature, &old, &got[0].body));
+    (path, new)
+}
+
+async fn rotation_signs_with_both_secrets_during_the_overlap(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else { return };
+    let tenant = app.new_tenant(&["chatbot"]).await;
+    let (path, new) = rotate_and_send_a_test_event(&app, &tenant).await;
     let shown = expect_status(app.get_as(&path, &tenant.token).await, StatusCode::OK).await;
     assert!(shown.get("secret").is_none() && !shown.to_string().contains(&new), "never shown again");
 }
@@ -289,6 +296,108 @@ async fn strict_urls_refuse_http_and_inner_addresses(backend: Backend) {
     }
 }
 
+async fn a_visitor_reopening_and_a_deactivation_are_announced(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else { return };
+    let tenant = app.new_tenant(&["chatbot"]).await;
+    let key = app.chat_key(&tenant).await;
+    let receiver = Receiver::start(Answer::Status(200)).await;
+    let events = ["chat_opened", "chat_closed", "message_created", "conversation_assigned"];
+    app.webhook_endpoint(&tenant, &receiver.url, &events).await;
+    let member = crate::team::add_member(&app, &tenant.token, "member").await;
+    let (mut visitor, conversation) = visitor_writes(&app, &key, "hello").await;
+    let assignee = format!("/api/conversations/{conversation}/assignee");
+    let assign = app.client.put(app.url(&assignee)).bearer_auth(&member.token).json(&json!({ "assignee_id": "me" }));
+    assert!(assign.send().await.expect("sent").status().is_success());
+    let close = format!("/api/conversations/{conversation}/close");
+    expect_status(app.post_as(&close, &tenant.token, &json!({})).await, StatusCode::OK).await;
+    visitor.recv_type("status").await;
+    visitor.send_json(&json!({ "type": "message", "text": "one more thing", "client_msg_id": "c2" })).await;
+    visitor.recv_type("ack").await;
+    let path = format!("/api/team/members/{}", member.id);
+    expect_status(app.delete_as(&path, &tenant.token).await, StatusCode::NO_CONTENT).await;
+
+    let received = receiver.wait_for(WAIT, |r| r.len() == 7).await;
+    let seen: Vec<&str> = received.iter().map(|r| r.event.as_str()).collect();
+    assert_eq!(
+        seen,
+        [
+            "chat_opened",
+            "message_created",
+            "conversation_assigned",
+            "chat_closed",
+            "chat_opened",
+            "message_created",
+            "conversation_assigned"
+        ]
+    );
+    assert_eq!(received[4].json["data"], json!({ "reopened": true, "by": "visitor" }));
+    assert_eq!(received[6].json["data"], json!({ "assignee_id": null, "reason": "member_deactivated" }));
+    assert_eq!(received[2].json["data"]["assignee_id"], member.id.as_str());
+}
+
+/// With SECRETS_KEY, signing secrets are stored sealed (a dump of the table cannot sign), and events are
+/// still signed with them, the rotated-out one included.
+async fn secrets_are_sealed_at_rest_with_a_key(backend: Backend) {
+    let Some(database_url) = fresh_database(backend).await else { return };
+    let mut config = test_config(database_url.clone(), backend);
+    config.secrets_key = Some("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=".into());
+    let app = spawn_with(config).await;
+    let tenant = app.new_tenant(&["chatbot"]).await;
+    rotate_and_send_a_test_event(&app, &tenant).await;
+
+    use sqlx::Connection;
+    let sql = "SELECT secret, previous_secret FROM webhook_endpoints";
+    let stored: Vec<(String, Option<String>)> = match backend {
+        Backend::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(&database_url).await.expect("sqlite");
+            sqlx::query_as(sql).fetch_all(&mut conn).await.expect("rows")
+        }
+        Backend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(&database_url).await.expect("postgres");
+            sqlx::query_as(sql).fetch_all(&mut conn).await.expect("rows")
+        }
+    };
+    let (secret, previous) = stored.first().cloned().expect("one endpoint");
+    let previous = previous.expect("the rotated-out secret");
+    for value in [&secret, &previous] {
+        assert!(value.starts_with("sealed:") && !value.contains("whsec_"), "stored in the clear: {value}");
+    }
+}
+
+/// Strict mode is checked again at send time: an http endpoint saved while it was off (here by another
+/// node of the same store, whose worker is idle) is refused when strict mode sends it, and nothing
+/// reaches the receiver.
+async fn strict_mode_refuses_at_send_time_what_was_saved_before(backend: Backend) {
+    let Some(database_url) = fresh_database(backend).await else { return };
+    let mut lax = test_config(database_url.clone(), backend);
+    lax.webhooks.webhook_poll_ms = 3_600_000;
+    let lax = spawn_with(lax).await;
+    let tenant = lax.new_tenant(&["chatbot"]).await;
+    let receiver = Receiver::start(Answer::Status(200)).await;
+    let body = json!({ "url": receiver.url, "events": ["chat_opened"], "enabled": false });
+    let endpoint =
+        expect_status(lax.post_as("/api/webhook-endpoints", &tenant.token, &body).await, StatusCode::CREATED).await;
+
+    let mut strict = test_config(database_url, backend);
+    strict.webhooks.webhook_strict_urls = Some(true);
+    let strict = spawn_with(strict).await;
+    let path = format!("/api/webhook-endpoints/{}", id(&endpoint));
+    expect_status(strict.patch_as(&path, &tenant.token, &json!({ "enabled": true })).await, StatusCode::OK).await;
+    expect_status(strict.post_as(&format!("{path}/test"), &tenant.token, &json!({})).await, StatusCode::ACCEPTED).await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let delivery = loop {
+        let log =
+            expect_status(strict.get_as(&format!("{path}/deliveries"), &tenant.token).await, StatusCode::OK).await;
+        if log["deliveries"][0]["status"] == "failed" {
+            break log["deliveries"][0].clone();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "still not refused: {log}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(delivery["last_error"].as_str().is_some_and(|e| e.contains("WEBHOOK_STRICT_URLS")), "{delivery}");
+    assert!(receiver.received().is_empty(), "nothing was sent to the inner address");
+}
+
 crate::on_both_stores!(
     signed_events_arrive_in_order_and_notes_never_leave,
     failures_are_retried_but_client_errors_are_not,
@@ -296,4 +405,7 @@ crate::on_both_stores!(
     endpoints_are_managed_by_admins_and_keys_and_audited,
     a_failing_endpoint_is_disabled_and_its_admins_told,
     strict_urls_refuse_http_and_inner_addresses,
+    a_visitor_reopening_and_a_deactivation_are_announced,
+    secrets_are_sealed_at_rest_with_a_key,
+    strict_mode_refuses_at_send_time_what_was_saved_before,
 );

@@ -4,7 +4,7 @@
 use super::{ConversationActor, ConversationUpdate};
 use crate::actors::{AgentError, Teammate};
 use crate::bus::{Activity, Event, Notification};
-use crate::domain::{ConversationStatus, Permission, Sender, UserId};
+use crate::domain::{ConversationStatus, Lead, Permission, Sender, UserId};
 use crate::store::{Conversation, StoreError};
 use actix::prelude::*;
 use std::time::Instant;
@@ -167,5 +167,50 @@ impl Handler<SetAssignee> for ConversationActor {
                 },
             ),
         ))
+    }
+}
+
+/// The visitor sent the lead form: stored on the conversation (with its `lead_capture` webhook event),
+/// then shown to the team as `activity:new` `lead_captured`. Answers the conversation as stored.
+#[derive(Message, Clone)]
+#[rtype(result = "Result<Conversation, StoreError>")]
+pub struct CaptureLead(pub Lead);
+
+impl Handler<CaptureLead> for ConversationActor {
+    type Result = AtomicResponse<Self, Result<Conversation, StoreError>>;
+
+    fn handle(&mut self, CaptureLead(lead): CaptureLead, _: &mut Self::Context) -> Self::Result {
+        self.last_active = Instant::now();
+        let store = self.store.clone();
+        let license = self.conversation.license_key.clone();
+        let id = self.conversation.id.clone();
+        AtomicResponse::new(Box::pin(
+            async move { store.capture_lead(&license, &id, &lead).await }.into_actor(self).map(|stored, act, _| {
+                let stored = stored?.ok_or_else(|| StoreError::Corrupt("live conversation vanished".into()))?;
+                act.conversation.lead = stored.lead.clone();
+                act.publish(Event::Activity(Activity::LeadCaptured {
+                    conversation_id: stored.id.clone(),
+                    lead: stored.lead.clone().unwrap_or_default(),
+                }));
+                Ok(act.conversation.clone())
+            }),
+        ))
+    }
+}
+
+/// The conversation was erased from the store (on this node or another): its watchers' sockets are told
+/// and closed, and the actor stops, so no live state outlives the data.
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+pub struct Erase;
+
+impl Handler<Erase> for ConversationActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Erase, ctx: &mut Self::Context) {
+        self.fan_out(ConversationUpdate::Erased, None);
+        self.watchers.clear();
+        self.pending.clear();
+        ctx.stop();
     }
 }

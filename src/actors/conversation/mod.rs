@@ -18,7 +18,7 @@ mod csat;
 mod remote;
 mod watchers;
 
-pub use changes::{MergeMetadata, Read, SetAssignee, SetStatus};
+pub use changes::{CaptureLead, Erase, MergeMetadata, Read, SetAssignee, SetStatus};
 pub use commit::{Post, Settle};
 pub use csat::{Rate, RateReply};
 pub use remote::Remote;
@@ -58,6 +58,8 @@ pub enum ConversationUpdate {
         /// Highest number read.
         seq: i64,
     },
+    /// The conversation was erased: the socket closes, the visitor's data is gone.
+    Erased,
     /// The conversation was closed or reopened; `rated` says whether the visitor has rated it.
     Status {
         /// Open or closed.

@@ -18,17 +18,23 @@ pub(super) struct SendPayload {
     private: bool,
 }
 
-/// Runs a client emit's action and answers through its acknowledgement: `{ok: false, error}` for a
-/// payload that does not parse or an action that fails.
-async fn acknowledge<P, E, F, Fut>(ack: AckSender, payload: Result<P, E>, action: F)
+/// Runs a client emit's action and answers through its acknowledgement: `{ok: false, error}` for an
+/// emit over the member's budget (`rate_limited`, nothing done), a payload that does not parse, or an
+/// action that fails.
+async fn acknowledge<P, E, F, Fut>(within_budget: bool, ack: AckSender, payload: Result<P, E>, action: F)
 where
     E: std::fmt::Display,
     F: FnOnce(P) -> Fut,
     Fut: std::future::Future<Output = Result<Value, AgentError>>,
 {
-    let answer = match payload {
-        Err(err) => invalid(&err),
-        Ok(payload) => action(payload).await.unwrap_or_else(failure),
+    let answer = if !within_budget {
+        let message = "too many emits per second (SOCKETIO_EMIT_RATE_PER_SECOND); slow down";
+        json!({ "ok": false, "error": { "code": "rate_limited", "message": message } })
+    } else {
+        match payload {
+            Err(err) => invalid(&err),
+            Ok(payload) => action(payload).await.unwrap_or_else(failure),
+        }
     };
     let _ = ack.send(&answer);
 }
@@ -39,7 +45,7 @@ pub(super) async fn on_message_send(
     State(state): State<SocketIoState>,
     ack: AckSender,
 ) {
-    acknowledge(ack, payload, |p| async move {
+    acknowledge(within_budget(&state, &dashboard), ack, payload, |p| async move {
         let message = agent_message(Some(&dashboard.teammate.id), &p.text, p.client_msg_id.as_deref(), p.private)?;
         let id = agent_conversation(&p.conversation_id)?;
         let appended = state.registry.agent_reply(&dashboard.teammate, &id, message).await?;
@@ -59,7 +65,7 @@ pub(super) async fn on_close(
     State(state): State<SocketIoState>,
     ack: AckSender,
 ) {
-    acknowledge(ack, payload, |p| async move {
+    acknowledge(within_budget(&state, &dashboard), ack, payload, |p| async move {
         let closed = ConversationStatus::Closed;
         let id = agent_conversation(&p.conversation_id)?;
         let conversation = state.registry.agent_set_status(&dashboard.teammate, &id, closed).await?;
@@ -80,7 +86,7 @@ pub(super) async fn on_typing(
     State(state): State<SocketIoState>,
     ack: AckSender,
 ) {
-    acknowledge(ack, payload, |p| async move {
+    acknowledge(within_budget(&state, &dashboard), ack, payload, |p| async move {
         let id = agent_conversation(&p.conversation_id)?;
         state.registry.agent_typing(&dashboard.teammate, &id, p.is_typing).await?;
         Ok(json!({ "ok": true }))
@@ -101,13 +107,18 @@ pub(super) async fn on_assign(
     State(state): State<SocketIoState>,
     ack: AckSender,
 ) {
-    acknowledge(ack, payload, |p| async move {
+    acknowledge(within_budget(&state, &dashboard), ack, payload, |p| async move {
         let id = agent_conversation(&p.conversation_id)?;
         let assignee = p.assignee_id.as_deref().map(agent_member).transpose()?;
         let conversation = state.registry.agent_assign(&dashboard.teammate, &id, assignee).await?;
         Ok(json!({ "ok": true, "conversation": conversation }))
     })
     .await;
+}
+
+/// Whether the member may send another emit now (their per-second budget on this node).
+fn within_budget(state: &SocketIoState, dashboard: &Dashboard) -> bool {
+    state.limits.allow_emit(&dashboard.teammate.license, dashboard.teammate.id.as_str())
 }
 
 fn invalid(err: &dyn std::fmt::Display) -> Value {

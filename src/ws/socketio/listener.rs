@@ -3,7 +3,7 @@
 
 use super::stall_guard::StallGuard;
 use crate::domain::client_address;
-use crate::limits::SlotTable;
+use crate::limits::RateLimits;
 use crate::shutdown::Shutdown;
 use hyper::body::{Body, Incoming};
 use hyper::server::conn::http1;
@@ -21,8 +21,9 @@ pub struct ListenerCaps {
     pub max_connections: usize,
     /// Time a client has to send a request's headers.
     pub header_timeout: Duration,
-    /// Open connections per source address (shared with the WebSocket endpoints).
-    pub per_source: Arc<SlotTable<IpAddr>>,
+    /// The node's limits: open connections per source address (shared with the WebSocket endpoints)
+    /// and the members' emit budgets.
+    pub limits: Arc<RateLimits>,
     /// Take a request's client address from `X-Forwarded-For` (behind a trusted proxy only).
     pub trust_x_forwarded_for: bool,
 }
@@ -72,7 +73,7 @@ pub(super) async fn accept<S, B>(
             tracing::debug!(%peer, "Socket.IO connection refused: listener at MAX_CONNECTIONS");
             continue;
         };
-        let Some(slot) = caps.per_source.take(peer.ip()) else {
+        let Some(slot) = caps.limits.source_connections.take(peer.ip()) else {
             refused("source_full");
             tracing::debug!(%peer, "Socket.IO connection refused: source at MAX_CONNECTIONS_PER_SOURCE");
             continue;

@@ -42,6 +42,8 @@ pub struct SocketIoState {
     pub auth: Authenticator,
     /// The live actors.
     pub registry: Registry,
+    /// Emit budgets per member.
+    limits: Arc<crate::limits::RateLimits>,
     bridges: Arc<Bridges>,
     io: Arc<OnceLock<SocketIo>>,
 }
@@ -95,7 +97,7 @@ pub fn serve(
     std::thread::Builder::new().name("socketio-accept".into()).spawn(move || {
         runtime.block_on(async move {
             let bridges = Arc::new(Bridges::new(bus, io.clone()));
-            let state = SocketIoState { auth, registry, bridges, io };
+            let state = SocketIoState { auth, registry, limits: caps.limits.clone(), bridges, io };
             if let Err(err) = run(listener, state, caps, shutdown).await {
                 tracing::error!(%err, "the Socket.IO listener stopped");
             }

@@ -109,6 +109,7 @@ impl WidgetSession {
             }
             ConversationUpdate::Read { from, seq } => ServerFrame::Read { from: *from, seq: *seq },
             ConversationUpdate::Status { status, rated } => ServerFrame::Status { status: *status, rated: *rated },
+            ConversationUpdate::Erased => return Err(close(CloseCode::Policy, "the conversation was erased")),
         };
         self.send(frame.to_text()).await?;
         metrics::counter!(crate::telemetry::DELIVERIES, "transport" => "widget").increment(1);

@@ -1,9 +1,10 @@
 //! The registry finds or spawns actors. Actors run on a small pool of dedicated actix arbiters, so
 //! they can be spawned from any runtime (actix-web workers, the Socket.IO listener, background tasks).
 
+mod relay;
+
 use super::message_rate::MessageRate;
-use super::{ConversationActor, Dispatch, Presence, Remote, Settle, TenantActor};
-use crate::bus::RemoteEvent;
+use super::{ConversationActor, Dispatch, Presence, Settle, TenantActor};
 use crate::bus::{Activity, Event, SharedBus};
 use crate::domain::{Channel, ContactId, ConversationId, LicenseKey, VisitorToken};
 use crate::store::{Conversation, Store, StoreError};
@@ -13,7 +14,6 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::broadcast;
 
 /// Why an actor could not be reached.
 #[derive(Debug, thiserror::Error)]
@@ -72,7 +72,7 @@ impl Registry {
             }),
         };
         if let Some(remote) = registry.inner.bus.subscribe_remote() {
-            tokio::spawn(relay_remote_events(Arc::downgrade(&registry.inner), remote));
+            tokio::spawn(relay::relay_remote_events(Arc::downgrade(&registry.inner), remote));
         }
         Ok(registry)
     }
@@ -273,52 +273,6 @@ impl Registry {
     /// Live tenant actors on this node.
     pub fn live_tenants(&self) -> Vec<(LicenseKey, Addr<TenantActor>)> {
         self.inner.tenants.iter().map(|entry| (entry.key().clone(), entry.value().clone())).collect()
-    }
-}
-
-impl Registry {
-    /// Tells dashboards, and the conversations' live actors on every node, that the store unassigned
-    /// these conversations (their assignee was deactivated).
-    pub fn unassigned(&self, license: &LicenseKey, conversations: Vec<ConversationId>) {
-        for conversation_id in conversations {
-            let live = self.inner.conversations.get(&conversation_id).map(|entry| entry.value().clone());
-            let event = Event::Activity(Activity::Assigned { conversation_id, assignee_id: None, by: None });
-            if let Some((_, addr)) = live.filter(|(owner, _)| owner == license) {
-                addr.do_send(Remote(event.clone()));
-            }
-            self.inner.bus.publish(license, event);
-        }
-    }
-}
-
-/// Hands other nodes' events about a conversation to its actor on this node, if it is live here.
-async fn relay_remote_events(registry: std::sync::Weak<Inner>, mut events: broadcast::Receiver<Arc<RemoteEvent>>) {
-    loop {
-        let remote = match events.recv().await {
-            Ok(remote) => remote,
-            Err(broadcast::error::RecvError::Lagged(missed)) => {
-                // Watchers catch up from the store with the next message (gap filling).
-                tracing::warn!(missed, "remote event relay lagged");
-                continue;
-            }
-            Err(broadcast::error::RecvError::Closed) => return,
-        };
-        let Some(inner) = registry.upgrade() else { return };
-        let conversation_id = match &remote.event {
-            Event::MessageNew { message, .. } => &message.conversation_id,
-            Event::Typing { conversation_id, .. }
-            | Event::Read { conversation_id, .. }
-            | Event::Activity(Activity::ConversationClosed { conversation_id })
-            | Event::Activity(Activity::ConversationReopened { conversation_id })
-            | Event::Activity(Activity::Assigned { conversation_id, .. }) => conversation_id,
-            _ => continue,
-        };
-        let live = inner.conversations.get(conversation_id).map(|entry| entry.value().clone());
-        if let Some((owner, addr)) = live {
-            if owner == remote.license {
-                addr.do_send(Remote(remote.event.clone()));
-            }
-        }
     }
 }
 
