@@ -145,6 +145,8 @@ impl Application {
             webhook_secret_overlap: Duration::from_secs(
                 config.webhooks.webhook_secret_overlap_hours.saturating_mul(3600),
             ),
+            widget_hub: crate::ws::widget::WidgetHub::start(shared.bus.clone()),
+            seen_signatures: Arc::default(),
         });
         let listener = TcpListener::bind((config.host.as_str(), config.port))
             .with_context(|| format!("binding {}:{}", config.host, config.port))?;

@@ -63,4 +63,8 @@ pub struct AppState {
     pub webhook_strict_urls: bool,
     /// How long a rotated-out webhook secret keeps signing.
     pub webhook_secret_overlap: std::time::Duration,
+    /// Pushes commands and saved configurations to live widgets on every node.
+    pub widget_hub: crate::ws::widget::WidgetHub,
+    /// Signed widget commands already accepted within the replay window, refused if sent again.
+    pub seen_signatures: Arc<crate::webhooks::SeenSignatures>,
 }

@@ -31,6 +31,7 @@ mod webhook_deliveries;
 mod webhook_endpoints;
 mod webhooks;
 mod widget;
+mod widget_commands;
 
 pub use body_guard::check_body;
 pub use caller::{caller_event, origin, user_event, Caller};
@@ -66,6 +67,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(security_policy::routes)
                 .configure(product_keys::routes)
                 .configure(widget::routes)
+                .configure(widget_commands::routes)
                 .configure(conversations::routes)
                 .configure(assignment::routes)
                 .configure(team::routes)

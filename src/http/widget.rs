@@ -5,7 +5,7 @@ use super::product_keys::issue_product_key;
 use super::{user_event, ApiError, DashboardUser};
 use crate::actors::AgentsAvailable;
 use crate::domain::{AuditAction, LicenseStatus};
-use crate::domain::{Permission, Product, ProductKey, WidgetConfig};
+use crate::domain::{CommandTarget, Permission, Product, ProductKey, WidgetConfig};
 use crate::state::AppState;
 use crate::store::{ProductKeyRecord, Store};
 use actix_web::{middleware, web, HttpRequest, HttpResponse};
@@ -91,6 +91,10 @@ async fn configure(
         .target("widget_config")
         .metadata(json!({ "config": config_json }));
     state.audit.record(event).await;
+    // Live widgets take the saved configuration at once, on every node (their count is not the answer's business).
+    let (hub, license, frame) =
+        (state.widget_hub.clone(), user.license.clone(), super::widget_commands::config_frame(&config_json));
+    actix_web::rt::spawn(async move { hub.push(&license, CommandTarget::All, frame).await });
     let base = public_base(&req, state.public_url.as_deref());
     let body = json!({
         "product_key": key.product_key,

@@ -12,4 +12,5 @@ pub mod address;
 pub mod signature;
 mod worker;
 
+pub use signature::SeenSignatures;
 pub use worker::{WebhookSettings, WebhookWorker};
