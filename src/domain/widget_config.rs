@@ -122,17 +122,21 @@ pub enum Theme {
 pub struct Behavior {
     /// Seconds before the launcher appears.
     #[schema(minimum = 0, maximum = 600)]
+    #[serde(deserialize_with = "whole")]
     pub open_delay_seconds: u32,
     /// Opens the panel after this many seconds on the page.
     #[schema(minimum = 1, maximum = 3600)]
+    #[serde(deserialize_with = "optional_whole")]
     pub auto_open_after_seconds: Option<u32>,
     /// Opens the panel once the visitor scrolled this far down (percent).
     #[schema(minimum = 1, maximum = 100)]
+    #[serde(deserialize_with = "optional_whole")]
     pub auto_open_scroll_percent: Option<u32>,
     /// Opens the panel when the pointer leaves the page towards the browser's bar.
     pub auto_open_on_exit_intent: bool,
     /// Opens by itself at most once per visitor per this many hours (0: no cap).
     #[schema(minimum = 0, maximum = 720)]
+    #[serde(deserialize_with = "whole")]
     pub frequency_cap_hours: u32,
     /// Shows the widget only on pages matching one of these (`*` matches anything); empty: everywhere.
     #[schema(max_items = 20, inline, value_type = Vec<UrlPattern>)]
@@ -162,6 +166,22 @@ impl Behavior {
         }
         Ok(())
     }
+}
+
+/// A whole number, also when written `5.0` (JSON Schema's integers include it).
+fn whole<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u32, D::Error> {
+    let number = serde_json::Number::deserialize(deserializer)?;
+    let whole = number.as_u64().or_else(|| number.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0).map(|f| f as u64));
+    whole
+        .and_then(|n| u32::try_from(n).ok())
+        .ok_or_else(|| serde::de::Error::custom(format!("expected a whole number from 0, not {number}")))
+}
+
+/// [`whole`], or `null`.
+fn optional_whole<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<u32>, D::Error> {
+    #[derive(Deserialize)]
+    struct Whole(#[serde(deserialize_with = "whole")] u32);
+    Ok(Option::<Whole>::deserialize(deserializer)?.map(|Whole(n)| n))
 }
 
 /// A path (and query) pattern: starts with `/` or `*`, no spaces, at most 200 characters.

@@ -11,7 +11,7 @@ use crate::domain::{
     CommandTarget, ContactId, ConversationId, LicenseKey, Permission, ProductKey, Scope, WidgetCommand, WidgetConfig,
 };
 use crate::state::AppState;
-use crate::webhooks::signature::{verify, SignatureError, REPLAY_WINDOW_SECONDS, SIGNATURE_HEADER};
+use crate::webhooks::signature::{parse_header, verify, SignatureError, REPLAY_WINDOW_SECONDS, SIGNATURE_HEADER};
 use crate::ws::widget::Reach;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
@@ -213,13 +213,22 @@ pub fn config_frame(config: &Value) -> String {
     responses((status = 200, description = "how many widget sockets took the command", body = CommandReach))
 )]
 async fn signed(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+    let header = req.headers().get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let refusal = |e: SignatureError| {
+        ApiError::Unauthorized(match e {
+            SignatureError::Malformed => format!("send {SIGNATURE_HEADER}: t=<unix seconds>,v1=<hex HMAC-SHA256>"),
+            SignatureError::Stale => format!("the signature's t is more than {REPLAY_WINDOW_SECONDS} s from now"),
+            SignatureError::Mismatch => "the signature matches none of the license's webhook secrets".into(),
+        })
+    };
+    // An unsigned request learns nothing about the body or the site.
+    parse_header(header).map_err(refusal)?;
     let request: WidgetCommandRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request("invalid_json", format!("invalid JSON body: {e}")))?;
     let (to, site_id, command) = request.split();
     let site_id =
         site_id.ok_or_else(|| ApiError::bad_request("invalid_value", "siteId (the chat_ key) is required"))?;
     let record = resolve_widget_key(&state.store, &ProductKey::parse(&site_id)?).await?;
-    let header = req.headers().get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default();
     let secrets = state.store.webhook_signing_secrets(&record.license_key).await?;
     if secrets.is_empty() {
         return Err(ApiError::Unauthorized(
@@ -227,13 +236,7 @@ async fn signed(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) 
         ));
     }
     let now = crate::domain::now_millis() / 1000;
-    let signature = verify(header, &secrets, &body, now).map_err(|e| {
-        ApiError::Unauthorized(match e {
-            SignatureError::Malformed => format!("send {SIGNATURE_HEADER}: t=<unix seconds>,v1=<hex HMAC-SHA256>"),
-            SignatureError::Stale => format!("the signature's t is more than {REPLAY_WINDOW_SECONDS} s from now"),
-            SignatureError::Mismatch => "the signature matches none of the license's webhook secrets".into(),
-        })
-    })?;
+    let signature = verify(header, &secrets, &body, now).map_err(refusal)?;
     if !state.seen_signatures.first_time(&signature, now) {
         return Err(ApiError::conflict("signature_replayed", "this signed command was already accepted"));
     }

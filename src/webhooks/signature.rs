@@ -53,9 +53,16 @@ pub enum SignatureError {
     Mismatch,
 }
 
-/// Checks an `X-Switchboard-Signature` header on `body` against `secrets` at `now` (unix seconds);
-/// answers the matching signature (what a replay guard remembers).
-pub fn verify(header: &str, secrets: &[WebhookSecret], body: &[u8], now: i64) -> Result<String, SignatureError> {
+/// A parsed `X-Switchboard-Signature`: the timestamp and every `v1` signature.
+pub struct SignatureHeader<'a> {
+    /// `t`, unix seconds.
+    pub timestamp: i64,
+    /// The `v1` values, hex.
+    pub signatures: Vec<&'a str>,
+}
+
+/// Reads `t=<seconds>,v1=<hex>[,v1=…]`.
+pub fn parse_header(header: &str) -> Result<SignatureHeader<'_>, SignatureError> {
     let mut timestamp = None;
     let mut signatures = Vec::new();
     for part in header.split(',') {
@@ -65,10 +72,16 @@ pub fn verify(header: &str, secrets: &[WebhookSecret], body: &[u8], now: i64) ->
             _ => {}
         }
     }
-    let timestamp = timestamp.ok_or(SignatureError::Malformed)?;
-    if signatures.is_empty() {
-        return Err(SignatureError::Malformed);
+    match timestamp {
+        Some(timestamp) if !signatures.is_empty() => Ok(SignatureHeader { timestamp, signatures }),
+        _ => Err(SignatureError::Malformed),
     }
+}
+
+/// Checks an `X-Switchboard-Signature` header on `body` against `secrets` at `now` (unix seconds);
+/// answers the matching signature (what a replay guard remembers).
+pub fn verify(header: &str, secrets: &[WebhookSecret], body: &[u8], now: i64) -> Result<String, SignatureError> {
+    let SignatureHeader { timestamp, signatures } = parse_header(header)?;
     if (now - timestamp).abs() > REPLAY_WINDOW_SECONDS {
         return Err(SignatureError::Stale);
     }
