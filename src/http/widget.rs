@@ -4,7 +4,7 @@
 use super::product_keys::issue_product_key;
 use super::{user_event, ApiError, DashboardUser};
 use crate::actors::AgentsAvailable;
-use crate::domain::{AuditAction, LicenseStatus};
+use crate::domain::{AuditAction, LicenseKey, LicenseStatus};
 use crate::domain::{CommandTarget, Permission, Product, ProductKey, WidgetConfig};
 use crate::state::AppState;
 use crate::store::{ProductKeyRecord, Store};
@@ -122,11 +122,21 @@ pub fn public_base(req: &HttpRequest, public_url: Option<&str>) -> String {
 async fn widget_config_for(state: &AppState, raw_key: &str) -> Result<(ProductKeyRecord, serde_json::Value), ApiError> {
     let key = ProductKey::parse(raw_key)?;
     let record = resolve_widget_key(&state.store, &key).await?;
-    let config = match state.store.widget_config(&record.license_key).await? {
-        Some(config) => config,
+    let config = stored_config(state, &record.license_key).await?;
+    Ok((record, config))
+}
+
+/// The license's saved configuration with every field present: one saved before a field existed gets its
+/// default (a config that no longer parses is handed out as saved).
+pub async fn stored_config(state: &AppState, license: &LicenseKey) -> Result<serde_json::Value, ApiError> {
+    let config = match state.store.widget_config(license).await? {
+        Some(saved) => match serde_json::from_value::<WidgetConfig>(saved.clone()) {
+            Ok(config) => serde_json::to_value(config).unwrap_or(saved),
+            Err(_) => saved,
+        },
         None => serde_json::to_value(WidgetConfig::default()).map_err(anyhow::Error::from)?,
     };
-    Ok((record, config))
+    Ok(config)
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

@@ -173,10 +173,7 @@ async fn deliver(
             CommandTarget::Visitor(conversation.contact_id)
         }
     };
-    let current = match state.store.widget_config(license).await? {
-        Some(config) => config,
-        None => serde_json::to_value(WidgetConfig::default()).map_err(anyhow::Error::from)?,
-    };
+    let current = super::widget::stored_config(state, license).await?;
     let command = command.validate(&current).map_err(|e| match e.0.starts_with("the command is") {
         true => ApiError::PayloadTooLarge(crate::domain::MAX_COMMAND_DATA_BYTES),
         false => ApiError::bad_request("invalid_value", e.0),

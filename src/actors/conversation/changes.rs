@@ -59,11 +59,23 @@ impl Handler<Read> for ConversationActor {
         Box::pin(async move { store.mark_read(&license, &id, read.from, seq).await }.into_actor(self).map(
             move |stored, act, _| {
                 stored?;
+                act.note_read(read.from, seq);
                 act.fan_out(ConversationUpdate::Read { from: read.from, seq }, read.origin);
                 act.publish(Event::Read { conversation_id: act.conversation.id.clone(), from: read.from, seq });
                 Ok(())
             },
         ))
+    }
+}
+
+impl ConversationActor {
+    /// Keeps the live snapshot's read marks: a widget resuming now is told how far the team has read.
+    pub(super) fn note_read(&mut self, from: Sender, seq: i64) {
+        let held = match from {
+            Sender::Visitor => &mut self.conversation.visitor_read_seq,
+            Sender::Agent | Sender::System => &mut self.conversation.agent_read_seq,
+        };
+        *held = (*held).max(seq);
     }
 }
 
