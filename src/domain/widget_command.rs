@@ -108,7 +108,7 @@ impl WidgetCommand {
         }
     }
 
-    /// Checks texts and sizes; `update_settings` must leave `current` a valid configuration.
+    /// Checks texts and names; `update_settings` must leave `current` a valid configuration.
     pub fn validate(self, current: &Value) -> Result<Self, ParseError> {
         match &self {
             Self::OpenChat(OpenChat { message: Some(message) }) => check_text("data.message", message, 1000)?,
@@ -130,11 +130,13 @@ impl WidgetCommand {
             }
             Self::OpenChat(_) | Self::CloseChat(_) => {}
         }
-        let size = serde_json::to_string(&self).map(|s| s.len()).unwrap_or(usize::MAX);
-        if size > MAX_COMMAND_DATA_BYTES {
-            return Err(ParseError(format!("the command is {size} bytes; at most {MAX_COMMAND_DATA_BYTES}")));
-        }
         Ok(self)
+    }
+
+    /// Its encoded size, when over [`MAX_COMMAND_DATA_BYTES`].
+    pub fn oversized(&self) -> Option<usize> {
+        let size = serde_json::to_string(self).map(|s| s.len()).unwrap_or(usize::MAX);
+        (size > MAX_COMMAND_DATA_BYTES).then_some(size)
     }
 }
 

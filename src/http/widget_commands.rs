@@ -9,6 +9,7 @@ use super::{resolve_widget_key, ApiError, Caller};
 use crate::domain::{Channel, Empty, OpenChat, ShowNotification, TrackEvent};
 use crate::domain::{
     CommandTarget, ContactId, ConversationId, LicenseKey, Permission, ProductKey, Scope, WidgetCommand, WidgetConfig,
+    MAX_COMMAND_DATA_BYTES,
 };
 use crate::state::AppState;
 use crate::webhooks::signature::{parse_header, verify, SignatureError, REPLAY_WINDOW_SECONDS, SIGNATURE_HEADER};
@@ -135,7 +136,8 @@ async fn send(
             return Err(ApiError::NotFound("site"));
         }
     }
-    deliver(&state, caller.license(), to, command).await
+    let prepared = prepare(&state, caller.license(), to, command).await?;
+    Ok(deliver(&state, caller.license(), prepared).await)
 }
 
 /// What a command reached.
@@ -151,12 +153,16 @@ struct CommandReach {
     nodes_answered: usize,
 }
 
-async fn deliver(
+/// Resolves whom the command is for and checks it against the license's configuration; nothing is sent.
+async fn prepare(
     state: &AppState,
     license: &LicenseKey,
     to: Option<Recipient>,
     command: WidgetCommand,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<(CommandTarget, WidgetCommand), ApiError> {
+    if command.oversized().is_some() {
+        return Err(ApiError::PayloadTooLarge(MAX_COMMAND_DATA_BYTES));
+    }
     let target = match to {
         None => CommandTarget::All,
         Some(Recipient::VisitorId(VisitorRef(id))) => CommandTarget::Visitor(ContactId::from(id)),
@@ -174,13 +180,18 @@ async fn deliver(
         }
     };
     let current = super::widget::stored_config(state, license).await?;
-    let command = command.validate(&current).map_err(|e| match e.0.starts_with("the command is") {
-        true => ApiError::PayloadTooLarge(crate::domain::MAX_COMMAND_DATA_BYTES),
-        false => ApiError::bad_request("invalid_value", e.0),
-    })?;
-    let name = command.name();
+    let command = command.validate(&current).map_err(|e| ApiError::bad_request("invalid_value", e.0))?;
+    Ok((target, command))
+}
+
+/// Sends a prepared command to every node and answers what it reached.
+async fn deliver(
+    state: &AppState,
+    license: &LicenseKey,
+    (target, command): (CommandTarget, WidgetCommand),
+) -> HttpResponse {
     let reach = state.widget_hub.push(license, target, command_frame(&command)).await;
-    Ok(HttpResponse::Ok().json(reach_body(name, reach)))
+    HttpResponse::Ok().json(reach_body(command.name(), reach))
 }
 
 fn reach_body(command: &'static str, reach: Reach) -> CommandReach {
@@ -234,8 +245,10 @@ async fn signed(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) 
     }
     let now = crate::domain::now_millis() / 1000;
     let signature = verify(header, &secrets, &body, now).map_err(refusal)?;
+    let prepared = prepare(&state, &record.license_key, to, command).await?;
+    // Remembered only once the command is known good: a refused one may be fixed and signed again.
     if !state.seen_signatures.first_time(&signature, now) {
         return Err(ApiError::conflict("signature_replayed", "this signed command was already accepted"));
     }
-    deliver(&state, &record.license_key, to, command).await
+    Ok(deliver(&state, &record.license_key, prepared).await)
 }

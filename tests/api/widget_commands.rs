@@ -221,6 +221,12 @@ async fn signed_webhook_commands_are_verified_once(backend: Backend) {
     let no_site = json!({ "command": "close_chat" }).to_string();
     let header = signature(secret, now, &no_site);
     expect_error(post_signed(&app, &no_site, &header).await, StatusCode::BAD_REQUEST, "invalid_value").await;
+    // A refused command is not remembered: the very same request is refused the same way again.
+    let blank = json!({ "command": "show_notification", "siteId": key, "data": { "text": " " } }).to_string();
+    let header = signature(secret, now, &blank);
+    for _ in 0..2 {
+        expect_error(post_signed(&app, &blank, &header).await, StatusCode::BAD_REQUEST, "invalid_value").await;
+    }
     let unknown_site = json!({ "command": "close_chat", "siteId": "chat_0000000000000000" }).to_string();
     let header = signature(secret, now, &unknown_site);
     expect_error(post_signed(&app, &unknown_site, &header).await, StatusCode::NOT_FOUND, "not_found").await;

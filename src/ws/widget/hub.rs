@@ -24,7 +24,7 @@ pub const PUSH_QUEUE: usize = 32;
 pub const RECEIPT_WAIT: Duration = Duration::from_secs(3);
 
 /// What a push reached.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Reach {
     /// Widget sockets (tabs) that took the frame, on every node that answered.
     pub delivered: usize,
