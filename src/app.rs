@@ -147,6 +147,8 @@ impl Application {
                 config.webhooks.webhook_secret_overlap_hours.saturating_mul(3600),
             ),
             retention,
+            widget_hub: crate::ws::widget::WidgetHub::start(shared.bus.clone()),
+            seen_signatures: Arc::default(),
         });
         let listener = TcpListener::bind((config.host.as_str(), config.port))
             .with_context(|| format!("binding {}:{}", config.host, config.port))?;

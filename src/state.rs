@@ -65,4 +65,8 @@ pub struct AppState {
     pub webhook_secret_overlap: std::time::Duration,
     /// Starts this node's retention sweep now (a license changed its period).
     pub retention: crate::retention::RetentionWaker,
+    /// Pushes commands and saved configurations to live widgets on every node.
+    pub widget_hub: crate::ws::widget::WidgetHub,
+    /// Signed widget commands already accepted within the replay window, refused if sent again.
+    pub seen_signatures: Arc<crate::webhooks::SeenSignatures>,
 }

@@ -36,12 +36,17 @@ impl Topics {
 pub struct LocalBus {
     topics: Topics,
     history: LocalHistory,
+    broadcasts: broadcast::Sender<Arc<str>>,
 }
 
 impl LocalBus {
     /// An empty bus keeping the latest `window` events of each license for reconnecting dashboards.
     pub fn new(window: usize) -> Self {
-        Self { topics: Topics::default(), history: LocalHistory::new(window) }
+        Self {
+            topics: Topics::default(),
+            history: LocalHistory::new(window),
+            broadcasts: broadcast::channel(TOPIC_CAPACITY).0,
+        }
     }
 }
 
@@ -62,6 +67,15 @@ impl EventBus for LocalBus {
 
     fn catch_up(&self, license: &LicenseKey, from: Option<&Position>) -> BoxFuture<'static, CatchUp> {
         Box::pin(std::future::ready(self.history.catch_up(license, from)))
+    }
+
+    fn broadcast(&self, payload: Arc<str>) -> BoxFuture<'static, usize> {
+        let reached = usize::from(self.broadcasts.send(payload).is_ok());
+        Box::pin(std::future::ready(reached))
+    }
+
+    fn subscribe_broadcasts(&self) -> broadcast::Receiver<Arc<str>> {
+        self.broadcasts.subscribe()
     }
 }
 

@@ -52,6 +52,13 @@ pub trait EventBus: Send + Sync + 'static {
     fn subscribe_remote(&self) -> Option<broadcast::Receiver<Arc<RemoteEvent>>> {
         None
     }
+    /// Sends `payload` to every node (this one too), outside any license's history: for requests a node
+    /// answers for itself, such as widget commands and their receipts. Resolves to how many nodes it
+    /// reached (Redis counts the subscribers; 1 on a single node, or when Redis is away and only this
+    /// node got it).
+    fn broadcast(&self, payload: Arc<str>) -> BoxFuture<'static, usize>;
+    /// Receives every node-wide broadcast from now on (bounded like a license topic).
+    fn subscribe_broadcasts(&self) -> broadcast::Receiver<Arc<str>>;
 }
 
 /// An event another node published.

@@ -37,6 +37,8 @@ pub struct RedisBus {
     history: RedisHistory,
     outbox: mpsc::Sender<Outgoing>,
     remote: broadcast::Sender<Arc<RemoteEvent>>,
+    /// Node-wide broadcasts received on `<prefix>nodes:broadcast`.
+    broadcasts: broadcast::Sender<Arc<str>>,
 }
 
 impl RedisBus {
@@ -54,14 +56,20 @@ impl RedisBus {
         let (remote, _) = broadcast::channel(super::TOPIC_CAPACITY);
         let history = RedisHistory { conn: publisher, prefix, node_id, window };
         let pattern = history.channel("*");
-        let bus = Arc::new(Self { topics: Topics::default(), history, outbox, remote });
+        let broadcasts = broadcast::channel(super::TOPIC_CAPACITY).0;
+        let bus = Arc::new(Self { topics: Topics::default(), history, outbox, remote, broadcasts });
         tokio::spawn(publish_loop(Arc::downgrade(&bus), inbox));
         let (subscribed, ready) = oneshot::channel();
-        tokio::spawn(subscribe_loop(client, pattern, Arc::downgrade(&bus), subscribed));
+        let channels = Channels { pattern, broadcast: bus.broadcast_channel() };
+        tokio::spawn(subscribe_loop(client, channels, Arc::downgrade(&bus), subscribed));
         if tokio::time::timeout(SUBSCRIBE_WAIT, ready).await.is_err() {
             tracing::warn!("not subscribed to the Redis event bus yet; starting anyway");
         }
         bus
+    }
+
+    fn broadcast_channel(&self) -> String {
+        format!("{}nodes:broadcast", self.history.prefix)
     }
 
     /// Hands a message of the subscription to this node's sockets, and to its actors if another node sent it.
@@ -123,6 +131,33 @@ impl EventBus for RedisBus {
     fn subscribe_remote(&self) -> Option<broadcast::Receiver<Arc<RemoteEvent>>> {
         Some(self.remote.subscribe())
     }
+
+    fn broadcast(&self, payload: Arc<str>) -> BoxFuture<'static, usize> {
+        let (mut conn, channel, local) = (self.history.conn.clone(), self.broadcast_channel(), self.broadcasts.clone());
+        Box::pin(async move {
+            let published: redis::RedisResult<usize> =
+                redis::cmd("PUBLISH").arg(channel).arg(payload.as_ref()).query_async(&mut conn).await;
+            match published {
+                Ok(nodes) => nodes,
+                Err(err) => {
+                    // Other nodes miss it; this node's own sockets still get it.
+                    metrics::counter!(crate::telemetry::REDIS_ERRORS, "operation" => "broadcast").increment(1);
+                    tracing::warn!(%err, "Redis broadcast failed; delivering on this node only");
+                    usize::from(local.send(payload).is_ok())
+                }
+            }
+        })
+    }
+
+    fn subscribe_broadcasts(&self) -> broadcast::Receiver<Arc<str>> {
+        self.broadcasts.subscribe()
+    }
+}
+
+/// What a node subscribes to: the license events' pattern and the node-wide broadcast channel.
+struct Channels {
+    pattern: String,
+    broadcast: String,
 }
 
 async fn publish_loop(bus: Weak<RedisBus>, mut inbox: mpsc::Receiver<Outgoing>) {
@@ -156,12 +191,18 @@ async fn publish_loop(bus: Weak<RedisBus>, mut inbox: mpsc::Receiver<Outgoing>) 
     }
 }
 
-async fn subscribe_loop(client: redis::Client, pattern: String, bus: Weak<RedisBus>, subscribed: oneshot::Sender<()>) {
+async fn subscribe_loop(
+    client: redis::Client,
+    channels: Channels,
+    bus: Weak<RedisBus>,
+    subscribed: oneshot::Sender<()>,
+) {
+    let Channels { pattern, broadcast } = channels;
     let mut subscribed = Some(subscribed);
     let mut backoff = Duration::from_millis(100);
     loop {
         match client.get_async_pubsub().await {
-            Ok(mut pubsub) => match pubsub.psubscribe(&pattern).await {
+            Ok(mut pubsub) => match subscribe_both(&mut pubsub, &pattern, &broadcast).await {
                 Ok(()) => {
                     tracing::info!(pattern, "subscribed to the Redis event bus");
                     if let Some(subscribed) = subscribed.take() {
@@ -171,7 +212,14 @@ async fn subscribe_loop(client: redis::Client, pattern: String, bus: Weak<RedisB
                     let mut messages = pubsub.into_on_message();
                     while let Some(message) = messages.next().await {
                         let Some(bus) = bus.upgrade() else { return };
-                        bus.relay(message.get_payload_bytes());
+                        if message.get_channel_name() == broadcast {
+                            match std::str::from_utf8(message.get_payload_bytes()) {
+                                Ok(text) => drop(bus.broadcasts.send(Arc::from(text))),
+                                Err(_) => tracing::warn!("unreadable broadcast on the Redis bus"),
+                            }
+                        } else {
+                            bus.relay(message.get_payload_bytes());
+                        }
                     }
                     metrics::counter!(crate::telemetry::REDIS_ERRORS, "operation" => "subscribe").increment(1);
                     tracing::warn!("lost the Redis event bus subscription; reconnecting");
@@ -186,4 +234,9 @@ async fn subscribe_loop(client: redis::Client, pattern: String, bus: Weak<RedisB
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(5));
     }
+}
+
+async fn subscribe_both(pubsub: &mut redis::aio::PubSub, pattern: &str, broadcast: &str) -> redis::RedisResult<()> {
+    pubsub.psubscribe(pattern).await?;
+    pubsub.subscribe(broadcast).await
 }

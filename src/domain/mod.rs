@@ -16,6 +16,7 @@ mod product;
 mod security;
 mod team;
 mod webhook;
+mod widget_command;
 mod widget_config;
 
 pub use api_key::{ApiKeySecret, Scope, Scopes, API_KEY_PREFIX};
@@ -36,7 +37,11 @@ pub use product::{LicenseStatus, Product, Tier};
 pub use security::{client_address, IpAllowlist, PasswordRule, SecurityPolicy, SessionTimeout};
 pub use team::{mentions, AutoAssignment, Availability, Permission, Role};
 pub use webhook::{WebhookDeliveryStatus, WebhookEvent, WebhookSecret, WEBHOOK_SECRET_PREFIX};
-pub use widget_config::{Position, UtmCapture, WidgetConfig};
+pub use widget_command::{
+    merge_json, CommandTarget, Empty, OpenChat, Priority, ShowNotification, TrackEvent, WidgetCommand,
+    MAX_COMMAND_DATA_BYTES,
+};
+pub use widget_config::{Behavior, Position, ReplyTime, Theme, UtmCapture, WidgetConfig};
 
 /// Why a raw value could not become a domain value; the message is safe to show to the caller.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -34,6 +34,7 @@ mod webhook_deliveries;
 mod webhook_endpoints;
 mod webhooks;
 mod widget;
+mod widget_commands;
 
 pub use body_guard::check_body;
 pub use caller::{caller_event, origin, user_event, Caller};
@@ -71,6 +72,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(data_protection::routes)
                 .configure(product_keys::routes)
                 .configure(widget::routes)
+                .configure(widget_commands::routes)
                 .configure(conversations::routes)
                 .configure(assignment::routes)
                 .configure(message_delivery::routes)

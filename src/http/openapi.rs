@@ -54,6 +54,8 @@ pub struct ErrorDetail {
         super::widget::public_config,
         super::widget::load_config,
         super::leads::submit_lead,
+        super::widget_commands::send,
+        super::widget_commands::signed,
         super::conversations::list,
         super::conversations::show,
         super::conversations::messages,
@@ -168,7 +170,7 @@ impl Modify for StrictVariants {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::schema::{AdditionalProperties, Schema};
         let Some(components) = openapi.components.as_mut() else { return };
-        for name in ["Connect"] {
+        for name in ["Connect", "WidgetCommandRequest", "Recipient"] {
             if let Some(RefOr::T(Schema::OneOf(one_of))) = components.schemas.get_mut(name) {
                 for item in &mut one_of.items {
                     if let RefOr::T(Schema::Object(object)) = item {

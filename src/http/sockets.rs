@@ -82,6 +82,7 @@ async fn widget(
         shutdown: state.shutdown.clone(),
         guard: upgraded.guard,
         max_frame,
+        hub: state.widget_hub.clone(),
     };
     let session = WidgetSession::new(upgraded.session, visitor, context);
     let last_seq = query.last_seq.unwrap_or(0).max(0);

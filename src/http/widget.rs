@@ -4,8 +4,8 @@
 use super::product_keys::issue_product_key;
 use super::{user_event, ApiError, DashboardUser};
 use crate::actors::WidgetTeamStatus;
-use crate::domain::{AuditAction, LicenseStatus};
-use crate::domain::{Permission, Product, ProductKey, WidgetConfig};
+use crate::domain::{AuditAction, LicenseKey, LicenseStatus};
+use crate::domain::{CommandTarget, Permission, Product, ProductKey, WidgetConfig};
 use crate::state::AppState;
 use crate::store::{ProductKeyRecord, Store};
 use actix_web::{middleware, web, HttpRequest, HttpResponse};
@@ -91,6 +91,10 @@ async fn configure(
         .target("widget_config")
         .metadata(json!({ "config": config_json }));
     state.audit.record(event).await;
+    // Live widgets take the saved configuration at once, on every node (their count is not the answer's business).
+    let (hub, license, frame) =
+        (state.widget_hub.clone(), user.license.clone(), super::widget_commands::config_frame(&config_json));
+    actix_web::rt::spawn(async move { hub.push(&license, CommandTarget::All, frame).await });
     let base = public_base(&req, state.public_url.as_deref());
     let body = json!({
         "product_key": key.product_key,
@@ -118,11 +122,21 @@ pub fn public_base(req: &HttpRequest, public_url: Option<&str>) -> String {
 async fn widget_config_for(state: &AppState, raw_key: &str) -> Result<(ProductKeyRecord, serde_json::Value), ApiError> {
     let key = ProductKey::parse(raw_key)?;
     let record = resolve_widget_key(&state.store, &key).await?;
-    let config = match state.store.widget_config(&record.license_key).await? {
-        Some(config) => config,
+    let config = stored_config(state, &record.license_key).await?;
+    Ok((record, config))
+}
+
+/// The license's saved configuration with every field present: one saved before a field existed gets its
+/// default (a config that no longer parses is handed out as saved).
+pub async fn stored_config(state: &AppState, license: &LicenseKey) -> Result<serde_json::Value, ApiError> {
+    let config = match state.store.widget_config(license).await? {
+        Some(saved) => match serde_json::from_value::<WidgetConfig>(saved.clone()) {
+            Ok(config) => serde_json::to_value(config).unwrap_or(saved),
+            Err(_) => saved,
+        },
         None => serde_json::to_value(WidgetConfig::default()).map_err(anyhow::Error::from)?,
     };
-    Ok((record, config))
+    Ok(config)
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

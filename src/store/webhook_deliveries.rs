@@ -185,12 +185,7 @@ impl Store {
 }
 
 fn claimed_from_row(row: &AnyRow, now: i64) -> StoreResult<ClaimedDelivery> {
-    let mut secrets: Vec<String> = vec![row.try_get("secret")?];
-    let previous: Option<String> = row.try_get("previous_secret")?;
-    let until: Option<i64> = row.try_get("previous_secret_until")?;
-    if let (Some(previous), true) = (previous, until.is_some_and(|until| until > now)) {
-        secrets.push(previous);
-    }
+    let secrets = super::webhook_endpoints::secrets_from_row(row, now)?;
     let license: String = row.try_get("license_key")?;
     Ok(ClaimedDelivery {
         id: parse_column(row, "id")?,

@@ -72,7 +72,38 @@ fn endpoint_from_row(row: &AnyRow) -> StoreResult<WebhookEndpoint> {
     })
 }
 
+/// An endpoint row's signing secrets in their stored form (`whsec_…` or sealed; `secret`,
+/// `previous_secret`, `previous_secret_until`): the current one, then the previous one while its overlap
+/// lasts at `now`.
+pub(super) fn secrets_from_row(row: &AnyRow, now: i64) -> StoreResult<Vec<String>> {
+    let mut secrets = vec![row.try_get("secret")?];
+    let previous: Option<String> = row.try_get("previous_secret")?;
+    let until: Option<i64> = row.try_get("previous_secret_until")?;
+    if let (Some(previous), true) = (previous, until.is_some_and(|until| until > now)) {
+        secrets.push(previous);
+    }
+    Ok(secrets)
+}
+
 impl Store {
+    /// Every signing secret of the license's endpoints, in their stored form (previous ones while their
+    /// overlap lasts): what a signed incoming widget command may be signed with.
+    pub async fn webhook_signing_secrets(&self, license: &LicenseKey) -> StoreResult<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT secret, previous_secret, previous_secret_until FROM webhook_endpoints WHERE license_key = $1",
+        )
+        .bind(license.as_str().to_owned())
+        .fetch_all(self.pool())
+        .await
+        .context("webhook_signing_secrets")?;
+        let now = now_millis();
+        let mut secrets = Vec::new();
+        for row in &rows {
+            secrets.extend(secrets_from_row(row, now)?);
+        }
+        Ok(secrets)
+    }
+
     /// Stores a new endpoint with its first secret, in its stored form (`whsec_…` or sealed).
     pub async fn create_webhook_endpoint(
         &self,

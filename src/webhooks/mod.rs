@@ -14,5 +14,6 @@ mod sealing;
 pub mod signature;
 mod worker;
 
-pub use sealing::seal_for_storage;
+pub use sealing::{open_stored, seal_for_storage};
+pub use signature::SeenSignatures;
 pub use worker::{WebhookSettings, WebhookWorker};

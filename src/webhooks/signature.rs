@@ -39,9 +39,98 @@ pub fn signature_header(secrets: &[WebhookSecret], timestamp: i64, body: &[u8]) 
     header
 }
 
+/// How far a signed request's timestamp may be from the server's clock, either way (seconds).
+pub const REPLAY_WINDOW_SECONDS: i64 = 300;
+
+/// Why a signed request was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignatureError {
+    /// The header is missing or not `t=<seconds>,v1=<hex>[,v1=…]`.
+    Malformed,
+    /// `t` is outside the replay window.
+    Stale,
+    /// No `v1` matches any of the secrets.
+    Mismatch,
+}
+
+/// A parsed `X-Switchboard-Signature`: the timestamp and every `v1` signature.
+pub struct SignatureHeader<'a> {
+    /// `t`, unix seconds.
+    pub timestamp: i64,
+    /// The `v1` values, hex.
+    pub signatures: Vec<&'a str>,
+}
+
+/// Reads `t=<seconds>,v1=<hex>[,v1=…]`.
+pub fn parse_header(header: &str) -> Result<SignatureHeader<'_>, SignatureError> {
+    let mut timestamp = None;
+    let mut signatures = Vec::new();
+    for part in header.split(',') {
+        match part.trim().split_once('=') {
+            Some(("t", value)) => timestamp = value.parse::<i64>().ok(),
+            Some(("v1", value)) => signatures.push(value),
+            _ => {}
+        }
+    }
+    match timestamp {
+        Some(timestamp) if !signatures.is_empty() => Ok(SignatureHeader { timestamp, signatures }),
+        _ => Err(SignatureError::Malformed),
+    }
+}
+
+/// Checks an `X-Switchboard-Signature` header on `body` against `secrets` at `now` (unix seconds);
+/// answers the matching signature (what a replay guard remembers).
+pub fn verify(header: &str, secrets: &[WebhookSecret], body: &[u8], now: i64) -> Result<String, SignatureError> {
+    let SignatureHeader { timestamp, signatures } = parse_header(header)?;
+    if (now - timestamp).abs() > REPLAY_WINDOW_SECONDS {
+        return Err(SignatureError::Stale);
+    }
+    for secret in secrets {
+        let expected = sign(secret.expose(), timestamp, body);
+        // Constant-time comparison: the position of the first differing byte must not leak.
+        if let Some(found) = signatures.iter().find(|given| constant_time_eq(given.as_bytes(), expected.as_bytes())) {
+            return Ok((*found).to_owned());
+        }
+    }
+    Err(SignatureError::Mismatch)
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Signatures accepted within the replay window, so the same signed request is taken once (per node:
+/// across nodes the window bounds a replay to [`REPLAY_WINDOW_SECONDS`]).
+#[derive(Default)]
+pub struct SeenSignatures {
+    seen: dashmap::DashMap<String, i64>,
+}
+
+impl SeenSignatures {
+    /// Records `signature` at `now` (unix seconds); false when it was seen within the window.
+    pub fn first_time(&self, signature: &str, now: i64) -> bool {
+        // Forget what has left the window (twice its width: a timestamp may be ahead of us too).
+        self.seen.retain(|_, at| now - *at <= 2 * REPLAY_WINDOW_SECONDS);
+        self.seen.insert(signature.to_owned(), now).is_none()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn verification_takes_a_fresh_matching_signature_only() -> Result<(), crate::domain::ParseError> {
+        let secrets = [WebhookSecret::parse(SECRET)?];
+        let header = format!("t={TIMESTAMP},v1={SIGNATURE}");
+        assert_eq!(verify(&header, &secrets, BODY.as_bytes(), TIMESTAMP + 10), Ok(SIGNATURE.to_owned()));
+        assert_eq!(verify(&header, &secrets, b"{}", TIMESTAMP), Err(SignatureError::Mismatch));
+        assert_eq!(verify(&header, &secrets, BODY.as_bytes(), TIMESTAMP + 301), Err(SignatureError::Stale));
+        assert_eq!(verify("v1=00", &secrets, BODY.as_bytes(), TIMESTAMP), Err(SignatureError::Malformed));
+        let seen = SeenSignatures::default();
+        assert!(seen.first_time(SIGNATURE, TIMESTAMP) && !seen.first_time(SIGNATURE, TIMESTAMP + 1));
+        Ok(())
+    }
 
     /// The published test vectors (README, "Verifying webhook signatures"): receivers check their code
     /// against them.

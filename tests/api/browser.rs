@@ -42,11 +42,12 @@ async fn widget_in_a_real_browser(backend: Backend) {
         .current_dir(root)
         .env("SWITCHBOARD_URL", &app.address)
         .env("ADMIN_TOKEN", ADMIN_TOKEN)
+        .env("SCREENSHOT_DIR", screenshot_dir(root, backend))
         .kill_on_drop(true);
-    // The script bounds itself at 55 s; this only guards against a hung node.
-    let output = tokio::time::timeout(Duration::from_secs(90), command.output())
+    // The script bounds itself at 80 s; this only guards against a hung node.
+    let output = tokio::time::timeout(Duration::from_secs(120), command.output())
         .await
-        .expect("the browser test finishes within 90 s")
+        .expect("the browser test finishes within 120 s")
         .expect("node starts");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -56,6 +57,12 @@ async fn widget_in_a_real_browser(backend: Backend) {
         output.status
     );
     eprintln!("{}", stdout.trim_end());
+}
+
+/// Where the screenshots go (test artefacts, never committed): `$CARGO_TARGET_DIR/screenshots/<engine>`.
+fn screenshot_dir(root: &Path, backend: Backend) -> std::path::PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), std::path::PathBuf::from);
+    target.join("screenshots").join(format!("{backend:?}").to_lowercase())
 }
 
 crate::on_both_stores!(widget_in_a_real_browser);

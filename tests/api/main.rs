@@ -46,3 +46,4 @@ mod webhook_bench;
 mod webhook_crash;
 mod webhooks;
 mod widget_chat;
+mod widget_commands;

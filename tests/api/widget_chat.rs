@@ -341,3 +341,19 @@ async fn resuming_past_the_end_still_gets_new_messages(backend: Backend) {
 }
 
 crate::on_both_stores!(resuming_past_the_end_still_gets_new_messages);
+
+/// A reloaded widget learns how far the team has read, so its read ticks survive the reload.
+async fn welcome_says_how_far_the_team_has_read(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else { return };
+    let (tenant, key, visitor, hello) = visitor_said_hello(&app).await;
+    let token = hello["welcome"]["visitor_token"].as_str().expect("token").to_owned();
+    assert_eq!(hello["welcome"]["agent_read_seq"], 0);
+    let id = hello["ack"]["conversation_id"].as_str().expect("id").to_owned();
+    let read = app.post_as(&format!("/api/conversations/{id}/read"), &tenant.token, &json!({ "seq": 1 })).await;
+    assert_eq!(read.status(), StatusCode::NO_CONTENT);
+    drop(visitor);
+    let mut again = app.widget(&key, Some((&token, 1))).await;
+    assert_eq!(again.recv_type("welcome").await["agent_read_seq"], 1);
+}
+
+crate::on_both_stores!(welcome_says_how_far_the_team_has_read);

@@ -1,13 +1,19 @@
 #!/usr/bin/env node
 // The embeddable widget (assets/widget.js) in a real headless Chromium, end to end:
 // a tenant is set up over the API, a host page on ANOTHER origin embeds the snippet, a visitor
-// chats from the browser, an agent answers over HTTP, and a reload shows the history once.
+// chats from the browser, an agent answers over HTTP, and a reload shows the history once. Then the
+// team's commands (open_chat, show_notification, update_settings), a saved config reaching the live
+// widget, read ticks, the unread count in the launcher's name, the closed state with its rating,
+// dark mode, a 375 px phone, behaviour settings, the `ChatWidget.setup` embed and the preview mode.
+// Screenshots go to $SCREENSHOT_DIR (default target/screenshots).
 //
 //   node tests/browser/widget_e2e.mjs [SWITCHBOARD_URL] [ADMIN_TOKEN]
 //   (or the env vars SWITCHBOARD_URL and ADMIN_TOKEN; CHROMIUM_PATH overrides /usr/bin/chromium)
 //
 // Exits 0 on success, 1 with a reason on any failure; the whole run is bounded (< 60 s).
 import http from 'node:http';
+import fs from 'node:fs';
+import path from 'node:path';
 import { chromium } from 'playwright-core';
 
 const serverUrl = (process.argv[2] || process.env.SWITCHBOARD_URL || '').replace(/\/+$/, '');
@@ -17,9 +23,28 @@ const chromiumPath = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 // Plain http on a non-localhost name is also not a "secure context", so the widget's
 // crypto.randomUUID fallback is what runs here.
 const PAGE_HOST = 'shop.example';
-const OVERALL_MS = 55_000;
+const OVERALL_MS = 80_000;
+const SCREENSHOT_DIR = process.env.SCREENSHOT_DIR || 'target/screenshots';
 const STEP_MS = 10_000;
 const PASSWORD = 'SecurePass123';
+const E2E_CONFIG = {
+  title: 'E2E Support',
+  greeting: 'Ask us anything.',
+  primaryColor: '#0f766e',
+  textColor: '#ffffff',
+  position: 'bottom-left',
+  utm: {
+    captureSource: true,
+    captureMedium: true,
+    captureCampaign: true,
+    captureTerm: false,
+    captureContent: false,
+    captureCustom: true,
+    customParams: ['gclid'],
+    appendPageContext: true,
+    appendTimestamp: true,
+  },
+};
 const VISITOR_TEXT = 'Hello from the browser';
 const AGENT_TEXT = 'Hi from the agent <b>not bold</b>';
 
@@ -88,17 +113,22 @@ async function api(method, path, { token, body, expect = 200 } = {}) {
   }
 }
 
-/** The host page: a foreign site with hostile CSS, embedding the snippet the server handed out. */
-function startPageServer(snippet) {
-  const html = `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Acme shop</title>
+/** The host page: a foreign site with hostile CSS, embedding the snippet the server handed out.
+ *  `/setup` embeds with the document's `ChatWidget.setup`, `/preview` is the control panel's preview. */
+function startPageServer(snippet, productKey) {
+  const pages = {
+    '/setup': `<script src="${serverUrl}/widget.js"></script><script>ChatWidget.setup({ siteId: "${productKey}" });</script>`,
+    '/preview': `<script src="${serverUrl}/widget.js" data-preview="true"></script>`,
+  };
+  const page = (url) => `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Acme shop</title>
 <style>
   /* The widget lives in a shadow root, so none of this may reach it. */
   button, input { display: none !important; }
   * { color: red !important; font-size: 40px !important; }
 </style></head>
-<body><h1>Acme shop</h1><p>Products and prices.</p>
-${snippet}
+<body><h1>Acme shop</h1><p>Products and prices.</p><div style="height:3000px"></div>
+${pages[new URL(url, 'http://x').pathname] || snippet}
 </body></html>`;
   return new Promise((resolve, reject) => {
     const server = http.createServer((req, res) => {
@@ -106,7 +136,7 @@ ${snippet}
         res.writeHead(204).end();
         return;
       }
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' }).end(html);
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' }).end(page(req.url));
     });
     server.on('error', reject);
     server.listen(0, '127.0.0.1', () => resolve(server));
@@ -145,26 +175,7 @@ async function main() {
   check(token, 'login returned no token');
   const configured = await api('POST', '/api/products/chatbot/configure', {
     token,
-    body: {
-      config: {
-        title: 'E2E Support',
-        greeting: 'Ask us anything.',
-        primaryColor: '#0f766e',
-        textColor: '#ffffff',
-        position: 'bottom-left',
-        utm: {
-          captureSource: true,
-          captureMedium: true,
-          captureCampaign: true,
-          captureTerm: false,
-          captureContent: false,
-          captureCustom: true,
-          customParams: ['gclid'],
-          appendPageContext: true,
-          appendTimestamp: true,
-        },
-      },
-    },
+    body: { config: E2E_CONFIG },
     expect: [200, 201],
   });
   const productKey = configured?.product_key;
@@ -177,7 +188,7 @@ async function main() {
   );
   mark('tenant set up');
 
-  pageServer = await startPageServer(snippet);
+  pageServer = await startPageServer(snippet, productKey);
   const pageOrigin = `http://${PAGE_HOST}:${pageServer.address().port}`;
   check(new URL(pageOrigin).origin !== new URL(serverUrl).origin, 'the host page must be on another origin');
 
@@ -197,7 +208,7 @@ async function main() {
       `--host-resolver-rules=MAP ${PAGE_HOST} 127.0.0.1`,
     ],
   });
-  const context = await browser.newContext();
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, colorScheme: 'light' });
   context.setDefaultTimeout(STEP_MS);
   const page = await context.newPage();
   const pageErrors = [];
@@ -288,11 +299,168 @@ async function main() {
   check(after.conversations?.length === 1, 'the reload started a second conversation');
   mark('history after reload shown once');
 
+  await commandsAndPolish({ page, token, productKey, conversation, pageOrigin });
+  await phoneAndDarkMode({ token, pageOrigin });
+  await behaviourAndEmbeds({ token, productKey, pageOrigin });
+
   check(pageErrors.length === 0, `the page threw: ${pageErrors.join('; ')}`);
   await cleanup();
   clearTimeout(overall);
   console.log(`widget e2e passed in ${Date.now() - started} ms (${timings.join(', ')})`);
   process.exit(0); // idle keep-alive sockets would otherwise hold the process open for seconds
+}
+
+/** Saves a screenshot under SCREENSHOT_DIR (a test artefact, never committed). */
+async function shot(page, name) {
+  // Entry animations finished: the picture shows where things rest.
+  await page.locator('[data-sb="root"]').evaluate((n) => Promise.all(n.getAnimations({ subtree: true }).map((a) => a.finished)));
+  fs.mkdirSync(SCREENSHOT_DIR, { recursive: true });
+  await page.screenshot({ path: path.join(SCREENSHOT_DIR, `widget-${name}.png`) });
+}
+
+/** A new page in its own context (its own visitor), with the browser log wired up. */
+async function freshPage(options = {}) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, colorScheme: 'light', ...options });
+  context.setDefaultTimeout(STEP_MS);
+  const page = await context.newPage();
+  page.on('console', (m) => browserLog.push(`console.${m.type()}: ${m.text()}`));
+  page.on('pageerror', (e) => browserLog.push(`pageerror: ${e.message}`));
+  return page;
+}
+
+async function command(token, body, delivered = 1) {
+  const answer = await api('POST', '/api/widget/commands', { token, body });
+  check(answer?.delivered === delivered, `${body.command} reached ${JSON.stringify(answer)}, expected ${delivered} socket(s)`);
+}
+
+async function saveConfig(token, config) {
+  await api('POST', '/api/products/chatbot/configure', { token, body: { config }, expect: 200 });
+}
+
+async function backgroundOf(locator) {
+  return locator.evaluate((node) => getComputedStyle(node).backgroundColor);
+}
+
+const DARK_SURFACE = 'rgb(29, 32, 39)';
+
+async function commandsAndPolish({ page, token, conversation }) {
+  const sb = (name) => page.locator(`[data-sb="${name}"]`);
+  const id = conversation.id;
+  await shot(page, 'desktop-conversation');
+
+  // The agent reads: the visitor's message shows two ticks, named "Read".
+  await api('POST', `/api/conversations/${id}/read`, { token, body: { seq: 2 }, expect: 204 });
+  await page.locator('[data-sb="tick"][aria-label="Read"]').waitFor();
+  mark('read tick shown');
+
+  // close_chat closes the panel; a reply then counts in the launcher's accessible name.
+  await command(token, { command: 'close_chat' });
+  await sb('panel').waitFor({ state: 'hidden' });
+  await api('POST', `/api/conversations/${id}/messages`, { token, body: { text: 'Anything else?' }, expect: 201 });
+  await page.locator('[data-sb="bubble"][aria-label*="1 unread message"]').waitFor({ state: 'attached' });
+  mark('close_chat and unread count');
+
+  await command(token, { command: 'show_notification', data: { text: 'Free shipping today only', priority: 'high' } });
+  await sb('notification').waitFor();
+  check((await sb('notification-text').textContent()) === 'Free shipping today only', 'notification text');
+  check((await sb('notification').getAttribute('role')) === 'alert', 'a high-priority notice is an alert');
+  await shot(page, 'desktop-notification');
+
+  await command(token, { command: 'open_chat', data: { message: 'Can I help you find a size?' } });
+  await sb('panel').waitFor();
+  await page.locator('[data-sb="prompt"]', { hasText: 'Can I help you find a size?' }).waitFor();
+  check(await sb('notification').isHidden(), 'opening the chat dismisses the notice');
+  await command(token, { command: 'update_settings', data: { title: 'Live title' } });
+  await page.locator('[data-sb="title"]', { hasText: 'Live title' }).waitFor();
+  mark('open_chat, show_notification, update_settings');
+
+  // Saving the config reaches the live widget without a reload.
+  await saveConfig(token, { ...E2E_CONFIG, agentName: 'Ana Lima', replyTime: 'hours', theme: 'dark' });
+  await page.locator('[data-sb="title"]', { hasText: 'Ana Lima' }).waitFor();
+  check((await sb('root').getAttribute('data-theme')) === 'dark', 'the pushed theme applies');
+  check((await backgroundOf(sb('panel'))) === DARK_SURFACE, `dark panel is ${await backgroundOf(sb('panel'))}`);
+  const subtitle = await sb('subtitle-text').textContent();
+  check(/away/i.test(subtitle), `nobody is online, so the subtitle says so: ${subtitle}`);
+  await page.locator('[data-sb="panel"] [data-sb="avatar"]', { hasText: 'AL' }).first().waitFor();
+  await shot(page, 'desktop-dark');
+  mark('config pushed live');
+
+  // The agent closes: a visible closed state and the rating prompt.
+  await api('POST', `/api/conversations/${id}/close`, { token, body: {} });
+  await sb('closed').waitFor();
+  await sb('csat').waitFor();
+  await shot(page, 'desktop-closed');
+  await sb('csat-4').click();
+  await sb('csat-send').click();
+  await sb('csat-thanks').waitFor();
+  mark('closed state and rating');
+}
+
+async function phoneAndDarkMode({ token, pageOrigin }) {
+  await saveConfig(token, { ...E2E_CONFIG, agentName: 'Ana Lima', theme: 'auto' });
+  const page = await freshPage({ viewport: { width: 375, height: 812 }, isMobile: true, hasTouch: true, colorScheme: 'dark' });
+  const sb = (name) => page.locator(`[data-sb="${name}"]`);
+  await page.goto(`${pageOrigin}/pricing`);
+  await sb('host').and(page.locator('[data-connected="true"]')).waitFor({ state: 'attached' });
+  await shot(page, 'phone-closed');
+  await sb('bubble').tap();
+  await sb('panel').waitFor();
+  await sb('panel').evaluate((n) => Promise.all(n.getAnimations().map((a) => a.finished)));
+  const box = await sb('panel').boundingBox();
+  check(box.x === 0 && box.y === 0 && box.width === 375 && box.height === 812, `full screen on a phone: ${JSON.stringify(box)}`);
+  check(await sb('bubble').isHidden(), 'the panel covers the launcher; its own close button replaces it');
+  const fontSize = await sb('input').evaluate((n) => getComputedStyle(n).fontSize);
+  check(fontSize === '16px', `inputs are 16 px (no zoom on focus), not ${fontSize}`);
+  check((await backgroundOf(sb('panel'))) === DARK_SURFACE, 'theme auto follows prefers-color-scheme: dark');
+  for (const target of await page.locator('[data-sb="panel"] button:visible').all()) {
+    const b = await target.boundingBox();
+    check(b.width >= 44 && b.height >= 44, `touch target ${await target.getAttribute('aria-label')} is ${b.width}×${b.height}`);
+  }
+  await sb('emoji').tap();
+  await page.locator('[data-sb="emoji-picker"] button').first().tap();
+  await sb('input').pressSequentially(' on my phone');
+  await sb('send').tap();
+  await page.locator('[data-sb="message"][data-seq]', { hasText: 'on my phone' }).waitFor();
+  check((await page.locator('[data-sb="message"][data-seq]').first().textContent()).startsWith('😀'), 'emoji inserted');
+  await shot(page, 'phone-dark');
+  await page.context().close();
+  mark('phone and dark mode');
+}
+
+async function behaviourAndEmbeds({ token, productKey, pageOrigin }) {
+  const behavior = { hideOnUrls: ['/hidden*'], autoOpenAfterSeconds: 1, frequencyCapHours: 24 };
+  await saveConfig(token, { ...E2E_CONFIG, agentName: 'Ana Lima', behavior });
+  const page = await freshPage();
+  await page.goto(`${pageOrigin}/hidden/page`);
+  await page.waitForFunction(() => window.Switchboard && window.Switchboard.visible === false);
+  check((await page.locator('#switchboard-widget').count()) === 0, 'hidden on /hidden*');
+  await page.goto(`${pageOrigin}/pricing`);
+  await page.locator('[data-sb="panel"]').waitFor(); // opened by itself after 1 s
+  await page.reload();
+  await page.waitForFunction(() => window.Switchboard && window.Switchboard.visible === true);
+  await page.waitForTimeout(1500); // past the auto-open delay: the cap keeps it closed this time
+  check(await page.locator('[data-sb="panel"]').isHidden(), 'auto-open is capped per visitor');
+  mark('behaviour: hide by URL, auto-open, frequency cap');
+
+  const loaded = page.waitForResponse((r) => r.url().includes(`/api/load-config?siteId=${productKey}`));
+  await page.goto(`${pageOrigin}/setup`);
+  check((await loaded).ok(), 'ChatWidget.setup loads /api/load-config');
+  await page.locator('[data-sb="host"][data-connected="true"]').waitFor({ state: 'attached' });
+  mark('ChatWidget.setup embed');
+
+  const sockets = [];
+  page.on('websocket', (s) => sockets.push(s.url()));
+  await page.goto(`${pageOrigin}/preview`);
+  await page.locator('[data-sb="panel"]').waitFor();
+  check((await page.locator('[data-sb="message"]').count()) === 2, 'the preview shows a sample exchange');
+  await page.evaluate(() =>
+    window.postMessage({ type: 'switchboard:preview', config: { title: 'Preview', agentName: 'Sam', primaryColor: '#be185d' } }, '*')
+  );
+  await page.locator('[data-sb="title"]', { hasText: 'Sam' }).waitFor();
+  check(sockets.length === 0, `the preview opened sockets: ${sockets.join(', ')}`);
+  await shot(page, 'preview');
+  await page.context().close();
+  mark('preview mode');
 }
 
 main().catch((err) => fail(err?.stack || String(err)));

@@ -87,8 +87,20 @@ impl Handler<ReadStored> for ConversationActor {
     type Result = ();
 
     fn handle(&mut self, ReadStored { from, seq, origin }: ReadStored, _: &mut Self::Context) {
+        self.note_read(from, seq);
         self.fan_out(ConversationUpdate::Read { from, seq }, origin);
         self.publish(Event::Read { conversation_id: self.conversation.id.clone(), from, seq });
+    }
+}
+
+impl ConversationActor {
+    /// Keeps the live snapshot's read marks: a widget resuming now is told how far the team has read.
+    pub(super) fn note_read(&mut self, from: Sender, seq: i64) {
+        let held = match from {
+            Sender::Visitor => &mut self.conversation.visitor_read_seq,
+            Sender::Agent | Sender::System => &mut self.conversation.agent_read_seq,
+        };
+        *held = (*held).max(seq);
     }
 }
 

@@ -24,6 +24,7 @@ impl Handler<Remote> for ConversationActor {
                 return AtomicResponse::new(Box::pin(fut::ready(())));
             }
             Event::Read { from, seq, .. } => {
+                self.note_read(from, seq);
                 self.fan_out(ConversationUpdate::Read { from, seq }, None);
                 return AtomicResponse::new(Box::pin(fut::ready(())));
             }

@@ -19,6 +19,7 @@ fn registered_routes() -> BTreeSet<(String, String)> {
         include_str!("../sockets.rs"),
         include_str!("../webhooks.rs"),
         include_str!("../widget.rs"),
+        include_str!("../widget_commands.rs"),
         include_str!("../openapi.rs"),
     ];
     let mut routes = BTreeSet::new();

@@ -67,6 +67,8 @@ pub enum ServerFrame<'a> {
         offline_message: &'a str,
         /// Whether the visitor rated the conversation already.
         rated: bool,
+        /// The team has read the visitor's messages up to this number (read ticks after a reload).
+        agent_read_seq: i64,
     },
     /// The visitor's message is stored.
     Ack {

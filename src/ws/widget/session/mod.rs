@@ -8,6 +8,7 @@ mod inbound;
 mod watching;
 
 use super::frames::ServerFrame;
+use super::hub::WidgetHub;
 use crate::actors::{
     ConversationActor, ConversationUpdate, Registry, Unwatch, VisitorConnected, VisitorDisconnected, WidgetTeamStatus,
 };
@@ -55,6 +56,7 @@ pub struct WidgetSession {
     delivered_seq: i64,
     pending_context: serde_json::Map<String, serde_json::Value>,
     refused_in_a_row: u32,
+    hub: WidgetHub,
 }
 
 /// Who is on the other end of a widget socket.
@@ -85,6 +87,8 @@ pub struct SocketContext {
     pub guard: FrameGuard,
     /// Largest frame or message.
     pub max_frame: usize,
+    /// Where commands and saved configurations come from.
+    pub hub: WidgetHub,
 }
 
 /// Why the loop ended.
@@ -123,6 +127,7 @@ impl WidgetSession {
                 serde_json::Value::from(visitor.product_key.as_str()),
             )]),
             refused_in_a_row: 0,
+            hub: context.hub,
         }
     }
 
@@ -137,8 +142,11 @@ impl WidgetSession {
             offline_message: status.offline_message,
         };
         let mut gauge = SocketGauge::open("widget");
+        // Joined before the welcome, so a command sent once the widget is greeted finds it; pushes wait
+        // in their queue until the loop serves them, after the welcome and the replay.
+        let (_membership, pushes) = self.hub.join(&self.license, &self.visitor_id);
         let end = match self.start(resume, last_seq, team).await {
-            Ok(()) => self.serve(stream, suspensions).await,
+            Ok(()) => self.serve(stream, suspensions, pushes).await,
             Err(end) => Err(end),
         }
         .err()
@@ -157,6 +165,7 @@ impl WidgetSession {
         &mut self,
         mut stream: AggregatedMessageStream,
         mut suspensions: Option<watch::Receiver<u64>>,
+        mut pushes: mpsc::Receiver<Arc<str>>,
     ) -> Result<(), End> {
         let mut in_flight: FuturesOrdered<AckFuture> = FuturesOrdered::new();
         let mut keep_alive = KeepAlive::new();
@@ -169,6 +178,9 @@ impl WidgetSession {
                     Some(update) => self.on_update(update).await?,
                     None => return Err(End::Close(too_slow())),
                 },
+                Some(push) = pushes.recv() => {
+                    self.send(push.to_string()).await?;
+                }
                 Some((client_msg_id, result)) = in_flight.next(), if !in_flight.is_empty() => {
                     self.on_stored(client_msg_id, result).await?;
                 }

@@ -31,6 +31,7 @@ impl WidgetSession {
             open_now: team.open_now,
             offline_message: &team.offline_message,
             rated: snapshot.as_ref().is_some_and(|c| c.csat_rating.is_some()),
+            agent_read_seq: snapshot.as_ref().map_or(0, |c| c.agent_read_seq),
         }
         .to_text();
         self.send(welcome).await?;
