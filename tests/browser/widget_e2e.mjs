@@ -303,6 +303,41 @@ async function main() {
   await phoneAndDarkMode({ token, pageOrigin });
   await behaviourAndEmbeds({ token, productKey, pageOrigin });
 
+  // Lead capture: with a pre-chat form configured, a new visitor leaves their details before chatting;
+  // the server's refusal is shown on the form, then the stored lead is on their conversation.
+  await api('POST', '/api/products/chatbot/configure', {
+    token,
+    body: {
+      config: {
+        title: 'E2E Support',
+        leadForm: { preChat: true, requireName: true, customFields: [{ key: 'company', label: 'Company', required: true }] },
+      },
+    },
+    expect: [200, 201],
+  });
+  const leadContext = await browser.newContext(); // a new visitor: fresh storage
+  leadContext.setDefaultTimeout(STEP_MS);
+  const leadPage = await leadContext.newPage();
+  leadPage.on('pageerror', (e) => pageErrors.push(e.message));
+  await leadPage.goto(`${pageOrigin}/contact`);
+  await leadPage.locator('[data-sb="bubble"]').click();
+  await leadPage.locator('[data-sb="lead-form"]').waitFor({ state: 'visible' });
+  await leadPage.locator('[data-sb="lead-name"]').fill('Ada Lovelace');
+  await leadPage.locator('[data-sb="lead-f_company"]').fill('Analytical Engines');
+  await leadPage.locator('[data-sb="lead-email"]').fill('ada@localhost'); // the browser takes it; the server does not
+  await leadPage.locator('[data-sb="lead-send"]').click();
+  await leadPage.locator('[data-sb="lead-error"]').waitFor({ state: 'visible' });
+  await leadPage.locator('[data-sb="lead-email"]').fill('Ada@Example.com');
+  await leadPage.locator('[data-sb="lead-send"]').click();
+  await leadPage.locator('[data-sb="lead-thanks"]').waitFor();
+  const withLead = (await api('GET', '/api/products/chatbot/conversations', { token })).conversations || [];
+  const lead = withLead.find((c) => c.lead)?.lead;
+  check(
+    lead?.email === 'ada@example.com' && lead?.name === 'Ada Lovelace' && lead?.fields?.company === 'Analytical Engines',
+    `the lead was not stored as sent: ${JSON.stringify(withLead)}`
+  );
+  mark('lead form stored');
+
   check(pageErrors.length === 0, `the page threw: ${pageErrors.join('; ')}`);
   await cleanup();
   clearTimeout(overall);
