@@ -10,7 +10,7 @@ use std::time::Duration;
 const CHROMIUM: &str = "/usr/bin/chromium";
 
 /// What the browser test needs but is missing, if anything.
-fn missing_browser_tools(root: &Path) -> Option<String> {
+pub(crate) fn missing_browser_tools(root: &Path) -> Option<String> {
     let node = std::process::Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success());
     if !node {
         return Some("node".into());

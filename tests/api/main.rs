@@ -23,6 +23,7 @@ mod deploy;
 mod errors;
 mod hardening;
 mod health;
+mod inbox;
 mod nginx;
 mod operations;
 mod probe;
