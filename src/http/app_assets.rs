@@ -65,7 +65,9 @@ pub(super) fn routes(cfg: &mut web::ServiceConfig) {
         web::scope("/app")
             .wrap(middleware::Compress::default())
             .route("/", web::get().to(index))
-            .route("/{path:.+}", web::get().to(file)),
+            .route("/", web::head().to(index))
+            .route("/{path:.+}", web::get().to(file))
+            .route("/{path:.+}", web::head().to(file)),
     );
 }
 

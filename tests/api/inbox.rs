@@ -6,7 +6,7 @@
 //! `CI=true`, where it fails. Beside it, over plain HTTP and WebSockets: how the app's files are served,
 //! and the agent's typing frame on the plain dashboard socket.
 
-use crate::browser::missing_browser_tools;
+use crate::browser::browser_tools_ready;
 use crate::cluster::{Cluster, Node};
 use crate::helpers::*;
 use crate::nginx::{free_port, start_node};
@@ -44,12 +44,7 @@ async fn stop(node: &mut Node) {
 
 async fn inbox_in_a_real_browser(backend: Backend) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    if let Some(missing) = missing_browser_tools(root) {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true but {missing} is missing: run scripts/browser-deps"
-        );
-        eprintln!("skipping the inbox browser test: {missing} is missing (run scripts/browser-deps)");
+    if !browser_tools_ready(root) {
         return;
     }
     let Some(store) = store_for(backend).await else { return };
@@ -121,6 +116,10 @@ async fn the_app_is_served_from_the_binary() {
     let etag = page.headers()[ETAG].clone();
     let again = client.get(app.url("/app/")).header(IF_NONE_MATCH, etag).send().await.expect("GET /app/ again");
     assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+
+    let head = client.head(app.url("/app/app.css")).send().await.expect("HEAD a file");
+    assert_eq!(head.status(), StatusCode::OK);
+    assert_eq!(head.headers()[CONTENT_TYPE], "text/css; charset=utf-8");
 
     let missing = client.get(app.url("/app/js/nope.js")).send().await.expect("GET a missing file");
     expect_error(missing, StatusCode::NOT_FOUND, "not_found").await;
