@@ -215,6 +215,7 @@ async function main() {
   for (const p of [ana, ben]) {
     await listItem(p, id).filter({ hasText: VISITOR_TEXT }).waitFor();
     await listItem(p, id).locator('.unread-count').waitFor();
+    check(/^\(1\) Switchboard$/.test(await p.title()), `the tab title does not count the unread conversation: ${await p.title()}`);
   }
   mark('both agents see the new conversation live');
 
@@ -300,6 +301,22 @@ async function main() {
     check((await visitor.locator('[data-sb="message"]', { hasText: OFFLINE_REPLY }).count()) === 1, 'the visitor sees the queued reply twice');
     mark('survived a server restart');
   }
+
+  // Ben's session ends (Ana changes his role: his sessions end on every node). His page goes back to the
+  // sign-in form, and the reply he was writing is still there once he signs in again.
+  const draft = 'Half-written answer that must survive';
+  await ben.getByRole('textbox', { name: 'Reply' }).fill(draft);
+  const { members } = await api('GET', '/api/team/members', { token });
+  const benMember = members.find((m) => m.email === invited.invitation.email);
+  await api('PATCH', `/api/team/members/${benMember.id}`, { token, body: { role: 'manager' } });
+  await ben.getByText('Your session has ended').waitFor();
+  await ben.getByLabel('Email').fill(invited.invitation.email);
+  await ben.getByLabel('Password').fill(PASSWORD);
+  await ben.getByRole('button', { name: 'Sign in' }).click();
+  const kept = ben.getByRole('textbox', { name: 'Reply' });
+  await kept.waitFor();
+  check((await kept.inputValue()) === draft, `Ben's draft after signing in again: ${JSON.stringify(await kept.inputValue())}`);
+  mark('session end: back to sign-in, draft kept');
 
   // The settings (control panel) open for the owner, with the widget preview and the snippet.
   await ana.goto(`${serverUrl}/app/#/settings/widget`);

@@ -36,12 +36,21 @@ async function boot() {
   }
 }
 
+let returnTo = null;
+
 function showLogin(notice) {
   stopLive();
   resetSubscriptions();
+  // Where the member was goes back after signing in; what the old session loaded is dropped.
+  if (/^#\/(inbox|settings)/.test(location.hash)) returnTo = location.hash;
+  page?.view?.dispose?.();
   shell = null;
   page = null;
   state.me = null;
+  state.conversations.clear();
+  state.threads.clear();
+  state.order = [];
+  state.selected = null;
   if (!location.hash.startsWith('#/login')) history.replaceState(null, '', '#/login');
   renderLogin(root, signedIn, notice);
 }
@@ -52,7 +61,8 @@ function signedIn(answer) {
     renderSettings(root, { setupOnly: true, done: () => location.reload() });
     return;
   }
-  location.hash = '#/inbox';
+  history.replaceState(null, '', returnTo || '#/inbox');
+  returnTo = null;
   start(answer.user);
 }
 
