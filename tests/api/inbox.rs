@@ -18,10 +18,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-/// Where the screenshots go: beside the build, never in the repository.
-fn screenshot_dir() -> PathBuf {
+/// Where the screenshots go: beside the build (`<target dir>/screenshots/inbox-<engine>`), never in the repository.
+fn screenshot_dir(backend: Backend) -> PathBuf {
     let binary = Path::new(env!("CARGO_BIN_EXE_switchboard"));
-    binary.parent().and_then(Path::parent).unwrap_or(Path::new(".")).join("screenshots")
+    let target = binary.parent().and_then(Path::parent).unwrap_or(Path::new("."));
+    target.join("screenshots").join(format!("inbox-{backend:?}").to_lowercase())
 }
 
 /// The store (and, on PostgreSQL, Redis) the server process keeps across its restart.
@@ -58,7 +59,7 @@ async fn inbox_in_a_real_browser(backend: Backend) {
         .current_dir(root)
         .env("SWITCHBOARD_URL", &app)
         .env("ADMIN_TOKEN", ADMIN_TOKEN)
-        .env("SCREENSHOT_DIR", screenshot_dir())
+        .env("SCREENSHOT_DIR", screenshot_dir(backend))
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::inherit())

@@ -229,7 +229,20 @@ async function main() {
   // Ben sees the assignment without reloading.
   await ben.locator(`.conv[data-id="${id}"][data-assignee="${owner.id}"]`).waitFor();
   await listItem(ben, id).getByText('Ana Lopez').waitFor();
-  mark('Ana took it, Ben sees the assignment');
+  // Filters and search go through the list API: "assigned to me" hides Ana's conversation from Ben; a word
+  // of the visitor's message finds it, a word nobody wrote finds nothing.
+  await ben.getByRole('combobox', { name: 'Assignee' }).first().selectOption('me');
+  await ben.getByText('No conversations here.').waitFor();
+  await ben.getByRole('combobox', { name: 'Assignee' }).first().selectOption('');
+  await listItem(ben, id).waitFor();
+  const search = ben.getByRole('searchbox', { name: 'Search messages' });
+  await search.fill('ord');
+  await listItem(ben, id).waitFor();
+  await search.fill('zebra');
+  await ben.getByText('No conversation matches.').waitFor();
+  await search.fill('');
+  await listItem(ben, id).waitFor();
+  mark('Ana took it, Ben sees the assignment; filters and search');
 
   // Visitor typing reaches Ana.
   await visitor.locator('[data-sb="input"]').pressSequentially('Also', { delay: 30 });

@@ -46,7 +46,7 @@ export function startLive(open) {
   socket.on('presence:updated', (p) => {
     const member = state.members.get(p.member_id);
     if (member) {
-      state.members.set(p.member_id, { ...member, presence: p.availability, ...(p.member_id === state.me.id ? {} : {}) });
+      state.members.set(p.member_id, { ...member, presence: p.availability });
       changed('members');
     }
   });

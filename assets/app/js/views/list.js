@@ -14,11 +14,14 @@ export function renderInbox(container) {
   const list = h('ul', { class: 'conv-list', role: 'list', 'aria-label': 'Conversations', 'aria-busy': 'false' });
   const end = h('div', { class: 'list-end', 'aria-hidden': 'true' });
   const scroller = h('div', { style: 'overflow-y:auto;flex:1;min-height:0', tabindex: '-1' }, list, end);
-  const listPane = h('section', { class: 'pane list-pane', 'aria-label': 'Conversation list' }, filters(), scroller);
+  const listPane = h('section', { class: 'pane list-pane', 'aria-label': 'Conversation list' }, filters(on), scroller);
   const threadPane = h('section', { class: 'pane thread-pane', 'aria-label': 'Conversation' });
   const detailsPane = h('aside', { class: 'pane details-pane', 'aria-label': 'Conversation details' });
   const layout = h('div', { class: 'inbox' }, listPane, threadPane, detailsPane);
   replace(container, layout);
+  layout.addEventListener('keydown', (e) => {
+    if (e.key === 'Escape' && layout.classList.contains('show-details')) layout.classList.remove('show-details');
+  });
 
   const draw = () => drawList(list, end);
   on('conversations', draw);
@@ -67,7 +70,7 @@ export function renderInbox(container) {
   };
 }
 
-function filters() {
+function filters(on) {
   const f = state.filters;
   const apply = () => {
     state.nextCursor = null;
@@ -93,8 +96,8 @@ function filters() {
     label.value = f.label;
   };
   fill();
-  subscribe('members', fill);
-  subscribe('labels', fill);
+  on('members', fill);
+  on('labels', fill);
   assignee.addEventListener('change', () => { f.assignee = assignee.value; apply(); });
   label.addEventListener('change', () => { f.label = label.value; apply(); });
   channel.addEventListener('change', () => { f.channel = channel.value; apply(); });
