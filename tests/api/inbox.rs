@@ -25,6 +25,15 @@ fn screenshot_dir(backend: Backend) -> PathBuf {
     target.join("screenshots").join(format!("inbox-{backend:?}").to_lowercase())
 }
 
+/// WhatsApp through Twilio, with the provider's API where nothing listens: a reply's delivery fails quickly.
+const CHANNELS: &[(&str, &str)] = &[
+    ("TWILIO_ACCOUNT_SID", "AC123"),
+    ("TWILIO_AUTH_TOKEN", TWILIO_TOKEN),
+    ("TWILIO_API_BASE", "http://127.0.0.1:9"),
+    ("OUTBOUND_MAX_ATTEMPTS", "2"),
+    ("OUTBOUND_BASE_DELAY_MS", "10"),
+];
+
 /// The store (and, on PostgreSQL, Redis) the server process keeps across its restart.
 async fn store_for(backend: Backend) -> Option<Cluster> {
     let database_url = fresh_database(backend).await?;
@@ -50,7 +59,7 @@ async fn inbox_in_a_real_browser(backend: Backend) {
     }
     let Some(store) = store_for(backend).await else { return };
     let ports = (free_port(), free_port());
-    let mut node = start_node(&store, "inbox", ports, &[]).await;
+    let mut node = start_node(&store, "inbox", ports, CHANNELS).await;
     let app = node.app.address.clone();
     expect_status(node.app.client.get(format!("{app}/readyz")).send().await.expect("readyz"), StatusCode::OK).await;
 
@@ -59,6 +68,7 @@ async fn inbox_in_a_real_browser(backend: Backend) {
         .current_dir(root)
         .env("SWITCHBOARD_URL", &app)
         .env("ADMIN_TOKEN", ADMIN_TOKEN)
+        .env("TWILIO_AUTH_TOKEN", TWILIO_TOKEN)
         .env("SCREENSHOT_DIR", screenshot_dir(backend))
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -78,7 +88,7 @@ async fn inbox_in_a_real_browser(backend: Backend) {
                     "STOPPED\n"
                 }
                 "START" => {
-                    node = start_node(&store, "inbox", ports, &[]).await;
+                    node = start_node(&store, "inbox", ports, CHANNELS).await;
                     "STARTED\n"
                 }
                 _ => {

@@ -16,10 +16,12 @@ import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
+import crypto from 'node:crypto';
 import { chromium } from 'playwright-core';
 
 const serverUrl = (process.env.SWITCHBOARD_URL || '').replace(/\/+$/, '');
 const adminToken = process.env.ADMIN_TOKEN || '';
+const twilioToken = process.env.TWILIO_AUTH_TOKEN || '';
 const chromiumPath = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const screenshotDir = process.env.SCREENSHOT_DIR || '';
 const PAGE_HOST = 'shop.example';
@@ -88,6 +90,15 @@ async function api(method, urlPath, { token, body, expect = 200 } = {}) {
     throw new Error(`${method} ${urlPath}: expected ${allowed.join(' or ')}, got ${response.status}: ${text}`);
   }
   return text ? JSON.parse(text) : null;
+}
+
+/** An inbound WhatsApp message as Twilio posts it, signed with the auth token (URL + sorted name/value pairs). */
+async function twilioInbound(params) {
+  const url = `${serverUrl}/api/webhooks/twilio/whatsapp`;
+  const data = url + Object.entries(params).sort(([a, x], [b, y]) => (a === b ? (x < y ? -1 : 1) : a < b ? -1 : 1)).map(([k, v]) => k + v).join('');
+  const signature = crypto.createHmac('sha1', twilioToken).update(data).digest('base64');
+  const response = await fetch(url, { method: 'POST', headers: { 'x-twilio-signature': signature }, body: new URLSearchParams(params), signal: AbortSignal.timeout(STEP_MS) });
+  if (response.status !== 200) throw new Error(`the Twilio webhook answered ${response.status}: ${await response.text()}`);
 }
 
 /** The host page on another origin, embedding the snippet. */
@@ -330,6 +341,22 @@ async function main() {
   await kept.waitFor();
   check((await kept.inputValue()) === draft, `Ben's draft after signing in again: ${JSON.stringify(await kept.inputValue())}`);
   mark('session end: back to sign-in, draft kept');
+
+  // WhatsApp: a customer writes through Twilio, Ana answers, and sees the reply's delivery fail with the
+  // provider's error (nothing listens where this server sends to Twilio).
+  if (twilioToken) {
+    await api('POST', '/api/integrations', { token, body: { provider: 'whatsapp', number: '+14155238886' }, expect: 201 });
+    await twilioInbound({ MessageSid: 'SM100', AccountSid: 'AC123', From: 'whatsapp:+15550001111', To: 'whatsapp:+14155238886', Body: 'Hola, do you ship to Spain?', NumMedia: '0' });
+    const whatsapp = ana.locator('.conv', { hasText: 'Hola, do you ship to Spain?' });
+    await whatsapp.waitFor();
+    await whatsapp.click();
+    await threadMessage(ana, 'Hola, do you ship to Spain?').waitFor();
+    await composer.fill('We do, in 3 days.');
+    await composer.press('Enter');
+    await ana.locator('.msg.agent', { hasText: 'We do, in 3 days.' }).locator('[data-delivery="failed"]').waitFor();
+    await shot(ana, '11-whatsapp-delivery-failed');
+    mark('WhatsApp reply with its delivery state');
+  }
 
   // The settings (control panel) open for the owner, with the widget preview and the snippet.
   await ana.goto(`${serverUrl}/app/#/settings/widget`);

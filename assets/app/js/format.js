@@ -29,7 +29,9 @@ export function memberName(member) {
 
 /** A round avatar with initials, and a presence dot when `presence` is given. */
 export function avatar(name, id, { presence, small } = {}) {
-  const initials = name.replace(/^Visitor /, 'V ').split(/[\s@._-]+/).filter(Boolean).slice(0, 2).map((w) => w[0]).join('');
+  const initials = /^\+?\d/.test(name)
+    ? name.replace(/\D/g, '').slice(-2)
+    : name.replace(/^Visitor /, 'V ').split(/[\s@._-]+/).filter(Boolean).slice(0, 2).map((w) => w[0]).join('');
   return h('span', { class: `avatar${small ? ' small' : ''}`, style: `background:${colorFor(id)}`, 'aria-hidden': 'true' },
     initials || '?', presence ? h('span', { class: `dot ${presence}` }) : null);
 }

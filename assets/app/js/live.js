@@ -6,6 +6,7 @@ import { state, changed, thread, upsertConversation } from './state.js';
 import * as outbox from './outbox.js';
 import { notify, updateTitle } from './notify.js';
 import { announce } from './dom.js';
+import { visitorName } from './format.js';
 
 let socket = null;
 let everOpen = false;
@@ -173,7 +174,10 @@ function onMessage(message) {
     });
   }
   if (t.loaded || state.selected === id) changed(`messages:${id}`);
-  if (viewing && message.sender === 'visitor') markRead(id, message.seq);
+  if (viewing && message.sender === 'visitor') {
+    markRead(id, message.seq);
+    announce(`${visitorName(state.conversations.get(id))}: ${message.text}`);
+  }
   updateTitle();
 }
 

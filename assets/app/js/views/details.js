@@ -7,7 +7,7 @@ import { can, state, subscribe, upsertConversation } from '../state.js';
 
 const CONTEXT_KEYS = [
   ['page_url', 'Page'], ['page_host', 'Site'], ['referrer', 'Referrer'], ['utm_source', 'Source'], ['utm_medium', 'Medium'],
-  ['utm_campaign', 'Campaign'], ['utm_term', 'Term'], ['utm_content', 'Content'],
+  ['utm_campaign', 'Campaign'], ['utm_term', 'Term'], ['utm_content', 'Content'], ['account_id', 'Received on'],
 ];
 
 /** Renders the details of conversation `id` into `pane`; returns {dispose()}. */

@@ -15,7 +15,9 @@ export function renderThread(pane, id, { toggleDetails }) {
   const disposers = [];
   const on = (topic, fn) => disposers.push(subscribe(topic, fn));
   const head = h('header', { class: 'thread-head' });
-  const messages = h('div', { class: 'messages', role: 'log', 'aria-label': 'Messages', 'aria-live': 'polite', tabindex: '0' });
+  // The history is redrawn as a whole, so it is not a live region itself: new messages are announced once each
+  // (live.js), which a screen reader reads instead of the whole log again.
+  const messages = h('div', { class: 'messages', role: 'log', 'aria-label': 'Messages', 'aria-live': 'off', tabindex: '0' });
   const typing = h('div', { class: 'typing', 'aria-live': 'polite' });
   const composerSlot = h('div');
   replace(pane, head, messages, typing, composerSlot);
@@ -168,7 +170,7 @@ function attachment(url) {
 function deliveryState(m, c, lastAgent) {
   if (m.delivery) {
     const error = state.deliveryErrors.get(m.id);
-    const label = { pending: 'Sending', sent: 'Sent', delivered: 'Delivered', failed: `Failed${error ? `: ${error}` : ''}` }[m.delivery] || m.delivery;
+    const label = { pending: 'Sending', sent: 'Sent', delivered: 'Delivered', failed: `Not delivered${error ? `: ${error}` : ''}` }[m.delivery] || m.delivery;
     return h('span', { class: `state ${m.delivery}`, dataset: { delivery: m.delivery } }, m.delivery === 'failed' ? icon('alert') : icon(m.delivery === 'delivered' ? 'checks' : 'check'), label);
   }
   const seen = (c.visitor_read_seq || 0) >= m.seq;
