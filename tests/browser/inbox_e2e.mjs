@@ -360,8 +360,13 @@ async function main() {
 
   // The settings (control panel) open for the owner, with the widget preview and the snippet.
   await ana.goto(`${serverUrl}/app/#/settings/widget`);
-  await ana.locator('.snippet').waitFor();
-  await ana.waitForTimeout(500);
+  await ana.locator('.snippet', { hasText: configured.product_key }).waitFor();
+  await ana.getByLabel('Title').fill('Acme help desk');
+  await ana.getByRole('button', { name: 'Save and publish' }).click();
+  await ana.getByText('Widget saved and published').waitFor();
+  const saved = await api('GET', `/api/widget/config?product_key=${configured.product_key}`);
+  check(saved.config.title === 'Acme help desk', `the saved title is ${JSON.stringify(saved.config.title)}`);
+  check(saved.config.greeting === 'Hi! How can we help?', 'saving lost a field the page did not edit');
   await shot(ana, '07-settings-widget');
   await ana.goto(`${serverUrl}/app/#/settings/team`);
   await ana.locator('table.data').first().waitFor();
