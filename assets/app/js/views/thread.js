@@ -101,7 +101,8 @@ function drawHeader(head, id, toggleDetails) {
   const actions = h('div', { class: 'actions' });
   if (can('member')) {
     const mine = c.assignee_id === state.me.id;
-    if (!mine) actions.append(h('button', { class: 'btn small', dataset: { action: 'take' }, onclick: () => assign(id, 'me') }, icon('user'), 'Assign to me'));
+    // Members take what nobody has; reassigning someone else's conversation is a manager's right.
+    if (!mine && (!c.assignee_id || can('manager'))) actions.append(h('button', { class: 'btn small', dataset: { action: 'take' }, onclick: () => assign(id, 'me') }, icon('user'), 'Assign to me'));
     const select = h('select', { class: 'assignee-select', 'aria-label': 'Assignee', disabled: !can('manager') && !mine && !!c.assignee_id });
     select.append(h('option', { value: '' }, 'Unassigned'));
     for (const m of state.members.values()) {
