@@ -389,6 +389,23 @@ async function main() {
   await listItem(phone, id).waitFor();
   mark('phone layout');
 
+  // Infinite scroll: 35 more WhatsApp customers write; the list shows a page of 30, the rest when scrolled to.
+  if (twilioToken) {
+    for (let i = 0; i < 35; i += 1) {
+      await twilioInbound({ MessageSid: `SM2${i}`, AccountSid: 'AC123', From: `whatsapp:+1555000${2000 + i}`, To: 'whatsapp:+14155238886', Body: `Question ${i}`, NumMedia: '0' });
+    }
+    const total = 37;
+    await ana.goto(`${serverUrl}/app/#/inbox`);
+    await ana.reload();
+    await ana.locator('.conv').nth(29).waitFor();
+    const first = await ana.locator('.conv').count();
+    check(first === 30, `the first page shows ${first} conversations, expected 30`);
+    await ana.locator('.conv').nth(29).scrollIntoViewIfNeeded();
+    await ana.locator('.conv').nth(total - 1).waitFor();
+    check((await ana.locator('.conv').count()) === total, `after scrolling the list shows ${await ana.locator('.conv').count()}`);
+    mark('infinite scroll');
+  }
+
   check(pageErrors.length === 0, `the app threw: ${pageErrors.join('; ')}`);
   await cleanup();
   clearTimeout(overall);
