@@ -406,6 +406,13 @@ async function main() {
     mark('infinite scroll');
   }
 
+  // Signing out ends the session on the server: a reload shows the sign-in form.
+  await ana.getByRole('link', { name: 'Sign out' }).click();
+  await ana.getByText('You are signed out.').waitFor();
+  await ana.reload();
+  await ana.getByRole('button', { name: 'Sign in' }).waitFor();
+  mark('sign out');
+
   check(pageErrors.length === 0, `the app threw: ${pageErrors.join('; ')}`);
   await cleanup();
   clearTimeout(overall);

@@ -2,7 +2,7 @@
 // and the catch-up after a reconnect (the replay carries what was missed; a `recovery:reset` refetches).
 import { api, query } from './api.js';
 import { DashboardSocket } from './socket.js';
-import { state, changed, thread, upsertConversation } from './state.js';
+import { state, changed, putMessage, thread, upsertConversation } from './state.js';
 import * as outbox from './outbox.js';
 import { notify, updateTitle } from './notify.js';
 import { announce } from './dom.js';
@@ -150,7 +150,7 @@ export async function loadOlder(id) {
 }
 
 function addMessage(message) {
-  thread(message.conversation_id).messages.set(message.seq, message);
+  putMessage(message);
   if (message.client_msg_id) outbox.settle(message.client_msg_id);
 }
 

@@ -100,7 +100,8 @@ function route() {
 
 async function logout() {
   await api('POST', '/api/auth/logout').catch(() => {});
-  sessionStorage.removeItem('sb.outbox');
+  // Signing out on purpose leaves nothing of this member in the tab: queued replies and drafts go.
+  for (const key of Object.keys(sessionStorage)) if (key.startsWith('sb.')) sessionStorage.removeItem(key);
   location.hash = '#/login';
   showLogin('You are signed out.');
 }

@@ -3,7 +3,7 @@
 // While the live socket is down nothing is tried; the message shows as pending and goes when the socket
 // is back. The queue lives in sessionStorage, so a reload or a new login in this tab still sends it.
 import { api, newClientMsgId } from './api.js';
-import { changed, state, thread } from './state.js';
+import { changed, putMessage, state } from './state.js';
 
 const KEY = 'sb.outbox';
 const sending = new Set();
@@ -52,8 +52,10 @@ export function flush() {
   for (const item of load()) trySend(item);
 }
 
+const RETRY_MS = 3000;
+
 async function trySend(item) {
-  if (sending.has(item.client_msg_id)) return;
+  if (sending.has(item.client_msg_id) || !load().some((m) => m.client_msg_id === item.client_msg_id)) return;
   sending.add(item.client_msg_id);
   try {
     const answer = await api('POST', `/api/conversations/${item.conversation_id}/messages`, {
@@ -63,10 +65,14 @@ async function trySend(item) {
     });
     settle(item.client_msg_id);
     const message = answer?.message;
-    if (message) thread(item.conversation_id).messages.set(message.seq, message);
+    if (message) putMessage(message);
   } catch (err) {
     if (!err.retryable && err.status !== 401) {
       save(load().map((m) => (m.client_msg_id === item.client_msg_id ? { ...m, error: err.message } : m)));
+    } else if (err.retryable && state.connection === 'open') {
+      // The socket is up but the request failed (a node restarting, the store busy): try again shortly,
+      // with the same client_msg_id. A socket that goes down instead resends on its return.
+      setTimeout(() => state.connection === 'open' && trySend(item), RETRY_MS);
     }
   } finally {
     sending.delete(item.client_msg_id);

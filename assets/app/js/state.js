@@ -80,3 +80,14 @@ export function upsertConversation(conversation) {
   changed(`conversation:${conversation.id}`);
   return merged;
 }
+
+const DELIVERY_RANK = { pending: 0, sent: 1, delivered: 2, failed: 3 };
+
+/** Stores a message in its thread. Copies arrive by several roads (the live event, the send answer, a page of
+ * history) in any order, so the delivery state only moves forward: a late copy never undoes a newer state. */
+export function putMessage(message) {
+  const messages = thread(message.conversation_id).messages;
+  const known = messages.get(message.seq);
+  const delivery = [known?.delivery, message.delivery].filter(Boolean).sort((a, b) => DELIVERY_RANK[b] - DELIVERY_RANK[a])[0];
+  messages.set(message.seq, delivery ? { ...message, delivery } : message);
+}
