@@ -387,6 +387,11 @@ async function main() {
   await shot(phone, '10-phone-thread');
   await phone.getByRole('link', { name: 'Back to the list' }).click();
   await listItem(phone, id).waitFor();
+  await phone.goto(`${serverUrl}/app/#/settings/team`);
+  await phone.locator('table.data').first().waitFor();
+  const settingsWidth = await phone.evaluate(() => document.documentElement.scrollWidth);
+  check(settingsWidth <= 375, `the phone settings page is ${settingsWidth}px wide`);
+  await shot(phone, '12-phone-settings');
   mark('phone layout');
 
   // Infinite scroll: 35 more WhatsApp customers write; the list shows a page of 30, the rest when scrolled to.
