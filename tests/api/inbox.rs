@@ -25,8 +25,10 @@ fn screenshot_dir(backend: Backend) -> PathBuf {
     target.join("screenshots").join(format!("inbox-{backend:?}").to_lowercase())
 }
 
-/// WhatsApp through Twilio, with the provider's API where nothing listens: a reply's delivery fails quickly.
-const CHANNELS: &[(&str, &str)] = &[
+/// WhatsApp through Twilio, with the provider's API where nothing listens (a reply's delivery fails quickly),
+/// and a secrets key, so members can turn on two-factor.
+const SETTINGS: &[(&str, &str)] = &[
+    ("SECRETS_KEY", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="),
     ("TWILIO_ACCOUNT_SID", "AC123"),
     ("TWILIO_AUTH_TOKEN", TWILIO_TOKEN),
     ("TWILIO_API_BASE", "http://127.0.0.1:9"),
@@ -59,7 +61,7 @@ async fn inbox_in_a_real_browser(backend: Backend) {
     }
     let Some(store) = store_for(backend).await else { return };
     let ports = (free_port(), free_port());
-    let mut node = start_node(&store, "inbox", ports, CHANNELS).await;
+    let mut node = start_node(&store, "inbox", ports, SETTINGS).await;
     let app = node.app.address.clone();
     expect_status(node.app.client.get(format!("{app}/readyz")).send().await.expect("readyz"), StatusCode::OK).await;
 
@@ -88,7 +90,7 @@ async fn inbox_in_a_real_browser(backend: Backend) {
                     "STOPPED\n"
                 }
                 "START" => {
-                    node = start_node(&store, "inbox", ports, CHANNELS).await;
+                    node = start_node(&store, "inbox", ports, SETTINGS).await;
                     "STARTED\n"
                 }
                 _ => {

@@ -59,7 +59,11 @@ async function cleanup() {
   await Promise.race([Promise.all(closing), new Promise((resolve) => setTimeout(resolve, 5_000))]);
 }
 
+const openPages = new Map();
+
 async function fail(message) {
+  // What each page showed when it failed helps more than any log line.
+  for (const [who, page] of openPages) await shot(page, `failed-${who}`).catch(() => {});
   console.error(`inbox e2e FAILED after ${Date.now() - started} ms: ${message}`);
   if (timings.length) console.error(`steps done: ${timings.join(', ')}`);
   if (browserLog.length) console.error(`browser log:\n  ${browserLog.slice(-60).join('\n  ')}`);
@@ -101,6 +105,19 @@ async function twilioInbound(params) {
   if (response.status !== 200) throw new Error(`the Twilio webhook answered ${response.status}: ${await response.text()}`);
 }
 
+/** The current 6-digit TOTP code of a base32 secret (RFC 6238: SHA-1, 30 s steps), as an authenticator app shows. */
+function totp(secret, at = Date.now()) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = '';
+  for (const c of secret.replace(/=+$/, '').toUpperCase()) bits += alphabet.indexOf(c).toString(2).padStart(5, '0');
+  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(at / 30_000)));
+  const mac = crypto.createHmac('sha1', key).update(counter).digest();
+  const offset = mac[mac.length - 1] & 0xf;
+  return String((mac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000).padStart(6, '0');
+}
+
 /** The host page on another origin, embedding the snippet. */
 function startPageServer(snippet) {
   const html = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Acme shop</title>
@@ -139,6 +156,8 @@ async function shot(page, name) {
 }
 
 function watch(page, who) {
+  openPages.set(who, page);
+  page.on('framenavigated', (f) => f === page.mainFrame() && browserLog.push(`${who} navigated: ${f.url()}`));
   page.on('console', (m) => browserLog.push(`${who} console.${m.type()}: ${m.text()}`));
   page.on('pageerror', (e) => browserLog.push(`${who} pageerror: ${e.message}`));
   page.on('requestfailed', (r) => browserLog.push(`${who} request failed: ${r.url()} ${r.failure()?.errorText}`));
@@ -405,18 +424,36 @@ async function main() {
     await ana.locator('.conv').nth(29).waitFor();
     const first = await ana.locator('.conv').count();
     check(first === 30, `the first page shows ${first} conversations, expected 30`);
-    await ana.locator('.conv').nth(29).scrollIntoViewIfNeeded();
+    await ana.locator('.conv-list').evaluate((list) => list.parentElement.scrollTo(0, list.parentElement.scrollHeight));
     await ana.locator('.conv').nth(total - 1).waitFor();
     check((await ana.locator('.conv').count()) === total, `after scrolling the list shows ${await ana.locator('.conv').count()}`);
     mark('infinite scroll');
   }
 
-  // Signing out ends the session on the server: a reload shows the sign-in form.
+  // Two-factor: Ana turns it on from her account page (the new session replaces hers without a sign-in),
+  // signs out (a reload then shows the sign-in form), and signs in again with the second step.
+  await ana.goto(`${serverUrl}/app/#/settings/security`);
+  await ana.getByRole('button', { name: 'Set up two-factor' }).click();
+  const secret = (await ana.locator('.snippet').first().textContent()).trim();
+  await ana.getByLabel('Code from the app').fill(totp(secret));
+  await ana.getByRole('button', { name: 'Turn on two-factor' }).click();
+  await ana.getByText('Recovery codes').waitFor();
+  const recovery = (await ana.locator('.secret .snippet').textContent()).trim().split('\n');
+  check(recovery.length >= 5, `recovery codes: ${JSON.stringify(recovery)}`);
+  await ana.locator('.metric b', { hasText: /^\d+$/ }).first().waitFor();
+  check(await ana.getByText('Recovery codes').isVisible(), 'turning on two-factor sent Ana away from her recovery codes');
+  await shot(ana, '13-two-factor-on');
   await ana.getByRole('link', { name: 'Sign out' }).click();
   await ana.getByText('You are signed out.').waitFor();
   await ana.reload();
-  await ana.getByRole('button', { name: 'Sign in' }).waitFor();
-  mark('sign out');
+  await ana.getByLabel('Email').fill(email);
+  await ana.getByLabel('Password').fill(PASSWORD);
+  await ana.getByRole('button', { name: 'Sign in' }).click();
+  await ana.getByLabel('Authentication code').waitFor();
+  await ana.getByLabel('Authentication code').fill(recovery[0]);
+  await ana.getByRole('button', { name: 'Sign in' }).click();
+  await ana.locator('.conv-list').waitFor();
+  mark('two-factor on, sign out, sign in with the second step');
 
   check(pageErrors.length === 0, `the app threw: ${pageErrors.join('; ')}`);
   await cleanup();

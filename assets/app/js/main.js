@@ -6,7 +6,7 @@ import { renderLogin, renderAccept } from './views/login.js';
 import { renderShell } from './views/shell.js';
 import { renderInbox } from './views/list.js';
 import { renderSettings } from './views/settings.js';
-import { startLive, stopLive } from './live.js';
+import { liveSocket, startLive, stopLive } from './live.js';
 
 const root = document.getElementById('root');
 let shell = null;
@@ -72,7 +72,11 @@ function start(user) {
   shell = renderShell(root, { logout });
   startLive(openConversation);
   subscribe('connection', () => {
-    if (state.connection === 'revoked') showLogin('Your session has ended. Sign in again: your unsent text is kept.');
+    if (state.connection !== 'revoked') return;
+    // The socket's session ended. Turning on two-factor replaces it with a new one (a new cookie): then the
+    // stream simply resumes. Otherwise `me` answers 401 and the session-ended handler shows the sign-in form.
+    const resume = () => liveSocket()?.start();
+    api('GET', '/api/auth/me').then(resume, (err) => err.status !== 401 && resume());
   });
   route();
 }

@@ -143,8 +143,9 @@ export async function securitySection(body, { setupOnly, done } = {}) {
   start.addEventListener('click', async () => {
     const answer = await run(() => api('POST', '/api/auth/2fa/setup'));
     if (!answer) return;
+    start.hidden = true;
     const code = h('input', { inputmode: 'numeric', autocomplete: 'one-time-code', required: true, placeholder: '123456' });
-    const confirmForm = h('form', { class: 'inline' }, field('Code from the app', code), h('button', { class: 'btn primary' }, 'Turn on'));
+    const confirmForm = h('form', { class: 'inline' }, field('Code from the app', code), h('button', { class: 'btn primary' }, 'Turn on two-factor'));
     confirmForm.addEventListener('submit', async (e) => {
       e.preventDefault();
       const enabled = await run(() => api('POST', '/api/auth/2fa/enable', { code: code.value.replace(/\s+/g, '') }), 'Two-factor is on');

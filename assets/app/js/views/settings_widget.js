@@ -25,7 +25,8 @@ export async function widgetSection(body) {
     return failed(body, err);
   }
   const edited = structuredClone(config);
-  const frame = h('iframe', { title: 'Widget preview', sandbox: 'allow-scripts allow-same-origin' });
+  // Our own page and script, same origin: no sandbox (one with scripts and same-origin would be no sandbox anyway).
+  const frame = h('iframe', { title: 'Widget preview' });
   const post = () => frame.contentWindow?.postMessage({ type: 'switchboard:preview', config: edited }, '*');
   frame.addEventListener('load', post);
   frame.srcdoc = `<!doctype html><html><head><meta charset="utf-8"></head><body style="margin:0;font:14px system-ui;color:#334155;background:linear-gradient(135deg,#f1f3f9,#e6e9f4);min-height:100vh">
