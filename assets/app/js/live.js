@@ -12,6 +12,11 @@ let socket = null;
 let everOpen = false;
 const fetching = new Set();
 
+/** Whether the stream has been up since the page loaded (before that, its first `recovery:*` loads the list). */
+export function hasConnected() {
+  return everOpen;
+}
+
 /** The open socket, for views that send typing frames. */
 export function liveSocket() {
   return socket;

@@ -117,16 +117,7 @@ onSessionEnded(() => {
 window.addEventListener('hashchange', () => {
   const { parts } = parseHash();
   if (!state.me) {
-    if (parts[0] === 'accept') // The skip link moves focus without touching the hash (the hash is the route).
-document.querySelector('.skip')?.addEventListener('click', (event) => {
-  event.preventDefault();
-  const target = document.getElementById('main');
-  if (!target) return;
-  target.setAttribute('tabindex', '-1');
-  target.focus();
-});
-
-boot();
+    if (parts[0] === 'accept') boot();
     return;
   }
   route();

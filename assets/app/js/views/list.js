@@ -2,7 +2,7 @@
 // conversation and its details.
 import { h, icon, replace } from '../dom.js';
 import { avatar, channelIcon, memberName, preview, shortTime, visitorName } from '../format.js';
-import { loadList, markRead } from '../live.js';
+import { hasConnected, loadList, markRead } from '../live.js';
 import { state, subscribe } from '../state.js';
 import { renderThread } from './thread.js';
 import { renderDetails } from './details.js';
@@ -28,13 +28,24 @@ export function renderInbox(container) {
   on('members', draw);
   on('labels', draw);
   draw();
-  if (state.order.length === 0) loadList();
+  // Before the stream is up, its first recovery notice loads the list (one load, never two racing).
+  if (state.order.length === 0 && hasConnected()) loadList();
 
   // Infinite scroll: the next page when the end of the list comes into view.
   const sentinel = new IntersectionObserver((entries) => {
     if (entries.some((e) => e.isIntersecting) && state.nextCursor && !state.listLoading) loadList({ more: true });
   }, { root: scroller, rootMargin: '200px' });
   sentinel.observe(end);
+  // A fresh first page can leave the end of the list in view, which the observer does not report again:
+  // observing anew after each load asks it where the end is now.
+  let wasLoading = false;
+  on('conversations', () => {
+    if (wasLoading && !state.listLoading) {
+      sentinel.unobserve(end);
+      sentinel.observe(end);
+    }
+    wasLoading = !!state.listLoading;
+  });
 
   let current = null;
   const onVisible = () => {
