@@ -430,6 +430,28 @@ async function main() {
     mark('infinite scroll');
   }
 
+  // A viewer reads but cannot answer, and the control panel shows her only what her role may see.
+  const viewerEmail = `vera-${Date.now()}@example.com`;
+  const viewerInvite = await api('POST', '/api/team/invitations', { token, body: { email: viewerEmail, role: 'viewer' }, expect: 201 });
+  await api('POST', '/api/team/invitations/accept', { body: { token: viewerInvite.token, password: PASSWORD } });
+  const veraContext = await browser.newContext(desktop);
+  veraContext.setDefaultTimeout(STEP_MS);
+  const vera = watch(await veraContext.newPage(), 'vera');
+  // A deep link: signing in returns to it.
+  await vera.goto(`${serverUrl}/app/#/inbox/${id}`);
+  await vera.getByLabel('Email').fill(viewerEmail);
+  await vera.getByLabel('Password').fill(PASSWORD);
+  await vera.getByRole('button', { name: 'Sign in' }).click();
+  await threadMessage(vera, FOLLOW_UP).waitFor();
+  await vera.getByText('your role cannot reply').waitFor();
+  check((await vera.getByRole('textbox', { name: 'Reply' }).count()) === 0, 'a viewer has a composer');
+  await vera.goto(`${serverUrl}/app/#/settings`);
+  await vera.getByRole('link', { name: 'Team' }).waitFor();
+  for (const hidden of ['Chat widget', 'API keys', 'Webhooks', 'Product keys']) {
+    check((await vera.getByRole('link', { name: hidden }).count()) === 0, `a viewer sees the ${hidden} settings`);
+  }
+  mark('viewer: read-only inbox, limited settings');
+
   // Two-factor: Ana turns it on from her account page (the new session replaces hers without a sign-in),
   // signs out (a reload then shows the sign-in form), and signs in again with the second step.
   await ana.goto(`${serverUrl}/app/#/settings/security`);
