@@ -2,6 +2,7 @@
 
 mod admin;
 mod api_keys;
+mod app_assets;
 mod assignment;
 mod audit_export;
 mod audit_logs;
@@ -59,6 +60,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/readyz", web::get().to(health::readyz))
         .route("/metrics", web::get().to(health::metrics))
         .configure(openapi::routes)
+        .configure(app_assets::routes)
         .configure(sockets::routes)
         .configure(widget::public_routes)
         .configure(leads::public_routes)

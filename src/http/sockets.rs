@@ -9,6 +9,7 @@
 //!   WebSockets). `offset` and `epoch` are the last event's: the socket replays what came after.
 
 use super::{bearer_token, client_ip, resolve_widget_key, ApiError};
+use crate::actors::Teammate;
 use crate::auth::{Access, AuthError};
 use crate::bus::Position;
 use crate::domain::{ContactId, ProductKey, VisitorToken};
@@ -136,8 +137,9 @@ async fn dashboard(
         resume: Position::from_client(query.offset, query.epoch.clone()),
         license: license.clone(),
         tenant: state.registry.tenant(&license),
+        teammate: Teammate { license: license.clone(), id: claims.sub, role: claims.role },
+        registry: state.registry.clone(),
         jti: claims.jti,
-        member: claims.sub,
         shutdown: state.shutdown.clone(),
     };
     actix_web::rt::spawn(async move {

@@ -1,8 +1,9 @@
 //! The dashboard WebSocket loop (`GET /ws/dashboard`, upgraded in `http::sockets`): the live events of
 //! the caller's license as `{"event": …, "data": …, "offset": …, "epoch": …}` frames, for clients without
-//! Socket.IO. Receive-only, plus `ping`. It opens with the client's [`recovery`](crate::ws::recovery).
+//! Socket.IO. It opens with the client's [`recovery`](crate::ws::recovery); the client may send `ping` and
+//! `{"type":"typing","conversation_id","is_typing"}` (the agent's typing indicator, as the Socket.IO emit).
 
-use crate::actors::{DashboardPresence, TenantActor};
+use crate::actors::{agent_conversation, DashboardPresence, Registry, Teammate, TenantActor};
 use crate::bus::{BusEvent, Cursor, Event, Position, SharedBus};
 use crate::domain::{LicenseKey, UserId};
 use crate::shutdown::Shutdown;
@@ -41,8 +42,10 @@ pub struct DashboardSocket {
     pub tenant: Addr<TenantActor>,
     /// The session the socket was opened with; revoking it closes the socket.
     pub jti: String,
-    /// Whose socket it is: notifications for other members are not sent.
-    pub member: UserId,
+    /// Whose socket it is: notifications for other members are not sent; typing frames act as them.
+    pub teammate: Teammate,
+    /// The actors, for the typing frames the agent sends.
+    pub registry: Registry,
     /// The server's stop signal.
     pub shutdown: Shutdown,
 }
@@ -51,7 +54,9 @@ impl DashboardSocket {
     /// Counts the agent online, replays what the client missed, forwards events until the socket ends,
     /// then counts it offline and closes.
     pub async fn run(self) {
-        let Self { session, stream, guard, events, bus, license, resume, tenant, jti, member, shutdown } = self;
+        let Self { session, stream, guard, events, bus, license, resume, tenant, jti, teammate, registry, shutdown } =
+            self;
+        let member = teammate.id.clone();
         tenant.do_send(DashboardPresence { member: member.clone(), connected: true });
         let mut gauge = SocketGauge::open("dashboard_ws");
         // Subscribed already: the live events overlap the catch-up, and the cursor skips the overlap.
@@ -61,7 +66,7 @@ impl DashboardSocket {
         let reason = match replay(&mut session.clone(), &recovery).await {
             Err(reason) => reason,
             Ok(()) => {
-                let inbound = Inbound { stream, guard };
+                let inbound = Inbound { stream, guard, typist: Typist { registry, teammate } };
                 serve(session.clone(), inbound, (events, recovery.cursor), (jti, member.clone()), shutdown).await
             }
         };
@@ -77,6 +82,36 @@ impl DashboardSocket {
 struct Inbound {
     stream: actix_ws::AggregatedMessageStream,
     guard: FrameGuard,
+    typist: Typist,
+}
+
+/// Acts on the agent's typing frames as the socket's member.
+struct Typist {
+    registry: Registry,
+    teammate: Teammate,
+}
+
+/// A typing frame from the agent: `{"type":"typing","conversation_id","is_typing"}`.
+#[derive(serde::Deserialize)]
+struct TypingFrame {
+    #[serde(rename = "type")]
+    kind: String,
+    conversation_id: String,
+    is_typing: bool,
+}
+
+impl Typist {
+    /// Passes an agent's typing frame on to the conversation; anything else the client sends is ignored,
+    /// and so is a refusal (a viewer, an unknown conversation): typing is a hint, never worth an error.
+    async fn typing(&self, text: &str) {
+        let Ok(frame) = serde_json::from_str::<TypingFrame>(text) else { return };
+        if frame.kind != "typing" {
+            return;
+        }
+        if let Ok(id) = agent_conversation(&frame.conversation_id) {
+            let _ = self.registry.agent_typing(&self.teammate, &id, frame.is_typing).await;
+        }
+    }
 }
 
 /// Sends the missed events, then `recovery:ready` (or just `recovery:reset`); `Err` holds the close.
@@ -101,7 +136,7 @@ async fn serve(
     shutdown: Shutdown,
 ) -> Option<CloseReason> {
     let mut keep_alive = KeepAlive::new();
-    let Inbound { mut stream, guard } = inbound;
+    let Inbound { mut stream, guard, typist } = inbound;
     loop {
         tokio::select! {
             event = events.recv() => match event {
@@ -133,6 +168,7 @@ async fn serve(
                     Some(Ok(AggregatedMessage::Text(text))) if text.contains("\"ping\"") => {
                         if session.text(r#"{"event":"pong","data":null}"#).await.is_err() { return None }
                     }
+                    Some(Ok(AggregatedMessage::Text(text))) => typist.typing(&text).await,
                     Some(Ok(_)) => {}
                     Some(Err(err)) => return Some(protocol_close(&err, &guard, MAX_FRAME_BYTES)),
                 }

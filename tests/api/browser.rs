@@ -25,15 +25,18 @@ fn missing_browser_tools(root: &Path) -> Option<String> {
     None
 }
 
+/// Whether a browser test can run here; `false` means skip, which `CI=true` refuses.
+pub(crate) fn browser_tools_ready(root: &Path) -> bool {
+    let Some(missing) = missing_browser_tools(root) else { return true };
+    assert!(std::env::var("CI").as_deref() != Ok("true"), "CI=true but {missing} is missing: run scripts/browser-deps");
+    eprintln!("skipping the browser test: {missing} is missing (run scripts/browser-deps)");
+    false
+}
+
 async fn widget_in_a_real_browser(backend: Backend) {
     let Some(app) = spawn_app(backend).await else { return };
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    if let Some(missing) = missing_browser_tools(root) {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true but {missing} is missing: run scripts/browser-deps"
-        );
-        eprintln!("skipping the browser test: {missing} is missing (run scripts/browser-deps)");
+    if !browser_tools_ready(root) {
         return;
     }
     let mut command = tokio::process::Command::new("node");

@@ -26,6 +26,7 @@ mod deploy;
 mod errors;
 mod hardening;
 mod health;
+mod inbox;
 mod leads;
 mod nginx;
 mod operations;
