@@ -41,7 +41,7 @@ struct Acks {
 }
 
 impl Acks {
-    fn settle(&self, id: &str, ok: bool) {
+    fn settle(&self, id: &str, ok: bool, detail: &str) {
         let sent = self.pending.lock().ok().and_then(|mut p| p.remove(id));
         match (sent, ok) {
             (Some(at), true) => {
@@ -50,7 +50,9 @@ impl Acks {
                 }
             }
             (Some(_), false) => {
-                self.errors.fetch_add(1, Ordering::Relaxed);
+                if self.errors.fetch_add(1, Ordering::Relaxed) < 3 {
+                    eprintln!("loadgen: injection failed: {}", detail.chars().take(300).collect::<String>());
+                }
             }
             (None, _) => {}
         }
@@ -93,19 +95,32 @@ pub async fn run(
             let i = (n % t as u64) as usize;
             let text = probe::text(i, per_tenant[i], &pad);
             let frame = frame(&p, &tenants[i], &text, n, &acks);
-            if sinks[i].lock().await.send(Message::text(frame)).await.is_ok() {
-                per_tenant[i] += 1;
-                stats.sent += 1;
-                stats.expected += p.receivers_of(i) as u64;
-            } else {
-                stats.errors += 1;
+            match sinks[i].lock().await.send(Message::text(frame)).await {
+                Ok(()) => {
+                    per_tenant[i] += 1;
+                    stats.sent += 1;
+                    stats.expected += p.receivers_of(i) as u64;
+                }
+                Err(e) => {
+                    if stats.errors == 0 {
+                        eprintln!("loadgen: injector {i}: {e}");
+                    }
+                    stats.errors += 1;
+                }
             }
             n += 1;
         }
     }
+    if n < total {
+        eprintln!("loadgen: the driver fell behind: {n} of {total} probes sent by the end");
+        stats.errors += total - n;
+    }
     let _ = finals.send(Some(Arc::new(per_tenant)));
     while acks.outstanding() > 0 && Instant::now() < tl.deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    if acks.outstanding() > 0 {
+        eprintln!("loadgen: {} injections never acknowledged", acks.outstanding());
     }
     stats.errors += acks.outstanding() as u64 + acks.errors.load(Ordering::Relaxed);
     stats.ack_us = acks.latencies.lock().map(|mut l| std::mem::take(&mut *l)).unwrap_or_default();
@@ -165,20 +180,28 @@ async fn open_injector(p: &Params, tenant: &Tenant) -> Result<Ws, String> {
 
 /// Settles acknowledgements and answers Engine.IO pings.
 async fn read_acks(mut stream: SplitStream<Ws>, sink: Shared, acks: Arc<Acks>, widget: bool) {
-    while let Some(Ok(frame)) = stream.next().await {
-        let Message::Text(text) = frame else { continue };
+    while let Some(frame) = stream.next().await {
+        let text = match frame {
+            Ok(Message::Text(text)) => text,
+            Ok(Message::Close(_)) => return,
+            Ok(_) => continue,
+            Err(e) => {
+                eprintln!("loadgen: injector: {e}");
+                return;
+            }
+        };
         if !widget && text.starts_with('2') {
             let _ = sink.lock().await.send(Message::text("3")).await;
         } else if widget {
             if text.starts_with(r#"{"type":"ack""#) || text.starts_with(r#"{"type":"error""#) {
                 let f: Value = serde_json::from_str(&text).unwrap_or_default();
                 if let Some(id) = f["client_msg_id"].as_str() {
-                    acks.settle(id, f["type"] == "ack");
+                    acks.settle(id, f["type"] == "ack", &text);
                 }
             }
         } else if let Some(rest) = text.strip_prefix("43") {
             let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-            acks.settle(&digits, rest.contains(r#""ok":true"#));
+            acks.settle(&digits, rest.contains(r#""ok":true"#), &text);
         }
     }
 }
