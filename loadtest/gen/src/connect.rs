@@ -3,7 +3,8 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 use tokio::net::{TcpSocket, TcpStream};
-use tokio_tungstenite::{client_async, WebSocketStream};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::{client_async_with_config, WebSocketStream};
 
 /// A client WebSocket.
 pub type Ws = WebSocketStream<TcpStream>;
@@ -19,6 +20,10 @@ pub async fn open(url: &str, index: usize, spread: u8) -> Result<Ws, String> {
     socket.bind(SocketAddr::from((Ipv4Addr::new(127, 0, 0, 1 + last), 0))).map_err(|e| e.to_string())?;
     let stream = socket.connect(dest).await.map_err(|e| format!("connect {dest}: {e}"))?;
     stream.set_nodelay(true).map_err(|e| e.to_string())?;
-    let (ws, _) = client_async(url, stream).await.map_err(|e| format!("upgrade {url}: {e}"))?;
+    // tungstenite reads through a 128 KiB buffer per socket by default: 1 GiB at 8k sockets. Frames here
+    // are a few hundred bytes.
+    let config = WebSocketConfig::default().read_buffer_size(4096).write_buffer_size(0);
+    let (ws, _) =
+        client_async_with_config(url, stream, Some(config)).await.map_err(|e| format!("upgrade {url}: {e}"))?;
     Ok(ws)
 }

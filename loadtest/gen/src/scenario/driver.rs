@@ -166,7 +166,10 @@ async fn open_injector(p: &Params, tenant: &Tenant) -> Result<Ws, String> {
             }
             continue;
         }
-        if text.starts_with('0') {
+        if text.starts_with('2') {
+            // Engine.IO pings as soon as the socket opens: a ping left unanswered here closes it 20 s on.
+            ws.send(Message::text("3")).await.map_err(|e| e.to_string())?;
+        } else if text.starts_with('0') {
             let connect = format!("40{}", json!({ "token": tenant.token }));
             ws.send(Message::text(connect)).await.map_err(|e| e.to_string())?;
         } else if text.starts_with("40") {
