@@ -40,6 +40,10 @@ import {
   TREND_STATS,
 } from './common.js';
 
+// The Node peer and the floor (loadtest/gen) take the peer's tokens and its `message:send {text, ts}`.
+const PEER_LIKE = TARGET === 'node-peer' || TARGET === 'floor';
+/// Switchboard's `message:new` frame minus the Node peer's relayed one, for the same text (measured: see PEER_PAD_BYTES).
+const PEER_PAD_DEFAULT = 271;
 export const SOCKETS = envInt('SOCKETS', 100);
 export const TENANTS = envInt('TENANTS', 10);
 export const RATE = envInt('RATE', 10); // injected messages per second, all tenants together
@@ -53,6 +57,14 @@ export const CONVERSATIONS = envInt('CONVERSATIONS', 1); // per tenant, for agen
 export const LAT_SAMPLE = Math.max(1, envInt('LAT_SAMPLE', 1));
 export const OPEN_TIMEOUT_MS = envInt('OPEN_TIMEOUT_MS', 3000);
 const PAD = 'x'.repeat(PAD_BYTES);
+// The Node peer relays `{text, ts, from}`, a smaller event than Switchboard's `message:new` (message object,
+// channel, offset, epoch). PEER_PAD_BYTES more padding on the peer's texts makes its relayed frames the same
+// size as Switchboard's for the same PAD_BYTES (the default is the difference measured with SHOW_FRAME=1;
+// compare `frame_bytes` in the two rows). 0 = the peer's natural, smaller frames.
+export const PEER_PAD_BYTES = envInt('PEER_PAD_BYTES', PEER_PAD_DEFAULT);
+const PEER_PAD = 'x'.repeat(PEER_PAD_BYTES);
+const SHOW_FRAME = envInt('SHOW_FRAME', 0) === 1;
+let shown = false;
 // Highest message number a tenant can get, for per-socket duplicate detection.
 const PER_TENANT_MAX = Math.ceil((RATE * DURATION) / Math.max(1, TENANTS)) + 2;
 
@@ -62,6 +74,9 @@ export const sent = new Counter('sent');
 export const deliveryMs = new Trend('delivery_ms', true);
 export const injectAckMs = new Trend('inject_ack_ms', true);
 export const connectMs = new Trend('connect_ms', true);
+// Size of each counted `message:new` WebSocket payload (sampled like delivery_ms): the bytes on the wire
+// per delivery, so targets are compared at equal frame sizes.
+export const frameBytes = new Trend('frame_bytes');
 export const connectErrors = new Counter('connect_errors');
 export const lateConnects = new Counter('late_connects');
 export const closedEarly = new Counter('closed_early');
@@ -141,8 +156,8 @@ function openConversations(tenants) {
 export function fanoutSetup(inject) {
   if (SOCKETS < TENANTS) throw new Error(`SOCKETS (${SOCKETS}) must be >= TENANTS (${TENANTS})`);
   let tenants;
-  if (TARGET === 'node-peer') {
-    if (inject !== 'socketio') throw new Error(`the Node peer only relays message:send (INJECT=socketio), not ${inject}`);
+  if (PEER_LIKE) {
+    if (inject !== 'socketio') throw new Error(`${TARGET} only relays message:send (INJECT=socketio), not ${inject}`);
     tenants = peerTenants(TENANTS);
   } else {
     tenants = createTenants(TENANTS);
@@ -299,6 +314,11 @@ export function receiverLoop(kind, data) {
       if (++local.sample >= LAT_SAMPLE) {
         local.sample = 0;
         deliveryMs.add(now - probe.sentAt);
+        frameBytes.add(frame.length);
+        if (SHOW_FRAME && !shown) {
+          shown = true;
+          console.log(`message:new frame (${frame.length} bytes): ${frame}`);
+        }
       }
       if (st.endCount >= 0 && st.got >= st.endCount) close();
     };
@@ -436,7 +456,7 @@ export function driverLoop(inject, data) {
       if (inject === 'widget') {
         pending.set(id, Date.now());
         inj.socket.send(JSON.stringify({ type: 'message', text, client_msg_id: id }));
-      } else if (TARGET === 'node-peer') {
+      } else if (PEER_LIKE) {
         inj.socket.send(sioEmitFrame('message:send', { text, ts: Date.now() }));
       } else {
         const ackId = ackSeq++;
@@ -457,7 +477,8 @@ export function driverLoop(inject, data) {
     const due = Math.min(total, Math.floor(((now - data.startAt) * RATE) / 1000));
     while (n < due) {
       const t = n % T;
-      if (send(t, probeText(t, perTenantSent[t], PAD), true)) perTenantSent[t]++;
+      const pad = TARGET === 'node-peer' ? PAD + PEER_PAD : PAD;
+      if (send(t, probeText(t, perTenantSent[t], pad), true)) perTenantSent[t]++;
       n++;
     }
     if (!ended && (n >= total || now >= data.endAt)) {
@@ -487,7 +508,7 @@ export function fanoutSummarySpec(scenario, inject) {
     expected: 'expected_deliveries',
     sent: 'sent',
     latency: 'delivery_ms',
-    extraTrends: ['inject_ack_ms', 'connect_ms'],
+    extraTrends: ['inject_ack_ms', 'connect_ms', 'frame_bytes'],
     errors: ['connect_errors', 'late_connects', 'closed_early', 'inject_errors', 'duplicate_deliveries'],
     info: ['unclean_closes', 'eio_open_retries'],
     params: {
@@ -500,6 +521,7 @@ export function fanoutSummarySpec(scenario, inject) {
       CONNECT_SECONDS,
       DRAIN_SECONDS,
       PAD_BYTES,
+      PEER_PAD_BYTES: TARGET === 'node-peer' ? PEER_PAD_BYTES : 0,
       CONVERSATIONS,
       LAT_SAMPLE,
     },

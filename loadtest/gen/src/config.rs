@@ -1,0 +1,180 @@
+//! `KEY=VALUE` parameters (the k6 scenarios' names), from the command line, then the environment.
+
+use std::collections::HashMap;
+
+/// What to run and how big.
+#[derive(Clone, Debug)]
+pub struct Params {
+    /// `dashboard_socketio`, `dashboard_ws` or `widget_chat`.
+    pub scenario: String,
+    /// `switchboard`, `node-peer` or `floor`.
+    pub target: String,
+    /// Switchboard's HTTP base (widget and plain dashboard sockets, set-up).
+    pub base_url: String,
+    /// The Socket.IO listener's base.
+    pub sio_url: String,
+    /// Admin token for creating licenses (Switchboard).
+    pub admin_token: String,
+    /// HS256 secret for the Node peer's and the floor's tokens.
+    pub jwt_secret: String,
+    /// Where the JSON summary goes (also printed).
+    pub summary: Option<String>,
+    /// The server's pid, for its CPU and RSS from /proc.
+    pub server_pid: Option<u32>,
+    /// Receiving sockets (dashboards) or, for `widget_chat`, visitors.
+    pub sockets: usize,
+    /// Tenants (licenses) the sockets are spread over.
+    pub tenants: usize,
+    /// Injected messages per second, all tenants together (`widget_chat`: per visitor).
+    pub rate: u64,
+    /// Seconds of injection.
+    pub duration: u64,
+    /// Seconds for receivers to connect before injection starts.
+    pub connect_seconds: u64,
+    /// Seconds after the last injection before receivers give up.
+    pub drain_seconds: u64,
+    /// Padding added to every probe text.
+    pub pad_bytes: usize,
+    /// More padding for the Node peer, whose relayed event is smaller than Switchboard's `message:new`.
+    pub peer_pad_bytes: usize,
+    /// Source addresses 127.0.0.1 … 127.0.0.N the sockets are spread over.
+    pub spread_ips: u8,
+    /// Worker threads of the generator's runtime.
+    pub threads: usize,
+    /// How messages are injected: `socketio` (agent replies / peer relay) or `widget` (visitor messages).
+    pub inject: String,
+    /// Print the first counted frame (to compare frame shapes and sizes between targets).
+    pub show_frame: bool,
+    /// Every parameter as given or defaulted, for the summary.
+    pub recorded: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Switchboard's `message:new` Socket.IO frame minus the Node peer's relayed one for the same text,
+/// measured (`SHOW_FRAME=1`, `frame_bytes` in every row): 331 + text − (63 + text) bytes at small
+/// offsets, a few more as ids and offsets grow over a run.
+pub const PEER_PAD_DEFAULT: usize = 271;
+
+struct Source(HashMap<String, String>);
+
+impl Source {
+    fn str(&self, key: &str, default: &str) -> String {
+        self.0.get(key).cloned().or_else(|| std::env::var(key).ok()).unwrap_or_else(|| default.to_owned())
+    }
+
+    fn num<T: std::str::FromStr>(&self, key: &str, default: T) -> Result<T, String> {
+        match self.0.get(key).cloned().or_else(|| std::env::var(key).ok()) {
+            None => Ok(default),
+            Some(raw) if raw.is_empty() => Ok(default),
+            Some(raw) => raw.parse().map_err(|_| format!("{key}='{raw}' is not a number")),
+        }
+    }
+}
+
+impl Params {
+    /// Parses `KEY=VALUE` arguments; anything not given comes from the environment, then the defaults.
+    pub fn parse(args: impl Iterator<Item = String>) -> Result<Self, String> {
+        let mut given = HashMap::new();
+        for arg in args {
+            let (key, value) = arg.split_once('=').ok_or_else(|| format!("expected KEY=VALUE, got '{arg}'"))?;
+            given.insert(key.to_owned(), value.to_owned());
+        }
+        let src = Source(given);
+        let scenario = src.str("SCENARIO", "dashboard_socketio");
+        let target = src.str("TARGET", "switchboard");
+        if !matches!(scenario.as_str(), "dashboard_socketio" | "dashboard_ws" | "widget_chat") {
+            return Err(format!("SCENARIO={scenario}: dashboard_socketio, dashboard_ws or widget_chat"));
+        }
+        if !matches!(target.as_str(), "switchboard" | "node-peer" | "floor") {
+            return Err(format!("TARGET={target}: switchboard, node-peer or floor"));
+        }
+        let widget = scenario == "widget_chat";
+        let sockets: usize = src.num(if widget { "VISITORS" } else { "SOCKETS" }, if widget { 1 } else { 100 })?;
+        let tenants: usize = src.num("TENANTS", if widget { 1 } else { 10 })?;
+        let default_inject = if scenario == "dashboard_ws" && target == "switchboard" { "widget" } else { "socketio" };
+        let default_pad = if target == "node-peer" { PEER_PAD_DEFAULT } else { 0 };
+        let params = Params {
+            base_url: src.str("BASE_URL", "http://127.0.0.1:8080"),
+            sio_url: src.str("SIO_URL", "http://127.0.0.1:8081"),
+            admin_token: src.str("ADMIN_TOKEN", "loadtest-admin-token"),
+            jwt_secret: src.str("JWT_SECRET", "dev-secret"),
+            summary: Some(src.str("SUMMARY", "")).filter(|s| !s.is_empty()),
+            server_pid: src.num::<u32>("SERVER_PID", 0).map(|p| Some(p).filter(|p| *p > 0))?,
+            sockets,
+            tenants: tenants.max(1),
+            rate: src.num("RATE", if widget { 5 } else { 10 })?,
+            duration: src.num("DURATION", 20)?,
+            connect_seconds: src.num("CONNECT_SECONDS", 2 + sockets as u64 / 2000)?,
+            drain_seconds: src.num("DRAIN_SECONDS", 5)?,
+            pad_bytes: src.num("PAD_BYTES", 0)?,
+            peer_pad_bytes: src.num("PEER_PAD_BYTES", default_pad)?,
+            spread_ips: src.num("SPREAD_IPS", 4)?,
+            threads: src.num("THREADS", 1)?,
+            inject: src.str("INJECT", default_inject),
+            show_frame: src.num("SHOW_FRAME", 0u8)? == 1,
+            recorded: serde_json::Map::new(),
+            scenario,
+            target,
+        };
+        params.check()?;
+        Ok(params.record())
+    }
+
+    fn check(&self) -> Result<(), String> {
+        for url in [&self.base_url, &self.sio_url] {
+            let host = url.trim_start_matches("http://").split([':', '/']).next().unwrap_or("");
+            if !(host.starts_with("127.") || host == "localhost") {
+                return Err(format!("refusing non-loopback target {url}"));
+            }
+        }
+        if self.scenario != "widget_chat" && self.sockets < self.tenants {
+            return Err(format!("SOCKETS ({}) must be >= TENANTS ({})", self.sockets, self.tenants));
+        }
+        if !matches!(self.inject.as_str(), "socketio" | "widget") {
+            return Err(format!("INJECT={}: socketio or widget", self.inject));
+        }
+        if self.inject == "widget" && self.target != "switchboard" {
+            return Err("INJECT=widget needs TARGET=switchboard".into());
+        }
+        if self.scenario == "widget_chat" && self.target != "switchboard" {
+            return Err("widget_chat needs TARGET=switchboard".into());
+        }
+        if self.spread_ips == 0 || self.threads == 0 {
+            return Err("SPREAD_IPS and THREADS must be at least 1".into());
+        }
+        Ok(())
+    }
+
+    fn record(mut self) -> Self {
+        let widget = self.scenario == "widget_chat";
+        let mut m = serde_json::Map::new();
+        m.insert((if widget { "VISITORS" } else { "SOCKETS" }).into(), self.sockets.into());
+        for (k, v) in [
+            ("TENANTS", self.tenants as u64),
+            ("RATE", self.rate),
+            ("DURATION", self.duration),
+            ("CONNECT_SECONDS", self.connect_seconds),
+            ("DRAIN_SECONDS", self.drain_seconds),
+            ("PAD_BYTES", self.pad_bytes as u64),
+            ("PEER_PAD_BYTES", if self.target == "node-peer" { self.peer_pad_bytes as u64 } else { 0 }),
+            ("SPREAD_IPS", u64::from(self.spread_ips)),
+            ("THREADS", self.threads as u64),
+        ] {
+            m.insert(k.into(), v.into());
+        }
+        if !widget {
+            m.insert("INJECT".into(), self.inject.clone().into());
+        }
+        self.recorded = m;
+        self
+    }
+
+    /// Receivers designed for tenant `t`: sockets `g` with `g % tenants == t`.
+    pub fn receivers_of(&self, t: usize) -> usize {
+        self.sockets / self.tenants + usize::from(t < self.sockets % self.tenants)
+    }
+
+    /// `ws://host:port` of an `http://` base.
+    pub fn ws_base(url: &str) -> String {
+        url.replacen("http", "ws", 1)
+    }
+}

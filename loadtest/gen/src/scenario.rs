@@ -1,0 +1,195 @@
+//! The dashboard fan-out scenarios: receivers (Socket.IO or plain WebSocket dashboards) and the driver
+//! that injects probes at a fixed rate, round-robin over the tenants; the widget scenario is in
+//! [`crate::scenario::visitors`].
+
+pub mod driver;
+pub mod visitors;
+
+use crate::config::Params;
+use crate::connect;
+use crate::probe;
+use crate::setup::Tenant;
+use futures_util::{SinkExt, StreamExt};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::time::{sleep_until, timeout_at, Instant};
+use tokio_tungstenite::tungstenite::Message;
+
+/// Absolute times of a run.
+#[derive(Clone, Copy, Debug)]
+pub struct Timeline {
+    /// Injection starts (receivers should be connected).
+    pub start: Instant,
+    /// Injection ends.
+    pub end: Instant,
+    /// Receivers give up waiting.
+    pub deadline: Instant,
+}
+
+/// How many probes each tenant was sent, once the driver is done.
+pub type Finals = watch::Receiver<Option<Arc<Vec<u64>>>>;
+
+/// What one socket saw.
+#[derive(Debug, Default)]
+pub struct SocketStats {
+    /// Probes counted (first copy of each).
+    pub delivered: u64,
+    /// Copies of a probe already counted.
+    pub duplicates: u64,
+    /// Send → receipt of each counted probe, µs.
+    pub latency_us: Vec<u32>,
+    /// Payload bytes of the counted frames.
+    pub frame_bytes: u64,
+    /// First and last receipt ([`probe::now_us`]).
+    pub first_us: u64,
+    /// See `first_us`.
+    pub last_us: u64,
+    /// Connected (Socket.IO: CONNECT answered).
+    pub connected: bool,
+    /// Connected after injection started.
+    pub late: bool,
+    /// Open → connected, µs.
+    pub connect_us: u32,
+    /// The server closed it before we did.
+    pub closed_early: bool,
+    /// Why it failed to connect.
+    pub error: Option<String>,
+}
+
+/// Which dashboard protocol the receivers speak.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Engine.IO v4 / Socket.IO v5 over a WebSocket.
+    SocketIo,
+    /// `/ws/dashboard?token=…`.
+    Plain,
+}
+
+/// The Socket.IO endpoint.
+pub fn sio_url(p: &Params) -> String {
+    format!("{}/socket.io/?EIO=4&transport=websocket", Params::ws_base(&p.sio_url))
+}
+
+/// One receiver: connects, counts probes of its tenant until it has them all (once the driver says how
+/// many) or the deadline passes.
+pub async fn receiver(
+    p: Arc<Params>,
+    g: usize,
+    tenant: Tenant,
+    kind: Kind,
+    tl: Timeline,
+    mut finals: Finals,
+) -> SocketStats {
+    let mut st = SocketStats::default();
+    let url = match kind {
+        Kind::SocketIo => sio_url(&p),
+        Kind::Plain => format!("{}/ws/dashboard?token={}", Params::ws_base(&p.base_url), tenant.token),
+    };
+    let t0 = probe::now_us();
+    let mut ws = match timeout_at(tl.deadline, connect::open(&url, g, p.spread_ips)).await {
+        Ok(Ok(ws)) => ws,
+        Ok(Err(e)) => return failed(st, e),
+        Err(_) => return failed(st, "connect timed out".into()),
+    };
+    let connected = |st: &mut SocketStats| {
+        st.connected = true;
+        st.connect_us = (probe::now_us() - t0) as u32;
+        st.late = Instant::now() > tl.start;
+    };
+    if kind == Kind::Plain {
+        connected(&mut st);
+    }
+    let mut seen: Vec<bool> = Vec::new();
+    let mut want: Option<u64> = None;
+    let mut watching = true;
+    let deadline = sleep_until(tl.deadline);
+    tokio::pin!(deadline);
+    loop {
+        if want.is_some_and(|w| st.delivered >= w) {
+            break;
+        }
+        tokio::select! {
+            frame = ws.next() => {
+                let text = match frame {
+                    Some(Ok(Message::Text(text))) => text,
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {
+                        st.closed_early = st.connected;
+                        if !st.connected {
+                            st.error = Some("closed before connecting".into());
+                        }
+                        return st;
+                    }
+                    Some(Ok(_)) => continue,
+                };
+                let b = text.as_bytes();
+                if kind == Kind::SocketIo {
+                    match b.first() {
+                        Some(b'2') => {
+                            let _ = ws.send(Message::text("3")).await;
+                            continue;
+                        }
+                        Some(b'0') => {
+                            let connect = format!("40{}", serde_json::json!({ "token": tenant.token }));
+                            let _ = ws.send(Message::text(connect)).await;
+                            continue;
+                        }
+                        _ if !st.connected && text.starts_with("40") => {
+                            connected(&mut st);
+                            continue;
+                        }
+                        _ if text.starts_with("44") => return failed(st, format!("connect_error {text}")),
+                        _ => {}
+                    }
+                }
+                let Some(found) = probe::find(&text) else { continue };
+                if found.tenant != tenant.index {
+                    continue;
+                }
+                let n = found.n as usize;
+                if seen.len() <= n {
+                    seen.resize(n + 1, false);
+                }
+                if std::mem::replace(&mut seen[n], true) {
+                    st.duplicates += 1;
+                    continue;
+                }
+                let now = probe::now_us();
+                st.delivered += 1;
+                st.frame_bytes += b.len() as u64;
+                st.latency_us.push(now.saturating_sub(found.sent_us) as u32);
+                if st.first_us == 0 {
+                    st.first_us = now;
+                    if p.show_frame && g == 0 {
+                        eprintln!("loadgen: message:new frame ({} bytes): {text}", b.len());
+                    }
+                }
+                st.last_us = now;
+            }
+            changed = finals.changed(), if watching => {
+                match changed {
+                    Ok(()) => want = finals.borrow().as_ref().and_then(|f| f.get(tenant.index).copied()),
+                    // The driver is gone (its totals already read, or it failed): the deadline ends us.
+                    Err(_) => watching = false,
+                }
+            }
+            () = &mut deadline => break,
+        }
+    }
+    if std::env::var("LOADGEN_DEBUG").is_ok() && want != Some(st.delivered) {
+        let missing: Vec<usize> = seen.iter().enumerate().filter(|(_, s)| !**s).map(|(i, _)| i).collect();
+        eprintln!(
+            "receiver {g} tenant {}: {} of {want:?}, missing {missing:?} (seen up to {})",
+            tenant.index,
+            st.delivered,
+            seen.len()
+        );
+    }
+    let _ = tokio::time::timeout(Duration::from_millis(200), ws.close(None)).await;
+    st
+}
+
+fn failed(mut st: SocketStats, error: String) -> SocketStats {
+    st.error = Some(error);
+    st
+}
