@@ -240,10 +240,8 @@ async fn signed(req: HttpRequest, state: web::Data<AppState>, body: web::Bytes) 
     let record = resolve_widget_key(&state.store, &ProductKey::parse(&site_id)?).await?;
     let stored = state.store.webhook_signing_secrets(&record.license_key).await?;
     // A secret this node cannot open (sealed, no SECRETS_KEY here) cannot have signed anything it checks.
-    let secrets: Vec<_> = stored
-        .iter()
-        .filter_map(|s| open_stored(state.tokens.as_deref(), &record.license_key, s).ok())
-        .collect();
+    let secrets: Vec<_> =
+        stored.iter().filter_map(|s| open_stored(state.tokens.as_deref(), &record.license_key, s).ok()).collect();
     if secrets.is_empty() {
         return Err(ApiError::Unauthorized(
             "this license has no webhook endpoint, so no secret to sign commands with; create one first".into(),
