@@ -25,6 +25,8 @@ wire_enum!(
         CsatReceived = "csat_received",
         /// The visitor filled in the widget's pre-chat or offline form (`data.lead`: name, email, phone, fields).
         LeadCapture = "lead_capture",
+        /// The license's API calls today reached an alert threshold (`data`: percent, calls, limit, date).
+        UsageAlert = "usage_alert",
         /// Sent by `POST /api/webhook-endpoints/{id}/test` to that endpoint only; never subscribed to.
         Test = "test",
     }

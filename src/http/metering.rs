@@ -11,6 +11,8 @@
 
 use super::caller::{authenticate, Caller};
 use super::ApiError;
+use crate::bus::{Event, Notification};
+use crate::domain::{LicenseKey, NotificationKind, WebhookEvent};
 use crate::state::AppState;
 use crate::usage::Quota;
 use actix_web::body::{BoxBody, MessageBody};
@@ -18,6 +20,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage, ResponseError};
+use serde_json::json;
 
 const LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
 const REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
@@ -62,6 +65,7 @@ pub async fn meter_usage(
     } else {
         state.usage.count(caller.license(), caller.known_tier()).await
     };
+    let caller_license = caller.license().clone();
     req.extensions_mut().insert::<Caller>(caller);
     let quota = match quota {
         Ok(quota) => quota,
@@ -86,9 +90,40 @@ pub async fn meter_usage(
         put_headers(response.headers_mut(), &quota);
         return Ok(req.into_response(response).map_into_boxed_body());
     }
+    if !is_usage_read(&path) {
+        announce_alerts(&state, caller_license, &quota);
+    }
     let mut response = next.call(req).await?;
     put_headers(response.headers_mut(), &quota);
     Ok(response.map_into_boxed_body())
+}
+
+/// Tells the team (`notification:new` `usage_warning`) and the license's webhooks (`usage_alert`) that
+/// this call reached an alert threshold (`USAGE_ALERT_PERCENTS`), in the background.
+fn announce_alerts(state: &web::Data<AppState>, license: LicenseKey, quota: &Quota) {
+    let crossed = quota.crossed(&state.usage.policy().alert_percents);
+    if crossed.is_empty() {
+        return;
+    }
+    let (state, quota) = (state.clone(), quota.clone());
+    actix_web::rt::spawn(async move {
+        for percent in crossed {
+            let limit = quota.limit.unwrap_or_default();
+            let data = json!({ "percent": percent, "calls": quota.calls, "limit": limit, "date": quota.date });
+            if let Err(err) = state.store.announce_license_event(&license, WebhookEvent::UsageAlert, data).await {
+                tracing::warn!(%err, "could not write a usage_alert webhook event");
+            }
+            let notification = Notification {
+                kind: NotificationKind::UsageWarning,
+                title: "API usage alert".into(),
+                body: format!("{} of {limit} API calls used today ({percent} % of your plan)", quota.calls),
+                conversation_id: None,
+                recipient: None,
+                at: crate::domain::now_millis(),
+            };
+            state.bus.publish(&license, Event::Notification(notification));
+        }
+    });
 }
 
 fn seconds_until_reset(quota: &Quota) -> u64 {

@@ -108,7 +108,7 @@ async fn alerts(state: web::Data<AppState>, caller: Caller) -> Result<HttpRespon
         .iter()
         .map(|percent| {
             // The call count at which this threshold is reached; unlimited tiers have none.
-            let at = quota.limit.map(|limit| (limit * i64::from(*percent) + 99) / 100);
+            let at = quota.threshold(*percent);
             json!({ "percent": percent, "calls": at, "reached": at.is_some_and(|at| quota.calls >= at) })
         })
         .collect();

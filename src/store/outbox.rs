@@ -75,6 +75,28 @@ pub(super) async fn enqueue(
     Ok(true)
 }
 
+/// Writes a license-wide event (outside any conversation, so it waits for nothing) for every enabled
+/// endpoint subscribed to it. Returns whether anything was written.
+async fn enqueue_license_event(
+    conn: &mut AnyConnection,
+    license: &LicenseKey,
+    event: WebhookEvent,
+    data: Value,
+    retry_window_ms: i64,
+) -> StoreResult<bool> {
+    let endpoints: Vec<_> =
+        subscribed_endpoints(conn, license).await?.into_iter().filter(|(_, events)| events.contains(&event)).collect();
+    if endpoints.is_empty() {
+        return Ok(false);
+    }
+    let id = format!("evt_{}", new_id());
+    let now = now_millis();
+    let payload = payload(&id, event, now, None, data).to_string();
+    let outgoing = Outgoing { id: id.clone(), event, payload, ordering_key: id, position: 0 };
+    store(conn, license, &[outgoing], &endpoints, now, retry_window_ms).await?;
+    Ok(true)
+}
+
 /// Writes a `test` event for one endpoint (outside any conversation, so it waits for nothing).
 pub(super) async fn enqueue_test(
     conn: &mut AnyConnection,
@@ -241,6 +263,22 @@ impl super::Store {
         changes: &[Change],
     ) -> StoreResult<bool> {
         enqueue(conn, license, conversation_id, changes, self.webhook_retry_ms).await
+    }
+
+    /// Writes a license-wide webhook event (no conversation: e.g. `usage_alert`) in its own transaction.
+    pub async fn announce_license_event(
+        &self,
+        license: &LicenseKey,
+        event: WebhookEvent,
+        data: Value,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool().begin().await.context("announce_license_event")?;
+        let written = enqueue_license_event(&mut tx, license, event, data, self.webhook_retry_ms).await?;
+        tx.commit().await.context("announce_license_event")?;
+        if written {
+            self.outbox_committed();
+        }
+        Ok(())
     }
 
     /// Wakes this node's webhook worker after a commit that wrote events.

@@ -78,6 +78,17 @@ impl Quota {
     pub fn exceeded(&self) -> bool {
         self.limit.is_some_and(|limit| self.calls > limit)
     }
+
+    /// The calls at which `percent` of the allowance is reached (rounded up), `None` when unlimited.
+    pub fn threshold(&self, percent: u32) -> Option<i64> {
+        self.limit.map(|limit| (limit * i64::from(percent) + 99) / 100)
+    }
+
+    /// The alert thresholds (of `percents`) this very call reached. Every count is handed out once,
+    /// across nodes too (a Redis INCR), so each threshold fires once a day, on one node.
+    pub fn crossed(&self, percents: &[u32]) -> Vec<u32> {
+        percents.iter().copied().filter(|p| self.threshold(*p) == Some(self.calls)).collect()
+    }
 }
 
 /// Counts calls, answers quotas and keeps the history flushed.
@@ -186,5 +197,14 @@ mod tests {
         assert_eq!((over.remaining, over.exceeded()), (Some(0), true));
         let unlimited = Quota::new("d".into(), Tier::Enterprise, 1_000_000, None, 0);
         assert_eq!((unlimited.remaining, unlimited.exceeded()), (None, false));
+    }
+
+    #[test]
+    fn each_threshold_is_crossed_by_exactly_one_count() {
+        let quota = |calls| Quota::new("d".into(), Tier::Free, calls, Some(10), 0);
+        let crossed: Vec<(i64, Vec<u32>)> =
+            (1..=12).map(|calls| (calls, quota(calls).crossed(&[80, 100]))).filter(|(_, c)| !c.is_empty()).collect();
+        assert_eq!(crossed, [(8, vec![80]), (10, vec![100])]);
+        assert!(Quota::new("d".into(), Tier::Enterprise, 8, None, 0).crossed(&[80]).is_empty());
     }
 }

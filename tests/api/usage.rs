@@ -146,7 +146,35 @@ async fn counts_reach_the_history_and_survive_a_restart(backend: Backend) {
     assert_eq!(history["days"][0]["calls"], 4);
 }
 
+/// Reaching each alert threshold (80 % and 100 % by default) tells the team once (`notification:new`
+/// `usage_warning`) and sends one `usage_alert` webhook event.
+async fn alert_thresholds_notify_the_team_and_the_webhooks_once(backend: Backend) {
+    let Some(app) = app_with_free_limit(backend, 10).await else { return };
+    let free = app.new_tenant_on_tier(&["chatbot"], "free").await;
+    let receiver = crate::receiver::Receiver::start(crate::receiver::Answer::Status(200)).await;
+    app.webhook_endpoint(&free, &receiver.url, &["usage_alert"]).await; // call 1
+    let mut dashboard = app.dashboard_ws(&free.token).await;
+    while app.get_as("/api/auth/me", &free.token).await.status() == StatusCode::OK {}
+    app.get_as("/api/auth/me", &free.token).await; // refused calls count, but reach no new threshold
+    let received = receiver.wait_for(std::time::Duration::from_secs(15), |r| r.len() >= 2).await;
+    let alerts: Vec<(serde_json::Value, serde_json::Value)> =
+        received.iter().map(|r| (r.json["data"]["percent"].clone(), r.json["data"]["calls"].clone())).collect();
+    assert_eq!(alerts, [(json!(80), json!(8)), (json!(100), json!(10))]);
+    assert_eq!(received[0].json["event"], "usage_alert");
+    assert_eq!(received[0].json["data"]["limit"], 10);
+    let mut percents = Vec::new();
+    while percents.len() < 2 {
+        let frame = dashboard.recv_json().await;
+        if frame["event"] == "notification:new" && frame["data"]["kind"] == "usage_warning" {
+            percents.push(frame["data"]["body"].as_str().unwrap_or("").to_owned());
+        }
+    }
+    assert!(percents[0].contains("80 %") && percents[1].contains("100 %"), "{percents:?}");
+    assert_eq!(receiver.received().len(), 2, "each threshold once");
+}
+
 crate::on_both_stores!(
+    alert_thresholds_notify_the_team_and_the_webhooks_once,
     answers_carry_the_allowance_and_it_decreases,
     a_free_license_is_refused_past_its_allowance,
     counts_reach_the_history_and_survive_a_restart,
