@@ -381,6 +381,9 @@ async function main() {
   await ana.goto(`${serverUrl}/app/#/settings/widget`);
   await ana.locator('.snippet', { hasText: configured.product_key }).waitFor();
   await ana.getByLabel('Title').fill('Acme help desk');
+  // The preview is the real widget.js in preview mode, fed each edit by postMessage.
+  await ana.frameLocator('iframe[title="Widget preview"]').locator('[data-sb="title"]', { hasText: 'Acme help desk' }).waitFor();
+  mark('the preview follows the edit');
   await ana.getByRole('button', { name: 'Save and publish' }).click();
   await ana.getByText('Widget saved and published').waitFor();
   const saved = await api('GET', `/api/widget/config?product_key=${configured.product_key}`);
