@@ -18,6 +18,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import crypto from 'node:crypto';
 import { chromium } from 'playwright-core';
+import { apiClient, check, closeAll } from './harness.mjs';
 
 const serverUrl = (process.env.SWITCHBOARD_URL || '').replace(/\/+$/, '');
 const adminToken = process.env.ADMIN_TOKEN || '';
@@ -50,13 +51,7 @@ let pageServer = null;
 const browserLog = [];
 
 async function cleanup() {
-  const closing = [];
-  if (browser) closing.push(browser.close().catch(() => {}));
-  if (pageServer) {
-    pageServer.closeAllConnections?.();
-    closing.push(new Promise((resolve) => pageServer.close(() => resolve())));
-  }
-  await Promise.race([Promise.all(closing), new Promise((resolve) => setTimeout(resolve, 5_000))]);
+  await closeAll(browser, pageServer);
 }
 
 const openPages = new Map();
@@ -71,30 +66,9 @@ async function fail(message) {
   process.exit(1);
 }
 
-function check(condition, message) {
-  if (!condition) throw new Error(message);
-}
-
 const overall = setTimeout(() => fail(`timed out after ${OVERALL_MS} ms`), OVERALL_MS);
 
-/** One API call; `expect` is the status (or statuses) that count as success. */
-async function api(method, urlPath, { token, body, expect = 200 } = {}) {
-  const headers = { accept: 'application/json' };
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  if (token) headers.authorization = `Bearer ${token}`;
-  const response = await fetch(serverUrl + urlPath, {
-    method,
-    headers,
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(STEP_MS),
-  });
-  const text = await response.text();
-  const allowed = Array.isArray(expect) ? expect : [expect];
-  if (!allowed.includes(response.status)) {
-    throw new Error(`${method} ${urlPath}: expected ${allowed.join(' or ')}, got ${response.status}: ${text}`);
-  }
-  return text ? JSON.parse(text) : null;
-}
+const api = apiClient(serverUrl, STEP_MS);
 
 /** An inbound WhatsApp message as Twilio posts it, signed with the auth token (URL + sorted name/value pairs). */
 async function twilioInbound(params) {

@@ -8,6 +8,7 @@
 //   FIREFOX_PATH overrides /usr/bin/firefox-esr. Exits 0 on success, 1 with a reason on any failure.
 import http from 'node:http';
 import puppeteer from 'puppeteer-core';
+import { apiClient, check, closeAll } from './harness.mjs';
 
 const serverUrl = (process.env.SWITCHBOARD_URL || '').replace(/\/+$/, '');
 const adminToken = process.env.ADMIN_TOKEN || '';
@@ -23,13 +24,7 @@ let pageServer = null;
 const started = Date.now();
 
 async function cleanup() {
-  const closing = [];
-  if (browser) closing.push(browser.close().catch(() => {}));
-  if (pageServer) {
-    pageServer.closeAllConnections?.();
-    closing.push(new Promise((resolve) => pageServer.close(() => resolve())));
-  }
-  await Promise.race([Promise.all(closing), new Promise((resolve) => setTimeout(resolve, 5_000))]);
+  await closeAll(browser, pageServer);
 }
 
 async function fail(message) {
@@ -38,27 +33,9 @@ async function fail(message) {
   process.exit(1);
 }
 
-function check(condition, message) {
-  if (!condition) throw new Error(message);
-}
-
 const overall = setTimeout(() => fail(`timed out after ${OVERALL_MS} ms`), OVERALL_MS);
 
-/** One API call; `expect` is the status that counts as success. */
-async function api(method, urlPath, { token, body, expect = 200 } = {}) {
-  const headers = { accept: 'application/json' };
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  if (token) headers.authorization = `Bearer ${token}`;
-  const response = await fetch(serverUrl + urlPath, {
-    method,
-    headers,
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(STEP_MS),
-  });
-  const text = await response.text();
-  if (response.status !== expect) throw new Error(`${method} ${urlPath}: expected ${expect}, got ${response.status}: ${text}`);
-  return text ? JSON.parse(text) : null;
-}
+const api = apiClient(serverUrl, STEP_MS);
 
 /** A page on another origin (localhost, while the server is 127.0.0.1) that embeds the snippet. */
 async function hostPage(productKey) {

@@ -15,6 +15,7 @@ import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
+import { apiClient, check, closeAll } from './harness.mjs';
 
 const serverUrl = (process.argv[2] || process.env.SWITCHBOARD_URL || '').replace(/\/+$/, '');
 const adminToken = process.argv[3] || process.env.ADMIN_TOKEN || '';
@@ -62,13 +63,7 @@ let pageServer = null;
 const browserLog = [];
 
 async function cleanup() {
-  const closing = [];
-  if (browser) closing.push(browser.close().catch(() => {}));
-  if (pageServer) {
-    pageServer.closeAllConnections?.();
-    closing.push(new Promise((resolve) => pageServer.close(() => resolve())));
-  }
-  await Promise.race([Promise.all(closing), new Promise((resolve) => setTimeout(resolve, 5_000))]);
+  await closeAll(browser, pageServer);
 }
 
 async function fail(message) {
@@ -79,39 +74,9 @@ async function fail(message) {
   process.exit(1);
 }
 
-function check(condition, message) {
-  if (!condition) throw new Error(message);
-}
-
 const overall = setTimeout(() => fail(`timed out after ${OVERALL_MS} ms`), OVERALL_MS);
 
-/** One API call; `expect` is the status (or statuses) that count as success. */
-async function api(method, path, { token, body, expect = 200 } = {}) {
-  const headers = { accept: 'application/json' };
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  if (token) headers.authorization = `Bearer ${token}`;
-  let response;
-  try {
-    response = await fetch(serverUrl + path, {
-      method,
-      headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(STEP_MS),
-    });
-  } catch (err) {
-    throw new Error(`${method} ${path}: request failed: ${err.message}`);
-  }
-  const text = await response.text();
-  const allowed = Array.isArray(expect) ? expect : [expect];
-  if (!allowed.includes(response.status)) {
-    throw new Error(`${method} ${path}: expected ${allowed.join(' or ')}, got ${response.status}: ${text}`);
-  }
-  try {
-    return text ? JSON.parse(text) : null;
-  } catch {
-    throw new Error(`${method} ${path}: body is not JSON: ${text}`);
-  }
-}
+const api = apiClient(serverUrl, STEP_MS);
 
 /** The host page: a foreign site with hostile CSS, embedding the snippet the server handed out.
  *  `/setup` embeds with the document's `ChatWidget.setup`, `/preview` is the control panel's preview. */
