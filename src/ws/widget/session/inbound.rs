@@ -4,7 +4,7 @@
 
 use super::{close, unavailable, AckFuture, End, Refusal, WidgetSession};
 use crate::actors::{ConversationActor, MergeMetadata, Post, Rate, Read, Typing};
-use crate::domain::{parse_client_msg_id, parse_message_text, Channel, MessageKind, Sender};
+use crate::domain::{parse_client_msg_id, parse_message_text, Channel, MessageKind, Sender, MAX_CSAT_COMMENT_CHARS};
 use crate::error::ApiError;
 use crate::store::{Appended, NewMessage, StoreError};
 use crate::ws::widget::frames::{parse_client_frame, ClientFrame, ServerFrame};
@@ -16,8 +16,6 @@ use futures_util::stream::FuturesOrdered;
 const MAX_REFUSED_IN_A_ROW: u32 = 50;
 /// Largest metadata a visitor may attach, serialised.
 const MAX_METADATA_BYTES: usize = 4096;
-/// Longest comment with a satisfaction rating.
-const MAX_CSAT_COMMENT_CHARS: usize = 1000;
 
 impl WidgetSession {
     pub(super) async fn on_text(&mut self, text: &str, in_flight: &mut FuturesOrdered<AckFuture>) -> Result<(), End> {
