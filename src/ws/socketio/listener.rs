@@ -6,9 +6,10 @@ use crate::domain::client_address;
 use crate::limits::RateLimits;
 use crate::shutdown::Shutdown;
 use hyper::body::{Body, Incoming};
+use hyper::header::{HeaderMap, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::Service;
-use hyper::{Request, Response};
+use hyper::{Request, Response, Uri};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -84,6 +85,7 @@ pub(super) async fn accept<S, B>(
             let forwarded = request.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
             let client = client_address(forwarded, Some(peer.ip()), trust);
             request.extensions_mut().insert(ClientAddr(client));
+            detach_from_read_buffer(&mut request);
             service.call(request)
         });
         tokio::spawn(async move {
@@ -95,5 +97,24 @@ pub(super) async fn accept<S, B>(
             }
             drop((permit, slot));
         });
+    }
+}
+
+/// Copies the request's header values and URI out of hyper's read buffer. hyper hands them out as slices of
+/// that buffer (8 KiB), and engineioxide keeps the request's parts for the socket's whole life, so without the
+/// copy every Socket.IO socket kept the whole buffer alive: 8.7 KiB a socket in heaptrack (issue 14).
+fn detach_from_read_buffer(request: &mut Request<Incoming>) {
+    let headers: HeaderMap = request
+        .headers()
+        .iter()
+        .filter_map(|(name, value)| {
+            let mut copy = HeaderValue::from_bytes(value.as_bytes()).ok()?;
+            copy.set_sensitive(value.is_sensitive());
+            Some((name.clone(), copy))
+        })
+        .collect();
+    *request.headers_mut() = headers;
+    if let Ok(uri) = Uri::try_from(request.uri().to_string()) {
+        *request.uri_mut() = uri;
     }
 }
