@@ -3,6 +3,7 @@
 //! [`crate::scenario::visitors`].
 
 pub mod driver;
+pub mod http_me;
 pub mod visitors;
 
 use crate::config::Params;
