@@ -203,11 +203,16 @@ impl Store {
         .await
         .context("record_webhook_attempt")?;
         let disabled = if record.status == WebhookDeliveryStatus::Succeeded {
-            sqlx::query("UPDATE webhook_endpoints SET failure_streak = 0, failing_since = NULL WHERE id = $1")
-                .bind(delivery.endpoint_id.as_str().to_owned())
-                .execute(&mut *tx)
-                .await
-                .context("record_webhook_attempt")?;
+            // Only when there is a streak to end: every delivery of an endpoint would otherwise queue on
+            // its row lock (held until the commit is flushed) one after the other.
+            sqlx::query(
+                "UPDATE webhook_endpoints SET failure_streak = 0, failing_since = NULL
+                 WHERE id = $1 AND (failure_streak <> 0 OR failing_since IS NOT NULL)",
+            )
+            .bind(delivery.endpoint_id.as_str().to_owned())
+            .execute(&mut *tx)
+            .await
+            .context("record_webhook_attempt")?;
             None
         } else {
             count_failure(&mut tx, delivery, policy, now).await?
