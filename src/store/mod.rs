@@ -19,6 +19,7 @@ mod leads;
 mod licenses;
 mod messages;
 mod metrics;
+mod migrations;
 mod outbox;
 mod product_keys;
 mod retention;
@@ -56,68 +57,10 @@ pub use webhook_deliveries::{AttemptRecord, ClaimedDelivery, DisablePolicy, Disa
 pub use webhook_endpoints::{EndpointChange, WebhookEndpoint};
 pub use webhook_log::{WebhookAttempt, WebhookDeliveryEntry};
 
-use futures_util::future::BoxFuture;
 use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::error::BoxDynError;
-use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
+use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Executor, Row};
 use std::time::Duration;
-
-/// The schema, embedded in the binary: (version, description, SQL). Both engines run the same files.
-const MIGRATIONS: &[(i64, &str, &str)] = &[
-    (1, "foundation", include_str!("../../migrations/0001_foundation.sql")),
-    (2, "conversations", include_str!("../../migrations/0002_conversations.sql")),
-    (3, "channels", include_str!("../../migrations/0003_channels.sql")),
-    (4, "delivery_lease", include_str!("../../migrations/0004_delivery_lease.sql")),
-    (5, "page_tokens", include_str!("../../migrations/0005_page_tokens.sql")),
-    (6, "team", include_str!("../../migrations/0006_team.sql")),
-    (7, "integrations", include_str!("../../migrations/0007_integrations.sql")),
-    (8, "security", include_str!("../../migrations/0008_security.sql")),
-    (9, "team_settings", include_str!("../../migrations/0009_team_settings.sql")),
-    (11, "csat", include_str!("../../migrations/0011_csat.sql")),
-    (12, "business_hours", include_str!("../../migrations/0012_business_hours.sql")),
-    (13, "metrics_index", include_str!("../../migrations/0013_metrics_index.sql")),
-    (14, "webhooks", include_str!("../../migrations/0014_webhooks.sql")),
-    (15, "leads", include_str!("../../migrations/0015_leads.sql")),
-    (16, "data_protection", include_str!("../../migrations/0016_data_protection.sql")),
-    (17, "delivery_intent", include_str!("../../migrations/0017_delivery_intent.sql")),
-    (18, "channel_csat", include_str!("../../migrations/0018_channel_csat.sql")),
-    (19, "webhook_claim", include_str!("../../migrations/0019_webhook_claim.sql")),
-];
-
-/// The parts of the schema the engines write differently (full-text search): (version, description,
-/// SQLite SQL, PostgreSQL SQL).
-const ENGINE_MIGRATIONS: &[(i64, &str, &str, &str)] = &[(
-    10,
-    "search",
-    include_str!("../../migrations/0010_search.sqlite.sql"),
-    include_str!("../../migrations/0010_search.postgres.sql"),
-)];
-
-/// Serves [`MIGRATIONS`] and this engine's [`ENGINE_MIGRATIONS`] to sqlx's migrator, in version order,
-/// without reading the filesystem at run time.
-#[derive(Debug)]
-struct EmbeddedMigrations {
-    postgres: bool,
-}
-
-impl MigrationSource<'static> for EmbeddedMigrations {
-    fn resolve(self) -> BoxFuture<'static, Result<Vec<Migration>, BoxDynError>> {
-        Box::pin(async move {
-            let engine_specific = ENGINE_MIGRATIONS.iter().map(|(version, description, sqlite, postgres)| {
-                (*version, *description, if self.postgres { *postgres } else { *sqlite })
-            });
-            let mut all: Vec<(i64, &str, &str)> = MIGRATIONS.iter().copied().chain(engine_specific).collect();
-            all.sort_by_key(|(version, _, _)| *version);
-            Ok(all
-                .into_iter()
-                .map(|(version, description, sql)| {
-                    Migration::new(version, description.into(), MigrationType::Simple, sql.into(), false)
-                })
-                .collect())
-        })
-    }
-}
 
 /// How long webhook deliveries are retried unless configured: a day.
 const DEFAULT_WEBHOOK_RETRY_MS: i64 = 24 * 3600 * 1000;
@@ -282,7 +225,8 @@ impl Store {
     /// Applies the embedded migrations; safe to run at every start and from several nodes.
     pub async fn migrate(&self) -> StoreResult<()> {
         let failed = |e: sqlx::migrate::MigrateError| StoreError::Database { context: "migrate", source: e.into() };
-        let migrator = Migrator::new(EmbeddedMigrations { postgres: self.postgres }).await.map_err(failed)?;
+        let migrator =
+            Migrator::new(migrations::EmbeddedMigrations { postgres: self.postgres }).await.map_err(failed)?;
         migrator.run(&self.pool).await.map_err(failed)
     }
 
