@@ -161,6 +161,13 @@ impl Application {
                 .wrap(middleware::from_fn(http::trace_request))
                 .configure(http::configure)
         })
+        // Socket frames are small and latency-bound: sent at once, not held back by Nagle's algorithm until
+        // the client acknowledges the previous one (issue 14: the floor sets it too).
+        .on_connect(|connection, _| {
+            if let Some(stream) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() {
+                let _ = stream.set_nodelay(true);
+            }
+        })
         // The caps are per worker; the header timeout also bounds a WebSocket handshake.
         .max_connections(max_connections.div_ceil(workers()).max(1))
         .client_request_timeout(Duration::from_secs(config.header_timeout_seconds.max(1)))

@@ -83,6 +83,8 @@ pub(super) async fn accept<S, B>(
             tracing::debug!(%peer, "Socket.IO connection refused: source at MAX_CONNECTIONS_PER_SOURCE");
             continue;
         };
+        // Small frames go out at once instead of waiting for the previous one's acknowledgement (Nagle).
+        let _ = stream.set_nodelay(true);
         let (service, http) = (service.clone(), http.clone());
         let trust = caps.trust_x_forwarded_for;
         let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
