@@ -6,6 +6,7 @@
 //! busy timeout) lives in [`Store::connect`].
 
 mod api_keys;
+mod append;
 mod audit;
 mod conversations;
 mod delivery;
@@ -20,6 +21,7 @@ mod licenses;
 mod messages;
 mod metrics;
 mod outbox;
+mod placeholders;
 mod product_keys;
 mod retention;
 mod security;
@@ -30,9 +32,11 @@ mod users;
 mod webhook_deliveries;
 mod webhook_endpoints;
 mod webhook_log;
+mod webhook_payload;
 mod widget_configs;
 
 pub use api_keys::{ApiKeyRecord, NewApiKey, ResolvedApiKey};
+pub use append::{AppendOutcome, ConversationAppend};
 pub use audit::{AuditCursor, AuditEntry, AuditFilter, NewAuditEntry};
 pub use conversations::Conversation;
 pub use delivery::ProviderMessage;
@@ -57,6 +61,7 @@ pub use webhook_endpoints::{EndpointChange, WebhookEndpoint};
 pub use webhook_log::{WebhookAttempt, WebhookDeliveryEntry};
 
 use futures_util::future::BoxFuture;
+use placeholders::{list_placeholders, values_placeholders, Placeholders};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::error::BoxDynError;
 use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
@@ -295,20 +300,6 @@ impl Store {
     fn pool(&self) -> &AnyPool {
         &self.pool
     }
-}
-
-/// `($1, $2), ($3, $4)`: the placeholders of a multi-row `VALUES` of `rows` rows of `columns` columns.
-fn values_placeholders(rows: usize, columns: usize) -> String {
-    let row = |r: usize| {
-        let numbers: Vec<String> = (1..=columns).map(|c| format!("${}", r * columns + c)).collect();
-        format!("({})", numbers.join(", "))
-    };
-    (0..rows).map(row).collect::<Vec<_>>().join(", ")
-}
-
-/// `$1, $2, …, $n`: the placeholders of an `IN (…)` list of `n` values.
-fn list_placeholders(n: usize) -> String {
-    (1..=n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
 
 /// Reads a text column and parses it into a domain value, reporting corrupt rows instead of panicking.
