@@ -8,18 +8,13 @@
 
 use super::messages::{message_from_row, Appended, NewMessage, MESSAGE_COLUMNS};
 use super::outbox::ConversationChanges;
-use super::{values_placeholders, Context, Placeholders, Store, StoreError, StoreResult};
+use super::{Context, Placeholders, Store, StoreError, StoreResult};
 use crate::domain::WebhookEvent;
 use crate::domain::{now_millis, ConversationId, Delivery, LicenseKey, Message, MessageId, MessageKind, Sender};
-use serde_json::json;
+use serde_json::{json, Value};
 use sqlx::{AnyConnection, Row};
 use std::collections::{HashMap, HashSet};
 
-/// Rows per multi-row INSERT of messages (11 parameters a row): under both engines' parameter limits.
-const ROWS_PER_INSERT: usize = 500;
-/// (conversation, sender) groups per read of stored copies: with up to a batch of client ids each,
-/// still under SQLite's 32,766 parameters.
-const GROUPS_PER_READ: usize = 100;
 /// The license check every write of a conversation makes in its own statement.
 const LICENSE_ACTIVE: &str = "EXISTS (SELECT 1 FROM licenses
     WHERE licenses.license_key = conversations.license_key AND licenses.status = 'active')";
@@ -48,13 +43,6 @@ type ClientKey = (String, Sender, String);
 fn client_key(append: &ConversationAppend, message: &NewMessage) -> Option<ClientKey> {
     let id = message.client_msg_id.clone()?;
     Some((append.conversation_id.as_str().to_owned(), message.sender, id))
-}
-
-/// `(license_key = $a AND id = $b) OR …` for `n` conversations, and the values to bind, in order.
-fn conversation_keys(binds: &mut Placeholders, n: usize) -> String {
-    let keys: Vec<String> =
-        (0..n).map(|_| format!("(license_key = {} AND id = {})", binds.next(), binds.next())).collect();
-    keys.join(" OR ")
 }
 
 impl Store {
@@ -106,8 +94,8 @@ impl Store {
         let mut tx = self.pool().begin().await.context("append_shared")?;
         // A visitor's message to a closed conversation reopens it: `chat_opened` (reopened) goes out
         // before that message's `message_created`, in this transaction.
-        let reopened = reopen(&mut tx, appends).await.context("append_shared")?;
-        let last_seqs = number(&mut tx, appends, &counts, now).await.context("append_shared")?;
+        let reopened = reopen(&mut tx, self.postgres, appends).await.context("append_shared")?;
+        let last_seqs = number(&mut tx, self.postgres, appends, &counts, now).await.context("append_shared")?;
         let unnumbered: Vec<&LicenseKey> = appends
             .iter()
             .filter(|a| !last_seqs.contains_key(a.conversation_id.as_str()))
@@ -121,7 +109,7 @@ impl Store {
             let new = append.messages.iter().zip(fresh).filter(|(_, f)| **f).map(|(m, _)| m);
             rows.extend((last - count + 1..).zip(new).map(|(seq, m)| (append, seq, m)));
         }
-        let mut stored = insert(&mut tx, &rows, now).await.context("append_shared")?;
+        let mut stored = insert(&mut tx, self.postgres, &rows, now).await.context("append_shared")?;
         let changes: Vec<ConversationChanges> = appends
             .iter()
             .filter(|a| last_seqs.contains_key(a.conversation_id.as_str()))
@@ -176,46 +164,30 @@ impl Store {
     }
 
     /// The stored messages that share a client id with the commit, keyed by (conversation, sender,
-    /// client id): one query per [`GROUPS_PER_READ`] conversations.
+    /// client id): one query, its keys in one JSON parameter.
     async fn stored_copies(&self, appends: &[ConversationAppend]) -> StoreResult<HashMap<ClientKey, Message>> {
-        let mut groups: HashMap<(&str, Sender), Vec<&String>> = HashMap::new();
-        for append in appends {
-            for message in &append.messages {
-                if let Some(id) = &message.client_msg_id {
-                    groups.entry((append.conversation_id.as_str(), message.sender)).or_default().push(id);
-                }
-            }
+        let keys: Vec<Value> = appends
+            .iter()
+            .flat_map(|a| a.messages.iter().filter_map(move |m| client_key(a, m)))
+            .map(|(conversation, sender, id)| json!([conversation, sender.as_str(), id]))
+            .collect();
+        if keys.is_empty() {
+            return Ok(HashMap::new());
         }
-        let groups: Vec<_> = groups.into_iter().collect();
+        let sql = format!(
+            // Every column of the partial index, and its condition: the planner seeks it for each key
+            // (measured: a scan of the conversation was the hottest path).
+            "SELECT {MESSAGE_COLUMNS} FROM messages
+             WHERE client_msg_id IS NOT NULL AND (conversation_id, sender, client_msg_id) IN
+                 (SELECT v.value ->> 0, v.value ->> 1, v.value ->> 2 FROM {})",
+            json_rows(self.postgres)
+        );
+        let rows = sqlx::query(&sql).bind(Value::Array(keys).to_string()).fetch_all(self.pool()).await?;
         let mut copies = HashMap::new();
-        for chunk in groups.chunks(GROUPS_PER_READ) {
-            let mut binds = Placeholders::default();
-            // Every column of the partial index, and its condition, in each term: the planner seeks the
-            // index for each (measured: a scan of the conversation was the hottest path).
-            let terms: Vec<String> = chunk
-                .iter()
-                .map(|(_, ids)| {
-                    format!(
-                        "(conversation_id = {} AND sender = {} AND client_msg_id IS NOT NULL AND client_msg_id IN ({}))",
-                        binds.next(),
-                        binds.next(),
-                        binds.list(ids.len())
-                    )
-                })
-                .collect();
-            let sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE {}", terms.join(" OR "));
-            let mut query = sqlx::query(&sql);
-            for ((conversation, sender), ids) in chunk {
-                query = query.bind((*conversation).to_owned()).bind(sender.as_str());
-                for id in ids {
-                    query = query.bind((*id).clone());
-                }
-            }
-            for row in &query.fetch_all(self.pool()).await.context("stored_copies")? {
-                let message = message_from_row(row)?;
-                if let Some(id) = message.client_msg_id.clone() {
-                    copies.insert((message.conversation_id.as_str().to_owned(), message.sender, id), message);
-                }
+        for row in &rows {
+            let message = message_from_row(row)?;
+            if let Some(id) = message.client_msg_id.clone() {
+                copies.insert((message.conversation_id.as_str().to_owned(), message.sender, id), message);
             }
         }
         Ok(copies)
@@ -231,21 +203,30 @@ impl Store {
     }
 }
 
+/// `[[license, id], …]` of `appends`: the conversations a statement updates, as one JSON parameter.
+fn conversation_keys<'a>(appends: impl Iterator<Item = &'a ConversationAppend>) -> String {
+    let keys: Vec<Value> = appends.map(|a| json!([a.license.as_str(), a.conversation_id.as_str()])).collect();
+    Value::Array(keys).to_string()
+}
+
 /// Opens the closed conversations a visitor wrote to (of active licenses): one UPDATE. Returns their ids.
-async fn reopen(conn: &mut AnyConnection, appends: &[ConversationAppend]) -> StoreResult<HashSet<String>> {
-    let reopening: Vec<&ConversationAppend> = appends.iter().filter(|a| a.reopen).collect();
-    if reopening.is_empty() {
+async fn reopen(
+    conn: &mut AnyConnection,
+    postgres: bool,
+    appends: &[ConversationAppend],
+) -> StoreResult<HashSet<String>> {
+    if !appends.iter().any(|a| a.reopen) {
         return Ok(HashSet::new());
     }
-    let keys = conversation_keys(&mut Placeholders::default(), reopening.len());
     let sql = format!(
-        "UPDATE conversations SET status = 'open' WHERE status = 'closed' AND ({keys}) AND {LICENSE_ACTIVE} RETURNING id"
+        "UPDATE conversations SET status = 'open' FROM {}
+         WHERE conversations.license_key = v.value ->> 0 AND conversations.id = v.value ->> 1
+           AND conversations.status = 'closed' AND {LICENSE_ACTIVE}
+         RETURNING conversations.id",
+        json_rows(postgres)
     );
-    let mut query = sqlx::query(&sql);
-    for append in reopening {
-        query = query.bind(append.license.as_str().to_owned()).bind(append.conversation_id.as_str().to_owned());
-    }
-    let rows = query.fetch_all(&mut *conn).await?;
+    let keys = conversation_keys(appends.iter().filter(|a| a.reopen));
+    let rows = sqlx::query(&sql).bind(keys).fetch_all(&mut *conn).await?;
     rows.iter().map(|row| Ok(row.try_get::<String, _>("id")?)).collect()
 }
 
@@ -254,27 +235,23 @@ async fn reopen(conn: &mut AnyConnection, appends: &[ConversationAppend]) -> Sto
 /// from it does not exist or has a suspended license.
 async fn number(
     conn: &mut AnyConnection,
+    postgres: bool,
     appends: &[ConversationAppend],
     counts: &[i64],
     now: i64,
 ) -> StoreResult<HashMap<String, i64>> {
-    let mut binds = Placeholders::default();
-    let cases: String = counts.iter().map(|_| format!(" WHEN {} THEN {}", binds.next(), binds.next())).collect();
-    let updated_at = binds.next();
-    let keys = conversation_keys(&mut binds, appends.len());
     let sql = format!(
-        "UPDATE conversations SET last_seq = last_seq + CASE id{cases} ELSE 0 END, updated_at = {updated_at}
-         WHERE ({keys}) AND {LICENSE_ACTIVE} RETURNING id, last_seq"
+        "UPDATE conversations SET last_seq = last_seq + CAST(v.value ->> 2 AS BIGINT), updated_at = $2 FROM {}
+         WHERE conversations.license_key = v.value ->> 0 AND conversations.id = v.value ->> 1 AND {LICENSE_ACTIVE}
+         RETURNING conversations.id, conversations.last_seq",
+        json_rows(postgres)
     );
-    let mut query = sqlx::query(&sql);
-    for (append, count) in appends.iter().zip(counts) {
-        query = query.bind(append.conversation_id.as_str().to_owned()).bind(*count);
-    }
-    query = query.bind(now);
-    for append in appends {
-        query = query.bind(append.license.as_str().to_owned()).bind(append.conversation_id.as_str().to_owned());
-    }
-    let rows = query.fetch_all(&mut *conn).await?;
+    let keys: Vec<Value> = appends
+        .iter()
+        .zip(counts)
+        .map(|(a, count)| json!([a.license.as_str(), a.conversation_id.as_str(), count]))
+        .collect();
+    let rows = sqlx::query(&sql).bind(Value::Array(keys).to_string()).bind(now).fetch_all(&mut *conn).await?;
     rows.iter().map(|row| Ok((row.try_get::<String, _>("id")?, row.try_get::<i64, _>("last_seq")?))).collect()
 }
 
@@ -295,44 +272,62 @@ async fn suspended_licenses(conn: &mut AnyConnection, licenses: &[&LicenseKey]) 
     rows.iter().map(|row| Ok(row.try_get::<String, _>("license_key")?)).collect()
 }
 
-/// Inserts the numbered messages of every conversation in multi-row INSERTs. Returns them by
-/// conversation id, in numbering order.
+/// Inserts the numbered messages of every conversation in one INSERT, its rows in one JSON parameter.
+/// Returns them by conversation id, in numbering order.
 async fn insert(
     conn: &mut AnyConnection,
+    postgres: bool,
     rows: &[(&ConversationAppend, i64, &NewMessage)],
     now: i64,
 ) -> StoreResult<HashMap<String, Vec<Message>>> {
     let mut stored: HashMap<String, Vec<Message>> = HashMap::new();
-    for chunk in rows.chunks(ROWS_PER_INSERT) {
-        let sql = format!(
-            "INSERT INTO messages (id, conversation_id, license_key, seq, sender, kind, body, client_msg_id,
-                 author_id, delivery, created_at)
-             VALUES {} RETURNING {MESSAGE_COLUMNS}",
-            values_placeholders(chunk.len(), 11)
-        );
-        let mut query = sqlx::query(&sql);
-        for (append, seq, new) in chunk {
-            query = query
-                .bind(MessageId::generate().as_str().to_owned())
-                .bind(append.conversation_id.as_str().to_owned())
-                .bind(append.license.as_str().to_owned())
-                .bind(*seq)
-                .bind(new.sender.as_str())
-                .bind(new.kind.as_str())
-                .bind(new.text.clone())
-                .bind(new.client_msg_id.clone())
-                .bind(new.author_id.as_ref().map(|a| a.as_str().to_owned()))
-                .bind(new.delivery.map(Delivery::as_str))
-                .bind(now);
-        }
-        for row in &query.fetch_all(&mut *conn).await? {
-            let message = message_from_row(row)?;
-            stored.entry(message.conversation_id.as_str().to_owned()).or_default().push(message);
-        }
+    if rows.is_empty() {
+        return Ok(stored);
+    }
+    let sql = format!(
+        "INSERT INTO messages (id, conversation_id, license_key, seq, sender, kind, body, client_msg_id,
+             author_id, delivery, created_at)
+         SELECT v.value ->> 0, v.value ->> 1, v.value ->> 2, CAST(v.value ->> 3 AS BIGINT), v.value ->> 4,
+             v.value ->> 5, v.value ->> 6, v.value ->> 7, v.value ->> 8, v.value ->> 9, $2
+         FROM {} RETURNING {MESSAGE_COLUMNS}",
+        json_rows(postgres)
+    );
+    let values: Vec<Value> = rows
+        .iter()
+        .map(|(append, seq, new)| {
+            json!([
+                MessageId::generate().as_str(),
+                append.conversation_id.as_str(),
+                append.license.as_str(),
+                seq,
+                new.sender.as_str(),
+                new.kind.as_str(),
+                new.text,
+                new.client_msg_id,
+                new.author_id.as_ref().map(|a| a.as_str()),
+                new.delivery.map(Delivery::as_str),
+            ])
+        })
+        .collect();
+    let query = sqlx::query(&sql).bind(Value::Array(values).to_string()).bind(now);
+    for row in &query.fetch_all(&mut *conn).await? {
+        let message = message_from_row(row)?;
+        stored.entry(message.conversation_id.as_str().to_owned()).or_default().push(message);
     }
     // RETURNING order is not guaranteed by every engine: put them back in numbering order.
     for messages in stored.values_mut() {
         messages.sort_by_key(|m| m.seq);
     }
     Ok(stored)
+}
+
+/// The FROM item that reads the JSON array bound as `$1` as rows `v.value`: the one part of these
+/// statements the engines spell differently. One parameter however many rows: sqlx's SQLite driver
+/// looks each parameter up by name, which made binding thousands of them cost quadratic time.
+fn json_rows(postgres: bool) -> &'static str {
+    if postgres {
+        "json_array_elements($1::json) AS v(value)"
+    } else {
+        "json_each($1) AS v"
+    }
 }
