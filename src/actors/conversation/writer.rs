@@ -180,3 +180,86 @@ fn answer_of(outcome: AppendOutcome) -> BatchAnswer {
         None => Err(StoreError::Corrupt("live conversation vanished".into())),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Channel, ContactId, LicenseKey, LicenseStatus, MessageKind, Product, Sender, Tier};
+    use crate::store::{NewLicense, NewMessage};
+
+    /// A migrated SQLite store, and a PostgreSQL one when `DATABASE_ADMIN_URL` names a server.
+    async fn stores() -> anyhow::Result<Vec<(&'static str, Store)>> {
+        let name = format!("sb_unit_{}", uuid::Uuid::new_v4().simple());
+        let path = std::env::temp_dir().join(format!("{name}.db"));
+        let mut stores = vec![("sqlite", Store::connect(&format!("sqlite://{}", path.display()), 1).await?)];
+        if let Ok(admin) = std::env::var("DATABASE_ADMIN_URL") {
+            use sqlx::{Connection, Executor};
+            let mut conn = sqlx::PgConnection::connect(&admin).await?;
+            conn.execute(format!("CREATE DATABASE {name}").as_str()).await?;
+            let base = admin.rsplit_once('/').map_or(admin.as_str(), |(base, _)| base);
+            stores.push(("postgres", Store::connect(&format!("{base}/{name}"), 2).await?));
+        }
+        for (_, store) in &stores {
+            store.migrate().await?;
+        }
+        Ok(stores)
+    }
+
+    fn visitor_says(text: &str, client_msg_id: &str) -> NewMessage {
+        NewMessage {
+            sender: Sender::Visitor,
+            kind: MessageKind::Text,
+            text: text.into(),
+            client_msg_id: Some(client_msg_id.into()),
+            author_id: None,
+            delivery: None,
+        }
+    }
+
+    async fn conversation(store: &Store, license: &LicenseKey, messages: Vec<NewMessage>) -> ConversationAppend {
+        let contact = ContactId::from(uuid::Uuid::new_v4().simple().to_string());
+        let created = store.create_conversation(license, Channel::Widget, &contact, None, &serde_json::json!({})).await;
+        let conversation_id = created.map(|c| c.id).unwrap_or_else(|e| panic!("conversation: {e}"));
+        ConversationAppend { license: license.clone(), conversation_id, messages, reopen: true }
+    }
+
+    fn seqs(answer: &BatchAnswer) -> Vec<Option<i64>> {
+        match answer {
+            Ok(answers) => answers.iter().map(|a| a.as_ref().ok().map(|a| a.message.seq)).collect(),
+            Err(err) => panic!("the batch failed whole: {err}"),
+        }
+    }
+
+    /// PostgreSQL refuses U+0000 (the edge refuses it too; here it stands for any message the engine
+    /// refuses): in a shared commit only that message fails, every other conversation's and its
+    /// neighbours' are stored; a suspended license fails its own conversation only.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_bad_message_fails_alone_and_a_suspension_fails_its_own_license_only() -> anyhow::Result<()> {
+        for (engine, store) in stores().await? {
+            let new_license = || NewLicense {
+                email: "owner@example.com".into(),
+                products: vec![Product::Chatbot],
+                tier: Tier::Enterprise,
+            };
+            let (active, suspended) =
+                (store.create_license(&new_license()).await?, store.create_license(&new_license()).await?);
+            let (active, suspended) = (active.license_key, suspended.license_key);
+            let bad = vec![visitor_says("one", "a"), visitor_says("bad \u{0}", "b"), visitor_says("three", "c")];
+            let appends = vec![
+                conversation(&store, &active, bad).await,
+                conversation(&store, &active, vec![visitor_says("hello", "a"), visitor_says("again", "a")]).await,
+                conversation(&store, &suspended, vec![visitor_says("refused", "a")]).await,
+            ];
+            store.set_license_status(&suspended, LicenseStatus::Suspended).await?;
+            let answers = commit(&store, &appends).await;
+            match engine {
+                "postgres" => assert_eq!(seqs(&answers[0]), [Some(1), None, Some(2)], "{engine}"),
+                _ => assert_eq!(seqs(&answers[0]), [Some(1), Some(2), Some(3)], "{engine}: SQLite takes any text"),
+            }
+            // The same client id twice in one conversation: stored once, the repeat answered with it.
+            assert_eq!(seqs(&answers[1]), [Some(1), Some(1)], "{engine}");
+            assert!(matches!(answers[2], Err(StoreError::LicenseSuspended)), "{engine}");
+        }
+        Ok(())
+    }
+}
