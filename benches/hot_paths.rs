@@ -10,7 +10,7 @@ use switchboard::bus::{Activity, Event, EventBus, LocalBus};
 use switchboard::domain::{
     now_millis, Channel, ContactId, ConversationId, Email, LicenseKey, MessageKind, Product, Role, Sender, Tier, UserId,
 };
-use switchboard::store::{NewLicense, NewMessage, NewUser, Store};
+use switchboard::store::{ConversationAppend, NewLicense, NewMessage, NewUser, Store};
 use tokio::runtime::Runtime;
 
 fn main() {
@@ -175,6 +175,48 @@ mod persist {
     #[divan::bench(sample_count = 50)]
     fn batch_64_sqlite(bencher: divan::Bencher) {
         bench_batch(bencher, runtime().block_on(sqlite_store()), 64);
+    }
+
+    /// 200 conversations with one message each in one shared transaction (the widget at load), SQLite.
+    #[divan::bench(sample_count = 50)]
+    fn shared_200_sqlite(bencher: divan::Bencher) {
+        bench_shared(bencher, runtime().block_on(sqlite_store()), 200);
+    }
+
+    /// 200 conversations with one message each in one shared transaction, PostgreSQL.
+    #[divan::bench(sample_count = 50)]
+    fn shared_200_postgres(bencher: divan::Bencher) {
+        let Some(store) = runtime().block_on(postgres_store()) else { return };
+        bench_shared(bencher, store, 200);
+    }
+
+    fn bench_shared(bencher: divan::Bencher, store: Store, conversations: usize) {
+        let rt = runtime();
+        let (license, _, _) = rt.block_on(tenant(&store));
+        let ids: Vec<ConversationId> = (0..conversations)
+            .map(|n| {
+                let contact = ContactId::from(format!("visitor-{n}"));
+                let metadata = serde_json::json!({});
+                let created = store.create_conversation(&license, Channel::Widget, &contact, None, &metadata);
+                rt.block_on(created).expect("conversation").id
+            })
+            .collect();
+        let mut i = 0;
+        bencher.counter(divan::counter::ItemsCount::new(conversations)).bench_local(|| {
+            let appends: Vec<ConversationAppend> = ids
+                .iter()
+                .map(|id| {
+                    i += 1;
+                    ConversationAppend {
+                        license: license.clone(),
+                        conversation_id: id.clone(),
+                        messages: vec![message(i)],
+                        reopen: true,
+                    }
+                })
+                .collect();
+            rt.block_on(store.append_shared(&appends)).expect("stored")
+        });
     }
 
     /// One message, one transaction, PostgreSQL.

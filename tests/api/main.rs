@@ -39,6 +39,7 @@ mod recovery;
 mod rolling_restart;
 mod scale_out;
 mod security;
+mod shared_commits;
 mod slow_consumers;
 mod team;
 mod two_factor;

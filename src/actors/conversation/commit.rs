@@ -1,9 +1,10 @@
-//! Group commit: posted messages queue up and one `Flush` writes them in one transaction, under
-//! `ctx.wait`, so nothing else reaches the actor until the batch is stored and shown.
+//! Group commit: posted messages queue up and one `Flush` hands them to the node's shared writer
+//! ([`super::writer`]), which commits them with other conversations' batches in one transaction; the
+//! flush waits under `ctx.wait`, so nothing else reaches the actor until the batch is stored and shown.
 
 use super::ConversationActor;
-use crate::domain::{Channel, ConversationId, Delivery, LicenseKey, Message, MessageKind, Sender};
-use crate::store::{Appended, NewMessage, Store, StoreError, StoreResult};
+use crate::domain::{Channel, Delivery, Message, MessageKind, Sender};
+use crate::store::{Appended, ConversationAppend, NewMessage, StoreError, StoreResult};
 use actix::prelude::*;
 use std::time::Instant;
 use tokio::sync::oneshot;
@@ -73,24 +74,22 @@ impl Handler<Flush> for ConversationActor {
             ctx.notify(Flush);
         }
         let store = self.store.clone();
+        let writer = self.writer.clone();
         let license = self.conversation.license_key.clone();
         let id = self.conversation.id.clone();
         let known = self.conversation.last_seq;
         let messages: Vec<NewMessage> = batch.iter().map(|p| p.post.message.clone()).collect();
         let reopen = messages.iter().any(|m| m.sender == Sender::Visitor);
         let channel = self.conversation.channel;
+        let append = ConversationAppend { license: license.clone(), conversation_id: id.clone(), messages, reopen };
         let write = async move {
-            let started = std::time::Instant::now();
-            let appended = commit(&store, &license, &id, &messages, reopen).await;
-            metrics::histogram!(crate::telemetry::COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
-            metrics::histogram!(crate::telemetry::COMMIT_BATCH).record(messages.len() as f64);
-            let appended = appended.inspect_err(count_store_error)?;
-            for (message, stored) in messages.iter().zip(&appended) {
+            let appended = writer.append(append).await.inspect_err(count_store_error)?;
+            for stored in &appended {
                 match stored {
                     Ok(stored) if !stored.duplicate => metrics::counter!(
                         crate::telemetry::MESSAGES_STORED,
                         "channel" => channel.as_str(),
-                        "sender" => message.sender.as_str()
+                        "sender" => stored.message.sender.as_str()
                     )
                     .increment(1),
                     Ok(_) => {}
@@ -166,35 +165,4 @@ fn count_store_error(err: &StoreError) {
         _ => "other",
     };
     metrics::counter!(crate::telemetry::STORE_ERRORS, "kind" => kind).increment(1);
-}
-
-/// Stores a batch in one transaction. If the batch fails for a reason tied to its content (not an
-/// outage, not a suspended license), each message is stored on its own, in order, so one bad message
-/// fails alone and its neighbours are still stored. `Err` only when nothing could be tried.
-async fn commit(
-    store: &Store,
-    license: &LicenseKey,
-    id: &ConversationId,
-    messages: &[NewMessage],
-    reopen: bool,
-) -> StoreResult<Vec<StoreResult<Appended>>> {
-    let vanished = || StoreError::Corrupt("live conversation vanished".into());
-    match store.append_messages(license, id, messages, reopen).await {
-        Ok(appended) => Ok(appended.ok_or_else(vanished)?.into_iter().map(Ok).collect()),
-        Err(err @ (StoreError::Unavailable { .. } | StoreError::LicenseSuspended)) => Err(err),
-        Err(err) if messages.len() == 1 => Ok(vec![Err(err)]),
-        Err(err) => {
-            tracing::warn!(%err, conversation = %id, "a batch failed; storing its messages one by one");
-            let mut answers = Vec::with_capacity(messages.len());
-            for message in messages {
-                let one = store.append_messages(license, id, std::slice::from_ref(message), reopen).await;
-                answers.push(match one {
-                    Ok(Some(mut appended)) => appended.pop().ok_or_else(vanished),
-                    Ok(None) => Err(vanished()),
-                    Err(err) => Err(err),
-                });
-            }
-            Ok(answers)
-        }
-    }
 }

@@ -6,6 +6,7 @@
 //! change or a remote event never slips between a write and its fan-out.
 //!
 //! - [`commit`]: posting and the group commit (`Post`, `Flush`).
+//! - [`writer`]: the node's shared writer, which commits many conversations' batches in one transaction.
 //! - [`changes`]: the other writes (status, read receipts, metadata).
 //! - [`csat`]: satisfaction ratings, and the question Messenger and WhatsApp contacts get on close.
 //! - [`watchers`]: widget sockets watching, and typing.
@@ -17,12 +18,14 @@ mod commit;
 mod csat;
 mod remote;
 mod watchers;
+mod writer;
 
 pub use changes::{CaptureLead, Erase, MergeMetadata, Read, SetAssignee, SetStatus};
 pub use commit::{Post, Settle};
 pub use csat::{Rate, RateReply};
 pub use remote::Remote;
 pub use watchers::{Typing, Unwatch, Watch};
+pub use writer::SharedWriter;
 
 use super::registry::Registry;
 use super::{Destination, Dispatch};
@@ -73,6 +76,7 @@ pub enum ConversationUpdate {
 pub struct ConversationActor {
     conversation: Conversation,
     store: Store,
+    writer: SharedWriter,
     bus: SharedBus,
     dispatch: Arc<dyn Dispatch>,
     registry: Registry,
@@ -91,6 +95,7 @@ impl ConversationActor {
         Self {
             conversation,
             store: registry.store().clone(),
+            writer: registry.writer().clone(),
             bus: registry.bus().clone(),
             dispatch: registry.dispatch().clone(),
             registry,

@@ -4,7 +4,7 @@
 mod relay;
 
 use super::message_rate::MessageRate;
-use super::{ConversationActor, Dispatch, Presence, Settle, TenantActor};
+use super::{ConversationActor, Dispatch, Presence, Settle, SharedWriter, TenantActor};
 use crate::bus::{Activity, Event, SharedBus};
 use crate::domain::{Channel, ContactId, ConversationId, LicenseKey, VisitorToken};
 use crate::store::{Conversation, Store, StoreError};
@@ -34,6 +34,8 @@ pub struct Registry {
 
 struct Inner {
     store: Store,
+    /// Commits every conversation's batches together (one transaction for many conversations).
+    writer: SharedWriter,
     bus: SharedBus,
     dispatch: Arc<dyn Dispatch>,
     presence: Presence,
@@ -57,9 +59,12 @@ impl Registry {
         idle_after: Duration,
     ) -> std::io::Result<Self> {
         let arbiters = spawn_arbiters(threads.max(1))?;
+        let first = arbiters.first().ok_or_else(|| std::io::Error::other("no actor arbiter started"))?;
+        let writer = SharedWriter::start(store.clone(), first);
         let registry = Self {
             inner: Arc::new(Inner {
                 store,
+                writer,
                 bus,
                 dispatch,
                 presence,
@@ -208,6 +213,11 @@ impl Registry {
     /// The store the actors write to.
     pub(super) fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// The node's shared writer, for the conversation actors' group commits.
+    pub(super) fn writer(&self) -> &SharedWriter {
+        &self.inner.writer
     }
 
     /// Counts visitors online across nodes.

@@ -1,0 +1,265 @@
+//! The shared writer: one per node, it commits the batches of every conversation actor together.
+//!
+//! Each conversation actor gathers what was posted to it while its previous write was in flight; with
+//! many conversations of a message or two each, that alone was still a transaction per message. The
+//! writer gathers across conversations the same way: while one commit is in flight the next batches
+//! queue, and the next commit writes all of them in one transaction ([`Store::append_shared`]), at a
+//! fixed number of statements. Each requester is answered after that commit, so acks still follow
+//! durability, and each conversation keeps its order because its actor waits for the answer before it
+//! sends the next batch.
+
+use crate::domain::ConversationId;
+use crate::store::{AppendOutcome, Appended, ConversationAppend, Store, StoreError, StoreResult};
+use actix::ArbiterHandle;
+use std::collections::HashSet;
+use tokio::sync::{mpsc, oneshot};
+
+/// Most messages in one shared commit: keeps every statement well under the engines' parameter limits
+/// and a commit short enough that the batches queued behind it wait little.
+const MAX_SHARED_MESSAGES: usize = 2048;
+/// Batches waiting for the writer. A conversation has at most one at a time, so only a burst of more
+/// live conversations than this makes senders wait for room (never drops one).
+const QUEUE: usize = 4096;
+
+/// A batch's answers, one per message in order, or why none of it was stored.
+pub(super) type BatchAnswer = StoreResult<Vec<StoreResult<Appended>>>;
+
+/// A conversation's batch waiting for the next shared commit.
+struct Request {
+    append: ConversationAppend,
+    reply: oneshot::Sender<BatchAnswer>,
+}
+
+/// A cheap-to-clone handle on the node's shared writer.
+#[derive(Clone)]
+pub struct SharedWriter {
+    queue: mpsc::Sender<Request>,
+}
+
+impl SharedWriter {
+    /// Starts the writer on `arbiter`; it stops once every handle is dropped and its queue is written.
+    pub fn start(store: Store, arbiter: &ArbiterHandle) -> Self {
+        let (queue, requests) = mpsc::channel(QUEUE);
+        arbiter.spawn(run(store, requests));
+        Self { queue }
+    }
+
+    /// Stores `append` in the next shared commit; answers once that commit is done.
+    pub(super) async fn append(&self, append: ConversationAppend) -> BatchAnswer {
+        let stopped = || StoreError::Corrupt("the shared writer stopped before storing".into());
+        let (reply, answer) = oneshot::channel();
+        if self.queue.send(Request { append, reply }).await.is_err() {
+            return Err(stopped());
+        }
+        answer.await.unwrap_or_else(|_| Err(stopped()))
+    }
+}
+
+/// The writer's loop: wait for a batch, gather every batch queued meanwhile, commit them together.
+async fn run(store: Store, mut requests: mpsc::Receiver<Request>) {
+    let mut held_over = Vec::new();
+    loop {
+        if held_over.is_empty() {
+            match requests.recv().await {
+                Some(first) => held_over.push(first),
+                None => return,
+            }
+        }
+        let (batch, rest) = gather(std::mem::take(&mut held_over), &mut requests);
+        held_over = rest;
+        commit_and_answer(&store, batch).await;
+    }
+}
+
+/// The next shared commit: `waiting` (held over from the last round, in order), then whatever is queued,
+/// up to [`MAX_SHARED_MESSAGES`]. A conversation's second batch (an actor restarted while its first was
+/// queued) waits for the next round, so one commit numbers each conversation once and in order.
+fn gather(waiting: Vec<Request>, requests: &mut mpsc::Receiver<Request>) -> (Vec<Request>, Vec<Request>) {
+    let mut next = Gathering::default();
+    for request in waiting {
+        next.offer(request);
+    }
+    while next.messages < MAX_SHARED_MESSAGES {
+        let Ok(request) = requests.try_recv() else { break };
+        if !next.offer(request) {
+            break;
+        }
+    }
+    (next.batch, next.later)
+}
+
+/// A shared commit being gathered.
+#[derive(Default)]
+struct Gathering {
+    batch: Vec<Request>,
+    later: Vec<Request>,
+    conversations: HashSet<ConversationId>,
+    messages: usize,
+}
+
+impl Gathering {
+    /// Takes `request` into this commit, or holds it over; false once the commit is full.
+    fn offer(&mut self, request: Request) -> bool {
+        let size = request.append.messages.len();
+        let fits = self.batch.is_empty() || self.messages + size <= MAX_SHARED_MESSAGES;
+        if fits && self.conversations.insert(request.append.conversation_id.clone()) {
+            self.messages += size;
+            self.batch.push(request);
+        } else {
+            self.later.push(request);
+        }
+        fits
+    }
+}
+
+/// Commits `batch` and answers each requester.
+async fn commit_and_answer(store: &Store, batch: Vec<Request>) {
+    let started = std::time::Instant::now();
+    let (appends, replies): (Vec<ConversationAppend>, Vec<_>) = batch.into_iter().map(|r| (r.append, r.reply)).unzip();
+    let answers = commit(store, &appends).await;
+    metrics::histogram!(crate::telemetry::COMMIT_SECONDS).record(started.elapsed().as_secs_f64());
+    let messages: usize = appends.iter().map(|a| a.messages.len()).sum();
+    metrics::histogram!(crate::telemetry::COMMIT_BATCH).record(messages as f64);
+    for (reply, answer) in replies.into_iter().zip(answers) {
+        let _ = reply.send(answer);
+    }
+}
+
+/// Stores the batches in one transaction. If it fails for a reason tied to its content (not an outage),
+/// each conversation is stored on its own and, within a failing one, each message on its own, so one bad
+/// message fails alone and every other message is still stored. A suspended license fails only its own
+/// conversations' batches.
+async fn commit(store: &Store, appends: &[ConversationAppend]) -> Vec<BatchAnswer> {
+    let err = match store.append_shared(appends).await {
+        Ok(outcomes) => return outcomes.into_iter().map(answer_of).collect(),
+        Err(err) => err,
+    };
+    if matches!(err, StoreError::Unavailable { .. }) {
+        return appends.iter().map(|_| Err(err.for_another_waiter())).collect();
+    }
+    if let [append] = appends {
+        return vec![one_by_one(store, append, err).await];
+    }
+    tracing::warn!(%err, conversations = appends.len(), "a shared commit failed; storing each conversation alone");
+    let mut answers = Vec::with_capacity(appends.len());
+    for append in appends {
+        answers.push(match store.append_shared(std::slice::from_ref(append)).await {
+            Ok(mut outcomes) => answer_of(outcomes.pop().unwrap_or(Ok(None))),
+            Err(err @ StoreError::Unavailable { .. }) => Err(err),
+            Err(err) => one_by_one(store, append, err).await,
+        });
+    }
+    answers
+}
+
+/// A conversation's batch that failed on its own (`err`): its messages stored one by one, in order.
+async fn one_by_one(store: &Store, append: &ConversationAppend, err: StoreError) -> BatchAnswer {
+    if append.messages.len() == 1 {
+        return Ok(vec![Err(err)]);
+    }
+    tracing::warn!(%err, conversation = %append.conversation_id, "a batch failed; storing its messages one by one");
+    let mut answers = Vec::with_capacity(append.messages.len());
+    for message in &append.messages {
+        let one = std::slice::from_ref(message);
+        let answer = match store.append_messages(&append.license, &append.conversation_id, one, append.reopen).await {
+            Ok(Some(mut appended)) => {
+                appended.pop().ok_or_else(|| StoreError::Corrupt("an append answered nothing".into()))
+            }
+            Ok(None) => Err(StoreError::Corrupt("live conversation vanished".into())),
+            Err(err) => Err(err),
+        };
+        answers.push(answer);
+    }
+    Ok(answers)
+}
+
+/// A conversation's outcome as its batch's answer.
+fn answer_of(outcome: AppendOutcome) -> BatchAnswer {
+    match outcome? {
+        Some(appended) => Ok(appended.into_iter().map(Ok).collect()),
+        None => Err(StoreError::Corrupt("live conversation vanished".into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Channel, ContactId, LicenseKey, LicenseStatus, MessageKind, Product, Sender, Tier};
+    use crate::store::{NewLicense, NewMessage};
+
+    /// A migrated SQLite store, and a PostgreSQL one when `DATABASE_ADMIN_URL` names a server.
+    async fn stores() -> anyhow::Result<Vec<(&'static str, Store)>> {
+        let name = format!("sb_unit_{}", uuid::Uuid::new_v4().simple());
+        let path = std::env::temp_dir().join(format!("{name}.db"));
+        let mut stores = vec![("sqlite", Store::connect(&format!("sqlite://{}", path.display()), 1).await?)];
+        if let Ok(admin) = std::env::var("DATABASE_ADMIN_URL") {
+            use sqlx::{Connection, Executor};
+            let mut conn = sqlx::PgConnection::connect(&admin).await?;
+            conn.execute(format!("CREATE DATABASE {name}").as_str()).await?;
+            let base = admin.rsplit_once('/').map_or(admin.as_str(), |(base, _)| base);
+            stores.push(("postgres", Store::connect(&format!("{base}/{name}"), 2).await?));
+        }
+        for (_, store) in &stores {
+            store.migrate().await?;
+        }
+        Ok(stores)
+    }
+
+    fn visitor_says(text: &str, client_msg_id: &str) -> NewMessage {
+        NewMessage {
+            sender: Sender::Visitor,
+            kind: MessageKind::Text,
+            text: text.into(),
+            client_msg_id: Some(client_msg_id.into()),
+            author_id: None,
+            delivery: None,
+        }
+    }
+
+    async fn conversation(store: &Store, license: &LicenseKey, messages: Vec<NewMessage>) -> ConversationAppend {
+        let contact = ContactId::from(uuid::Uuid::new_v4().simple().to_string());
+        let created = store.create_conversation(license, Channel::Widget, &contact, None, &serde_json::json!({})).await;
+        let conversation_id = created.map(|c| c.id).unwrap_or_else(|e| panic!("conversation: {e}"));
+        ConversationAppend { license: license.clone(), conversation_id, messages, reopen: true }
+    }
+
+    fn seqs(answer: &BatchAnswer) -> Vec<Option<i64>> {
+        match answer {
+            Ok(answers) => answers.iter().map(|a| a.as_ref().ok().map(|a| a.message.seq)).collect(),
+            Err(err) => panic!("the batch failed whole: {err}"),
+        }
+    }
+
+    /// PostgreSQL refuses U+0000 (the edge refuses it too; here it stands for any message the engine
+    /// refuses): in a shared commit only that message fails, every other conversation's and its
+    /// neighbours' are stored; a suspended license fails its own conversation only.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_bad_message_fails_alone_and_a_suspension_fails_its_own_license_only() -> anyhow::Result<()> {
+        for (engine, store) in stores().await? {
+            let new_license = || NewLicense {
+                email: "owner@example.com".into(),
+                products: vec![Product::Chatbot],
+                tier: Tier::Enterprise,
+            };
+            let (active, suspended) =
+                (store.create_license(&new_license()).await?, store.create_license(&new_license()).await?);
+            let (active, suspended) = (active.license_key, suspended.license_key);
+            let bad = vec![visitor_says("one", "a"), visitor_says("bad \u{0}", "b"), visitor_says("three", "c")];
+            let appends = vec![
+                conversation(&store, &active, bad).await,
+                conversation(&store, &active, vec![visitor_says("hello", "a"), visitor_says("again", "a")]).await,
+                conversation(&store, &suspended, vec![visitor_says("refused", "a")]).await,
+            ];
+            store.set_license_status(&suspended, LicenseStatus::Suspended).await?;
+            let answers = commit(&store, &appends).await;
+            match engine {
+                "postgres" => assert_eq!(seqs(&answers[0]), [Some(1), None, Some(2)], "{engine}"),
+                _ => assert_eq!(seqs(&answers[0]), [Some(1), Some(2), Some(3)], "{engine}: SQLite takes any text"),
+            }
+            // The same client id twice in one conversation: stored once, the repeat answered with it.
+            assert_eq!(seqs(&answers[1]), [Some(1), Some(1)], "{engine}");
+            assert!(matches!(answers[2], Err(StoreError::LicenseSuspended)), "{engine}");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,333 @@
+//! Appending messages: the batches of many conversations in one transaction (a shared commit).
+//!
+//! Whatever the number of conversations, a commit costs the same few statements: one read of stored
+//! copies (idempotent client ids), one UPDATE that reopens closed conversations, one UPDATE that numbers
+//! every conversation's messages and refuses suspended licenses, one multi-row INSERT and the outbox's
+//! few statements. So the engine's per-statement and per-commit costs (on SQLite a round trip to its
+//! worker thread each, and one fsync) are paid once for all the conversations that wrote meanwhile.
+
+use super::messages::{message_from_row, Appended, NewMessage, MESSAGE_COLUMNS};
+use super::outbox::ConversationChanges;
+use super::{Context, Placeholders, Store, StoreError, StoreResult};
+use crate::domain::WebhookEvent;
+use crate::domain::{now_millis, ConversationId, Delivery, LicenseKey, Message, MessageId, MessageKind, Sender};
+use serde_json::{json, Value};
+use sqlx::{AnyConnection, Row};
+use std::collections::{HashMap, HashSet};
+
+/// The license check every write of a conversation makes in its own statement.
+const LICENSE_ACTIVE: &str = "EXISTS (SELECT 1 FROM licenses
+    WHERE licenses.license_key = conversations.license_key AND licenses.status = 'active')";
+
+/// One conversation's batch in a shared commit.
+#[derive(Debug, Clone)]
+pub struct ConversationAppend {
+    /// The conversation's license: another tenant's conversation is not found.
+    pub license: LicenseKey,
+    /// The conversation.
+    pub conversation_id: ConversationId,
+    /// Its messages, in the order they are to be numbered.
+    pub messages: Vec<NewMessage>,
+    /// Whether a visitor wrote, which reopens a closed conversation.
+    pub reopen: bool,
+}
+
+/// What one conversation's batch came to: one answer per message in batch order (the stored copy for a
+/// client id stored before, or earlier in the batch), `None` when the license has no such conversation,
+/// `Err(LicenseSuspended)` when its license is suspended (nothing of it was stored).
+pub type AppendOutcome = StoreResult<Option<Vec<Appended>>>;
+
+/// (conversation, sender, client id): what makes a message idempotent.
+type ClientKey = (String, Sender, String);
+
+fn client_key(append: &ConversationAppend, message: &NewMessage) -> Option<ClientKey> {
+    let id = message.client_msg_id.clone()?;
+    Some((append.conversation_id.as_str().to_owned(), message.sender, id))
+}
+
+impl Store {
+    /// Appends the batches of several conversations (each at most once) in one transaction: one commit,
+    /// one fsync, and each conversation's messages numbered consecutively in their order. Outcomes are per
+    /// conversation, in the order given. `Err` when the transaction failed as a whole: an outage, or a
+    /// message the engine refused (the caller retries smaller to find it).
+    pub async fn append_shared(&self, appends: &[ConversationAppend]) -> StoreResult<Vec<AppendOutcome>> {
+        match self.try_append_shared(appends).await {
+            // A concurrent writer (another node) stored one of the client ids meanwhile; the retry sees it.
+            Err(StoreError::Duplicate) => self.try_append_shared(appends).await,
+            other => other,
+        }
+    }
+
+    /// Appends one conversation's batch in a transaction of its own (an [`Self::append_shared`] of one).
+    /// `None` if the license has no such conversation.
+    pub async fn append_messages(
+        &self,
+        license: &LicenseKey,
+        conversation_id: &ConversationId,
+        batch: &[NewMessage],
+        reopen: bool,
+    ) -> StoreResult<Option<Vec<Appended>>> {
+        let append = ConversationAppend {
+            license: license.clone(),
+            conversation_id: conversation_id.clone(),
+            messages: batch.to_vec(),
+            reopen,
+        };
+        self.append_shared(std::slice::from_ref(&append)).await?.pop().unwrap_or(Ok(None))
+    }
+
+    async fn try_append_shared(&self, appends: &[ConversationAppend]) -> StoreResult<Vec<AppendOutcome>> {
+        let mut copies = self.stored_copies(appends).await.context("append_shared")?;
+        // Fresh: no stored copy, and the first of its client id in the commit.
+        let mut taken = HashSet::new();
+        let fresh: Vec<Vec<bool>> = appends
+            .iter()
+            .map(|append| {
+                let mut first =
+                    |m: &NewMessage| client_key(append, m).is_none_or(|k| !copies.contains_key(&k) && taken.insert(k));
+                append.messages.iter().map(&mut first).collect()
+            })
+            .collect();
+        let counts: Vec<i64> =
+            fresh.iter().map(|f| i64::try_from(f.iter().filter(|x| **x).count()).unwrap_or(i64::MAX)).collect();
+        let now = now_millis();
+        let mut tx = self.pool().begin().await.context("append_shared")?;
+        // A visitor's message to a closed conversation reopens it: `chat_opened` (reopened) goes out
+        // before that message's `message_created`, in this transaction.
+        let reopened = reopen(&mut tx, self.postgres, appends).await.context("append_shared")?;
+        let last_seqs = number(&mut tx, self.postgres, appends, &counts, now).await.context("append_shared")?;
+        let unnumbered: Vec<&LicenseKey> = appends
+            .iter()
+            .filter(|a| !last_seqs.contains_key(a.conversation_id.as_str()))
+            .map(|a| &a.license)
+            .collect();
+        // Either no such conversation or a suspended license: only the second is an error.
+        let suspended = suspended_licenses(&mut tx, &unnumbered).await.context("append_shared")?;
+        let mut rows = Vec::new();
+        for ((append, fresh), count) in appends.iter().zip(&fresh).zip(&counts) {
+            let Some(last) = last_seqs.get(append.conversation_id.as_str()) else { continue };
+            let new = append.messages.iter().zip(fresh).filter(|(_, f)| **f).map(|(m, _)| m);
+            rows.extend((last - count + 1..).zip(new).map(|(seq, m)| (append, seq, m)));
+        }
+        let mut stored = insert(&mut tx, self.postgres, &rows, now).await.context("append_shared")?;
+        let changes: Vec<ConversationChanges> = appends
+            .iter()
+            .filter(|a| last_seqs.contains_key(a.conversation_id.as_str()))
+            .map(|a| {
+                let id = a.conversation_id.as_str();
+                let reopening = reopened
+                    .contains(id)
+                    .then(|| (WebhookEvent::ChatOpened, json!({ "reopened": true, "by": "visitor" })));
+                // Private notes stay inside the team: never an event.
+                let created = stored.get(id).into_iter().flatten().filter(|m| m.kind != MessageKind::Note);
+                let created = created.map(|m| (WebhookEvent::MessageCreated, json!({ "message": m })));
+                ConversationChanges {
+                    license: &a.license,
+                    conversation_id: &a.conversation_id,
+                    changes: reopening.into_iter().chain(created).collect(),
+                }
+            })
+            .collect();
+        let announced = self.announce_shared(&mut tx, &changes).await?;
+        tx.commit().await.context("append_shared")?;
+        if announced {
+            self.outbox_committed();
+        }
+        let answers = appends.iter().zip(fresh).map(|(append, fresh)| {
+            let id = append.conversation_id.as_str();
+            if !last_seqs.contains_key(id) {
+                return match suspended.contains(append.license.as_str()) {
+                    true => Err(StoreError::LicenseSuspended),
+                    false => Ok(None),
+                };
+            }
+            let mut new = stored.remove(id).unwrap_or_default().into_iter();
+            let mut answers = Vec::with_capacity(append.messages.len());
+            for (message, fresh) in append.messages.iter().zip(fresh) {
+                let key = client_key(append, message);
+                let answer = if fresh {
+                    let stored = new.next().ok_or_else(|| StoreError::Corrupt("batch insert lost a row".into()))?;
+                    if let Some(key) = key {
+                        copies.insert(key, stored.clone());
+                    }
+                    Appended { message: stored, duplicate: false }
+                } else {
+                    let copy = key.and_then(|k| copies.get(&k).cloned());
+                    let copy = copy.ok_or_else(|| StoreError::Corrupt("repeat without a copy".into()))?;
+                    Appended { message: copy, duplicate: true }
+                };
+                answers.push(answer);
+            }
+            Ok(Some(answers))
+        });
+        Ok(answers.collect())
+    }
+
+    /// The stored messages that share a client id with the commit, keyed by (conversation, sender,
+    /// client id): one query, its keys in one JSON parameter.
+    async fn stored_copies(&self, appends: &[ConversationAppend]) -> StoreResult<HashMap<ClientKey, Message>> {
+        let keys: Vec<Value> = appends
+            .iter()
+            .flat_map(|a| a.messages.iter().filter_map(move |m| client_key(a, m)))
+            .map(|(conversation, sender, id)| json!([conversation, sender.as_str(), id]))
+            .collect();
+        if keys.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let sql = format!(
+            // Every column of the partial index, and its condition: the planner seeks it for each key
+            // (measured: a scan of the conversation was the hottest path).
+            "SELECT {MESSAGE_COLUMNS} FROM messages
+             WHERE client_msg_id IS NOT NULL AND (conversation_id, sender, client_msg_id) IN
+                 (SELECT v.value ->> 0, v.value ->> 1, v.value ->> 2 FROM {})",
+            json_rows(self.postgres)
+        );
+        let rows = sqlx::query(&sql).bind(Value::Array(keys).to_string()).fetch_all(self.pool()).await?;
+        let mut copies = HashMap::new();
+        for row in &rows {
+            let message = message_from_row(row)?;
+            if let Some(id) = message.client_msg_id.clone() {
+                copies.insert((message.conversation_id.as_str().to_owned(), message.sender, id), message);
+            }
+        }
+        Ok(copies)
+    }
+
+    /// Writes the outbox events of a shared commit on its transaction; see [`Self::announce`].
+    async fn announce_shared(
+        &self,
+        conn: &mut AnyConnection,
+        conversations: &[ConversationChanges<'_>],
+    ) -> StoreResult<bool> {
+        super::outbox::enqueue_many(conn, conversations, self.webhook_retry_ms).await
+    }
+}
+
+/// `[[license, id], …]` of `appends`: the conversations a statement updates, as one JSON parameter.
+fn conversation_keys<'a>(appends: impl Iterator<Item = &'a ConversationAppend>) -> String {
+    let keys: Vec<Value> = appends.map(|a| json!([a.license.as_str(), a.conversation_id.as_str()])).collect();
+    Value::Array(keys).to_string()
+}
+
+/// Opens the closed conversations a visitor wrote to (of active licenses): one UPDATE. Returns their ids.
+async fn reopen(
+    conn: &mut AnyConnection,
+    postgres: bool,
+    appends: &[ConversationAppend],
+) -> StoreResult<HashSet<String>> {
+    if !appends.iter().any(|a| a.reopen) {
+        return Ok(HashSet::new());
+    }
+    let sql = format!(
+        "UPDATE conversations SET status = 'open' FROM {}
+         WHERE conversations.license_key = v.value ->> 0 AND conversations.id = v.value ->> 1
+           AND conversations.status = 'closed' AND {LICENSE_ACTIVE}
+         RETURNING conversations.id",
+        json_rows(postgres)
+    );
+    let keys = conversation_keys(appends.iter().filter(|a| a.reopen));
+    let rows = sqlx::query(&sql).bind(keys).fetch_all(&mut *conn).await?;
+    rows.iter().map(|row| Ok(row.try_get::<String, _>("id")?)).collect()
+}
+
+/// Reserves `counts[i]` numbers in conversation `appends[i]` (one UPDATE for all of them), only where
+/// the license is active. Returns the last number reserved, by conversation id; a conversation missing
+/// from it does not exist or has a suspended license.
+async fn number(
+    conn: &mut AnyConnection,
+    postgres: bool,
+    appends: &[ConversationAppend],
+    counts: &[i64],
+    now: i64,
+) -> StoreResult<HashMap<String, i64>> {
+    let sql = format!(
+        "UPDATE conversations SET last_seq = last_seq + CAST(v.value ->> 2 AS BIGINT), updated_at = $2 FROM {}
+         WHERE conversations.license_key = v.value ->> 0 AND conversations.id = v.value ->> 1 AND {LICENSE_ACTIVE}
+         RETURNING conversations.id, conversations.last_seq",
+        json_rows(postgres)
+    );
+    let keys: Vec<Value> = appends
+        .iter()
+        .zip(counts)
+        .map(|(a, count)| json!([a.license.as_str(), a.conversation_id.as_str(), count]))
+        .collect();
+    let rows = sqlx::query(&sql).bind(Value::Array(keys).to_string()).bind(now).fetch_all(&mut *conn).await?;
+    rows.iter().map(|row| Ok((row.try_get::<String, _>("id")?, row.try_get::<i64, _>("last_seq")?))).collect()
+}
+
+/// Which of `licenses` are suspended (asked only for conversations the numbering skipped).
+async fn suspended_licenses(conn: &mut AnyConnection, licenses: &[&LicenseKey]) -> StoreResult<HashSet<String>> {
+    if licenses.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let sql = format!(
+        "SELECT license_key FROM licenses WHERE status = 'suspended' AND license_key IN ({})",
+        Placeholders::default().list(licenses.len())
+    );
+    let mut query = sqlx::query(&sql);
+    for license in licenses {
+        query = query.bind(license.as_str().to_owned());
+    }
+    let rows = query.fetch_all(&mut *conn).await?;
+    rows.iter().map(|row| Ok(row.try_get::<String, _>("license_key")?)).collect()
+}
+
+/// Inserts the numbered messages of every conversation in one INSERT, its rows in one JSON parameter.
+/// Returns them by conversation id, in numbering order.
+async fn insert(
+    conn: &mut AnyConnection,
+    postgres: bool,
+    rows: &[(&ConversationAppend, i64, &NewMessage)],
+    now: i64,
+) -> StoreResult<HashMap<String, Vec<Message>>> {
+    let mut stored: HashMap<String, Vec<Message>> = HashMap::new();
+    if rows.is_empty() {
+        return Ok(stored);
+    }
+    let sql = format!(
+        "INSERT INTO messages (id, conversation_id, license_key, seq, sender, kind, body, client_msg_id,
+             author_id, delivery, created_at)
+         SELECT v.value ->> 0, v.value ->> 1, v.value ->> 2, CAST(v.value ->> 3 AS BIGINT), v.value ->> 4,
+             v.value ->> 5, v.value ->> 6, v.value ->> 7, v.value ->> 8, v.value ->> 9, $2
+         FROM {} RETURNING {MESSAGE_COLUMNS}",
+        json_rows(postgres)
+    );
+    let values: Vec<Value> = rows
+        .iter()
+        .map(|(append, seq, new)| {
+            json!([
+                MessageId::generate().as_str(),
+                append.conversation_id.as_str(),
+                append.license.as_str(),
+                seq,
+                new.sender.as_str(),
+                new.kind.as_str(),
+                new.text,
+                new.client_msg_id,
+                new.author_id.as_ref().map(|a| a.as_str()),
+                new.delivery.map(Delivery::as_str),
+            ])
+        })
+        .collect();
+    let query = sqlx::query(&sql).bind(Value::Array(values).to_string()).bind(now);
+    for row in &query.fetch_all(&mut *conn).await? {
+        let message = message_from_row(row)?;
+        stored.entry(message.conversation_id.as_str().to_owned()).or_default().push(message);
+    }
+    // RETURNING order is not guaranteed by every engine: put them back in numbering order.
+    for messages in stored.values_mut() {
+        messages.sort_by_key(|m| m.seq);
+    }
+    Ok(stored)
+}
+
+/// The FROM item that reads the JSON array bound as `$1` as rows `v.value`: the one part of these
+/// statements the engines spell differently. One parameter however many rows: sqlx's SQLite driver
+/// looks each parameter up by name, which made binding thousands of them cost quadratic time.
+fn json_rows(postgres: bool) -> &'static str {
+    if postgres {
+        "json_array_elements($1::json) AS v(value)"
+    } else {
+        "json_each($1) AS v"
+    }
+}

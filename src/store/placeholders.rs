@@ -1,0 +1,34 @@
+//! Numbered `$n` placeholders for statements built at run time (multi-row `VALUES`, `IN` lists, `OR`ed keys).
+
+/// `($1, $2), ($3, $4)`: the placeholders of a multi-row `VALUES` of `rows` rows of `columns` columns.
+pub(super) fn values_placeholders(rows: usize, columns: usize) -> String {
+    let row = |r: usize| {
+        let numbers: Vec<String> = (1..=columns).map(|c| format!("${}", r * columns + c)).collect();
+        format!("({})", numbers.join(", "))
+    };
+    (0..rows).map(row).collect::<Vec<_>>().join(", ")
+}
+
+/// `$1, $2, …, $n`: the placeholders of an `IN (…)` list of `n` values.
+pub(super) fn list_placeholders(n: usize) -> String {
+    (1..=n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
+/// Hands out `$1`, `$2`, … in order, for statements whose shape depends on their input.
+#[derive(Debug, Default)]
+pub(super) struct Placeholders {
+    used: usize,
+}
+
+impl Placeholders {
+    /// The next placeholder.
+    pub(super) fn next(&mut self) -> String {
+        self.used += 1;
+        format!("${}", self.used)
+    }
+
+    /// `n` more placeholders, comma-separated (an `IN (…)` list).
+    pub(super) fn list(&mut self, n: usize) -> String {
+        (0..n).map(|_| self.next()).collect::<Vec<_>>().join(", ")
+    }
+}
