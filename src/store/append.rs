@@ -58,6 +58,15 @@ impl Store {
         }
     }
 
+    /// How many shared commits may run at once: one on SQLite (one write lock; more would only queue in
+    /// its busy loop), half the pool on PostgreSQL (the rest stays for reads and other writes).
+    pub fn parallel_commits(&self) -> usize {
+        match self.postgres {
+            true => usize::try_from(self.pool().options().get_max_connections() / 2).unwrap_or(1).max(1),
+            false => 1,
+        }
+    }
+
     /// Appends one conversation's batch in a transaction of its own (an [`Self::append_shared`] of one).
     /// `None` if the license has no such conversation.
     pub async fn append_messages(

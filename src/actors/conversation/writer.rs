@@ -12,7 +12,8 @@ use crate::domain::ConversationId;
 use crate::store::{AppendOutcome, Appended, ConversationAppend, Store, StoreError, StoreResult};
 use actix::ArbiterHandle;
 use std::collections::HashSet;
-use tokio::sync::{mpsc, oneshot};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot, Semaphore};
 
 /// Most messages in one shared commit: keeps every statement well under the engines' parameter limits
 /// and a commit short enough that the batches queued behind it wait little.
@@ -56,9 +57,13 @@ impl SharedWriter {
 }
 
 /// The writer's loop: wait for a batch, gather every batch queued meanwhile, commit them together.
+/// Up to [`Store::parallel_commits`] commits run at once (each on its own connection, each over other
+/// conversations); while all are busy, batches queue and the next commit to start takes them all.
 async fn run(store: Store, mut requests: mpsc::Receiver<Request>) {
+    let lanes = Arc::new(Semaphore::new(store.parallel_commits()));
     let mut held_over = Vec::new();
     loop {
+        let Ok(lane) = lanes.clone().acquire_owned().await else { return };
         if held_over.is_empty() {
             match requests.recv().await {
                 Some(first) => held_over.push(first),
@@ -67,7 +72,11 @@ async fn run(store: Store, mut requests: mpsc::Receiver<Request>) {
         }
         let (batch, rest) = gather(std::mem::take(&mut held_over), &mut requests);
         held_over = rest;
-        commit_and_answer(&store, batch).await;
+        let store = store.clone();
+        tokio::spawn(async move {
+            commit_and_answer(&store, batch).await;
+            drop(lane);
+        });
     }
 }
 
