@@ -2,7 +2,9 @@
 //! that injects probes at a fixed rate, round-robin over the tenants; the widget scenario is in
 //! [`crate::scenario::visitors`].
 
+pub mod commands;
 pub mod driver;
+pub mod mix;
 pub mod visitors;
 
 use crate::config::Params;
@@ -64,6 +66,8 @@ pub enum Kind {
     SocketIo,
     /// `/ws/dashboard?token=…`.
     Plain,
+    /// A widget visitor, `/ws/widget?product_key=…`, counting widget commands (`mix` only).
+    Widget,
 }
 
 /// The Socket.IO endpoint.
@@ -85,6 +89,11 @@ pub async fn receiver(
     let url = match kind {
         Kind::SocketIo => sio_url(&p),
         Kind::Plain => format!("{}/ws/dashboard?token={}", Params::ws_base(&p.base_url), tenant.token),
+        Kind::Widget => format!(
+            "{}/ws/widget?product_key={}",
+            Params::ws_base(&p.base_url),
+            tenant.product_key.as_deref().unwrap_or_default()
+        ),
     };
     let t0 = probe::now_us();
     let mut ws = match timeout_at(tl.deadline, connect::open(&url, g, p.spread_ips)).await {
@@ -123,6 +132,10 @@ pub async fn receiver(
                     Some(Ok(_)) => continue,
                 };
                 let b = text.as_bytes();
+                if kind == Kind::Widget && !st.connected && text.starts_with(r#"{"type":"welcome""#) {
+                    connected(&mut st);
+                    continue;
+                }
                 if kind == Kind::SocketIo {
                     match b.first() {
                         Some(b'2') => {

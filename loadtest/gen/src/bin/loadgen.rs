@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use switchboard_loadgen::config::Params;
 use switchboard_loadgen::report::{round3, trend_ms, ServerReading};
-use switchboard_loadgen::scenario::{self, driver, visitors, Kind, Timeline};
+use switchboard_loadgen::scenario::{self, driver, mix, visitors, Kind, Timeline};
 use switchboard_loadgen::{probe, procstat, setup};
 use tokio::time::Instant;
 
@@ -33,6 +33,15 @@ fn main() {
 }
 
 async fn run(p: Arc<Params>) -> Result<bool, String> {
+    if let Some(m) = p.mix.clone() {
+        let (summary, ok) = mix::run(p.clone(), m).await?;
+        let text = summary.to_string();
+        if let Some(path) = &p.summary {
+            std::fs::write(path, &text).map_err(|e| format!("{path}: {e}"))?;
+        }
+        println!("{text}");
+        return Ok(ok);
+    }
     let wall0 = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
     let us0 = probe::now_us();
     let epoch_ms = move |us: u64| wall0 + us.saturating_sub(us0) / 1000;
