@@ -62,7 +62,8 @@ pub async fn run(p: Arc<Params>, m: Mix) -> Result<(Value, bool), String> {
     }
     let at_start = tokio::spawn(async move {
         tokio::time::sleep_until(start).await;
-        (pid.and_then(procstat::cpu_seconds), pid.and_then(procstat::rss_kib), procstat::own_cpu_seconds())
+        let own_rss = procstat::rss_kib(std::process::id());
+        (pid.and_then(procstat::cpu_seconds), pid.and_then(procstat::rss_kib), procstat::own_cpu_seconds(), own_rss)
     });
     let dash_total = p.rate * p.duration;
     let cmd_total = m.command_rate * p.duration;
@@ -115,7 +116,7 @@ pub async fn run(p: Arc<Params>, m: Mix) -> Result<(Value, bool), String> {
         };
         kinds[k].add(s, p.share_of(total, tenant));
     }
-    let (cpu0, rss_connected, own0) = at_start.await.map_err(|e| e.to_string())?;
+    let (cpu0, rss_connected, own0, own_rss) = at_start.await.map_err(|e| e.to_string())?;
     let cpu1 = pid.and_then(procstat::cpu_seconds);
     let mut lat = Vec::new();
     for (file_kind, ks) in [("visitor", &kinds[..1]), ("dashboard", &kinds[1..])] {
@@ -136,6 +137,7 @@ pub async fn run(p: Arc<Params>, m: Mix) -> Result<(Value, bool), String> {
         "cpu_seconds_window": cpu0.zip(cpu1).map(|(a, b)| round3(b - a)),
         "window_s": round3(start.elapsed().as_secs_f64()),
     });
+    summary["loadgen_rss_kib"] = json!(own_rss);
     summary["loadgen_cpu_seconds"] = json!(round3(procstat::own_cpu_seconds()));
     summary["loadgen_cpu_seconds_window"] = json!(round3(procstat::own_cpu_seconds() - own0));
     summary["error_total"] = json!(errors);
