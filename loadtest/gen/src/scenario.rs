@@ -29,6 +29,47 @@ pub struct Timeline {
     pub deadline: Instant,
 }
 
+impl Timeline {
+    /// Whatever happens, the process ends 10 s after the deadline (exit status 3).
+    pub fn exit_after_deadline(&self) {
+        let hard = self.deadline + Duration::from_secs(10);
+        tokio::spawn(async move {
+            sleep_until(hard).await;
+            eprintln!("loadgen: hard deadline passed; exiting");
+            std::process::exit(3);
+        });
+    }
+}
+
+/// Paces `total` injections at `rate` a second from the timeline's start, on a 2 ms tick.
+pub struct Pacer {
+    tick: tokio::time::Interval,
+    start: Instant,
+    stop: Instant,
+    rate: u64,
+    total: u64,
+}
+
+impl Pacer {
+    /// Waits for `tl.start`; gives up 1 s after `tl.end`.
+    pub async fn start(tl: Timeline, rate: u64, total: u64) -> Self {
+        sleep_until(tl.start).await;
+        let mut tick = tokio::time::interval(Duration::from_millis(2));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        Pacer { tick, start: tl.start, stop: tl.end + Duration::from_secs(1), rate, total }
+    }
+
+    /// With `sent` injections made: how many should be made by the next tick, or `None` when all are
+    /// made or time is up.
+    pub async fn due(&mut self, sent: u64) -> Option<u64> {
+        if sent >= self.total || Instant::now() >= self.stop {
+            return None;
+        }
+        self.tick.tick().await;
+        Some((self.start.elapsed().as_micros() as u64 * self.rate / 1_000_000).min(self.total))
+    }
+}
+
 /// How many probes each tenant was sent, once the driver is done.
 pub type Finals = watch::Receiver<Option<Arc<Vec<u64>>>>;
 

@@ -2,13 +2,12 @@
 //! (`POST /api/widget/commands`, no `to`), COMMAND_RATE a second round-robin over the tenants, each
 //! text a probe, so every visitor socket of the license on every node gets it.
 
-use super::Timeline;
+use super::{Pacer, Timeline};
 use crate::config::Params;
 use crate::probe;
 use crate::setup::Tenant;
 use serde_json::{json, Value};
 use std::time::Duration;
-use tokio::time::{sleep_until, Instant, MissedTickBehavior};
 
 /// What the command driver did.
 #[derive(Debug, Default)]
@@ -33,12 +32,8 @@ pub async fn run(p: &Params, rate: u64, tenants: &[Tenant], tl: Timeline) -> Com
     let mut tasks = Vec::with_capacity(total as usize);
     let mut st = CommandStats::default();
     let mut n = 0u64;
-    sleep_until(tl.start).await;
-    let mut tick = tokio::time::interval(Duration::from_millis(2));
-    tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
-    while n < total && Instant::now() < tl.end + Duration::from_secs(1) {
-        tick.tick().await;
-        let due = (tl.start.elapsed().as_micros() as u64 * rate / 1_000_000).min(total);
+    let mut pacer = Pacer::start(tl, rate, total).await;
+    while let Some(due) = pacer.due(n).await {
         while n < due {
             let i = (n % tenants.len() as u64) as usize;
             let body = json!({ "command": "show_notification", "data": { "text": probe::text(i, per_tenant[i], "") } });

@@ -13,7 +13,7 @@ use crate::report::{round3, trend_ms};
 use crate::setup::{self, Tenant};
 use crate::{probe, procstat};
 use serde_json::{json, Value};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::watch;
@@ -42,24 +42,10 @@ pub async fn run(p: Arc<Params>, m: Mix) -> Result<(Value, bool), String> {
     let start = Instant::now() + Duration::from_millis(lead);
     let end = start + Duration::from_secs(p.duration);
     let tl = Timeline { start, end, deadline: end + Duration::from_secs(p.drain_seconds) };
-    let hard = tl.deadline + Duration::from_secs(10);
-    tokio::spawn(async move {
-        tokio::time::sleep_until(hard).await;
-        eprintln!("loadgen: hard deadline passed; exiting");
-        std::process::exit(3);
-    });
+    tl.exit_after_deadline();
     let pid = p.server_pid;
     let rss_baseline = pid.and_then(procstat::rss_kib);
-    let peak = Arc::new(AtomicU64::new(0));
-    if let Some(pid) = pid {
-        let peak = peak.clone();
-        tokio::spawn(async move {
-            loop {
-                peak.fetch_max(procstat::rss_kib(pid).unwrap_or(0), Ordering::Relaxed);
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-        });
-    }
+    let peak = procstat::peak_rss(pid, Duration::from_millis(500));
     let at_start = tokio::spawn(async move {
         tokio::time::sleep_until(start).await;
         let own_rss = procstat::rss_kib(std::process::id());
