@@ -57,8 +57,10 @@ pub async fn run(p: Arc<Params>, m: Mix) -> Result<(Value, bool), String> {
     let (dash_tx, dash_rx) = watch::channel(None);
     let (cmd_tx, cmd_rx) = watch::channel(None);
     let plan = plan(&m);
-    // Connects are spread evenly over 85 % of the time left before injection.
-    let spacing = Duration::from_millis(lead).mul_f64(0.85) / plan.len().max(1) as u32;
+    // Connects are spread evenly over CONNECT_SECONDS, at most 85 % of the time left before injection:
+    // the rest lets slow handshakes finish before the first event.
+    let window = Duration::from_secs(p.connect_seconds).min(Duration::from_millis(lead).mul_f64(0.85));
+    let spacing = window / plan.len().max(1) as u32;
     let t0 = Instant::now();
     let mut sockets = Vec::with_capacity(plan.len());
     for (g, (kind, i)) in plan.into_iter().enumerate() {
