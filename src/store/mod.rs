@@ -82,6 +82,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (16, "data_protection", include_str!("../../migrations/0016_data_protection.sql")),
     (17, "delivery_intent", include_str!("../../migrations/0017_delivery_intent.sql")),
     (18, "channel_csat", include_str!("../../migrations/0018_channel_csat.sql")),
+    (19, "webhook_claim", include_str!("../../migrations/0019_webhook_claim.sql")),
 ];
 
 /// The parts of the schema the engines write differently (full-text search): (version, description,

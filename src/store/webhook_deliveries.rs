@@ -1,5 +1,5 @@
-//! Webhook deliveries: the worker's claims (a lease per delivery, taken in one conditional UPDATE so
-//! one node sends each), its attempts and the endpoint's failure streak.
+//! Webhook deliveries: the worker's claims (a lease per delivery, taken in a conditional UPDATE so one
+//! node sends each), its attempts and the endpoint's failure streak.
 
 use super::{parse_column, Context, Store, StoreResult};
 use crate::domain::{
@@ -72,33 +72,78 @@ pub struct DisabledEndpoint {
     pub failures: i64,
 }
 
+/// The deliveries a worker may send now, most overdue first (`$1` now, `$2` how many). A conversation's
+/// deliveries go in order, so only the first pending one of each (endpoint, conversation) can go: the
+/// recursive part walks the narrow `webhook_deliveries_heads` index from one conversation to the next
+/// (one index descent each: the endpoint's next conversation, else the next endpoint's first), so a claim costs the number of conversations with a backlog, not the
+/// backlog (nor the dead row versions the worker's updates leave until vacuum). License-wide events
+/// (position 0) have no order: they come from `webhook_deliveries_unordered`, due ones first.
+const CANDIDATES: &str = "
+    WITH RECURSIVE heads (id, endpoint_id, ordering_key, next_attempt_at, lease_until) AS (
+        SELECT id, endpoint_id, ordering_key, next_attempt_at, lease_until FROM webhook_deliveries
+        WHERE id = (SELECT id FROM webhook_deliveries WHERE status = 'pending' AND position > 0
+                    ORDER BY endpoint_id, ordering_key, position LIMIT 1)
+      UNION ALL
+        SELECT d.id, d.endpoint_id, d.ordering_key, d.next_attempt_at, d.lease_until
+        FROM heads h JOIN webhook_deliveries d ON d.id = COALESCE(
+            (SELECT n.id FROM webhook_deliveries n
+             WHERE n.status = 'pending' AND n.position > 0
+               AND n.endpoint_id = h.endpoint_id AND n.ordering_key > h.ordering_key
+             ORDER BY n.endpoint_id, n.ordering_key, n.position LIMIT 1),
+            (SELECT n.id FROM webhook_deliveries n
+             WHERE n.status = 'pending' AND n.position > 0 AND n.endpoint_id > h.endpoint_id
+             ORDER BY n.endpoint_id, n.ordering_key, n.position LIMIT 1))
+    ),
+    candidates (id, endpoint_id, next_attempt_at) AS (
+        SELECT id, endpoint_id, next_attempt_at FROM heads WHERE next_attempt_at <= $1 AND lease_until < $1
+      UNION ALL
+        SELECT id, endpoint_id, next_attempt_at FROM (
+            SELECT u.id, u.endpoint_id, u.next_attempt_at
+            FROM webhook_deliveries u JOIN webhook_endpoints e ON e.id = u.endpoint_id
+            WHERE u.status = 'pending' AND u.position = 0 AND u.next_attempt_at <= $1 AND u.lease_until < $1
+              AND e.enabled = 1
+            ORDER BY u.next_attempt_at LIMIT $2) unordered
+    )
+    SELECT c.id FROM candidates c JOIN webhook_endpoints e ON e.id = c.endpoint_id
+    WHERE e.enabled = 1
+    ORDER BY c.next_attempt_at LIMIT $2";
+
 impl Store {
     /// Leases up to `limit` due deliveries until `lease_until` (epoch ms): pending, due, not leased, of an
     /// enabled endpoint, and first in line of their conversation for that endpoint (an earlier event still
-    /// pending holds the later ones back). The conditional UPDATE lets only one node take each.
+    /// pending holds the later ones back). Two small statements: a read that finds the candidates (see
+    /// [`CANDIDATES`]), then a conditional UPDATE of just those rows, so only one node takes each.
     pub async fn claim_webhook_deliveries(&self, limit: i64, lease_until: i64) -> StoreResult<Vec<ClaimedDelivery>> {
         let now = now_millis();
-        // PostgreSQL: claimers on several nodes skip each other's rows instead of waiting (or deadlocking)
-        // on them; SQLite has one writer at a time anyway.
-        let skip_locked = if self.postgres { "FOR UPDATE OF d SKIP LOCKED" } else { "" };
-        let claimed: Vec<String> = sqlx::query_scalar(&format!(
+        let candidates: Vec<String> = sqlx::query_scalar(CANDIDATES)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await
+            .context("claim_webhook_deliveries")?;
+        if candidates.is_empty() {
+            return Ok(Vec::new());
+        }
+        // The UPDATE re-checks each candidate: another node may have leased, sent or rescheduled it since
+        // the read. A head stays the head until it leaves `pending` (later events only get higher positions;
+        // only an operator's redelivery of an older one can put one before it again).
+        // PostgreSQL: claimers on several nodes skip each other's rows instead of waiting on them; SQLite
+        // has one writer at a time anyway.
+        let skip_locked = if self.postgres { "FOR UPDATE SKIP LOCKED" } else { "" };
+        let sql = format!(
             "UPDATE webhook_deliveries SET lease_until = $1
-             WHERE id IN (
-                 SELECT d.id FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
-                 WHERE d.status = 'pending' AND d.next_attempt_at <= $2 AND d.lease_until < $2 AND e.enabled = 1
-                   AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p
-                                   WHERE p.endpoint_id = d.endpoint_id AND p.ordering_key = d.ordering_key
-                                     AND p.status = 'pending' AND p.position < d.position)
-                 ORDER BY d.next_attempt_at LIMIT $3 {skip_locked})
-               AND status = 'pending' AND lease_until < $2
-             RETURNING id"
-        ))
-        .bind(lease_until)
-        .bind(now)
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await
-        .context("claim_webhook_deliveries")?;
+             WHERE id IN (SELECT id FROM webhook_deliveries
+                          WHERE id IN ({}) AND status = 'pending' AND next_attempt_at <= $2 AND lease_until < $2
+                          {skip_locked})
+               AND status = 'pending' AND next_attempt_at <= $2 AND lease_until < $2
+             RETURNING id",
+            (3..candidates.len() + 3).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+        );
+        let mut lease = sqlx::query_scalar(&sql).bind(lease_until).bind(now);
+        for id in candidates {
+            lease = lease.bind(id);
+        }
+        let claimed: Vec<String> = lease.fetch_all(self.pool()).await.context("claim_webhook_deliveries")?;
         if claimed.is_empty() {
             return Ok(Vec::new());
         }
@@ -158,11 +203,16 @@ impl Store {
         .await
         .context("record_webhook_attempt")?;
         let disabled = if record.status == WebhookDeliveryStatus::Succeeded {
-            sqlx::query("UPDATE webhook_endpoints SET failure_streak = 0, failing_since = NULL WHERE id = $1")
-                .bind(delivery.endpoint_id.as_str().to_owned())
-                .execute(&mut *tx)
-                .await
-                .context("record_webhook_attempt")?;
+            // Only when there is a streak to end: every delivery of an endpoint would otherwise queue on
+            // its row lock (held until the commit is flushed) one after the other.
+            sqlx::query(
+                "UPDATE webhook_endpoints SET failure_streak = 0, failing_since = NULL
+                 WHERE id = $1 AND (failure_streak <> 0 OR failing_since IS NOT NULL)",
+            )
+            .bind(delivery.endpoint_id.as_str().to_owned())
+            .execute(&mut *tx)
+            .await
+            .context("record_webhook_attempt")?;
             None
         } else {
             count_failure(&mut tx, delivery, policy, now).await?

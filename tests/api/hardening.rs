@@ -156,6 +156,42 @@ async fn silent_and_slow_connections_cannot_take_the_socketio_port(backend: Back
     assert!(started.elapsed() < Duration::from_secs(4), "cut off after {:?}", started.elapsed());
 }
 
+/// Upgraded Engine.IO websockets stay counted against the per-source cap for as long as they live (hyper lets
+/// go of a connection at its upgrade; the cap must not).
+async fn upgraded_socketio_sockets_stay_counted_per_source(backend: Backend) {
+    let Some(app) = spawn_tuned(backend, |c| c.max_connections_per_source = 3).await else { return };
+    let sio = host(&app.socketio_url).to_owned();
+    // An Engine.IO websocket from `from` (anonymous: no Socket.IO CONNECT yet), or `None` if refused.
+    let upgrade = |from: &'static str| {
+        let sio = sio.clone();
+        async move {
+            let mut stream = connect_from(ip(from), &sio).await.ok()?;
+            let request = format!(
+                "GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: {sio}\r\nUpgrade: websocket\r\n\
+                 Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            );
+            stream.write_all(request.as_bytes()).await.ok()?;
+            let mut answer = vec![0u8; 512];
+            let read = tokio::time::timeout(Duration::from_secs(3), stream.read(&mut answer)).await.ok()?.ok()?;
+            String::from_utf8_lossy(&answer[..read]).starts_with("HTTP/1.1 101").then_some(stream)
+        }
+    };
+    let mut open = Vec::new();
+    for n in 0..3 {
+        open.push(upgrade("127.0.0.1").await.unwrap_or_else(|| panic!("websocket {n} is accepted")));
+    }
+    assert!(upgrade("127.0.0.1").await.is_none(), "a 4th websocket from one address is refused");
+    assert!(upgrade("127.0.0.2").await.is_some(), "another address is still served");
+    // Closing one gives its slot back once the server has seen the close.
+    drop(open.pop());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut again = None;
+    while again.is_none() && Instant::now() < deadline {
+        again = upgrade("127.0.0.1").await;
+    }
+    assert!(again.is_some(), "the address is served again after one of its websockets closed");
+}
+
 async fn nul_never_reaches_the_store(backend: Backend) {
     let Some(app) = spawn_app(backend).await else { return };
     let tenant = app.new_tenant(&["chatbot"]).await;
@@ -414,6 +450,7 @@ crate::on_both_stores!(
     frame_lying_about_its_length_is_closed_1009_at_once,
     fragmented_messages_are_assembled_within_the_limit,
     silent_and_slow_connections_cannot_take_the_socketio_port,
+    upgraded_socketio_sockets_stay_counted_per_source,
     nul_never_reaches_the_store,
     an_open_widget_socket_stops_at_suspension,
     one_source_cannot_spend_the_license_budget,

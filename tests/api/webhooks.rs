@@ -398,8 +398,53 @@ async fn strict_mode_refuses_at_send_time_what_was_saved_before(backend: Backend
     assert!(receiver.received().is_empty(), "nothing was sent to the inner address");
 }
 
+/// Several endpoints, several conversations, license-wide events between them, and a receiver that fails
+/// its first requests: each endpoint gets every event, each conversation's in order (a failing first
+/// event holds its conversation back, not the others nor the other endpoint).
+async fn every_endpoint_gets_each_conversation_in_order(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else { return };
+    let tenant = app.new_tenant(&["chatbot"]).await;
+    let key = app.chat_key(&tenant).await;
+    let receivers = [Receiver::start(Answer::Status(200)).await, Receiver::start(Answer::FailFirst(3)).await];
+    let mut endpoints = Vec::new();
+    for receiver in &receivers {
+        endpoints.push(app.webhook_endpoint(&tenant, &receiver.url, &["chat_opened", "message_created"]).await);
+    }
+    let mut visitors = Vec::new();
+    for n in 0..3 {
+        let (visitor, conversation) = visitor_writes(&app, &key, &format!("hello {n}")).await;
+        visitors.push(visitor);
+        for endpoint in &endpoints {
+            let path = format!("/api/webhook-endpoints/{}/test", id(endpoint));
+            expect_status(app.post_as(&path, &tenant.token, &json!({})).await, StatusCode::ACCEPTED).await;
+        }
+        let path = format!("/api/conversations/{conversation}/messages");
+        for reply in 0..4 {
+            let body = json!({ "text": format!("reply {reply}") });
+            expect_status(app.post_as(&path, &tenant.token, &body).await, StatusCode::CREATED).await;
+        }
+    }
+    // Per conversation: chat_opened, the visitor's message, 4 replies; and 3 test events.
+    let expected = 3 * 6 + 3;
+    for receiver in &receivers {
+        let received = receiver.wait_for(WAIT, |r| r.iter().filter(|r| r.answered == 200).count() >= expected).await;
+        let accepted: Vec<&Value> = received.iter().filter(|r| r.answered == 200).map(|r| &r.json).collect();
+        assert_eq!(accepted.len(), expected, "each event once");
+        assert_eq!(accepted.iter().filter(|e| e["event"] == "test").count(), 3);
+        let mut last_seq: std::collections::HashMap<String, i64> = std::collections::HashMap::new();
+        for event in accepted.iter().filter(|e| e["event"] != "test") {
+            let conversation = event["sessionId"].as_str().expect("session").to_owned();
+            let seq = event["data"]["message"]["seq"].as_i64().unwrap_or(0);
+            let previous = last_seq.insert(conversation.clone(), seq);
+            assert!(previous.is_none_or(|p| p < seq), "conversation {conversation}: {seq} after {previous:?}");
+        }
+        assert_eq!(last_seq.len(), 3);
+    }
+}
+
 crate::on_both_stores!(
     signed_events_arrive_in_order_and_notes_never_leave,
+    every_endpoint_gets_each_conversation_in_order,
     failures_are_retried_but_client_errors_are_not,
     rotation_signs_with_both_secrets_during_the_overlap,
     endpoints_are_managed_by_admins_and_keys_and_audited,

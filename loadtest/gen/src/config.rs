@@ -109,17 +109,29 @@ impl Params {
         let src = Source(given);
         let scenario = src.str("SCENARIO", "dashboard_socketio");
         let target = src.str("TARGET", "switchboard");
-        if !matches!(scenario.as_str(), "dashboard_socketio" | "dashboard_ws" | "widget_chat" | "mix") {
-            return Err(format!("SCENARIO={scenario}: dashboard_socketio, dashboard_ws, widget_chat or mix"));
+        if !matches!(scenario.as_str(), "dashboard_socketio" | "dashboard_ws" | "widget_chat" | "http_auth" | "mix") {
+            return Err(format!(
+                "SCENARIO={scenario}: dashboard_socketio, dashboard_ws, widget_chat, http_auth or mix"
+            ));
         }
         if !matches!(target.as_str(), "switchboard" | "node-peer" | "floor") {
             return Err(format!("TARGET={target}: switchboard, node-peer or floor"));
         }
         let widget = scenario == "widget_chat";
+        let http = scenario == "http_auth";
         let mix = if scenario == "mix" { Some(Mix::parse(&src)?) } else { None };
         let sockets: usize = match &mix {
             Some(m) => m.visitors + m.ws_dashboards + m.sio_dashboards,
-            None => src.num(if widget { "VISITORS" } else { "SOCKETS" }, if widget { 1 } else { 100 })?,
+            None => src.num(
+                sockets_key(&scenario),
+                if widget {
+                    1
+                } else if http {
+                    16
+                } else {
+                    100
+                },
+            )?,
         };
         let tenants: usize = src.num("TENANTS", if widget { 1 } else { 10 })?;
         let default_inject = if scenario == "dashboard_ws" && target == "switchboard" { "widget" } else { "socketio" };
@@ -133,7 +145,16 @@ impl Params {
             server_pid: src.num::<u32>("SERVER_PID", 0).map(|p| Some(p).filter(|p| *p > 0))?,
             sockets,
             tenants: tenants.max(1),
-            rate: src.num("RATE", if widget { 5 } else { 10 })?,
+            rate: src.num(
+                "RATE",
+                if widget {
+                    5
+                } else if http {
+                    1000
+                } else {
+                    10
+                },
+            )?,
             duration: src.num("DURATION", 20)?,
             connect_seconds: src.num("CONNECT_SECONDS", 2 + sockets as u64 / 2000)?,
             drain_seconds: src.num("DRAIN_SECONDS", 5)?,
@@ -159,7 +180,7 @@ impl Params {
                 return Err(format!("refusing non-loopback target {url}"));
             }
         }
-        if self.scenario != "widget_chat" && self.mix.is_none() && self.sockets < self.tenants {
+        if !matches!(self.scenario.as_str(), "widget_chat" | "http_auth" | "mix") && self.sockets < self.tenants {
             return Err(format!("SOCKETS ({}) must be >= TENANTS ({})", self.sockets, self.tenants));
         }
         if !matches!(self.inject.as_str(), "socketio" | "widget") {
@@ -168,8 +189,8 @@ impl Params {
         if self.inject == "widget" && self.target != "switchboard" {
             return Err("INJECT=widget needs TARGET=switchboard".into());
         }
-        if self.scenario == "widget_chat" && self.target != "switchboard" {
-            return Err("widget_chat needs TARGET=switchboard".into());
+        if matches!(self.scenario.as_str(), "widget_chat" | "http_auth") && self.target != "switchboard" {
+            return Err(format!("{} needs TARGET=switchboard", self.scenario));
         }
         if self.spread_ips == 0 || self.threads == 0 {
             return Err("SPREAD_IPS and THREADS must be at least 1".into());
@@ -180,7 +201,7 @@ impl Params {
     fn record(mut self) -> Self {
         let widget = self.scenario == "widget_chat";
         let mut m = serde_json::Map::new();
-        m.insert((if widget { "VISITORS" } else { "SOCKETS" }).into(), self.sockets.into());
+        m.insert(sockets_key(&self.scenario).into(), self.sockets.into());
         for (k, v) in [
             ("TENANTS", self.tenants as u64),
             ("RATE", self.rate),
@@ -229,6 +250,15 @@ impl Params {
     /// `ws://host:port` of an `http://` base.
     pub fn ws_base(url: &str) -> String {
         url.replacen("http", "ws", 1)
+    }
+}
+
+/// The parameter that sizes a scenario: widget visitors, `me` clients, or receiving sockets.
+fn sockets_key(scenario: &str) -> &'static str {
+    match scenario {
+        "widget_chat" => "VISITORS",
+        "http_auth" => "CONNECTIONS",
+        _ => "SOCKETS",
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod commands;
 pub mod driver;
+pub mod http_me;
 pub mod mix;
 pub mod visitors;
 

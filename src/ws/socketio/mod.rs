@@ -118,6 +118,8 @@ async fn run(
         .ping_timeout(Duration::from_secs(20))
         .max_payload(64 * 1024)
         .ws_max_message_size(64 * 1024)
+        // Dashboards send small frames; a 1 KiB read buffer instead of 4 KiB is 3 KiB less per socket (issue 14).
+        .ws_read_buffer_size(1024)
         .max_buffer_size(SOCKET_QUEUE)
         .build_svc();
     io.ns("/", on_connect.with(authenticate));

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use switchboard_loadgen::config::Params;
 use switchboard_loadgen::report::{round3, trend_ms, ServerReading};
-use switchboard_loadgen::scenario::{self, driver, mix, visitors, Kind, Timeline};
+use switchboard_loadgen::scenario::{self, driver, http_me, mix, visitors, Kind, Timeline};
 use switchboard_loadgen::{probe, procstat, setup};
 use tokio::time::Instant;
 
@@ -63,6 +63,8 @@ async fn run(p: Arc<Params>) -> Result<bool, String> {
     };
     let outcome = if p.scenario == "widget_chat" {
         visitors_run(&p, &tenants, tl).await
+    } else if p.scenario == "http_auth" {
+        me_run(&p, &tenants, tl).await
     } else {
         dashboards_run(&p, tenants, tl).await?
     };
@@ -216,5 +218,15 @@ async fn visitors_run(p: &Arc<Params>, tenants: &[setup::Tenant], tl: Timeline) 
     o.expected = p.rate * p.duration * p.sockets as u64;
     o.trends.insert("ack_ms".into(), trend_ms(&mut lat));
     o.errors = json!({ "visitor_errors": errors });
+    o
+}
+
+async fn me_run(p: &Arc<Params>, tenants: &[setup::Tenant], tl: Timeline) -> Outcome {
+    let mut s = http_me::run(p.clone(), tenants, tl).await;
+    let mut o = Outcome::new("me_ms");
+    (o.delivered, o.sent, o.expected) = (s.ok, s.sent, p.rate * p.duration);
+    (o.first_us, o.last_us) = (s.first_us, s.last_us);
+    o.trends.insert("me_ms".into(), trend_ms(&mut s.latency_us));
+    o.errors = json!({ "me_errors": s.errors });
     o
 }
