@@ -45,8 +45,36 @@ pub struct Params {
     pub inject: String,
     /// Print the first counted frame (to compare frame shapes and sizes between targets).
     pub show_frame: bool,
+    /// `mix` only: the socket mix one generator process holds against one node.
+    pub mix: Option<Mix>,
     /// Every parameter as given or defaulted, for the summary.
     pub recorded: serde_json::Map<String, serde_json::Value>,
+}
+
+/// `SCENARIO=mix` (`loadtest/many_nodes`): several generator processes, one per node, share one set of
+/// tenants (a file) and one absolute timeline (`START_AT_MS`).
+#[derive(Clone, Debug)]
+pub struct Mix {
+    /// `setup` (make the tenants, write `TENANTS_FILE`) or `hold` (read it, hold the sockets).
+    pub role: String,
+    /// The tenants' credentials, JSON.
+    pub tenants_file: String,
+    /// Widget visitor sockets (`/ws/widget`), receiving widget commands.
+    pub visitors: usize,
+    /// Plain-WebSocket dashboards (`/ws/dashboard`), receiving `message:new`.
+    pub ws_dashboards: usize,
+    /// Socket.IO dashboards, receiving `message:new`.
+    pub sio_dashboards: usize,
+    /// Widget commands per second, all tenants together (HTTP, round-robin over the tenants).
+    pub command_rate: u64,
+    /// Injection starts at this Unix time, ms (the same for every process of a run).
+    pub start_at_ms: u64,
+    /// This process also injects: agent replies (RATE) and widget commands (COMMAND_RATE).
+    pub drive: bool,
+    /// This process's number; shifts which tenants its first sockets belong to.
+    pub part: usize,
+    /// Where the latencies go (`<file>.dashboard`, `<file>.visitor`: little-endian u32 µs), if anywhere.
+    pub latency_file: Option<String>,
 }
 
 /// Switchboard's `message:new` Socket.IO frame minus the Node peer's relayed one for the same text,
@@ -81,24 +109,30 @@ impl Params {
         let src = Source(given);
         let scenario = src.str("SCENARIO", "dashboard_socketio");
         let target = src.str("TARGET", "switchboard");
-        if !matches!(scenario.as_str(), "dashboard_socketio" | "dashboard_ws" | "widget_chat" | "http_auth") {
-            return Err(format!("SCENARIO={scenario}: dashboard_socketio, dashboard_ws, widget_chat or http_auth"));
+        if !matches!(scenario.as_str(), "dashboard_socketio" | "dashboard_ws" | "widget_chat" | "http_auth" | "mix") {
+            return Err(format!(
+                "SCENARIO={scenario}: dashboard_socketio, dashboard_ws, widget_chat, http_auth or mix"
+            ));
         }
         if !matches!(target.as_str(), "switchboard" | "node-peer" | "floor") {
             return Err(format!("TARGET={target}: switchboard, node-peer or floor"));
         }
         let widget = scenario == "widget_chat";
         let http = scenario == "http_auth";
-        let sockets: usize = src.num(
-            sockets_key(&scenario),
-            if widget {
-                1
-            } else if http {
-                16
-            } else {
-                100
-            },
-        )?;
+        let mix = if scenario == "mix" { Some(Mix::parse(&src)?) } else { None };
+        let sockets: usize = match &mix {
+            Some(m) => m.visitors + m.ws_dashboards + m.sio_dashboards,
+            None => src.num(
+                sockets_key(&scenario),
+                if widget {
+                    1
+                } else if http {
+                    16
+                } else {
+                    100
+                },
+            )?,
+        };
         let tenants: usize = src.num("TENANTS", if widget { 1 } else { 10 })?;
         let default_inject = if scenario == "dashboard_ws" && target == "switchboard" { "widget" } else { "socketio" };
         let default_pad = if target == "node-peer" { PEER_PAD_DEFAULT } else { 0 };
@@ -130,6 +164,7 @@ impl Params {
             threads: src.num("THREADS", 1)?,
             inject: src.str("INJECT", default_inject),
             show_frame: src.num("SHOW_FRAME", 0u8)? == 1,
+            mix,
             recorded: serde_json::Map::new(),
             scenario,
             target,
@@ -145,7 +180,7 @@ impl Params {
                 return Err(format!("refusing non-loopback target {url}"));
             }
         }
-        if !matches!(self.scenario.as_str(), "widget_chat" | "http_auth") && self.sockets < self.tenants {
+        if !matches!(self.scenario.as_str(), "widget_chat" | "http_auth" | "mix") && self.sockets < self.tenants {
             return Err(format!("SOCKETS ({}) must be >= TENANTS ({})", self.sockets, self.tenants));
         }
         if !matches!(self.inject.as_str(), "socketio" | "widget") {
@@ -183,8 +218,28 @@ impl Params {
         if !widget {
             m.insert("INJECT".into(), self.inject.clone().into());
         }
+        if let Some(mix) = &self.mix {
+            for (k, v) in [
+                ("VISITORS", mix.visitors as u64),
+                ("WS_DASHBOARDS", mix.ws_dashboards as u64),
+                ("SIO_DASHBOARDS", mix.sio_dashboards as u64),
+                ("COMMAND_RATE", mix.command_rate),
+                ("START_AT_MS", mix.start_at_ms),
+                ("PART", mix.part as u64),
+            ] {
+                m.insert(k.into(), v.into());
+            }
+            m.insert("ROLE".into(), mix.role.clone().into());
+            m.insert("DRIVE".into(), mix.drive.into());
+        }
         self.recorded = m;
         self
+    }
+
+    /// How many of `total` round-robin injections tenant `t` gets.
+    pub fn share_of(&self, total: u64, t: usize) -> u64 {
+        let n = self.tenants as u64;
+        total / n + u64::from((t as u64) < total % n)
     }
 
     /// Receivers designed for tenant `t`: sockets `g` with `g % tenants == t`.
@@ -204,5 +259,34 @@ fn sockets_key(scenario: &str) -> &'static str {
         "widget_chat" => "VISITORS",
         "http_auth" => "CONNECTIONS",
         _ => "SOCKETS",
+    }
+}
+
+impl Mix {
+    fn parse(src: &Source) -> Result<Self, String> {
+        let role = src.str("ROLE", "hold");
+        if !matches!(role.as_str(), "setup" | "hold") {
+            return Err(format!("ROLE={role}: setup or hold"));
+        }
+        let tenants_file = src.str("TENANTS_FILE", "");
+        if tenants_file.is_empty() {
+            return Err("SCENARIO=mix needs TENANTS_FILE".into());
+        }
+        let start_at_ms = src.num("START_AT_MS", 0u64)?;
+        if role == "hold" && start_at_ms == 0 {
+            return Err("ROLE=hold needs START_AT_MS (Unix ms, the same for every process)".into());
+        }
+        Ok(Mix {
+            role,
+            tenants_file,
+            visitors: src.num("VISITORS", 0)?,
+            ws_dashboards: src.num("WS_DASHBOARDS", 0)?,
+            sio_dashboards: src.num("SIO_DASHBOARDS", 0)?,
+            command_rate: src.num("COMMAND_RATE", 5)?,
+            start_at_ms,
+            drive: src.num("DRIVE", 0u8)? == 1,
+            part: src.num("PART", 0)?,
+            latency_file: Some(src.str("LATENCY_FILE", "")).filter(|s| !s.is_empty()),
+        })
     }
 }

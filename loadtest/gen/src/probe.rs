@@ -2,13 +2,24 @@
 //! latency and duplicates in them without parsing the frame's JSON.
 
 use std::sync::OnceLock;
-use std::time::Instant;
+use std::time::{SystemTime, UNIX_EPOCH};
 
-static EPOCH: OnceLock<Instant> = OnceLock::new();
+/// The clock's zero, Unix µs: the first reading, or what [`set_epoch_ms`] set.
+static EPOCH: OnceLock<u64> = OnceLock::new();
 
-/// Microseconds since the generator started (one clock for senders and receivers: one process).
+fn unix_us() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64)
+}
+
+/// Microseconds since the clock's zero. The wall clock, so that several generator processes on one box
+/// that share a zero ([`set_epoch_ms`]) read each other's probes' send times.
 pub fn now_us() -> u64 {
-    EPOCH.get_or_init(Instant::now).elapsed().as_micros() as u64
+    unix_us().saturating_sub(*EPOCH.get_or_init(unix_us))
+}
+
+/// Sets the clock's zero to Unix time `ms`; before the first [`now_us`], or it is ignored.
+pub fn set_epoch_ms(ms: u64) {
+    let _ = EPOCH.set(ms * 1000);
 }
 
 /// The probe text for message `n` of `tenant`.

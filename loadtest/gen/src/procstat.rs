@@ -11,6 +11,22 @@ pub fn cpu_seconds(pid: u32) -> Option<f64> {
     Some((utime + stime) / ticks_per_second())
 }
 
+/// The highest RSS of `pid` (KiB), sampled every `every` from now on (0 when there is no pid).
+pub fn peak_rss(pid: Option<u32>, every: std::time::Duration) -> std::sync::Arc<std::sync::atomic::AtomicU64> {
+    use std::sync::atomic::Ordering;
+    let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    if let Some(pid) = pid {
+        let peak = peak.clone();
+        tokio::spawn(async move {
+            loop {
+                peak.fetch_max(rss_kib(pid).unwrap_or(0), Ordering::Relaxed);
+                tokio::time::sleep(every).await;
+            }
+        });
+    }
+    peak
+}
+
 /// This process's own CPU seconds.
 pub fn own_cpu_seconds() -> f64 {
     cpu_seconds(std::process::id()).unwrap_or(0.0)

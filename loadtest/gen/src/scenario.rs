@@ -2,8 +2,10 @@
 //! that injects probes at a fixed rate, round-robin over the tenants; the widget scenario is in
 //! [`crate::scenario::visitors`].
 
+pub mod commands;
 pub mod driver;
 pub mod http_me;
+pub mod mix;
 pub mod visitors;
 
 use crate::config::Params;
@@ -26,6 +28,47 @@ pub struct Timeline {
     pub end: Instant,
     /// Receivers give up waiting.
     pub deadline: Instant,
+}
+
+impl Timeline {
+    /// Whatever happens, the process ends 10 s after the deadline (exit status 3).
+    pub fn exit_after_deadline(&self) {
+        let hard = self.deadline + Duration::from_secs(10);
+        tokio::spawn(async move {
+            sleep_until(hard).await;
+            eprintln!("loadgen: hard deadline passed; exiting");
+            std::process::exit(3);
+        });
+    }
+}
+
+/// Paces `total` injections at `rate` a second from the timeline's start, on a 2 ms tick.
+pub struct Pacer {
+    tick: tokio::time::Interval,
+    start: Instant,
+    stop: Instant,
+    rate: u64,
+    total: u64,
+}
+
+impl Pacer {
+    /// Waits for `tl.start`; gives up 1 s after `tl.end`.
+    pub async fn start(tl: Timeline, rate: u64, total: u64) -> Self {
+        sleep_until(tl.start).await;
+        let mut tick = tokio::time::interval(Duration::from_millis(2));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        Pacer { tick, start: tl.start, stop: tl.end + Duration::from_secs(1), rate, total }
+    }
+
+    /// With `sent` injections made: how many should be made by the next tick, or `None` when all are
+    /// made or time is up.
+    pub async fn due(&mut self, sent: u64) -> Option<u64> {
+        if sent >= self.total || Instant::now() >= self.stop {
+            return None;
+        }
+        self.tick.tick().await;
+        Some((self.start.elapsed().as_micros() as u64 * self.rate / 1_000_000).min(self.total))
+    }
 }
 
 /// How many probes each tenant was sent, once the driver is done.
@@ -65,6 +108,8 @@ pub enum Kind {
     SocketIo,
     /// `/ws/dashboard?token=…`.
     Plain,
+    /// A widget visitor, `/ws/widget?product_key=…`, counting widget commands (`mix` only).
+    Widget,
 }
 
 /// The Socket.IO endpoint.
@@ -86,6 +131,11 @@ pub async fn receiver(
     let url = match kind {
         Kind::SocketIo => sio_url(&p),
         Kind::Plain => format!("{}/ws/dashboard?token={}", Params::ws_base(&p.base_url), tenant.token),
+        Kind::Widget => format!(
+            "{}/ws/widget?product_key={}",
+            Params::ws_base(&p.base_url),
+            tenant.product_key.as_deref().unwrap_or_default()
+        ),
     };
     let t0 = probe::now_us();
     let mut ws = match timeout_at(tl.deadline, connect::open(&url, g, p.spread_ips)).await {
@@ -124,6 +174,10 @@ pub async fn receiver(
                     Some(Ok(_)) => continue,
                 };
                 let b = text.as_bytes();
+                if kind == Kind::Widget && !st.connected && text.starts_with(r#"{"type":"welcome""#) {
+                    connected(&mut st);
+                    continue;
+                }
                 if kind == Kind::SocketIo {
                     match b.first() {
                         Some(b'2') => {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use switchboard_loadgen::config::Params;
 use switchboard_loadgen::report::{round3, trend_ms, ServerReading};
-use switchboard_loadgen::scenario::{self, driver, http_me, visitors, Kind, Timeline};
+use switchboard_loadgen::scenario::{self, driver, http_me, mix, visitors, Kind, Timeline};
 use switchboard_loadgen::{probe, procstat, setup};
 use tokio::time::Instant;
 
@@ -33,6 +33,15 @@ fn main() {
 }
 
 async fn run(p: Arc<Params>) -> Result<bool, String> {
+    if let Some(m) = p.mix.clone() {
+        let (summary, ok) = mix::run(p.clone(), m).await?;
+        let text = summary.to_string();
+        if let Some(path) = &p.summary {
+            std::fs::write(path, &text).map_err(|e| format!("{path}: {e}"))?;
+        }
+        println!("{text}");
+        return Ok(ok);
+    }
     let wall0 = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
     let us0 = probe::now_us();
     let epoch_ms = move |us: u64| wall0 + us.saturating_sub(us0) / 1000;
@@ -43,24 +52,8 @@ async fn run(p: Arc<Params>) -> Result<bool, String> {
     let start = Instant::now() + Duration::from_secs(p.connect_seconds);
     let end = start + Duration::from_secs(p.duration);
     let tl = Timeline { start, end, deadline: end + Duration::from_secs(p.drain_seconds) };
-    // Hard bound: whatever happens, the process ends a little after the deadline.
-    let hard = tl.deadline + Duration::from_secs(10);
-    tokio::spawn(async move {
-        tokio::time::sleep_until(hard).await;
-        eprintln!("loadgen: hard deadline passed; exiting");
-        std::process::exit(3);
-    });
-    let peak = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    if let Some(pid) = p.server_pid {
-        let peak = peak.clone();
-        tokio::spawn(async move {
-            loop {
-                let rss = procstat::rss_kib(pid).unwrap_or(0);
-                peak.fetch_max(rss, std::sync::atomic::Ordering::Relaxed);
-                tokio::time::sleep(Duration::from_millis(250)).await;
-            }
-        });
-    }
+    tl.exit_after_deadline();
+    let peak = procstat::peak_rss(p.server_pid, Duration::from_millis(250));
     let at_start = {
         let pid = p.server_pid;
         tokio::spawn(async move {

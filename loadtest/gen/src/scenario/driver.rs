@@ -1,7 +1,7 @@
 //! The driver: one injector socket per tenant (a Socket.IO dashboard, or a widget visitor), probes at
 //! RATE msgs/s round-robin over the tenants, then the per-tenant totals for the receivers.
 
-use super::{sio_url, Timeline};
+use super::{sio_url, Pacer, Timeline};
 use crate::config::Params;
 use crate::connect::{self, Ws};
 use crate::probe;
@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
-use tokio::time::{sleep_until, Instant, MissedTickBehavior};
+use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 
 /// An injector's sending half, shared by the driver and the pong answers.
@@ -85,12 +85,8 @@ pub async fn run(
     let t = tenants.len();
     let mut per_tenant = vec![0u64; t];
     let mut n = 0u64;
-    sleep_until(tl.start).await;
-    let mut tick = tokio::time::interval(Duration::from_millis(2));
-    tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
-    while n < total && Instant::now() < tl.end + Duration::from_secs(1) {
-        tick.tick().await;
-        let due = (tl.start.elapsed().as_micros() as u64 * p.rate / 1_000_000).min(total);
+    let mut pacer = Pacer::start(tl, p.rate, total).await;
+    while let Some(due) = pacer.due(n).await {
         while n < due {
             let i = (n % t as u64) as usize;
             let text = probe::text(i, per_tenant[i], &pad);
