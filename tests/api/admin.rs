@@ -1,6 +1,6 @@
 use crate::helpers::*;
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{json, Value};
 
 async fn admin_issues_lists_and_suspends_licenses(backend: Backend) {
     let Some(app) = spawn_app(backend).await else { return };
@@ -114,8 +114,20 @@ async fn admin_stats_count_this_nodes_sockets_actors_and_messages(backend: Backe
         None
     };
     let socketio = usize::from(sio.is_some());
+    // A Socket.IO socket counts for its license once the license's bridge has let it into the room
+    // (after its replay), a moment after it counts for the node: wait for both.
+    let license_sockets = |s: &Value, license: &str| {
+        s["licenses"]
+            .as_array()
+            .and_then(|rows| rows.iter().find(|l| l["license_key"] == license))
+            .map(|l| l["sockets"].clone())
+    };
     let stats = stats_until(&app, |s| {
-        s["sockets"]["widget"] == 2 && s["sockets"]["dashboard_ws"] == 2 && s["sockets"]["socketio"] == socketio
+        s["sockets"]["widget"] == 2
+            && s["sockets"]["dashboard_ws"] == 2
+            && s["sockets"]["socketio"] == socketio
+            && license_sockets(s, &tenant.license_key)
+                == Some(json!({ "widget": 2, "dashboard_ws": 1, "socketio": socketio }))
     })
     .await;
     assert_eq!(stats["sockets"], json!({ "widget": 2, "dashboard_ws": 2, "socketio": socketio }), "{stats}");
