@@ -256,14 +256,8 @@ async fn an_open_widget_socket_stops_at_suspension(backend: Backend) {
     visitor.recv_type("ack").await;
     let mut idle = app.widget(&key, None).await;
     idle.recv_type("welcome").await;
-    let suspend = app
-        .client
-        .post(app.url(&format!("/api/admin/licenses/{}/suspend", tenant.license_key)))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .expect("sent");
-    expect_status(suspend, StatusCode::OK).await;
+    let suspend = format!("/api/admin/licenses/{}/suspend", tenant.license_key);
+    expect_status(app.post_as(&suspend, ADMIN_TOKEN, &json!({})).await, StatusCode::OK).await;
     // Both sockets are closed at the suspension itself, whether they were talking or idle.
     assert_eq!(visitor.recv_close().await.0, 1008);
     assert_eq!(idle.recv_close().await, (1008, "the license is suspended".to_owned()));

@@ -84,14 +84,8 @@ async fn a_suspension_during_shared_commits_fails_only_that_license(backend: Bac
             visitor.send_json(&frame).await;
         }
     }
-    let suspend = app
-        .client
-        .post(app.url(&format!("/api/admin/licenses/{}/suspend", suspended.license_key)))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .expect("sent");
-    expect_status(suspend, StatusCode::OK).await;
+    let suspend = format!("/api/admin/licenses/{}/suspend", suspended.license_key);
+    expect_status(app.post_as(&suspend, ADMIN_TOKEN, &json!({})).await, StatusCode::OK).await;
     // The other license's visitors get every message stored, numbered in order, whatever commits the
     // suspended license's messages shared with theirs.
     for visitor in &mut spared {
