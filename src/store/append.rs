@@ -8,7 +8,7 @@
 
 use super::messages::{message_from_row, Appended, NewMessage, MESSAGE_COLUMNS};
 use super::outbox::ConversationChanges;
-use super::{Context, Placeholders, Store, StoreError, StoreResult};
+use super::{list_placeholders, Context, Store, StoreError, StoreResult};
 use crate::domain::WebhookEvent;
 use crate::domain::{now_millis, ConversationId, Delivery, LicenseKey, Message, MessageId, MessageKind, Sender};
 use serde_json::{json, Value};
@@ -271,7 +271,7 @@ async fn suspended_licenses(conn: &mut AnyConnection, licenses: &[&LicenseKey]) 
     }
     let sql = format!(
         "SELECT license_key FROM licenses WHERE status = 'suspended' AND license_key IN ({})",
-        Placeholders::default().list(licenses.len())
+        list_placeholders(licenses.len())
     );
     let mut query = sqlx::query(&sql);
     for license in licenses {

@@ -61,7 +61,7 @@ pub use webhook_deliveries::{AttemptRecord, ClaimedDelivery, DisablePolicy, Disa
 pub use webhook_endpoints::{EndpointChange, WebhookEndpoint};
 pub use webhook_log::{WebhookAttempt, WebhookDeliveryEntry};
 
-use placeholders::{list_placeholders, values_placeholders, Placeholders};
+use placeholders::{list_placeholders, list_placeholders_from, values_placeholders, Placeholders};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Executor, Row};
@@ -282,6 +282,7 @@ mod tests {
         assert!(shown.starts_with("append_messages: the store is unavailable"), "{shown}");
         let unnamed = StoreError::from(sqlx::Error::RowNotFound).to_string();
         assert_eq!(values_placeholders(2, 2), "($1, $2), ($3, $4)");
+        assert_eq!((list_placeholders(2), list_placeholders_from(3, 2)), ("$1, $2".to_owned(), "$3, $4".to_owned()));
         assert!(unnamed.starts_with("a store call: "), "{unnamed}");
     }
 }

@@ -1,4 +1,4 @@
-//! Numbered `$n` placeholders for statements built at run time (multi-row `VALUES`, `IN` lists, `OR`ed keys).
+//! Numbered `$n` placeholders for statements built at run time (multi-row `VALUES`, `IN` lists, `CASE`/`OR`ed keys).
 
 /// `($1, $2), ($3, $4)`: the placeholders of a multi-row `VALUES` of `rows` rows of `columns` columns.
 pub(super) fn values_placeholders(rows: usize, columns: usize) -> String {
@@ -11,7 +11,12 @@ pub(super) fn values_placeholders(rows: usize, columns: usize) -> String {
 
 /// `$1, $2, …, $n`: the placeholders of an `IN (…)` list of `n` values.
 pub(super) fn list_placeholders(n: usize) -> String {
-    (1..=n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+    list_placeholders_from(1, n)
+}
+
+/// `$first, …`: an `IN (…)` list of `n` values bound after `first - 1` others.
+pub(super) fn list_placeholders_from(first: usize, n: usize) -> String {
+    (first..first + n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
 }
 
 /// Hands out `$1`, `$2`, … in order, for statements whose shape depends on their input.
@@ -25,10 +30,5 @@ impl Placeholders {
     pub(super) fn next(&mut self) -> String {
         self.used += 1;
         format!("${}", self.used)
-    }
-
-    /// `n` more placeholders, comma-separated (an `IN (…)` list).
-    pub(super) fn list(&mut self, n: usize) -> String {
-        (0..n).map(|_| self.next()).collect::<Vec<_>>().join(", ")
     }
 }

@@ -75,8 +75,9 @@ pub struct DisabledEndpoint {
 /// The deliveries a worker may send now, most overdue first (`$1` now, `$2` how many). A conversation's
 /// deliveries go in order, so only the first pending one of each (endpoint, conversation) can go: the
 /// recursive part walks the narrow `webhook_deliveries_heads` index from one conversation to the next
-/// (one index descent each: the endpoint's next conversation, else the next endpoint's first), so a claim costs the number of conversations with a backlog, not the
-/// backlog (nor the dead row versions the worker's updates leave until vacuum). License-wide events
+/// (one index descent each: the endpoint's next conversation, else the next endpoint's first), so a
+/// claim costs the number of conversations with a backlog, not the backlog (nor the dead row versions
+/// the worker's updates leave until vacuum). License-wide events
 /// (position 0) have no order: they come from `webhook_deliveries_unordered`, due ones first.
 const CANDIDATES: &str = "
     WITH RECURSIVE heads (id, endpoint_id, ordering_key, next_attempt_at, lease_until) AS (
@@ -137,7 +138,7 @@ impl Store {
                           {skip_locked})
                AND status = 'pending' AND next_attempt_at <= $2 AND lease_until < $2
              RETURNING id",
-            (3..candidates.len() + 3).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+            super::list_placeholders_from(3, candidates.len())
         );
         let mut lease = sqlx::query_scalar(&sql).bind(lease_until).bind(now);
         for id in candidates {
