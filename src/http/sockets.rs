@@ -128,14 +128,14 @@ async fn dashboard(
     state.auth.admit(&claims, source, Access::Full).await?;
     let slot = state.limits.source_connections.take(source).ok_or_else(too_many_connections)?;
     let upgraded = upgrade(&req, body, dashboard::MAX_FRAME_BYTES)?;
+    let events = state.bus.subscribe(&license);
+    let resume = Position::from_client(query.offset, query.epoch.clone());
     let socket = DashboardSocket {
         session: upgraded.session,
         stream: upgraded.stream,
         guard: upgraded.guard,
-        events: state.bus.subscribe(&license),
-        bus: state.bus.clone(),
-        resume: Position::from_client(query.offset, query.epoch.clone()),
-        license: license.clone(),
+        events,
+        catch_up: state.bus.catch_up(&license, resume.as_ref()).await,
         tenant: state.registry.tenant(&license),
         teammate: Teammate { license: license.clone(), id: claims.sub, role: claims.role },
         registry: state.registry.clone(),

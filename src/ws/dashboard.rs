@@ -4,8 +4,8 @@
 //! `{"type":"typing","conversation_id","is_typing"}` (the agent's typing indicator, as the Socket.IO emit).
 
 use crate::actors::{agent_conversation, DashboardPresence, Registry, Teammate, TenantActor};
-use crate::bus::{BusEvent, Cursor, Event, Position, SharedBus};
-use crate::domain::{LicenseKey, UserId};
+use crate::bus::{BusEvent, CatchUp, Cursor, Event};
+use crate::domain::UserId;
 use crate::shutdown::Shutdown;
 use crate::telemetry::SocketGauge;
 use crate::ws::driver::{close_label, restarting, send_text, too_slow, KeepAlive, SendError};
@@ -32,12 +32,9 @@ pub struct DashboardSocket {
     pub guard: FrameGuard,
     /// The license's bus events, subscribed before the upgrade answered.
     pub events: broadcast::Receiver<Arc<BusEvent>>,
-    /// The bus, for the events missed since `resume`.
-    pub bus: SharedBus,
-    /// The socket's license.
-    pub license: LicenseKey,
-    /// Where the client says it stopped (`?offset=&epoch=`); `None` for a fresh start.
-    pub resume: Option<Position>,
+    /// What the client missed since the position it gave, read after `events` was subscribed and before
+    /// the upgrade answered: whatever the client causes once connected reaches it live, past the cursor.
+    pub catch_up: CatchUp,
     /// The license's tenant actor, told while an agent is connected.
     pub tenant: Addr<TenantActor>,
     /// The session the socket was opened with; revoking it closes the socket.
@@ -54,13 +51,11 @@ impl DashboardSocket {
     /// Counts the agent online, replays what the client missed, forwards events until the socket ends,
     /// then counts it offline and closes.
     pub async fn run(self) {
-        let Self { session, stream, guard, events, bus, license, resume, tenant, jti, teammate, registry, shutdown } =
-            self;
+        let Self { session, stream, guard, events, catch_up, tenant, jti, teammate, registry, shutdown } = self;
         let member = teammate.id.clone();
         tenant.do_send(DashboardPresence { member: member.clone(), connected: true });
         let mut gauge = SocketGauge::open("dashboard_ws");
-        // Subscribed already: the live events overlap the catch-up, and the cursor skips the overlap.
-        let catch_up = bus.catch_up(&license, resume.as_ref()).await;
+        // Subscribed before the catch-up: the live events overlap it, and the cursor skips the overlap.
         let now = catch_up.now().cloned();
         let recovery = Recovery::plan(catch_up, &member, now);
         let reason = match replay(&mut session.clone(), &recovery).await {
