@@ -179,7 +179,7 @@ mod contract {
             let (license, other) = (LicenseKey::generate(), LicenseKey::generate());
             let mut mine = backends.bus.subscribe(&license);
             let mut theirs = backends.bus.subscribe(&other);
-            let event = Event::Activity(Activity::VisitorOnline { visitor_id: "v1".into() });
+            let event = Event::Activity(Activity::VisitorPresence { online: vec!["v1".into()], offline: Vec::new() });
             backends.bus.publish(&license, event.clone());
             assert_eq!(mine.recv().await?.event, event, "{name}");
             assert!(theirs.try_recv().is_err(), "{name}: another license must not see it");

@@ -113,11 +113,14 @@ impl Presence {
         }
     }
 
-    /// Marks a visitor offline (its last tab on this node closed).
-    pub async fn mark_offline(&self, license: &LicenseKey, visitor: String) {
+    /// Marks visitors offline (their last tab on this node closed).
+    pub async fn mark_offline(&self, license: &LicenseKey, visitors: Vec<String>) {
         let Self::Redis { conn, prefix } = self else { return };
+        if visitors.is_empty() {
+            return;
+        }
         let done: redis::RedisResult<i64> =
-            redis::cmd("ZREM").arg(Self::key(prefix, license)).arg(visitor).query_async(&mut conn.clone()).await;
+            redis::cmd("ZREM").arg(Self::key(prefix, license)).arg(visitors).query_async(&mut conn.clone()).await;
         if let Err(err) = done {
             tracing::warn!(%err, "presence update failed");
         }

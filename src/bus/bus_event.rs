@@ -95,7 +95,7 @@ mod tests {
 
     #[test]
     fn frames_carry_the_position_when_there_is_one() -> serde_json::Result<()> {
-        let event = Event::Activity(Activity::VisitorOnline { visitor_id: "v1".into() });
+        let event = Event::Activity(Activity::VisitorPresence { online: vec!["v1".into()], offline: Vec::new() });
         let plain = BusEvent::new(event.clone());
         assert_eq!(plain.name(), "activity:new");
         assert_eq!(serde_json::from_str::<Value>(plain.frame())?, serde_json::to_value(&event)?);

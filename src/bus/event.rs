@@ -240,15 +240,13 @@ pub enum Activity {
     },
     /// The license's business hours were saved (`GET /api/team/business-hours` has them).
     BusinessHoursUpdated {},
-    /// A visitor's first widget connection opened.
-    VisitorOnline {
-        /// The visitor.
-        visitor_id: String,
-    },
-    /// A visitor's last widget connection closed.
-    VisitorOffline {
-        /// The visitor.
-        visitor_id: String,
+    /// Visitors came online (their first widget connection opened) or went offline (their last one
+    /// closed); a burst of them is announced once a second per license, not once per visitor.
+    VisitorPresence {
+        /// Visitors now online.
+        online: Vec<String>,
+        /// Visitors now offline.
+        offline: Vec<String>,
     },
 }
 
@@ -258,10 +256,10 @@ mod tests {
 
     #[test]
     fn events_serialise_with_their_wire_names() -> serde_json::Result<()> {
-        let event = Event::Activity(Activity::VisitorOnline { visitor_id: "v1".into() });
+        let event = Event::Activity(Activity::VisitorPresence { online: vec!["v1".into()], offline: Vec::new() });
         let json = serde_json::to_value(&event)?;
         assert_eq!(json["event"], "activity:new");
-        assert_eq!(json["data"]["type"], "visitor_online");
+        assert_eq!(json["data"]["type"], "visitor_presence");
         assert_eq!(serde_json::from_value::<Event>(json)?, event);
         Ok(())
     }

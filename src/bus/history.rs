@@ -175,7 +175,7 @@ mod tests {
     use crate::bus::{Activity, Event};
 
     fn online(id: &str) -> Event {
-        Event::Activity(Activity::VisitorOnline { visitor_id: id.into() })
+        Event::Activity(Activity::VisitorPresence { online: vec![id.into()], offline: Vec::new() })
     }
 
     fn offsets(catch_up: &CatchUp) -> Option<Vec<u64>> {

@@ -85,7 +85,7 @@ mod tests {
     use crate::bus::Activity;
 
     fn online(id: &str) -> Event {
-        Event::Activity(Activity::VisitorOnline { visitor_id: id.into() })
+        Event::Activity(Activity::VisitorPresence { online: vec![id.into()], offline: Vec::new() })
     }
 
     #[tokio::test]

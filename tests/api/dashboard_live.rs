@@ -3,7 +3,8 @@
 use crate::helpers::*;
 use crate::probe::{clients_available, Client, SioProbe};
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
 use switchboard::auth::{Claims, TokenKeys};
 use switchboard::domain::{LicenseKey, Product, Role};
 
@@ -298,6 +299,73 @@ async fn metrics_are_coalesced_to_one_a_second(backend: Backend) {
     assert_eq!(last["messages_today"], 31, "the last push carries the final count");
 }
 
+/// The ids in the `visitor_presence` activity frames among `frames`, as (online, offline, events).
+fn presence_in(frames: &[Value]) -> (BTreeSet<String>, BTreeSet<String>, usize) {
+    let (mut online, mut offline, mut events) = (BTreeSet::new(), BTreeSet::new(), 0);
+    for data in frames.iter().filter(|f| f["event"] == "activity:new").map(|f| &f["data"]) {
+        if data["type"] == "visitor_presence" {
+            events += 1;
+            let ids = |key: &str| {
+                data[key]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|v| v.as_str())
+                    .map(String::from)
+                    .collect::<Vec<_>>()
+            };
+            online.extend(ids("online"));
+            offline.extend(ids("offline"));
+        }
+    }
+    (online, offline, events)
+}
+
+/// Frames from the dashboard until `done` holds for them, or none arrives for 3 s.
+async fn frames_until(dashboard: &mut Socket, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let mut frames = Vec::new();
+    while !done(&frames) {
+        match dashboard.next_event_within(std::time::Duration::from_secs(3)).await {
+            Some(SocketEvent::Json(frame)) => frames.push(frame),
+            Some(_) => {}
+            None => break,
+        }
+    }
+    frames
+}
+
+async fn visitor_presence_is_announced_once_per_burst(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else { return };
+    let tenant = app.new_tenant(&["chatbot"]).await;
+    let key = app.chat_key(&tenant).await;
+    let mut dashboard = app.dashboard_ws(&tenant.token).await;
+    let mut first = app.widget(&key, None).await;
+    let first_id = first.recv_type("welcome").await["visitor_id"].as_str().expect("visitor id").to_owned();
+    let frames = frames_until(&mut dashboard, |f| presence_in(f).2 == 1).await;
+    assert_eq!(presence_in(&frames).0, BTreeSet::from([first_id.clone()]), "a lone visitor is announced at once");
+
+    // Eight more arrive together: they are announced in one event (at most two, should the burst straddle
+    // an announcement), not eight.
+    let mut burst = Vec::new();
+    let mut ids = BTreeSet::new();
+    for _ in 0..8 {
+        let mut visitor = app.widget(&key, None).await;
+        ids.insert(visitor.recv_type("welcome").await["visitor_id"].as_str().expect("visitor id").to_owned());
+        burst.push(visitor);
+    }
+    let frames = frames_until(&mut dashboard, |f| presence_in(f).0 == ids).await;
+    let (online, offline, events) = presence_in(&frames);
+    assert_eq!((&online, offline.len()), (&ids, 0), "{frames:?}");
+    assert!(events <= 2, "{events} presence events for one burst");
+
+    drop((burst, first));
+    ids.insert(first_id);
+    let frames = frames_until(&mut dashboard, |f| presence_in(f).1 == ids).await;
+    let (online, offline, events) = presence_in(&frames);
+    assert_eq!((online.len(), &offline), (0, &ids), "everyone who left is announced offline");
+    assert!(events <= 2, "{events} presence events for one burst");
+}
+
 crate::on_both_stores!(
     official_clients_receive_live_events,
     bad_tokens_get_connect_error,
@@ -306,6 +374,7 @@ crate::on_both_stores!(
     dashboard_websocket_authenticates_before_upgrade,
     dashboard_that_stops_reading_is_disconnected,
     metrics_are_coalesced_to_one_a_second,
+    visitor_presence_is_announced_once_per_burst,
 );
 
 async fn logout_closes_the_sessions_live_sockets(backend: Backend) {

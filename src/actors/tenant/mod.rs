@@ -50,6 +50,8 @@ pub struct TenantActor {
     team: team::Team,
     /// The business hours, as last read (for widgets).
     hours: widget_status::KeptHours,
+    /// Visitors who came or went since dashboards were last told.
+    presence: visitors::PendingPresence,
 }
 
 impl TenantActor {
@@ -70,6 +72,7 @@ impl TenantActor {
             suspensions: watch::Sender::new(0),
             team: team::Team::default(),
             hours: widget_status::KeptHours::default(),
+            presence: visitors::PendingPresence::default(),
         }
     }
 
