@@ -243,7 +243,7 @@ mod fan_out {
         let bus = Arc::new(LocalBus::new(1_000));
         let license = LicenseKey::parse("INTL-AAAA-BBBB-CCCC").expect("key");
         let mut receivers: Vec<_> = (0..subscribers).map(|_| bus.subscribe(&license)).collect();
-        let event = Event::Activity(Activity::VisitorOnline { visitor_id: "v".into() });
+        let event = Event::Activity(Activity::VisitorPresence { online: vec!["v".into()], offline: Vec::new() });
         bencher.counter(divan::counter::ItemsCount::new(subscribers)).bench_local(|| {
             bus.publish(&license, event.clone());
             for rx in &mut receivers {
