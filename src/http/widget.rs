@@ -46,12 +46,12 @@ pub async fn resolve_widget_key(store: &Store, key: &ProductKey) -> Result<Produ
     if key.product() != Product::Chatbot {
         return Err(ApiError::bad_request("wrong_product", "the widget needs a chat_ product key"));
     }
-    let record = store.product_key(key).await?.ok_or(ApiError::NotFound("product key"))?;
+    let (record, license_status) =
+        store.product_key_and_license_status(key).await?.ok_or(ApiError::NotFound("product key"))?;
     if !record.is_active() {
         return Err(ApiError::forbidden("product_key_revoked", "this product key has been revoked"));
     }
-    let license = store.license(&record.license_key).await?.ok_or(ApiError::NotFound("product key"))?;
-    if license.status != LicenseStatus::Active {
+    if license_status != LicenseStatus::Active {
         return Err(ApiError::forbidden("license_suspended", "this license is suspended"));
     }
     Ok(record)

@@ -1,7 +1,7 @@
 //! Product keys: the public credential a tenant's widget or integration presents.
 
 use super::{parse_column, Context, Store, StoreError, StoreResult};
-use crate::domain::{now_millis, LicenseKey, Product, ProductKey};
+use crate::domain::{now_millis, LicenseKey, LicenseStatus, Product, ProductKey};
 use serde::Serialize;
 use sqlx::{any::AnyRow, Row};
 
@@ -78,6 +78,22 @@ impl Store {
             .await
             .context("product_key")?;
         row.as_ref().map(key_from_row).transpose()
+    }
+
+    /// Looks a key up with its license's status in one read: what every widget connection checks.
+    pub async fn product_key_and_license_status(
+        &self,
+        key: &ProductKey,
+    ) -> StoreResult<Option<(ProductKeyRecord, LicenseStatus)>> {
+        let row = sqlx::query(
+            "SELECT k.product_key, k.license_key, k.product, k.status, k.created_at, l.status AS license_status
+             FROM product_keys k JOIN licenses l ON l.license_key = k.license_key WHERE k.product_key = $1",
+        )
+        .bind(key.as_str().to_owned())
+        .fetch_optional(self.pool())
+        .await
+        .context("product_key_and_license_status")?;
+        row.map(|row| Ok((key_from_row(&row)?, parse_column(&row, "license_status")?))).transpose()
     }
 
     /// The license's active key for `product`, if any.
