@@ -126,6 +126,21 @@ impl Presence {
         }
     }
 
+    /// Whether this node reads the license's live numbers this time: the first node to ask in
+    /// `lease_ms` gets them (always this one on a single node, or when Redis does not answer).
+    pub async fn claim_metrics_lease(&self, license: &LicenseKey, lease_ms: u64) -> bool {
+        let Self::Redis { conn, prefix } = self else { return true };
+        let claimed: redis::RedisResult<Option<String>> = redis::cmd("SET")
+            .arg(format!("{prefix}license:{license}:metrics-lease"))
+            .arg(node_id())
+            .arg("NX")
+            .arg("PX")
+            .arg(lease_ms)
+            .query_async(&mut conn.clone())
+            .await;
+        claimed.map_or(true, |reply| reply.is_some())
+    }
+
     /// Visitors online on every node; `local` is this node's count, used alone (or when Redis fails).
     pub async fn count(&self, license: &LicenseKey, local: usize) -> i64 {
         let local = i64::try_from(local).unwrap_or(i64::MAX);

@@ -233,3 +233,37 @@ async fn store_outage_answers_503_and_recovers() {
     assert!(recovered, "ready again once PostgreSQL is back");
     expect_status(app.login(&tenant.email, PASSWORD).await, StatusCode::OK).await;
 }
+
+/// The last `metrics:updated` data a dashboard receives before it has been quiet for 2.5 s.
+async fn last_metrics(socket: &mut Socket) -> Value {
+    let mut last = Value::Null;
+    while let Some(event) = socket.next_event_within(Duration::from_millis(2500)).await {
+        if let SocketEvent::Json(frame) = event {
+            if frame["event"] == "metrics:updated" {
+                last = frame["data"].clone();
+            }
+        }
+    }
+    last
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_node_reads_the_numbers_every_node_shows() {
+    let Some(cluster) = Cluster::new().await else { return };
+    let (a, b) = (cluster.node("a", &[]).await, cluster.node("b", &[]).await);
+    let tenant = a.app.new_tenant(&["chatbot"]).await;
+    let key = a.app.chat_key(&tenant).await;
+    let mut dashboard_a = a.app.dashboard_ws(&tenant.token).await;
+    let mut dashboard_b = b.app.dashboard_ws(&tenant.token).await;
+    let (_visitor, conversation) = crate::team::visitor_writes(&a.app, &key, "hello").await;
+    let path = format!("/api/conversations/{conversation}/messages");
+    for i in 0..10 {
+        let reply = json!({ "text": format!("reply {i}") });
+        let node = if i % 2 == 0 { &a.app } else { &b.app };
+        expect_status(node.post_as(&path, &tenant.token, &reply).await, StatusCode::CREATED).await;
+    }
+    let (on_a, on_b) = tokio::join!(last_metrics(&mut dashboard_a), last_metrics(&mut dashboard_b));
+    assert_eq!(on_a["messages_today"], 11, "{on_a}");
+    // The same reading reached both nodes: one node read the store, not each.
+    assert_eq!(on_a, on_b);
+}

@@ -79,6 +79,7 @@ impl Registry {
         if let Some(remote) = registry.inner.bus.subscribe_remote() {
             tokio::spawn(relay::relay_remote_events(Arc::downgrade(&registry.inner), remote));
         }
+        super::tenant::relay_shared_metrics(&registry.inner.bus);
         Ok(registry)
     }
 

@@ -2,19 +2,19 @@
 //! listens to its license's bus topic, and pushes `metrics:updated` (coalesced to at most one a
 //! second) and `notification:new` (new conversations, usage warnings).
 
+mod live_metrics;
 mod team;
 mod visitors;
 mod widget_status;
 
+pub(super) use live_metrics::relay_shared_metrics;
 pub use team::{DashboardPresence, MemberChanged, TeamView};
 pub use visitors::{VisitorConnected, VisitorDisconnected};
 pub use widget_status::{HoursChanged, WidgetTeamStatus};
 
 use super::registry::Registry;
-use crate::bus::{Activity, BusEvent, Event, Metrics, Notification, SharedBus};
-use crate::domain::{
-    now_millis, start_of_utc_day, ContactId, ConversationId, LicenseKey, NotificationKind, Tier, DAY_MS,
-};
+use crate::bus::{Activity, BusEvent, Event, Notification, SharedBus};
+use crate::domain::{now_millis, ContactId, ConversationId, LicenseKey, NotificationKind, Tier};
 use crate::store::Store;
 use actix::prelude::*;
 use futures_util::stream;
@@ -38,7 +38,10 @@ pub struct TenantActor {
     /// Visitor id → open widget sockets (tabs).
     visitors: HashMap<ContactId, usize>,
     dashboards: usize,
-    metrics_dirty: bool,
+    /// Since when (epoch ms) the dashboards' numbers are out of date; `None` while they are current.
+    metrics_stale_since: Option<i64>,
+    /// A lease claim or a computation of the numbers is under way.
+    metrics_in_flight: bool,
     /// The day (epoch day number) a usage warning was last sent for, per threshold.
     warned: HashMap<u8, i64>,
     tier: Option<Tier>,
@@ -64,7 +67,8 @@ impl TenantActor {
             registry,
             visitors: HashMap::new(),
             dashboards: 0,
-            metrics_dirty: true,
+            metrics_stale_since: Some(now_millis()),
+            metrics_in_flight: false,
             warned: HashMap::new(),
             tier: None,
             last_active: Instant::now(),
@@ -97,78 +101,6 @@ impl TenantActor {
             self.bus.publish_local(&self.license, Event::Notification(notification));
         }
     }
-
-    /// Reads the numbers from the store and publishes them; warns once a day at 80 % and 100 % of the tier's allowance.
-    fn push_metrics(&mut self, ctx: &mut Context<Self>) {
-        self.metrics_dirty = false;
-        let store = self.store.clone();
-        let license = self.license.clone();
-        let needs_tier = self.tier.is_none();
-        let now = now_millis();
-        let today = start_of_utc_day(now);
-        let presence = self.registry.presence().clone();
-        let local_visitors = self.visitors.len();
-        ctx.spawn(
-            async move {
-                let tier = if needs_tier { store.license(&license).await.ok().flatten().map(|l| l.tier) } else { None };
-                let online = presence.count(&license, local_visitors).await;
-                (store.metrics(&license, today).await, tier, online)
-            }
-            .into_actor(self)
-            .map(move |(stored, tier, visitors_online), act, _| {
-                if tier.is_some() {
-                    act.tier = tier;
-                }
-                let stored = match stored {
-                    Ok(stored) => stored,
-                    Err(err) => {
-                        tracing::warn!(%err, license = %act.license, "metrics unavailable");
-                        act.metrics_dirty = true;
-                        return;
-                    }
-                };
-                // Every node computes the same numbers from the store; each tells its own dashboards.
-                act.bus.publish_local(
-                    &act.license,
-                    Event::Metrics(Metrics {
-                        open_conversations: stored.open_conversations,
-                        visitors_online,
-                        messages_today: stored.messages_since,
-                        median_first_response_ms: stored.median_first_response_ms,
-                        csat_responses: stored.csat_responses,
-                        csat_average: stored.csat_average,
-                        at: now,
-                    }),
-                );
-                act.warn_on_usage(stored.messages_since, now / DAY_MS);
-            }),
-        );
-    }
-
-    fn warn_on_usage(&mut self, messages_today: i64, day: i64) {
-        let Some(limit) = self.tier.and_then(daily_allowance) else {
-            return;
-        };
-        for percent in [100u8, 80] {
-            let threshold = limit * i64::from(percent) / 100;
-            if messages_today >= threshold && self.warned.get(&percent) != Some(&day) {
-                self.warned.insert(percent, day);
-                let body = format!("{messages_today} of {limit} messages used today ({percent} % of your plan)");
-                self.notify(NotificationKind::UsageWarning, "Usage warning", body, None, false);
-                break;
-            }
-        }
-    }
-}
-
-/// Daily message allowance per tier (the seeds' API calls per day); `None` is unlimited.
-fn daily_allowance(tier: Tier) -> Option<i64> {
-    match tier {
-        Tier::Free => Some(1_000),
-        Tier::Basic => Some(10_000),
-        Tier::Pro => Some(100_000),
-        Tier::Enterprise => None,
-    }
 }
 
 impl Actor for TenantActor {
@@ -188,8 +120,8 @@ impl Actor for TenantActor {
         });
         ctx.add_stream(events);
         ctx.run_interval(METRICS_EVERY, |act, ctx| {
-            if act.metrics_dirty && act.dashboards > 0 {
-                act.push_metrics(ctx);
+            if act.metrics_stale_since.is_some() && act.dashboards > 0 && !act.metrics_in_flight {
+                act.share_metrics(ctx);
             }
         });
         self.reload_team(ctx, true);
@@ -216,9 +148,9 @@ impl Actor for TenantActor {
 impl StreamHandler<Arc<BusEvent>> for TenantActor {
     fn handle(&mut self, published: Arc<BusEvent>, ctx: &mut Self::Context) {
         match &published.event {
-            Event::MessageNew { .. } => self.metrics_dirty = true,
+            Event::MessageNew { .. } => self.metrics_went_stale(),
             Event::Activity(activity) => {
-                self.metrics_dirty = true;
+                self.metrics_went_stale();
                 match activity {
                     // The node where it happened tells every node's dashboards, once.
                     Activity::BusinessHoursUpdated {} => self.hours.forget(),
@@ -237,7 +169,8 @@ impl StreamHandler<Arc<BusEvent>> for TenantActor {
                 }
             }
             Event::PresenceUpdated { member_id, availability, .. } => self.team.learn(member_id, *availability),
-            Event::Typing { .. } | Event::Read { .. } | Event::Metrics(_) | Event::Notification(_) => {}
+            Event::Metrics(numbers) => self.metrics_shown(numbers),
+            Event::Typing { .. } | Event::Read { .. } | Event::Notification(_) => {}
             // Every session of the license revoked at once: the license was suspended (on any node).
             Event::SessionRevoked { jti: None } => self.suspensions.send_modify(|n| *n += 1),
             Event::SessionRevoked { .. } => {}

@@ -248,10 +248,13 @@ impl Handler<DashboardPresence> for TenantActor {
 
     fn handle(&mut self, msg: DashboardPresence, ctx: &mut Self::Context) {
         self.last_active = Instant::now();
+        if msg.connected {
+            // A new dashboard needs the numbers.
+            self.metrics_went_stale();
+        }
         let sockets = self.team.local.entry(msg.member.clone()).or_default();
         if msg.connected {
             self.dashboards += 1;
-            self.metrics_dirty = true;
             *sockets += 1;
             if *sockets == 1 {
                 self.announce(msg.member, Some(true), ctx);

@@ -1,0 +1,143 @@
+//! `metrics:updated`: a license's live numbers, read from the store at most once a second per license
+//! across every node, and shown on every node's dashboards.
+//!
+//! A tenant actor with dashboards marks its numbers stale on the license's events. Once a second, a stale
+//! node asks for the license's metrics lease (Redis `SET … NX PX`; always granted on a single node). The
+//! holder reads the store and broadcasts the numbers to every node, where [`relay_shared_metrics`] hands
+//! them to that node's dashboards and tenant actor, which is then current if they were taken after it
+//! went stale. Each node reading for itself cost nodes × licenses store reads a second: 100 licenses on
+//! 10 nodes starved the store's pools (issue 14's 100k-socket run).
+
+use super::TenantActor;
+use crate::bus::{Event, Metrics, SharedBus};
+use crate::domain::{now_millis, start_of_utc_day, LicenseKey, NotificationKind, Tier, DAY_MS};
+use actix::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use tokio::sync::broadcast::error::RecvError;
+
+/// How long one node holds a license's metrics lease, in milliseconds: under the one-second cadence,
+/// so the next second's reading is anyone's.
+const LEASE_MS: u64 = 900;
+
+/// The node-wide broadcast that carries one license's numbers: `{"metrics": {"license", "numbers"}}`.
+#[derive(Serialize, Deserialize)]
+struct SharedMetrics {
+    metrics: LicenseMetrics,
+}
+
+#[derive(Serialize, Deserialize)]
+struct LicenseMetrics {
+    license: LicenseKey,
+    numbers: Metrics,
+}
+
+/// Publishes the numbers any node broadcast (this one's included) to this node's subscribers of their
+/// license: its dashboards and its tenant actor. Ends with the bus.
+pub fn relay_shared_metrics(bus: &SharedBus) {
+    let mut broadcasts = bus.subscribe_broadcasts();
+    let bus = Arc::downgrade(bus);
+    tokio::spawn(async move {
+        loop {
+            let payload = match broadcasts.recv().await {
+                Ok(payload) => payload,
+                // The next second brings fresh numbers.
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => return,
+            };
+            // Other broadcasts (widget pushes and receipts) are not ours to read.
+            let Ok(SharedMetrics { metrics }) = serde_json::from_str(&payload) else { continue };
+            let Some(bus) = bus.upgrade() else { return };
+            bus.publish_local(&metrics.license, Event::Metrics(metrics.numbers));
+        }
+    });
+}
+
+impl TenantActor {
+    /// Something the numbers count happened: they are stale from now until a reading taken after it arrives.
+    pub(super) fn metrics_went_stale(&mut self) {
+        self.metrics_stale_since.get_or_insert_with(now_millis);
+    }
+
+    /// Numbers reached this node's dashboards: current if taken since they went stale; warns once a day
+    /// at 80 % and 100 % of the tier's allowance.
+    pub(super) fn metrics_shown(&mut self, numbers: &Metrics) {
+        if self.metrics_stale_since.is_some_and(|since| numbers.at >= since) {
+            self.metrics_stale_since = None;
+        }
+        self.warn_on_usage(numbers.messages_today, numbers.at / DAY_MS);
+    }
+
+    /// Claims the license's lease and, when granted, reads the numbers and broadcasts them to every node.
+    pub(super) fn share_metrics(&mut self, ctx: &mut Context<Self>) {
+        self.metrics_in_flight = true;
+        let (store, bus, license) = (self.store.clone(), self.bus.clone(), self.license.clone());
+        let needs_tier = self.tier.is_none();
+        let now = now_millis();
+        let presence = self.registry.presence().clone();
+        let local_visitors = self.visitors.len();
+        ctx.spawn(
+            async move {
+                let tier = if needs_tier { store.license(&license).await.ok().flatten().map(|l| l.tier) } else { None };
+                if !presence.claim_metrics_lease(&license, LEASE_MS).await {
+                    return (tier, Ok(()));
+                }
+                let visitors_online = presence.count(&license, local_visitors).await;
+                let stored = match store.metrics(&license, start_of_utc_day(now)).await {
+                    Ok(stored) => stored,
+                    Err(err) => return (tier, Err(err)),
+                };
+                let numbers = Metrics {
+                    open_conversations: stored.open_conversations,
+                    visitors_online,
+                    messages_today: stored.messages_since,
+                    median_first_response_ms: stored.median_first_response_ms,
+                    csat_responses: stored.csat_responses,
+                    csat_average: stored.csat_average,
+                    at: now,
+                };
+                let shared = SharedMetrics { metrics: LicenseMetrics { license, numbers } };
+                if let Ok(payload) = serde_json::to_string(&shared) {
+                    bus.broadcast(Arc::from(payload)).await;
+                }
+                (tier, Ok(()))
+            }
+            .into_actor(self)
+            .map(|(tier, read), act, _| {
+                act.metrics_in_flight = false;
+                if tier.is_some() {
+                    act.tier = tier;
+                }
+                // Still stale: the next second tries again.
+                if let Err(err) = read {
+                    tracing::warn!(%err, license = %act.license, "metrics unavailable");
+                }
+            }),
+        );
+    }
+
+    fn warn_on_usage(&mut self, messages_today: i64, day: i64) {
+        let Some(limit) = self.tier.and_then(daily_allowance) else {
+            return;
+        };
+        for percent in [100u8, 80] {
+            let threshold = limit * i64::from(percent) / 100;
+            if messages_today >= threshold && self.warned.get(&percent) != Some(&day) {
+                self.warned.insert(percent, day);
+                let body = format!("{messages_today} of {limit} messages used today ({percent} % of your plan)");
+                self.notify(NotificationKind::UsageWarning, "Usage warning", body, None, false);
+                break;
+            }
+        }
+    }
+}
+
+/// Daily message allowance per tier (the seeds' API calls per day); `None` is unlimited.
+fn daily_allowance(tier: Tier) -> Option<i64> {
+    match tier {
+        Tier::Free => Some(1_000),
+        Tier::Basic => Some(10_000),
+        Tier::Pro => Some(100_000),
+        Tier::Enterprise => None,
+    }
+}
