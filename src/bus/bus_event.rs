@@ -104,10 +104,10 @@ mod tests {
         let placed = BusEvent::at(event, Position { epoch: "e1".into(), offset: 7 }, false);
         let frame: Value = serde_json::from_str(placed.frame())?;
         assert_eq!((frame["offset"].as_u64(), frame["epoch"].as_str()), (Some(7), Some("e1")));
-        assert_eq!(frame["data"]["visitor_id"], "v1");
+        assert_eq!(frame["data"]["online"][0], "v1");
         assert_eq!(placed.socketio_data()["_offset"], 7);
         assert_eq!(placed.socketio_data()["_epoch"], "e1");
-        assert_eq!(placed.socketio_data()["type"], "visitor_online");
+        assert_eq!(placed.socketio_data()["type"], "visitor_presence");
         Ok(())
     }
 }
