@@ -122,7 +122,7 @@ async fn run(
         .ws_read_buffer_size(1024)
         .max_buffer_size(SOCKET_QUEUE)
         .build_svc();
-    io.ns("/", on_connect.with(authenticate));
+    io.ns("/", on_connect.with(listen).with(authenticate));
     let _ = state.io.set(io.clone());
     // Dashboards live on other origins; the polling transport needs CORS (tokens travel in the auth payload).
     let service =
@@ -170,6 +170,17 @@ async fn authenticate(
     Ok(())
 }
 
+/// Connect middleware, after [`authenticate`]: the emit handlers are in place before the client hears it
+/// is connected. socketioxide sends the connect packet and only then spawns the connect handler, so a
+/// client that emitted at once could find no handler yet: its emit was dropped and its ack never came.
+async fn listen(socket: SocketRef) -> Result<(), Refused> {
+    socket.on("message:send", emits::on_message_send);
+    socket.on("conversation:close", emits::on_close);
+    socket.on("typing", emits::on_typing);
+    socket.on("conversation:assign", emits::on_assign);
+    Ok(())
+}
+
 async fn on_connect(socket: SocketRef, Extension(dashboard): Extension<Dashboard>, State(state): State<SocketIoState>) {
     crate::telemetry::count_socket_opened("socketio");
     // The bridge replays what it missed, then lets it join the license's room and its member's own.
@@ -177,10 +188,6 @@ async fn on_connect(socket: SocketRef, Extension(dashboard): Extension<Dashboard
     state.bridges.attach(&dashboard.teammate.license, admission);
     let member = dashboard.teammate.id.clone();
     state.registry.tenant(&dashboard.teammate.license).do_send(DashboardPresence { member, connected: true });
-    socket.on("message:send", emits::on_message_send);
-    socket.on("conversation:close", emits::on_close);
-    socket.on("typing", emits::on_typing);
-    socket.on("conversation:assign", emits::on_assign);
     socket.on_disconnect(|Extension(dashboard): Extension<Dashboard>, State(state): State<SocketIoState>, reason: DisconnectReason| async move {
         crate::telemetry::count_socket_closed("socketio", disconnect_label(reason));
         let member = dashboard.teammate.id.clone();
