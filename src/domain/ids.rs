@@ -171,9 +171,12 @@ impl ConversationId {
 }
 
 impl MessageId {
-    /// A fresh id for a new message.
+    /// A fresh id for a new message: time-ordered (a UUIDv7, in the same 32 hex digits), so a commit's
+    /// messages land at the end of the id index instead of on a random page each. With random ids, a
+    /// shared commit of 2,000 messages rewrote about as many index pages (measured: the WAL grew by
+    /// ~7 MB a commit and SQLite checkpointed after every one).
     pub fn generate() -> Self {
-        Self(new_id())
+        Self(uuid::Uuid::now_v7().simple().to_string())
     }
 }
 

@@ -9,7 +9,7 @@
 
 use super::webhook_payload::{payload, ConversationContext};
 use super::{Context, Placeholders, StoreResult};
-use crate::domain::{new_id, now_millis, ConversationId, LicenseKey, WebhookEndpointId, WebhookEvent};
+use crate::domain::{new_id, now_millis, ConversationId, LicenseKey, Message, WebhookEndpointId, WebhookEvent};
 use serde_json::{json, Value};
 use sqlx::{AnyConnection, Row};
 use std::collections::HashMap;
@@ -20,6 +20,25 @@ const ROWS_PER_INSERT: usize = 100;
 /// One event of a change, before it is numbered: its kind and its `data` object.
 pub(super) type Change = (WebhookEvent, Value);
 
+/// An event's `data` object, built only once an endpoint wants the event: most licenses have none, and a
+/// shared commit's thousands of messages would each pay for a JSON tree nobody reads.
+pub(super) enum EventData<'a> {
+    /// Built already (a single change's own event).
+    Ready(Value),
+    /// `{"message": …}` of a stored message.
+    Message(&'a Message),
+}
+
+impl EventData<'_> {
+    /// The `data` object.
+    fn to_value(&self) -> Value {
+        match self {
+            Self::Ready(value) => value.clone(),
+            Self::Message(message) => json!({ "message": message }),
+        }
+    }
+}
+
 /// The events one change (or one shared commit's batch) made in one conversation.
 pub(super) struct ConversationChanges<'a> {
     /// The conversation's license.
@@ -27,11 +46,11 @@ pub(super) struct ConversationChanges<'a> {
     /// The conversation.
     pub conversation_id: &'a ConversationId,
     /// Its events, in order.
-    pub changes: Vec<Change>,
+    pub changes: Vec<(WebhookEvent, EventData<'a>)>,
 }
 
 /// A change and the endpoints subscribed to its event.
-type Addressed<'a> = (&'a Change, Vec<WebhookEndpointId>);
+type Addressed<'a> = (&'a (WebhookEvent, EventData<'a>), Vec<WebhookEndpointId>);
 
 /// A license's enabled endpoints and the events each subscribes to.
 type Endpoints = Vec<(WebhookEndpointId, Vec<WebhookEvent>)>;
@@ -56,7 +75,8 @@ pub(super) async fn enqueue(
     changes: &[Change],
     retry_window_ms: i64,
 ) -> StoreResult<bool> {
-    let one = ConversationChanges { license, conversation_id, changes: changes.to_vec() };
+    let changes = changes.iter().map(|(event, data)| (*event, EventData::Ready(data.clone()))).collect();
+    let one = ConversationChanges { license, conversation_id, changes };
     enqueue_many(conn, std::slice::from_ref(&one), retry_window_ms).await
 }
 
@@ -111,7 +131,7 @@ pub(super) async fn enqueue_many(
         let count = i64::try_from(events.len()).unwrap_or(i64::MAX);
         for (position, ((event, data), endpoints)) in (last - count + 1..).zip(events) {
             let id = format!("evt_{}", new_id());
-            let payload = payload(&id, *event, now, Some(context), data.clone()).to_string();
+            let payload = payload(&id, *event, now, Some(context), data.to_value()).to_string();
             let ordering_key = context.id.clone();
             outgoing.push(Outgoing {
                 id,

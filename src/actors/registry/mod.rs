@@ -58,9 +58,11 @@ impl Registry {
         threads: usize,
         idle_after: Duration,
     ) -> std::io::Result<Self> {
-        let arbiters = spawn_arbiters(threads.max(1))?;
-        let first = arbiters.first().ok_or_else(|| std::io::Error::other("no actor arbiter started"))?;
-        let writer = SharedWriter::start(store.clone(), first);
+        // One more arbiter than asked, the writer's alone: a shared commit is the node's one serial lane
+        // (one at a time on SQLite), so its steps must not queue behind actors' mailboxes.
+        let mut arbiters = spawn_arbiters(threads.max(1) + 1)?;
+        let own = arbiters.pop().ok_or_else(|| std::io::Error::other("no actor arbiter started"))?;
+        let writer = SharedWriter::start(store.clone(), &own);
         let registry = Self {
             inner: Arc::new(Inner {
                 store,
