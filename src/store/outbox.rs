@@ -7,9 +7,9 @@
 //! read. A conversation's events are numbered by `conversations.webhook_seq`, whose row lock serialises
 //! writers, so the numbers follow commit order and workers can send each conversation's events in order.
 
-use super::webhook_payload::{payload, ConversationContext};
+use super::webhook_payload::{payload, ConversationContext, EventData};
 use super::{Context, Placeholders, StoreResult};
-use crate::domain::{new_id, now_millis, ConversationId, LicenseKey, Message, WebhookEndpointId, WebhookEvent};
+use crate::domain::{new_id, now_millis, ConversationId, LicenseKey, WebhookEndpointId, WebhookEvent};
 use serde_json::{json, Value};
 use sqlx::{AnyConnection, Row};
 use std::collections::HashMap;
@@ -19,25 +19,6 @@ const ROWS_PER_INSERT: usize = 100;
 
 /// One event of a change, before it is numbered: its kind and its `data` object.
 pub(super) type Change = (WebhookEvent, Value);
-
-/// An event's `data` object, built only once an endpoint wants the event: most licenses have none, and a
-/// shared commit's thousands of messages would each pay for a JSON tree nobody reads.
-pub(super) enum EventData<'a> {
-    /// Built already (a single change's own event).
-    Ready(Value),
-    /// `{"message": …}` of a stored message.
-    Message(&'a Message),
-}
-
-impl EventData<'_> {
-    /// The `data` object.
-    fn to_value(&self) -> Value {
-        match self {
-            Self::Ready(value) => value.clone(),
-            Self::Message(message) => json!({ "message": message }),
-        }
-    }
-}
 
 /// The events one change (or one shared commit's batch) made in one conversation.
 pub(super) struct ConversationChanges<'a> {

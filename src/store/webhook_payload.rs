@@ -1,6 +1,6 @@
 //! The body of a webhook event: the widget document's shape plus the event's own data.
 
-use crate::domain::WebhookEvent;
+use crate::domain::{Message, WebhookEvent};
 use serde_json::{json, Map, Value};
 
 /// What every event of a conversation says about it.
@@ -68,6 +68,25 @@ fn rfc3339(millis: i64) -> String {
             t.millisecond()
         ),
         Err(_) => String::new(),
+    }
+}
+
+/// An event's `data` object, built only once an endpoint wants the event: most licenses have none, and a
+/// shared commit's thousands of messages would each pay for a JSON tree nobody reads.
+pub(super) enum EventData<'a> {
+    /// Built already (a single change's own event).
+    Ready(Value),
+    /// `{"message": …}` of a stored message.
+    Message(&'a Message),
+}
+
+impl EventData<'_> {
+    /// The `data` object.
+    pub(super) fn to_value(&self) -> Value {
+        match self {
+            Self::Ready(value) => value.clone(),
+            Self::Message(message) => json!({ "message": message }),
+        }
     }
 }
 

@@ -6,18 +6,18 @@
 //! few statements. So the engine's per-statement and per-commit costs (on SQLite a round trip to its
 //! worker thread each, and one fsync) are paid once for all the conversations that wrote meanwhile.
 
-use super::messages::{message_from_row, Appended, NewMessage, MESSAGE_COLUMNS};
-use super::outbox::{ConversationChanges, EventData};
-use super::{list_placeholders, Context, Store, StoreError, StoreResult};
-use crate::domain::WebhookEvent;
-use crate::domain::{now_millis, ConversationId, Delivery, LicenseKey, Message, MessageId, MessageKind, Sender};
-use serde_json::{json, Value};
-use sqlx::{AnyConnection, Row};
-use std::collections::{HashMap, HashSet};
+mod statements;
 
-/// The license check every write of a conversation makes in its own statement.
-const LICENSE_ACTIVE: &str = "EXISTS (SELECT 1 FROM licenses
-    WHERE licenses.license_key = conversations.license_key AND licenses.status = 'active')";
+use super::messages::{message_from_row, Appended, NewMessage, MESSAGE_COLUMNS};
+use super::outbox::ConversationChanges;
+use super::webhook_payload::EventData;
+use super::{Context, Store, StoreError, StoreResult};
+use crate::domain::WebhookEvent;
+use crate::domain::{now_millis, ConversationId, LicenseKey, Message, MessageKind, Sender};
+use serde_json::{json, Value};
+use sqlx::AnyConnection;
+use statements::{insert, json_rows, number, reopen, suspended_licenses};
+use std::collections::{HashMap, HashSet};
 
 /// One conversation's batch in a shared commit.
 #[derive(Debug, Clone)]
@@ -209,152 +209,5 @@ impl Store {
         conversations: &[ConversationChanges<'_>],
     ) -> StoreResult<bool> {
         super::outbox::enqueue_many(conn, conversations, self.webhook_retry_ms).await
-    }
-}
-
-/// `[[license, id], …]` of `appends`: the conversations a statement updates, as one JSON parameter.
-fn conversation_keys<'a>(appends: impl Iterator<Item = &'a ConversationAppend>) -> String {
-    let keys: Vec<Value> = appends.map(|a| json!([a.license.as_str(), a.conversation_id.as_str()])).collect();
-    Value::Array(keys).to_string()
-}
-
-/// Opens the closed conversations a visitor wrote to (of active licenses): one UPDATE. Returns their ids.
-async fn reopen(
-    conn: &mut AnyConnection,
-    postgres: bool,
-    appends: &[ConversationAppend],
-) -> StoreResult<HashSet<String>> {
-    if !appends.iter().any(|a| a.reopen) {
-        return Ok(HashSet::new());
-    }
-    let sql = format!(
-        "UPDATE conversations SET status = 'open' FROM {}
-         WHERE conversations.license_key = v.value ->> 0 AND conversations.id = v.value ->> 1
-           AND conversations.status = 'closed' AND {LICENSE_ACTIVE}
-         RETURNING conversations.id",
-        json_rows(postgres)
-    );
-    let keys = conversation_keys(appends.iter().filter(|a| a.reopen));
-    let rows = sqlx::query(&sql).bind(keys).fetch_all(&mut *conn).await?;
-    rows.iter().map(|row| Ok(row.try_get::<String, _>("id")?)).collect()
-}
-
-/// Reserves `counts[i]` numbers in conversation `appends[i]` (one UPDATE for all of them), only where
-/// the license is active. Returns the last number reserved, by conversation id; a conversation missing
-/// from it does not exist or has a suspended license.
-async fn number(
-    conn: &mut AnyConnection,
-    postgres: bool,
-    appends: &[ConversationAppend],
-    counts: &[i64],
-    now: i64,
-) -> StoreResult<HashMap<String, i64>> {
-    let sql = format!(
-        "UPDATE conversations SET last_seq = last_seq + CAST(v.value ->> 2 AS BIGINT), updated_at = $2 FROM {}
-         WHERE conversations.license_key = v.value ->> 0 AND conversations.id = v.value ->> 1 AND {LICENSE_ACTIVE}
-         RETURNING conversations.id, conversations.last_seq",
-        json_rows(postgres)
-    );
-    let keys: Vec<Value> = appends
-        .iter()
-        .zip(counts)
-        .map(|(a, count)| json!([a.license.as_str(), a.conversation_id.as_str(), count]))
-        .collect();
-    let rows = sqlx::query(&sql).bind(Value::Array(keys).to_string()).bind(now).fetch_all(&mut *conn).await?;
-    rows.iter().map(|row| Ok((row.try_get::<String, _>("id")?, row.try_get::<i64, _>("last_seq")?))).collect()
-}
-
-/// Which of `licenses` are suspended (asked only for conversations the numbering skipped).
-async fn suspended_licenses(conn: &mut AnyConnection, licenses: &[&LicenseKey]) -> StoreResult<HashSet<String>> {
-    if licenses.is_empty() {
-        return Ok(HashSet::new());
-    }
-    let sql = format!(
-        "SELECT license_key FROM licenses WHERE status = 'suspended' AND license_key IN ({})",
-        list_placeholders(licenses.len())
-    );
-    let mut query = sqlx::query(&sql);
-    for license in licenses {
-        query = query.bind(license.as_str().to_owned());
-    }
-    let rows = query.fetch_all(&mut *conn).await?;
-    rows.iter().map(|row| Ok(row.try_get::<String, _>("license_key")?)).collect()
-}
-
-/// Inserts the numbered messages of every conversation in one INSERT, its rows in one JSON parameter.
-/// Returns them by conversation id, in numbering order. Every column is known before the statement, so
-/// the stored copies are built here and the engine returns nothing: reading a commit's rows back (a
-/// typed row each, every column looked up by name) cost more than writing them.
-async fn insert(
-    conn: &mut AnyConnection,
-    postgres: bool,
-    rows: &[(&ConversationAppend, i64, &NewMessage)],
-    now: i64,
-) -> StoreResult<HashMap<String, Vec<Message>>> {
-    let mut stored: HashMap<String, Vec<Message>> = HashMap::new();
-    if rows.is_empty() {
-        return Ok(stored);
-    }
-    let messages: Vec<Message> = rows
-        .iter()
-        .map(|(append, seq, new)| Message {
-            id: MessageId::generate(),
-            conversation_id: append.conversation_id.clone(),
-            seq: *seq,
-            sender: new.sender,
-            kind: new.kind,
-            text: new.text.clone(),
-            client_msg_id: new.client_msg_id.clone(),
-            author_id: new.author_id.clone(),
-            delivery: new.delivery,
-            created_at: now,
-        })
-        .collect();
-    // Tuples serialise as JSON arrays: the parameter is written straight to text, with no JSON tree between.
-    let values: Vec<_> = rows
-        .iter()
-        .zip(&messages)
-        .map(|((append, _, _), m)| {
-            (
-                m.id.as_str(),
-                m.conversation_id.as_str(),
-                append.license.as_str(),
-                m.seq,
-                m.sender.as_str(),
-                m.kind.as_str(),
-                m.text.as_str(),
-                m.client_msg_id.as_deref(),
-                m.author_id.as_ref().map(|a| a.as_str()),
-                m.delivery.map(Delivery::as_str),
-            )
-        })
-        .collect();
-    let values = serde_json::to_string(&values).map_err(|e| StoreError::Corrupt(format!("batch rows: {e}")))?;
-    let sql = format!(
-        "INSERT INTO messages (id, conversation_id, license_key, seq, sender, kind, body, client_msg_id,
-             author_id, delivery, created_at)
-         SELECT v.value ->> 0, v.value ->> 1, v.value ->> 2, CAST(v.value ->> 3 AS BIGINT), v.value ->> 4,
-             v.value ->> 5, v.value ->> 6, v.value ->> 7, v.value ->> 8, v.value ->> 9, $2
-         FROM {}",
-        json_rows(postgres)
-    );
-    let done = sqlx::query(&sql).bind(values).bind(now).execute(&mut *conn).await?;
-    if usize::try_from(done.rows_affected()).ok() != Some(messages.len()) {
-        return Err(StoreError::Corrupt("batch insert lost a row".into()));
-    }
-    for message in messages {
-        stored.entry(message.conversation_id.as_str().to_owned()).or_default().push(message);
-    }
-    Ok(stored)
-}
-
-/// The FROM item that reads the JSON array bound as `$1` as rows `v.value`: the one part of these
-/// statements the engines spell differently. One parameter however many rows: sqlx's SQLite driver
-/// looks each parameter up by name, which made binding thousands of them cost quadratic time.
-fn json_rows(postgres: bool) -> &'static str {
-    if postgres {
-        "json_array_elements($1::json) AS v(value)"
-    } else {
-        "json_each($1) AS v"
     }
 }
