@@ -53,6 +53,11 @@ impl Cluster {
 
     /// Starts a node; `env` overrides (e.g. a proxied `REDIS_URL`).
     pub async fn node(&self, name: &str, env: &[(&str, &str)]) -> Node {
+        self.try_node(name, env).await.unwrap_or_else(|log| panic!("node {name} exited before listening:\n{log}"))
+    }
+
+    /// Starts a node, or answers its log when it exited before listening (e.g. its fixed port was taken).
+    pub async fn try_node(&self, name: &str, env: &[(&str, &str)]) -> Result<Node, String> {
         // SWITCHBOARD_BIN: another build of the server (the load runs use the release one).
         let binary = std::env::var("SWITCHBOARD_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_switchboard").to_owned());
         let mut command = Command::new(binary);
@@ -81,12 +86,13 @@ impl Cluster {
         }
         let mut child = command.spawn().expect("node starts");
         let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+        let mut early = Vec::new();
         let (port, socketio_port) = loop {
             let line = tokio::time::timeout(std::time::Duration::from_secs(30), lines.next_line())
                 .await
                 .expect("node starts within 30 s")
-                .expect("stderr readable")
-                .unwrap_or_else(|| panic!("node {name} exited before listening"));
+                .expect("stderr readable");
+            let Some(line) = line else { return Err(early.join("\n")) };
             if line.contains("listening") {
                 // Text lines say `port=N`; JSON lines (LOG_FORMAT=json) carry `fields.port`.
                 let json: Option<serde_json::Value> = serde_json::from_str(&line).ok();
@@ -101,6 +107,7 @@ impl Cluster {
                 };
                 break (field("port"), field("socketio_port"));
             }
+            early.push(line);
         };
         // Keep draining the node's log so it never blocks on a full pipe; echo it for failing tests.
         let label = name.to_owned();
@@ -118,7 +125,7 @@ impl Cluster {
             socketio_url: format!("http://127.0.0.1:{socketio_port}"),
             client,
         };
-        Node { app, child, log }
+        Ok(Node { app, child, log })
     }
 }
 

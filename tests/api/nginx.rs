@@ -170,6 +170,32 @@ pub fn node_env(http: u16, socketio: u16) -> Vec<(String, String)> {
     ]
 }
 
+/// Starts `count` nodes (`n0`, `n1`, …) on fixed ports picked free, and answers them with their ports.
+/// A port picked free can be taken by another test before the node binds it: that node starts again
+/// on other ports.
+pub async fn start_nodes(cluster: &Cluster, count: usize, extra: &[(&str, &str)]) -> (Vec<Node>, Vec<(u16, u16)>) {
+    let (mut nodes, mut all_ports) = (Vec::new(), Vec::new());
+    for i in 0..count {
+        let name = format!("n{i}");
+        for attempt in 1.. {
+            let ports = (free_port(), free_port());
+            let env = node_env(ports.0, ports.1);
+            let mut all: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            all.extend_from_slice(extra);
+            match cluster.try_node(&name, &all).await {
+                Ok(node) => {
+                    nodes.push(node);
+                    all_ports.push(ports);
+                    break;
+                }
+                Err(log) if log.contains("Address already in use") && attempt < 5 => continue,
+                Err(log) => panic!("node {name} exited before listening:\n{log}"),
+            }
+        }
+    }
+    (nodes, all_ports)
+}
+
 /// Starts a node on fixed ports with `node_env` plus `extra`.
 pub async fn start_node(cluster: &Cluster, name: &str, ports: (u16, u16), extra: &[(&str, &str)]) -> Node {
     let env = node_env(ports.0, ports.1);
@@ -198,11 +224,7 @@ async fn one_public_port_serves_http_websockets_and_socketio() {
     if nginx_binary().is_none() {
         return;
     }
-    let ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
-    let mut nodes = Vec::new();
-    for (i, p) in ports.iter().enumerate() {
-        nodes.push(start_node(&cluster, &format!("n{i}"), *p, &[]).await);
-    }
+    let (nodes, ports) = start_nodes(&cluster, 3, &[]).await;
     let Some(nginx) = Nginx::start(&ports).await else { return };
     let app = &nginx.app;
 

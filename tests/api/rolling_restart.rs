@@ -10,9 +10,8 @@
 //! `ROLLING_REPLY_EVERY_MS` (100), `ROLLING_SETTLE_MS` (1500, between restarts); `ROLLING_RESULT`
 //! names a file that gets one JSON row with the measured numbers.
 
-use crate::cluster::Node;
 use crate::helpers::*;
-use crate::nginx::{free_port, start_node, Nginx};
+use crate::nginx::{start_node, start_nodes, Nginx};
 use futures_util::{SinkExt, StreamExt};
 use rand::Rng;
 use reqwest::StatusCode;
@@ -401,7 +400,6 @@ async fn rolling_restart_loses_nothing() {
     let settle = Duration::from_millis(param("ROLLING_SETTLE_MS", 1500));
     let began = Instant::now();
 
-    let ports: Vec<(u16, u16)> = (0..3).map(|_| (free_port(), free_port())).collect();
     // Every client comes from 127.0.0.1: lift the per-source caps (nginx passes the address on).
     let extra: &[(&str, &str)] = &[
         ("SOURCE_RATE_PER_SECOND", "100000"),
@@ -409,10 +407,7 @@ async fn rolling_restart_loses_nothing() {
         ("LICENSE_RATE_PER_SECOND", "100000"),
         ("MAX_CONNECTIONS_PER_SOURCE", "100000"),
     ];
-    let mut nodes: Vec<Node> = Vec::new();
-    for (i, p) in ports.iter().enumerate() {
-        nodes.push(start_node(&cluster, &format!("n{i}"), *p, extra).await);
-    }
+    let (mut nodes, ports) = start_nodes(&cluster, 3, extra).await;
     let Some(nginx) = Nginx::start(&ports).await else { return };
     let app = &nginx.app;
     let tenant = app.new_tenant(&["chatbot"]).await;
