@@ -84,7 +84,7 @@ pub struct Config {
     /// The URL browsers and providers reach this server at; `None` uses the request's host.
     #[arg(long = "public-url", env = "PUBLIC_URL", global = true, hide_env_values = true)]
     pub public_url: Option<String>,
-    /// Threads that run the actors.
+    /// Threads that run the actors (the shared message writer gets one more of its own).
     #[arg(long = "actor-threads", env = "ACTOR_THREADS", global = true, hide_env_values = true, default_value_t = default_threads())]
     pub actor_threads: usize,
     /// Seconds an actor with nothing to do lives on.
