@@ -179,10 +179,7 @@ pub async fn start_nodes(cluster: &Cluster, count: usize, extra: &[(&str, &str)]
         let name = format!("n{i}");
         for attempt in 1.. {
             let ports = (free_port(), free_port());
-            let env = node_env(ports.0, ports.1);
-            let mut all: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-            all.extend_from_slice(extra);
-            match cluster.try_node(&name, &all).await {
+            match try_start_node(cluster, &name, ports, extra).await {
                 Ok(node) => {
                     nodes.push(node);
                     all_ports.push(ports);
@@ -198,10 +195,21 @@ pub async fn start_nodes(cluster: &Cluster, count: usize, extra: &[(&str, &str)]
 
 /// Starts a node on fixed ports with `node_env` plus `extra`.
 pub async fn start_node(cluster: &Cluster, name: &str, ports: (u16, u16), extra: &[(&str, &str)]) -> Node {
+    let started = try_start_node(cluster, name, ports, extra).await;
+    started.unwrap_or_else(|log| panic!("node {name} exited before listening:\n{log}"))
+}
+
+/// Starts a node on fixed ports with `node_env` plus `extra`, or answers its log if it exited first.
+async fn try_start_node(
+    cluster: &Cluster,
+    name: &str,
+    ports: (u16, u16),
+    extra: &[(&str, &str)],
+) -> Result<Node, String> {
     let env = node_env(ports.0, ports.1);
     let mut all: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     all.extend_from_slice(extra);
-    cluster.node(name, &all).await
+    cluster.try_node(name, &all).await
 }
 
 /// The checked-in configs (the example, and the compose file's) are the template rendered for their
