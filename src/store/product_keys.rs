@@ -70,17 +70,8 @@ impl Store {
         rows.iter().map(key_from_row).collect()
     }
 
-    /// Looks a key up by its text, whatever its tenant: how a widget finds its license.
-    pub async fn product_key(&self, key: &ProductKey) -> StoreResult<Option<ProductKeyRecord>> {
-        let row = sqlx::query(&format!("SELECT {KEY_COLUMNS} FROM product_keys WHERE product_key = $1"))
-            .bind(key.as_str().to_owned())
-            .fetch_optional(self.pool())
-            .await
-            .context("product_key")?;
-        row.as_ref().map(key_from_row).transpose()
-    }
-
-    /// Looks a key up with its license's status in one read: what every widget connection checks.
+    /// Looks a key up by its text, whatever its tenant, with its license's status in one read: how a widget
+    /// finds its license and whether it may chat.
     pub async fn product_key_and_license_status(
         &self,
         key: &ProductKey,
