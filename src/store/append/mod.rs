@@ -59,12 +59,17 @@ impl Store {
     }
 
     /// How many shared commits may run at once: one on SQLite (one write lock; more would only queue in
-    /// its busy loop), half the pool on PostgreSQL (the rest stays for reads and other writes).
+    /// its busy loop). On PostgreSQL half the pool (the rest stays for reads and other writes), at most one
+    /// per CPU of this node: more lanes than cores only split the queue into thinner commits that contend
+    /// (measured at 10k widget messages a second on 2 cores: 5 lanes ack p50 207–238 / p99 913–925 ms,
+    /// 2 lanes 52–56 / 224–270 ms, 1 lane 106–124 / 301–325 ms).
     pub fn parallel_commits(&self) -> usize {
-        match self.postgres {
-            true => usize::try_from(self.pool().options().get_max_connections() / 2).unwrap_or(1).max(1),
-            false => 1,
+        if !self.postgres {
+            return 1;
         }
+        let half_pool = usize::try_from(self.pool().options().get_max_connections() / 2).unwrap_or(1);
+        let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        half_pool.min(cpus).max(1)
     }
 
     /// Appends one conversation's batch in a transaction of its own (an [`Self::append_shared`] of one).
