@@ -202,7 +202,7 @@ impl Store {
                         // the commit) survives a power cut, and a checkpoint finds the WAL already on disk:
                         // with NORMAL, a commit that checkpointed first flushed every WAL page written since
                         // the last one (~40 MB) while the batches queued behind it waited (measured at 10k
-                        // widget messages a second: ack p99 51–59 → 25–48 ms, p50 +1 ms).
+                        // widget messages a second: ack p99 51–59 → 25–54 ms, median 32; p50 +1 ms).
                         // Statement journals in memory: a shared commit's multi-row statements outgrow the
                         // in-memory default and spilled to a temp file each (11 % of the writer, measured).
                         // Checkpoints every 10,000 WAL pages (~40 MB) instead of 1,000: a commit that

@@ -61,8 +61,8 @@ impl Store {
     /// How many shared commits may run at once: one on SQLite (one write lock; more would only queue in
     /// its busy loop). On PostgreSQL half the pool (the rest stays for reads and other writes), at most one
     /// per CPU of this node: more lanes than cores only split the queue into thinner commits that contend
-    /// (measured at 10k widget messages a second on 2 cores: 5 lanes ack p50 207–238 / p99 913–925 ms,
-    /// 2 lanes 52–56 / 224–270 ms, 1 lane 106–124 / 301–325 ms).
+    /// (measured at 10k widget messages a second on 2 cores: 5 lanes ack p50 192–238 / p99 913–1,384 ms,
+    /// 2 lanes 52–144 / 186–365 ms, 1 lane 106–124 / 301–325 ms).
     pub fn parallel_commits(&self) -> usize {
         if !self.postgres {
             return 1;
