@@ -194,6 +194,10 @@ impl Store {
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(5))
+            // A SQLite connection is a file on this node: pinging it on every checkout only proves its
+            // worker thread is alive, at the price of a round trip to that thread (sqlx still pings it
+            // when it is returned). A PostgreSQL connection may have been cut while idle: tested.
+            .test_before_acquire(!is_sqlite)
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if is_sqlite {

@@ -1,9 +1,9 @@
 //! Appending messages: the batches of many conversations in one transaction (a shared commit).
 //!
 //! Whatever the number of conversations, a commit costs the same few statements: one read of stored
-//! copies (idempotent client ids), one UPDATE that reopens closed conversations, one UPDATE that numbers
-//! every conversation's messages and refuses suspended licenses, one multi-row INSERT and the outbox's
-//! few statements. So the engine's per-statement and per-commit costs (on SQLite a round trip to its
+//! copies (idempotent client ids), one UPDATE that numbers every conversation's messages, reads their
+//! status and refuses suspended licenses, one multi-row INSERT and the outbox's few statements (plus one
+//! UPDATE when a visitor wrote to a closed conversation, which reopens it). So the engine's per-statement and per-commit costs (on SQLite a round trip to its
 //! worker thread each, and one fsync) are paid once for all the conversations that wrote meanwhile.
 
 mod statements;
@@ -91,7 +91,10 @@ impl Store {
     }
 
     async fn try_append_shared(&self, appends: &[ConversationAppend]) -> StoreResult<Vec<AppendOutcome>> {
-        let mut copies = self.stored_copies(appends).await.context("append_shared")?;
+        // Everything on one connection, in the transaction: each checkout of a pooled connection costs
+        // two more round trips (sqlx pings it when it is acquired and again when it is returned).
+        let mut tx = self.pool().begin().await.context("append_shared")?;
+        let mut copies = stored_copies(&mut tx, self.postgres, appends).await.context("append_shared")?;
         // Fresh: no stored copy, and the first of its client id in the commit.
         let mut taken = HashSet::new();
         let fresh: Vec<Vec<bool>> = appends
@@ -105,11 +108,16 @@ impl Store {
         let counts: Vec<i64> =
             fresh.iter().map(|f| i64::try_from(f.iter().filter(|x| **x).count()).unwrap_or(i64::MAX)).collect();
         let now = now_millis();
-        let mut tx = self.pool().begin().await.context("append_shared")?;
+        let numbered = number(&mut tx, self.postgres, appends, &counts, now).await.context("append_shared")?;
         // A visitor's message to a closed conversation reopens it: `chat_opened` (reopened) goes out
         // before that message's `message_created`, in this transaction.
-        let reopened = reopen(&mut tx, self.postgres, appends).await.context("append_shared")?;
-        let last_seqs = number(&mut tx, self.postgres, appends, &counts, now).await.context("append_shared")?;
+        let reopening: Vec<&ConversationAppend> = appends
+            .iter()
+            .filter(|a| a.reopen && numbered.get(a.conversation_id.as_str()).is_some_and(|n| n.closed))
+            .collect();
+        reopen(&mut tx, self.postgres, &reopening).await.context("append_shared")?;
+        let reopened: HashSet<&str> = reopening.iter().map(|a| a.conversation_id.as_str()).collect();
+        let last_seqs: HashMap<&str, i64> = numbered.iter().map(|(id, n)| (id.as_str(), n.last_seq)).collect();
         let unnumbered: Vec<&LicenseKey> = appends
             .iter()
             .filter(|a| !last_seqs.contains_key(a.conversation_id.as_str()))
@@ -124,9 +132,10 @@ impl Store {
             rows.extend((last - count + 1..).zip(new).map(|(seq, m)| (append, seq, m)));
         }
         let mut stored = insert(&mut tx, self.postgres, &rows, now).await.context("append_shared")?;
+        // A license without webhooks has no outbox to write: its conversations are left out.
         let changes: Vec<ConversationChanges> = appends
             .iter()
-            .filter(|a| last_seqs.contains_key(a.conversation_id.as_str()))
+            .filter(|a| numbered.get(a.conversation_id.as_str()).is_some_and(|n| n.hooked))
             .map(|a| {
                 let id = a.conversation_id.as_str();
                 let reopening = reopened.contains(id).then(|| {
@@ -177,36 +186,6 @@ impl Store {
         Ok(answers.collect())
     }
 
-    /// The stored messages that share a client id with the commit, keyed by (conversation, sender,
-    /// client id): one query, its keys in one JSON parameter.
-    async fn stored_copies(&self, appends: &[ConversationAppend]) -> StoreResult<HashMap<ClientKey, Message>> {
-        let keys: Vec<Value> = appends
-            .iter()
-            .flat_map(|a| a.messages.iter().filter_map(move |m| client_key(a, m)))
-            .map(|(conversation, sender, id)| json!([conversation, sender.as_str(), id]))
-            .collect();
-        if keys.is_empty() {
-            return Ok(HashMap::new());
-        }
-        let sql = format!(
-            // Every column of the partial index, and its condition: the planner seeks it for each key
-            // (measured: a scan of the conversation was the hottest path).
-            "SELECT {MESSAGE_COLUMNS} FROM messages
-             WHERE client_msg_id IS NOT NULL AND (conversation_id, sender, client_msg_id) IN
-                 (SELECT v.value ->> 0, v.value ->> 1, v.value ->> 2 FROM {})",
-            json_rows(self.postgres)
-        );
-        let rows = sqlx::query(&sql).bind(Value::Array(keys).to_string()).fetch_all(self.pool()).await?;
-        let mut copies = HashMap::new();
-        for row in &rows {
-            let message = message_from_row(row)?;
-            if let Some(id) = message.client_msg_id.clone() {
-                copies.insert((message.conversation_id.as_str().to_owned(), message.sender, id), message);
-            }
-        }
-        Ok(copies)
-    }
-
     /// Writes the outbox events of a shared commit on its transaction; see [`Self::announce`].
     async fn announce_shared(
         &self,
@@ -215,4 +194,38 @@ impl Store {
     ) -> StoreResult<bool> {
         super::outbox::enqueue_many(conn, conversations, self.webhook_retry_ms).await
     }
+}
+
+/// The stored messages that share a client id with the commit, keyed by (conversation, sender, client
+/// id): one query, its keys in one JSON parameter.
+async fn stored_copies(
+    conn: &mut AnyConnection,
+    postgres: bool,
+    appends: &[ConversationAppend],
+) -> StoreResult<HashMap<ClientKey, Message>> {
+    let keys: Vec<Value> = appends
+        .iter()
+        .flat_map(|a| a.messages.iter().filter_map(move |m| client_key(a, m)))
+        .map(|(conversation, sender, id)| json!([conversation, sender.as_str(), id]))
+        .collect();
+    if keys.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let sql = format!(
+        // Every column of the partial index, and its condition: the planner seeks it for each key
+        // (measured: a scan of the conversation was the hottest path).
+        "SELECT {MESSAGE_COLUMNS} FROM messages
+         WHERE client_msg_id IS NOT NULL AND (conversation_id, sender, client_msg_id) IN
+             (SELECT v.value ->> 0, v.value ->> 1, v.value ->> 2 FROM {})",
+        json_rows(postgres)
+    );
+    let rows = sqlx::query(&sql).bind(Value::Array(keys).to_string()).fetch_all(&mut *conn).await?;
+    let mut copies = HashMap::new();
+    for row in &rows {
+        let message = message_from_row(row)?;
+        if let Some(id) = message.client_msg_id.clone() {
+            copies.insert((message.conversation_id.as_str().to_owned(), message.sender, id), message);
+        }
+    }
+    Ok(copies)
 }

@@ -2,7 +2,7 @@
 //! its rows in one JSON parameter.
 
 use super::ConversationAppend;
-use crate::domain::{Delivery, LicenseKey, Message, MessageId};
+use crate::domain::{ConversationStatus, Delivery, LicenseKey, Message, MessageId};
 use crate::store::messages::NewMessage;
 use crate::store::{list_placeholders, StoreError, StoreResult};
 use serde_json::{json, Value};
@@ -19,41 +19,36 @@ fn conversation_keys<'a>(appends: impl Iterator<Item = &'a ConversationAppend>) 
     Value::Array(keys).to_string()
 }
 
-/// Opens the closed conversations a visitor wrote to (of active licenses): one UPDATE. Returns their ids.
-pub(super) async fn reopen(
-    conn: &mut AnyConnection,
-    postgres: bool,
-    appends: &[ConversationAppend],
-) -> StoreResult<HashSet<String>> {
-    if !appends.iter().any(|a| a.reopen) {
-        return Ok(HashSet::new());
-    }
-    let sql = format!(
-        "UPDATE conversations SET status = 'open' FROM {}
-         WHERE conversations.license_key = v.value ->> 0 AND conversations.id = v.value ->> 1
-           AND conversations.status = 'closed' AND {LICENSE_ACTIVE}
-         RETURNING conversations.id",
-        json_rows(postgres)
-    );
-    let keys = conversation_keys(appends.iter().filter(|a| a.reopen));
-    let rows = sqlx::query(&sql).bind(keys).fetch_all(&mut *conn).await?;
-    rows.iter().map(|row| Ok(row.try_get::<String, _>("id")?)).collect()
+/// A conversation the numbering UPDATE reached: the last number it reserved, whether the conversation
+/// is closed (so a visitor's message reopens it) and whether its license has an enabled webhook endpoint.
+pub(super) struct Numbered {
+    /// The last number reserved.
+    pub(super) last_seq: i64,
+    /// Whether the conversation was closed when it was numbered.
+    pub(super) closed: bool,
+    /// Whether its license has an enabled webhook endpoint (else the outbox has nothing to read).
+    pub(super) hooked: bool,
 }
 
 /// Reserves `counts[i]` numbers in conversation `appends[i]` (one UPDATE for all of them), only where
-/// the license is active. Returns the last number reserved, by conversation id; a conversation missing
-/// from it does not exist or has a suspended license.
+/// the license is active. Returns what it reserved, by conversation id; a conversation missing from it
+/// does not exist or has a suspended license. It also reads each conversation's status and whether its
+/// license has webhooks, so reopening and the outbox cost a statement each only when a visitor did
+/// write to a closed conversation or someone listens, not on every commit (on SQLite every statement is
+/// a round trip to its worker thread).
 pub(super) async fn number(
     conn: &mut AnyConnection,
     postgres: bool,
     appends: &[ConversationAppend],
     counts: &[i64],
     now: i64,
-) -> StoreResult<HashMap<String, i64>> {
+) -> StoreResult<HashMap<String, Numbered>> {
     let sql = format!(
         "UPDATE conversations SET last_seq = last_seq + CAST(v.value ->> 2 AS BIGINT), updated_at = $2 FROM {}
          WHERE conversations.license_key = v.value ->> 0 AND conversations.id = v.value ->> 1 AND {LICENSE_ACTIVE}
-         RETURNING conversations.id, conversations.last_seq",
+         RETURNING conversations.id, conversations.last_seq, conversations.status,
+             CASE WHEN EXISTS (SELECT 1 FROM webhook_endpoints AS w
+                 WHERE w.license_key = conversations.license_key AND w.enabled = 1) THEN 1 ELSE 0 END AS hooked",
         json_rows(postgres)
     );
     let keys: Vec<Value> = appends
@@ -62,7 +57,32 @@ pub(super) async fn number(
         .map(|(a, count)| json!([a.license.as_str(), a.conversation_id.as_str(), count]))
         .collect();
     let rows = sqlx::query(&sql).bind(Value::Array(keys).to_string()).bind(now).fetch_all(&mut *conn).await?;
-    rows.iter().map(|row| Ok((row.try_get::<String, _>("id")?, row.try_get::<i64, _>("last_seq")?))).collect()
+    rows.iter()
+        .map(|row| {
+            let closed = row.try_get::<String, _>("status")? == ConversationStatus::Closed.as_str();
+            let hooked = row.try_get::<i64, _>("hooked")? != 0;
+            Ok((row.try_get::<String, _>("id")?, Numbered { last_seq: row.try_get("last_seq")?, closed, hooked }))
+        })
+        .collect()
+}
+
+/// Opens `closed`, the closed conversations a visitor wrote to (numbered just before, on this
+/// transaction, so their licenses are active and their rows locked): one UPDATE.
+pub(super) async fn reopen(
+    conn: &mut AnyConnection,
+    postgres: bool,
+    closed: &[&ConversationAppend],
+) -> StoreResult<()> {
+    if closed.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "UPDATE conversations SET status = 'open' FROM {}
+         WHERE conversations.license_key = v.value ->> 0 AND conversations.id = v.value ->> 1",
+        json_rows(postgres)
+    );
+    sqlx::query(&sql).bind(conversation_keys(closed.iter().copied())).execute(&mut *conn).await?;
+    Ok(())
 }
 
 /// Which of `licenses` are suspended (asked only for conversations the numbering skipped).
