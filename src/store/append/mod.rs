@@ -92,8 +92,14 @@ impl Store {
 
     async fn try_append_shared(&self, appends: &[ConversationAppend]) -> StoreResult<Vec<AppendOutcome>> {
         // Everything on one connection, in the transaction: each checkout of a pooled connection costs
-        // two more round trips (sqlx pings it when it is acquired and again when it is returned).
-        let mut tx = self.pool().begin().await.context("append_shared")?;
+        // two more round trips (sqlx pings it when it is acquired and again when it is returned). On
+        // SQLite the transaction takes the write lock at once: it reads before it writes, and a deferred
+        // one would fail (busy snapshot) if another connection of a bigger pool committed in between.
+        let tx = match self.postgres {
+            true => self.pool().begin().await,
+            false => self.pool().begin_with("BEGIN IMMEDIATE").await,
+        };
+        let mut tx = tx.context("append_shared")?;
         let mut copies = stored_copies(&mut tx, self.postgres, appends).await.context("append_shared")?;
         // Fresh: no stored copy, and the first of its client id in the commit.
         let mut taken = HashSet::new();
