@@ -3,8 +3,9 @@
 //! Whatever the number of conversations, a commit costs the same few statements: one read of stored
 //! copies (idempotent client ids), one UPDATE that numbers every conversation's messages, reads their
 //! status and refuses suspended licenses, one multi-row INSERT and the outbox's few statements (plus one
-//! UPDATE when a visitor wrote to a closed conversation, which reopens it). So the engine's per-statement and per-commit costs (on SQLite a round trip to its
-//! worker thread each, and one fsync) are paid once for all the conversations that wrote meanwhile.
+//! UPDATE when a visitor wrote to a closed conversation, which reopens it). So the engine's per-statement
+//! and per-commit costs (on SQLite a round trip to its worker thread each, and one fsync) are paid once
+//! for all the conversations that wrote meanwhile.
 
 mod statements;
 
