@@ -123,3 +123,35 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The plan of [`Store::message_by_provider_id`]'s lookup, one line per step.
+    async fn lookup_plan(store: &Store) -> anyhow::Result<String> {
+        const LOOKUP: &str = "SELECT license_key, conversation_id, id FROM messages WHERE provider_msg_id = $1";
+        let mut conn = store.pool().acquire().await?;
+        let (explain, column) = match store.postgres {
+            true => {
+                // A test table is tiny, where a scan is cheaper: ask whether the index can serve the lookup.
+                sqlx::query("SET enable_seqscan = off").execute(&mut *conn).await?;
+                ("EXPLAIN", "QUERY PLAN")
+            }
+            false => ("EXPLAIN QUERY PLAN", "detail"),
+        };
+        let rows = sqlx::query(&format!("{explain} {LOOKUP}")).bind("mid.1").fetch_all(&mut *conn).await?;
+        Ok(rows.iter().map(|row| row.try_get::<String, _>(column)).collect::<Result<Vec<_>, _>>()?.join("\n"))
+    }
+
+    /// The provider-id index holds only the messages that have one, and the status-callback lookup
+    /// still finds them through it, on both engines.
+    #[tokio::test]
+    async fn the_provider_id_lookup_uses_its_partial_index() -> anyhow::Result<()> {
+        for (engine, store) in crate::store::test_stores().await? {
+            let plan = lookup_plan(&store).await?;
+            assert!(plan.contains("messages_by_provider_id"), "{engine}: {plan}");
+        }
+        Ok(())
+    }
+}

@@ -25,6 +25,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (17, "delivery_intent", include_str!("../../migrations/0017_delivery_intent.sql")),
     (18, "channel_csat", include_str!("../../migrations/0018_channel_csat.sql")),
     (19, "webhook_claim", include_str!("../../migrations/0019_webhook_claim.sql")),
+    (20, "provider_id_partial", include_str!("../../migrations/0020_provider_id_partial.sql")),
 ];
 
 /// The parts of the schema the engines write differently (full-text search): (version, description,

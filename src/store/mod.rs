@@ -282,6 +282,26 @@ where
     raw.map(|raw| raw.parse().map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))).transpose()
 }
 
+/// Fresh migrated stores for unit tests: a SQLite one, and a PostgreSQL one when `DATABASE_ADMIN_URL`
+/// names a server, each with its engine's name.
+#[cfg(test)]
+pub(crate) async fn test_stores() -> anyhow::Result<Vec<(&'static str, Store)>> {
+    let name = format!("sb_unit_{}", uuid::Uuid::new_v4().simple());
+    let path = std::env::temp_dir().join(format!("{name}.db"));
+    let mut stores = vec![("sqlite", Store::connect(&format!("sqlite://{}", path.display()), 1).await?)];
+    if let Ok(admin) = std::env::var("DATABASE_ADMIN_URL") {
+        use sqlx::{Connection, Executor};
+        let mut conn = sqlx::PgConnection::connect(&admin).await?;
+        conn.execute(format!("CREATE DATABASE {name}").as_str()).await?;
+        let base = admin.rsplit_once('/').map_or(admin.as_str(), |(base, _)| base);
+        stores.push(("postgres", Store::connect(&format!("{base}/{name}"), 2).await?));
+    }
+    for (_, store) in &stores {
+        store.migrate().await?;
+    }
+    Ok(stores)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -194,25 +194,7 @@ fn answer_of(outcome: AppendOutcome) -> BatchAnswer {
 mod tests {
     use super::*;
     use crate::domain::{Channel, ContactId, LicenseKey, LicenseStatus, MessageKind, Product, Sender, Tier};
-    use crate::store::{NewLicense, NewMessage};
-
-    /// A migrated SQLite store, and a PostgreSQL one when `DATABASE_ADMIN_URL` names a server.
-    async fn stores() -> anyhow::Result<Vec<(&'static str, Store)>> {
-        let name = format!("sb_unit_{}", uuid::Uuid::new_v4().simple());
-        let path = std::env::temp_dir().join(format!("{name}.db"));
-        let mut stores = vec![("sqlite", Store::connect(&format!("sqlite://{}", path.display()), 1).await?)];
-        if let Ok(admin) = std::env::var("DATABASE_ADMIN_URL") {
-            use sqlx::{Connection, Executor};
-            let mut conn = sqlx::PgConnection::connect(&admin).await?;
-            conn.execute(format!("CREATE DATABASE {name}").as_str()).await?;
-            let base = admin.rsplit_once('/').map_or(admin.as_str(), |(base, _)| base);
-            stores.push(("postgres", Store::connect(&format!("{base}/{name}"), 2).await?));
-        }
-        for (_, store) in &stores {
-            store.migrate().await?;
-        }
-        Ok(stores)
-    }
+    use crate::store::{test_stores, NewLicense, NewMessage};
 
     fn visitor_says(text: &str, client_msg_id: &str) -> NewMessage {
         NewMessage {
@@ -244,7 +226,7 @@ mod tests {
     /// neighbours' are stored; a suspended license fails its own conversation only.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_bad_message_fails_alone_and_a_suspension_fails_its_own_license_only() -> anyhow::Result<()> {
-        for (engine, store) in stores().await? {
+        for (engine, store) in test_stores().await? {
             let new_license = || NewLicense {
                 email: "owner@example.com".into(),
                 products: vec![Product::Chatbot],
