@@ -17,6 +17,9 @@ pub struct ProviderMessage {
     pub message_id: MessageId,
 }
 
+/// A status callback's lookup: served by the partial index on `provider_msg_id` (see its test).
+const BY_PROVIDER_ID: &str = "SELECT license_key, conversation_id, id FROM messages WHERE provider_msg_id = $1";
+
 impl Store {
     /// Sets a message's delivery state (and the provider's id once known). A state never moves back:
     /// a late `sent` does not overwrite `delivered`. A change writes `delivery_updated` to the webhook outbox.
@@ -54,7 +57,7 @@ impl Store {
 
     /// The outbound message a provider knows as `provider_msg_id`.
     pub async fn message_by_provider_id(&self, provider_msg_id: &str) -> StoreResult<Option<ProviderMessage>> {
-        let row = sqlx::query("SELECT license_key, conversation_id, id FROM messages WHERE provider_msg_id = $1")
+        let row = sqlx::query(BY_PROVIDER_ID)
             .bind(provider_msg_id.to_owned())
             .fetch_optional(self.pool())
             .await
@@ -130,7 +133,6 @@ mod tests {
 
     /// The plan of [`Store::message_by_provider_id`]'s lookup, one line per step.
     async fn lookup_plan(store: &Store) -> anyhow::Result<String> {
-        const LOOKUP: &str = "SELECT license_key, conversation_id, id FROM messages WHERE provider_msg_id = $1";
         let mut conn = store.pool().acquire().await?;
         let (explain, column) = match store.postgres {
             true => {
@@ -140,12 +142,12 @@ mod tests {
             }
             false => ("EXPLAIN QUERY PLAN", "detail"),
         };
-        let rows = sqlx::query(&format!("{explain} {LOOKUP}")).bind("mid.1").fetch_all(&mut *conn).await?;
+        let rows = sqlx::query(&format!("{explain} {BY_PROVIDER_ID}")).bind("mid.1").fetch_all(&mut *conn).await?;
         Ok(rows.iter().map(|row| row.try_get::<String, _>(column)).collect::<Result<Vec<_>, _>>()?.join("\n"))
     }
 
-    /// The provider-id index holds only the messages that have one, and the status-callback lookup
-    /// still finds them through it, on both engines.
+    /// The status-callback lookup is served by the provider-id index, partial since migration 20 (it
+    /// holds only the messages that have a provider id), on both engines.
     #[tokio::test]
     async fn the_provider_id_lookup_uses_its_partial_index() -> anyhow::Result<()> {
         for (engine, store) in crate::store::test_stores().await? {
