@@ -118,23 +118,17 @@ impl Store {
         let numbered = number(&mut tx, self.postgres, appends, &counts, now).await.context("append_shared")?;
         // A visitor's message to a closed conversation reopens it: `chat_opened` (reopened) goes out
         // before that message's `message_created`, in this transaction.
-        let reopening: Vec<&ConversationAppend> = appends
-            .iter()
-            .filter(|a| a.reopen && numbered.get(a.conversation_id.as_str()).is_some_and(|n| n.closed))
-            .collect();
+        let reopens =
+            |a: &ConversationAppend| a.reopen && numbered.get(a.conversation_id.as_str()).is_some_and(|n| n.closed);
+        let reopening: Vec<&ConversationAppend> = appends.iter().filter(|a| reopens(a)).collect();
         reopen(&mut tx, self.postgres, &reopening).await.context("append_shared")?;
-        let reopened: HashSet<&str> = reopening.iter().map(|a| a.conversation_id.as_str()).collect();
-        let last_seqs: HashMap<&str, i64> = numbered.iter().map(|(id, n)| (id.as_str(), n.last_seq)).collect();
-        let unnumbered: Vec<&LicenseKey> = appends
-            .iter()
-            .filter(|a| !last_seqs.contains_key(a.conversation_id.as_str()))
-            .map(|a| &a.license)
-            .collect();
+        let unnumbered: Vec<&LicenseKey> =
+            appends.iter().filter(|a| !numbered.contains_key(a.conversation_id.as_str())).map(|a| &a.license).collect();
         // Either no such conversation or a suspended license: only the second is an error.
         let suspended = suspended_licenses(&mut tx, &unnumbered).await.context("append_shared")?;
         let mut rows = Vec::new();
         for ((append, fresh), count) in appends.iter().zip(&fresh).zip(&counts) {
-            let Some(last) = last_seqs.get(append.conversation_id.as_str()) else { continue };
+            let Some(last) = numbered.get(append.conversation_id.as_str()).map(|n| n.last_seq) else { continue };
             let new = append.messages.iter().zip(fresh).filter(|(_, f)| **f).map(|(m, _)| m);
             rows.extend((last - count + 1..).zip(new).map(|(seq, m)| (append, seq, m)));
         }
@@ -145,7 +139,7 @@ impl Store {
             .filter(|a| numbered.get(a.conversation_id.as_str()).is_some_and(|n| n.hooked))
             .map(|a| {
                 let id = a.conversation_id.as_str();
-                let reopening = reopened.contains(id).then(|| {
+                let reopened = reopens(a).then(|| {
                     (WebhookEvent::ChatOpened, EventData::Ready(json!({ "reopened": true, "by": "visitor" })))
                 });
                 // Private notes stay inside the team: never an event.
@@ -154,7 +148,7 @@ impl Store {
                 ConversationChanges {
                     license: &a.license,
                     conversation_id: &a.conversation_id,
-                    changes: reopening.into_iter().chain(created).collect(),
+                    changes: reopened.into_iter().chain(created).collect(),
                 }
             })
             .collect();
@@ -165,7 +159,7 @@ impl Store {
         }
         let answers = appends.iter().zip(fresh).map(|(append, fresh)| {
             let id = append.conversation_id.as_str();
-            if !last_seqs.contains_key(id) {
+            if !numbered.contains_key(id) {
                 return match suspended.contains(append.license.as_str()) {
                     true => Err(StoreError::LicenseSuspended),
                     false => Ok(None),

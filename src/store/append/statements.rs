@@ -4,7 +4,7 @@
 use super::ConversationAppend;
 use crate::domain::{ConversationStatus, Delivery, LicenseKey, Message, MessageId};
 use crate::store::messages::NewMessage;
-use crate::store::{list_placeholders, StoreError, StoreResult};
+use crate::store::{list_placeholders, parse_column, StoreError, StoreResult};
 use serde_json::{json, Value};
 use sqlx::{AnyConnection, Row};
 use std::collections::{HashMap, HashSet};
@@ -59,7 +59,7 @@ pub(super) async fn number(
     let rows = sqlx::query(&sql).bind(Value::Array(keys).to_string()).bind(now).fetch_all(&mut *conn).await?;
     rows.iter()
         .map(|row| {
-            let closed = row.try_get::<String, _>("status")? == ConversationStatus::Closed.as_str();
+            let closed = parse_column::<ConversationStatus>(row, "status")? == ConversationStatus::Closed;
             let hooked = row.try_get::<i64, _>("hooked")? != 0;
             Ok((row.try_get::<String, _>("id")?, Numbered { last_seq: row.try_get("last_seq")?, closed, hooked }))
         })
