@@ -188,6 +188,44 @@ mod contract {
         Ok(())
     }
 
+    /// A burst of events (one round trip on Redis) reaches each license's subscribers in order, numbered
+    /// one after another; Redis forgetting its scripts (as a restart does) loses none of the next burst.
+    #[tokio::test]
+    async fn a_burst_arrives_in_order_numbered_and_survives_forgotten_scripts() -> anyhow::Result<()> {
+        let visitor =
+            |name: String| Event::Activity(Activity::VisitorPresence { online: vec![name], offline: Vec::new() });
+        for (name, backends) in both().await? {
+            let licenses = [LicenseKey::generate(), LicenseKey::generate()];
+            let mut subscribers: Vec<_> = licenses.iter().map(|l| backends.bus.subscribe(l)).collect();
+            let mut last_offsets: Vec<Option<u64>> = vec![None; licenses.len()];
+            for burst in 0..2 {
+                if let (1, Ok(url)) = (burst, std::env::var("TEST_REDIS_URL")) {
+                    let mut redis = redis::Client::open(url)?.get_multiplexed_async_connection().await?;
+                    redis::cmd("SCRIPT").arg("FLUSH").query_async::<()>(&mut redis).await?;
+                }
+                for i in 0..200 {
+                    for license in &licenses {
+                        backends.bus.publish(license, visitor(format!("v{burst}-{i}")));
+                    }
+                }
+                for (subscriber, last) in subscribers.iter_mut().zip(&mut last_offsets) {
+                    for i in 0..200 {
+                        let got = tokio::time::timeout(std::time::Duration::from_secs(5), subscriber.recv()).await??;
+                        assert_eq!(got.event, visitor(format!("v{burst}-{i}")), "{name}: burst {burst}, in order");
+                        // Without a position it was not kept in the history (Redis refused it).
+                        let offset = got.position.as_ref().map(|p| p.offset);
+                        assert!(offset.is_some(), "{name}: burst {burst}, event {i} is in the history");
+                        if let (Some(before), Some(offset)) = (*last, offset) {
+                            assert_eq!(offset, before + 1, "{name}: numbered one after another");
+                        }
+                        *last = offset;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     #[tokio::test]
     async fn visitor_frames_stop_at_the_burst() -> anyhow::Result<()> {
         for (name, backends) in both().await? {

@@ -7,7 +7,7 @@
 
 use super::history::{CatchUp, Position};
 use super::local::Topics;
-use super::redis_history::{parse_message, Envelope, RedisHistory};
+use super::redis_history::{parse_message, Append, Envelope, RedisHistory};
 use super::{BusEvent, Event, EventBus, RemoteEvent};
 use crate::domain::LicenseKey;
 use futures_util::future::BoxFuture;
@@ -22,6 +22,8 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 const SUBSCRIBE_WAIT: Duration = Duration::from_secs(5);
 /// Events waiting to be published; beyond it a Redis stall drops events (logged) rather than memory.
 const PUBLISH_QUEUE: usize = 65_536;
+/// Most events published in one round trip.
+const PUBLISH_BATCH: usize = 512;
 
 /// What the publisher task takes, in order.
 enum Outgoing {
@@ -54,7 +56,7 @@ impl RedisBus {
     ) -> Arc<Self> {
         let (outbox, inbox) = mpsc::channel(PUBLISH_QUEUE);
         let (remote, _) = broadcast::channel(super::TOPIC_CAPACITY);
-        let history = RedisHistory { conn: publisher, prefix, node_id, window };
+        let history = RedisHistory::new(publisher, prefix, node_id, window);
         let pattern = history.channel("*");
         let broadcasts = broadcast::channel(super::TOPIC_CAPACITY).0;
         let bus = Arc::new(Self { topics: Topics::default(), history, outbox, remote, broadcasts });
@@ -160,33 +162,59 @@ struct Channels {
     broadcast: String,
 }
 
+/// Publishes what is queued, in order: everything queued meanwhile goes in one round trip (up to
+/// [`PUBLISH_BATCH`]), and a flush is answered once the events queued before it are published.
 async fn publish_loop(bus: Weak<RedisBus>, mut inbox: mpsc::Receiver<Outgoing>) {
     // Licenses whose history lost an event: their next append starts a new epoch.
     let mut holes: HashSet<LicenseKey> = HashSet::new();
-    while let Some(outgoing) = inbox.recv().await {
-        let (license, event) = match outgoing {
-            Outgoing::Event(license, event) => (license, event),
-            Outgoing::Flush(done) => {
-                let _ = done.send(());
-                continue;
-            }
-        };
+    let mut queued = Vec::with_capacity(PUBLISH_BATCH);
+    while inbox.recv_many(&mut queued, PUBLISH_BATCH).await > 0 {
         let Some(bus) = bus.upgrade() else { return };
-        let envelope = Envelope { origin: bus.history.node_id.clone(), license: license.to_string(), event };
-        let Ok(payload) = serde_json::to_string(&envelope) else { continue };
-        let rotate = holes.contains(&license);
-        match bus.history.append(&license, &payload, rotate).await {
-            Ok(_) if rotate => {
-                holes.remove(&license);
+        let mut events = Vec::new();
+        for outgoing in queued.drain(..) {
+            match outgoing {
+                Outgoing::Event(license, event) => events.push((license, event)),
+                Outgoing::Flush(done) => {
+                    publish(&bus, &mut holes, std::mem::take(&mut events)).await;
+                    let _ = done.send(());
+                }
             }
-            Ok(_) => {}
-            Err(err) => {
-                // The connection manager reconnects by itself; meanwhile this node's sockets still get it.
-                metrics::counter!(crate::telemetry::REDIS_ERRORS, "operation" => "publish").increment(1);
-                tracing::warn!(%err, "Redis publish failed");
-                holes.insert(license.clone());
-                bus.topics.deliver(&license, Arc::new(BusEvent::new(envelope.event)));
-            }
+        }
+        publish(&bus, &mut holes, events).await;
+    }
+}
+
+/// Appends `events` to their licenses' histories (which publishes them); an event Redis did not take
+/// still reaches this node's sockets, and its license starts a new epoch with its next batch.
+async fn publish(bus: &RedisBus, holes: &mut HashSet<LicenseKey>, events: Vec<(LicenseKey, Event)>) {
+    if events.is_empty() {
+        return;
+    }
+    let envelopes: Vec<(LicenseKey, Envelope, String)> = events
+        .into_iter()
+        .filter_map(|(license, event)| {
+            let envelope = Envelope { origin: bus.history.node_id.clone(), license: license.to_string(), event };
+            let payload = serde_json::to_string(&envelope).ok()?;
+            Some((license, envelope, payload))
+        })
+        .collect();
+    // A hole rotates the license's first event of the batch; the rest follow in the new epoch.
+    let appends: Vec<Append<'_>> = envelopes
+        .iter()
+        .map(|(license, _, payload)| Append { license, envelope: payload, rotate: holes.remove(license) })
+        .collect();
+    let answers = match bus.history.append(&appends).await {
+        Ok(answers) => answers,
+        Err(err) => appends.iter().map(|_| Err(err.clone())).collect(),
+    };
+    drop(appends);
+    for ((license, envelope, _), answer) in envelopes.into_iter().zip(answers) {
+        if let Err(err) = answer {
+            // The connection manager reconnects by itself; meanwhile this node's sockets still get it.
+            metrics::counter!(crate::telemetry::REDIS_ERRORS, "operation" => "publish").increment(1);
+            tracing::warn!(%err, "Redis publish failed");
+            bus.topics.deliver(&license, Arc::new(BusEvent::new(envelope.event)));
+            holes.insert(license);
         }
     }
 }

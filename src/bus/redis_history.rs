@@ -49,6 +49,14 @@ if ARGV[1] ~= '' then entries = redis.call('XRANGE', KEYS[2], ARGV[1], '+') end
 return {epoch, offset, entries}
 ";
 
+/// One event for [`RedisHistory::append`]: its license, its envelope as published, and whether it starts
+/// a new epoch (the license's history has a hole).
+pub(super) struct Append<'a> {
+    pub(super) license: &'a LicenseKey,
+    pub(super) envelope: &'a str,
+    pub(super) rotate: bool,
+}
+
 /// What [`CATCH_UP`] answers: the epoch, the last offset, and the stream entries `(id, [field, value])`.
 type HistoryRead = (String, u64, Vec<(String, Vec<String>)>);
 
@@ -67,9 +75,16 @@ pub(super) struct RedisHistory {
     pub(super) prefix: String,
     pub(super) node_id: String,
     pub(super) window: usize,
+    /// [`APPEND`], invoked by its hash.
+    append_script: redis::Script,
 }
 
 impl RedisHistory {
+    /// The histories under `prefix` as node `node_id` writes them, `window` events per license.
+    pub(super) fn new(conn: ConnectionManager, prefix: String, node_id: String, window: usize) -> Self {
+        Self { conn, prefix, node_id, window, append_script: redis::Script::new(APPEND) }
+    }
+
     fn keys(&self, license: &str) -> [String; 2] {
         let stream = format!("{}license:{license}:stream", self.prefix);
         [format!("{stream}:meta"), stream]
@@ -80,23 +95,35 @@ impl RedisHistory {
         format!("{}license:{license}:events", self.prefix)
     }
 
-    /// Numbers `envelope` as the license's next event, keeps it and publishes it as `<offset> <epoch>
-    /// <envelope>`; `rotate` starts a new epoch first. Returns the offset.
-    pub(super) async fn append(&self, license: &LicenseKey, envelope: &str, rotate: bool) -> redis::RedisResult<u64> {
-        let [meta, stream] = self.keys(license.as_str());
-        redis::cmd("EVAL")
-            .arg(APPEND)
-            .arg(2)
-            .arg(meta)
-            .arg(stream)
-            .arg(self.window)
-            .arg(new_epoch().as_ref())
-            .arg(if rotate { "1" } else { "0" })
-            .arg(envelope)
-            .arg(HISTORY_TTL_SECONDS)
-            .arg(self.channel(license.as_str()))
-            .query_async(&mut self.conn.clone())
-            .await
+    /// Numbers each of `appends` as its license's next event, keeps it and publishes it as `<offset> <epoch>
+    /// <envelope>`, in order, in one round trip: a round trip each was most of the bus's cost to Redis
+    /// and to this node (issue 14: at 10,000 widget messages a second, Redis 5.3 → 3.0 CPU-s, the
+    /// server −20 %). The script is loaded at the head of every batch, so a Redis that restarted (or
+    /// flushed its scripts) needs no retry, and the events travel as `EVALSHA`, not with the script's
+    /// text each. `Err`: the connection failed, and which were published is unknown; else one answer
+    /// per append.
+    pub(super) async fn append(&self, appends: &[Append<'_>]) -> redis::RedisResult<Vec<redis::RedisResult<()>>> {
+        let mut pipe = redis::pipe();
+        pipe.ignore_errors().load_script(&self.append_script);
+        for append in appends {
+            let [meta, stream] = self.keys(append.license.as_str());
+            pipe.invoke_script(
+                self.append_script
+                    .key(meta)
+                    .key(stream)
+                    .arg(self.window)
+                    .arg(new_epoch().as_ref())
+                    .arg(if append.rotate { "1" } else { "0" })
+                    .arg(append.envelope)
+                    .arg(HISTORY_TTL_SECONDS)
+                    .arg(self.channel(append.license.as_str())),
+            );
+        }
+        let answers: Vec<redis::RedisResult<redis::Value>> = pipe.query_async(&mut self.conn.clone()).await?;
+        // The first answers the load: an invocation it failed for fails on its own (NOSCRIPT).
+        let mut answers = answers.into_iter().skip(1).map(|answer| answer.map(drop));
+        let unanswered = || Err((redis::ErrorKind::Parse, "no answer in the pipeline's reply").into());
+        Ok(appends.iter().map(|_| answers.next().unwrap_or_else(unanswered)).collect())
     }
 
     /// What a dashboard at `from` missed; a reset without a position while Redis cannot answer.
