@@ -76,12 +76,8 @@ impl Backends {
         let prefix = config.redis_key_prefix.clone();
         let node = config.node_name();
         tracing::info!(%node, "scale-out mode: bus, sessions, presence, rate limits and usage in Redis");
-        let counters = SharedCounters {
-            conn: conn.clone(),
-            prefix: prefix.clone(),
-            visitor_per_second: config.visitor_burst,
-            license_per_second: config.license_rate_per_second,
-        };
+        let counters =
+            SharedCounters::new(conn.clone(), prefix.clone(), config.visitor_burst, config.license_rate_per_second);
         Ok(Self {
             bus: RedisBus::start(client, conn.clone(), prefix.clone(), node, config.recovery_window_events).await,
             sessions: SessionCache::redis(conn.clone(), prefix.clone()),

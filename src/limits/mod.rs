@@ -4,17 +4,19 @@
 //! connections per source ([`slots`]).
 //!
 //! Each node enforces a GCRA (governor) locally; with Redis, a per-second counter per visitor and per
-//! license also caps the widget total across nodes. If Redis fails, the local limits still hold (the
+//! license also caps the widget total across nodes (`shared`: claimed in leases, so a busy counter
+//! costs a round trip every tenth of its frames). If Redis fails, the local limits still hold (the
 //! shared check fails open, logged). The per-source and login budgets are per node: an abuser spread
 //! over N nodes gets N budgets, still bounded.
 
+mod shared;
 pub mod slots;
 
+pub use shared::SharedCounters;
 pub use slots::SlotTable;
 
-use crate::domain::{now_millis, LicenseKey};
+use crate::domain::LicenseKey;
 use governor::{DefaultKeyedRateLimiter, Quota};
-use redis::aio::ConnectionManager;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -73,18 +75,6 @@ pub enum LoginRefused {
     Source,
     /// Too many attempts for this e-mail.
     Email,
-}
-
-/// Per-second counters in Redis.
-pub struct SharedCounters {
-    /// Reconnecting connection.
-    pub conn: ConnectionManager,
-    /// Key prefix.
-    pub prefix: String,
-    /// Frames one visitor may send per second across nodes.
-    pub visitor_per_second: u32,
-    /// Frames one license's visitors may send per second across nodes.
-    pub license_per_second: u32,
 }
 
 impl RateLimits {
@@ -179,6 +169,9 @@ impl RateLimits {
         self.api_calls.retain_recent();
         self.webhook_ingest.retain_recent();
         self.emits.retain_recent();
+        if let Some(shared) = &self.shared {
+            shared.sweep();
+        }
     }
 }
 
@@ -188,35 +181,4 @@ fn counted(allowed: bool, limit: &'static str) -> bool {
         metrics::counter!(crate::telemetry::RATE_LIMITED, "limit" => limit).increment(1);
     }
     allowed
-}
-
-impl SharedCounters {
-    async fn allow(&self, license: &LicenseKey, visitor_id: &str) -> bool {
-        let second = now_millis() / 1000;
-        let visitor_key = format!("{}license:{license}:rate:{visitor_id}:{second}", self.prefix);
-        let license_key = format!("{}license:{license}:rate:{second}", self.prefix);
-        let counted: redis::RedisResult<(i64, i64, i64, i64)> = redis::pipe()
-            .cmd("INCR")
-            .arg(&visitor_key)
-            .cmd("EXPIRE")
-            .arg(&visitor_key)
-            .arg(2)
-            .cmd("INCR")
-            .arg(&license_key)
-            .cmd("EXPIRE")
-            .arg(&license_key)
-            .arg(2)
-            .query_async(&mut self.conn.clone())
-            .await;
-        match counted {
-            Ok((visitor, _, license, _)) => {
-                visitor <= i64::from(self.visitor_per_second) && license <= i64::from(self.license_per_second)
-            }
-            Err(err) => {
-                metrics::counter!(crate::telemetry::REDIS_ERRORS, "operation" => "rate_limit").increment(1);
-                tracing::warn!(%err, "shared rate limit unavailable; local limits only");
-                true
-            }
-        }
-    }
 }
