@@ -106,17 +106,18 @@ impl Store {
             "SELECT c.*, {LAST_MESSAGE_COLUMNS},
                  (SELECT COUNT(*) FROM messages u
                   WHERE u.conversation_id = c.id AND u.sender = 'visitor' AND u.seq > c.agent_read_seq) AS unread_count
-             FROM conversations c
+             FROM conversation_recency r
+             JOIN conversations c ON c.id = r.conversation_id
              LEFT JOIN messages m ON m.conversation_id = c.id AND m.seq = c.last_seq
-             WHERE c.license_key = $1 AND ($2 = '' OR c.status = $2)
-               AND (c.updated_at < $3 OR (c.updated_at = $3 AND c.id < $4))
+             WHERE r.license_key = $1 AND c.license_key = $1 AND ($2 = '' OR c.status = $2)
+               AND (r.updated_at < $3 OR (r.updated_at = $3 AND r.conversation_id < $4))
                AND ($6 = '' OR c.channel = $6)
                AND ($7 = '' OR ($7 = 'none' AND c.assignee_id IS NULL) OR c.assignee_id = $7)
                AND ($8 = '' OR EXISTS (SELECT 1 FROM conversation_labels l
                                        WHERE l.conversation_id = c.id AND l.label = $8))
                AND ($9 = 0 OR {unread})
                {search}
-             ORDER BY c.updated_at DESC, c.id DESC
+             ORDER BY r.updated_at DESC, r.conversation_id DESC
              LIMIT $5"
         );
         let mut query = sqlx::query(&sql)

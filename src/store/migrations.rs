@@ -28,14 +28,22 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (20, "provider_id_partial", include_str!("../../migrations/0020_provider_id_partial.sql")),
 ];
 
-/// The parts of the schema the engines write differently (full-text search): (version, description,
-/// SQLite SQL, PostgreSQL SQL).
-const ENGINE_MIGRATIONS: &[(i64, &str, &str, &str)] = &[(
-    10,
-    "search",
-    include_str!("../../migrations/0010_search.sqlite.sql"),
-    include_str!("../../migrations/0010_search.postgres.sql"),
-)];
+/// The parts of the schema the engines write differently (full-text search, where a conversation's recency
+/// lives): (version, description, SQLite SQL, PostgreSQL SQL).
+const ENGINE_MIGRATIONS: &[(i64, &str, &str, &str)] = &[
+    (
+        10,
+        "search",
+        include_str!("../../migrations/0010_search.sqlite.sql"),
+        include_str!("../../migrations/0010_search.postgres.sql"),
+    ),
+    (
+        21,
+        "conversation_recency",
+        include_str!("../../migrations/0021_conversation_recency.sqlite.sql"),
+        include_str!("../../migrations/0021_conversation_recency.postgres.sql"),
+    ),
+];
 
 /// Serves [`MIGRATIONS`] and this engine's [`ENGINE_MIGRATIONS`] to sqlx's migrator, in version order,
 /// without reading the filesystem at run time.

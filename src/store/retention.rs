@@ -85,7 +85,8 @@ impl Store {
     ) -> StoreResult<Vec<ConversationId>> {
         let mut tx = self.pool().begin().await.context("expire_conversations")?;
         let candidates: Vec<String> = sqlx::query_scalar(
-            "SELECT id FROM conversations WHERE license_key = $1 AND updated_at < $2 ORDER BY updated_at LIMIT $3",
+            "SELECT conversation_id AS id FROM conversation_recency
+             WHERE license_key = $1 AND updated_at < $2 ORDER BY updated_at LIMIT $3",
         )
         .bind(license.as_str().to_owned())
         .bind(cutoff)

@@ -264,12 +264,17 @@ async fn conversation_list_pages_with_a_cursor(backend: Backend) {
     let Some(app) = spawn_app(backend).await else { return };
     let tenant = app.new_tenant(&["chatbot"]).await;
     let key = app.chat_key(&tenant).await;
+    let mut visitors = Vec::new();
     for i in 0..5 {
         let mut visitor = app.widget(&key, None).await;
         visitor.recv_type("welcome").await;
         visitor.send_json(&json!({ "type": "message", "text": format!("visitor {i}"), "client_msg_id": "c" })).await;
         visitor.recv_type("ack").await;
+        visitors.push(visitor);
     }
+    // A new message moves its conversation to the top (its recency follows every stored message).
+    visitors[0].send_json(&json!({ "type": "message", "text": "visitor 0 again", "client_msg_id": "d" })).await;
+    visitors[0].recv_type("ack").await;
     let mut seen = Vec::new();
     let mut path = "/api/products/chatbot/conversations?limit=2".to_owned();
     loop {
@@ -282,7 +287,7 @@ async fn conversation_list_pages_with_a_cursor(backend: Backend) {
             None => break,
         }
     }
-    assert_eq!(seen, ["visitor 4", "visitor 3", "visitor 2", "visitor 1", "visitor 0"]);
+    assert_eq!(seen, ["visitor 0 again", "visitor 4", "visitor 3", "visitor 2", "visitor 1"]);
     let bad = app.get_as("/api/products/chatbot/conversations?cursor=garbage", &tenant.token).await;
     expect_error(bad, StatusCode::BAD_REQUEST, "invalid_cursor").await;
     let bad = app.get_as("/api/products/chatbot/conversations?status=sleeping", &tenant.token).await;
