@@ -17,7 +17,7 @@ use crate::domain::WebhookEvent;
 use crate::domain::{now_millis, ConversationId, LicenseKey, Message, MessageKind, Sender};
 use serde_json::{json, Value};
 use sqlx::AnyConnection;
-use statements::{insert, json_rows, number, reopen, suspended_licenses};
+use statements::{insert, joined, json_rows, number, reopen, suspended_licenses};
 use std::collections::{HashMap, HashSet};
 
 /// One conversation's batch in a shared commit.
@@ -220,7 +220,7 @@ async fn stored_copies(
              (SELECT v.value ->> 0, v.value ->> 1, v.value ->> 2 FROM {})",
         json_rows(postgres)
     );
-    let rows = sqlx::query(&sql).bind(Value::Array(keys).to_string()).fetch_all(&mut *conn).await?;
+    let rows = joined(&sql, postgres).bind(Value::Array(keys).to_string()).fetch_all(&mut *conn).await?;
     let mut copies = HashMap::new();
     for row in &rows {
         let message = message_from_row(row)?;
