@@ -105,6 +105,9 @@ impl RedisHistory {
     pub(super) async fn append(&self, appends: &[Append<'_>]) -> redis::RedisResult<Vec<redis::RedisResult<()>>> {
         let mut pipe = redis::pipe();
         pipe.ignore_errors().load_script(&self.append_script);
+        // One candidate epoch for the batch: a license takes it only when it has none or rotates, which
+        // happens at most once per license in a batch (its first event), and epochs compare within a license.
+        let epoch = new_epoch();
         for append in appends {
             let [meta, stream] = self.keys(append.license.as_str());
             pipe.invoke_script(
@@ -112,7 +115,7 @@ impl RedisHistory {
                     .key(meta)
                     .key(stream)
                     .arg(self.window)
-                    .arg(new_epoch().as_ref())
+                    .arg(epoch.as_ref())
                     .arg(if append.rotate { "1" } else { "0" })
                     .arg(append.envelope)
                     .arg(HISTORY_TTL_SECONDS)
