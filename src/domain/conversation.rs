@@ -6,6 +6,10 @@ use serde::{Deserialize, Serialize};
 
 /// Longest message text accepted from any sender, in characters.
 pub const MAX_MESSAGE_CHARS: usize = 4000;
+/// The API schema's pattern for text that is not blank (written out in each `#[schema(pattern)]`: utoipa takes only literals): one character outside Unicode's `White_Space`,
+/// spelled out (not `\S`) because regex dialects disagree on it (ECMA's `\s` lacks U+0085, which
+/// [`str::trim`] removes); the same set as [`char::is_whitespace`].
+pub const NON_BLANK_PATTERN: &str = r"[^\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]";
 
 /// Longest client-chosen message id.
 pub const MAX_CLIENT_MSG_ID_CHARS: usize = 100;
@@ -164,6 +168,45 @@ mod tests {
         assert!(parse_message_text(&"x".repeat(MAX_MESSAGE_CHARS + 1)).is_err());
         assert!(parse_message_text("a\0b").is_err());
         assert!(parse_client_msg_id(Some("c\0")).is_err());
+    }
+
+    /// Decodes the pattern's one negated class (escapes `\t`, `\r`, `\xHH`, `\uHHHH`, ranges with `-`).
+    fn blank_class() -> Vec<(char, char)> {
+        let class = NON_BLANK_PATTERN.strip_prefix("[^").and_then(|p| p.strip_suffix(']')).unwrap();
+        let mut tokens = Vec::new();
+        let mut rest = class;
+        while !rest.is_empty() {
+            let (token, len) = match rest.as_bytes() {
+                [b'\\', b't', ..] => (Some('\t'), 2),
+                [b'\\', b'r', ..] => (Some('\r'), 2),
+                [b'\\', b'x', ..] => (char::from_u32(u32::from_str_radix(&rest[2..4], 16).unwrap()), 4),
+                [b'\\', b'u', ..] => (char::from_u32(u32::from_str_radix(&rest[2..6], 16).unwrap()), 6),
+                [b'-', ..] => (None, 1),
+                _ => (rest.chars().next(), rest.chars().next().unwrap().len_utf8()),
+            };
+            tokens.push(token);
+            rest = &rest[len..];
+        }
+        let mut ranges = Vec::new();
+        let mut i = 0;
+        while i < tokens.len() {
+            let low = tokens[i].unwrap();
+            match tokens.get(i + 1) {
+                Some(None) => (ranges.push((low, tokens[i + 2].unwrap())), i += 3),
+                _ => (ranges.push((low, low)), i += 1),
+            };
+        }
+        ranges
+    }
+
+    #[test]
+    fn the_non_blank_pattern_calls_blank_exactly_what_trim_removes() {
+        let ranges = blank_class();
+        for c in (0..=0x10FFFF).filter_map(char::from_u32) {
+            let blank = ranges.iter().any(|(low, high)| (*low..=*high).contains(&c));
+            assert_eq!(blank, c.is_whitespace(), "U+{:04X}", c as u32);
+        }
+        assert!(parse_message_text("\u{85}").is_err(), "NEL alone is blank");
     }
 
     #[test]

@@ -38,7 +38,7 @@ pub struct LeadForm {
     pub ask_phone: bool,
     /// The phone number must be given (implies `askPhone`).
     pub require_phone: bool,
-    /// The tenant's own questions.
+    /// The tenant's own questions; their keys are distinct and none is `name`, `email` or `phone`.
     #[schema(max_items = 10)]
     pub custom_fields: Vec<LeadField>,
 }

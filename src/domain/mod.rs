@@ -24,7 +24,7 @@ pub use audit::{ActorKind, AuditAction};
 pub use business_hours::BusinessHours;
 pub use conversation::{
     parse_client_msg_id, parse_message_text, Channel, ConversationStatus, Delivery, IntegrationStatus, Message,
-    MessageKind, NotificationKind, Sender, MAX_MESSAGE_CHARS,
+    MessageKind, NotificationKind, Sender, MAX_MESSAGE_CHARS, NON_BLANK_PATTERN,
 };
 pub use csat::{CsatReply, CSAT_QUESTION, CSAT_QUESTION_ID, MAX_CSAT_COMMENT_CHARS};
 pub use email::Email;

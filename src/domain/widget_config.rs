@@ -186,7 +186,8 @@ fn optional_whole<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<O
     Ok(Option::<Whole>::deserialize(deserializer)?.map(|Whole(n)| n))
 }
 
-/// A path (and query) pattern: starts with `/` or `*`, no spaces, at most 200 characters.
+/// A path (and query) pattern: starts with `/` or `*`, no spaces or control characters, at most 200
+/// characters (the schema's [`UrlPattern`] says the same).
 fn is_url_pattern(raw: &str) -> bool {
     (raw.starts_with('/') || raw.starts_with('*'))
         && raw.chars().count() <= 200
@@ -297,6 +298,6 @@ struct CustomParam(String);
 
 /// A page pattern: a path (and query) where `*` matches anything (only for the API schema).
 #[derive(utoipa::ToSchema)]
-#[schema(pattern = r"^[/*][^\s]{0,199}$")]
+#[schema(pattern = r"^[/*][^\s\x00-\x1f\x7f-\x9f]{0,199}$")]
 #[allow(dead_code)] // describes the items of `show_on_urls` / `hide_on_urls`; never built
 struct UrlPattern(String);
