@@ -22,11 +22,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 #[serde(deny_unknown_fields)]
 struct CreateApiKey {
     /// A name for people, e.g. "CRM sync".
-    #[schema(
-        min_length = 1,
-        max_length = 100,
-        pattern = r"[^\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
-    )]
+    #[schema(max_length = 100, pattern = r"[^\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
     name: String,
     /// What the key may do (an unknown scope is refused with 400).
     #[schema(min_items = 1, inline)]

@@ -227,11 +227,7 @@ async fn messages(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ReplyRequest {
-    #[schema(
-        min_length = 1,
-        max_length = 4000,
-        pattern = r"[^\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
-    )]
+    #[schema(max_length = 4000, pattern = r"[^\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
     text: String,
     #[schema(min_length = 1, max_length = 64)]
     client_msg_id: Option<String>,

@@ -118,11 +118,7 @@ async fn list_canned(
 struct NewCanned {
     #[schema(pattern = r"^[a-z0-9_-]{1,32}$")]
     short_code: String,
-    #[schema(
-        min_length = 1,
-        max_length = 4000,
-        pattern = r"[^\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
-    )]
+    #[schema(max_length = 4000, pattern = r"[^\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
     content: String,
 }
 
@@ -131,11 +127,7 @@ struct NewCanned {
 struct CannedBody {
     #[schema(pattern = r"^[a-z0-9_-]{1,32}$")]
     short_code: Option<String>,
-    #[schema(
-        min_length = 1,
-        max_length = 4000,
-        pattern = r"[^\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
-    )]
+    #[schema(max_length = 4000, pattern = r"[^\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")]
     content: Option<String>,
 }
 
