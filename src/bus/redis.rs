@@ -13,7 +13,7 @@ use crate::domain::LicenseKey;
 use futures_util::future::BoxFuture;
 use futures_util::StreamExt;
 use redis::aio::ConnectionManager;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -198,18 +198,30 @@ async fn publish(bus: &RedisBus, holes: &mut HashSet<LicenseKey>, events: Vec<(L
             Some((license, envelope, payload))
         })
         .collect();
-    // A hole rotates the license's first event of the batch; the rest follow in the new epoch.
-    let appends: Vec<Append<'_>> = envelopes
-        .iter()
-        .map(|(license, _, payload)| Append { license, envelope: payload, rotate: holes.remove(license) })
-        .collect();
+    // One append per license, its events in queue order (licenses' histories are independent, so
+    // their relative order does not matter); a hole rotates the license's first event of the batch and
+    // the rest follow in the new epoch.
+    let mut appends: Vec<Append<'_>> = Vec::new();
+    let mut at: HashMap<&LicenseKey, usize> = HashMap::new();
+    for (license, _, payload) in &envelopes {
+        let index = *at.entry(license).or_insert_with(|| {
+            appends.push(Append { license, envelopes: Vec::new(), rotate: holes.remove(license) });
+            appends.len() - 1
+        });
+        appends[index].envelopes.push(payload);
+    }
     let answers = match bus.history.append(&appends).await {
         Ok(answers) => answers,
         Err(err) => appends.iter().map(|_| Err(err.clone())).collect(),
     };
-    drop(appends);
-    for ((license, envelope, _), answer) in envelopes.into_iter().zip(answers) {
-        if let Err(err) = answer {
+    let failed: HashMap<LicenseKey, redis::RedisError> = appends
+        .iter()
+        .zip(answers)
+        .filter_map(|(append, answer)| answer.err().map(|err| (append.license.clone(), err)))
+        .collect();
+    drop((appends, at));
+    for (license, envelope, _) in envelopes {
+        if let Some(err) = failed.get(&license) {
             // The connection manager reconnects by itself; meanwhile this node's sockets still get it.
             metrics::counter!(crate::telemetry::REDIS_ERRORS, "operation" => "publish").increment(1);
             tracing::warn!(%err, "Redis publish failed");
