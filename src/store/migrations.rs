@@ -28,8 +28,8 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (20, "provider_id_partial", include_str!("../../migrations/0020_provider_id_partial.sql")),
 ];
 
-/// The parts of the schema the engines write differently (full-text search, where a conversation's recency
-/// lives): (version, description, SQLite SQL, PostgreSQL SQL).
+/// The parts of the schema the engines write differently (full-text search and its tuning, where a
+/// conversation's recency lives): (version, description, SQLite SQL, PostgreSQL SQL).
 const ENGINE_MIGRATIONS: &[(i64, &str, &str, &str)] = &[
     (
         10,
@@ -42,6 +42,12 @@ const ENGINE_MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         "conversation_recency",
         include_str!("../../migrations/0021_conversation_recency.sqlite.sql"),
         include_str!("../../migrations/0021_conversation_recency.postgres.sql"),
+    ),
+    (
+        22,
+        "search_pending_list",
+        include_str!("../../migrations/0022_search_pending_list.sqlite.sql"),
+        include_str!("../../migrations/0022_search_pending_list.postgres.sql"),
     ),
 ];
 
