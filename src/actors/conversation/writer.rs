@@ -13,11 +13,16 @@ use crate::store::{AppendOutcome, Appended, ConversationAppend, Store, StoreErro
 use actix::ArbiterHandle;
 use std::collections::HashSet;
 use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, Notify, Semaphore};
 
 /// Most messages in one shared commit: keeps every statement well under the engines' parameter limits
 /// and a commit short enough that the batches queued behind it wait little.
 const MAX_SHARED_MESSAGES: usize = 2048;
+/// What a commit that would run beside another gathers before it starts ([`fill`]).
+const SECOND_LANE_MESSAGES: usize = 128;
+/// The longest a commit that would run beside another waits to fill up ([`fill`]).
+const SECOND_LANE_WAIT: Duration = Duration::from_millis(6);
 /// Batches waiting for the writer. A conversation has at most one at a time, so only a burst of more
 /// live conversations than this makes senders wait for room (never drops one).
 const QUEUE: usize = 4096;
@@ -58,25 +63,75 @@ impl SharedWriter {
 
 /// The writer's loop: wait for a batch, gather every batch queued meanwhile, commit them together.
 /// Up to [`Store::parallel_commits`] commits run at once (each on its own connection, each over other
-/// conversations); while all are busy, batches queue and the next commit to start takes them all.
+/// conversations); while all are busy, batches queue and the next commit to start takes them all. A
+/// commit that would run beside another first fills up ([`fill`]).
 async fn run(store: Store, mut requests: mpsc::Receiver<Request>) {
-    let lanes = Arc::new(Semaphore::new(store.parallel_commits()));
+    let lanes = Lanes::new(store.parallel_commits());
     let mut held_over = Vec::new();
     loop {
-        let Ok(lane) = lanes.clone().acquire_owned().await else { return };
+        let Ok(lane) = lanes.free.clone().acquire_owned().await else { return };
         if held_over.is_empty() {
             match requests.recv().await {
                 Some(first) => held_over.push(first),
                 None => return,
             }
         }
+        fill(&mut held_over, &mut requests, &lanes).await;
         let (batch, rest) = gather(std::mem::take(&mut held_over), &mut requests);
         held_over = rest;
-        let store = store.clone();
+        let (store, finished) = (store.clone(), lanes.finished.clone());
         tokio::spawn(async move {
             commit_and_answer(&store, batch).await;
             drop(lane);
+            finished.notify_waiters();
         });
+    }
+}
+
+/// The commit lanes: how many, which are free, and a signal each time a commit ends.
+struct Lanes {
+    count: usize,
+    free: Arc<Semaphore>,
+    finished: Arc<Notify>,
+}
+
+impl Lanes {
+    fn new(count: usize) -> Self {
+        Self { count, free: Arc::new(Semaphore::new(count)), finished: Arc::new(Notify::new()) }
+    }
+
+    /// Whether a commit other than the one starting (which holds its lane) is in flight.
+    fn another_in_flight(&self) -> bool {
+        self.free.available_permits() + 1 < self.count
+    }
+}
+
+/// While another commit is in flight, lets the one starting gather until it holds
+/// [`SECOND_LANE_MESSAGES`], the others are done, or [`SECOND_LANE_WAIT`] passed. A commit's cost is
+/// mostly per commit, not per message: at 10,000 widget messages a second on PostgreSQL, two lanes each
+/// starting the moment they were free ran ~3,200 commits of ~60 messages and PostgreSQL used 17.3–18.1
+/// CPU-s for 200,000 messages; filling first, 14.3–14.5 CPU-s, ack p50 18–23 ms vs 18–34 (issue 14). A
+/// commit with no other in flight starts at once, so a quiet node adds no wait.
+async fn fill(held: &mut Vec<Request>, requests: &mut mpsc::Receiver<Request>, lanes: &Lanes) {
+    let deadline = tokio::time::Instant::now() + SECOND_LANE_WAIT;
+    let mut queued: usize = held.iter().map(|r| r.append.messages.len()).sum();
+    while queued < SECOND_LANE_MESSAGES {
+        // Made before the check, so an end notified between the two still wakes it.
+        let finished = lanes.finished.notified();
+        if !lanes.another_in_flight() {
+            return;
+        }
+        tokio::select! {
+            request = requests.recv() => match request {
+                Some(request) => {
+                    queued += request.append.messages.len();
+                    held.push(request);
+                }
+                None => return,
+            },
+            () = finished => {}
+            () = tokio::time::sleep_until(deadline) => return,
+        }
     }
 }
 
