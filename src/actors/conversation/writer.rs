@@ -109,9 +109,10 @@ impl Lanes {
 /// While another commit is in flight, lets the one starting gather until it holds
 /// [`SECOND_LANE_MESSAGES`], the others are done, or [`SECOND_LANE_WAIT`] passed. A commit's cost is
 /// mostly per commit, not per message: at 10,000 widget messages a second on PostgreSQL, two lanes each
-/// starting the moment they were free ran ~3,200 commits of ~60 messages and PostgreSQL used 17.3–18.1
-/// CPU-s for 200,000 messages; filling first, 14.3–14.5 CPU-s, ack p50 18–23 ms vs 18–34 (issue 14). A
-/// commit with no other in flight starts at once, so a quiet node adds no wait.
+/// starting the moment they were free ran ~3,200 commits of ~60 messages and PostgreSQL used 17.5–17.9
+/// CPU-s for 200,000 messages, ack p99 62–101 ms; filling first, 14.2–15.6 CPU-s, p99 39–63 ms, p50 the
+/// same (issue 14). A commit with no other in flight starts at once, so a quiet node adds no wait; on
+/// SQLite (one lane) this never waits.
 async fn fill(held: &mut Vec<Request>, requests: &mut mpsc::Receiver<Request>, lanes: &Lanes) {
     let deadline = tokio::time::Instant::now() + SECOND_LANE_WAIT;
     let mut queued: usize = held.iter().map(|r| r.append.messages.len()).sum();
