@@ -277,6 +277,35 @@ mod tests {
         }
     }
 
+    /// Alone, a commit starts with what it holds; beside one in flight, it takes queued batches until it
+    /// holds [`SECOND_LANE_MESSAGES`] and leaves the rest queued.
+    #[tokio::test]
+    async fn a_commit_beside_another_fills_up_and_a_lone_one_takes_nothing_more() {
+        let license = LicenseKey::parse("INTL-TEST-FILL-LANE").unwrap();
+        let request = || Request {
+            append: ConversationAppend {
+                license: license.clone(),
+                conversation_id: crate::domain::ConversationId::generate(),
+                messages: vec![visitor_says("hi", "a")],
+                reopen: false,
+            },
+            reply: oneshot::channel().0,
+        };
+        let (queue, mut requests) = mpsc::channel(QUEUE);
+        for _ in 0..200 {
+            queue.send(request()).await.unwrap();
+        }
+        let lanes = Lanes::new(2);
+        let _ours = lanes.free.clone().acquire_owned().await.unwrap();
+        let mut held = vec![request()];
+        fill(&mut held, &mut requests, &lanes).await;
+        assert_eq!(held.len(), 1, "no other commit in flight: nothing more taken");
+        let _other = lanes.free.clone().acquire_owned().await.unwrap();
+        fill(&mut held, &mut requests, &lanes).await;
+        assert_eq!(held.len(), SECOND_LANE_MESSAGES, "beside another: filled to the threshold");
+        assert_eq!(requests.len(), 200 - (SECOND_LANE_MESSAGES - 1), "the rest stay queued");
+    }
+
     /// PostgreSQL refuses U+0000 (the edge refuses it too; here it stands for any message the engine
     /// refuses): in a shared commit only that message fails, every other conversation's and its
     /// neighbours' are stored; a suspended license fails its own conversation only.
