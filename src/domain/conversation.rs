@@ -6,9 +6,10 @@ use serde::{Deserialize, Serialize};
 
 /// Longest message text accepted from any sender, in characters.
 pub const MAX_MESSAGE_CHARS: usize = 4000;
-/// The API schema's pattern for text that is not blank (written out in each `#[schema(pattern)]`: utoipa takes only literals): one character outside Unicode's `White_Space`,
-/// spelled out (not `\S`) because regex dialects disagree on it (ECMA's `\s` lacks U+0085, which
-/// [`str::trim`] removes); the same set as [`char::is_whitespace`].
+/// The API schema's pattern for text that is not blank: one character outside Unicode's `White_Space`
+/// (the same set as [`char::is_whitespace`]), spelled out rather than `\S` because regex dialects
+/// disagree on it (ECMA's `\s` lacks U+0085, which [`str::trim`] removes). Each `#[schema(pattern)]`
+/// writes it out again (utoipa takes only literals); an OpenAPI test checks they match.
 pub const NON_BLANK_PATTERN: &str = r"[^\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]";
 
 /// Longest client-chosen message id.
