@@ -2,7 +2,8 @@
 //!
 //! One process runs three runtimes, all built in [`Application::build`]:
 //! - **actix-web** (the `#[actix_web::main]` runtime and its HTTP workers): the HTTP listener on
-//!   `HOST:PORT` — REST handlers and the two WebSocket endpoints, whose loops run on those workers;
+//!   `HOST:PORT` (`http::serve`) — REST handlers and the two WebSocket endpoints, whose connections
+//!   leave the HTTP parser once upgraded (`http::handover`) and whose loops run on those workers;
 //!   the background tasks (Redis bus publisher and subscriber, remote-event relay, orphaned-delivery
 //!   recovery, cache and limiter sweeps) start on it too.
 //! - **the actor system** (`Registry::start`): its own thread with `ACTOR_THREADS` actix arbiters, where
@@ -30,7 +31,7 @@ use crate::store::Store;
 use crate::usage::UsageMeter;
 use crate::webhooks::WebhookWorker;
 use crate::ws::socketio;
-use actix_web::{middleware, web, App, HttpServer};
+use actix_web::web;
 use anyhow::Context;
 use rand::RngCore;
 use std::net::TcpListener;
@@ -153,29 +154,12 @@ impl Application {
         let listener = TcpListener::bind((config.host.as_str(), config.port))
             .with_context(|| format!("binding {}:{}", config.host, config.port))?;
         let port = listener.local_addr()?.port();
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(state.clone())
-                .wrap(middleware::from_fn(http::check_body))
-                // Outermost: the body guard's refusals are logged and carry a request id too.
-                .wrap(middleware::from_fn(http::trace_request))
-                .configure(http::configure)
-        })
-        // Socket frames are small and latency-bound: sent at once, not held back by Nagle's algorithm until
-        // the client acknowledges the previous one (issue 14: the floor sets it too).
-        .on_connect(|connection, _| {
-            if let Some(stream) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() {
-                let _ = stream.set_nodelay(true);
-            }
-        })
-        // The caps are per worker; the header timeout also bounds a WebSocket handshake.
-        .max_connections(max_connections.div_ceil(workers()).max(1))
-        .client_request_timeout(Duration::from_secs(config.header_timeout_seconds.max(1)))
-        .shutdown_timeout(config.shutdown_grace_seconds)
-        // Signals are ours (see `run_until_stopped`): sockets must be told to reconnect first.
-        .disable_signals()
-        .listen(listener)?
-        .run();
+        let limits = http::Limits {
+            max_connections,
+            header_timeout: Duration::from_secs(config.header_timeout_seconds.max(1)),
+            shutdown_grace_seconds: config.shutdown_grace_seconds,
+        };
+        let server = http::serve(listener, state, limits)?;
         tracing::info!(port, socketio_port, "listening");
         let grace = Duration::from_secs(config.shutdown_grace_seconds);
         let registry = registry_for_shutdown;
@@ -297,11 +281,6 @@ fn open_file_limit() -> Option<libc::rlimit> {
     let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: getrlimit only writes the struct we pass.
     (unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0).then_some(limit)
-}
-
-/// actix-web's worker count (one per core).
-fn workers() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// The provider clients; a channel without credentials is disabled, loudly, and the rest runs.

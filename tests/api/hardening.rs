@@ -2,7 +2,7 @@
 //! Each case is a regression test for a finding of a hostile black-box run; new endpoints add theirs.
 
 use crate::helpers::*;
-use crate::raw_ws::{connect_from, RawSocket, CONTINUATION, TEXT};
+use crate::raw_ws::{connect_from, frame, RawSocket, CONTINUATION, TEXT};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::net::IpAddr;
@@ -65,6 +65,38 @@ async fn frame_lying_about_its_length_is_closed_1009_at_once(backend: Backend) {
         let written = push(&mut socket.stream, 64 << 20).await;
         let grown = rss().saturating_sub(before);
         assert!(grown < 24 << 20, "{path}: RSS grew by {grown} bytes after {written} bytes were pushed");
+    }
+}
+
+/// A client that sends its first frames in the same write as its handshake, before the 101 (the
+/// connection is handed over from the HTTP parser with those bytes already read): nothing is lost, on
+/// either socket.
+async fn frames_sent_with_the_handshake_are_read(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else { return };
+    let tenant = app.new_tenant(&["chatbot"]).await;
+    let key = app.chat_key(&tenant).await;
+    let message = json!({ "type": "message", "text": "sent before the 101", "client_msg_id": "early-1" });
+    let mut early = frame(true, TEXT, message.to_string().as_bytes());
+    early.extend(frame(true, TEXT, json!({ "type": "typing", "is_typing": true }).to_string().as_bytes()));
+    let path = format!("/ws/widget?product_key={key}");
+    let stream = TcpStream::connect(host(&app.address)).await.expect("connects");
+    let mut visitor = RawSocket::handshake_with(stream, host(&app.address), &path, &early).await.expect("upgraded");
+    visitor.recv_type("welcome").await;
+    let ack = visitor.recv_type("ack").await;
+    assert_eq!(ack["client_msg_id"], "early-1", "{ack}");
+    let path = format!("/api/conversations/{}/messages", ack["conversation_id"].as_str().expect("id"));
+    let history = expect_status(app.get_as(&path, &tenant.token).await, StatusCode::OK).await;
+    assert_eq!(history["messages"][0]["text"], "sent before the 101", "{history}");
+    // The plain dashboard socket reads a frame sent with its handshake too: a ping is answered.
+    let path = format!("/ws/dashboard?token={}", tenant.token);
+    let stream = TcpStream::connect(host(&app.address)).await.expect("connects");
+    let ping = frame(true, TEXT, json!({ "type": "ping" }).to_string().as_bytes());
+    let mut dashboard = RawSocket::handshake_with(stream, host(&app.address), &path, &ping).await.expect("upgraded");
+    loop {
+        let frame = dashboard.recv().await.unwrap_or_else(|code| panic!("closed with {code} before the pong"));
+        if frame["event"] == "pong" {
+            break;
+        }
     }
 }
 
@@ -443,6 +475,7 @@ fn messenger_signature(body: &[u8]) -> String {
 crate::on_both_stores!(
     frame_lying_about_its_length_is_closed_1009_at_once,
     fragmented_messages_are_assembled_within_the_limit,
+    frames_sent_with_the_handshake_are_read,
     silent_and_slow_connections_cannot_take_the_socketio_port,
     upgraded_socketio_sockets_stay_counted_per_source,
     nul_never_reaches_the_store,

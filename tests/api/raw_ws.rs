@@ -32,12 +32,25 @@ impl RawSocket {
     }
 
     /// Sends the upgrade request on `stream`; `Err` with the status line unless it is 101.
-    pub async fn handshake(mut stream: TcpStream, host: &str, path_and_query: &str) -> Result<Self, String> {
-        let request = format!(
+    pub async fn handshake(stream: TcpStream, host: &str, path_and_query: &str) -> Result<Self, String> {
+        Self::handshake_with(stream, host, path_and_query, &[]).await
+    }
+
+    /// [`Self::handshake`] with `early` (whole frames, see [`frame`]) in the same write as the request,
+    /// before the server has answered.
+    pub async fn handshake_with(
+        mut stream: TcpStream,
+        host: &str,
+        path_and_query: &str,
+        early: &[u8],
+    ) -> Result<Self, String> {
+        let mut request = format!(
             "GET {path_and_query} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        );
-        stream.write_all(request.as_bytes()).await.map_err(|e| e.to_string())?;
+        )
+        .into_bytes();
+        request.extend_from_slice(early);
+        stream.write_all(&request).await.map_err(|e| e.to_string())?;
         let mut head = Vec::new();
         let mut byte = [0u8; 1];
         while !head.ends_with(b"\r\n\r\n") {
@@ -57,9 +70,7 @@ impl RawSocket {
 
     /// Writes one masked frame (mask 0: the payload goes as is); `fin` false leaves the message open.
     pub async fn send_frame(&mut self, fin: bool, opcode: u8, payload: &[u8]) -> std::io::Result<()> {
-        let mut frame = frame_header(fin, opcode, payload.len() as u64);
-        frame.extend_from_slice(payload);
-        self.stream.write_all(&frame).await
+        self.stream.write_all(&frame(fin, opcode, payload)).await
     }
 
     /// Writes only a text frame's header announcing `length` payload bytes.
@@ -116,6 +127,13 @@ impl RawSocket {
             .expect("a frame within 5 s")
             .expect("the connection stays readable")
     }
+}
+
+/// One masked frame (mask 0: the payload goes as is); `fin` false leaves the message open.
+pub fn frame(fin: bool, opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mut frame = frame_header(fin, opcode, payload.len() as u64);
+    frame.extend_from_slice(payload);
+    frame
 }
 
 fn frame_header(fin: bool, opcode: u8, length: u64) -> Vec<u8> {
