@@ -88,7 +88,7 @@ async fn widget(
     let session = WidgetSession::new(upgraded.session, visitor, context);
     let last_seq = query.last_seq.unwrap_or(0).max(0);
     actix_web::rt::spawn(async move {
-        session.run(upgraded.stream, resume, last_seq).await;
+        session.run(upgraded.stream, resume.map(|c| c.id), last_seq).await;
         // The slots are given back when the socket is gone.
         drop((source_slot, visitor_slot));
     });

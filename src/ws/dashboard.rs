@@ -58,7 +58,8 @@ impl DashboardSocket {
         // Subscribed before the catch-up: the live events overlap it, and the cursor skips the overlap.
         let now = catch_up.now().cloned();
         let recovery = Recovery::plan(catch_up, &member, now);
-        let reason = match replay(&mut session.clone(), &recovery).await {
+        // Boxed: the replay runs once, and its state would otherwise stay in the task for the socket's life.
+        let reason = match Box::pin(replay(&mut session.clone(), &recovery)).await {
             Err(reason) => reason,
             Ok(()) => {
                 let inbound = Inbound { stream, guard, typist: Typist { registry, teammate } };
@@ -163,7 +164,7 @@ async fn serve(
                     Some(Ok(AggregatedMessage::Text(text))) if text.contains("\"ping\"") => {
                         if session.text(r#"{"event":"pong","data":null}"#).await.is_err() { return None }
                     }
-                    Some(Ok(AggregatedMessage::Text(text))) => typist.typing(&text).await,
+                    Some(Ok(AggregatedMessage::Text(text))) => Box::pin(typist.typing(&text)).await,
                     Some(Ok(_)) => {}
                     Some(Err(err)) => return Some(protocol_close(&err, &guard, MAX_FRAME_BYTES)),
                 }

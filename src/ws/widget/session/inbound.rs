@@ -55,8 +55,8 @@ impl WidgetSession {
                 }
                 Ok(())
             }
-            ClientFrame::Context { metadata } => self.on_context(metadata).await,
-            ClientFrame::Csat { rating, comment } => self.on_csat(rating, comment).await,
+            ClientFrame::Context { metadata } => Box::pin(self.on_context(metadata)).await,
+            ClientFrame::Csat { rating, comment } => Box::pin(self.on_csat(rating, comment)).await,
             ClientFrame::Ping => Ok(()),
         }
     }
@@ -78,7 +78,9 @@ impl WidgetSession {
                 let message = "too many new conversations from this address; try again in a minute".to_owned();
                 return self.refuse("rate_limited", message, client_msg_id.as_deref()).await;
             }
-            None => self.open_conversation().await?,
+            // Boxed, as the other once-in-a-while steps: their state would otherwise sit in every
+            // socket's task for its whole life (the task is as big as its largest state).
+            None => Box::pin(self.open_conversation()).await?,
         };
         let post = Post {
             message: NewMessage {

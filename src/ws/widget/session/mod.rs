@@ -15,7 +15,7 @@ use crate::actors::{
 use crate::domain::{ContactId, ConversationId, LicenseKey, ProductKey, VisitorToken};
 use crate::limits::RateLimits;
 use crate::shutdown::Shutdown;
-use crate::store::{Appended, Conversation, Store};
+use crate::store::{Appended, Store};
 use crate::telemetry::SocketGauge;
 use crate::ws::driver::{close_label, restarting, send_text, too_slow, KeepAlive, SendError};
 use crate::ws::frame_guard::FrameGuard;
@@ -131,8 +131,9 @@ impl WidgetSession {
         }
     }
 
-    /// Greets, replays what the visitor missed, then serves until the socket ends.
-    pub async fn run(mut self, stream: AggregatedMessageStream, resume: Option<Conversation>, last_seq: i64) {
+    /// Greets, replays what the visitor missed in `resume` (the visitor's conversation, if it has one),
+    /// then serves until the socket ends.
+    pub async fn run(mut self, stream: AggregatedMessageStream, resume: Option<ConversationId>, last_seq: i64) {
         let tenant = self.registry.tenant(&self.license);
         let suspensions = tenant.send(VisitorConnected { visitor_id: self.visitor_id.clone() }).await.ok();
         let status = tenant.send(WidgetTeamStatus).await.unwrap_or_default();
@@ -145,7 +146,8 @@ impl WidgetSession {
         // Joined before the welcome, so a command sent once the widget is greeted finds it; pushes wait
         // in their queue until the loop serves them, after the welcome and the replay.
         let (_membership, pushes) = self.hub.join(&self.license, &self.visitor_id);
-        let end = match self.start(resume, last_seq, team).await {
+        // Boxed: the welcome and replay run once, and their state would otherwise stay in the task.
+        let end = match Box::pin(self.start(resume, last_seq, team)).await {
             Ok(()) => self.serve(stream, suspensions, pushes).await,
             Err(end) => Err(end),
         }

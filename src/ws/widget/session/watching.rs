@@ -13,12 +13,12 @@ use tokio::sync::mpsc;
 impl WidgetSession {
     pub(super) async fn start(
         &mut self,
-        resume: Option<Conversation>,
+        resume: Option<ConversationId>,
         last_seq: i64,
         team: super::TeamStatus,
     ) -> Result<(), End> {
         let snapshot = match resume {
-            Some(conversation) => self.watch_existing(&conversation.id).await?,
+            Some(id) => self.watch_existing(&id).await?,
             None => None,
         };
         let welcome = ServerFrame::Welcome {
