@@ -4,11 +4,13 @@
 //! The dispatcher keeps a read and a write buffer of 8 KiB each for a connection's whole life; for a
 //! WebSocket that idles between small frames those two buffers were 16 of its 18.3 KiB (heaptrack,
 //! issue 14). Here the request still goes through the whole actix-web app (middleware, routing, the
-//! handshake handler), but its body reads the socket directly, a read at a time into a stack buffer, and
-//! the response's body (the socket's outbound frames, already coalesced by actix-ws) is written straight
-//! from its chunks: an idle socket holds no buffer at all. A refused handshake (401, 403, 429, …) is
-//! written the same way and the connection closed.
+//! handshake handler), but its body reads the socket directly, a read at a time into a stack buffer,
+//! and once the 101 is written the connection's write half goes to the socket's own writer
+//! ([`crate::ws::writer`], through the response's [`Handover`]): an idle socket holds no buffer at
+//! all. A refused handshake (401, 403, 429, …) or any other answer is written here, body and all, and
+//! the connection closed.
 
+use crate::ws::writer::Handover;
 use actix_codec::{Encoder, Framed, FramedParts};
 use actix_http::body::{BoxBody, MessageBody};
 use actix_http::error::PayloadError;
@@ -32,9 +34,10 @@ use tokio::sync::oneshot;
 /// actix-ws's decoder gathers a frame that spans reads.
 const READ_CHUNK: usize = 4096;
 
-/// Serves one upgrade request on its connection: the app answers it, the answer is written, and for a
-/// `101 Switching Protocols` the socket stays open, its reads feeding the request's body and the
-/// response's body written out, until either side ends. Errors of the connection end it quietly (the
+/// Serves one upgrade request on its connection: the app answers it and the answer is written. For a
+/// `101 Switching Protocols` the socket stays open: its reads feed the request's body and its writes are
+/// the socket writer's, until the socket's loop ends; then what the client still sends is read out
+/// ([`linger`]). Errors of the connection end it quietly (the
 /// client went away); the app's errors become their responses, as on any request.
 pub async fn serve<S, B>(app: Rc<S>, req: Request, framed: Framed<TcpStream, Codec>) -> Result<(), actix_web::Error>
 where
@@ -54,7 +57,9 @@ where
         Err(err) => err.into(),
     };
     let (mut head, body) = response.into_parts();
-    if head.status() != StatusCode::SWITCHING_PROTOCOLS {
+    let handover = head.extensions_mut().remove::<Handover>();
+    let upgraded = head.status() == StatusCode::SWITCHING_PROTOCOLS;
+    if !upgraded {
         // Only a WebSocket stays open; anything else ends the connection once written.
         head.head_mut().set_connection_type(ConnectionType::Close);
     }
@@ -68,7 +73,21 @@ where
         tracing::debug!(%err, "a handed-over connection ended");
         return Ok(());
     }
-    linger(write, read_back).await;
+    match handover {
+        // The socket's own loop writes from now on, and ends the sending side when it is done; its read
+        // side comes back once the loop is over.
+        Some(Handover(writer)) if upgraded => {
+            if writer.send(write).is_ok() {
+                linger(read_back).await;
+            }
+        }
+        _ => {
+            let _ = write.shutdown().await;
+            drop(write);
+            // Nothing holds the request's body long after its response: the bound is only a safeguard.
+            let _ = tokio::time::timeout(LINGER, linger(read_back)).await;
+        }
+    }
     Ok(())
 }
 
@@ -107,17 +126,13 @@ const LINGER_CHUNK: usize = 1024;
 /// How long a closed connection goes on reading what the client still sends, waiting for its end.
 const LINGER: Duration = Duration::from_secs(1);
 
-/// Ends the connection the way a client reads every byte sent: FIN first, then what the client still
-/// sends is read and dropped until it closes too (or [`LINGER`] passes). Closing a socket with unread
-/// input makes the kernel send RST, and a client that gets RST may lose the last frames (a close
-/// frame with its code) before reading them.
-async fn linger(mut write: OwnedWriteHalf, read_back: oneshot::Receiver<OwnedReadHalf>) {
-    if write.shutdown().await.is_err() {
-        return;
-    }
+/// Reads out what the client still sends once this side has said its last (FIN sent), until it closes
+/// too or [`LINGER`] passes: closing a socket with unread input makes the kernel send RST, and a client
+/// that gets RST may lose the last frames (a close frame with its code) before reading them. The read
+/// half comes back when the request's body is dropped (a socket loop holds it for its life).
+async fn linger(read_back: oneshot::Receiver<OwnedReadHalf>) {
+    let Ok(mut read) = read_back.await else { return };
     let _ = tokio::time::timeout(LINGER, async move {
-        // The request body gives the socket's read half back once the socket loop drops it.
-        let Ok(mut read) = read_back.await else { return };
         // On the heap, for the linger only: a buffer in this future would be in every connection's task.
         let mut sink = vec![0u8; LINGER_CHUNK];
         while matches!(read.read(&mut sink).await, Ok(n) if n > 0) {}

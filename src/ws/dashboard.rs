@@ -12,6 +12,7 @@ use crate::ws::driver::{close_label, restarting, send_text, too_slow, KeepAlive,
 use crate::ws::frame_guard::FrameGuard;
 use crate::ws::protocol_close;
 use crate::ws::recovery::Recovery;
+use crate::ws::writer::SocketWriter;
 use actix::Addr;
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason};
 use std::sync::Arc;
@@ -25,7 +26,7 @@ pub const MAX_FRAME_BYTES: usize = 4096;
 /// An upgraded dashboard socket and what its loop needs.
 pub struct DashboardSocket {
     /// Writes to the client.
-    pub session: actix_ws::Session,
+    pub session: SocketWriter,
     /// Reads from the client.
     pub stream: actix_ws::AggregatedMessageStream,
     /// Tells an oversized frame from other protocol errors.
@@ -51,7 +52,7 @@ impl DashboardSocket {
     /// Counts the agent online, replays what the client missed, forwards events until the socket ends,
     /// then counts it offline and closes.
     pub async fn run(self) {
-        let Self { session, stream, guard, events, catch_up, tenant, jti, teammate, registry, shutdown } = self;
+        let Self { mut session, stream, guard, events, catch_up, tenant, jti, teammate, registry, shutdown } = self;
         let member = teammate.id.clone();
         tenant.do_send(DashboardPresence { member: member.clone(), connected: true });
         let mut gauge = SocketGauge::open("dashboard_ws");
@@ -59,11 +60,11 @@ impl DashboardSocket {
         let now = catch_up.now().cloned();
         let recovery = Recovery::plan(catch_up, &member, now);
         // Boxed: the replay runs once, and its state would otherwise stay in the task for the socket's life.
-        let reason = match Box::pin(replay(&mut session.clone(), &recovery)).await {
+        let reason = match Box::pin(replay(&mut session, &recovery)).await {
             Err(reason) => reason,
             Ok(()) => {
                 let inbound = Inbound { stream, guard, typist: Typist { registry, teammate } };
-                serve(session.clone(), inbound, (events, recovery.cursor), (jti, member.clone()), shutdown).await
+                serve(&mut session, inbound, (events, recovery.into_cursor()), (jti, member.clone()), shutdown).await
             }
         };
         gauge.set_reason(close_label(reason.as_ref()));
@@ -111,7 +112,7 @@ impl Typist {
 }
 
 /// Sends the missed events, then `recovery:ready` (or just `recovery:reset`); `Err` holds the close.
-async fn replay(session: &mut actix_ws::Session, recovery: &Recovery) -> Result<(), Option<CloseReason>> {
+async fn replay(session: &mut SocketWriter, recovery: &Recovery) -> Result<(), Option<CloseReason>> {
     let frames = recovery.missed.iter().map(|event| event.frame().to_owned());
     for frame in frames.chain([recovery.notice_frame()]) {
         match send_text(session, frame).await {
@@ -125,7 +126,7 @@ async fn replay(session: &mut actix_ws::Session, recovery: &Recovery) -> Result<
 
 /// Forwards bus events after the cursor until the client leaves or falls behind; returns the close reason, if any.
 async fn serve(
-    mut session: actix_ws::Session,
+    session: &mut SocketWriter,
     inbound: Inbound,
     (mut events, mut cursor): (broadcast::Receiver<Arc<BusEvent>>, Cursor),
     (jti, member): (String, UserId),
@@ -141,7 +142,7 @@ async fn serve(
                 }
                 Ok(event) if matches!(event.event, Event::SessionRevoked { .. }) => {}
                 Ok(event) if !cursor.advance(&event) || !event.event.is_for(&member) => {}
-                Ok(event) => match send_text(&mut session, event.frame().to_owned()).await {
+                Ok(event) => match send_text(session, event.frame().to_owned()).await {
                     Ok(()) => {
                         metrics::counter!(crate::telemetry::DELIVERIES, "transport" => "dashboard_ws").increment(1);
                         metrics::histogram!(crate::telemetry::FANOUT_SECONDS, "transport" => "dashboard_ws")

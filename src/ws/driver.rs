@@ -3,7 +3,8 @@
 //! on a client that stops reading (a slow consumer is closed, never buffered for), and the closes for a
 //! server restart and a slow client. Each loop keeps only what is its own: what it reads and writes.
 
-use actix_ws::{CloseCode, CloseReason, Session};
+use crate::ws::writer::SocketWriter;
+use actix_ws::{CloseCode, CloseReason};
 use std::time::{Duration, Instant};
 use tokio::time::Interval;
 
@@ -55,7 +56,7 @@ pub enum SendError {
 }
 
 /// Sends one text frame, giving up on a client that does not take it within [`SEND_TIMEOUT`].
-pub async fn send_text(session: &mut Session, text: String) -> Result<(), SendError> {
+pub async fn send_text(session: &mut SocketWriter, text: String) -> Result<(), SendError> {
     match tokio::time::timeout(SEND_TIMEOUT, session.text(text)).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(_closed)) => Err(SendError::Gone),

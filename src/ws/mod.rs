@@ -9,10 +9,12 @@ pub mod frame_guard;
 pub mod recovery;
 pub mod socketio;
 pub mod widget;
+pub mod writer;
 
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use frame_guard::{guard_payload, FrameGuard};
 use std::sync::atomic::{AtomicU64, Ordering};
+use writer::SocketWriter;
 
 /// An upgraded socket: the response to send, the session to write to, the frames read (continuations
 /// aggregated, every frame and message at most `max_frame` bytes) and the guard that tells whether the
@@ -21,19 +23,25 @@ pub struct Upgraded {
     /// The 101 response.
     pub response: HttpResponse,
     /// Writes to the client.
-    pub session: actix_ws::Session,
+    pub session: SocketWriter,
     /// Reads from the client.
     pub stream: actix_ws::AggregatedMessageStream,
     /// Set when a header announced more than `max_frame` bytes.
     pub guard: FrameGuard,
 }
 
-/// Completes a WebSocket handshake with the frame limit enforced on announced lengths.
+/// Completes a WebSocket handshake with the frame limit enforced on announced lengths. The 101 carries
+/// the [`writer::Handover`] that gives the socket's writer its connection (`http::handover`).
 pub fn upgrade(req: &HttpRequest, body: web::Payload, max_frame: usize) -> Result<Upgraded, actix_web::Error> {
     let (mut guarded, guard) = guard_payload(body.into_inner(), max_frame);
     let body = web::Payload::from_request(req, &mut guarded).into_inner()?;
-    let (response, session, stream) = actix_ws::handle(req, body)?;
+    // actix-ws makes its frame reader only together with its own session and response, which are dropped
+    // here: frames are written by `SocketWriter`, and the 101 is answered without a body.
+    let (_, _, stream) = actix_ws::handle(req, body)?;
     let stream = stream.max_frame_size(max_frame).aggregate_continuations().max_continuation_size(max_frame);
+    let (session, handover) = SocketWriter::new();
+    let mut response = HttpResponse::from(actix_http::ws::handshake(req.head())?.finish()).map_into_boxed_body();
+    response.extensions_mut().insert(handover);
     Ok(Upgraded { response, session, stream, guard })
 }
 

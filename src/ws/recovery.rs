@@ -46,6 +46,12 @@ impl Recovery {
         }
     }
 
+    /// Where live events continue once the replay is sent; the missed events and the notice are dropped
+    /// (a socket holding them for its whole life held a map and the replayed events).
+    pub fn into_cursor(self) -> Cursor {
+        self.cursor
+    }
+
     /// The notice as a plain dashboard frame.
     pub fn notice_frame(&self) -> String {
         json!({ "event": self.notice.0, "data": self.notice.1 }).to_string()

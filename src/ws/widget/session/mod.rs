@@ -19,6 +19,7 @@ use crate::store::{Appended, Store};
 use crate::telemetry::SocketGauge;
 use crate::ws::driver::{close_label, restarting, send_text, too_slow, KeepAlive, SendError};
 use crate::ws::frame_guard::FrameGuard;
+use crate::ws::writer::SocketWriter;
 use crate::ws::{next_socket_id, protocol_close};
 use actix::Addr;
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError};
@@ -39,7 +40,7 @@ type AckFuture = BoxFuture<'static, (Option<String>, Result<Appended, Refusal>)>
 
 /// The state of one visitor socket.
 pub struct WidgetSession {
-    ws: actix_ws::Session,
+    ws: SocketWriter,
     socket_id: u64,
     license: LicenseKey,
     visitor_id: ContactId,
@@ -105,7 +106,7 @@ fn close(code: CloseCode, reason: &str) -> End {
 
 impl WidgetSession {
     /// A session for an upgraded socket.
-    pub fn new(ws: actix_ws::Session, visitor: Visitor, context: SocketContext) -> Self {
+    pub fn new(ws: SocketWriter, visitor: Visitor, context: SocketContext) -> Self {
         Self {
             ws,
             socket_id: next_socket_id(),

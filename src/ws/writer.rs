@@ -1,0 +1,105 @@
+//! Writing a WebSocket's frames straight to its connection, from the socket's own loop.
+//!
+//! The HTTP layer hands an upgraded connection over (`http::handover`) and passes its write half to the
+//! socket's [`SocketWriter`] through the 101 response's [`Handover`]. Each frame is encoded and written
+//! by the loop that decided to send it: no queue between the loop and the connection, no second task to
+//! wake per frame (actix-ws's session put every frame through a 32-slot channel, 1.8 KiB a socket, and a
+//! task that wrote it out). A client that stops reading fills the kernel's buffers and the write waits;
+//! the loops bound that wait (`driver::send_text`).
+
+use super::driver::SEND_TIMEOUT;
+use actix_http::ws::{CloseReason, OpCode, Parser};
+use actix_web::web::{Bytes, BytesMut};
+use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::sync::oneshot;
+
+/// The socket's end of a handover: the HTTP layer sends the connection's write half here once the 101
+/// response is on the wire. Carried as an extension of that response.
+pub struct Handover(pub oneshot::Sender<OwnedWriteHalf>);
+
+/// The client is gone (or was never handed over): nothing more can be written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Closed;
+
+/// Writes frames to one WebSocket.
+pub struct SocketWriter {
+    state: State,
+    /// What a send cut short (its wait timed out) left unwritten of its frame: written first by the next
+    /// send, so the stream stays well-formed frames (a close after a timeout goes out whole, behind it).
+    unsent: Option<Bytes>,
+}
+
+enum State {
+    /// The 101 is not sent yet; the write half comes once it is.
+    Waiting(oneshot::Receiver<OwnedWriteHalf>),
+    Open(OwnedWriteHalf),
+    Closed,
+}
+
+impl SocketWriter {
+    /// A writer, and the handover the 101 response must carry to give it its connection.
+    pub fn new() -> (Self, Handover) {
+        let (tx, rx) = oneshot::channel();
+        (Self { state: State::Waiting(rx), unsent: None }, Handover(tx))
+    }
+
+    /// Sends a text frame.
+    pub async fn text(&mut self, text: impl AsRef<str>) -> Result<(), Closed> {
+        self.frame(OpCode::Text, text.as_ref().as_bytes()).await
+    }
+
+    /// Sends a ping.
+    pub async fn ping(&mut self, payload: &[u8]) -> Result<(), Closed> {
+        self.frame(OpCode::Ping, payload).await
+    }
+
+    /// Answers a ping.
+    pub async fn pong(&mut self, payload: &[u8]) -> Result<(), Closed> {
+        self.frame(OpCode::Pong, payload).await
+    }
+
+    /// Sends a close frame (waiting at most [`SEND_TIMEOUT`] for a client that stopped reading) and ends
+    /// the connection's sending side (FIN); the HTTP layer reads out whatever the client still sends.
+    pub async fn close(mut self, reason: Option<CloseReason>) -> Result<(), Closed> {
+        let mut frame = BytesMut::new();
+        Parser::write_close(&mut frame, reason, false);
+        let sent = tokio::time::timeout(SEND_TIMEOUT, self.write(frame.freeze())).await;
+        if let State::Open(write) = &mut self.state {
+            let _ = write.shutdown().await;
+        }
+        sent.unwrap_or(Err(Closed))
+    }
+
+    async fn frame(&mut self, opcode: OpCode, payload: &[u8]) -> Result<(), Closed> {
+        let mut frame = BytesMut::with_capacity(payload.len() + 10);
+        Parser::write_message(&mut frame, payload, opcode, true, false);
+        self.write(frame.freeze()).await
+    }
+
+    /// Writes `frame` after whatever an earlier, cut-short send left. Cancel-safe: every write is
+    /// recorded in `unsent` before it is awaited, and a socket write that is cancelled writes nothing.
+    async fn write(&mut self, frame: Bytes) -> Result<(), Closed> {
+        if let State::Waiting(handover) = &mut self.state {
+            self.state = handover.await.map_or(State::Closed, State::Open);
+        }
+        let State::Open(write) = &mut self.state else { return Err(Closed) };
+        for mut bytes in self.unsent.take().into_iter().chain([frame]) {
+            while !bytes.is_empty() {
+                self.unsent = Some(bytes.clone());
+                match write.write(&bytes).await {
+                    Ok(n) if n > 0 => {
+                        let _ = bytes.split_to(n);
+                    }
+                    _ => {
+                        self.state = State::Closed;
+                        self.unsent = None;
+                        return Err(Closed);
+                    }
+                }
+            }
+        }
+        self.unsent = None;
+        Ok(())
+    }
+}
