@@ -103,3 +103,58 @@ impl SocketWriter {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_codec::Decoder;
+    use actix_http::ws::{CloseCode, Codec, Frame};
+    use std::time::Duration;
+    use tokio::io::AsyncReadExt;
+    use tokio::net::{TcpListener, TcpStream};
+
+    /// A writer on one end of a real TCP connection, and the client's end.
+    async fn connected() -> (SocketWriter, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("binds");
+        let client = TcpStream::connect(listener.local_addr().expect("address")).await.expect("connects");
+        let (server, _) = listener.accept().await.expect("accepts");
+        let (writer, Handover(handover)) = SocketWriter::new();
+        let (_read, write) = server.into_split();
+        assert!(handover.send(write).is_ok());
+        (writer, client)
+    }
+
+    /// Everything the client reads, decoded as server frames, until the connection ends.
+    async fn frames(mut client: TcpStream) -> Vec<Frame> {
+        let mut bytes = Vec::new();
+        client.read_to_end(&mut bytes).await.expect("reads to the end");
+        let mut buf = BytesMut::from(&bytes[..]);
+        let mut codec = Codec::new().max_size(64 << 20).client_mode();
+        std::iter::from_fn(|| codec.decode(&mut buf).expect("well-formed frames")).collect()
+    }
+
+    #[tokio::test]
+    async fn a_send_cut_short_is_finished_before_the_close_so_the_frames_stay_whole() {
+        let (mut writer, client) = connected().await;
+        // Far more than the kernel's buffers hold while the client reads nothing: the send times out part-way.
+        let big = "x".repeat(16 << 20);
+        let cut = tokio::time::timeout(Duration::from_millis(200), writer.text(&big)).await;
+        assert!(cut.is_err(), "the send should still be waiting for the client");
+        assert!(writer.unsent.is_some(), "the rest of the frame is kept");
+        let reader = tokio::spawn(frames(client));
+        let reason = CloseReason { code: CloseCode::Other(4001), description: Some("too slow".into()) };
+        assert_eq!(writer.close(Some(reason.clone())).await, Ok(()));
+        let frames = reader.await.expect("reader");
+        assert_eq!(frames.len(), 2, "the text frame, whole, then the close");
+        assert!(matches!(&frames[0], Frame::Text(text) if text.len() == big.len()));
+        assert!(matches!(&frames[1], Frame::Close(Some(got)) if *got == reason));
+    }
+
+    #[tokio::test]
+    async fn a_writer_never_handed_its_connection_is_closed() {
+        let (mut writer, handover) = SocketWriter::new();
+        drop(handover);
+        assert_eq!(writer.text("hello").await, Err(Closed));
+        assert_eq!(writer.ping(b"").await, Err(Closed));
+    }
+}
