@@ -85,7 +85,7 @@ async fn widget(
         max_frame,
         hub: state.widget_hub.clone(),
     };
-    let session = WidgetSession::new(upgraded.session, visitor, context);
+    let session = Box::new(WidgetSession::new(upgraded.session, visitor, context));
     let last_seq = query.last_seq.unwrap_or(0).max(0);
     actix_web::rt::spawn(async move {
         session.run(upgraded.stream, resume.map(|c| c.id), last_seq).await;
@@ -143,7 +143,7 @@ async fn dashboard(
         shutdown: state.shutdown.clone(),
     };
     actix_web::rt::spawn(async move {
-        socket.run().await;
+        Box::new(socket).run().await;
         drop(slot);
     });
     Ok(upgraded.response)

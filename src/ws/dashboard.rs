@@ -51,8 +51,11 @@ pub struct DashboardSocket {
 impl DashboardSocket {
     /// Counts the agent online, replays what the client missed, forwards events until the socket ends,
     /// then counts it offline and closes.
-    pub async fn run(self) {
-        let Self { mut session, stream, guard, events, catch_up, tenant, jti, teammate, registry, shutdown } = self;
+    ///
+    /// Boxed: an async fn keeps its arguments for its whole life beside what it moves them into, and this
+    /// one lives as long as the socket.
+    pub async fn run(self: Box<Self>) {
+        let Self { mut session, stream, guard, events, catch_up, tenant, jti, teammate, registry, shutdown } = *self;
         let member = teammate.id.clone();
         tenant.do_send(DashboardPresence { member: member.clone(), connected: true });
         let mut gauge = SocketGauge::open("dashboard_ws");
@@ -64,7 +67,9 @@ impl DashboardSocket {
             Err(reason) => reason,
             Ok(()) => {
                 let inbound = Inbound { stream, guard, typist: Typist { registry, teammate } };
-                serve(&mut session, inbound, (events, recovery.into_cursor()), (jti, member.clone()), shutdown).await
+                let cursor = recovery.into_cursor();
+                let mut live = Live { events, cursor, jti, member: member.clone(), shutdown, inbound };
+                serve(&mut session, &mut live).await
             }
         };
         gauge.set_reason(close_label(reason.as_ref()));
@@ -124,24 +129,35 @@ async fn replay(session: &mut SocketWriter, recovery: &Recovery) -> Result<(), O
     Ok(())
 }
 
-/// Forwards bus events after the cursor until the client leaves or falls behind; returns the close reason, if any.
-async fn serve(
-    session: &mut SocketWriter,
-    inbound: Inbound,
-    (mut events, mut cursor): (broadcast::Receiver<Arc<BusEvent>>, Cursor),
-    (jti, member): (String, UserId),
+/// What the live loop works on, borrowed by [`serve`] rather than moved into it: an async fn keeps what it
+/// is given beside what it unpacks that into, for as long as it runs (here, the socket's life).
+struct Live {
+    /// The license's bus events.
+    events: broadcast::Receiver<Arc<BusEvent>>,
+    /// Skips the live events the replay already covered.
+    cursor: Cursor,
+    /// The socket's session: an event revoking it closes the socket.
+    jti: String,
+    /// Whose socket it is.
+    member: UserId,
+    /// The server's stop signal.
     shutdown: Shutdown,
-) -> Option<CloseReason> {
+    /// The client's side.
+    inbound: Inbound,
+}
+
+/// Forwards bus events after the cursor until the client leaves or falls behind; returns the close reason, if any.
+async fn serve(session: &mut SocketWriter, live: &mut Live) -> Option<CloseReason> {
     let mut keep_alive = KeepAlive::new();
-    let Inbound { mut stream, guard, typist } = inbound;
+    let Live { events, cursor, jti, member, shutdown, inbound: Inbound { stream, guard, typist } } = live;
     loop {
         tokio::select! {
             event = events.recv() => match event {
-                Ok(event) if event.event.revokes(&jti) => {
+                Ok(event) if event.event.revokes(jti) => {
                     return Some(CloseReason { code: CloseCode::Other(CLOSE_REVOKED), description: Some("session revoked".into()) });
                 }
                 Ok(event) if matches!(event.event, Event::SessionRevoked { .. }) => {}
-                Ok(event) if !cursor.advance(&event) || !event.event.is_for(&member) => {}
+                Ok(event) if !cursor.advance(&event) || !event.event.is_for(member) => {}
                 Ok(event) => match send_text(session, event.frame().to_owned()).await {
                     Ok(()) => {
                         metrics::counter!(crate::telemetry::DELIVERIES, "transport" => "dashboard_ws").increment(1);
@@ -167,7 +183,7 @@ async fn serve(
                     }
                     Some(Ok(AggregatedMessage::Text(text))) => Box::pin(typist.typing(&text)).await,
                     Some(Ok(_)) => {}
-                    Some(Err(err)) => return Some(protocol_close(&err, &guard, MAX_FRAME_BYTES)),
+                    Some(Err(err)) => return Some(protocol_close(&err, guard, MAX_FRAME_BYTES)),
                 }
             }
             _ = shutdown.triggered() => {

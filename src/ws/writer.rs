@@ -9,8 +9,12 @@
 
 use super::driver::SEND_TIMEOUT;
 use actix_http::ws::{CloseReason, OpCode, Parser};
+use actix_web::web::Buf;
 use actix_web::web::{Bytes, BytesMut};
-use tokio::io::AsyncWriteExt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::oneshot;
 
@@ -77,30 +81,45 @@ impl SocketWriter {
         self.write(frame.freeze()).await
     }
 
-    /// Writes `frame` after whatever an earlier, cut-short send left. Cancel-safe: every write is
-    /// recorded in `unsent` before it is awaited, and a socket write that is cancelled writes nothing.
+    /// Writes `frame` after whatever an earlier, cut-short send left. Cancel-safe: what is left to write
+    /// is kept in `self`, and a socket write that is cancelled writes nothing. The waiting is a hand-written
+    /// poll so the future is a few words: it sits in every socket loop's state.
     async fn write(&mut self, frame: Bytes) -> Result<(), Closed> {
+        self.unsent = Some(match self.unsent.take() {
+            None => frame,
+            Some(rest) => [rest, frame].concat().into(),
+        });
+        std::future::poll_fn(|cx| self.poll_flush(cx)).await
+    }
+
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Closed>> {
         if let State::Waiting(handover) = &mut self.state {
-            self.state = handover.await.map_or(State::Closed, State::Open);
+            self.state = match Pin::new(handover).poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(handed) => handed.map_or(State::Closed, State::Open),
+            };
         }
-        let State::Open(write) = &mut self.state else { return Err(Closed) };
-        for mut bytes in self.unsent.take().into_iter().chain([frame]) {
-            while !bytes.is_empty() {
-                self.unsent = Some(bytes.clone());
-                match write.write(&bytes).await {
-                    Ok(n) if n > 0 => {
-                        let _ = bytes.split_to(n);
-                    }
-                    _ => {
-                        self.state = State::Closed;
+        let State::Open(write) = &mut self.state else {
+            self.unsent = None;
+            return Poll::Ready(Err(Closed));
+        };
+        while let Some(bytes) = self.unsent.as_mut() {
+            match Pin::new(&mut *write).poll_write(cx, bytes) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(n)) if n > 0 => {
+                    bytes.advance(n);
+                    if bytes.is_empty() {
                         self.unsent = None;
-                        return Err(Closed);
                     }
+                }
+                Poll::Ready(_) => {
+                    self.state = State::Closed;
+                    self.unsent = None;
+                    return Poll::Ready(Err(Closed));
                 }
             }
         }
-        self.unsent = None;
-        Ok(())
+        Poll::Ready(Ok(()))
     }
 }
 

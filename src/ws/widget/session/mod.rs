@@ -134,9 +134,17 @@ impl WidgetSession {
 
     /// Greets, replays what the visitor missed in `resume` (the visitor's conversation, if it has one),
     /// then serves until the socket ends.
-    pub async fn run(mut self, stream: AggregatedMessageStream, resume: Option<ConversationId>, last_seq: i64) {
+    ///
+    /// Boxed: an async fn keeps its arguments for its whole life beside what it moves them into, and this
+    /// one lives as long as the socket.
+    pub async fn run(
+        mut self: Box<Self>,
+        mut stream: AggregatedMessageStream,
+        resume: Option<ConversationId>,
+        last_seq: i64,
+    ) {
         let tenant = self.registry.tenant(&self.license);
-        let suspensions = tenant.send(VisitorConnected { visitor_id: self.visitor_id.clone() }).await.ok();
+        let mut suspensions = tenant.send(VisitorConnected { visitor_id: self.visitor_id.clone() }).await.ok();
         let status = tenant.send(WidgetTeamStatus).await.unwrap_or_default();
         let team = TeamStatus {
             agents_available: status.agents_available,
@@ -146,10 +154,11 @@ impl WidgetSession {
         let mut gauge = SocketGauge::open("widget");
         // Joined before the welcome, so a command sent once the widget is greeted finds it; pushes wait
         // in their queue until the loop serves them, after the welcome and the replay.
-        let (_membership, pushes) = self.hub.join(&self.license, &self.visitor_id);
+        let (_membership, mut pushes) = self.hub.join(&self.license, &self.visitor_id);
         // Boxed: the welcome and replay run once, and their state would otherwise stay in the task.
         let end = match Box::pin(self.start(resume, last_seq, team)).await {
-            Ok(()) => self.serve(stream, suspensions, pushes).await,
+            // Borrowed, not moved: an async fn keeps what it is given beside what it unpacks it into.
+            Ok(()) => self.serve(&mut stream, &mut suspensions, &mut pushes).await,
             Err(end) => Err(end),
         }
         .err()
@@ -166,9 +175,9 @@ impl WidgetSession {
 
     async fn serve(
         &mut self,
-        mut stream: AggregatedMessageStream,
-        mut suspensions: Option<watch::Receiver<u64>>,
-        mut pushes: mpsc::Receiver<Arc<str>>,
+        stream: &mut AggregatedMessageStream,
+        suspensions: &mut Option<watch::Receiver<u64>>,
+        pushes: &mut mpsc::Receiver<Arc<str>>,
     ) -> Result<(), End> {
         let mut in_flight: FuturesOrdered<AckFuture> = FuturesOrdered::new();
         let mut keep_alive = KeepAlive::new();
@@ -194,7 +203,7 @@ impl WidgetSession {
                 _ = self.shutdown.triggered() => {
                     return Err(End::Close(restarting()));
                 }
-                _ = suspended(&mut suspensions) => {
+                _ = suspended(suspensions) => {
                     let reason = CloseReason { code: CloseCode::Policy, description: Some("the license is suspended".into()) };
                     return Err(End::Close(reason));
                 }
