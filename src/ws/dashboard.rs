@@ -5,7 +5,6 @@
 
 use crate::actors::{agent_conversation, DashboardPresence, Registry, Teammate, TenantActor};
 use crate::bus::{BusEvent, CatchUp, Cursor, Event};
-use crate::domain::UserId;
 use crate::shutdown::Shutdown;
 use crate::telemetry::SocketGauge;
 use crate::ws::driver::{close_label, restarting, send_text, too_slow, KeepAlive, SendError};
@@ -52,45 +51,79 @@ impl DashboardSocket {
     /// Counts the agent online, replays what the client missed, forwards events until the socket ends,
     /// then counts it offline and closes.
     ///
-    /// Boxed: an async fn keeps its arguments for its whole life beside what it moves them into, and this
-    /// one lives as long as the socket.
-    pub async fn run(self: Box<Self>) {
-        let Self { mut session, stream, guard, events, catch_up, tenant, jti, teammate, registry, shutdown } = *self;
-        let member = teammate.id.clone();
-        tenant.do_send(DashboardPresence { member: member.clone(), connected: true });
+    /// Boxed, and the loop works on its fields in place: an async fn keeps its arguments beside whatever
+    /// it moves them into (an owned `self` included), for as long as it runs (here, the socket's life).
+    pub async fn run(mut self: Box<Self>) {
+        let member = self.teammate.id.clone();
+        self.tenant.do_send(DashboardPresence { member: member.clone(), connected: true });
         let mut gauge = SocketGauge::open("dashboard_ws");
         // Subscribed before the catch-up: the live events overlap it, and the cursor skips the overlap.
+        let catch_up = std::mem::replace(&mut self.catch_up, CatchUp::Reset { now: None });
         let now = catch_up.now().cloned();
         let recovery = Recovery::plan(catch_up, &member, now);
         // Boxed: the replay runs once, and its state would otherwise stay in the task for the socket's life.
-        let reason = match Box::pin(replay(&mut session, &recovery)).await {
+        let reason = match Box::pin(replay(&mut self.session, &recovery)).await {
             Err(reason) => reason,
-            Ok(()) => {
-                let inbound = Inbound { stream, guard, typist: Typist { registry, teammate } };
-                let cursor = recovery.into_cursor();
-                let mut live = Live { events, cursor, jti, member: member.clone(), shutdown, inbound };
-                serve(&mut session, &mut live).await
-            }
+            Ok(()) => self.serve(recovery.into_cursor()).await,
         };
         gauge.set_reason(close_label(reason.as_ref()));
-        tenant.do_send(DashboardPresence { member, connected: false });
+        self.tenant.do_send(DashboardPresence { member, connected: false });
         if let Some(reason) = reason {
-            let _ = session.close(Some(reason)).await;
+            let _ = self.session.close(Some(reason)).await;
         }
     }
-}
 
-/// The client's side of the socket.
-struct Inbound {
-    stream: actix_ws::AggregatedMessageStream,
-    guard: FrameGuard,
-    typist: Typist,
-}
-
-/// Acts on the agent's typing frames as the socket's member.
-struct Typist {
-    registry: Registry,
-    teammate: Teammate,
+    /// Forwards bus events after `cursor` until the client leaves or falls behind; returns the close
+    /// reason, if any.
+    async fn serve(&mut self, mut cursor: Cursor) -> Option<CloseReason> {
+        let Self { session, stream, guard, events, jti, teammate, registry, shutdown, .. } = self;
+        let mut keep_alive = KeepAlive::new();
+        loop {
+            tokio::select! {
+                event = events.recv() => match event {
+                    Ok(event) if event.event.revokes(jti) => {
+                        return Some(CloseReason { code: CloseCode::Other(CLOSE_REVOKED), description: Some("session revoked".into()) });
+                    }
+                    Ok(event) if matches!(event.event, Event::SessionRevoked { .. }) => {}
+                    Ok(event) if !cursor.advance(&event) || !event.event.is_for(&teammate.id) => {}
+                    Ok(event) => match send_text(session, event.frame().to_owned()).await {
+                        Ok(()) => {
+                            metrics::counter!(crate::telemetry::DELIVERIES, "transport" => "dashboard_ws").increment(1);
+                            metrics::histogram!(crate::telemetry::FANOUT_SECONDS, "transport" => "dashboard_ws")
+                                .record(event.received.elapsed().as_secs_f64());
+                        }
+                        Err(SendError::Gone) => return None,
+                        Err(SendError::TooSlow(reason)) => return Some(reason),
+                    },
+                    // The license's topic keeps a bounded backlog; falling off its end means the client is too slow.
+                    Err(RecvError::Lagged(_)) => return Some(too_slow()),
+                    Err(RecvError::Closed) => return Some(CloseReason { code: CloseCode::Restart, description: None }),
+                },
+                frame = stream.recv() => {
+                    keep_alive.heard();
+                    match frame {
+                        None => return None,
+                        // Answer the client's close with the same code, as RFC 6455 asks.
+                        Some(Ok(AggregatedMessage::Close(reason))) => return Some(reason.unwrap_or(CloseCode::Normal.into())),
+                        Some(Ok(AggregatedMessage::Ping(bytes))) => if session.pong(&bytes).await.is_err() { return None },
+                        Some(Ok(AggregatedMessage::Text(text))) if text.contains("\"ping\"") => {
+                            if session.text(r#"{"event":"pong","data":null}"#).await.is_err() { return None }
+                        }
+                        Some(Ok(AggregatedMessage::Text(text))) => Box::pin(typing(registry, teammate, &text)).await,
+                        Some(Ok(_)) => {}
+                        Some(Err(err)) => return Some(protocol_close(&err, guard, MAX_FRAME_BYTES)),
+                    }
+                }
+                _ = shutdown.triggered() => {
+                    return Some(restarting());
+                }
+                beat = keep_alive.beat() => match beat {
+                    Err(reason) => return Some(reason),
+                    Ok(()) => if session.ping(b"").await.is_err() { return None },
+                },
+            }
+        }
+    }
 }
 
 /// A typing frame from the agent: `{"type":"typing","conversation_id","is_typing"}`.
@@ -102,17 +135,15 @@ struct TypingFrame {
     is_typing: bool,
 }
 
-impl Typist {
-    /// Passes an agent's typing frame on to the conversation; anything else the client sends is ignored,
-    /// and so is a refusal (a viewer, an unknown conversation): typing is a hint, never worth an error.
-    async fn typing(&self, text: &str) {
-        let Ok(frame) = serde_json::from_str::<TypingFrame>(text) else { return };
-        if frame.kind != "typing" {
-            return;
-        }
-        if let Ok(id) = agent_conversation(&frame.conversation_id) {
-            let _ = self.registry.agent_typing(&self.teammate, &id, frame.is_typing).await;
-        }
+/// Passes an agent's typing frame on to the conversation as `teammate`; anything else the client sends is
+/// ignored, and so is a refusal (a viewer, an unknown conversation): typing is a hint, never worth an error.
+async fn typing(registry: &Registry, teammate: &Teammate, text: &str) {
+    let Ok(frame) = serde_json::from_str::<TypingFrame>(text) else { return };
+    if frame.kind != "typing" {
+        return;
+    }
+    if let Ok(id) = agent_conversation(&frame.conversation_id) {
+        let _ = registry.agent_typing(teammate, &id, frame.is_typing).await;
     }
 }
 
@@ -127,72 +158,4 @@ async fn replay(session: &mut SocketWriter, recovery: &Recovery) -> Result<(), O
         }
     }
     Ok(())
-}
-
-/// What the live loop works on, borrowed by [`serve`] rather than moved into it: an async fn keeps what it
-/// is given beside what it unpacks that into, for as long as it runs (here, the socket's life).
-struct Live {
-    /// The license's bus events.
-    events: broadcast::Receiver<Arc<BusEvent>>,
-    /// Skips the live events the replay already covered.
-    cursor: Cursor,
-    /// The socket's session: an event revoking it closes the socket.
-    jti: String,
-    /// Whose socket it is.
-    member: UserId,
-    /// The server's stop signal.
-    shutdown: Shutdown,
-    /// The client's side.
-    inbound: Inbound,
-}
-
-/// Forwards bus events after the cursor until the client leaves or falls behind; returns the close reason, if any.
-async fn serve(session: &mut SocketWriter, live: &mut Live) -> Option<CloseReason> {
-    let mut keep_alive = KeepAlive::new();
-    let Live { events, cursor, jti, member, shutdown, inbound: Inbound { stream, guard, typist } } = live;
-    loop {
-        tokio::select! {
-            event = events.recv() => match event {
-                Ok(event) if event.event.revokes(jti) => {
-                    return Some(CloseReason { code: CloseCode::Other(CLOSE_REVOKED), description: Some("session revoked".into()) });
-                }
-                Ok(event) if matches!(event.event, Event::SessionRevoked { .. }) => {}
-                Ok(event) if !cursor.advance(&event) || !event.event.is_for(member) => {}
-                Ok(event) => match send_text(session, event.frame().to_owned()).await {
-                    Ok(()) => {
-                        metrics::counter!(crate::telemetry::DELIVERIES, "transport" => "dashboard_ws").increment(1);
-                        metrics::histogram!(crate::telemetry::FANOUT_SECONDS, "transport" => "dashboard_ws")
-                            .record(event.received.elapsed().as_secs_f64());
-                    }
-                    Err(SendError::Gone) => return None,
-                    Err(SendError::TooSlow(reason)) => return Some(reason),
-                },
-                // The license's topic keeps a bounded backlog; falling off its end means the client is too slow.
-                Err(RecvError::Lagged(_)) => return Some(too_slow()),
-                Err(RecvError::Closed) => return Some(CloseReason { code: CloseCode::Restart, description: None }),
-            },
-            frame = stream.recv() => {
-                keep_alive.heard();
-                match frame {
-                    None => return None,
-                    // Answer the client's close with the same code, as RFC 6455 asks.
-                    Some(Ok(AggregatedMessage::Close(reason))) => return Some(reason.unwrap_or(CloseCode::Normal.into())),
-                    Some(Ok(AggregatedMessage::Ping(bytes))) => if session.pong(&bytes).await.is_err() { return None },
-                    Some(Ok(AggregatedMessage::Text(text))) if text.contains("\"ping\"") => {
-                        if session.text(r#"{"event":"pong","data":null}"#).await.is_err() { return None }
-                    }
-                    Some(Ok(AggregatedMessage::Text(text))) => Box::pin(typist.typing(&text)).await,
-                    Some(Ok(_)) => {}
-                    Some(Err(err)) => return Some(protocol_close(&err, guard, MAX_FRAME_BYTES)),
-                }
-            }
-            _ = shutdown.triggered() => {
-                return Some(restarting());
-            }
-            beat = keep_alive.beat() => match beat {
-                Err(reason) => return Some(reason),
-                Ok(()) => if session.ping(b"").await.is_err() { return None },
-            },
-        }
-    }
 }
