@@ -37,8 +37,8 @@ const READ_CHUNK: usize = 4096;
 /// Serves one upgrade request on its connection: the app answers it and the answer is written. For a
 /// `101 Switching Protocols` the socket stays open: its reads feed the request's body and its writes are
 /// the socket writer's, until the socket's loop ends; then what the client still sends is read out
-/// ([`linger`]). Errors of the connection end it quietly (the
-/// client went away); the app's errors become their responses, as on any request.
+/// ([`linger`]). Errors of the connection end it quietly (the client went away); the app's errors become
+/// their responses, as on any request.
 pub async fn serve<S, B>(app: Rc<S>, req: Request, framed: Framed<TcpStream, Codec>) -> Result<(), actix_web::Error>
 where
     S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,

@@ -1,7 +1,7 @@
 //! The socket loops once upgraded (the upgrade handlers are HTTP handlers, `http::sockets`). Each
 //! WebSocket is one `select!` loop over inbound frames, its bounded outbound queue and a heartbeat
-//! ([`driver`]: keep-alive, send timeout and closes, shared by both loops); it talks to the actors by
-//! message and cleans up in one place.
+//! ([`driver`]: keep-alive, send timeout and closes, shared by both loops); it writes its frames straight
+//! to the connection ([`writer`]), talks to the actors by message and cleans up in one place.
 
 pub mod dashboard;
 pub mod driver;
