@@ -64,10 +64,14 @@ async fn enable(
     let event = user_event(&req, &state, &user, AuditAction::TwoFactorEnabled).target(user.claims.sub.as_str());
     state.audit.record(event).await;
     state.auth.revoke(&user.claims).await?;
-    state.bus.publish(&user.license, Event::SessionRevoked { jti: Some(user.claims.jti.clone()) });
     let policy = state.auth.policy(&user.license).await?;
+    let old_jti = user.claims.jti.clone();
     let claims = crate::auth::Claims { mfa: true, ..user.claims };
-    session_response(&state, claims, &policy, json!({ "recovery_codes": codes })).await
+    let response = session_response(&state, claims, &policy, json!({ "recovery_codes": codes })).await?;
+    // Told once the new session exists, just before it is answered: the page's socket, closed by this,
+    // finds the new session as soon as the answer arrives (and the page waits for that answer).
+    state.bus.publish(&user.license, Event::SessionRevoked { jti: Some(old_jti) });
+    Ok(response)
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

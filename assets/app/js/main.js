@@ -75,8 +75,12 @@ function start(user) {
     if (state.connection !== 'revoked') return;
     // The socket's session ended. Turning on two-factor replaces it with a new one (a new cookie): then the
     // stream simply resumes. Otherwise `me` answers 401 and the session-ended handler shows the sign-in form.
+    // The close can arrive before the answer that carries the new cookie: wait for that answer first.
     const resume = () => liveSocket()?.start();
-    api('GET', '/api/auth/me').then(resume, (err) => err.status !== 401 && resume());
+    Promise.resolve(state.sessionSwap)
+      .catch(() => {})
+      .then(() => api('GET', '/api/auth/me'))
+      .then(resume, (err) => err.status !== 401 && resume());
   });
   route();
 }

@@ -18,6 +18,7 @@ export const state = {
   deliveryErrors: new Map(), // message id → provider error
   metrics: null,
   connection: 'connecting',
+  sessionSwap: null, // a request in flight that replaces this page's session (turning on two-factor)
   notifications: 0,
 };
 

@@ -148,7 +148,10 @@ export async function securitySection(body, { setupOnly, done } = {}) {
     const confirmForm = h('form', { class: 'inline' }, field('Code from the app', code), h('button', { class: 'btn primary' }, 'Turn on two-factor'));
     confirmForm.addEventListener('submit', async (e) => {
       e.preventDefault();
-      const enabled = await run(() => api('POST', '/api/auth/2fa/enable', { code: code.value.replace(/\s+/g, '') }), 'Two-factor is on');
+      // It replaces this page's session: the socket closes (revoked) and must wait for the new cookie.
+      const swap = run(() => api('POST', '/api/auth/2fa/enable', { code: code.value.replace(/\s+/g, '') }), 'Two-factor is on');
+      state.sessionSwap = swap;
+      const enabled = await swap.finally(() => { if (state.sessionSwap === swap) state.sessionSwap = null; });
       if (!enabled) return;
       replace(setup, secretBox('Recovery codes (each works once; keep them somewhere safe):', (enabled.recovery_codes || []).join('\n')),
         done ? h('button', { class: 'btn primary', onclick: done }, 'Continue') : null);
