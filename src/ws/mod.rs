@@ -35,12 +35,12 @@ pub struct Upgraded {
 pub fn upgrade(req: &HttpRequest, body: web::Payload, max_frame: usize) -> Result<Upgraded, actix_web::Error> {
     let (mut guarded, guard) = guard_payload(body.into_inner(), max_frame);
     let body = web::Payload::from_request(req, &mut guarded).into_inner()?;
-    // actix-ws makes its frame reader only together with its own session and response, which are dropped
-    // here: frames are written by `SocketWriter`, and the 101 is answered without a body.
-    let (_, _, stream) = actix_ws::handle(req, body)?;
+    // actix-ws makes its frame reader only together with its own session, which is dropped here with the
+    // response's body (its outbound queue): frames are written by `SocketWriter`, the 101 goes without a body.
+    let (response, _, stream) = actix_ws::handle(req, body)?;
     let stream = stream.max_frame_size(max_frame).aggregate_continuations().max_continuation_size(max_frame);
     let (session, handover) = SocketWriter::new();
-    let mut response = HttpResponse::from(actix_http::ws::handshake(req.head())?.finish()).map_into_boxed_body();
+    let mut response = response.drop_body().map_into_boxed_body();
     response.extensions_mut().insert(handover);
     Ok(Upgraded { response, session, stream, guard })
 }
