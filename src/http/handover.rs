@@ -15,12 +15,13 @@ use actix_codec::{Encoder, Framed, FramedParts};
 use actix_http::body::{BoxBody, MessageBody};
 use actix_http::error::PayloadError;
 use actix_http::h1::{Codec, Message};
+use actix_http::header::HeaderValue;
 use actix_http::{BoxedPayloadStream, ConnectionType, Method, Payload, Request, Response, StatusCode};
 use actix_web::dev::{Service, ServiceResponse};
 use actix_web::rt::net::TcpStream;
 use actix_web::web::{Bytes, BytesMut};
 use futures_util::Stream;
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
 use std::io;
 use std::pin::{pin, Pin};
 use std::rc::Rc;
@@ -39,11 +40,40 @@ const READ_CHUNK: usize = 4096;
 /// the socket writer's, until the socket's loop ends; then what the client still sends is read out
 /// ([`linger`]). Errors of the connection end it quietly (the client went away); the app's errors become
 /// their responses, as on any request.
-pub async fn serve<S, B>(app: Rc<S>, req: Request, framed: Framed<TcpStream, Codec>) -> Result<(), actix_web::Error>
+///
+/// Not an async fn: that would keep the request and connection it is given in its state, beside the
+/// handshake they move into, for the socket's whole life (this future sits in the connection's task).
+pub fn serve<S, B>(
+    app: Rc<S>,
+    req: Request,
+    framed: Framed<TcpStream, Codec>,
+) -> impl Future<Output = Result<(), actix_web::Error>>
+where
+    S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+{
+    // Boxed: the handshake's state (the app's future, the response) is large and lasts a moment.
+    let handshake = Box::pin(handshake(app, req, framed));
+    async move {
+        if let Some(read_back) = handshake.await {
+            linger(read_back).await;
+        }
+        Ok(())
+    }
+}
+
+/// Answers the upgrade request; for a socket that is now open, the channel its read half comes back on
+/// when the socket's loop is done with it.
+async fn handshake<S, B>(
+    app: Rc<S>,
+    mut req: Request,
+    framed: Framed<TcpStream, Codec>,
+) -> Option<oneshot::Receiver<OwnedReadHalf>>
 where
     S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
     B: MessageBody + 'static,
 {
+    copy_header_values(&mut req);
     let FramedParts { io, mut codec, read_buf, .. } = framed.into_parts();
     let (read, mut write) = io.into_split();
     let (give_back, read_back) = oneshot::channel();
@@ -66,29 +96,39 @@ where
     let mut encoded = BytesMut::new();
     if let Err(err) = codec.encode(Message::Item((head, body.size())), &mut encoded) {
         tracing::debug!(%err, "encoding a handed-over response head");
-        return Ok(());
+        return None;
     }
     let body = (!head_only).then_some(body);
     if let Err(err) = write_out(&mut write, encoded.freeze(), body).await {
         tracing::debug!(%err, "a handed-over connection ended");
-        return Ok(());
+        return None;
     }
     match handover {
         // The socket's own loop writes from now on, and ends the sending side when it is done; its read
         // side comes back once the loop is over.
-        Some(Handover(writer)) if upgraded => {
-            if writer.send(write).is_ok() {
-                linger(read_back).await;
-            }
-        }
+        Some(Handover(writer)) if upgraded => writer.send(write).is_ok().then_some(read_back),
         _ => {
             let _ = write.shutdown().await;
             drop(write);
             // Nothing holds the request's body long after its response: the bound is only a safeguard.
             let _ = tokio::time::timeout(LINGER, linger(read_back)).await;
+            None
         }
     }
-    Ok(())
+}
+
+/// Gives the request's header values their own memory. actix-http parses without copying: the values
+/// point into the connection's 8 KiB read buffer, which then lives as long as the request does, through
+/// the handshake's store lookups, and on while actix-web keeps the spent request for reuse (up to 128 a
+/// worker). In a reconnect storm those buffers were most of the memory, and freed late, among the
+/// sockets' own allocations, they stayed resident (issue 14). A few small copies free it now.
+fn copy_header_values(req: &mut Request) {
+    let shared = std::mem::take(req.headers_mut());
+    let headers = req.headers_mut();
+    for (name, value) in shared {
+        let copied = HeaderValue::from_bytes(value.as_bytes()).unwrap_or(value);
+        headers.append(name, copied);
+    }
 }
 
 /// Writes the response head, then the body's chunks as they come, what is ready at once in one write
@@ -132,12 +172,13 @@ const LINGER: Duration = Duration::from_secs(1);
 /// half comes back when the request's body is dropped (a socket loop holds it for its life).
 async fn linger(read_back: oneshot::Receiver<OwnedReadHalf>) {
     let Ok(mut read) = read_back.await else { return };
-    let _ = tokio::time::timeout(LINGER, async move {
-        // On the heap, for the linger only: a buffer in this future would be in every connection's task.
+    // Boxed, as the buffer: this future waits in every open socket's connection task, the reading only
+    // at its end.
+    let read_out = tokio::time::timeout(LINGER, async move {
         let mut sink = vec![0u8; LINGER_CHUNK];
         while matches!(read.read(&mut sink).await, Ok(n) if n > 0) {}
-    })
-    .await;
+    });
+    let _ = Box::pin(read_out).await;
 }
 
 /// A handed-over request's body: what came behind the handshake, then the socket itself, read only

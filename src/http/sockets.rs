@@ -85,10 +85,12 @@ async fn widget(
         max_frame,
         hub: state.widget_hub.clone(),
     };
-    let session = Box::new(WidgetSession::new(upgraded.session, visitor, context));
+    let session = Box::new(WidgetSession::new(upgraded.session, upgraded.stream, visitor, context));
     let last_seq = query.last_seq.unwrap_or(0).max(0);
+    // Only the id travels: what the task captures, it holds for the socket's whole life.
+    let resume = resume.map(|c| c.id);
     actix_web::rt::spawn(async move {
-        session.run(upgraded.stream, resume.map(|c| c.id), last_seq).await;
+        session.run(resume, last_seq).await;
         // The slots are given back when the socket is gone.
         drop((source_slot, visitor_slot));
     });
@@ -130,7 +132,8 @@ async fn dashboard(
     let upgraded = upgrade(&req, body, dashboard::MAX_FRAME_BYTES)?;
     let events = state.bus.subscribe(&license);
     let resume = Position::from_client(query.offset, query.epoch.clone());
-    let socket = DashboardSocket {
+    // Boxed before the task captures it: a captured value keeps its place in the task for the socket's life.
+    let socket = Box::new(DashboardSocket {
         session: upgraded.session,
         stream: upgraded.stream,
         guard: upgraded.guard,
@@ -141,9 +144,9 @@ async fn dashboard(
         registry: state.registry.clone(),
         jti: claims.jti,
         shutdown: state.shutdown.clone(),
-    };
+    });
     actix_web::rt::spawn(async move {
-        Box::new(socket).run().await;
+        socket.run().await;
         drop(slot);
     });
     Ok(upgraded.response)

@@ -7,7 +7,7 @@ use crate::actors::{agent_conversation, DashboardPresence, Registry, Teammate, T
 use crate::bus::{BusEvent, CatchUp, Cursor, Event};
 use crate::shutdown::Shutdown;
 use crate::telemetry::SocketGauge;
-use crate::ws::driver::{close_label, restarting, send_text, too_slow, KeepAlive, SendError};
+use crate::ws::driver::{close_label, restarting, too_slow, KeepAlive, SendError};
 use crate::ws::frame_guard::FrameGuard;
 use crate::ws::protocol_close;
 use crate::ws::recovery::Recovery;
@@ -86,14 +86,13 @@ impl DashboardSocket {
                     }
                     Ok(event) if matches!(event.event, Event::SessionRevoked { .. }) => {}
                     Ok(event) if !cursor.advance(&event) || !event.event.is_for(&teammate.id) => {}
-                    Ok(event) => match send_text(session, event.frame().to_owned()).await {
+                    Ok(event) => match session.text(event.frame()).await {
                         Ok(()) => {
                             metrics::counter!(crate::telemetry::DELIVERIES, "transport" => "dashboard_ws").increment(1);
                             metrics::histogram!(crate::telemetry::FANOUT_SECONDS, "transport" => "dashboard_ws")
                                 .record(event.received.elapsed().as_secs_f64());
                         }
-                        Err(SendError::Gone) => return None,
-                        Err(SendError::TooSlow(reason)) => return Some(reason),
+                        Err(err) => return err.into_close(),
                     },
                     // The license's topic keeps a bounded backlog; falling off its end means the client is too slow.
                     Err(RecvError::Lagged(_)) => return Some(too_slow()),
@@ -105,9 +104,9 @@ impl DashboardSocket {
                         None => return None,
                         // Answer the client's close with the same code, as RFC 6455 asks.
                         Some(Ok(AggregatedMessage::Close(reason))) => return Some(reason.unwrap_or(CloseCode::Normal.into())),
-                        Some(Ok(AggregatedMessage::Ping(bytes))) => if session.pong(&bytes).await.is_err() { return None },
+                        Some(Ok(AggregatedMessage::Ping(bytes))) => if let Err(err) = session.pong(&bytes).await { return err.into_close() },
                         Some(Ok(AggregatedMessage::Text(text))) if text.contains("\"ping\"") => {
-                            if session.text(r#"{"event":"pong","data":null}"#).await.is_err() { return None }
+                            if let Err(err) = session.text(r#"{"event":"pong","data":null}"#).await { return err.into_close() }
                         }
                         Some(Ok(AggregatedMessage::Text(text))) => Box::pin(typing(registry, teammate, &text)).await,
                         Some(Ok(_)) => {}
@@ -119,7 +118,7 @@ impl DashboardSocket {
                 }
                 beat = keep_alive.beat() => match beat {
                     Err(reason) => return Some(reason),
-                    Ok(()) => if session.ping(b"").await.is_err() { return None },
+                    Ok(()) => if let Err(err) = session.ping(b"").await { return err.into_close() },
                 },
             }
         }
@@ -149,13 +148,8 @@ async fn typing(registry: &Registry, teammate: &Teammate, text: &str) {
 
 /// Sends the missed events, then `recovery:ready` (or just `recovery:reset`); `Err` holds the close.
 async fn replay(session: &mut SocketWriter, recovery: &Recovery) -> Result<(), Option<CloseReason>> {
-    let frames = recovery.missed.iter().map(|event| event.frame().to_owned());
-    for frame in frames.chain([recovery.notice_frame()]) {
-        match send_text(session, frame).await {
-            Ok(()) => {}
-            Err(SendError::Gone) => return Err(None),
-            Err(SendError::TooSlow(reason)) => return Err(Some(reason)),
-        }
+    for event in &recovery.missed {
+        session.text(event.frame()).await.map_err(SendError::into_close)?;
     }
-    Ok(())
+    session.text(&recovery.notice_frame()).await.map_err(SendError::into_close)
 }

@@ -3,7 +3,6 @@
 //! on a client that stops reading (a slow consumer is closed, never buffered for), and the closes for a
 //! server restart and a slow client. Each loop keeps only what is its own: what it reads and writes.
 
-use crate::ws::writer::SocketWriter;
 use actix_ws::{CloseCode, CloseReason};
 use std::time::{Duration, Instant};
 use tokio::time::Interval;
@@ -48,6 +47,7 @@ impl KeepAlive {
 }
 
 /// Why a send failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SendError {
     /// The client is gone; there is nobody to tell.
     Gone,
@@ -55,12 +55,13 @@ pub enum SendError {
     TooSlow(CloseReason),
 }
 
-/// Sends one text frame, giving up on a client that does not take it within [`SEND_TIMEOUT`].
-pub async fn send_text(session: &mut SocketWriter, text: String) -> Result<(), SendError> {
-    match tokio::time::timeout(SEND_TIMEOUT, session.text(text)).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(_closed)) => Err(SendError::Gone),
-        Err(_elapsed) => Err(SendError::TooSlow(too_slow())),
+impl SendError {
+    /// The close to send after this failure, if anyone is left to read it.
+    pub fn into_close(self) -> Option<CloseReason> {
+        match self {
+            SendError::Gone => None,
+            SendError::TooSlow(reason) => Some(reason),
+        }
     }
 }
 

@@ -4,10 +4,10 @@
 //! socket's [`SocketWriter`] through the 101 response's [`Handover`]. Each frame is encoded and written
 //! by the loop that decided to send it: no queue between the loop and the connection, no second task to
 //! wake per frame (actix-ws's session put every frame through a 32-slot channel, 1.8 KiB a socket, and a
-//! task that wrote it out). A client that stops reading fills the kernel's buffers and the write waits;
-//! the loops bound that wait (`driver::send_text`).
+//! task that wrote it out). A client that stops reading fills the kernel's buffers and the write waits,
+//! at most [`SEND_TIMEOUT`] for any frame: then the send fails as [`SendError::TooSlow`].
 
-use super::driver::SEND_TIMEOUT;
+use super::driver::{too_slow, SendError, SEND_TIMEOUT};
 use actix_http::ws::{CloseReason, OpCode, Parser};
 use actix_web::web::Buf;
 use actix_web::web::{Bytes, BytesMut};
@@ -24,7 +24,7 @@ pub struct Handover(pub oneshot::Sender<OwnedWriteHalf>);
 
 /// The client is gone (or was never handed over): nothing more can be written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Closed;
+struct Closed;
 
 /// Writes frames to one WebSocket.
 pub struct SocketWriter {
@@ -49,47 +49,62 @@ impl SocketWriter {
     }
 
     /// Sends a text frame.
-    pub async fn text(&mut self, text: impl AsRef<str>) -> Result<(), Closed> {
-        self.frame(OpCode::Text, text.as_ref().as_bytes()).await
+    pub async fn text(&mut self, text: &str) -> Result<(), SendError> {
+        self.frame(OpCode::Text, text.as_bytes()).await
     }
 
     /// Sends a ping.
-    pub async fn ping(&mut self, payload: &[u8]) -> Result<(), Closed> {
+    pub async fn ping(&mut self, payload: &[u8]) -> Result<(), SendError> {
         self.frame(OpCode::Ping, payload).await
     }
 
     /// Answers a ping.
-    pub async fn pong(&mut self, payload: &[u8]) -> Result<(), Closed> {
+    pub async fn pong(&mut self, payload: &[u8]) -> Result<(), SendError> {
         self.frame(OpCode::Pong, payload).await
     }
 
-    /// Sends a close frame (waiting at most [`SEND_TIMEOUT`] for a client that stopped reading) and ends
-    /// the connection's sending side (FIN); the HTTP layer reads out whatever the client still sends.
-    pub async fn close(mut self, reason: Option<CloseReason>) -> Result<(), Closed> {
+    /// Sends a close frame and ends the connection's sending side (FIN); the HTTP layer reads out
+    /// whatever the client still sends.
+    pub async fn close(mut self, reason: Option<CloseReason>) -> Result<(), SendError> {
         let mut frame = BytesMut::new();
         Parser::write_close(&mut frame, reason, false);
-        let sent = tokio::time::timeout(SEND_TIMEOUT, self.write(frame.freeze())).await;
+        let sent = self.write(frame.freeze()).await;
         if let State::Open(write) = &mut self.state {
             let _ = write.shutdown().await;
         }
-        sent.unwrap_or(Err(Closed))
+        sent
     }
 
-    async fn frame(&mut self, opcode: OpCode, payload: &[u8]) -> Result<(), Closed> {
+    async fn frame(&mut self, opcode: OpCode, payload: &[u8]) -> Result<(), SendError> {
         let mut frame = BytesMut::with_capacity(payload.len() + 10);
         Parser::write_message(&mut frame, payload, opcode, true, false);
         self.write(frame.freeze()).await
     }
 
-    /// Writes `frame` after whatever an earlier, cut-short send left. Cancel-safe: what is left to write
-    /// is kept in `self`, and a socket write that is cancelled writes nothing. The waiting is a hand-written
-    /// poll so the future is a few words: it sits in every socket loop's state.
-    async fn write(&mut self, frame: Bytes) -> Result<(), Closed> {
+    /// Writes `frame` after whatever an earlier, cut-short send left, waiting at most [`SEND_TIMEOUT`].
+    /// Cancel-safe: what is left to write is kept in `self`, and a socket write that is cancelled writes
+    /// nothing.
+    ///
+    /// This future sits in every socket loop's state, so it is kept to a few words: the waiting is a
+    /// hand-written poll, and the timer exists only for a frame the kernel did not take at once (most
+    /// are taken at the first try), boxed (a tokio timer is ~250 bytes).
+    async fn write(&mut self, frame: Bytes) -> Result<(), SendError> {
         self.unsent = Some(match self.unsent.take() {
             None => frame,
             Some(rest) => [rest, frame].concat().into(),
         });
-        std::future::poll_fn(|cx| self.poll_flush(cx)).await
+        let at_once = std::future::poll_fn(|cx| match self.poll_flush(cx) {
+            Poll::Ready(done) => Poll::Ready(Some(done)),
+            Poll::Pending => Poll::Ready(None),
+        })
+        .await;
+        let done = match at_once {
+            Some(done) => done,
+            None => Box::pin(tokio::time::timeout(SEND_TIMEOUT, std::future::poll_fn(|cx| self.poll_flush(cx))))
+                .await
+                .map_err(|_elapsed| SendError::TooSlow(too_slow()))?,
+        };
+        done.map_err(|Closed| SendError::Gone)
     }
 
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Closed>> {
@@ -169,11 +184,22 @@ mod tests {
         assert!(matches!(&frames[1], Frame::Close(Some(got)) if *got == reason));
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn a_client_that_stops_reading_is_given_up_on_after_the_send_timeout() {
+        let (mut writer, _client) = connected().await;
+        let started = tokio::time::Instant::now();
+        // A frame far larger than the kernel's buffers, to a client that reads nothing.
+        assert_eq!(writer.text(&"x".repeat(16 << 20)).await, Err(SendError::TooSlow(too_slow())));
+        assert!(started.elapsed() >= SEND_TIMEOUT);
+        // Pings wait the same way (the keep-alive must not hang on a client that stopped reading).
+        assert_eq!(writer.ping(b"").await, Err(SendError::TooSlow(too_slow())));
+    }
+
     #[tokio::test]
     async fn a_writer_never_handed_its_connection_is_closed() {
         let (mut writer, handover) = SocketWriter::new();
         drop(handover);
-        assert_eq!(writer.text("hello").await, Err(Closed));
-        assert_eq!(writer.ping(b"").await, Err(Closed));
+        assert_eq!(writer.text("hello").await, Err(SendError::Gone));
+        assert_eq!(writer.ping(b"").await, Err(SendError::Gone));
     }
 }

@@ -37,7 +37,6 @@ use commit::Pending;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
 
 /// Updates a watcher can fall behind by before it is cut off as a slow consumer.
 pub const WATCHER_QUEUE: usize = 256;
@@ -80,7 +79,7 @@ pub struct ConversationActor {
     bus: SharedBus,
     dispatch: Arc<dyn Dispatch>,
     registry: Registry,
-    watchers: HashMap<u64, mpsc::Sender<ConversationUpdate>>,
+    watchers: HashMap<u64, flume::Sender<ConversationUpdate>>,
     pending: VecDeque<Pending>,
     flush_scheduled: bool,
     last_active: Instant,
@@ -117,11 +116,11 @@ impl ConversationActor {
             }
             match tx.try_send(update.clone()) {
                 Ok(()) => true,
-                Err(mpsc::error::TrySendError::Full(_)) => {
+                Err(flume::TrySendError::Full(_)) => {
                     tracing::info!(watcher = id, "widget socket too slow; disconnecting it");
                     false
                 }
-                Err(mpsc::error::TrySendError::Closed(_)) => false,
+                Err(flume::TrySendError::Disconnected(_)) => false,
             }
         });
     }
@@ -184,7 +183,7 @@ impl Actor for ConversationActor {
         metrics::gauge!(crate::telemetry::ACTORS_LIVE, "kind" => "conversation").increment(1.0);
         let check_every = (self.idle_after / 2).max(Duration::from_millis(200));
         ctx.run_interval(check_every, |act, ctx| {
-            act.watchers.retain(|_, tx| !tx.is_closed());
+            act.watchers.retain(|_, tx| !tx.is_disconnected());
             if act.watchers.is_empty() && act.pending.is_empty() && act.last_active.elapsed() >= act.idle_after {
                 ctx.stop();
             }

@@ -7,7 +7,6 @@ use crate::domain::Sender;
 use crate::store::Conversation;
 use actix::prelude::*;
 use std::time::Instant;
-use tokio::sync::mpsc;
 
 /// Someone is typing; goes to the other side, not to the store.
 #[derive(Message, Clone)]
@@ -42,7 +41,7 @@ pub struct Watch {
     /// The socket.
     pub socket_id: u64,
     /// Its bounded queue.
-    pub tx: mpsc::Sender<ConversationUpdate>,
+    pub tx: flume::Sender<ConversationUpdate>,
 }
 
 impl Handler<Watch> for ConversationActor {

@@ -2,7 +2,7 @@
 //! conversation's actor and its ack follows once the store has it; typing, reads and page context go
 //! to the actor without an answer.
 
-use super::{close, unavailable, AckFuture, End, Refusal, WidgetSession};
+use super::{close, unavailable, End, InFlight, Refusal, WidgetSession};
 use crate::actors::{ConversationActor, MergeMetadata, Post, Rate, Read, Typing};
 use crate::domain::{parse_client_msg_id, parse_message_text, Channel, MessageKind, Sender, MAX_CSAT_COMMENT_CHARS};
 use crate::error::ApiError;
@@ -10,7 +10,6 @@ use crate::store::{Appended, NewMessage, StoreError};
 use crate::ws::widget::frames::{parse_client_frame, ClientFrame, ServerFrame};
 use actix::{Addr, MailboxError};
 use actix_ws::CloseCode;
-use futures_util::stream::FuturesOrdered;
 
 /// Refused frames in a row (rate limit) before the socket is closed as a flood.
 const MAX_REFUSED_IN_A_ROW: u32 = 50;
@@ -18,7 +17,7 @@ const MAX_REFUSED_IN_A_ROW: u32 = 50;
 const MAX_METADATA_BYTES: usize = 4096;
 
 impl WidgetSession {
-    pub(super) async fn on_text(&mut self, text: &str, in_flight: &mut FuturesOrdered<AckFuture>) -> Result<(), End> {
+    pub(super) async fn on_text(&mut self, text: &str, in_flight: &mut InFlight) -> Result<(), End> {
         let frame = match parse_client_frame(text) {
             Ok(frame) => frame,
             Err((code, message)) => return self.refuse(code, message, None).await,
@@ -65,7 +64,7 @@ impl WidgetSession {
         &mut self,
         text: String,
         client_msg_id: Option<String>,
-        in_flight: &mut FuturesOrdered<AckFuture>,
+        in_flight: &mut InFlight,
     ) -> Result<(), End> {
         let parsed = parse_message_text(&text).and_then(|t| Ok((t, parse_client_msg_id(client_msg_id.as_deref())?)));
         let (text, client_msg_id) = match parsed {
@@ -95,7 +94,7 @@ impl WidgetSession {
         };
         // The mailbox takes the message now, so order is kept; the ack waits for the store.
         let request = addr.send(post);
-        in_flight.push_back(Box::pin(async move {
+        in_flight.0.push_back(Box::pin(async move {
             let result = match request.await {
                 Ok(Ok(appended)) => Ok(appended),
                 Ok(Err(err)) => Err(refusal(err)),
@@ -109,7 +108,13 @@ impl WidgetSession {
     }
 
     async fn open_conversation(&mut self) -> Result<Addr<ConversationActor>, End> {
-        let metadata = serde_json::Value::Object(std::mem::take(&mut self.pending_context));
+        // The key first, then the visitor's context over it: the same last word a later merge has.
+        let mut metadata = serde_json::Map::from_iter([(
+            "product_key".to_owned(),
+            serde_json::Value::from(self.product_key.as_str()),
+        )]);
+        metadata.extend(std::mem::take(&mut self.pending_context));
+        let metadata = serde_json::Value::Object(metadata);
         let opened = self
             .registry
             .open_conversation(&self.license, Channel::Widget, &self.visitor_id, Some(&self.visitor_token), &metadata)
@@ -163,31 +168,25 @@ impl WidgetSession {
         }
         Ok(())
     }
+}
 
-    pub(super) async fn on_stored(
-        &mut self,
-        client_msg_id: Option<String>,
-        result: Result<Appended, Refusal>,
-    ) -> Result<(), End> {
-        let frame = match &result {
-            Ok(appended) => ServerFrame::Ack {
-                id: appended.message.id.as_str(),
-                seq: appended.message.seq,
-                client_msg_id: client_msg_id.as_deref(),
-                conversation_id: appended.message.conversation_id.as_str(),
-                created_at: appended.message.created_at,
-                duplicate: appended.duplicate,
-            },
-            Err((code, message)) => {
-                ServerFrame::Error { code, message: message.clone(), client_msg_id: client_msg_id.as_deref() }
-            }
-        };
-        self.send(frame.to_text()).await?;
-        match result {
-            Err(("license_suspended", _)) => Err(close(CloseCode::Policy, "the license is suspended")),
-            _ => Ok(()),
+/// The answer to a stored (or refused) message: its ack or error frame, and whether the refusal was the
+/// license's suspension (the socket closes once the visitor is told).
+pub(super) fn stored(client_msg_id: Option<String>, result: Result<Appended, Refusal>) -> (String, bool) {
+    let frame = match &result {
+        Ok(appended) => ServerFrame::Ack {
+            id: appended.message.id.as_str(),
+            seq: appended.message.seq,
+            client_msg_id: client_msg_id.as_deref(),
+            conversation_id: appended.message.conversation_id.as_str(),
+            created_at: appended.message.created_at,
+            duplicate: appended.duplicate,
+        },
+        Err((code, message)) => {
+            ServerFrame::Error { code, message: message.clone(), client_msg_id: client_msg_id.as_deref() }
         }
-    }
+    };
+    (frame.to_text(), matches!(result, Err(("license_suspended", _))))
 }
 
 /// The widget's answer to a failed write, with the code HTTP would answer ([`ApiError`], the one

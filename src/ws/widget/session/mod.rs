@@ -17,18 +17,26 @@ use crate::limits::RateLimits;
 use crate::shutdown::Shutdown;
 use crate::store::{Appended, Store};
 use crate::telemetry::SocketGauge;
-use crate::ws::driver::{close_label, restarting, send_text, too_slow, KeepAlive, SendError};
+use crate::ws::driver::{close_label, restarting, too_slow, KeepAlive, SendError};
 use crate::ws::frame_guard::FrameGuard;
 use crate::ws::writer::SocketWriter;
 use crate::ws::{next_socket_id, protocol_close};
 use actix::Addr;
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError};
 use futures_util::future::BoxFuture;
-use futures_util::stream::{FuturesOrdered, StreamExt};
+use futures_util::stream::StreamExt;
+use inbound::stored;
+use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::sync::Arc;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use watching::next_update;
+
+/// The conversation's updates for this socket. flume, not tokio's mpsc: an idle flume channel holds
+/// no buffer (tokio's allocates its first 32-slot block and cache-padded ends up front, ~1 KiB a socket).
+type Updates = flume::r#async::RecvStream<'static, ConversationUpdate>;
+/// Commands and configurations the hub pushes to this socket (a flume channel too, for the same reason).
+type Pushes = flume::r#async::RecvStream<'static, Arc<str>>;
 
 /// Messages a visitor may have sent but not yet had acknowledged; reading pauses beyond it.
 const MAX_IN_FLIGHT: usize = 256;
@@ -38,9 +46,28 @@ type Refusal = (&'static str, String);
 /// A message on its way to the store; resolves to what the visitor's ack (or error) says.
 type AckFuture = BoxFuture<'static, (Option<String>, Result<Appended, Refusal>)>;
 
+/// Messages on their way to the store, answered in the order the visitor sent them. Only the oldest is
+/// polled: each one's answer comes on its own (the actor answers every message), and no ack may overtake
+/// an earlier one anyway. A plain queue holds nothing while empty (`FuturesOrdered` allocates its ready
+/// queue up front, in every socket).
+#[derive(Default)]
+struct InFlight(VecDeque<AckFuture>);
+
+impl InFlight {
+    /// The oldest message's outcome, once it has one. Cancel-safe: it leaves the queue only when done.
+    async fn next(&mut self) -> Option<(Option<String>, Result<Appended, Refusal>)> {
+        let oldest = self.0.front_mut()?;
+        let outcome = oldest.await;
+        self.0.pop_front();
+        Some(outcome)
+    }
+}
+
 /// The state of one visitor socket.
 pub struct WidgetSession {
     ws: SocketWriter,
+    /// The client's frames (a field, not an argument of `run`: see there).
+    stream: AggregatedMessageStream,
     socket_id: u64,
     license: LicenseKey,
     visitor_id: ContactId,
@@ -53,8 +80,11 @@ pub struct WidgetSession {
     guard: FrameGuard,
     max_frame: usize,
     conversation: Option<(ConversationId, Addr<ConversationActor>)>,
-    updates: Option<mpsc::Receiver<ConversationUpdate>>,
+    updates: Option<Updates>,
     delivered_seq: i64,
+    /// The product key the widget connected with; recorded on the conversation it opens.
+    product_key: ProductKey,
+    /// Context sent before the conversation exists (an empty map holds no memory).
     pending_context: serde_json::Map<String, serde_json::Value>,
     refused_in_a_row: u32,
     hub: WidgetHub,
@@ -100,15 +130,22 @@ enum End {
     Close(CloseReason),
 }
 
+impl From<SendError> for End {
+    fn from(err: SendError) -> Self {
+        err.into_close().map_or(End::Gone, End::Close)
+    }
+}
+
 fn close(code: CloseCode, reason: &str) -> End {
     End::Close(CloseReason { code, description: Some(reason.to_owned()) })
 }
 
 impl WidgetSession {
     /// A session for an upgraded socket.
-    pub fn new(ws: SocketWriter, visitor: Visitor, context: SocketContext) -> Self {
+    pub fn new(ws: SocketWriter, stream: AggregatedMessageStream, visitor: Visitor, context: SocketContext) -> Self {
         Self {
             ws,
+            stream,
             socket_id: next_socket_id(),
             license: visitor.license,
             visitor_id: visitor.id,
@@ -123,10 +160,8 @@ impl WidgetSession {
             conversation: None,
             updates: None,
             delivered_seq: 0,
-            pending_context: serde_json::Map::from_iter([(
-                "product_key".to_owned(),
-                serde_json::Value::from(visitor.product_key.as_str()),
-            )]),
+            product_key: visitor.product_key,
+            pending_context: serde_json::Map::new(),
             refused_in_a_row: 0,
             hub: context.hub,
         }
@@ -137,12 +172,7 @@ impl WidgetSession {
     ///
     /// Boxed: an async fn keeps its arguments for its whole life beside what it moves them into, and this
     /// one lives as long as the socket.
-    pub async fn run(
-        mut self: Box<Self>,
-        mut stream: AggregatedMessageStream,
-        resume: Option<ConversationId>,
-        last_seq: i64,
-    ) {
+    pub async fn run(mut self: Box<Self>, resume: Option<ConversationId>, last_seq: i64) {
         let tenant = self.registry.tenant(&self.license);
         let mut suspensions = tenant.send(VisitorConnected { visitor_id: self.visitor_id.clone() }).await.ok();
         let status = tenant.send(WidgetTeamStatus).await.unwrap_or_default();
@@ -154,11 +184,12 @@ impl WidgetSession {
         let mut gauge = SocketGauge::open("widget");
         // Joined before the welcome, so a command sent once the widget is greeted finds it; pushes wait
         // in their queue until the loop serves them, after the welcome and the replay.
-        let (_membership, mut pushes) = self.hub.join(&self.license, &self.visitor_id);
+        let (_membership, pushes) = self.hub.join(&self.license, &self.visitor_id);
+        let mut pushes = pushes.into_stream();
         // Boxed: the welcome and replay run once, and their state would otherwise stay in the task.
         let end = match Box::pin(self.start(resume, last_seq, team)).await {
             // Borrowed, not moved: an async fn keeps what it is given beside what it unpacks it into.
-            Ok(()) => self.serve(&mut stream, &mut suspensions, &mut pushes).await,
+            Ok(()) => self.serve(&mut suspensions, &mut pushes).await,
             Err(end) => Err(end),
         }
         .err()
@@ -173,13 +204,8 @@ impl WidgetSession {
         }
     }
 
-    async fn serve(
-        &mut self,
-        stream: &mut AggregatedMessageStream,
-        suspensions: &mut Option<watch::Receiver<u64>>,
-        pushes: &mut mpsc::Receiver<Arc<str>>,
-    ) -> Result<(), End> {
-        let mut in_flight: FuturesOrdered<AckFuture> = FuturesOrdered::new();
+    async fn serve(&mut self, suspensions: &mut Option<watch::Receiver<u64>>, pushes: &mut Pushes) -> Result<(), End> {
+        let mut in_flight = InFlight::default();
         let mut keep_alive = KeepAlive::new();
         loop {
             // Biased: a message the actor fanned out before storing the visitor's next one goes out
@@ -190,15 +216,21 @@ impl WidgetSession {
                     Some(update) => self.on_update(update).await?,
                     None => return Err(End::Close(too_slow())),
                 },
-                Some(push) = pushes.recv() => {
+                Some(push) = pushes.next() => {
                     self.send(push.to_string()).await?;
                 }
-                Some((client_msg_id, result)) = in_flight.next(), if !in_flight.is_empty() => {
-                    self.on_stored(client_msg_id, result).await?;
+                Some((client_msg_id, result)) = in_flight.next(), if !in_flight.0.is_empty() => {
+                    let (ack, suspended) = stored(client_msg_id, result);
+                    self.send(ack).await?;
+                    if suspended {
+                        return Err(close(CloseCode::Policy, "the license is suspended"));
+                    }
                 }
-                frame = stream.recv(), if in_flight.len() < MAX_IN_FLIGHT => {
+                frame = self.stream.recv(), if in_flight.0.len() < MAX_IN_FLIGHT => {
                     keep_alive.heard();
-                    self.on_frame(frame, &mut in_flight).await?;
+                    // Boxed: handling a frame may take several steps (rate limits, opening a conversation),
+                    // and their state would otherwise sit in the task for the socket's whole life.
+                    Box::pin(self.on_frame(frame, &mut in_flight)).await?;
                 }
                 _ = self.shutdown.triggered() => {
                     return Err(End::Close(restarting()));
@@ -209,7 +241,7 @@ impl WidgetSession {
                 }
                 beat = keep_alive.beat() => {
                     beat.map_err(End::Close)?;
-                    self.ws.ping(b"").await.map_err(|_| End::Gone)?;
+                    self.ws.ping(b"").await?;
                 }
             }
         }
@@ -218,7 +250,7 @@ impl WidgetSession {
     async fn on_frame(
         &mut self,
         frame: Option<Result<AggregatedMessage, ProtocolError>>,
-        in_flight: &mut FuturesOrdered<AckFuture>,
+        in_flight: &mut InFlight,
     ) -> Result<(), End> {
         match frame {
             None => Err(End::Gone),
@@ -226,7 +258,7 @@ impl WidgetSession {
             Some(Ok(AggregatedMessage::Close(reason))) => Err(End::Close(reason.unwrap_or(CloseCode::Normal.into()))),
             // Fragmented messages arrive here whole (aggregated within the frame limit).
             Some(Ok(AggregatedMessage::Text(text))) => self.on_text(&text, in_flight).await,
-            Some(Ok(AggregatedMessage::Ping(bytes))) => self.ws.pong(&bytes).await.map_err(|_| End::Gone),
+            Some(Ok(AggregatedMessage::Ping(bytes))) => Ok(self.ws.pong(&bytes).await?),
             Some(Ok(AggregatedMessage::Binary(_))) => {
                 self.refuse("invalid_frame", "binary frames are not supported; send JSON text".into(), None).await
             }
@@ -241,10 +273,7 @@ impl WidgetSession {
 
     /// Sends one frame; a client that does not take it within [`SEND_TIMEOUT`](crate::ws::driver::SEND_TIMEOUT) is cut off.
     async fn send(&mut self, text: String) -> Result<(), End> {
-        send_text(&mut self.ws, text).await.map_err(|err| match err {
-            SendError::Gone => End::Gone,
-            SendError::TooSlow(reason) => End::Close(reason),
-        })
+        Ok(self.ws.text(&text).await?)
     }
 }
 

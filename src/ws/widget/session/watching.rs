@@ -1,6 +1,7 @@
 //! What the visitor sees of its conversation: the welcome, the replay of what it missed (live updates
 //! held back meanwhile, then deduplicated by number), and the live updates themselves.
 
+use super::Updates;
 use super::{close, unavailable, End, WidgetSession};
 use crate::actors::{ConversationActor, ConversationUpdate, Watch, WATCHER_QUEUE};
 use crate::domain::{ConversationId, MessageKind};
@@ -8,7 +9,7 @@ use crate::store::Conversation;
 use crate::ws::widget::frames::ServerFrame;
 use actix::Addr;
 use actix_ws::CloseCode;
-use tokio::sync::mpsc;
+use futures_util::StreamExt;
 
 impl WidgetSession {
     pub(super) async fn start(
@@ -57,13 +58,13 @@ impl WidgetSession {
         id: &ConversationId,
         addr: Addr<ConversationActor>,
     ) -> Result<Conversation, End> {
-        let (tx, rx) = mpsc::channel(WATCHER_QUEUE);
+        let (tx, rx) = flume::bounded(WATCHER_QUEUE);
         let snapshot = addr
             .send(Watch { socket_id: self.socket_id, tx })
             .await
             .map_err(|_| close(CloseCode::Again, "the conversation is restarting; reconnect"))?;
         self.conversation = Some((id.clone(), addr));
-        self.updates = Some(rx);
+        self.updates = Some(rx.into_stream());
         Ok(snapshot)
     }
 
@@ -119,9 +120,9 @@ impl WidgetSession {
 }
 
 /// The next update, or never when the socket watches no conversation yet.
-pub(super) async fn next_update(rx: &mut Option<mpsc::Receiver<ConversationUpdate>>) -> Option<ConversationUpdate> {
-    match rx {
-        Some(rx) => rx.recv().await,
+pub(super) async fn next_update(updates: &mut Option<Updates>) -> Option<ConversationUpdate> {
+    match updates {
+        Some(updates) => updates.next().await,
         None => std::future::pending().await,
     }
 }
