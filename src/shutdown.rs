@@ -28,11 +28,14 @@ impl Shutdown {
         *self.fired.borrow()
     }
 
-    /// Resolves once the signal has fired (at once if it already has).
-    pub async fn triggered(&self) {
-        let mut rx = self.fired.subscribe();
-        // The sender lives in `self`, so the channel cannot close while we wait.
-        let _ = rx.wait_for(|fired| *fired).await;
+    /// Resolves once the signal has fired (at once if it already has). Owns what it waits on, so a loop
+    /// can make it once and poll it each time round.
+    pub fn triggered(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let fired = self.fired.clone();
+        async move {
+            // The future holds the sender, so the channel cannot close while it waits.
+            let _ = fired.subscribe().wait_for(|fired| *fired).await;
+        }
     }
 }
 

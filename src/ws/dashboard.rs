@@ -78,6 +78,9 @@ impl DashboardSocket {
     async fn serve(&mut self, mut cursor: Cursor) -> Option<CloseReason> {
         let Self { session, stream, guard, events, jti, teammate, registry, shutdown, .. } = self;
         let mut keep_alive = KeepAlive::new();
+        // Made once, not each time round: waiting on a signal every socket shares takes a lock.
+        let stopping = shutdown.triggered();
+        tokio::pin!(stopping);
         loop {
             tokio::select! {
                 event = events.recv() => match event {
@@ -113,7 +116,7 @@ impl DashboardSocket {
                         Some(Err(err)) => return Some(protocol_close(&err, guard, MAX_FRAME_BYTES)),
                     }
                 }
-                _ = shutdown.triggered() => {
+                _ = &mut stopping => {
                     return Some(restarting());
                 }
                 beat = keep_alive.beat() => match beat {

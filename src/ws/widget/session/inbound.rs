@@ -102,7 +102,7 @@ impl WidgetSession {
                     Err(("unavailable", "the conversation is restarting; resend".into()))
                 }
             };
-            (client_msg_id, result)
+            stored(client_msg_id, result)
         }));
         Ok(())
     }
@@ -172,7 +172,7 @@ impl WidgetSession {
 
 /// The answer to a stored (or refused) message: its ack or error frame, and whether the refusal was the
 /// license's suspension (the socket closes once the visitor is told).
-pub(super) fn stored(client_msg_id: Option<String>, result: Result<Appended, Refusal>) -> (String, bool) {
+fn stored(client_msg_id: Option<String>, result: Result<Appended, Refusal>) -> (String, bool) {
     let frame = match &result {
         Ok(appended) => ServerFrame::Ack {
             id: appended.message.id.as_str(),

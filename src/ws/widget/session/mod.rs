@@ -15,7 +15,7 @@ use crate::actors::{
 use crate::domain::{ContactId, ConversationId, LicenseKey, ProductKey, VisitorToken};
 use crate::limits::RateLimits;
 use crate::shutdown::Shutdown;
-use crate::store::{Appended, Store};
+use crate::store::Store;
 use crate::telemetry::SocketGauge;
 use crate::ws::driver::{close_label, restarting, too_slow, KeepAlive, SendError};
 use crate::ws::frame_guard::FrameGuard;
@@ -25,7 +25,6 @@ use actix::Addr;
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError};
 use futures_util::future::BoxFuture;
 use futures_util::stream::StreamExt;
-use inbound::stored;
 use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -43,8 +42,9 @@ const MAX_IN_FLIGHT: usize = 256;
 
 /// Why a message was not stored: a wire code (retryable only when `unavailable`) and a message.
 type Refusal = (&'static str, String);
-/// A message on its way to the store; resolves to what the visitor's ack (or error) says.
-type AckFuture = BoxFuture<'static, (Option<String>, Result<Appended, Refusal>)>;
+/// A message on its way to the store; resolves to the visitor's answer: the ack (or error) frame, and
+/// whether the refusal was the license's suspension (the socket closes once the visitor is told).
+type AckFuture = BoxFuture<'static, (String, bool)>;
 
 /// Messages on their way to the store, answered in the order the visitor sent them. Only the oldest is
 /// polled: each one's answer comes on its own (the actor answers every message), and no ack may overtake
@@ -55,7 +55,7 @@ struct InFlight(VecDeque<AckFuture>);
 
 impl InFlight {
     /// The oldest message's outcome, once it has one. Cancel-safe: it leaves the queue only when done.
-    async fn next(&mut self) -> Option<(Option<String>, Result<Appended, Refusal>)> {
+    async fn next(&mut self) -> Option<(String, bool)> {
         let oldest = self.0.front_mut()?;
         let outcome = oldest.await;
         self.0.pop_front();
@@ -207,20 +207,26 @@ impl WidgetSession {
     async fn serve(&mut self, suspensions: &mut Option<watch::Receiver<u64>>, pushes: &mut Pushes) -> Result<(), End> {
         let mut in_flight = InFlight::default();
         let mut keep_alive = KeepAlive::new();
+        // Made once, not each time round: waiting on a signal every socket shares takes a lock.
+        let stopping = self.shutdown.triggered();
+        let suspension = suspended(suspensions);
+        tokio::pin!(stopping, suspension);
         loop {
             // Biased: a message the actor fanned out before storing the visitor's next one goes out
             // before that one's ack, so the client never sees a later number before an earlier one.
             tokio::select! {
                 biased;
                 update = next_update(&mut self.updates) => match update {
-                    Some(update) => self.on_update(update).await?,
+                    Some(update) => if let Some(frame) = self.update_frame(&update)? {
+                        self.send(frame).await?;
+                        metrics::counter!(crate::telemetry::DELIVERIES, "transport" => "widget").increment(1);
+                    },
                     None => return Err(End::Close(too_slow())),
                 },
                 Some(push) = pushes.next() => {
                     self.send(push.to_string()).await?;
                 }
-                Some((client_msg_id, result)) = in_flight.next(), if !in_flight.0.is_empty() => {
-                    let (ack, suspended) = stored(client_msg_id, result);
+                Some((ack, suspended)) = in_flight.next(), if !in_flight.0.is_empty() => {
                     self.send(ack).await?;
                     if suspended {
                         return Err(close(CloseCode::Policy, "the license is suspended"));
@@ -232,10 +238,10 @@ impl WidgetSession {
                     // and their state would otherwise sit in the task for the socket's whole life.
                     Box::pin(self.on_frame(frame, &mut in_flight)).await?;
                 }
-                _ = self.shutdown.triggered() => {
+                _ = &mut stopping => {
                     return Err(End::Close(restarting()));
                 }
-                _ = suspended(suspensions) => {
+                _ = &mut suspension => {
                     let reason = CloseReason { code: CloseCode::Policy, description: Some("the license is suspended".into()) };
                     return Err(End::Close(reason));
                 }

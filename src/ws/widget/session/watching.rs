@@ -94,15 +94,17 @@ impl WidgetSession {
         }
     }
 
-    pub(super) async fn on_update(&mut self, update: ConversationUpdate) -> Result<(), End> {
-        let frame = match &update {
+    /// The frame that shows the visitor `update`, if any. Not async, and the send is the caller's: this
+    /// runs inside the socket's loop, whose future holds the largest state of any step for its whole life.
+    pub(super) fn update_frame(&mut self, update: &ConversationUpdate) -> Result<Option<String>, End> {
+        let frame = match update {
             ConversationUpdate::Message(message) => {
                 if message.seq <= self.delivered_seq {
-                    return Ok(()); // already replayed
+                    return Ok(None); // already replayed
                 }
                 self.delivered_seq = message.seq;
                 if message.kind == MessageKind::Note {
-                    return Ok(()); // the team's private notes never reach the visitor
+                    return Ok(None); // the team's private notes never reach the visitor
                 }
                 ServerFrame::Message { from: message.sender, message }
             }
@@ -113,9 +115,7 @@ impl WidgetSession {
             ConversationUpdate::Status { status, rated } => ServerFrame::Status { status: *status, rated: *rated },
             ConversationUpdate::Erased => return Err(close(CloseCode::Policy, "the conversation was erased")),
         };
-        self.send(frame.to_text()).await?;
-        metrics::counter!(crate::telemetry::DELIVERIES, "transport" => "widget").increment(1);
-        Ok(())
+        Ok(Some(frame.to_text()))
     }
 }
 
