@@ -43,6 +43,8 @@ pub struct Application {
     port: u16,
     socketio_port: u16,
     server: actix_web::dev::Server,
+    /// The HTTP listener's connections, sockets included (they outlive actix-server's count of them).
+    open: http::OpenConnections,
     shutdown: Shutdown,
     grace: Duration,
     deliverer: Arc<Deliverer>,
@@ -159,11 +161,12 @@ impl Application {
             header_timeout: Duration::from_secs(config.header_timeout_seconds.max(1)),
             shutdown_grace_seconds: config.shutdown_grace_seconds,
         };
-        let server = http::serve(listener, state, limits)?;
+        let open = http::OpenConnections::new(max_connections);
+        let server = http::serve(listener, state, limits, open.clone())?;
         tracing::info!(port, socketio_port, "listening");
         let grace = Duration::from_secs(config.shutdown_grace_seconds);
         let registry = registry_for_shutdown;
-        Ok(Self { port, socketio_port, server, shutdown, grace, deliverer, registry, usage, webhooks })
+        Ok(Self { port, socketio_port, server, open, shutdown, grace, deliverer, registry, usage, webhooks })
     }
 
     /// The bound HTTP port.
@@ -192,6 +195,7 @@ impl Application {
         let grace = self.grace;
         let (deliverer, registry, usage) = (self.deliverer.clone(), self.registry.clone(), self.usage.clone());
         let webhooks = self.webhooks.clone();
+        let open = self.open.clone();
         tokio::spawn(async move {
             tokio::select! {
                 _ = stop_signal() => shutdown.trigger(),
@@ -207,6 +211,11 @@ impl Application {
                 // The day's counts this node saw reach the history before it goes.
                 usage.flush(),
             );
+            // actix-server waits for the HTTP connections it still serves; sockets left its count at their
+            // upgrade, so their closes (and lingers) are waited for here.
+            if !open.drained(grace).await {
+                tracing::warn!("connections still open at the end of the shutdown grace");
+            }
             handle.stop(true).await;
         });
         self.server.await

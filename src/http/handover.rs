@@ -10,6 +10,7 @@
 //! all. A refused handshake (401, 403, 429, …) or any other answer is written here, body and all, and
 //! the connection closed.
 
+use super::connection::{Connection, Place};
 use crate::ws::writer::Handover;
 use actix_codec::{Encoder, Framed, FramedParts};
 use actix_http::body::{BoxBody, MessageBody};
@@ -18,10 +19,9 @@ use actix_http::h1::{Codec, Message};
 use actix_http::header::HeaderValue;
 use actix_http::{BoxedPayloadStream, ConnectionType, Method, Payload, Request, Response, StatusCode};
 use actix_web::dev::{Service, ServiceResponse};
-use actix_web::rt::net::TcpStream;
 use actix_web::web::{Bytes, BytesMut};
 use futures_util::Stream;
-use std::future::{poll_fn, Future};
+use std::future::poll_fn;
 use std::io;
 use std::pin::{pin, Pin};
 use std::rc::Rc;
@@ -29,7 +29,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::sync::oneshot;
 
 /// Largest read from the socket at once. Client frames are at most 16 KiB and mostly far smaller;
 /// actix-ws's decoder gathers a frame that spans reads.
@@ -37,50 +36,28 @@ const READ_CHUNK: usize = 4096;
 
 /// Serves one upgrade request on its connection: the app answers it and the answer is written. For a
 /// `101 Switching Protocols` the socket stays open: its reads feed the request's body and its writes are
-/// the socket writer's, until the socket's loop ends; then what the client still sends is read out
-/// ([`linger`]). Errors of the connection end it quietly (the client went away); the app's errors become
-/// their responses, as on any request.
-///
-/// Not an async fn: that would keep the request and connection it is given in its state, beside the
-/// handshake they move into, for the socket's whole life (this future sits in the connection's task).
-pub fn serve<S, B>(
-    app: Rc<S>,
-    req: Request,
-    framed: Framed<TcpStream, Codec>,
-) -> impl Future<Output = Result<(), actix_web::Error>>
-where
-    S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
-    B: MessageBody + 'static,
-{
-    // Boxed: the handshake's state (the app's future, the response) is large and lasts a moment.
-    let handshake = Box::pin(handshake(app, req, framed));
-    async move {
-        if let Some(read_back) = handshake.await {
-            linger(read_back).await;
-        }
-        Ok(())
-    }
-}
-
-/// Answers the upgrade request; for a socket that is now open, the channel its read half comes back on
-/// when the socket's loop is done with it.
-async fn handshake<S, B>(
+/// the socket writer's; this task (actix-http's connection task, with the dispatcher's state inline) ends
+/// here, and the connection's place under the cap travels with the socket ([`super::connection`]). When
+/// the socket's loop is done, what the client still sends is read out ([`linger`]). Errors of the
+/// connection end it quietly (the client went away); the app's errors become their responses, as on any
+/// request.
+pub async fn serve<S, B>(
     app: Rc<S>,
     mut req: Request,
-    framed: Framed<TcpStream, Codec>,
-) -> Option<oneshot::Receiver<OwnedReadHalf>>
+    framed: Framed<Connection, Codec>,
+) -> Result<(), actix_web::Error>
 where
     S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
     B: MessageBody + 'static,
 {
     copy_header_values(&mut req);
     let FramedParts { io, mut codec, read_buf, .. } = framed.into_parts();
+    let (io, place) = io.into_parts();
     let (read, mut write) = io.into_split();
-    let (give_back, read_back) = oneshot::channel();
     // Bytes the client sent right behind its handshake (frames sent before the 101 arrived) come first.
     let early = (!read_buf.is_empty()).then(|| read_buf.freeze());
     let head_only = req.method() == Method::HEAD;
-    let body: BoxedPayloadStream = Box::pin(SocketBody { early, read: Some(read), give_back: Some(give_back) });
+    let body: BoxedPayloadStream = Box::pin(SocketBody { early, read: Some(read), place: Some(place) });
     let (req, _) = req.replace_payload(Payload::Stream { payload: body });
     let response: Response<BoxBody> = match app.call(req).await {
         Ok(response) => Response::from(response).map_into_boxed_body(),
@@ -96,25 +73,24 @@ where
     let mut encoded = BytesMut::new();
     if let Err(err) = codec.encode(Message::Item((head, body.size())), &mut encoded) {
         tracing::debug!(%err, "encoding a handed-over response head");
-        return None;
+        return Ok(());
     }
     let body = (!head_only).then_some(body);
     if let Err(err) = write_out(&mut write, encoded.freeze(), body).await {
         tracing::debug!(%err, "a handed-over connection ended");
-        return None;
+        return Ok(());
     }
     match handover {
-        // The socket's own loop writes from now on, and ends the sending side when it is done; its read
-        // side comes back once the loop is over.
-        Some(Handover(writer)) if upgraded => writer.send(write).is_ok().then_some(read_back),
+        // The socket's own loop writes from now on, and ends the sending side when it is done; the read
+        // side is its request body's, read out once the loop drops it.
+        Some(Handover(writer)) if upgraded => {
+            let _ = writer.send(write);
+        }
         _ => {
             let _ = write.shutdown().await;
-            drop(write);
-            // Nothing holds the request's body long after its response: the bound is only a safeguard.
-            let _ = tokio::time::timeout(LINGER, linger(read_back)).await;
-            None
         }
     }
+    Ok(())
 }
 
 /// Gives the request's header values their own memory. actix-http parses without copying: the values
@@ -168,26 +144,22 @@ const LINGER: Duration = Duration::from_secs(1);
 
 /// Reads out what the client still sends once this side has said its last (FIN sent), until it closes
 /// too or [`LINGER`] passes: closing a socket with unread input makes the kernel send RST, and a client
-/// that gets RST may lose the last frames (a close frame with its code) before reading them. The read
-/// half comes back when the request's body is dropped (a socket loop holds it for its life).
-async fn linger(read_back: oneshot::Receiver<OwnedReadHalf>) {
-    let Ok(mut read) = read_back.await else { return };
-    // Boxed, as the buffer: this future waits in every open socket's connection task, the reading only
-    // at its end.
-    let read_out = tokio::time::timeout(LINGER, async move {
-        let mut sink = vec![0u8; LINGER_CHUNK];
-        while matches!(read.read(&mut sink).await, Ok(n) if n > 0) {}
-    });
-    let _ = Box::pin(read_out).await;
+/// that gets RST may lose the last frames (a close frame with its code) before reading them. Started when
+/// the request's body is dropped (a socket loop holds it for its life); the connection keeps its place
+/// under the cap until then.
+async fn linger(mut read: OwnedReadHalf, place: Option<Place>) {
+    let mut sink = [0u8; LINGER_CHUNK];
+    let _ = tokio::time::timeout(LINGER, async { while matches!(read.read(&mut sink).await, Ok(n) if n > 0) {} }).await;
+    drop(place);
 }
 
 /// A handed-over request's body: what came behind the handshake, then the socket itself, read only
 /// when the reader asks (so a socket loop that stops reading stops the socket being read). Dropped, it
-/// gives the socket back for [`linger`].
+/// reads the socket out in a task of its own ([`linger`]).
 struct SocketBody {
     early: Option<Bytes>,
     read: Option<OwnedReadHalf>,
-    give_back: Option<oneshot::Sender<OwnedReadHalf>>,
+    place: Option<Place>,
 }
 
 impl Stream for SocketBody {
@@ -214,8 +186,10 @@ impl Stream for SocketBody {
 
 impl Drop for SocketBody {
     fn drop(&mut self) {
-        if let (Some(read), Some(give_back)) = (self.read.take(), self.give_back.take()) {
-            let _ = give_back.send(read);
+        let Some(read) = self.read.take() else { return };
+        // Outside a runtime (the process is ending) there is nothing to linger for.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(linger(read, self.place.take()));
         }
     }
 }

@@ -10,6 +10,7 @@ mod auth;
 mod body_guard;
 mod business_hours;
 mod caller;
+mod connection;
 mod conversations;
 mod data_protection;
 mod error;
@@ -41,6 +42,7 @@ mod widget_commands;
 
 pub use body_guard::check_body;
 pub use caller::{caller_event, origin, user_event, Caller};
+pub use connection::OpenConnections;
 pub use error::ApiError;
 pub use identity::{bearer_token, client_ip, AdminAccess, DashboardUser, SetupSession, SESSION_COOKIE};
 pub use json_object::JsonObject;

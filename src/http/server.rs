@@ -3,14 +3,18 @@
 //! over a connection asking to upgrade ([`super::handover`]), so an open WebSocket keeps no HTTP
 //! buffers.
 
+use super::connection::OpenConnections;
 use super::{check_body, configure, handover, trace_request};
 use crate::state::AppState;
 use actix_http::body::MessageBody;
-use actix_http::HttpService;
+use actix_http::error::DispatchError;
+use actix_http::{HttpService, Protocol};
 use actix_server::Server;
-use actix_service::{fn_factory, fn_service, map_config, IntoServiceFactory, ServiceFactory};
+use actix_service::{fn_factory, fn_service, map_config, IntoServiceFactory, ServiceFactory, ServiceFactoryExt};
 use actix_web::dev::{AppConfig, ServiceRequest, ServiceResponse};
+use actix_web::rt::net::TcpStream;
 use actix_web::{middleware, web, App};
+use std::io;
 use std::net::TcpListener;
 use std::rc::Rc;
 use std::time::Duration;
@@ -48,14 +52,21 @@ fn app(
 
 /// Serves the app on `listener` with one worker per core; the returned server runs once awaited. OS
 /// signals are left to the caller (sockets must be told to reconnect before the listener stops).
-pub fn serve(listener: TcpListener, state: web::Data<AppState>, limits: Limits) -> std::io::Result<Server> {
+///
+/// `open` counts the connections, HTTP and WebSocket, to `limits.max_connections` at once.
+pub fn serve(
+    listener: TcpListener,
+    state: web::Data<AppState>,
+    limits: Limits,
+    open: OpenConnections,
+) -> std::io::Result<Server> {
     let workers = workers();
     let addr = listener.local_addr()?;
     let builder = Server::build();
     let stopping = builder.graceful_shutdown_signal();
     let builder = builder
         .workers(workers)
-        // The cap is per worker.
+        // Per worker, and only while a connection is in actix-http's hands: `open` is the cap over all.
         .max_concurrent_connections(limits.max_connections.div_ceil(workers).max(1))
         .shutdown_timeout(limits.shutdown_grace_seconds)
         .disable_signals();
@@ -65,7 +76,22 @@ pub fn serve(listener: TcpListener, state: web::Data<AppState>, limits: Limits) 
         let handed_over = app(state.clone()).into_factory();
         let handed_over_config = config.clone();
         let stopping = stopping.clone();
-        HttpService::build()
+        let open = open.clone();
+        let admit = fn_service(move |io: TcpStream| {
+            // Socket frames are small and latency-bound: sent at once, not held back by Nagle's algorithm
+            // until the client acknowledges the previous one (issue 14: the floor sets it too).
+            let _ = io.set_nodelay(true);
+            let peer = io.peer_addr().ok();
+            let admitted = open.admit(io);
+            async move {
+                // Over the cap, the connection is closed at once (actix-server's own cap, above, makes HTTP
+                // connections wait in the backlog instead, but it does not count sockets that left it).
+                let connection =
+                    admitted.ok_or_else(|| DispatchError::Io(io::Error::other("connection cap reached")))?;
+                Ok((connection, Protocol::Http1, peer))
+            }
+        });
+        let http = HttpService::build()
             // Idle keep-alive connections close as soon as the server starts stopping.
             .graceful_shutdown_signal(move || {
                 let stopping = stopping.clone();
@@ -73,9 +99,6 @@ pub fn serve(listener: TcpListener, state: web::Data<AppState>, limits: Limits) 
             })
             .client_request_timeout(limits.header_timeout)
             .client_disconnect_timeout(Duration::from_secs(1))
-            // Socket frames are small and latency-bound: sent at once, not held back by Nagle's algorithm
-            // until the client acknowledges the previous one (issue 14: the floor sets it too).
-            .tcp_nodelay(true)
             .local_addr(addr)
             .upgrade(fn_factory(move || {
                 let app = handed_over.new_service(handed_over_config.clone());
@@ -84,8 +107,8 @@ pub fn serve(listener: TcpListener, state: web::Data<AppState>, limits: Limits) 
                     Ok::<_, ()>(fn_service(move |(req, framed)| handover::serve(app.clone(), req, framed)))
                 }
             }))
-            .finish(map_config(app(state.clone()).into_factory(), move |_| config.clone()))
-            .tcp()
+            .finish(map_config(app(state.clone()).into_factory(), move |_| config.clone()));
+        admit.and_then(http)
     })?;
     Ok(builder.run())
 }

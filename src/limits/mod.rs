@@ -9,9 +9,11 @@
 //! shared check fails open, logged). The per-source and login budgets are per node: an abuser spread
 //! over N nodes gets N budgets, still bounded.
 
+mod admitted;
 mod shared;
 pub mod slots;
 
+pub use admitted::Admitted;
 pub use shared::SharedCounters;
 pub use slots::SlotTable;
 

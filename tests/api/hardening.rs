@@ -330,6 +330,54 @@ async fn widget_from(app: &TestApp, from: &str, key: &str) -> Socket {
     Socket { ws }
 }
 
+/// Whether a fresh connection gets an answer to `GET /healthz` (one refused is closed unanswered).
+async fn answered(app: &TestApp) -> bool {
+    let Ok(mut stream) = TcpStream::connect(host(&app.address)).await else { return false };
+    let request = format!("GET /healthz HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", host(&app.address));
+    if stream.write_all(request.as_bytes()).await.is_err() {
+        return false;
+    }
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer)).await;
+    matches!(read, Ok(Ok(_))) && answer.starts_with(b"HTTP/1.1 200")
+}
+
+/// Open WebSockets count against `MAX_CONNECTIONS` with the HTTP connections, though they leave the task
+/// that accepted them at their upgrade: at the cap a new connection is closed unanswered, and a socket
+/// that closes makes room.
+async fn open_sockets_count_against_the_connection_cap(backend: Backend) {
+    let Some(app) = spawn_tuned(backend, |c| c.max_connections = 8).await else { return };
+    let tenant = app.new_tenant(&["chatbot"]).await;
+    let key = app.chat_key(&tenant).await;
+    use futures_util::StreamExt;
+    // The test client keeps idle HTTP connections of its own, which the server may close meanwhile: open
+    // sockets until one is refused, until the sockets alone fill the cap and nothing more is answered.
+    let url = app.ws_url(&format!("/ws/widget?product_key={key}"));
+    let mut sockets = Vec::new();
+    loop {
+        while let Ok(Ok((ws, _))) =
+            tokio::time::timeout(Duration::from_secs(5), tokio_tungstenite::connect_async(url.as_str())).await
+        {
+            let mut socket = Socket { ws };
+            socket.recv_type("welcome").await;
+            sockets.push(socket);
+            assert!(sockets.len() <= 8, "more sockets than the cap allows");
+        }
+        if !answered(&app).await {
+            break;
+        }
+    }
+    assert!(sockets.len() >= 3, "only {} sockets before the cap", sockets.len());
+    let mut closed = sockets.pop().expect("a socket");
+    closed.ws.close(None).await.expect("closes");
+    while closed.ws.next().await.is_some() {}
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !answered(&app).await {
+        assert!(Instant::now() < deadline, "a closed socket's place was not given back");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 async fn one_source_cannot_spend_the_license_budget(backend: Backend) {
     let Some(app) = spawn_tuned(backend, |c| {
         c.license_rate_per_second = 100;
@@ -484,6 +532,7 @@ crate::on_both_stores!(
     sockets_per_visitor_and_new_conversations_per_source_are_capped,
     bodies_are_held_to_their_documented_limits,
     password_guessing_is_slowed_per_address_and_per_email,
+    open_sockets_count_against_the_connection_cap,
 );
 
 /// SIGTERM on a real node: every socket gets 1012 ("reconnect"), `/readyz` turns 503 first, and the

@@ -3,7 +3,7 @@
 
 use super::stall_guard::StallGuard;
 use crate::domain::client_address;
-use crate::limits::RateLimits;
+use crate::limits::{Admitted, RateLimits};
 use crate::shutdown::Shutdown;
 use hyper::body::{Body, Incoming};
 use hyper::header::{HeaderMap, HeaderValue};
@@ -11,13 +11,9 @@ use hyper::server::conn::http1;
 use hyper::service::Service;
 use hyper::{Request, Response, Uri};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use std::io;
 use std::net::IpAddr;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// What the listener refuses: connections beyond a total and per source address, and clients that
 /// do not finish their request headers in time (slowloris); and how it tells a request's client address.
@@ -99,51 +95,12 @@ pub(super) async fn accept<S, B>(
             let stream = StallGuard::new(stream, crate::ws::driver::SEND_TIMEOUT);
             // hyper's connection future ends at a websocket upgrade while the socket lives on in
             // engineioxide: the caps go with the stream, so they count the socket until it closes.
-            let stream = Admitted { io: stream, _held: (permit, slot) };
+            let stream = Admitted::new(stream, (permit, slot));
             let served = http.serve_connection(TokioIo::new(stream), service).with_upgrades().await;
             if let Err(err) = served {
                 tracing::debug!(%err, "Socket.IO connection ended with an error");
             }
         });
-    }
-}
-
-/// A connection with what admitted it (its listener permit and its source's slot), released when the
-/// connection is dropped: after an upgrade that is when the websocket closes, not when hyper lets go.
-struct Admitted<S, H> {
-    io: S,
-    _held: H,
-}
-
-impl<S: AsyncRead + Unpin, H: Unpin> AsyncRead for Admitted<S, H> {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_read(cx, buf)
-    }
-}
-
-impl<S: AsyncWrite + Unpin, H: Unpin> AsyncWrite for Admitted<S, H> {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_shutdown(cx)
     }
 }
 
