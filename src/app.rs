@@ -212,7 +212,7 @@ impl Application {
                 usage.flush(),
             );
             // actix-server waits for the HTTP connections it still serves; sockets left its count at their
-            // upgrade, so their closes (and lingers) are waited for here.
+            // upgrade, so their closes (and lingers) are waited for here (they run on its workers).
             if !open.drained(grace).await {
                 tracing::warn!("connections still open at the end of the shutdown grace");
             }

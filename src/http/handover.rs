@@ -53,6 +53,7 @@ where
     copy_header_values(&mut req);
     let FramedParts { io, mut codec, read_buf, .. } = framed.into_parts();
     let (io, place) = io.into_parts();
+    let place = place.handed_over();
     let (read, mut write) = io.into_split();
     // Bytes the client sent right behind its handshake (frames sent before the 101 arrived) come first.
     let early = (!read_buf.is_empty()).then(|| read_buf.freeze());
