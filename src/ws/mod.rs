@@ -1,7 +1,8 @@
 //! The socket loops once upgraded (the upgrade handlers are HTTP handlers, `http::sockets`). Each
-//! WebSocket is one `select!` loop over inbound frames, its bounded outbound queue and a heartbeat
-//! ([`driver`]: keep-alive, send timeout and closes, shared by both loops); it writes its frames straight
-//! to the connection ([`writer`]), talks to the actors by message and cleans up in one place.
+//! WebSocket is one `select!` loop over inbound frames, what it is to forward (bus events, conversation
+//! updates) and a heartbeat ([`driver`]: keep-alive, send timeout and closes, shared by both loops); it
+//! writes its frames straight to the connection ([`writer`], each send bounded by the timeout), talks to
+//! the actors by message and cleans up in one place.
 
 pub mod dashboard;
 pub mod driver;

@@ -23,7 +23,7 @@ impl WidgetSession {
             Err((code, message)) => return self.refuse(code, message, None).await,
         };
         if matches!(frame, ClientFrame::Ping) {
-            return self.send(ServerFrame::Pong.to_text()).await;
+            return self.send(&ServerFrame::Pong.to_text()).await;
         }
         let allowed = self.limits.allow_source_frame(self.source)
             && self.limits.allow_visitor_frame(&self.license, self.visitor_id.as_str()).await;
@@ -147,7 +147,7 @@ impl WidgetSession {
             return self.refuse("csat_unavailable", "there is no conversation to rate".into(), None).await;
         };
         match addr.send(Rate { rating, comment }).await {
-            Ok(Ok(true)) => self.send(ServerFrame::CsatSaved.to_text()).await,
+            Ok(Ok(true)) => self.send(&ServerFrame::CsatSaved.to_text()).await,
             Ok(Ok(false)) => {
                 let message = "only a closed conversation can be rated, and only once".to_owned();
                 self.refuse("csat_unavailable", message, None).await

@@ -218,16 +218,16 @@ impl WidgetSession {
                 biased;
                 update = next_update(&mut self.updates) => match update {
                     Some(update) => if let Some(frame) = self.update_frame(&update)? {
-                        self.send(frame).await?;
+                        self.send(&frame).await?;
                         metrics::counter!(crate::telemetry::DELIVERIES, "transport" => "widget").increment(1);
                     },
                     None => return Err(End::Close(too_slow())),
                 },
                 Some(push) = pushes.next() => {
-                    self.send(push.to_string()).await?;
+                    self.send(&push).await?;
                 }
                 Some((ack, suspended)) = in_flight.next(), if !in_flight.0.is_empty() => {
-                    self.send(ack).await?;
+                    self.send(&ack).await?;
                     if suspended {
                         return Err(close(CloseCode::Policy, "the license is suspended"));
                     }
@@ -242,8 +242,7 @@ impl WidgetSession {
                     return Err(End::Close(restarting()));
                 }
                 _ = &mut suspension => {
-                    let reason = CloseReason { code: CloseCode::Policy, description: Some("the license is suspended".into()) };
-                    return Err(End::Close(reason));
+                    return Err(close(CloseCode::Policy, "the license is suspended"));
                 }
                 beat = keep_alive.beat() => {
                     beat.map_err(End::Close)?;
@@ -274,12 +273,12 @@ impl WidgetSession {
     }
 
     async fn refuse(&mut self, code: &str, message: String, client_msg_id: Option<&str>) -> Result<(), End> {
-        self.send(ServerFrame::Error { code, message, client_msg_id }.to_text()).await
+        self.send(&ServerFrame::Error { code, message, client_msg_id }.to_text()).await
     }
 
     /// Sends one frame; a client that does not take it within [`SEND_TIMEOUT`](crate::ws::driver::SEND_TIMEOUT) is cut off.
-    async fn send(&mut self, text: String) -> Result<(), End> {
-        Ok(self.ws.text(&text).await?)
+    async fn send(&mut self, text: &str) -> Result<(), End> {
+        Ok(self.ws.text(text).await?)
     }
 }
 

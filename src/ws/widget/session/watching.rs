@@ -1,8 +1,7 @@
 //! What the visitor sees of its conversation: the welcome, the replay of what it missed (live updates
 //! held back meanwhile, then deduplicated by number), and the live updates themselves.
 
-use super::Updates;
-use super::{close, unavailable, End, WidgetSession};
+use super::{close, unavailable, End, Updates, WidgetSession};
 use crate::actors::{ConversationActor, ConversationUpdate, Watch, WATCHER_QUEUE};
 use crate::domain::{ConversationId, MessageKind};
 use crate::store::Conversation;
@@ -35,7 +34,7 @@ impl WidgetSession {
             agent_read_seq: snapshot.as_ref().map_or(0, |c| c.agent_read_seq),
         }
         .to_text();
-        self.send(welcome).await?;
+        self.send(&welcome).await?;
         if let Some(conversation) = snapshot {
             // A client cannot have seen more than exists; a larger number would hide new messages.
             self.replay(last_seq.min(conversation.last_seq)).await?;
@@ -84,7 +83,7 @@ impl WidgetSession {
                 .map_err(|e| unavailable(&e))?;
             for message in &page {
                 if message.kind != MessageKind::Note {
-                    self.send(ServerFrame::Message { from: message.sender, message }.to_text()).await?;
+                    self.send(&ServerFrame::Message { from: message.sender, message }.to_text()).await?;
                 }
                 self.delivered_seq = message.seq;
             }
