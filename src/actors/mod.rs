@@ -13,7 +13,7 @@ mod tenant;
 pub use agent::{agent_conversation, agent_member, agent_message, AgentError, Teammate};
 pub use conversation::{
     CaptureLead, ConversationActor, ConversationUpdate, Erase, MergeMetadata, Post, Rate, RateReply, Read, Remote,
-    SetAssignee, SetStatus, Settle, SharedWriter, Typing, Unwatch, Watch, WATCHER_QUEUE,
+    SetAssignee, SetStatus, Settle, SharedOpener, SharedWriter, Typing, Unwatch, Watch, WATCHER_QUEUE,
 };
 pub use outbound::{Destination, Dispatch};
 pub use presence::Presence;

@@ -8,7 +8,7 @@ use super::{client_ip, resolve_widget_key, ApiError};
 use crate::actors::CaptureLead;
 use crate::domain::{Channel, Lead, LeadAnswers, LicenseKey, ProductKey, VisitorToken, WidgetConfig};
 use crate::state::AppState;
-use crate::store::{Conversation, StoreError};
+use crate::store::{Conversation, NewConversation, StoreError};
 use actix_web::{middleware, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
@@ -109,9 +109,14 @@ async fn visitor_conversation(
             retry_after: 60,
         });
     }
-    let metadata = json!({ "product_key": key.as_str() });
-    let opened =
-        state.registry.open_conversation(license, Channel::Widget, &visitor_id_of(token), Some(token), &metadata).await;
+    let new = NewConversation {
+        license: license.clone(),
+        channel: Channel::Widget,
+        contact_id: visitor_id_of(token),
+        visitor_token: Some(token.clone()),
+        metadata: json!({ "product_key": key.as_str() }),
+    };
+    let opened = state.registry.open_conversation(new).await;
     match opened {
         Ok((conversation, _)) => Ok(conversation),
         // The visitor's socket (on any node) opened it meanwhile.

@@ -44,6 +44,21 @@ pub struct Conversation {
     pub lead: Option<serde_json::Value>,
 }
 
+/// What starts a conversation ([`Store::create_conversations`]).
+#[derive(Debug, Clone)]
+pub struct NewConversation {
+    /// The tenant.
+    pub license: LicenseKey,
+    /// Where the contact writes from.
+    pub channel: Channel,
+    /// Visitor id, PSID or phone number.
+    pub contact_id: ContactId,
+    /// The widget visitor's resume secret (one conversation per token and license).
+    pub visitor_token: Option<VisitorToken>,
+    /// UTM parameters, page context and channel details.
+    pub metadata: serde_json::Value,
+}
+
 pub(super) const CONVERSATION_COLUMNS: &str = "id, license_key, channel, contact_id, status, metadata, \
      last_seq, agent_read_seq, visitor_read_seq, created_at, updated_at, assignee_id, csat_rating, csat_comment, lead";
 
@@ -73,7 +88,7 @@ pub(super) fn conversation_from_row(row: &AnyRow) -> StoreResult<Conversation> {
 }
 
 impl Store {
-    /// Starts a conversation with a contact.
+    /// Starts a conversation with a contact (a batch of one of [`Store::create_conversations`]).
     pub async fn create_conversation(
         &self,
         license: &LicenseKey,
@@ -82,31 +97,56 @@ impl Store {
         visitor_token: Option<&VisitorToken>,
         metadata: &serde_json::Value,
     ) -> StoreResult<Conversation> {
+        let new = NewConversation {
+            license: license.clone(),
+            channel,
+            contact_id: contact_id.clone(),
+            visitor_token: visitor_token.cloned(),
+            metadata: metadata.clone(),
+        };
+        let mut created = self.create_conversations(std::slice::from_ref(&new)).await?;
+        created.pop().unwrap_or_else(|| Err(StoreError::Corrupt("a conversation's insert answered nothing".into())))
+    }
+
+    /// Starts conversations in one transaction: one commit (on SQLite one sync of the journal) for all.
+    /// Answers each in order: the conversation, or [`StoreError::Duplicate`] when its visitor token
+    /// already has one (opened earlier, or earlier in this batch). Fails whole only for the transaction.
+    pub async fn create_conversations(&self, new: &[NewConversation]) -> StoreResult<Vec<StoreResult<Conversation>>> {
         let now = now_millis();
-        let mut tx = self.pool().begin().await.context("create_conversation")?;
-        let row = sqlx::query(&format!(
-            "INSERT INTO conversations (id, license_key, channel, contact_id, visitor_token, status, metadata,
-                 created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, 'open', $6, $7, $7) RETURNING {CONVERSATION_COLUMNS}"
-        ))
-        .bind(ConversationId::generate().as_str().to_owned())
-        .bind(license.as_str().to_owned())
-        .bind(channel.as_str())
-        .bind(contact_id.as_str().to_owned())
-        .bind(visitor_token.map(|t| t.as_str().to_owned()))
-        .bind(metadata.to_string())
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await
-        .context("create_conversation")?;
-        let conversation = conversation_from_row(&row)?;
-        let opened = [(WebhookEvent::ChatOpened, json!({ "reopened": false }))];
-        let announced = self.announce(&mut tx, license, &conversation.id, &opened).await?;
-        tx.commit().await.context("create_conversation")?;
+        let mut tx = self.pool().begin().await.context("create_conversations")?;
+        let mut answers = Vec::with_capacity(new.len());
+        let mut announced = false;
+        for new in new {
+            // DO NOTHING rather than a unique violation, which would abort the whole transaction.
+            let row = sqlx::query(&format!(
+                "INSERT INTO conversations (id, license_key, channel, contact_id, visitor_token, status, metadata,
+                     created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, 'open', $6, $7, $7) ON CONFLICT DO NOTHING RETURNING {CONVERSATION_COLUMNS}"
+            ))
+            .bind(ConversationId::generate().as_str().to_owned())
+            .bind(new.license.as_str().to_owned())
+            .bind(new.channel.as_str())
+            .bind(new.contact_id.as_str().to_owned())
+            .bind(new.visitor_token.as_ref().map(|t| t.as_str().to_owned()))
+            .bind(new.metadata.to_string())
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await
+            .context("create_conversations")?;
+            let Some(row) = row else {
+                answers.push(Err(StoreError::Duplicate));
+                continue;
+            };
+            let conversation = conversation_from_row(&row)?;
+            let opened = [(WebhookEvent::ChatOpened, json!({ "reopened": false }))];
+            announced |= self.announce(&mut tx, &new.license, &conversation.id, &opened).await?;
+            answers.push(Ok(conversation));
+        }
+        tx.commit().await.context("create_conversations")?;
         if announced {
             self.outbox_committed();
         }
-        Ok(conversation)
+        Ok(answers)
     }
 
     /// The license's conversation `id`.

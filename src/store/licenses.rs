@@ -107,6 +107,8 @@ impl Store {
                 .fetch_optional(self.pool())
                 .await
                 .context("set_license_status")?;
+        // Keys are cached with their license's status; a status change is rare enough to clear them all.
+        self.product_keys.invalidate_all();
         row.as_ref().map(license_from_row).transpose()
     }
 }

@@ -39,7 +39,7 @@ mod widget_configs;
 pub use api_keys::{ApiKeyRecord, NewApiKey, ResolvedApiKey};
 pub use append::{AppendOutcome, ConversationAppend};
 pub use audit::{AuditCursor, AuditEntry, AuditFilter, NewAuditEntry};
-pub use conversations::Conversation;
+pub use conversations::{Conversation, NewConversation};
 pub use delivery::ProviderMessage;
 pub use delivery_attempts::{outcome as attempt_outcome, DeliveryAttempt};
 pub use erasure::ErasedContact;
@@ -67,6 +67,8 @@ use sqlx::migrate::Migrator;
 use sqlx::{AnyPool, Executor, Row};
 use std::time::Duration;
 
+/// Most product keys [`product_keys::KeyCache`] holds (a few hundred bytes each).
+const PRODUCT_KEYS_CACHED: u64 = 10_000;
 /// How long webhook deliveries are retried unless configured: a day.
 const DEFAULT_WEBHOOK_RETRY_MS: i64 = 24 * 3600 * 1000;
 
@@ -179,6 +181,8 @@ pub struct Store {
     webhook_retry_ms: i64,
     /// Woken after a commit that wrote to the webhook outbox, so this node's worker sends at once.
     outbox_written: std::sync::Arc<tokio::sync::Notify>,
+    /// Product keys recently looked up (widget handshakes).
+    product_keys: product_keys::KeyCache,
 }
 
 impl Store {
@@ -228,6 +232,7 @@ impl Store {
             postgres: !is_sqlite,
             webhook_retry_ms: DEFAULT_WEBHOOK_RETRY_MS,
             outbox_written: std::sync::Arc::default(),
+            product_keys: product_keys::key_cache(PRODUCT_KEYS_CACHED),
         })
     }
 

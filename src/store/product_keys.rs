@@ -4,6 +4,8 @@ use super::{parse_column, Context, Store, StoreError, StoreResult};
 use crate::domain::{now_millis, LicenseKey, LicenseStatus, Product, ProductKey};
 use serde::Serialize;
 use sqlx::{any::AnyRow, Row};
+use std::sync::Arc;
+use std::time::Duration;
 
 /// A stored product key.
 #[derive(Debug, Clone, Serialize)]
@@ -39,6 +41,35 @@ fn key_from_row(row: &AnyRow) -> StoreResult<ProductKeyRecord> {
     })
 }
 
+/// A product key with its license's status, if the key exists.
+pub type KeyAndStatus = Option<(ProductKeyRecord, LicenseStatus)>;
+
+/// How long a looked-up key is answered from memory. This node's own revocations and license status
+/// changes clear it at once; another node's (or the CLI's, behind the server's back) reach this node's
+/// handshakes within this time. A socket opened meanwhile is still refused at its first message,
+/// whose commit checks the license itself.
+pub const KEY_CACHE_TTL: Duration = Duration::from_secs(2);
+
+/// Product keys recently looked up, with their license's status. A reconnect storm (every widget of a
+/// site reopening its socket after a deploy) then asks the engine once a key rather than once a socket,
+/// and its handshakes do not queue on the pool, each holding its connection's buffers meanwhile (at
+/// 8,000 widgets connecting at once, that queue was most of the process's peak memory and left its heap
+/// fragmented). It lives in the store so that the store's own writes clear it.
+pub(super) type KeyCache = moka::future::Cache<ProductKey, (ProductKeyRecord, LicenseStatus)>;
+
+/// An empty [`KeyCache`] of at most `capacity` keys.
+pub(super) fn key_cache(capacity: u64) -> KeyCache {
+    moka::future::Cache::builder().max_capacity(capacity).time_to_live(KEY_CACHE_TTL).build()
+}
+
+/// Why a key's read put nothing in the cache.
+enum Miss {
+    /// No such key: not cached, so a key issued a moment later is found at once.
+    Unknown,
+    /// The engine failed.
+    Failed(StoreError),
+}
+
 const KEY_COLUMNS: &str = "product_key, license_key, product, status, created_at";
 
 impl Store {
@@ -70,12 +101,26 @@ impl Store {
         rows.iter().map(key_from_row).collect()
     }
 
-    /// Looks a key up by its text, whatever its tenant, with its license's status in one read: how a widget
-    /// finds its license and whether it may chat.
-    pub async fn product_key_and_license_status(
-        &self,
-        key: &ProductKey,
-    ) -> StoreResult<Option<(ProductKeyRecord, LicenseStatus)>> {
+    /// Looks a key up by its text, whatever its tenant, with its license's status: how a widget finds its
+    /// license and whether it may chat. Answered from [`KeyCache`] when it was asked within
+    /// [`KEY_CACHE_TTL`]; concurrent misses of one key make one read.
+    pub async fn product_key_and_license_status(&self, key: &ProductKey) -> StoreResult<KeyAndStatus> {
+        let read = async { self.read_product_key(key).await.map_err(Miss::Failed)?.ok_or(Miss::Unknown) };
+        match self.product_keys.try_get_with_by_ref(key, read).await {
+            Ok(found) => Ok(Some(found)),
+            Err(miss) => match Arc::try_unwrap(miss) {
+                Ok(Miss::Failed(err)) => Err(err),
+                Ok(Miss::Unknown) => Ok(None),
+                Err(shared) if matches!(*shared, Miss::Unknown) => Ok(None),
+                // A failure shared by the lookups that waited on one read: each asks the store itself, so
+                // each gets its own error, or the answer once the store is back.
+                Err(_) => self.read_product_key(key).await,
+            },
+        }
+    }
+
+    /// The key and its license's status, read from the engine (one statement).
+    async fn read_product_key(&self, key: &ProductKey) -> StoreResult<KeyAndStatus> {
         let row = sqlx::query(
             "SELECT k.product_key, k.license_key, k.product, k.status, k.created_at, l.status AS license_status
              FROM product_keys k JOIN licenses l ON l.license_key = k.license_key WHERE k.product_key = $1",
@@ -116,6 +161,7 @@ impl Store {
         .execute(self.pool())
         .await
         .context("revoke_product_key")?;
+        self.product_keys.invalidate(key).await;
         Ok(done.rows_affected() > 0)
     }
 }

@@ -101,10 +101,26 @@ async fn bad_product_keys_are_refused_before_upgrade(backend: Backend) {
         let response = app.client.get(app.url(&format!("/ws/widget?product_key={key}"))).send().await.expect("sent");
         expect_error(response, status, code).await;
     }
+    // A socket on the key first: the key is looked up (and kept a moment) before it is revoked.
+    app.widget(&chat, None).await.recv_type("welcome").await;
     expect_status(app.delete_as(&format!("/api/products/keys/{chat}"), &tenant.token).await, StatusCode::NO_CONTENT)
         .await;
     let revoked = app.client.get(app.url(&format!("/ws/widget?product_key={chat}"))).send().await.expect("sent");
     expect_error(revoked, StatusCode::FORBIDDEN, "product_key_revoked").await;
+}
+
+/// A widget handshake follows its license's status at once, though its key was just looked up.
+async fn widget_keys_follow_their_license_at_once(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else { return };
+    let tenant = app.new_tenant(&["chatbot"]).await;
+    let key = app.chat_key(&tenant).await;
+    app.widget(&key, None).await.recv_type("welcome").await;
+    let status = |action: &str| format!("/api/admin/licenses/{}/{action}", tenant.license_key);
+    expect_status(app.post_as(&status("suspend"), ADMIN_TOKEN, &json!({})).await, StatusCode::OK).await;
+    let handshake = || app.client.get(app.url(&format!("/ws/widget?product_key={key}"))).send();
+    expect_error(handshake().await.expect("sent"), StatusCode::FORBIDDEN, "license_suspended").await;
+    expect_status(app.post_as(&status("activate"), ADMIN_TOKEN, &json!({})).await, StatusCode::OK).await;
+    app.widget(&key, None).await.recv_type("welcome").await;
 }
 
 async fn bad_frames_get_error_frames_and_oversize_closes(backend: Backend) {
@@ -321,6 +337,7 @@ crate::on_both_stores!(
     resent_client_msg_id_is_stored_once,
     reconnecting_visitor_gets_what_it_missed_in_order_once,
     bad_product_keys_are_refused_before_upgrade,
+    widget_keys_follow_their_license_at_once,
     bad_frames_get_error_frames_and_oversize_closes,
     flooding_visitor_is_rate_limited,
     typing_read_receipts_and_status_reach_the_visitor,

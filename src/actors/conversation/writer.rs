@@ -52,12 +52,7 @@ impl SharedWriter {
 
     /// Stores `append` in the next shared commit; answers once that commit is done.
     pub(super) async fn append(&self, append: ConversationAppend) -> BatchAnswer {
-        let stopped = || StoreError::Corrupt("the shared writer stopped before storing".into());
-        let (reply, answer) = oneshot::channel();
-        if self.queue.send(Request { append, reply }).await.is_err() {
-            return Err(stopped());
-        }
-        answer.await.unwrap_or_else(|_| Err(stopped()))
+        super::opener::ask(&self.queue, |reply| Request { append, reply }, "writer").await
     }
 }
 

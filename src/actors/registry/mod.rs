@@ -4,10 +4,10 @@
 mod relay;
 
 use super::message_rate::MessageRate;
-use super::{ConversationActor, Dispatch, Presence, Settle, SharedWriter, TenantActor};
+use super::{ConversationActor, Dispatch, Presence, Settle, SharedOpener, SharedWriter, TenantActor};
 use crate::bus::{Activity, Event, SharedBus};
-use crate::domain::{Channel, ContactId, ConversationId, LicenseKey, VisitorToken};
-use crate::store::{Conversation, Store, StoreError};
+use crate::domain::{Channel, ContactId, ConversationId, LicenseKey};
+use crate::store::{Conversation, NewConversation, Store, StoreError};
 use actix::prelude::*;
 use dashmap::DashMap;
 use std::collections::HashMap;
@@ -36,6 +36,7 @@ struct Inner {
     store: Store,
     /// Commits every conversation's batches together (one transaction for many conversations).
     writer: SharedWriter,
+    opener: SharedOpener,
     bus: SharedBus,
     dispatch: Arc<dyn Dispatch>,
     presence: Presence,
@@ -58,15 +59,17 @@ impl Registry {
         threads: usize,
         idle_after: Duration,
     ) -> std::io::Result<Self> {
-        // One more arbiter than asked, the writer's alone: a shared commit is the node's one serial lane
-        // (one at a time on SQLite), so its steps must not queue behind actors' mailboxes.
+        // One more arbiter than asked, the shared writer's and opener's alone: a shared commit is the node's
+        // one serial lane (one at a time on SQLite), so its steps must not queue behind actors' mailboxes.
         let mut arbiters = spawn_arbiters(threads.max(1) + 1)?;
         let own = arbiters.pop().ok_or_else(|| std::io::Error::other("no actor arbiter started"))?;
         let writer = SharedWriter::start(store.clone(), &own);
+        let opener = SharedOpener::start(store.clone(), &own);
         let registry = Self {
             inner: Arc::new(Inner {
                 store,
                 writer,
+                opener,
                 bus,
                 dispatch,
                 presence,
@@ -128,16 +131,12 @@ impl Registry {
     /// Starts a conversation in the store, announces it, and spawns its actor.
     pub async fn open_conversation(
         &self,
-        license: &LicenseKey,
-        channel: Channel,
-        contact_id: &ContactId,
-        visitor_token: Option<&VisitorToken>,
-        metadata: &serde_json::Value,
+        new: NewConversation,
     ) -> Result<(Conversation, Addr<ConversationActor>), StoreError> {
-        let conversation =
-            self.inner.store.create_conversation(license, channel, contact_id, visitor_token, metadata).await?;
+        let (license, channel) = (new.license.clone(), new.channel);
+        let conversation = self.inner.opener.open(new).await?;
         self.inner.bus.publish(
-            license,
+            &license,
             Event::Activity(Activity::ConversationOpened { conversation_id: conversation.id.clone(), channel }),
         );
         let addr = self.spawn_conversation(conversation.clone());
@@ -245,7 +244,14 @@ impl Registry {
             return Ok(existing.id);
         }
         let metadata = serde_json::json!({ "account_id": account_id });
-        match self.open_conversation(license, channel, contact_id, None, &metadata).await {
+        let new = NewConversation {
+            license: license.clone(),
+            channel,
+            contact_id: contact_id.clone(),
+            visitor_token: None,
+            metadata,
+        };
+        match self.open_conversation(new).await {
             Ok((conversation, _)) => Ok(conversation.id),
             // A concurrent webhook for the same new contact won: use its conversation.
             Err(StoreError::Duplicate) => self

@@ -6,7 +6,7 @@ use super::{close, unavailable, End, InFlight, Refusal, WidgetSession};
 use crate::actors::{ConversationActor, MergeMetadata, Post, Rate, Read, Typing};
 use crate::domain::{parse_client_msg_id, parse_message_text, Channel, MessageKind, Sender, MAX_CSAT_COMMENT_CHARS};
 use crate::error::ApiError;
-use crate::store::{Appended, NewMessage, StoreError};
+use crate::store::{Appended, NewConversation, NewMessage, StoreError};
 use crate::ws::widget::frames::{parse_client_frame, ClientFrame, ServerFrame};
 use actix::{Addr, MailboxError};
 use actix_ws::CloseCode;
@@ -114,11 +114,14 @@ impl WidgetSession {
             serde_json::Value::from(self.product_key.as_str()),
         )]);
         metadata.extend(std::mem::take(&mut self.pending_context));
-        let metadata = serde_json::Value::Object(metadata);
-        let opened = self
-            .registry
-            .open_conversation(&self.license, Channel::Widget, &self.visitor_id, Some(&self.visitor_token), &metadata)
-            .await;
+        let new = NewConversation {
+            license: self.license.clone(),
+            channel: Channel::Widget,
+            contact_id: self.visitor_id.clone(),
+            visitor_token: Some(self.visitor_token.clone()),
+            metadata: serde_json::Value::Object(metadata),
+        };
+        let opened = self.registry.open_conversation(new).await;
         let (id, addr) = match opened {
             Ok((conversation, addr)) => (conversation.id, addr),
             // Another tab of this visitor (on any node) opened it first: join that conversation.
