@@ -8,6 +8,7 @@ pub mod dashboard;
 pub mod driver;
 pub mod frame_guard;
 pub mod recovery;
+pub mod relay;
 pub mod socketio;
 pub mod widget;
 pub mod writer;
