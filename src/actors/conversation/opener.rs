@@ -87,7 +87,10 @@ async fn commit(store: &Store, news: &[NewConversation]) -> Vec<StoreResult<Conv
         Ok(answers) => return answers,
         Err(err) => err,
     };
-    if news.len() == 1 || matches!(err, StoreError::Unavailable { .. }) {
+    if news.len() == 1 {
+        return vec![Err(err)];
+    }
+    if matches!(err, StoreError::Unavailable { .. }) {
         return news.iter().map(|_| Err(err.for_another_waiter())).collect();
     }
     tracing::warn!(%err, conversations = news.len(), "a shared open failed; opening each conversation alone");

@@ -36,6 +36,7 @@ struct Inner {
     store: Store,
     /// Commits every conversation's batches together (one transaction for many conversations).
     writer: SharedWriter,
+    /// Writes new conversations together (one transaction for all those asked for meanwhile).
     opener: SharedOpener,
     bus: SharedBus,
     dispatch: Arc<dyn Dispatch>,
