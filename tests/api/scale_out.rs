@@ -112,6 +112,31 @@ async fn logout_on_one_node_is_refused_on_another_at_once() {
     expect_error(b.app.get_as("/api/auth/me", &tenant.token).await, StatusCode::UNAUTHORIZED, "unauthorized").await;
 }
 
+/// A node answers widget handshakes from keys it looked up in the last 2 s: a key revoked on another
+/// node is refused here once that has passed (and at once on the node that revoked it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_revoked_on_one_node_is_refused_on_another_within_the_cache_time() {
+    let Some(cluster) = Cluster::new().await else { return };
+    let (a, b) = (cluster.node("a", &[]).await, cluster.node("b", &[]).await);
+    let tenant = a.app.new_tenant(&["chatbot"]).await;
+    let key = a.app.chat_key(&tenant).await;
+    b.app.widget(&key, None).await.recv_type("welcome").await;
+    let handshake = |app: &TestApp| app.client.get(app.url(&format!("/ws/widget?product_key={key}"))).send();
+    expect_status(a.app.delete_as(&format!("/api/products/keys/{key}"), &tenant.token).await, StatusCode::NO_CONTENT)
+        .await;
+    expect_error(handshake(&a.app).await.expect("sent"), StatusCode::FORBIDDEN, "product_key_revoked").await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let answer = handshake(&b.app).await.expect("sent");
+        if answer.status() == StatusCode::FORBIDDEN {
+            expect_error(answer, StatusCode::FORBIDDEN, "product_key_revoked").await;
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "node b still opens the revoked key after 5 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_visitors_rate_limit_spans_nodes() {
     let Some(cluster) = Cluster::new().await else { return };
