@@ -14,9 +14,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::broadcast;
 
+/// A relay's key: the bus it reads (by address: a process normally has one) and the license.
+type RelayKey = (usize, LicenseKey);
+
 thread_local! {
-    /// This thread's relays, by license.
-    static RELAYS: RefCell<HashMap<LicenseKey, broadcast::Sender<Arc<BusEvent>>>> = RefCell::new(HashMap::new());
+    /// This thread's relays.
+    static RELAYS: RefCell<HashMap<RelayKey, broadcast::Sender<Arc<BusEvent>>>> = RefCell::new(HashMap::new());
 }
 
 /// Receives the events of `license` published from now on, through this thread's relay for it (started
@@ -24,25 +27,22 @@ thread_local! {
 /// the bus's own receivers: bounded by [`TOPIC_CAPACITY`]; if the relay itself falls that far behind the
 /// bus, every receiver of it ends `Closed` (their clients reconnect and recover from their position).
 pub fn subscribe(bus: &SharedBus, license: &LicenseKey) -> broadcast::Receiver<Arc<BusEvent>> {
+    let key = (Arc::as_ptr(bus).cast::<()>() as usize, license.clone());
     RELAYS.with_borrow_mut(|relays| {
-        if let Some(relay) = relays.get(license) {
+        if let Some(relay) = relays.get(&key) {
             return relay.subscribe();
         }
         let (to, receiver) = broadcast::channel(TOPIC_CAPACITY);
         // Subscribed to the bus here, before the caller reads what it missed: nothing falls between.
-        tokio::task::spawn_local(relay(bus.subscribe(license), to.clone(), license.clone()));
-        relays.insert(license.clone(), to);
+        tokio::task::spawn_local(relay(bus.subscribe(license), to.clone(), key.clone()));
+        relays.insert(key, to);
         receiver
     })
 }
 
 /// Passes `from`'s events to `to` until `to` has no receiver left (seen at the next event) or the bus
 /// is gone or left this relay behind; then forgets it, so the next subscriber starts a fresh one.
-async fn relay(
-    mut from: broadcast::Receiver<Arc<BusEvent>>,
-    to: broadcast::Sender<Arc<BusEvent>>,
-    license: LicenseKey,
-) {
+async fn relay(mut from: broadcast::Receiver<Arc<BusEvent>>, to: broadcast::Sender<Arc<BusEvent>>, key: RelayKey) {
     // A lag or the bus's end (an `Err`) ends the relay like its last receiver's going does.
     while let Ok(event) = from.recv().await {
         if to.send(event).is_err() {
@@ -50,7 +50,7 @@ async fn relay(
         }
     }
     // No await since the send that found no receiver: none can have subscribed since, on this thread.
-    RELAYS.with_borrow_mut(|relays| relays.remove(&license));
+    RELAYS.with_borrow_mut(|relays| relays.remove(&key));
 }
 
 #[cfg(test)]
