@@ -55,13 +55,13 @@ async fn widget(
     let key = ProductKey::parse(&query.product_key)?;
     let record = resolve_widget_key(&state.store, &key).await?;
     let license = record.license_key;
-    // A token that is not one we issued starts a new visitor, as an unknown one does.
-    let (visitor_token, resume) = match query.visitor_token.as_deref().and_then(|t| VisitorToken::parse(t).ok()) {
-        Some(token) => {
-            let resume = state.store.conversation_by_visitor(&license, &token).await?;
-            (token, resume)
-        }
-        None => (VisitorToken::generate(), None),
+    // A token that is not one we issued starts a new visitor. A well-formed one is looked up once the
+    // socket is open, so a storm of returning visitors does not queue on the store before the upgrade,
+    // each holding its connection's buffers (as product-key lookups once did); an unknown one has nothing
+    // to resume and keeps its token.
+    let (visitor_token, resuming) = match query.visitor_token.as_deref().and_then(|t| VisitorToken::parse(t).ok()) {
+        Some(token) => (token, true),
+        None => (VisitorToken::generate(), false),
     };
     let source = client_ip(&req, state.trust_x_forwarded_for);
     let source_slot = state.limits.source_connections.take(source).ok_or_else(too_many_connections)?;
@@ -87,10 +87,8 @@ async fn widget(
     };
     let session = Box::new(WidgetSession::new(upgraded.session, upgraded.stream, visitor, context));
     let last_seq = query.last_seq.unwrap_or(0).max(0);
-    // Only the id travels: what the task captures, it holds for the socket's whole life.
-    let resume = resume.map(|c| c.id);
     actix_web::rt::spawn(async move {
-        session.run(resume, last_seq).await;
+        session.run(resuming, last_seq).await;
         // The slots are given back when the socket is gone.
         drop((source_slot, visitor_slot));
     });

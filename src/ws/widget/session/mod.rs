@@ -167,12 +167,12 @@ impl WidgetSession {
         }
     }
 
-    /// Greets, replays what the visitor missed in `resume` (the visitor's conversation, if it has one),
-    /// then serves until the socket ends.
+    /// Greets, replays what the visitor missed (when `resuming`: in the conversation its token has, if
+    /// any), then serves until the socket ends.
     ///
     /// Boxed: an async fn keeps its arguments for its whole life beside what it moves them into, and this
     /// one lives as long as the socket.
-    pub async fn run(mut self: Box<Self>, resume: Option<ConversationId>, last_seq: i64) {
+    pub async fn run(mut self: Box<Self>, resuming: bool, last_seq: i64) {
         let tenant = self.registry.tenant(&self.license);
         let mut suspensions = tenant.send(VisitorConnected { visitor_id: self.visitor_id.clone() }).await.ok();
         let status = tenant.send(WidgetTeamStatus).await.unwrap_or_default();
@@ -187,7 +187,7 @@ impl WidgetSession {
         let (_membership, pushes) = self.hub.join(&self.license, &self.visitor_id);
         let mut pushes = pushes.into_stream();
         // Boxed: the welcome and replay run once, and their state would otherwise stay in the task.
-        let end = match Box::pin(self.start(resume, last_seq, team)).await {
+        let end = match Box::pin(self.start(resuming, last_seq, team)).await {
             // Borrowed, not moved: an async fn keeps what it is given beside what it unpacks it into.
             Ok(()) => self.serve(&mut suspensions, &mut pushes).await,
             Err(end) => Err(end),

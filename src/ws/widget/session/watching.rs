@@ -11,14 +11,13 @@ use actix_ws::CloseCode;
 use futures_util::StreamExt;
 
 impl WidgetSession {
-    pub(super) async fn start(
-        &mut self,
-        resume: Option<ConversationId>,
-        last_seq: i64,
-        team: super::TeamStatus,
-    ) -> Result<(), End> {
-        let snapshot = match resume {
-            Some(id) => self.watch_existing(&id).await?,
+    pub(super) async fn start(&mut self, resuming: bool, last_seq: i64, team: super::TeamStatus) -> Result<(), End> {
+        let resume = match resuming {
+            true => self.store.conversation_by_visitor(&self.license, &self.visitor_token).await,
+            false => Ok(None),
+        };
+        let snapshot = match resume.map_err(|e| super::unavailable(&e))? {
+            Some(conversation) => self.watch_existing(&conversation.id).await?,
             None => None,
         };
         let welcome = ServerFrame::Welcome {
