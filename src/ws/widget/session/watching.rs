@@ -12,11 +12,12 @@ use futures_util::StreamExt;
 
 impl WidgetSession {
     pub(super) async fn start(&mut self, resuming: bool, last_seq: i64, team: super::TeamStatus) -> Result<(), End> {
-        let resume = match resuming {
-            true => self.store.conversation_by_visitor(&self.license, &self.visitor_token).await,
-            false => Ok(None),
+        let resume = if resuming {
+            self.store.conversation_by_visitor(&self.license, &self.visitor_token).await.map_err(|e| unavailable(&e))?
+        } else {
+            None
         };
-        let snapshot = match resume.map_err(|e| super::unavailable(&e))? {
+        let snapshot = match resume {
             Some(conversation) => self.watch_existing(&conversation.id).await?,
             None => None,
         };
