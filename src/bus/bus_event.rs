@@ -20,6 +20,7 @@ pub struct BusEvent {
     data: OnceLock<Value>,
     frame: OnceLock<String>,
     socketio_data: OnceLock<Value>,
+    socketio_frame: OnceLock<String>,
 }
 
 impl BusEvent {
@@ -34,6 +35,7 @@ impl BusEvent {
             data: OnceLock::new(),
             frame: OnceLock::new(),
             socketio_data: OnceLock::new(),
+            socketio_frame: OnceLock::new(),
         }
     }
 
@@ -86,6 +88,15 @@ impl BusEvent {
             data
         })
     }
+
+    /// The Socket.IO event packet, `42["name",data]` ([`Self::socketio_data`]), as Socket.IO's WebSocket
+    /// transport sends it in one text frame.
+    pub fn socketio_frame(&self) -> &str {
+        self.socketio_frame.get_or_init(|| {
+            let packet = serde_json::to_string(&(self.name, self.socketio_data())).unwrap_or_default();
+            format!("42{packet}")
+        })
+    }
 }
 
 #[cfg(test)]
@@ -108,6 +119,8 @@ mod tests {
         assert_eq!(placed.socketio_data()["_offset"], 7);
         assert_eq!(placed.socketio_data()["_epoch"], "e1");
         assert_eq!(placed.socketio_data()["type"], "visitor_presence");
+        let packet: Value = serde_json::from_str(placed.socketio_frame().strip_prefix("42").unwrap_or_default())?;
+        assert_eq!(packet, json!(["activity:new", placed.socketio_data()]));
         Ok(())
     }
 }

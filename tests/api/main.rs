@@ -41,6 +41,7 @@ mod scale_out;
 mod security;
 mod shared_commits;
 mod slow_consumers;
+mod socketio_wire;
 mod team;
 mod two_factor;
 mod usage;

@@ -1,11 +1,13 @@
-//! Socket.IO (v5 protocol, websocket and polling) for dashboards, served by socketioxide on its own
-//! listener (`SOCKETIO_PORT`) and its own tokio runtime in this process: socketioxide is a tower
-//! service and does not mount inside actix-web. It shares the registry, the bus and the authenticator.
+//! Socket.IO (v5 protocol, websocket and polling) for dashboards on its own listener (`SOCKETIO_PORT`)
+//! and its own tokio runtime in this process. It shares the registry, the bus and the authenticator.
 //!
 //! A client connects with `io(url, {auth: {token, offset?, epoch?}})`; a bad token gets `connect_error`
-//! with a reason. An accepted socket joins `license:<key>` only, once it has been sent what it missed
-//! since `{offset, epoch}` ([`crate::ws::recovery`]). One [`bridge`] task per license with sockets on this
-//! node forwards the license's bus events to them; a socket whose bounded queue is full is disconnected.
+//! with a reason. A client that connects straight over a WebSocket (what dashboards and the load tests do)
+//! is served by [`native`]: one task per socket, like a plain dashboard. Long polling (and a polling
+//! session's upgrade) is served by socketioxide, a tower service that does not mount inside actix-web: an
+//! accepted socket joins `license:<key>` only, once it has been sent what it missed since `{offset,
+//! epoch}` ([`crate::ws::recovery`]), and one [`bridge`] task per license with such sockets on this node
+//! forwards the license's bus events to them; a socket whose bounded queue is full is disconnected.
 //! Each event's data carries `_offset` and `_epoch` (see [`crate::bus::BusEvent::socketio_data`]).
 
 use crate::actors::{DashboardPresence, Registry, Teammate};
@@ -15,12 +17,20 @@ use crate::domain::LicenseKey;
 use crate::domain::UserId;
 use crate::shutdown::Shutdown;
 use bridge::{Admission, Bridges};
+use futures_util::future::Either;
+use futures_util::TryFutureExt;
+use http_body_util::Either as EitherBody;
+use hyper::body::Incoming;
+use hyper::service::Service;
+use hyper::Request;
 use hyper_util::service::TowerToHyperService;
 use serde::Deserialize;
+use serde_json::Value;
 use socketioxide::extract::{Extension, SocketRef, State, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::socket::DisconnectReason;
 use socketioxide::SocketIo;
+use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tower_http::cors::CorsLayer;
@@ -28,6 +38,7 @@ use tower_http::cors::CorsLayer;
 mod bridge;
 mod emits;
 mod listener;
+mod native;
 mod stall_guard;
 
 pub use listener::ListenerCaps;
@@ -46,6 +57,9 @@ pub struct SocketIoState {
     limits: Arc<crate::limits::RateLimits>,
     bridges: Arc<Bridges>,
     io: Arc<OnceLock<SocketIo>>,
+    bus: SharedBus,
+    shutdown: Shutdown,
+    native: Arc<native::NativeCounts>,
 }
 
 /// Who a socket belongs to, set by the auth middleware.
@@ -62,16 +76,19 @@ struct Dashboard {
 #[derive(Clone, Default)]
 pub struct SocketIoCounts {
     io: Arc<OnceLock<SocketIo>>,
+    native: Arc<native::NativeCounts>,
 }
 
 impl SocketIoCounts {
     /// Open sockets on this node, of one license or of all.
     pub fn sockets(&self, license: Option<&LicenseKey>) -> usize {
-        let Some(io) = self.io.get() else { return 0 };
-        match license {
-            Some(license) => io.within(room(license)).sockets().len(),
-            None => io.sockets().len(),
-        }
+        let native = self.native.sockets(license);
+        let Some(io) = self.io.get() else { return native };
+        native
+            + match license {
+                Some(license) => io.within(room(license)).sockets().len(),
+                None => io.sockets().len(),
+            }
     }
 }
 
@@ -88,7 +105,7 @@ pub fn serve(
 ) -> anyhow::Result<SocketIoCounts> {
     listener.set_nonblocking(true)?;
     let counts = SocketIoCounts::default();
-    let io = counts.io.clone();
+    let (io, native) = (counts.io.clone(), counts.native.clone());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads.max(1))
         .thread_name("socketio")
@@ -96,8 +113,9 @@ pub fn serve(
         .build()?;
     std::thread::Builder::new().name("socketio-accept".into()).spawn(move || {
         runtime.block_on(async move {
-            let bridges = Arc::new(Bridges::new(bus, io.clone()));
-            let state = SocketIoState { auth, registry, limits: caps.limits.clone(), bridges, io };
+            let bridges = Arc::new(Bridges::new(bus.clone(), io.clone()));
+            let limits = caps.limits.clone();
+            let state = SocketIoState { auth, registry, limits, bridges, io, bus, shutdown: shutdown.clone(), native };
             if let Err(err) = run(listener, state, caps, shutdown).await {
                 tracing::error!(%err, "the Socket.IO listener stopped");
             }
@@ -125,8 +143,16 @@ async fn run(
     io.ns("/", on_connect.with(listen).with(authenticate));
     let _ = state.io.set(io.clone());
     // Dashboards live on other origins; the polling transport needs CORS (tokens travel in the auth payload).
-    let service =
-        TowerToHyperService::new(tower::ServiceBuilder::new().layer(CorsLayer::permissive()).service(service));
+    let engine = TowerToHyperService::new(tower::ServiceBuilder::new().layer(CorsLayer::permissive()).service(service));
+    let native_state = state.clone();
+    let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+        if native::wants(&request) {
+            let answer = native::upgrade(request, native_state.clone()).map(EitherBody::Right);
+            Either::Left(std::future::ready(Ok(answer)))
+        } else {
+            Either::Right(engine.call(request).map_ok(|answer| answer.map(EitherBody::Left)))
+        }
+    });
     listener::accept(tokio::net::TcpListener::from_std(listener)?, service, &caps, &shutdown).await;
     // Every socket gets a disconnect (clients reconnect elsewhere); the listener is closed by now.
     io.close().await;
@@ -150,15 +176,24 @@ struct Refused(String);
 /// Connect middleware: a valid, unrevoked token or `connect_error`.
 async fn authenticate(
     socket: SocketRef,
-    TryData(payload): TryData<AuthPayload>,
+    TryData(payload): TryData<Value>,
     State(state): State<SocketIoState>,
 ) -> Result<(), Refused> {
-    let payload =
-        payload.map_err(|_| Refused("authentication required: connect with io(url, { auth: { token } })".into()))?;
-    let claims = state.auth.validate(&payload.token).await.map_err(|e| Refused(e.to_string()))?;
     let source = socket.req_parts().extensions.get::<listener::ClientAddr>().map(|client| client.0);
     // Every request through our listener carries it; unspecified matches no allow-list entry.
     let source = source.unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+    let dashboard = authorize(&state, payload.ok(), source).await?;
+    socket.extensions.insert(dashboard);
+    Ok(())
+}
+
+/// Who a connect's auth payload from `source` belongs to: a valid, unrevoked token allowed from there, or
+/// why not (the client's `connect_error`).
+async fn authorize(state: &SocketIoState, auth: Option<Value>, source: IpAddr) -> Result<Dashboard, Refused> {
+    let payload = auth
+        .and_then(|auth| serde_json::from_value::<AuthPayload>(auth).ok())
+        .ok_or_else(|| Refused("authentication required: connect with io(url, { auth: { token } })".into()))?;
+    let claims = state.auth.validate(&payload.token).await.map_err(|e| Refused(e.to_string()))?;
     // The code leads the message, so clients can tell an address refusal from a bad token.
     state.auth.admit(&claims, source, Access::Full).await.map_err(|e| {
         let refusal = crate::error::ApiError::from(e);
@@ -166,18 +201,14 @@ async fn authenticate(
     })?;
     let teammate = Teammate { license: claims.license_key, id: claims.sub, role: claims.role };
     let resume = Position::from_client(payload.offset, payload.epoch);
-    socket.extensions.insert(Dashboard { teammate, jti: claims.jti, resume });
-    Ok(())
+    Ok(Dashboard { teammate, jti: claims.jti, resume })
 }
 
 /// Connect middleware, after [`authenticate`]: the emit handlers are in place before the client hears it
 /// is connected. socketioxide sends the connect packet and only then spawns the connect handler, so a
 /// client that emitted at once could find no handler yet: its emit was dropped and its ack never came.
 async fn listen(socket: SocketRef) -> Result<(), Refused> {
-    socket.on("message:send", emits::on_message_send);
-    socket.on("conversation:close", emits::on_close);
-    socket.on("typing", emits::on_typing);
-    socket.on("conversation:assign", emits::on_assign);
+    emits::listen(&socket);
     Ok(())
 }
 

@@ -1,0 +1,282 @@
+//! One native Socket.IO dashboard socket: Engine.IO's open, Socket.IO's connect with the auth payload
+//! (refused with `connect_error`, and the client may try again on the same connection), then the same life
+//! as a plain dashboard: what it missed since `{offset, epoch}`, the notice, and the license's live events,
+//! each as a `42["name",data]` frame encoded once for every socket. Emits are answered through their acks
+//! while events keep flowing; a heartbeat pings every [`PING_INTERVAL`].
+
+use super::packet::{self, Inbound};
+use crate::actors::DashboardPresence;
+use crate::bus::{BusEvent, Cursor, Event};
+use crate::telemetry::SocketGauge;
+use crate::ws::driver::{CLOSE_RESTART, CLOSE_TOO_SLOW, SEND_TIMEOUT};
+use crate::ws::recovery::Recovery;
+use crate::ws::socketio::{emits, Dashboard, SocketIoState};
+use futures_util::future::BoxFuture;
+use futures_util::stream::FuturesUnordered;
+use futures_util::{SinkExt, StreamExt};
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
+use serde_json::{json, Value};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::broadcast::{self, error::RecvError};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
+use tokio_tungstenite::WebSocketStream;
+
+/// How often the server pings (Engine.IO's `pingInterval`).
+pub(super) const PING_INTERVAL: Duration = Duration::from_secs(25);
+/// How long a ping may go unanswered (Engine.IO's `pingTimeout`).
+pub(super) const PING_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a client has to send its Socket.IO connect after the open packet (socketioxide's default).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(45);
+/// Largest message a client may send (Engine.IO's `maxPayload`).
+pub(super) const MAX_PAYLOAD: usize = 64 * 1024;
+
+type Ws = WebSocketStream<TokioIo<Upgraded>>;
+/// An emit being answered: its ack id (if the client waits for one) and the answer.
+type Answer = BoxFuture<'static, Option<(u64, Value)>>;
+
+/// How a socket ended: the close frame to send, if the client can still take one, and the metric label.
+struct Ending {
+    close: Option<CloseFrame>,
+    label: &'static str,
+}
+
+impl Ending {
+    fn gone() -> Self {
+        Self { close: None, label: "client" }
+    }
+
+    fn closing(code: CloseCode, reason: &'static str, label: &'static str) -> Self {
+        Self { close: Some(CloseFrame { code, reason: reason.into() }), label }
+    }
+}
+
+/// A native Socket.IO connection.
+pub(super) struct Connection {
+    ws: Ws,
+    state: SocketIoState,
+}
+
+impl Connection {
+    /// Serves the upgraded `connection` from `source` until it ends.
+    pub(super) async fn start(connection: Upgraded, state: SocketIoState, source: IpAddr) {
+        let config = WebSocketConfig::default()
+            // Dashboards send small frames: a 1 KiB read buffer (grown for a larger one) rather than 128 KiB.
+            .read_buffer_size(1024)
+            .write_buffer_size(0)
+            .max_message_size(Some(MAX_PAYLOAD))
+            .max_frame_size(Some(MAX_PAYLOAD));
+        let ws = WebSocketStream::from_raw_socket(TokioIo::new(connection), Role::Server, Some(config)).await;
+        // Boxed: the socket lives as long as the client stays, and an async fn keeps its arguments.
+        Box::new(Self { ws, state }).run(source).await;
+    }
+
+    async fn run(mut self: Box<Self>, source: IpAddr) {
+        let ending = match Box::pin(self.handshake(source)).await {
+            Ok(dashboard) => self.serve(dashboard).await,
+            Err(ending) => ending,
+        };
+        if let Some(close) = ending.close {
+            let _ = tokio::time::timeout(SEND_TIMEOUT, self.ws.close(Some(close))).await;
+        }
+    }
+
+    /// Engine.IO's open, then Socket.IO's connect: the authorized dashboard, or how the socket ended.
+    async fn handshake(&mut self, source: IpAddr) -> Result<Dashboard, Ending> {
+        let interval = PING_INTERVAL.as_millis();
+        self.send(packet::open(&new_id(), interval, PING_TIMEOUT.as_millis(), MAX_PAYLOAD)).await?;
+        let deadline = tokio::time::Instant::now() + CONNECT_TIMEOUT;
+        loop {
+            let frame = match tokio::time::timeout_at(deadline, self.ws.next()).await {
+                Err(_) => return Err(Ending::closing(CloseCode::Policy, "no Socket.IO connect in time", "timeout")),
+                Ok(frame) => frame,
+            };
+            let text = match read(frame)? {
+                Some(text) => text,
+                None => continue,
+            };
+            match Inbound::parse(&text) {
+                Inbound::Connect { namespace, .. } if namespace != "/" => {
+                    self.send(packet::connect_error(&namespace, "Invalid namespace")).await?;
+                }
+                Inbound::Connect { auth, .. } => match super::super::authorize(&self.state, auth, source).await {
+                    Ok(dashboard) => {
+                        self.send(packet::connected(&new_id())).await?;
+                        return Ok(dashboard);
+                    }
+                    Err(refused) => self.send(packet::connect_error("/", &refused.to_string())).await?,
+                },
+                Inbound::Ping => self.send(packet::PONG.into()).await?,
+                Inbound::Close => return Err(Ending::gone()),
+                Inbound::Malformed(why) => return Err(Ending::closing(CloseCode::Protocol, why, "protocol")),
+                _ => {}
+            }
+        }
+    }
+
+    /// The connected dashboard's life: presence, recovery, then live events and emits until it ends.
+    async fn serve(&mut self, dashboard: Dashboard) -> Ending {
+        let license = dashboard.teammate.license.clone();
+        let member = dashboard.teammate.id.clone();
+        // Subscribed before the catch-up: the live events overlap it, and the cursor skips the overlap.
+        let events = self.state.bus.subscribe(&license);
+        let catch_up = self.state.bus.catch_up(&license, dashboard.resume.as_ref()).await;
+        let tenant = self.state.registry.tenant(&license);
+        tenant.do_send(DashboardPresence { member: member.clone(), connected: true });
+        self.state.native.opened(&license);
+        let mut gauge = SocketGauge::open("socketio");
+        let now = catch_up.now().cloned();
+        let recovery = Recovery::plan(catch_up, &member, now);
+        // Boxed: the replay runs once, and its state would otherwise stay in the task for the socket's life.
+        let ending = match Box::pin(self.replay(&recovery)).await {
+            Err(ending) => ending,
+            Ok(()) => self.live(dashboard, events, recovery.into_cursor()).await,
+        };
+        gauge.set_reason(ending.label);
+        self.state.native.closed(&license);
+        tenant.do_send(DashboardPresence { member, connected: false });
+        ending
+    }
+
+    /// Sends the missed events, then `recovery:ready` (or just `recovery:reset`).
+    async fn replay(&mut self, recovery: &Recovery) -> Result<(), Ending> {
+        for event in &recovery.missed {
+            self.send(event.socketio_frame().to_owned()).await?;
+        }
+        self.send(packet::event(recovery.notice.0, &recovery.notice.1)).await
+    }
+
+    /// Forwards the license's events after `cursor` and answers emits until the socket ends.
+    async fn live(
+        &mut self,
+        dashboard: Dashboard,
+        mut events: broadcast::Receiver<Arc<BusEvent>>,
+        mut cursor: Cursor,
+    ) -> Ending {
+        let mut answers: Option<FuturesUnordered<Answer>> = None;
+        let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + PING_INTERVAL, PING_INTERVAL);
+        let mut last_heard = Instant::now();
+        // Made once, not each time round: waiting on a signal every socket shares takes a lock.
+        let stopping = self.state.shutdown.triggered();
+        tokio::pin!(stopping);
+        loop {
+            tokio::select! {
+                event = events.recv() => match event {
+                    Ok(event) if event.event.revokes(&dashboard.jti) => {
+                        let _ = self.send(packet::DISCONNECT.into()).await;
+                        return Ending::closing(CloseCode::Normal, "session revoked", "revoked");
+                    }
+                    Ok(event) if matches!(event.event, Event::SessionRevoked { .. }) => {}
+                    Ok(event) if !cursor.advance(&event) || !event.event.is_for(&dashboard.teammate.id) => {}
+                    Ok(event) => {
+                        if let Err(ending) = self.send(event.socketio_frame().to_owned()).await {
+                            return ending;
+                        }
+                        metrics::counter!(crate::telemetry::DELIVERIES, "transport" => "socketio").increment(1);
+                        metrics::histogram!(crate::telemetry::FANOUT_SECONDS, "transport" => "socketio")
+                            .record(event.received.elapsed().as_secs_f64());
+                    }
+                    // The license's topic keeps a bounded backlog; falling off its end means the client is too slow.
+                    Err(RecvError::Lagged(_)) => return too_slow(),
+                    Err(RecvError::Closed) => return restarting(),
+                },
+                frame = self.ws.next() => {
+                    last_heard = Instant::now();
+                    let text = match read(frame) {
+                        Err(ending) => return ending,
+                        Ok(None) => continue,
+                        Ok(Some(text)) => text,
+                    };
+                    match Inbound::parse(&text) {
+                        Inbound::Event { ack, name, data } => {
+                            let (state, teammate) = (self.state.clone(), dashboard.teammate.clone());
+                            let answer = async move {
+                                let answer = emits::answer(&state, &teammate, &name, data).await;
+                                ack.map(|id| (id, answer))
+                            };
+                            answers.get_or_insert_with(FuturesUnordered::new).push(Box::pin(answer));
+                        }
+                        Inbound::Binary { ack: Some(id) } => {
+                            let refusal = json!({ "ok": false, "error": { "code": "invalid_payload", "message": "binary attachments are not accepted" } });
+                            if let Err(ending) = self.send(packet::ack(id, &refusal)).await {
+                                return ending;
+                            }
+                        }
+                        Inbound::Ping => if let Err(ending) = self.send(packet::PONG.into()).await { return ending },
+                        Inbound::Close => return Ending::gone(),
+                        Inbound::Malformed(why) => return Ending::closing(CloseCode::Protocol, why, "protocol"),
+                        // Pongs only prove the client alive; a second connect is ignored, as socketioxide does.
+                        _ => {}
+                    }
+                }
+                Some(answered) = next_answer(&mut answers) => {
+                    if let Some((id, answer)) = answered {
+                        if let Err(ending) = self.send(packet::ack(id, &answer)).await {
+                            return ending;
+                        }
+                    }
+                }
+                _ = &mut stopping => return restarting(),
+                _ = heartbeat.tick() => {
+                    if last_heard.elapsed() > PING_INTERVAL + PING_TIMEOUT {
+                        return Ending::closing(CloseCode::Away, "ping timeout", "timeout");
+                    }
+                    if let Err(ending) = self.send(packet::PING.into()).await {
+                        return ending;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes one text frame, waiting at most [`SEND_TIMEOUT`] for a client that stopped reading.
+    async fn send(&mut self, text: String) -> Result<(), Ending> {
+        match tokio::time::timeout(SEND_TIMEOUT, self.ws.send(Message::text(text))).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(Ending::gone()),
+            // Its buffers are full: there is no room for a close either.
+            Err(_) => Err(Ending { close: None, label: "too_slow" }),
+        }
+    }
+}
+
+/// A frame's text; `None` for frames without any (pings, pongs, binary attachments); `Err` once the
+/// connection ends.
+fn read(frame: Option<Result<Message, WsError>>) -> Result<Option<Utf8Bytes>, Ending> {
+    match frame {
+        Some(Ok(Message::Text(text))) => Ok(Some(text)),
+        Some(Ok(Message::Close(_))) | None => Err(Ending::gone()),
+        Some(Ok(_)) => Ok(None),
+        Some(Err(WsError::Capacity(_))) => {
+            Err(Ending::closing(CloseCode::Size, "messages are limited to 64 KiB", "too_large"))
+        }
+        Some(Err(_)) => Err(Ending::gone()),
+    }
+}
+
+/// The next answered emit; pending while none is being answered.
+async fn next_answer(answers: &mut Option<FuturesUnordered<Answer>>) -> Option<Option<(u64, Value)>> {
+    match answers {
+        Some(answers) if !answers.is_empty() => answers.next().await,
+        _ => std::future::pending().await,
+    }
+}
+
+fn too_slow() -> Ending {
+    Ending::closing(CloseCode::from(CLOSE_TOO_SLOW), "too slow: the client stopped reading", "too_slow")
+}
+
+fn restarting() -> Ending {
+    Ending::closing(CloseCode::from(CLOSE_RESTART), "the server is restarting; reconnect", "restart")
+}
+
+/// A random id for an Engine.IO session or a Socket.IO socket (20 URL-safe characters, as Socket.IO's).
+fn new_id() -> String {
+    use base64::Engine;
+    let bytes: [u8; 15] = rand::random();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
