@@ -123,6 +123,15 @@ async fn agents_reply_over_socketio(backend: Backend) {
     let foreign = agent.emit_with_ack("message:send", json!({ "conversation_id": "0".repeat(32), "text": "x" })).await;
     assert_eq!(foreign["error"]["code"], "not_found", "{foreign}");
 
+    // Over long polling too (served by socketioxide rather than natively), and an unknown event is answered.
+    let mut polling =
+        SioProbe::connect(Client::Node, &app.socketio_url, Some(&tenant.token), "polling").await.connected().await;
+    let unknown = polling.emit_with_ack("conversation:archive", json!({ "conversation_id": conversation_id })).await;
+    assert_eq!(unknown["error"]["code"], "unknown_event", "{unknown}");
+    let typing =
+        polling.emit_with_ack("typing", json!({ "conversation_id": conversation_id, "is_typing": false })).await;
+    assert_eq!(typing["ok"], true, "{typing}");
+
     let closed = agent.emit_with_ack("conversation:close", json!({ "conversation_id": conversation_id })).await;
     assert_eq!(closed["conversation"]["status"], "closed", "{closed}");
     assert_eq!(visitor.recv_type("status").await["status"], "closed");

@@ -9,10 +9,10 @@ use crate::error::ApiError;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use socketioxide::extract::{AckSender, Extension, SocketRef, State, TryData};
+use socketioxide::extract::{AckSender, Event, Extension, SocketRef, State, TryData};
 
 /// The events a dashboard may emit.
-pub(super) const EVENTS: [&str; 4] = ["message:send", "conversation:close", "typing", "conversation:assign"];
+const EVENTS: [&str; 4] = ["message:send", "conversation:close", "typing", "conversation:assign"];
 
 #[derive(Deserialize)]
 struct SendPayload {
@@ -41,20 +41,18 @@ struct AssignPayload {
     assignee_id: Option<String>,
 }
 
-/// Registers the emits on a socketioxide socket, each answered by [`answer`].
+/// Answers every emit of a socketioxide socket with [`answer`] (unknown events included, as natively).
 pub(super) fn listen(socket: &SocketRef) {
-    for event in EVENTS {
-        socket.on(
-            event,
-            move |TryData(data): TryData<Value>,
-                  Extension(dashboard): Extension<super::Dashboard>,
-                  State(state): State<SocketIoState>,
-                  ack: AckSender| async move {
-                let answer = answer(&state, &dashboard.teammate, event, data.unwrap_or(Value::Null)).await;
-                let _ = ack.send(&answer);
-            },
-        );
-    }
+    socket.on_fallback(
+        |Event(event): Event,
+         TryData(data): TryData<Value>,
+         Extension(dashboard): Extension<super::Dashboard>,
+         State(state): State<SocketIoState>,
+         ack: AckSender| async move {
+            let answer = answer(&state, &dashboard.teammate, &event, data.unwrap_or(Value::Null)).await;
+            let _ = ack.send(&answer);
+        },
+    );
 }
 
 /// Runs `teammate`'s emit of `event` with `data` and returns its acknowledgement: `{ok: false, error}`
