@@ -101,6 +101,18 @@ async fn the_websocket_transport_speaks_engine_io_4(backend: Backend) {
     };
     assert_eq!(closed, Some(1002));
 
+    // Refused connects may be retried on one connection, but not without end.
+    let (mut guesser, _) = tokio_tungstenite::connect_async(&url).await.expect("upgrade");
+    packet(&mut guesser).await;
+    for _ in 0..5 {
+        send(&mut guesser, r#"40{"token":"guess"}"#).await;
+        assert!(packet(&mut guesser).await.starts_with("44"));
+    }
+    match tokio::time::timeout(Duration::from_secs(5), guesser.next()).await.expect("a close within 5 s") {
+        Some(Ok(Message::Close(Some(frame)))) => assert_eq!(u16::from(frame.code), 1008, "{frame:?}"),
+        other => panic!("expected a policy close, got {other:?}"),
+    }
+
     // Long polling is still served, and offers the upgrade to a WebSocket.
     let polled = reqwest::get(format!("{}/socket.io/?EIO=4&transport=polling", app.socketio_url)).await.unwrap();
     let body = polled.text().await.unwrap();

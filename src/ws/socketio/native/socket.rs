@@ -32,6 +32,8 @@ pub(super) const PING_INTERVAL: Duration = Duration::from_secs(25);
 pub(super) const PING_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long a client has to send its Socket.IO connect after the open packet (socketioxide's default).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(45);
+/// Refused connects after which the connection is closed: a client may retry on it, not guess tokens on it.
+const MAX_REFUSED_CONNECTS: usize = 5;
 /// Largest message a client may send (Engine.IO's `maxPayload`).
 pub(super) const MAX_PAYLOAD: usize = 64 * 1024;
 
@@ -90,6 +92,7 @@ impl Connection {
         let interval = PING_INTERVAL.as_millis();
         self.send(packet::open(&new_id(), interval, PING_TIMEOUT.as_millis(), MAX_PAYLOAD)).await?;
         let deadline = tokio::time::Instant::now() + CONNECT_TIMEOUT;
+        let mut refused = 0;
         loop {
             let frame = match tokio::time::timeout_at(deadline, self.ws.next()).await {
                 Err(_) => return Err(Ending::closing(CloseCode::Policy, "no Socket.IO connect in time", "timeout")),
@@ -108,7 +111,13 @@ impl Connection {
                         self.send(packet::connected(&new_id())).await?;
                         return Ok(dashboard);
                     }
-                    Err(refused) => self.send(packet::connect_error("/", &refused.to_string())).await?,
+                    Err(refusal) => {
+                        self.send(packet::connect_error("/", &refusal.to_string())).await?;
+                        refused += 1;
+                        if refused == MAX_REFUSED_CONNECTS {
+                            return Err(Ending::closing(CloseCode::Policy, "too many refused connects", "policy"));
+                        }
+                    }
                 },
                 Inbound::Ping => self.send(packet::PONG.into()).await?,
                 Inbound::Close => return Err(Ending::gone()),
