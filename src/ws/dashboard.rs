@@ -7,7 +7,7 @@ use crate::actors::{agent_conversation, DashboardPresence, Registry, Teammate, T
 use crate::bus::{BusEvent, CatchUp, Cursor, Event};
 use crate::shutdown::Shutdown;
 use crate::telemetry::SocketGauge;
-use crate::ws::driver::{close_label, restarting, too_slow, KeepAlive, SendError};
+use crate::ws::driver::{close_label, restarting, too_slow, KeepAlive, SendError, CLOSE_REVOKED};
 use crate::ws::frame_guard::FrameGuard;
 use crate::ws::protocol_close;
 use crate::ws::recovery::Recovery;
@@ -17,8 +17,6 @@ use actix_ws::{AggregatedMessage, CloseCode, CloseReason};
 use std::sync::Arc;
 use tokio::sync::broadcast::{self, error::RecvError};
 
-/// Close code when the socket's session is revoked (logout, license suspended).
-const CLOSE_REVOKED: u16 = 4003;
 /// Largest frame a dashboard may send: it only sends pings.
 pub const MAX_FRAME_BYTES: usize = 4096;
 

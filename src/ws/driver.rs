@@ -16,6 +16,8 @@ pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// Close code for a client that stopped reading its socket.
 pub const CLOSE_TOO_SLOW: u16 = 4001;
+/// Close code when the socket's session is revoked (logout, license suspended).
+pub const CLOSE_REVOKED: u16 = 4003;
 /// Close code when the server stops: reconnect, to another node or to this one after its restart.
 pub const CLOSE_RESTART: u16 = 1012;
 
@@ -94,7 +96,7 @@ pub fn close_label(reason: Option<&CloseReason>) -> &'static str {
         Some(CloseCode::Protocol | CloseCode::Invalid | CloseCode::Unsupported) => "protocol",
         Some(CloseCode::Other(CLOSE_TOO_SLOW)) => "too_slow",
         Some(CloseCode::Other(CLOSE_RESTART)) => "restart",
-        Some(CloseCode::Other(4003)) => "revoked",
+        Some(CloseCode::Other(CLOSE_REVOKED)) => "revoked",
         Some(_) => "other",
     }
 }

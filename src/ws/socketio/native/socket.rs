@@ -8,7 +8,7 @@ use super::packet::{self, Inbound};
 use crate::actors::DashboardPresence;
 use crate::bus::{BusEvent, Cursor, Event};
 use crate::telemetry::SocketGauge;
-use crate::ws::driver::{CLOSE_RESTART, CLOSE_TOO_SLOW, SEND_TIMEOUT};
+use crate::ws::driver::{CLOSE_RESTART, CLOSE_REVOKED, CLOSE_TOO_SLOW, SEND_TIMEOUT};
 use crate::ws::recovery::Recovery;
 use crate::ws::socketio::{emits, Dashboard, SocketIoState};
 use futures_util::future::BoxFuture;
@@ -17,8 +17,11 @@ use futures_util::{SinkExt, StreamExt};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
+use std::future::Future;
 use std::net::IpAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -67,8 +70,9 @@ impl Connection {
     /// Serves the upgraded `connection` from `source` until it ends.
     pub(super) async fn start(connection: Upgraded, state: SocketIoState, source: IpAddr) {
         let config = WebSocketConfig::default()
-            // Dashboards send small frames: a 1 KiB read buffer (grown for a larger one) rather than 128 KiB.
-            .read_buffer_size(1024)
+            // Dashboards send small frames (pongs, emits): a 256-byte read buffer, grown for a larger one,
+            // rather than 128 KiB (issue 14: 1 KiB was a sixth of a socket).
+            .read_buffer_size(256)
             .write_buffer_size(0)
             .max_message_size(Some(MAX_PAYLOAD))
             .max_frame_size(Some(MAX_PAYLOAD));
@@ -177,7 +181,7 @@ impl Connection {
                 event = events.recv() => match event {
                     Ok(event) if event.event.revokes(&dashboard.jti) => {
                         let _ = self.send(packet::DISCONNECT.into()).await;
-                        return Ending::closing(CloseCode::Normal, "session revoked", "revoked");
+                        return Ending::closing(CloseCode::from(CLOSE_REVOKED), "session revoked", "revoked");
                     }
                     Ok(event) if matches!(event.event, Event::SessionRevoked { .. }) => {}
                     Ok(event) if !cursor.advance(&event) || !event.event.is_for(&dashboard.teammate.id) => {}
@@ -243,13 +247,21 @@ impl Connection {
     }
 
     /// Writes one text frame, waiting at most [`SEND_TIMEOUT`] for a client that stopped reading.
+    ///
+    /// Most frames go out at the first try; only one that waits gets a timer, boxed: this future sits in
+    /// the socket's state for its whole life, and a tokio timer inline would add its size to every socket.
     async fn send(&mut self, text: String) -> Result<(), Ending> {
-        match tokio::time::timeout(SEND_TIMEOUT, self.ws.send(Message::text(text))).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(_)) => Err(Ending::gone()),
-            // Its buffers are full: there is no room for a close either.
-            Err(_) => Err(Ending { close: None, label: "too_slow" }),
-        }
+        let mut sending = self.ws.send(Message::text(text));
+        let at_once = std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut sending).poll(cx))).await;
+        let sent = match at_once {
+            Poll::Ready(sent) => sent,
+            Poll::Pending => match Box::pin(tokio::time::timeout(SEND_TIMEOUT, sending)).await {
+                Ok(sent) => sent,
+                // Its buffers are full: there is no room for a close either.
+                Err(_) => return Err(Ending { close: None, label: "too_slow" }),
+            },
+        };
+        sent.map_err(|_| Ending::gone())
     }
 }
 
