@@ -113,6 +113,11 @@ async fn the_websocket_transport_speaks_engine_io_4(backend: Backend) {
         other => panic!("expected a policy close, got {other:?}"),
     }
 
+    // An upgrade without the WebSocket handshake's headers is refused with a reason.
+    let url = format!("{}/socket.io/?EIO=4&transport=websocket", app.socketio_url);
+    let bare = app.client.get(url).header("upgrade", "websocket").header("connection", "upgrade").send().await.unwrap();
+    expect_error(bare, reqwest::StatusCode::BAD_REQUEST, "bad_handshake").await;
+
     // Long polling is still served, and offers the upgrade to a WebSocket.
     let polled = reqwest::get(format!("{}/socket.io/?EIO=4&transport=polling", app.socketio_url)).await.unwrap();
     let body = polled.text().await.unwrap();

@@ -34,6 +34,14 @@ pub struct ListenerCaps {
 #[derive(Debug, Clone, Copy)]
 pub(super) struct ClientAddr(pub IpAddr);
 
+impl ClientAddr {
+    /// The client address in a request's `extensions`. Every request through [`accept`] carries one; the
+    /// fallback, unspecified, matches no allow-list entry.
+    pub(super) fn of(extensions: &hyper::http::Extensions) -> IpAddr {
+        extensions.get::<Self>().map_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), |client| client.0)
+    }
+}
+
 /// Serves connections from `listener` with `service` until `shutdown` fires; returns with the listener
 /// closed.
 pub(super) async fn accept<S, B>(

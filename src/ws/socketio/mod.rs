@@ -179,9 +179,7 @@ async fn authenticate(
     TryData(payload): TryData<Value>,
     State(state): State<SocketIoState>,
 ) -> Result<(), Refused> {
-    let source = socket.req_parts().extensions.get::<listener::ClientAddr>().map(|client| client.0);
-    // Every request through our listener carries it; unspecified matches no allow-list entry.
-    let source = source.unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+    let source = listener::ClientAddr::of(&socket.req_parts().extensions);
     let dashboard = authorize(&state, payload.ok(), source).await?;
     socket.extensions.insert(dashboard);
     Ok(())

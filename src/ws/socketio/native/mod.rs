@@ -42,9 +42,7 @@ pub(super) fn upgrade(mut request: Request<Incoming>, state: SocketIoState) -> R
         refused.headers_mut().insert(hyper::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         return refused;
     };
-    let source = request.extensions().get::<super::listener::ClientAddr>().map(|client| client.0);
-    // Unspecified matches no allow-list entry; every request through our listener carries the address.
-    let source = source.unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+    let source = super::listener::ClientAddr::of(request.extensions());
     let upgraded = hyper::upgrade::on(&mut request);
     // The request (headers, URI) is not kept: only the connection lives on.
     drop(request);
