@@ -4,13 +4,13 @@
 //! `{"type":"typing","conversation_id","is_typing"}` (the agent's typing indicator, as the Socket.IO emit).
 
 use crate::actors::{agent_conversation, DashboardPresence, Registry, Teammate, TenantActor};
-use crate::bus::{BusEvent, CatchUp, Cursor, Event};
+use crate::bus::{BusEvent, CatchUp, Cursor};
 use crate::shutdown::Shutdown;
 use crate::telemetry::SocketGauge;
-use crate::ws::driver::{close_label, restarting, too_slow, KeepAlive, SendError, CLOSE_REVOKED};
+use crate::ws::driver::{close_label, restarting, revoked, too_slow, KeepAlive, SendError};
 use crate::ws::frame_guard::FrameGuard;
 use crate::ws::protocol_close;
-use crate::ws::recovery::Recovery;
+use crate::ws::recovery::{route, Live, Recovery};
 use crate::ws::writer::SocketWriter;
 use actix::Addr;
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason};
@@ -82,18 +82,17 @@ impl DashboardSocket {
         loop {
             tokio::select! {
                 event = events.recv() => match event {
-                    Ok(event) if event.event.revokes(jti) => {
-                        return Some(CloseReason { code: CloseCode::Other(CLOSE_REVOKED), description: Some("session revoked".into()) });
-                    }
-                    Ok(event) if matches!(event.event, Event::SessionRevoked { .. }) => {}
-                    Ok(event) if !cursor.advance(&event) || !event.event.is_for(&teammate.id) => {}
-                    Ok(event) => match session.text(event.frame()).await {
+                    Ok(event) => match route(&event, jti, &teammate.id, &mut cursor) {
+                        Live::Revoked => return Some(revoked()),
+                        Live::Skip => {}
+                        Live::Send => match session.text(event.frame()).await {
                         Ok(()) => {
                             metrics::counter!(crate::telemetry::DELIVERIES, "transport" => "dashboard_ws").increment(1);
                             metrics::histogram!(crate::telemetry::FANOUT_SECONDS, "transport" => "dashboard_ws")
                                 .record(event.received.elapsed().as_secs_f64());
                         }
                         Err(err) => return err.into_close(),
+                        },
                     },
                     // The license's topic keeps a bounded backlog; falling off its end means the client is too slow.
                     Err(RecvError::Lagged(_)) => return Some(too_slow()),

@@ -76,6 +76,11 @@ pub fn too_slow() -> CloseReason {
     }
 }
 
+/// The close for a dashboard whose session was revoked (logout, license suspended).
+pub fn revoked() -> CloseReason {
+    CloseReason { code: CloseCode::Other(CLOSE_REVOKED), description: Some("session revoked".into()) }
+}
+
 /// The close every socket gets when the server stops.
 pub fn restarting() -> CloseReason {
     CloseReason {

@@ -58,6 +58,29 @@ impl Recovery {
     }
 }
 
+/// What a dashboard socket does with a live event of its license (the same on both transports).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Live {
+    /// The socket's own session was revoked: close it.
+    Revoked,
+    /// Not for this socket: internal, already replayed, or another member's notification.
+    Skip,
+    /// Send it.
+    Send,
+}
+
+/// What the socket of `member`, opened with session `jti`, does with `event`; `cursor` is where its live
+/// events continue, and moves past the event unless the event is internal.
+pub fn route(event: &BusEvent, jti: &str, member: &UserId, cursor: &mut Cursor) -> Live {
+    if event.event.revokes(jti) {
+        return Live::Revoked;
+    }
+    if matches!(event.event, Event::SessionRevoked { .. }) || !cursor.advance(event) || !event.event.is_for(member) {
+        return Live::Skip;
+    }
+    Live::Send
+}
+
 /// Whether a past event is shown to `member` again: not internal ones, not another member's notifications.
 fn replayable(event: &BusEvent, member: &UserId) -> bool {
     !matches!(event.event, Event::SessionRevoked { .. }) && event.event.is_for(member)

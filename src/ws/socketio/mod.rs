@@ -43,6 +43,13 @@ mod stall_guard;
 
 pub use listener::ListenerCaps;
 
+/// How often the server pings (Engine.IO's `pingInterval`), on both transports.
+const PING_INTERVAL: Duration = Duration::from_secs(25);
+/// How long a ping may go unanswered (Engine.IO's `pingTimeout`).
+const PING_TIMEOUT: Duration = Duration::from_secs(20);
+/// Largest message a client may send (Engine.IO's `maxPayload`).
+const MAX_PAYLOAD: usize = 64 * 1024;
+
 /// Events a dashboard socket may queue before it counts as a slow consumer.
 pub const SOCKET_QUEUE: usize = 256;
 
@@ -132,10 +139,10 @@ async fn run(
 ) -> anyhow::Result<()> {
     let (service, io) = SocketIo::builder()
         .with_state(state.clone())
-        .ping_interval(Duration::from_secs(25))
-        .ping_timeout(Duration::from_secs(20))
-        .max_payload(64 * 1024)
-        .ws_max_message_size(64 * 1024)
+        .ping_interval(PING_INTERVAL)
+        .ping_timeout(PING_TIMEOUT)
+        .max_payload(MAX_PAYLOAD as u64)
+        .ws_max_message_size(MAX_PAYLOAD)
         // Dashboards send small frames; a 1 KiB read buffer instead of 4 KiB is 3 KiB less per socket (issue 14).
         .ws_read_buffer_size(1024)
         .max_buffer_size(SOCKET_QUEUE)

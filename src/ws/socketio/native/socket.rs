@@ -6,11 +6,12 @@
 
 use super::packet::{self, Inbound};
 use crate::actors::DashboardPresence;
-use crate::bus::{BusEvent, Cursor, Event};
+use crate::bus::{BusEvent, Cursor};
 use crate::telemetry::SocketGauge;
-use crate::ws::driver::{CLOSE_RESTART, CLOSE_REVOKED, CLOSE_TOO_SLOW, SEND_TIMEOUT};
-use crate::ws::recovery::Recovery;
-use crate::ws::socketio::{emits, Dashboard, SocketIoState};
+use crate::ws::driver::{restarting, revoked, too_slow, SEND_TIMEOUT};
+use crate::ws::recovery::{route, Live, Recovery};
+use crate::ws::socketio::{emits, Dashboard, SocketIoState, MAX_PAYLOAD, PING_INTERVAL, PING_TIMEOUT};
+use actix_ws::{CloseCode, CloseReason};
 use futures_util::future::BoxFuture;
 use futures_util::stream::FuturesUnordered;
 use futures_util::{SinkExt, StreamExt};
@@ -24,29 +25,23 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 use tokio::sync::broadcast::{self, error::RecvError};
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
 
-/// How often the server pings (Engine.IO's `pingInterval`).
-pub(super) const PING_INTERVAL: Duration = Duration::from_secs(25);
-/// How long a ping may go unanswered (Engine.IO's `pingTimeout`).
-pub(super) const PING_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long a client has to send its Socket.IO connect after the open packet (socketioxide's default).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(45);
 /// Refused connects after which the connection is closed: a client may retry on it, not guess tokens on it.
 const MAX_REFUSED_CONNECTS: usize = 5;
-/// Largest message a client may send (Engine.IO's `maxPayload`).
-pub(super) const MAX_PAYLOAD: usize = 64 * 1024;
 
 type Ws = WebSocketStream<TokioIo<Upgraded>>;
 /// An emit being answered: its ack id (if the client waits for one) and the answer.
 type Answer = BoxFuture<'static, Option<(u64, Value)>>;
 
-/// How a socket ended: the close frame to send, if the client can still take one, and the metric label.
+/// How a socket ended: the close to send, if the client can still take one (the same closes as a plain
+/// socket's, [`crate::ws::driver`]), and the metric label.
 struct Ending {
-    close: Option<CloseFrame>,
+    close: Option<CloseReason>,
     label: &'static str,
 }
 
@@ -55,8 +50,12 @@ impl Ending {
         Self { close: None, label: "client" }
     }
 
-    fn closing(code: CloseCode, reason: &'static str, label: &'static str) -> Self {
-        Self { close: Some(CloseFrame { code, reason: reason.into() }), label }
+    fn closing(code: CloseCode, reason: &str, label: &'static str) -> Self {
+        Self::with(CloseReason { code, description: Some(reason.to_owned()) }, label)
+    }
+
+    fn with(close: CloseReason, label: &'static str) -> Self {
+        Self { close: Some(close), label }
     }
 }
 
@@ -87,7 +86,9 @@ impl Connection {
             Err(ending) => ending,
         };
         if let Some(close) = ending.close {
-            let _ = tokio::time::timeout(SEND_TIMEOUT, self.ws.close(Some(close))).await;
+            let frame =
+                CloseFrame { code: u16::from(close.code).into(), reason: close.description.unwrap_or_default().into() };
+            let _ = tokio::time::timeout(SEND_TIMEOUT, self.ws.close(Some(frame))).await;
         }
     }
 
@@ -179,23 +180,24 @@ impl Connection {
         loop {
             tokio::select! {
                 event = events.recv() => match event {
-                    Ok(event) if event.event.revokes(&dashboard.jti) => {
-                        let _ = self.send(packet::DISCONNECT.into()).await;
-                        return Ending::closing(CloseCode::from(CLOSE_REVOKED), "session revoked", "revoked");
-                    }
-                    Ok(event) if matches!(event.event, Event::SessionRevoked { .. }) => {}
-                    Ok(event) if !cursor.advance(&event) || !event.event.is_for(&dashboard.teammate.id) => {}
-                    Ok(event) => {
-                        if let Err(ending) = self.send(event.socketio_frame().to_owned()).await {
-                            return ending;
+                    Ok(event) => match route(&event, &dashboard.jti, &dashboard.teammate.id, &mut cursor) {
+                        Live::Revoked => {
+                            let _ = self.send(packet::DISCONNECT.into()).await;
+                            return Ending::with(revoked(), "revoked");
                         }
-                        metrics::counter!(crate::telemetry::DELIVERIES, "transport" => "socketio").increment(1);
-                        metrics::histogram!(crate::telemetry::FANOUT_SECONDS, "transport" => "socketio")
-                            .record(event.received.elapsed().as_secs_f64());
-                    }
+                        Live::Skip => {}
+                        Live::Send => {
+                            if let Err(ending) = self.send(event.socketio_frame().to_owned()).await {
+                                return ending;
+                            }
+                            metrics::counter!(crate::telemetry::DELIVERIES, "transport" => "socketio").increment(1);
+                            metrics::histogram!(crate::telemetry::FANOUT_SECONDS, "transport" => "socketio")
+                                .record(event.received.elapsed().as_secs_f64());
+                        }
+                    },
                     // The license's topic keeps a bounded backlog; falling off its end means the client is too slow.
-                    Err(RecvError::Lagged(_)) => return too_slow(),
-                    Err(RecvError::Closed) => return restarting(),
+                    Err(RecvError::Lagged(_)) => return Ending::with(too_slow(), "too_slow"),
+                    Err(RecvError::Closed) => return Ending::with(restarting(), "restart"),
                 },
                 frame = self.ws.next() => {
                     last_heard = Instant::now();
@@ -233,7 +235,7 @@ impl Connection {
                         }
                     }
                 }
-                _ = &mut stopping => return restarting(),
+                _ = &mut stopping => return Ending::with(restarting(), "restart"),
                 _ = heartbeat.tick() => {
                     if last_heard.elapsed() > PING_INTERVAL + PING_TIMEOUT {
                         return Ending::closing(CloseCode::Away, "ping timeout", "timeout");
@@ -285,14 +287,6 @@ async fn next_answer(answers: &mut Option<FuturesUnordered<Answer>>) -> Option<O
         Some(answers) if !answers.is_empty() => answers.next().await,
         _ => std::future::pending().await,
     }
-}
-
-fn too_slow() -> Ending {
-    Ending::closing(CloseCode::from(CLOSE_TOO_SLOW), "too slow: the client stopped reading", "too_slow")
-}
-
-fn restarting() -> Ending {
-    Ending::closing(CloseCode::from(CLOSE_RESTART), "the server is restarting; reconnect", "restart")
 }
 
 /// A random id for an Engine.IO session or a Socket.IO socket (20 URL-safe characters, as Socket.IO's).
