@@ -39,7 +39,8 @@ pub struct ServerReading {
 
 impl ServerReading {
     /// The `server` object of the summary.
-    pub fn to_json(&self, delivered: u64, sockets: usize) -> Value {
+    /// `other` frames were written beside the `delivered` ones (see `SocketStats::other_frames`).
+    pub fn to_json(&self, delivered: u64, other: u64, sockets: usize) -> Value {
         let per_socket = match (self.rss_baseline_kib, self.rss_connected_kib) {
             (Some(base), Some(conn)) if sockets > 0 => Some(round3((conn as f64 - base as f64) / sockets as f64)),
             _ => None,
@@ -49,6 +50,7 @@ impl ServerReading {
             "span_s": round3(self.span_s),
             "cpu_utilisation": self.cpu_seconds.filter(|_| self.span_s > 0.0).map(|c| round3(c / self.span_s)),
             "delivered_per_cpu_second": self.cpu_seconds.filter(|c| *c > 0.0).map(|c| (delivered as f64 / c).round()),
+            "frames_per_cpu_second": self.cpu_seconds.filter(|c| *c > 0.0).map(|c| ((delivered + other) as f64 / c).round()),
             "rss_baseline_kib": self.rss_baseline_kib,
             "rss_connected_kib": self.rss_connected_kib,
             "rss_peak_kib": self.rss_peak_kib,

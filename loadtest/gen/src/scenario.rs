@@ -85,6 +85,9 @@ pub struct SocketStats {
     pub latency_us: Vec<u32>,
     /// Payload bytes of the counted frames.
     pub frame_bytes: u64,
+    /// Other frames the server wrote once injection started (other events, acks; not Engine.IO pings):
+    /// with `delivered`, the frames a server pays for (Switchboard's dashboards also get `metrics:updated`).
+    pub other_frames: u64,
     /// First and last receipt ([`probe::now_us`]).
     pub first_us: u64,
     /// See `first_us`.
@@ -197,7 +200,10 @@ pub async fn receiver(
                         _ => {}
                     }
                 }
-                let Some(found) = probe::find(&text) else { continue };
+                let Some(found) = probe::find(&text) else {
+                    st.other_frames += u64::from(Instant::now() >= tl.start);
+                    continue;
+                };
                 if found.tenant != tenant.index {
                     continue;
                 }

@@ -3,7 +3,9 @@
 //! fan-out scenarios: a socket joins its token's `license_key` room (the token's signature is not
 //! checked), and each `message:send` becomes one `message:new` shaped and sized like Switchboard's,
 //! encoded once per transport, the same bytes handed to every other socket of the room; a writer per
-//! socket writes what is queued in one syscall. No store, no pings, no limits, nothing else.
+//! socket writes what is queued in one syscall. Like Switchboard, a room that relayed a message gets its
+//! `metrics:updated` (Switchboard-sized) once a second, so both servers write the same frames. No store, no
+//! pings, no limits, nothing else.
 //!
 //! Env: HOST (127.0.0.1), PORT (3199), FLOOR_THREADS (runtime workers; default: the CPUs).
 
@@ -28,6 +30,8 @@ struct Member {
 #[derive(Default)]
 struct Floor {
     rooms: Mutex<HashMap<String, Vec<Member>>>,
+    /// Messages relayed per room; the rooms with any are sent their numbers at the next second.
+    stale: Mutex<HashMap<String, u64>>,
     next_id: AtomicU64,
     seq: AtomicU64,
 }
@@ -45,6 +49,7 @@ fn main() {
             let listener = TcpListener::bind(format!("{host}:{port}")).await.map_err(|e| e.to_string())?;
             eprintln!("floor listening on {host}:{port}");
             let floor = Arc::new(Floor::default());
+            tokio::spawn(push_metrics(floor.clone()));
             loop {
                 let (stream, _) = listener.accept().await.map_err(|e| e.to_string())?;
                 let _ = stream.set_nodelay(true);
@@ -212,6 +217,40 @@ fn relay(floor: &Floor, room: &str, from: u64, text: &str) {
     if let Ok(rooms) = floor.rooms.lock() {
         for m in rooms.get(room).into_iter().flatten().filter(|m| m.id != from) {
             let _ = m.tx.send(if m.plain { plain.clone() } else { sio.clone() });
+        }
+    }
+    if let Ok(mut stale) = floor.stale.lock() {
+        *stale.entry(room.to_owned()).or_default() += 1;
+    }
+}
+
+/// Switchboard's `metrics:updated`: at most once a second, to every socket of a room whose numbers changed
+/// (a tenant actor with dashboards pushes its license's numbers on the second after an event).
+async fn push_metrics(floor: Arc<Floor>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    let mut totals: HashMap<String, u64> = HashMap::new();
+    loop {
+        tick.tick().await;
+        let stale = floor.stale.lock().map(|mut s| std::mem::take(&mut *s)).unwrap_or_default();
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis());
+        for (room, relayed) in stale {
+            let today = totals.entry(room.clone()).or_default();
+            *today += relayed;
+            let data = format!(
+                concat!(
+                    r#"{{"at":{now},"csat_average":null,"csat_responses":0,"median_first_response_ms":null,"#,
+                    r#""messages_today":{today},"open_conversations":1,"visitors_online":0}}"#
+                ),
+                now = now,
+                today = today
+            );
+            let sio = wire::text(&format!(r#"42["metrics:updated",{data}]"#));
+            let plain = wire::text(&format!(r#"{{"event":"metrics:updated","data":{data}}}"#));
+            if let Ok(rooms) = floor.rooms.lock() {
+                for m in rooms.get(&room).into_iter().flatten() {
+                    let _ = m.tx.send(if m.plain { plain.clone() } else { sio.clone() });
+                }
+            }
         }
     }
 }

@@ -96,8 +96,9 @@ async fn run(p: Arc<Params>) -> Result<bool, String> {
         "delivered_per_s": window_s.map(|w| (o.delivered as f64 / w).round()),
         "latency_metric": o.latency_metric, "latency_ms": o.trends[o.latency_metric], "trends": o.trends,
         "frame_bytes_avg": (o.frame_bytes > 0).then(|| round3(o.frame_bytes as f64 / o.delivered as f64)),
+        "other_frames": o.other_frames,
         "errors": o.errors, "error_total": error_total, "info": o.info, "checks_failed": 0, "ok": ok,
-        "server": reading.to_json(o.delivered, if p.scenario == "widget_chat" { p.sockets } else { p.sockets + p.tenants }),
+        "server": reading.to_json(o.delivered, o.other_frames, if p.scenario == "widget_chat" { p.sockets } else { p.sockets + p.tenants }),
         "loadgen_cpu_seconds": round3(own),
         "loadavg_start": loadavg_start, "loadavg_end": procstat::loadavg(),
     });
@@ -128,6 +129,7 @@ struct Outcome {
     first_us: u64,
     last_us: u64,
     frame_bytes: u64,
+    other_frames: u64,
     latency_metric: &'static str,
     trends: serde_json::Map<String, Value>,
     errors: Value,
@@ -143,6 +145,7 @@ impl Outcome {
             first_us: u64::MAX,
             last_us: 0,
             frame_bytes: 0,
+            other_frames: 0,
             latency_metric,
             trends: serde_json::Map::new(),
             errors: json!({}),
@@ -181,6 +184,7 @@ async fn dashboards_run(p: &Arc<Params>, tenants: Vec<setup::Tenant>, tl: Timeli
         dups += s.duplicates;
         o.delivered += s.delivered;
         o.frame_bytes += s.frame_bytes;
+        o.other_frames += s.other_frames;
         if s.delivered > 0 {
             o.first_us = o.first_us.min(s.first_us);
             o.last_us = o.last_us.max(s.last_us);
