@@ -86,12 +86,12 @@ impl DashboardSocket {
                         Live::Revoked => return Some(revoked()),
                         Live::Skip => {}
                         Live::Send => match session.text(event.frame()).await {
-                        Ok(()) => {
-                            metrics::counter!(crate::telemetry::DELIVERIES, "transport" => "dashboard_ws").increment(1);
-                            metrics::histogram!(crate::telemetry::FANOUT_SECONDS, "transport" => "dashboard_ws")
-                                .record(event.received.elapsed().as_secs_f64());
-                        }
-                        Err(err) => return err.into_close(),
+                            Ok(()) => {
+                                metrics::counter!(crate::telemetry::DELIVERIES, "transport" => "dashboard_ws").increment(1);
+                                metrics::histogram!(crate::telemetry::FANOUT_SECONDS, "transport" => "dashboard_ws")
+                                    .record(event.received.elapsed().as_secs_f64());
+                            }
+                            Err(err) => return err.into_close(),
                         },
                     },
                     // The license's topic keeps a bounded backlog; falling off its end means the client is too slow.

@@ -45,12 +45,13 @@ impl ServerReading {
             (Some(base), Some(conn)) if sockets > 0 => Some(round3((conn as f64 - base as f64) / sockets as f64)),
             _ => None,
         };
+        let per_cpu_second = |n: u64| self.cpu_seconds.filter(|c| *c > 0.0).map(|c| (n as f64 / c).round());
         json!({
             "cpu_seconds": self.cpu_seconds.map(round3),
             "span_s": round3(self.span_s),
             "cpu_utilisation": self.cpu_seconds.filter(|_| self.span_s > 0.0).map(|c| round3(c / self.span_s)),
-            "delivered_per_cpu_second": self.cpu_seconds.filter(|c| *c > 0.0).map(|c| (delivered as f64 / c).round()),
-            "frames_per_cpu_second": self.cpu_seconds.filter(|c| *c > 0.0).map(|c| ((delivered + other) as f64 / c).round()),
+            "delivered_per_cpu_second": per_cpu_second(delivered),
+            "frames_per_cpu_second": per_cpu_second(delivered + other),
             "rss_baseline_kib": self.rss_baseline_kib,
             "rss_connected_kib": self.rss_connected_kib,
             "rss_peak_kib": self.rss_peak_kib,

@@ -214,11 +214,7 @@ fn relay(floor: &Floor, room: &str, from: u64, text: &str) {
     let body = data.strip_prefix('{').unwrap_or(&data);
     let sio = wire::text(&format!(r#"42["message:new",{{"_epoch":"{epoch}","_offset":{seq},{body}]"#));
     let plain = wire::text(&format!(r#"{{"data":{data},"epoch":"{epoch}","event":"message:new","offset":{seq}}}"#));
-    if let Ok(rooms) = floor.rooms.lock() {
-        for m in rooms.get(room).into_iter().flatten().filter(|m| m.id != from) {
-            let _ = m.tx.send(if m.plain { plain.clone() } else { sio.clone() });
-        }
-    }
+    fan_out(floor, room, Some(from), &sio, &plain);
     if let Ok(mut stale) = floor.stale.lock() {
         *stale.entry(room.to_owned()).or_default() += 1;
     }
@@ -246,11 +242,16 @@ async fn push_metrics(floor: Arc<Floor>) {
             );
             let sio = wire::text(&format!(r#"42["metrics:updated",{data}]"#));
             let plain = wire::text(&format!(r#"{{"event":"metrics:updated","data":{data}}}"#));
-            if let Ok(rooms) = floor.rooms.lock() {
-                for m in rooms.get(&room).into_iter().flatten() {
-                    let _ = m.tx.send(if m.plain { plain.clone() } else { sio.clone() });
-                }
-            }
+            fan_out(&floor, &room, None, &sio, &plain);
+        }
+    }
+}
+
+/// Queues the same bytes, one encoding per transport, on every socket of `room` but `except`.
+fn fan_out(floor: &Floor, room: &str, except: Option<u64>, sio: &Bytes, plain: &Bytes) {
+    if let Ok(rooms) = floor.rooms.lock() {
+        for m in rooms.get(room).into_iter().flatten().filter(|m| Some(m.id) != except) {
+            let _ = m.tx.send(if m.plain { plain.clone() } else { sio.clone() });
         }
     }
 }
