@@ -72,6 +72,24 @@ const PRODUCT_KEYS_CACHED: u64 = 10_000;
 /// How long webhook deliveries are retried unless configured: a day.
 const DEFAULT_WEBHOOK_RETRY_MS: i64 = 24 * 3600 * 1000;
 
+/// Every SQLite connection's settings (the pool's and the shared writer's).
+///
+/// WAL lets readers proceed during a write; writers queue behind each other instead
+/// of failing at once. FULL sync fsyncs the WAL at every commit, so an ack (sent after
+/// the commit) survives a power cut, and a checkpoint finds the WAL already on disk:
+/// with NORMAL, a commit that checkpointed first flushed every WAL page written since
+/// the last one (~40 MB) while the batches queued behind it waited (measured at 10k
+/// widget messages a second: ack p99 51–59 → 25–54 ms, median 32; p50 +1 ms).
+/// Statement journals in memory: a shared commit's multi-row statements outgrow the
+/// in-memory default and spilled to a temp file each (11 % of the writer, measured).
+/// Checkpoints every 10,000 WAL pages (~40 MB) instead of 1,000: a commit that
+/// checkpoints copies the WAL into the database while every batch queued behind it
+/// waits, and a commit rewrites ~100 pages (indexes keyed by conversation, full-text
+/// segments), so the default checkpointed every few commits. Rarer checkpoints copy
+/// each hot page once for many commits (at 10k messages a second: ack p50 36 → 15 ms).
+pub(crate) const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000; \
+    PRAGMA foreign_keys = ON; PRAGMA cache_size = -32768; PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 10000;";
+
 /// Which store operation failed when the error does not say (an error converted without [`Context`]).
 const UNNAMED: &str = "a store call";
 
@@ -183,6 +201,8 @@ pub struct Store {
     outbox_written: std::sync::Arc<tokio::sync::Notify>,
     /// Product keys recently looked up (widget handshakes).
     product_keys: product_keys::KeyCache,
+    /// SQLite's connection for shared commits (none on PostgreSQL, whose commits take pooled ones).
+    writer: Option<std::sync::Arc<tokio::sync::Mutex<append::SqliteWriter>>>,
 }
 
 impl Store {
@@ -205,21 +225,7 @@ impl Store {
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if is_sqlite {
-                        // WAL lets readers proceed during a write; writers queue behind each other instead
-                        // of failing at once. FULL sync fsyncs the WAL at every commit, so an ack (sent after
-                        // the commit) survives a power cut, and a checkpoint finds the WAL already on disk:
-                        // with NORMAL, a commit that checkpointed first flushed every WAL page written since
-                        // the last one (~40 MB) while the batches queued behind it waited (measured at 10k
-                        // widget messages a second: ack p99 51–59 → 25–54 ms, median 32; p50 +1 ms).
-                        // Statement journals in memory: a shared commit's multi-row statements outgrow the
-                        // in-memory default and spilled to a temp file each (11 % of the writer, measured).
-                        // Checkpoints every 10,000 WAL pages (~40 MB) instead of 1,000: a commit that
-                        // checkpoints copies the WAL into the database while every batch queued behind it
-                        // waits, and a commit rewrites ~100 pages (indexes keyed by conversation, full-text
-                        // segments), so the default checkpointed every few commits. Rarer checkpoints copy
-                        // each hot page once for many commits (at 10k messages a second: ack p50 36 → 15 ms).
-                        conn.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA cache_size = -32768; PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 10000;")
-                            .await?;
+                        conn.execute(SQLITE_PRAGMAS).await?;
                     }
                     Ok(())
                 })
@@ -233,6 +239,7 @@ impl Store {
             webhook_retry_ms: DEFAULT_WEBHOOK_RETRY_MS,
             outbox_written: std::sync::Arc::default(),
             product_keys: product_keys::key_cache(PRODUCT_KEYS_CACHED),
+            writer: is_sqlite.then(|| append::SqliteWriter::new(url)),
         })
     }
 

@@ -55,9 +55,29 @@ async fn resent_client_msg_id_is_stored_once(backend: Backend) {
     let again = visitor.recv_type("ack").await;
     assert_eq!(again["duplicate"], true);
     assert_eq!(again["id"], hello["ack"]["id"]);
+    // A resend beside new messages (likely in one commit): the new ones are numbered on, with no gap
+    // for the number the resend was first given.
+    for (text, id) in [("hello", "c1"), ("two", "c2"), ("three", "c3")] {
+        visitor.send_json(&json!({ "type": "message", "text": text, "client_msg_id": id })).await;
+    }
+    let mut acks = Vec::new();
+    for _ in 0..3 {
+        let ack = visitor.recv_type("ack").await;
+        acks.push((ack["client_msg_id"].clone(), ack["duplicate"].clone(), ack["seq"].clone()));
+    }
+    assert_eq!(
+        acks,
+        [
+            (json!("c1"), json!(true), json!(1)),
+            (json!("c2"), json!(false), json!(2)),
+            (json!("c3"), json!(false), json!(3))
+        ]
+    );
     let path = format!("/api/conversations/{}/messages", hello["ack"]["conversation_id"].as_str().expect("id"));
     let history = expect_status(app.get_as(&path, &tenant.token).await, StatusCode::OK).await;
-    assert_eq!(history["messages"].as_array().expect("messages").len(), 1);
+    let seqs: Vec<i64> =
+        history["messages"].as_array().expect("messages").iter().filter_map(|m| m["seq"].as_i64()).collect();
+    assert_eq!(seqs, [1, 2, 3]);
 }
 
 async fn reconnecting_visitor_gets_what_it_missed_in_order_once(backend: Backend) {

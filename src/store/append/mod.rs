@@ -4,20 +4,24 @@
 //! copies (idempotent client ids), one UPDATE that numbers every conversation's messages, reads their
 //! status and refuses suspended licenses, one multi-row INSERT and the outbox's few statements (plus one
 //! UPDATE when a visitor wrote to a closed conversation, which reopens it). So the engine's per-statement
-//! and per-commit costs (on SQLite a round trip to its worker thread each, and one fsync) are paid once
-//! for all the conversations that wrote meanwhile.
+//! and per-commit costs (one fsync) are paid once for all the conversations that wrote meanwhile. On
+//! SQLite the statements go out joined ([`session`]): a commit nobody listens to by webhook is two
+//! round trips to sqlx's worker thread.
 
+mod session;
 mod statements;
 
-use super::messages::{message_from_row, Appended, NewMessage, MESSAGE_COLUMNS};
+pub(crate) use session::SqliteWriter;
+
+use super::messages::{Appended, NewMessage};
 use super::outbox::ConversationChanges;
 use super::webhook_payload::EventData;
-use super::{Context, Store, StoreError, StoreResult};
+use super::{Store, StoreError, StoreResult};
 use crate::domain::WebhookEvent;
 use crate::domain::{now_millis, ConversationId, LicenseKey, Message, MessageKind, Sender};
-use serde_json::{json, Value};
-use sqlx::AnyConnection;
-use statements::{insert, joined, json_rows, number, reopen, suspended_licenses};
+use serde_json::json;
+use session::{Session, Statement};
+use statements::Numbered;
 use std::collections::{HashMap, HashSet};
 
 /// One conversation's batch in a shared commit.
@@ -39,9 +43,9 @@ pub struct ConversationAppend {
 pub type AppendOutcome = StoreResult<Option<Vec<Appended>>>;
 
 /// (conversation, sender, client id): what makes a message idempotent.
-type ClientKey = (String, Sender, String);
+pub(super) type ClientKey = (String, Sender, String);
 
-fn client_key(append: &ConversationAppend, message: &NewMessage) -> Option<ClientKey> {
+pub(super) fn client_key(append: &ConversationAppend, message: &NewMessage) -> Option<ClientKey> {
     let id = message.client_msg_id.clone()?;
     Some((append.conversation_id.as_str().to_owned(), message.sender, id))
 }
@@ -92,68 +96,22 @@ impl Store {
     }
 
     async fn try_append_shared(&self, appends: &[ConversationAppend]) -> StoreResult<Vec<AppendOutcome>> {
-        // Everything on one connection, in the transaction: each checkout of a pooled connection costs
-        // two more round trips (sqlx pings it when it is acquired and again when it is returned). On
-        // SQLite the transaction takes the write lock at once: it reads before it writes, and a deferred
-        // one would fail (busy snapshot) if another connection of a bigger pool committed in between.
-        let tx = match self.postgres {
-            true => self.pool().begin().await,
-            false => self.pool().begin_with("BEGIN IMMEDIATE").await,
+        let mut session = Session::begin(self.pool(), self.writer.as_ref()).await?;
+        let written = match self.write(&mut session, appends).await {
+            Ok(written) => written,
+            Err(err) => {
+                session.rollback().await;
+                return Err(err);
+            }
         };
-        let mut tx = tx.context("append_shared")?;
-        let mut copies = stored_copies(&mut tx, self.postgres, appends).await.context("append_shared")?;
-        // Fresh: no stored copy, and the first of its client id in the commit.
-        let mut taken = HashSet::new();
-        let fresh: Vec<Vec<bool>> = appends
-            .iter()
-            .map(|append| {
-                let mut first =
-                    |m: &NewMessage| client_key(append, m).is_none_or(|k| !copies.contains_key(&k) && taken.insert(k));
-                append.messages.iter().map(&mut first).collect()
-            })
-            .collect();
-        let counts: Vec<i64> =
-            fresh.iter().map(|f| i64::try_from(f.iter().filter(|x| **x).count()).unwrap_or(i64::MAX)).collect();
-        let now = now_millis();
-        let numbered = number(&mut tx, self.postgres, appends, &counts, now).await.context("append_shared")?;
-        // A visitor's message to a closed conversation reopens it: `chat_opened` (reopened) goes out
-        // before that message's `message_created`, in this transaction.
-        let reopens =
-            |a: &ConversationAppend| a.reopen && numbered.get(a.conversation_id.as_str()).is_some_and(|n| n.closed);
-        let reopening: Vec<&ConversationAppend> = appends.iter().filter(|a| reopens(a)).collect();
-        reopen(&mut tx, self.postgres, &reopening).await.context("append_shared")?;
-        let unnumbered: Vec<&LicenseKey> =
-            appends.iter().filter(|a| !numbered.contains_key(a.conversation_id.as_str())).map(|a| &a.license).collect();
-        // Either no such conversation or a suspended license: only the second is an error.
-        let suspended = suspended_licenses(&mut tx, &unnumbered).await.context("append_shared")?;
-        let mut rows = Vec::new();
-        for ((append, fresh), count) in appends.iter().zip(&fresh).zip(&counts) {
-            let Some(last) = numbered.get(append.conversation_id.as_str()).map(|n| n.last_seq) else { continue };
-            let new = append.messages.iter().zip(fresh).filter(|(_, f)| **f).map(|(m, _)| m);
-            rows.extend((last - count + 1..).zip(new).map(|(seq, m)| (append, seq, m)));
+        let Written { mut copies, fresh, numbered, suspended, mut stored, insert, announced } = written;
+        let done = session.commit(insert.as_slice()).await?;
+        if let Some(done) = done.first() {
+            let rows: usize = stored.values().map(Vec::len).sum();
+            if usize::try_from(done.affected).ok() != Some(rows) {
+                return Err(StoreError::Corrupt("batch insert lost a row".into()));
+            }
         }
-        let mut stored = insert(&mut tx, self.postgres, &rows, now).await.context("append_shared")?;
-        // A license without webhooks has no outbox to write: its conversations are left out.
-        let changes: Vec<ConversationChanges> = appends
-            .iter()
-            .filter(|a| numbered.get(a.conversation_id.as_str()).is_some_and(|n| n.hooked))
-            .map(|a| {
-                let id = a.conversation_id.as_str();
-                let reopened = reopens(a).then(|| {
-                    (WebhookEvent::ChatOpened, EventData::Ready(json!({ "reopened": true, "by": "visitor" })))
-                });
-                // Private notes stay inside the team: never an event.
-                let created = stored.get(id).into_iter().flatten().filter(|m| m.kind != MessageKind::Note);
-                let created = created.map(|m| (WebhookEvent::MessageCreated, EventData::Message(m)));
-                ConversationChanges {
-                    license: &a.license,
-                    conversation_id: &a.conversation_id,
-                    changes: reopened.into_iter().chain(created).collect(),
-                }
-            })
-            .collect();
-        let announced = self.announce_shared(&mut tx, &changes).await?;
-        tx.commit().await.context("append_shared")?;
         if announced {
             self.outbox_committed();
         }
@@ -187,46 +145,133 @@ impl Store {
         Ok(answers.collect())
     }
 
-    /// Writes the outbox events of a shared commit on its transaction; see [`Self::announce`].
-    async fn announce_shared(
-        &self,
-        conn: &mut AnyConnection,
-        conversations: &[ConversationChanges<'_>],
-    ) -> StoreResult<bool> {
-        super::outbox::enqueue_many(conn, conversations, self.webhook_retry_ms).await
+    /// Everything of a shared commit up to its INSERT, which is left for [`Session::commit`] to send with
+    /// the `COMMIT` (unless someone listens by webhook: then the outbox is written after it, here).
+    async fn write(&self, session: &mut Session, appends: &[ConversationAppend]) -> StoreResult<Written> {
+        let postgres = self.postgres;
+        // Numbered before the stored copies are known, in the same round trip: a message is numbered if
+        // it is the first of its client id in the commit, and the numbers of those already stored (a
+        // client's retry: rare) are given back by one more statement.
+        let mut taken = HashSet::new();
+        let first: Vec<Vec<bool>> = appends
+            .iter()
+            .map(|append| {
+                let mut first = |m: &NewMessage| client_key(append, m).is_none_or(|k| taken.insert(k));
+                append.messages.iter().map(&mut first).collect()
+            })
+            .collect();
+        let count = |flags: &[bool]| i64::try_from(flags.iter().filter(|x| **x).count()).unwrap_or(i64::MAX);
+        let now = now_millis();
+        let mut opening: Vec<Statement> = statements::copies(postgres, appends).into_iter().collect();
+        opening.push(statements::number(postgres, appends, &first.iter().map(|f| count(f)).collect::<Vec<_>>(), now));
+        let done = session.run(&opening).await?;
+        let (copies, numbering) = match done.as_slice() {
+            [copies, numbering] => (statements::read_copies(copies)?, numbering),
+            [numbering] => (HashMap::new(), numbering),
+            _ => return Err(StoreError::Corrupt("the numbering answered nothing".into())),
+        };
+        let mut numbered = statements::read_numbered(numbering)?;
+        // Fresh: the first of its client id in the commit, and no stored copy.
+        let fresh: Vec<Vec<bool>> = appends
+            .iter()
+            .zip(&first)
+            .map(|(append, first)| {
+                let stored = |m: &NewMessage| client_key(append, m).is_some_and(|k| copies.contains_key(&k));
+                append.messages.iter().zip(first).map(|(m, first)| *first && !stored(m)).collect()
+            })
+            .collect();
+        let counts: Vec<i64> = fresh.iter().map(|f| count(f)).collect();
+        let returned: Vec<(&ConversationAppend, i64)> = appends
+            .iter()
+            .zip(first.iter().zip(&counts))
+            .map(|(append, (first, fresh))| (append, count(first) - fresh))
+            .filter(|(append, n)| *n > 0 && numbered.contains_key(append.conversation_id.as_str()))
+            .collect();
+        // A visitor's message to a closed conversation reopens it: `chat_opened` (reopened) goes out
+        // before that message's `message_created`, in this transaction.
+        let reopening: Vec<&ConversationAppend> = appends
+            .iter()
+            .filter(|a| a.reopen && numbered.get(a.conversation_id.as_str()).is_some_and(|n| n.closed))
+            .collect();
+        let reopened: HashSet<&str> = reopening.iter().map(|a| a.conversation_id.as_str()).collect();
+        let unnumbered: Vec<&LicenseKey> =
+            appends.iter().filter(|a| !numbered.contains_key(a.conversation_id.as_str())).map(|a| &a.license).collect();
+        // Rare statements, in one more round trip when any is due: numbers given back, reopening, and
+        // which licenses are suspended (a conversation the numbering skipped either does not exist or
+        // has a suspended license: only the second is an error).
+        let rare = [
+            (!returned.is_empty()).then(|| statements::unnumber(postgres, &returned)),
+            (!reopening.is_empty()).then(|| statements::reopen(postgres, &reopening)),
+            (!unnumbered.is_empty()).then(|| statements::suspended_licenses(&unnumbered)),
+        ];
+        let due: Vec<Statement> = rare.iter().flatten().cloned().collect();
+        let mut answered = session.run(&due).await?.into_iter();
+        let mut answer = |asked: &Option<Statement>| asked.as_ref().and_then(|_| answered.next());
+        let (unnumbering, _, suspending) = (answer(&rare[0]), answer(&rare[1]), answer(&rare[2]));
+        if let Some(done) = unnumbering {
+            statements::read_unnumbered(&done, &mut numbered)?;
+        }
+        let suspended = suspending.map(|done| statements::read_suspended(&done)).transpose()?.unwrap_or_default();
+        let mut rows = Vec::new();
+        for ((append, fresh), count) in appends.iter().zip(&fresh).zip(&counts) {
+            let Some(last) = numbered.get(append.conversation_id.as_str()).map(|n| n.last_seq) else { continue };
+            let new = append.messages.iter().zip(fresh).filter(|(_, f)| **f).map(|(m, _)| m);
+            rows.extend((last - count + 1..).zip(new).map(|(seq, m)| (append, seq, m)));
+        }
+        let (messages, insert) = statements::insert(postgres, &rows, now)?;
+        let mut stored: HashMap<String, Vec<Message>> = HashMap::new();
+        for message in messages {
+            stored.entry(message.conversation_id.as_str().to_owned()).or_default().push(message);
+        }
+        let insert = (!rows.is_empty()).then_some(insert);
+        // A license without webhooks has no outbox to write: its conversations are left out.
+        let hooked: Vec<&ConversationAppend> =
+            appends.iter().filter(|a| numbered.get(a.conversation_id.as_str()).is_some_and(|n| n.hooked)).collect();
+        if hooked.is_empty() {
+            return Ok(Written { copies, fresh, numbered, suspended, stored, insert, announced: false });
+        }
+        let inserted = session.run(insert.as_slice()).await?;
+        if let Some(done) = inserted.first() {
+            if usize::try_from(done.affected).ok() != Some(rows.len()) {
+                return Err(StoreError::Corrupt("batch insert lost a row".into()));
+            }
+        }
+        let changes: Vec<ConversationChanges> = hooked
+            .iter()
+            .map(|a| {
+                let id = a.conversation_id.as_str();
+                let reopened = reopened.contains(id).then(|| {
+                    (WebhookEvent::ChatOpened, EventData::Ready(json!({ "reopened": true, "by": "visitor" })))
+                });
+                // Private notes stay inside the team: never an event.
+                let created = stored.get(id).into_iter().flatten().filter(|m| m.kind != MessageKind::Note);
+                let created = created.map(|m| (WebhookEvent::MessageCreated, EventData::Message(m)));
+                ConversationChanges {
+                    license: &a.license,
+                    conversation_id: &a.conversation_id,
+                    changes: reopened.into_iter().chain(created).collect(),
+                }
+            })
+            .collect();
+        let announced = super::outbox::enqueue_many(session.connection()?, &changes, self.webhook_retry_ms).await?;
+        Ok(Written { copies, fresh, numbered, suspended, stored, insert: None, announced })
     }
 }
 
-/// The stored messages that share a client id with the commit, keyed by (conversation, sender, client
-/// id): one query, its keys in one JSON parameter.
-async fn stored_copies(
-    conn: &mut AnyConnection,
-    postgres: bool,
-    appends: &[ConversationAppend],
-) -> StoreResult<HashMap<ClientKey, Message>> {
-    let keys: Vec<Value> = appends
-        .iter()
-        .flat_map(|a| a.messages.iter().filter_map(move |m| client_key(a, m)))
-        .map(|(conversation, sender, id)| json!([conversation, sender.as_str(), id]))
-        .collect();
-    if keys.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let sql = format!(
-        // Every column of the partial index, and its condition: the planner seeks it for each key
-        // (measured: a scan of the conversation was the hottest path).
-        "SELECT {MESSAGE_COLUMNS} FROM messages
-         WHERE client_msg_id IS NOT NULL AND (conversation_id, sender, client_msg_id) IN
-             (SELECT v.value ->> 0, v.value ->> 1, v.value ->> 2 FROM {})",
-        json_rows(postgres)
-    );
-    let rows = joined(&sql, postgres).bind(Value::Array(keys).to_string()).fetch_all(&mut *conn).await?;
-    let mut copies = HashMap::new();
-    for row in &rows {
-        let message = message_from_row(row)?;
-        if let Some(id) = message.client_msg_id.clone() {
-            copies.insert((message.conversation_id.as_str().to_owned(), message.sender, id), message);
-        }
-    }
-    Ok(copies)
+/// A shared commit written up to its last statement.
+struct Written {
+    /// The stored messages that share a client id with the commit.
+    copies: HashMap<ClientKey, Message>,
+    /// Per conversation, per message: whether it is stored by this commit.
+    fresh: Vec<Vec<bool>>,
+    /// The conversations numbered (existing, license active).
+    numbered: HashMap<String, Numbered>,
+    /// The suspended licenses among those of the conversations not numbered.
+    suspended: HashSet<String>,
+    /// The messages stored, by conversation id, in numbering order.
+    stored: HashMap<String, Vec<Message>>,
+    /// The INSERT still to run before `COMMIT` (none when nothing is new, or already run).
+    insert: Option<Statement>,
+    /// Whether the outbox was written.
+    announced: bool,
 }

@@ -1,14 +1,13 @@
 //! The statements of a shared commit ([`super`]): each one statement for all the commit's conversations,
-//! its rows in one JSON parameter.
+//! its rows in one JSON parameter, and the reading of what they return.
 
-use super::ConversationAppend;
+use super::session::{Bind, Done, Statement};
+use super::{client_key, ClientKey, ConversationAppend};
 use crate::domain::{ConversationStatus, Delivery, LicenseKey, Message, MessageId};
-use crate::store::messages::NewMessage;
+use crate::store::messages::{message_from_row, NewMessage, MESSAGE_COLUMNS};
 use crate::store::{list_placeholders, parse_column, StoreError, StoreResult};
 use serde_json::{json, Value};
-use sqlx::any::AnyArguments;
-use sqlx::query::Query;
-use sqlx::{Any, AnyConnection, Row};
+use sqlx::Row;
 use std::collections::{HashMap, HashSet};
 
 /// The license check every write of a conversation makes in its own statement.
@@ -32,19 +31,45 @@ pub(super) struct Numbered {
     pub(super) hooked: bool,
 }
 
+/// The stored messages that share a client id with the commit, keyed by (conversation, sender, client
+/// id): one query, its keys in one JSON parameter. `None` when no message of the commit has a client id.
+pub(super) fn copies(postgres: bool, appends: &[ConversationAppend]) -> Option<Statement> {
+    let keys: Vec<Value> = appends
+        .iter()
+        .flat_map(|a| a.messages.iter().filter_map(move |m| client_key(a, m)))
+        .map(|(conversation, sender, id)| json!([conversation, sender.as_str(), id]))
+        .collect();
+    if keys.is_empty() {
+        return None;
+    }
+    let sql = format!(
+        // Every column of the partial index, and its condition: the planner seeks it for each key
+        // (measured: a scan of the conversation was the hottest path).
+        "SELECT {MESSAGE_COLUMNS} FROM messages
+         WHERE client_msg_id IS NOT NULL AND (conversation_id, sender, client_msg_id) IN
+             (SELECT v.value ->> 0, v.value ->> 1, v.value ->> 2 FROM {})",
+        json_rows(postgres)
+    );
+    Some(Statement { sql, binds: vec![Bind::Text(Value::Array(keys).to_string())], prepared: false })
+}
+
+/// Reads [`copies`]' rows.
+pub(super) fn read_copies(done: &Done) -> StoreResult<HashMap<ClientKey, Message>> {
+    let mut copies = HashMap::new();
+    for row in &done.rows {
+        let message = message_from_row(row)?;
+        if let Some(id) = message.client_msg_id.clone() {
+            copies.insert((message.conversation_id.as_str().to_owned(), message.sender, id), message);
+        }
+    }
+    Ok(copies)
+}
+
 /// Reserves `counts[i]` numbers in conversation `appends[i]` (one UPDATE for all of them), only where
-/// the license is active. Returns what it reserved, by conversation id; a conversation missing from it
-/// does not exist or has a suspended license. It also reads each conversation's status and whether its
-/// license has webhooks, so reopening and the outbox cost a statement each only when a visitor did
-/// write to a closed conversation or someone listens, not on every commit (on SQLite every statement is
-/// a round trip to its worker thread).
-pub(super) async fn number(
-    conn: &mut AnyConnection,
-    postgres: bool,
-    appends: &[ConversationAppend],
-    counts: &[i64],
-    now: i64,
-) -> StoreResult<HashMap<String, Numbered>> {
+/// the license is active; [`read_numbered`] reads what it reserved. It also reads each conversation's
+/// status and whether its license has webhooks, so reopening and the outbox cost a statement each only
+/// when a visitor did write to a closed conversation or someone listens, not on every commit.
+pub(super) fn number(postgres: bool, appends: &[ConversationAppend], counts: &[i64], now: i64) -> Statement {
     let sql = format!(
         "UPDATE conversations SET last_seq = last_seq + CAST(v.value ->> 2 AS BIGINT), updated_at = $2 FROM {}
          WHERE conversations.license_key = v.value ->> 0 AND conversations.id = v.value ->> 1 AND {LICENSE_ACTIVE}
@@ -58,8 +83,14 @@ pub(super) async fn number(
         .zip(counts)
         .map(|(a, count)| json!([a.license.as_str(), a.conversation_id.as_str(), count]))
         .collect();
-    let rows = joined(&sql, postgres).bind(Value::Array(keys).to_string()).bind(now).fetch_all(&mut *conn).await?;
-    rows.iter()
+    Statement { sql, binds: vec![Bind::Text(Value::Array(keys).to_string()), Bind::Int(now)], prepared: false }
+}
+
+/// Reads [`number`]'s rows, by conversation id. A conversation missing from them does not exist or has
+/// a suspended license.
+pub(super) fn read_numbered(done: &Done) -> StoreResult<HashMap<String, Numbered>> {
+    done.rows
+        .iter()
         .map(|row| {
             let closed = parse_column::<ConversationStatus>(row, "status")? == ConversationStatus::Closed;
             let hooked = row.try_get::<i64, _>("hooked")? != 0;
@@ -68,59 +99,66 @@ pub(super) async fn number(
         .collect()
 }
 
+/// Gives back `returned[i].1` numbers in conversation `returned[i].0`, reserved for messages that
+/// turned out to be stored already (one UPDATE); returns each conversation's last number after it.
+pub(super) fn unnumber(postgres: bool, returned: &[(&ConversationAppend, i64)]) -> Statement {
+    let sql = format!(
+        "UPDATE conversations SET last_seq = last_seq - CAST(v.value ->> 2 AS BIGINT) FROM {}
+         WHERE conversations.license_key = v.value ->> 0 AND conversations.id = v.value ->> 1
+         RETURNING conversations.id, conversations.last_seq",
+        json_rows(postgres)
+    );
+    let keys: Vec<Value> =
+        returned.iter().map(|(a, n)| json!([a.license.as_str(), a.conversation_id.as_str(), n])).collect();
+    Statement { sql, binds: vec![Bind::Text(Value::Array(keys).to_string())], prepared: false }
+}
+
+/// Reads [`unnumber`]'s rows into `numbered`.
+pub(super) fn read_unnumbered(done: &Done, numbered: &mut HashMap<String, Numbered>) -> StoreResult<()> {
+    for row in &done.rows {
+        if let Some(n) = numbered.get_mut(&row.try_get::<String, _>("id")?) {
+            n.last_seq = row.try_get("last_seq")?;
+        }
+    }
+    Ok(())
+}
+
 /// Opens `closed`, the closed conversations a visitor wrote to (numbered just before, on this
 /// transaction, so their licenses are active and their rows locked): one UPDATE.
-pub(super) async fn reopen(
-    conn: &mut AnyConnection,
-    postgres: bool,
-    closed: &[&ConversationAppend],
-) -> StoreResult<()> {
-    if closed.is_empty() {
-        return Ok(());
-    }
+pub(super) fn reopen(postgres: bool, closed: &[&ConversationAppend]) -> Statement {
     let sql = format!(
         "UPDATE conversations SET status = 'open' FROM {}
          WHERE conversations.license_key = v.value ->> 0 AND conversations.id = v.value ->> 1",
         json_rows(postgres)
     );
-    joined(&sql, postgres).bind(conversation_keys(closed.iter().copied())).execute(&mut *conn).await?;
-    Ok(())
+    Statement { sql, binds: vec![Bind::Text(conversation_keys(closed.iter().copied()))], prepared: false }
 }
 
-/// Which of `licenses` are suspended (asked only for conversations the numbering skipped).
-pub(super) async fn suspended_licenses(
-    conn: &mut AnyConnection,
-    licenses: &[&LicenseKey],
-) -> StoreResult<HashSet<String>> {
-    if licenses.is_empty() {
-        return Ok(HashSet::new());
-    }
+/// Which of `licenses` are suspended (asked only for conversations the numbering skipped); see
+/// [`read_suspended`].
+pub(super) fn suspended_licenses(licenses: &[&LicenseKey]) -> Statement {
     let sql = format!(
         "SELECT license_key FROM licenses WHERE status = 'suspended' AND license_key IN ({})",
         list_placeholders(licenses.len())
     );
-    let mut query = sqlx::query(&sql);
-    for license in licenses {
-        query = query.bind(license.as_str().to_owned());
-    }
-    let rows = query.fetch_all(&mut *conn).await?;
-    rows.iter().map(|row| Ok(row.try_get::<String, _>("license_key")?)).collect()
+    let binds = licenses.iter().map(|l| Bind::Text(l.as_str().to_owned())).collect();
+    Statement { sql, binds, prepared: true }
 }
 
-/// Inserts the numbered messages of every conversation in one INSERT, its rows in one JSON parameter.
-/// Returns them by conversation id, in numbering order. Every column is known before the statement, so
-/// the stored copies are built here and the engine returns nothing: reading a commit's rows back (a
+/// Reads [`suspended_licenses`]' rows.
+pub(super) fn read_suspended(done: &Done) -> StoreResult<HashSet<String>> {
+    done.rows.iter().map(|row| Ok(row.try_get::<String, _>("license_key")?)).collect()
+}
+
+/// The numbered messages of every conversation, stored by one INSERT (its rows in one JSON parameter),
+/// by conversation id in numbering order, and that INSERT. Every column is known before the statement,
+/// so the stored copies are built here and the engine returns nothing: reading a commit's rows back (a
 /// typed row each, every column looked up by name) cost more than writing them.
-pub(super) async fn insert(
-    conn: &mut AnyConnection,
+pub(super) fn insert(
     postgres: bool,
     rows: &[(&ConversationAppend, i64, &NewMessage)],
     now: i64,
-) -> StoreResult<HashMap<String, Vec<Message>>> {
-    let mut stored: HashMap<String, Vec<Message>> = HashMap::new();
-    if rows.is_empty() {
-        return Ok(stored);
-    }
+) -> StoreResult<(Vec<Message>, Statement)> {
     let messages: Vec<Message> = rows
         .iter()
         .map(|(append, seq, new)| Message {
@@ -164,31 +202,13 @@ pub(super) async fn insert(
          FROM {}",
         json_rows(postgres)
     );
-    let done = sqlx::query(&sql).bind(values).bind(now).execute(&mut *conn).await?;
-    if usize::try_from(done.rows_affected()).ok() != Some(messages.len()) {
-        return Err(StoreError::Corrupt("batch insert lost a row".into()));
-    }
-    for message in messages {
-        stored.entry(message.conversation_id.as_str().to_owned()).or_default().push(message);
-    }
-    Ok(stored)
-}
-
-/// A statement that joins the JSON rows to a table that grows (`messages`, `conversations`). On PostgreSQL it
-/// is planned afresh at each execution (an unnamed statement), never run from a generic plan cached while the
-/// table was small: one cached when `messages` held a few hundred rows (a hash join over a sequential scan)
-/// went on reading the whole table at every commit as it grew. At 10,000 widget messages a second that was
-/// 84–96 million rows read in a 20-second run, PostgreSQL at ~24 CPU-s instead of ~17 and an ack p50 of ~90
-/// instead of ~15 ms, in the runs that happened to cache it (issue 14). SQLite plans from the schema alone:
-/// there the statement stays prepared.
-pub(super) fn joined(sql: &str, postgres: bool) -> Query<'_, Any, AnyArguments<'_>> {
-    sqlx::query(sql).persistent(!postgres)
+    Ok((messages, Statement { sql, binds: vec![Bind::Text(values), Bind::Int(now)], prepared: true }))
 }
 
 /// The FROM item that reads the JSON array bound as `$1` as rows `v.value`: the one part of these
 /// statements the engines spell differently. One parameter however many rows: sqlx's SQLite driver
 /// looks each parameter up by name, which made binding thousands of them cost quadratic time.
-pub(super) fn json_rows(postgres: bool) -> &'static str {
+fn json_rows(postgres: bool) -> &'static str {
     if postgres {
         "json_array_elements($1::json) AS v(value)"
     } else {
