@@ -96,7 +96,8 @@ impl DashboardSocket {
                     },
                     // The license's topic keeps a bounded backlog; falling off its end means the client is too slow.
                     Err(RecvError::Lagged(_)) => return Some(too_slow()),
-                    Err(RecvError::Closed) => return Some(CloseReason { code: CloseCode::Restart, description: None }),
+                    // The bus ends only when the node stops: the same close as on shutdown.
+                    Err(RecvError::Closed) => return Some(restarting()),
                 },
                 frame = stream.recv() => {
                     keep_alive.heard();
