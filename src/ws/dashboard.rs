@@ -6,7 +6,7 @@
 use crate::actors::{agent_conversation, DashboardPresence, Registry, Teammate, TenantActor};
 use crate::bus::{BusEvent, CatchUp, Cursor};
 use crate::shutdown::Shutdown;
-use crate::telemetry::SocketGauge;
+use crate::telemetry::{self, SocketGauge, Transport};
 use crate::ws::driver::{close_label, restarting, revoked, too_slow, KeepAlive, SendError};
 use crate::ws::frame_guard::FrameGuard;
 use crate::ws::protocol_close;
@@ -87,9 +87,7 @@ impl DashboardSocket {
                         Live::Skip => {}
                         Live::Send => match session.text(event.frame()).await {
                             Ok(()) => {
-                                metrics::counter!(crate::telemetry::DELIVERIES, "transport" => "dashboard_ws").increment(1);
-                                metrics::histogram!(crate::telemetry::FANOUT_SECONDS, "transport" => "dashboard_ws")
-                                    .record(event.received.elapsed().as_secs_f64());
+                                telemetry::delivered(Transport::DashboardWs, Some(event.received));
                             }
                             Err(err) => return err.into_close(),
                         },

@@ -211,9 +211,7 @@ async fn deliver(io: &SocketIo, room: &str, event: &BusEvent) {
         _ => room.to_owned(),
     };
     let emitted = io.local().to(to).emit(event.name(), event.socketio_data()).await;
-    metrics::counter!(crate::telemetry::DELIVERIES, "transport" => "socketio").increment(1);
-    metrics::histogram!(crate::telemetry::FANOUT_SECONDS, "transport" => "socketio")
-        .record(event.received.elapsed().as_secs_f64());
+    crate::telemetry::delivered(crate::telemetry::Transport::SocketIo, Some(event.received));
     match emitted {
         Ok(()) => {}
         Err(BroadcastError::Socket(failed)) => {

@@ -7,7 +7,7 @@
 use super::packet::{self, Inbound};
 use crate::actors::DashboardPresence;
 use crate::bus::{BusEvent, Cursor};
-use crate::telemetry::SocketGauge;
+use crate::telemetry::{self, SocketGauge, Transport};
 use crate::ws::driver::{restarting, revoked, too_slow, SEND_TIMEOUT};
 use crate::ws::recovery::{route, Live, Recovery};
 use crate::ws::socketio::{emits, Dashboard, SocketIoState, MAX_PAYLOAD, PING_INTERVAL, PING_TIMEOUT};
@@ -190,9 +190,7 @@ impl Connection {
                             if let Err(ending) = self.send(event.socketio_frame().to_owned()).await {
                                 return ending;
                             }
-                            metrics::counter!(crate::telemetry::DELIVERIES, "transport" => "socketio").increment(1);
-                            metrics::histogram!(crate::telemetry::FANOUT_SECONDS, "transport" => "socketio")
-                                .record(event.received.elapsed().as_secs_f64());
+                            telemetry::delivered(Transport::SocketIo, Some(event.received));
                         }
                     },
                     // The license's topic keeps a bounded backlog; falling off its end means the client is too slow.

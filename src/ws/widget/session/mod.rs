@@ -16,7 +16,7 @@ use crate::domain::{ContactId, ConversationId, LicenseKey, ProductKey, VisitorTo
 use crate::limits::RateLimits;
 use crate::shutdown::Shutdown;
 use crate::store::Store;
-use crate::telemetry::SocketGauge;
+use crate::telemetry::{self, SocketGauge, Transport};
 use crate::ws::driver::{close_label, restarting, too_slow, KeepAlive, SendError};
 use crate::ws::frame_guard::FrameGuard;
 use crate::ws::writer::SocketWriter;
@@ -219,7 +219,7 @@ impl WidgetSession {
                 update = next_update(&mut self.updates) => match update {
                     Some(update) => if let Some(frame) = self.update_frame(&update)? {
                         self.send(&frame).await?;
-                        metrics::counter!(crate::telemetry::DELIVERIES, "transport" => "widget").increment(1);
+                        telemetry::delivered(Transport::Widget, None);
                     },
                     None => return Err(End::Close(too_slow())),
                 },
