@@ -105,13 +105,8 @@ impl Store {
             }
         };
         let Written { mut copies, fresh, numbered, suspended, mut stored, insert, announced } = written;
-        let done = session.commit(insert.as_slice()).await?;
-        if let Some(done) = done.first() {
-            let rows: usize = stored.values().map(Vec::len).sum();
-            if usize::try_from(done.affected).ok() != Some(rows) {
-                return Err(StoreError::Corrupt("batch insert lost a row".into()));
-            }
-        }
+        let inserted = session.commit(insert.as_slice()).await?;
+        all_inserted(&inserted, stored.values().map(Vec::len).sum())?;
         if announced {
             self.outbox_committed();
         }
@@ -230,32 +225,47 @@ impl Store {
         if hooked.is_empty() {
             return Ok(Written { copies, fresh, numbered, suspended, stored, insert, announced: false });
         }
-        let inserted = session.run(insert.as_slice()).await?;
-        if let Some(done) = inserted.first() {
-            if usize::try_from(done.affected).ok() != Some(rows.len()) {
-                return Err(StoreError::Corrupt("batch insert lost a row".into()));
-            }
-        }
-        let changes: Vec<ConversationChanges> = hooked
-            .iter()
-            .map(|a| {
-                let id = a.conversation_id.as_str();
-                let reopened = reopened.contains(id).then(|| {
-                    (WebhookEvent::ChatOpened, EventData::Ready(json!({ "reopened": true, "by": "visitor" })))
-                });
-                // Private notes stay inside the team: never an event.
-                let created = stored.get(id).into_iter().flatten().filter(|m| m.kind != MessageKind::Note);
-                let created = created.map(|m| (WebhookEvent::MessageCreated, EventData::Message(m)));
-                ConversationChanges {
-                    license: &a.license,
-                    conversation_id: &a.conversation_id,
-                    changes: reopened.into_iter().chain(created).collect(),
-                }
-            })
-            .collect();
+        all_inserted(&session.run(insert.as_slice()).await?, rows.len())?;
+        let changes = webhook_changes(&hooked, &reopened, &stored);
         let announced = super::outbox::enqueue_many(session.connection()?, &changes, self.webhook_retry_ms).await?;
         Ok(Written { copies, fresh, numbered, suspended, stored, insert: None, announced })
     }
+}
+
+/// `Err` unless the INSERT (the first of `done`, if it ran) stored all `rows`.
+fn all_inserted(done: &[session::Done], rows: usize) -> StoreResult<()> {
+    match done.first() {
+        Some(insert) if usize::try_from(insert.affected).ok() != Some(rows) => {
+            Err(StoreError::Corrupt("batch insert lost a row".into()))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// What the webhook outbox hears of the `hooked` conversations' commit: `chat_opened` (reopened by the
+/// visitor) before the `message_created` of their messages, private notes left out (they stay inside
+/// the team).
+fn webhook_changes<'a>(
+    hooked: &[&'a ConversationAppend],
+    reopened: &HashSet<&str>,
+    stored: &'a HashMap<String, Vec<Message>>,
+) -> Vec<ConversationChanges<'a>> {
+    hooked
+        .iter()
+        .map(|a| {
+            let id = a.conversation_id.as_str();
+            let reopened = reopened
+                .contains(id)
+                .then(|| (WebhookEvent::ChatOpened, EventData::Ready(json!({ "reopened": true, "by": "visitor" }))));
+            let created = stored.get(id).into_iter().flatten().filter(|m| m.kind != MessageKind::Note);
+            let created = created.map(|m| (WebhookEvent::MessageCreated, EventData::Message(m)));
+            ConversationChanges {
+                license: &a.license,
+                conversation_id: &a.conversation_id,
+                changes: reopened.into_iter().chain(created).collect(),
+            }
+        })
+        .collect()
 }
 
 /// A shared commit written up to its last statement.
