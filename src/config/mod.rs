@@ -48,7 +48,7 @@ pub struct Config {
         default_value = "sqlite://switchboard.db"
     )]
     pub database_url: String,
-    /// Largest number of store connections; 0 picks per engine.
+    /// Largest number of store connections; 0 picks per engine (SQLite commits messages on one more).
     #[arg(
         long = "database-max-connections",
         env = "DATABASE_MAX_CONNECTIONS",
