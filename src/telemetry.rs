@@ -94,19 +94,21 @@ pub enum Transport {
 /// time. The two handles are looked up once per transport: resolving a metric by name and labels hashes
 /// and compares its key, ~1 % of the server's CPU at 8,000 Socket.IO sockets, done per delivery.
 pub fn delivered(transport: Transport, published: Option<std::time::Instant>) {
-    static HANDLES: [OnceLock<(metrics::Counter, metrics::Histogram)>; 3] = [const { OnceLock::new() }; 3];
+    static HANDLES: [OnceLock<(metrics::Counter, Option<metrics::Histogram>)>; 3] = [const { OnceLock::new() }; 3];
     let (deliveries, fanout) = HANDLES[transport as usize].get_or_init(|| {
         // Installed first: a handle taken before the recorder would record nothing, for good.
         handle();
-        let label = match transport {
-            Transport::SocketIo => "socketio",
-            Transport::DashboardWs => "dashboard_ws",
-            Transport::Widget => "widget",
+        let (label, timed) = match transport {
+            Transport::SocketIo => ("socketio", true),
+            Transport::DashboardWs => ("dashboard_ws", true),
+            // A widget's frames come from its conversation, not the bus: no publication time, no series.
+            Transport::Widget => ("widget", false),
         };
-        (metrics::counter!(DELIVERIES, "transport" => label), metrics::histogram!(FANOUT_SECONDS, "transport" => label))
+        let fanout = timed.then(|| metrics::histogram!(FANOUT_SECONDS, "transport" => label));
+        (metrics::counter!(DELIVERIES, "transport" => label), fanout)
     });
     deliveries.increment(1);
-    if let Some(published) = published {
+    if let (Some(fanout), Some(published)) = (fanout, published) {
         fanout.record(published.elapsed().as_secs_f64());
     }
 }
