@@ -79,7 +79,7 @@ pub fn handle() -> &'static PrometheusHandle {
     })
 }
 
-/// A transport that delivers live events to sockets.
+/// A kind of socket: the `transport` label of the socket and delivery metrics.
 #[derive(Debug, Clone, Copy)]
 pub enum Transport {
     /// Socket.IO dashboards.
@@ -90,6 +90,17 @@ pub enum Transport {
     Widget,
 }
 
+impl Transport {
+    /// The metrics' `transport` label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::SocketIo => "socketio",
+            Self::DashboardWs => "dashboard_ws",
+            Self::Widget => "widget",
+        }
+    }
+}
+
 /// Counts one delivery on `transport` and, given when the event was published, records its fan-out
 /// time. The two handles are looked up once per transport: resolving a metric by name and labels hashes
 /// and compares its key, ~1 % of the server's CPU at 8,000 Socket.IO sockets, done per delivery.
@@ -98,12 +109,9 @@ pub fn delivered(transport: Transport, published: Option<std::time::Instant>) {
     let (deliveries, fanout) = HANDLES[transport as usize].get_or_init(|| {
         // Installed first: a handle taken before the recorder would record nothing, for good.
         handle();
-        let (label, timed) = match transport {
-            Transport::SocketIo => ("socketio", true),
-            Transport::DashboardWs => ("dashboard_ws", true),
-            // A widget's frames come from its conversation, not the bus: no publication time, no series.
-            Transport::Widget => ("widget", false),
-        };
+        let label = transport.label();
+        // A widget's frames come from its conversation, not the bus: no publication time, no series.
+        let timed = !matches!(transport, Transport::Widget);
         let fanout = timed.then(|| metrics::histogram!(FANOUT_SECONDS, "transport" => label));
         (metrics::counter!(DELIVERIES, "transport" => label), fanout)
     });
@@ -133,13 +141,13 @@ pub fn status_class(status: u16) -> &'static str {
 
 /// Counts a socket for as long as it lives: connect on creation, disconnect with a reason on drop.
 pub struct SocketGauge {
-    transport: &'static str,
+    transport: Transport,
     reason: &'static str,
 }
 
 impl SocketGauge {
     /// A socket of `transport` has opened.
-    pub fn open(transport: &'static str) -> Self {
+    pub fn open(transport: Transport) -> Self {
         count_socket_opened(transport);
         Self { transport, reason: "client" }
     }
@@ -158,13 +166,13 @@ impl Drop for SocketGauge {
 
 /// Counts a socket of `transport` opening; for sockets whose end arrives as a callback rather than a
 /// scope (Socket.IO), paired with [`count_socket_closed`]. Scoped sockets use [`SocketGauge`].
-pub fn count_socket_opened(transport: &'static str) {
-    metrics::counter!(SOCKET_CONNECTS, "transport" => transport).increment(1);
-    metrics::gauge!(SOCKETS_OPEN, "transport" => transport).increment(1.0);
+pub fn count_socket_opened(transport: Transport) {
+    metrics::counter!(SOCKET_CONNECTS, "transport" => transport.label()).increment(1);
+    metrics::gauge!(SOCKETS_OPEN, "transport" => transport.label()).increment(1.0);
 }
 
 /// Counts a socket of `transport` ending for `reason`.
-pub fn count_socket_closed(transport: &'static str, reason: &'static str) {
-    metrics::gauge!(SOCKETS_OPEN, "transport" => transport).decrement(1.0);
-    metrics::counter!(SOCKET_DISCONNECTS, "transport" => transport, "reason" => reason).increment(1);
+pub fn count_socket_closed(transport: Transport, reason: &'static str) {
+    metrics::gauge!(SOCKETS_OPEN, "transport" => transport.label()).decrement(1.0);
+    metrics::counter!(SOCKET_DISCONNECTS, "transport" => transport.label(), "reason" => reason).increment(1);
 }

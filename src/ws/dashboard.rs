@@ -54,7 +54,7 @@ impl DashboardSocket {
     pub async fn run(mut self: Box<Self>) {
         let member = self.teammate.id.clone();
         self.tenant.do_send(DashboardPresence { member: member.clone(), connected: true });
-        let mut gauge = SocketGauge::open("dashboard_ws");
+        let mut gauge = SocketGauge::open(Transport::DashboardWs);
         // Subscribed before the catch-up: the live events overlap it, and the cursor skips the overlap.
         let catch_up = std::mem::replace(&mut self.catch_up, CatchUp::Reset { now: None });
         let now = catch_up.now().cloned();
@@ -86,9 +86,7 @@ impl DashboardSocket {
                         Live::Revoked => return Some(revoked()),
                         Live::Skip => {}
                         Live::Send => match session.text(event.frame()).await {
-                            Ok(()) => {
-                                telemetry::delivered(Transport::DashboardWs, Some(event.received));
-                            }
+                            Ok(()) => telemetry::delivered(Transport::DashboardWs, Some(event.received)),
                             Err(err) => return err.into_close(),
                         },
                     },

@@ -96,11 +96,7 @@ impl Session {
         }
         match self {
             Self::Postgres(tx) => run_each(tx, statements).await,
-            Self::Sqlite(writer) => {
-                let begin = !writer.open;
-                writer.open = true;
-                run_joined(writer, begin, statements, false).await
-            }
+            Self::Sqlite(writer) => run_joined(writer, statements, false).await,
         }
     }
 
@@ -113,9 +109,7 @@ impl Session {
                 Ok(rows)
             }
             Self::Sqlite(mut writer) => {
-                let begin = !writer.open;
-                writer.open = true;
-                let done = run_joined(&mut writer, begin, statements, true).await;
+                let done = run_joined(&mut writer, statements, true).await;
                 match done {
                     Ok(_) => writer.open = false,
                     // Not left open until the next commit: it holds the write lock.
@@ -189,14 +183,11 @@ async fn run_each(conn: &mut AnyConnection, statements: &[Statement]) -> StoreRe
 }
 
 /// SQLite: every statement in one command to the worker thread, their `$n` renumbered to follow one
-/// another, with `BEGIN IMMEDIATE` before them and `COMMIT` after them when asked. On an error the
-/// transaction stays open for the caller's [`Session::rollback`].
-async fn run_joined(
-    writer: &mut SqliteWriter,
-    begin: bool,
-    statements: &[Statement],
-    commit: bool,
-) -> StoreResult<Vec<Done>> {
+/// another, with `BEGIN IMMEDIATE` before them unless the transaction is open and `COMMIT` after them
+/// when asked. On an error the transaction stays open for the caller's [`Session::rollback`].
+async fn run_joined(writer: &mut SqliteWriter, statements: &[Statement], commit: bool) -> StoreResult<Vec<Done>> {
+    let begin = !writer.open;
+    writer.open = true;
     let mut sql = String::new();
     let mut binds = Vec::new();
     if begin {

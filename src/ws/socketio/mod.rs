@@ -218,14 +218,14 @@ async fn listen(socket: SocketRef) -> Result<(), Refused> {
 }
 
 async fn on_connect(socket: SocketRef, Extension(dashboard): Extension<Dashboard>, State(state): State<SocketIoState>) {
-    crate::telemetry::count_socket_opened("socketio");
+    crate::telemetry::count_socket_opened(crate::telemetry::Transport::SocketIo);
     // The bridge replays what it missed, then lets it join the license's room and its member's own.
     let admission = Admission { socket: socket.clone(), member: dashboard.teammate.id.clone(), from: dashboard.resume };
     state.bridges.attach(&dashboard.teammate.license, admission);
     let member = dashboard.teammate.id.clone();
     state.registry.tenant(&dashboard.teammate.license).do_send(DashboardPresence { member, connected: true });
     socket.on_disconnect(|Extension(dashboard): Extension<Dashboard>, State(state): State<SocketIoState>, reason: DisconnectReason| async move {
-        crate::telemetry::count_socket_closed("socketio", disconnect_label(reason));
+        crate::telemetry::count_socket_closed(crate::telemetry::Transport::SocketIo, disconnect_label(reason));
         let member = dashboard.teammate.id.clone();
         state.registry.tenant(&dashboard.teammate.license).do_send(DashboardPresence { member, connected: false });
         state.bridges.detach(&dashboard.teammate.license);

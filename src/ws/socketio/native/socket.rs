@@ -142,7 +142,7 @@ impl Connection {
         let tenant = self.state.registry.tenant(&license);
         tenant.do_send(DashboardPresence { member: member.clone(), connected: true });
         self.state.native.opened(&license);
-        let mut gauge = SocketGauge::open("socketio");
+        let mut gauge = SocketGauge::open(Transport::SocketIo);
         let now = catch_up.now().cloned();
         let recovery = Recovery::plan(catch_up, &member, now);
         // Boxed: the replay runs once, and its state would otherwise stay in the task for the socket's life.

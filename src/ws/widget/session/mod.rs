@@ -181,7 +181,7 @@ impl WidgetSession {
             open_now: status.open_now,
             offline_message: status.offline_message,
         };
-        let mut gauge = SocketGauge::open("widget");
+        let mut gauge = SocketGauge::open(Transport::Widget);
         // Joined before the welcome, so a command sent once the widget is greeted finds it; pushes wait
         // in their queue until the loop serves them, after the welcome and the replay.
         let (_membership, pushes) = self.hub.join(&self.license, &self.visitor_id);
