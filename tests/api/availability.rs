@@ -205,6 +205,11 @@ async fn availability_spans_nodes() {
     })
     .await;
     let mut on_b = b.app.dashboard_ws(&ana.token).await;
+    // B announces only after its mark is in the shared presence: before that, A's close could not count it.
+    dashboard_event(&mut watcher_b, "presence:updated", |d| {
+        d["member_id"] == ana.id.as_str() && d["availability"] == "online"
+    })
+    .await;
     on_b.drain_dashboard().await;
     assert_eq!(agents_available(&b.app, &key).await, (true, true));
 
