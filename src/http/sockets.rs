@@ -128,7 +128,7 @@ async fn dashboard(
     state.auth.admit(&claims, source, Access::Full).await?;
     let slot = state.limits.source_connections.take(source).ok_or_else(too_many_connections)?;
     let upgraded = upgrade(&req, body, dashboard::MAX_FRAME_BYTES)?;
-    let events = crate::ws::relay::subscribe(&state.bus, &license);
+    let events = crate::ws::relay::Relays::of_this_thread().subscribe(&state.bus, &license);
     let resume = Position::from_client(query.offset, query.epoch.clone());
     // Boxed before the task captures it: a captured value keeps its place in the task for the socket's life.
     let socket = Box::new(DashboardSocket {

@@ -1,16 +1,17 @@
-//! A license's bus events, relayed once into each HTTP worker thread for the dashboard sockets on it.
+//! A license's bus events, relayed once into each group of sockets that share a scheduler: per HTTP
+//! worker thread for the plain dashboards, one for the Socket.IO runtime.
 //!
-//! A dashboard socket's task lives on the worker thread that accepted its connection. Subscribed to the
-//! bus directly, every event woke each socket's task from the publishing thread: hundreds of wakes from
-//! another thread per event, each queued on the worker's shared run queue and unparking it, so a worker
-//! slept and woke many times over one event. Through a relay, one task per license and worker takes the
-//! event from the bus and passes it on to that thread's sockets: one wake from another thread per worker
-//! and event, the rest wakes on the thread itself.
+//! Subscribed to the bus directly, every event woke each socket's task from the publishing thread (a
+//! conversation's actor): hundreds of wakes from another thread per event, each queued on the target
+//! runtime's shared queue and unparking it, so a worker slept and woke many times over one event. Through
+//! a relay, one task per license and group takes the event from the bus and passes it on: one wake from
+//! another thread per group and event; the relay's own wakes of the sockets are made on a thread of their
+//! runtime (queued locally, no unpark).
 
 use crate::bus::{BusEvent, SharedBus, TOPIC_CAPACITY};
 use crate::domain::LicenseKey;
-use std::cell::RefCell;
-use std::collections::HashMap;
+use dashmap::mapref::entry::Entry;
+use dashmap::DashMap;
 use std::sync::Arc;
 use tokio::sync::broadcast;
 
@@ -18,39 +19,58 @@ use tokio::sync::broadcast;
 type RelayKey = (usize, LicenseKey);
 
 thread_local! {
-    /// This thread's relays.
-    static RELAYS: RefCell<HashMap<RelayKey, broadcast::Sender<Arc<BusEvent>>>> = RefCell::new(HashMap::new());
+    /// An HTTP worker thread's relays (each worker is a runtime of its own).
+    static WORKER_RELAYS: Arc<Relays> = Arc::default();
 }
 
-/// Receives the events of `license` published from now on, through this thread's relay for it (started
-/// with its first subscriber). Must be called on a thread with a local task set (an HTTP worker). Like
-/// the bus's own receivers: bounded by [`TOPIC_CAPACITY`]; if the relay itself falls that far behind the
-/// bus, every receiver of it ends `Closed` (their clients reconnect and recover from their position).
-pub fn subscribe(bus: &SharedBus, license: &LicenseKey) -> broadcast::Receiver<Arc<BusEvent>> {
-    let key = (Arc::as_ptr(bus).cast::<()>() as usize, license.clone());
-    RELAYS.with_borrow_mut(|relays| {
-        if let Some(relay) = relays.get(&key) {
-            return relay.subscribe();
-        }
-        let (to, receiver) = broadcast::channel(TOPIC_CAPACITY);
-        // Subscribed to the bus here, before the caller reads what it missed: nothing falls between.
-        tokio::task::spawn_local(relay(bus.subscribe(license), to.clone(), key.clone()));
-        relays.insert(key, to);
-        receiver
-    })
+/// The running relays of one group of sockets, by bus and license.
+#[derive(Default)]
+pub struct Relays {
+    running: DashMap<RelayKey, broadcast::Sender<Arc<BusEvent>>>,
 }
 
-/// Passes `from`'s events to `to` until `to` has no receiver left (seen at the next event) or the bus
-/// is gone or left this relay behind; then forgets it, so the next subscriber starts a fresh one.
-async fn relay(mut from: broadcast::Receiver<Arc<BusEvent>>, to: broadcast::Sender<Arc<BusEvent>>, key: RelayKey) {
-    // A lag or the bus's end (an `Err`) ends the relay like its last receiver's going does.
-    while let Ok(event) = from.recv().await {
-        if to.send(event).is_err() {
-            break;
+impl Relays {
+    /// The relays of this thread, for an HTTP worker's sockets (a worker is a single-threaded runtime).
+    pub fn of_this_thread() -> Arc<Self> {
+        WORKER_RELAYS.with(Arc::clone)
+    }
+
+    /// Receives the events of `license` published from now on, through this group's relay for it
+    /// (started with its first subscriber, on the caller's runtime). Like the bus's own receivers:
+    /// bounded by [`TOPIC_CAPACITY`]; if the relay itself falls that far behind the bus, every receiver of
+    /// it ends `Closed` (their clients reconnect and recover from their position).
+    pub fn subscribe(self: &Arc<Self>, bus: &SharedBus, license: &LicenseKey) -> broadcast::Receiver<Arc<BusEvent>> {
+        let key = (Arc::as_ptr(bus).cast::<()>() as usize, license.clone());
+        match self.running.entry(key) {
+            Entry::Occupied(relay) => relay.get().subscribe(),
+            Entry::Vacant(slot) => {
+                let (to, receiver) = broadcast::channel(TOPIC_CAPACITY);
+                // Subscribed to the bus here, before the caller reads what it missed: nothing falls between.
+                tokio::spawn(relay(bus.subscribe(license), to.clone(), self.clone(), slot.key().clone()));
+                slot.insert(to);
+                receiver
+            }
         }
     }
-    // No await since the send that found no receiver: none can have subscribed since, on this thread.
-    RELAYS.with_borrow_mut(|relays| relays.remove(&key));
+}
+
+/// Passes `from`'s events to `to` until `to` has no receiver left (seen at an event) or the bus is gone
+/// or left this relay behind; then forgets it, so the next subscriber starts a fresh one.
+async fn relay(
+    mut from: broadcast::Receiver<Arc<BusEvent>>,
+    to: broadcast::Sender<Arc<BusEvent>>,
+    relays: Arc<Relays>,
+    key: RelayKey,
+) {
+    // A lag or the bus's end (an `Err`) ends the relay like its last receiver's going does.
+    while let Ok(event) = from.recv().await {
+        // Nobody to pass it to: end, unless someone subscribed since the send (checked and removed under
+        // the map's lock, which subscribing takes too, so nobody subscribes to a relay that is ending).
+        if to.send(event).is_err() && relays.running.remove_if(&key, |_, to| to.receiver_count() == 0).is_some() {
+            return;
+        }
+    }
+    relays.running.remove_if(&key, |_, running| running.same_channel(&to));
 }
 
 #[cfg(test)]
@@ -62,34 +82,54 @@ mod tests {
         Event::Activity(Activity::VisitorPresence { online: vec![id.into()], offline: Vec::new() })
     }
 
-    /// Two subscribers on one thread share one relay and each get every event in order; once both are
-    /// gone, the relay ends at the next event and a new subscriber starts another.
+    /// Two subscribers share one relay and each get every event in order; once both are gone, the relay
+    /// ends at the next event and a new subscriber starts another.
     #[tokio::test]
-    async fn subscribers_on_a_thread_share_a_relay_that_ends_with_them() -> anyhow::Result<()> {
-        let local = tokio::task::LocalSet::new();
-        local
-            .run_until(async {
-                let bus: SharedBus = Arc::new(LocalBus::new(16));
-                let license = LicenseKey::parse("INTL-RELA-YTES-TONE")?;
-                let (mut a, mut b) = (subscribe(&bus, &license), subscribe(&bus, &license));
-                assert_eq!(RELAYS.with_borrow(|r| r.len()), 1);
-                bus.publish(&license, presence("v1"));
-                bus.publish(&license, presence("v2"));
-                for receiver in [&mut a, &mut b] {
-                    for id in ["v1", "v2"] {
-                        let event = receiver.recv().await?;
-                        assert!(event.frame().contains(id), "{}", event.frame());
-                    }
-                }
-                drop((a, b));
-                bus.publish(&license, presence("v3"));
-                tokio::task::yield_now().await;
-                assert_eq!(RELAYS.with_borrow(|r| r.len()), 0, "the relay ended with its last subscriber");
-                let mut c = subscribe(&bus, &license);
-                bus.publish(&license, presence("v4"));
-                assert!(c.recv().await?.frame().contains("v4"));
+    async fn subscribers_share_a_relay_that_ends_with_them() -> anyhow::Result<()> {
+        let bus: SharedBus = Arc::new(LocalBus::new(16));
+        let license = LicenseKey::parse("INTL-RELA-YTES-TONE")?;
+        let relays = Relays::of_this_thread();
+        let (mut a, mut b) = (relays.subscribe(&bus, &license), relays.subscribe(&bus, &license));
+        assert_eq!(relays.running.len(), 1);
+        bus.publish(&license, presence("v1"));
+        bus.publish(&license, presence("v2"));
+        for receiver in [&mut a, &mut b] {
+            for id in ["v1", "v2"] {
+                let event = receiver.recv().await?;
+                assert!(event.frame().contains(id), "{}", event.frame());
+            }
+        }
+        drop((a, b));
+        bus.publish(&license, presence("v3"));
+        tokio::task::yield_now().await;
+        assert_eq!(relays.running.len(), 0, "the relay ended with its last subscriber");
+        let mut c = relays.subscribe(&bus, &license);
+        bus.publish(&license, presence("v4"));
+        assert!(c.recv().await?.frame().contains("v4"));
+        Ok(())
+    }
+
+    /// Subscribers that come as the last one goes, on a runtime of several threads, always land on a
+    /// relay that is running: each gets the event published after it subscribed.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_subscriber_never_joins_a_relay_that_is_ending() -> anyhow::Result<()> {
+        let bus: SharedBus = Arc::new(LocalBus::new(16));
+        let license = LicenseKey::parse("INTL-RELA-YTES-TWOO")?;
+        let relays = Arc::new(Relays::default());
+        for round in 0..300 {
+            let mut receiver = relays.subscribe(&bus, &license);
+            let id = format!("v{round}");
+            bus.publish(&license, presence(&id));
+            // An earlier round's last event may still be on its way through the relay: it comes first.
+            let arrived = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+                while !receiver.recv().await?.frame().contains(&id) {}
                 anyhow::Ok(())
-            })
-            .await
+            });
+            arrived.await.map_err(|_| anyhow::anyhow!("round {round}: the event never came"))??;
+            // The next round subscribes while this one's receiver is gone and the relay may be ending.
+            drop(receiver);
+            bus.publish(&license, presence("nobody"));
+        }
+        Ok(())
     }
 }

@@ -67,6 +67,8 @@ pub struct SocketIoState {
     bus: SharedBus,
     shutdown: Shutdown,
     native: Arc<native::NativeCounts>,
+    /// The license relays of this runtime's native sockets.
+    relays: Arc<crate::ws::relay::Relays>,
 }
 
 /// Who a socket belongs to, set by the auth middleware.
@@ -122,7 +124,9 @@ pub fn serve(
         runtime.block_on(async move {
             let bridges = Arc::new(Bridges::new(bus.clone(), io.clone()));
             let limits = caps.limits.clone();
-            let state = SocketIoState { auth, registry, limits, bridges, io, bus, shutdown: shutdown.clone(), native };
+            let relays = Arc::default();
+            let state =
+                SocketIoState { auth, registry, limits, bridges, io, bus, shutdown: shutdown.clone(), native, relays };
             if let Err(err) = run(listener, state, caps, shutdown).await {
                 tracing::error!(%err, "the Socket.IO listener stopped");
             }

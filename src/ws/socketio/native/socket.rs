@@ -137,7 +137,7 @@ impl Connection {
         let license = dashboard.teammate.license.clone();
         let member = dashboard.teammate.id.clone();
         // Subscribed before the catch-up: the live events overlap it, and the cursor skips the overlap.
-        let events = self.state.bus.subscribe(&license);
+        let events = self.state.relays.subscribe(&self.state.bus, &license);
         let catch_up = self.state.bus.catch_up(&license, dashboard.resume.as_ref()).await;
         let tenant = self.state.registry.tenant(&license);
         tenant.do_send(DashboardPresence { member: member.clone(), connected: true });
