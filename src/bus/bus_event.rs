@@ -1,6 +1,8 @@
 //! An event as it travels to sockets: with its place in the license's history, serialised at most once.
 
 use super::{Event, Position};
+use actix_http::ws::{OpCode, Parser};
+use bytes::{Bytes, BytesMut};
 use serde_json::{json, Value};
 use std::sync::OnceLock;
 
@@ -21,6 +23,8 @@ pub struct BusEvent {
     frame: OnceLock<String>,
     socketio_data: OnceLock<Value>,
     socketio_frame: OnceLock<String>,
+    ws_frame: OnceLock<Bytes>,
+    socketio_ws_frame: OnceLock<Bytes>,
 }
 
 impl BusEvent {
@@ -36,6 +40,8 @@ impl BusEvent {
             frame: OnceLock::new(),
             socketio_data: OnceLock::new(),
             socketio_frame: OnceLock::new(),
+            ws_frame: OnceLock::new(),
+            socketio_ws_frame: OnceLock::new(),
         }
     }
 
@@ -97,6 +103,25 @@ impl BusEvent {
             format!("42{packet}")
         })
     }
+
+    /// [`Self::frame`] as a whole WebSocket text frame from the server: the bytes every plain dashboard
+    /// socket writes, framed once rather than once a socket.
+    pub fn ws_frame(&self) -> &Bytes {
+        self.ws_frame.get_or_init(|| text_frame(self.frame()))
+    }
+
+    /// [`Self::socketio_frame`] as a whole WebSocket text frame from the server, framed once for every
+    /// Socket.IO socket.
+    pub fn socketio_ws_frame(&self) -> &Bytes {
+        self.socketio_ws_frame.get_or_init(|| text_frame(self.socketio_frame()))
+    }
+}
+
+/// `text` as one unmasked, final WebSocket text frame (a server's).
+pub fn text_frame(text: &str) -> Bytes {
+    let mut frame = BytesMut::with_capacity(text.len() + 10);
+    Parser::write_message(&mut frame, text, OpCode::Text, true, false);
+    frame.freeze()
 }
 
 #[cfg(test)]
@@ -121,6 +146,25 @@ mod tests {
         assert_eq!(placed.socketio_data()["type"], "visitor_presence");
         let packet: Value = serde_json::from_str(placed.socketio_frame().strip_prefix("42").unwrap_or_default())?;
         assert_eq!(packet, json!(["activity:new", placed.socketio_data()]));
+        Ok(())
+    }
+
+    /// The framed bytes decode, as a client reads them, to the frames' text.
+    #[test]
+    fn framed_once_they_decode_to_the_same_text() -> anyhow::Result<()> {
+        use actix_codec::Decoder;
+        use actix_http::ws::{Codec, Frame};
+        let long = "x".repeat(70_000);
+        let event = Event::Activity(Activity::VisitorPresence { online: vec![long], offline: Vec::new() });
+        let placed = BusEvent::at(event, Position { epoch: "e1".into(), offset: 7 }, false);
+        for (bytes, text) in
+            [(placed.ws_frame(), placed.frame()), (placed.socketio_ws_frame(), placed.socketio_frame())]
+        {
+            let mut buf = BytesMut::from(&bytes[..]);
+            let decoded = Codec::new().max_size(1 << 20).client_mode().decode(&mut buf)?;
+            assert!(matches!(decoded, Some(Frame::Text(got)) if got == text.as_bytes()));
+            assert!(buf.is_empty(), "one frame, nothing after it");
+        }
         Ok(())
     }
 }

@@ -85,7 +85,7 @@ impl DashboardSocket {
                     Ok(event) => match route(&event, jti, &teammate.id, &mut cursor) {
                         Live::Revoked => return Some(revoked()),
                         Live::Skip => {}
-                        Live::Send => match session.text(event.frame()).await {
+                        Live::Send => match session.encoded(event.ws_frame().clone()).await {
                             Ok(()) => telemetry::delivered(Transport::DashboardWs, Some(event.received)),
                             Err(err) => return err.into_close(),
                         },
@@ -146,7 +146,7 @@ async fn typing(registry: &Registry, teammate: &Teammate, text: &str) {
 /// Sends the missed events, then `recovery:ready` (or just `recovery:reset`); `Err` holds the close.
 async fn replay(session: &mut SocketWriter, recovery: &Recovery) -> Result<(), Option<CloseReason>> {
     for event in &recovery.missed {
-        session.text(event.frame()).await.map_err(SendError::into_close)?;
+        session.encoded(event.ws_frame().clone()).await.map_err(SendError::into_close)?;
     }
     session.text(&recovery.notice_frame()).await.map_err(SendError::into_close)
 }

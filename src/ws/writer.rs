@@ -53,6 +53,11 @@ impl SocketWriter {
         self.frame(OpCode::Text, text.as_bytes()).await
     }
 
+    /// Sends a whole text frame encoded once for many sockets ([`crate::bus::BusEvent::ws_frame`]).
+    pub async fn encoded(&mut self, frame: Bytes) -> Result<(), SendError> {
+        self.write(frame).await
+    }
+
     /// Sends a ping.
     pub async fn ping(&mut self, payload: &[u8]) -> Result<(), SendError> {
         self.frame(OpCode::Ping, payload).await

@@ -12,9 +12,10 @@ use crate::ws::driver::{restarting, revoked, too_slow, SEND_TIMEOUT};
 use crate::ws::recovery::{route, Live, Recovery};
 use crate::ws::socketio::{emits, Dashboard, SocketIoState, MAX_PAYLOAD, PING_INTERVAL, PING_TIMEOUT};
 use actix_ws::{CloseCode, CloseReason};
+use bytes::{Buf, Bytes};
 use futures_util::future::BoxFuture;
 use futures_util::stream::FuturesUnordered;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{Sink, SinkExt, StreamExt};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
@@ -22,8 +23,9 @@ use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{ready, Poll};
 use std::time::{Duration, Instant};
+use tokio::io::AsyncWrite;
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
@@ -159,7 +161,7 @@ impl Connection {
     /// Sends the missed events, then `recovery:ready` (or just `recovery:reset`).
     async fn replay(&mut self, recovery: &Recovery) -> Result<(), Ending> {
         for event in &recovery.missed {
-            self.send(event.socketio_frame().to_owned()).await?;
+            self.send_encoded(event.socketio_ws_frame().clone()).await?;
         }
         self.send(packet::event(recovery.notice.0, &recovery.notice.1)).await
     }
@@ -187,7 +189,7 @@ impl Connection {
                         }
                         Live::Skip => {}
                         Live::Send => {
-                            if let Err(ending) = self.send(event.socketio_frame().to_owned()).await {
+                            if let Err(ending) = self.send_encoded(event.socketio_ws_frame().clone()).await {
                                 return ending;
                             }
                             telemetry::delivered(Transport::SocketIo, Some(event.received));
@@ -247,22 +249,51 @@ impl Connection {
     }
 
     /// Writes one text frame, waiting at most [`SEND_TIMEOUT`] for a client that stopped reading.
-    ///
-    /// Most frames go out at the first try; only one that waits gets a timer, boxed: this future sits in
-    /// the socket's state for its whole life, and a tokio timer inline would add its size to every socket.
     async fn send(&mut self, text: String) -> Result<(), Ending> {
-        let mut sending = self.ws.send(Message::text(text));
-        let at_once = std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut sending).poll(cx))).await;
-        let sent = match at_once {
-            Poll::Ready(sent) => sent,
-            Poll::Pending => match Box::pin(tokio::time::timeout(SEND_TIMEOUT, sending)).await {
-                Ok(sent) => sent,
-                // Its buffers are full: there is no room for a close either.
-                Err(_) => return Err(Ending { close: None, label: "too_slow" }),
-            },
-        };
-        sent.map_err(|_| Ending::gone())
+        within_send_timeout(self.ws.send(Message::text(text))).await
     }
+
+    /// Writes `frame`, a whole WebSocket frame encoded once for every socket
+    /// ([`BusEvent::socketio_ws_frame`]), straight to the connection: through tungstenite it was copied
+    /// into a `String`, then into tungstenite's buffer behind a header made again for each socket.
+    /// Whatever tungstenite still holds (a pong it owes) is flushed first, so frames never interleave;
+    /// every other send awaits its whole frame, so none is left half-written behind this one.
+    async fn send_encoded(&mut self, frame: Bytes) -> Result<(), Ending> {
+        let mut rest = frame;
+        let ws = &mut self.ws;
+        within_send_timeout(std::future::poll_fn(move |cx| {
+            ready!(Pin::new(&mut *ws).poll_flush(cx)).map_err(|_| Closed)?;
+            while !rest.is_empty() {
+                match ready!(Pin::new(ws.get_mut()).poll_write(cx, &rest)) {
+                    Ok(written) if written > 0 => rest.advance(written),
+                    _ => return Poll::Ready(Err(Closed)),
+                }
+            }
+            Poll::Ready(Ok(()))
+        }))
+        .await
+    }
+}
+
+/// The connection failed under a write.
+struct Closed;
+
+/// Awaits `sending`, at most [`SEND_TIMEOUT`]: a client that stops reading is given up on.
+///
+/// Most frames go out at the first try; only one that waits gets a timer, boxed: this future sits in
+/// the socket's state for its whole life, and a tokio timer inline would add its size to every socket.
+async fn within_send_timeout<E>(sending: impl Future<Output = Result<(), E>>) -> Result<(), Ending> {
+    let mut sending = std::pin::pin!(sending);
+    let at_once = std::future::poll_fn(|cx| Poll::Ready(sending.as_mut().poll(cx))).await;
+    let sent = match at_once {
+        Poll::Ready(sent) => sent,
+        Poll::Pending => match Box::pin(tokio::time::timeout(SEND_TIMEOUT, sending)).await {
+            Ok(sent) => sent,
+            // Its buffers are full: there is no room for a close either.
+            Err(_) => return Err(Ending { close: None, label: "too_slow" }),
+        },
+    };
+    sent.map_err(|_| Ending::gone())
 }
 
 /// A frame's text; `None` for frames without any (pings, pongs, binary attachments); `Err` once the
