@@ -64,6 +64,8 @@ impl Application {
             .with_context(|| format!("connecting to the store at {}", redact(&config.database_url)))?
             .with_webhook_retry_window(Duration::from_secs(config.webhooks.webhook_retry_hours.saturating_mul(3600)));
         store.migrate().await.context("running migrations")?;
+        // SQLite's search index takes new messages once a second rather than in each message's commit.
+        store.index_search_every(Duration::from_secs(1));
         let shared = Backends::connect(&config).await?;
         let keys = TokenKeys::new(&jwt_secret(&config));
         let idle_after = Duration::from_secs(config.actor_idle_seconds);

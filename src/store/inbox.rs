@@ -88,7 +88,11 @@ impl Store {
         };
         let unread = "EXISTS (SELECT 1 FROM messages u
                   WHERE u.conversation_id = c.id AND u.sender = 'visitor' AND u.seq > c.agent_read_seq)";
-        // The full-text index of each engine (FTS5 / GIN over to_tsvector), never a LIKE scan.
+        // The full-text index of each engine (FTS5 / GIN over to_tsvector), never a LIKE scan; SQLite's
+        // takes new messages in batches, so what is pending is indexed first.
+        if !filter.words.is_empty() {
+            self.index_search().await?;
+        }
         let (search, terms) = match (filter.words.is_empty(), self.postgres) {
             (true, _) => ("", String::new()),
             (false, false) => (

@@ -49,6 +49,12 @@ const ENGINE_MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../../migrations/0022_search_pending_list.sqlite.sql"),
         include_str!("../../migrations/0022_search_pending_list.postgres.sql"),
     ),
+    (
+        23,
+        "search_batches",
+        include_str!("../../migrations/0023_search_batches.sqlite.sql"),
+        include_str!("../../migrations/0023_search_batches.postgres.sql"),
+    ),
 ];
 
 /// Serves [`MIGRATIONS`] and this engine's [`ENGINE_MIGRATIONS`] to sqlx's migrator, in version order,

@@ -8,6 +8,7 @@
 //! SQLite the statements go out joined ([`session`]): a commit nobody listens to by webhook is two
 //! round trips to sqlx's worker thread.
 
+mod search_index;
 mod session;
 mod statements;
 
