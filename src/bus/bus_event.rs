@@ -118,7 +118,7 @@ impl BusEvent {
 }
 
 /// `text` as one unmasked, final WebSocket text frame (a server's).
-pub fn text_frame(text: &str) -> Bytes {
+fn text_frame(text: &str) -> Bytes {
     let mut frame = BytesMut::with_capacity(text.len() + 10);
     Parser::write_message(&mut frame, text, OpCode::Text, true, false);
     frame.freeze()
