@@ -4,9 +4,9 @@
 //! Subscribed to the bus directly, every event woke each socket's task from the publishing thread (a
 //! conversation's actor): hundreds of wakes from another thread per event, each queued on the target
 //! runtime's shared queue and unparking it, so a worker slept and woke many times over one event. Through
-//! a relay, one task per license and group takes the event from the bus and passes it on: one wake from
-//! another thread per group and event; the relay's own wakes of the sockets are made on a thread of their
-//! runtime (queued locally, no unpark).
+//! a relay, one task per license and group takes the event from the bus and passes it on to its
+//! [`Fanout`]: a broadcast channel whose receivers are the sockets' tasks (woken on a thread of their own
+//! runtime: queued locally, no unpark), or the native Socket.IO sockets' connections themselves.
 
 use crate::bus::{BusEvent, SharedBus, TOPIC_CAPACITY};
 use crate::domain::LicenseKey;
@@ -18,15 +18,56 @@ use tokio::sync::broadcast;
 /// A relay's key: the bus it reads (by address: a process normally has one) and the license.
 type RelayKey = (usize, LicenseKey);
 
+/// Where a relay passes a license's events: its group's sockets of that license.
+pub trait Fanout: Clone + Send + Sync + 'static {
+    /// A fanout with nobody in it yet.
+    fn open() -> Self;
+    /// Passes `event` on; `false` when nobody took it.
+    fn pass(&self, event: Arc<BusEvent>) -> bool;
+    /// Whether nobody is in it (the relay may end).
+    fn idle(&self) -> bool;
+    /// Whether `other` is this very fanout.
+    fn same(&self, other: &Self) -> bool;
+    /// The relay ended under its sockets (the bus is gone or left it behind): they must end too.
+    fn stop(&self);
+}
+
+/// Sockets whose tasks receive the events through a broadcast channel (the plain dashboards).
+impl Fanout for broadcast::Sender<Arc<BusEvent>> {
+    fn open() -> Self {
+        broadcast::channel(TOPIC_CAPACITY).0
+    }
+
+    fn pass(&self, event: Arc<BusEvent>) -> bool {
+        self.send(event).is_ok()
+    }
+
+    fn idle(&self) -> bool {
+        self.receiver_count() == 0
+    }
+
+    fn same(&self, other: &Self) -> bool {
+        self.same_channel(other)
+    }
+
+    /// Nothing to do: the receivers see `Closed` once the relay's last sender is dropped.
+    fn stop(&self) {}
+}
+
 thread_local! {
     /// An HTTP worker thread's relays (each worker is a runtime of its own).
     static WORKER_RELAYS: Arc<Relays> = Arc::default();
 }
 
 /// The running relays of one group of sockets, by bus and license.
-#[derive(Default)]
-pub struct Relays {
-    running: DashMap<RelayKey, broadcast::Sender<Arc<BusEvent>>>,
+pub struct Relays<F = broadcast::Sender<Arc<BusEvent>>> {
+    running: DashMap<RelayKey, F>,
+}
+
+impl<F> Default for Relays<F> {
+    fn default() -> Self {
+        Self { running: DashMap::new() }
+    }
 }
 
 impl Relays {
@@ -40,37 +81,43 @@ impl Relays {
     /// bounded by [`TOPIC_CAPACITY`]; if the relay itself falls that far behind the bus, every receiver of
     /// it ends `Closed` (their clients reconnect and recover from their position).
     pub fn subscribe(self: &Arc<Self>, bus: &SharedBus, license: &LicenseKey) -> broadcast::Receiver<Arc<BusEvent>> {
+        self.join(bus, license, broadcast::Sender::subscribe)
+    }
+}
+
+impl<F: Fanout> Relays<F> {
+    /// Runs `enter` on the fanout of `license`'s relay, started (on the caller's runtime) if there is none.
+    /// Entered under the map's lock, which a relay that is ending takes too: nobody enters one that is
+    /// ending. What `enter` adds gets every event published from now on.
+    pub fn join<R>(self: &Arc<Self>, bus: &SharedBus, license: &LicenseKey, enter: impl FnOnce(&F) -> R) -> R {
         let key = (Arc::as_ptr(bus).cast::<()>() as usize, license.clone());
         match self.running.entry(key) {
-            Entry::Occupied(relay) => relay.get().subscribe(),
+            Entry::Occupied(relay) => enter(relay.get()),
             Entry::Vacant(slot) => {
-                let (to, receiver) = broadcast::channel(TOPIC_CAPACITY);
+                let to = F::open();
+                let entered = enter(&to);
                 // Subscribed to the bus here, before the caller reads what it missed: nothing falls between.
                 tokio::spawn(relay(bus.subscribe(license), to.clone(), self.clone(), slot.key().clone()));
                 slot.insert(to);
-                receiver
+                entered
             }
         }
     }
 }
 
-/// Passes `from`'s events to `to` until `to` has no receiver left (seen at an event) or the bus is gone
-/// or left this relay behind; then forgets it, so the next subscriber starts a fresh one.
-async fn relay(
-    mut from: broadcast::Receiver<Arc<BusEvent>>,
-    to: broadcast::Sender<Arc<BusEvent>>,
-    relays: Arc<Relays>,
-    key: RelayKey,
-) {
+/// Passes `from`'s events to `to` until `to` is idle (seen at an event) or the bus is gone or left this
+/// relay behind; then forgets it, so the next subscriber starts a fresh one.
+async fn relay<F: Fanout>(mut from: broadcast::Receiver<Arc<BusEvent>>, to: F, relays: Arc<Relays<F>>, key: RelayKey) {
     // A lag or the bus's end (an `Err`) ends the relay like its last receiver's going does.
     while let Ok(event) = from.recv().await {
-        // Nobody to pass it to: end, unless someone subscribed since the send (checked and removed under
-        // the map's lock, which subscribing takes too, so nobody subscribes to a relay that is ending).
-        if to.send(event).is_err() && relays.running.remove_if(&key, |_, to| to.receiver_count() == 0).is_some() {
+        // Nobody to pass it to: end, unless someone joined since (checked and removed under the map's lock,
+        // which joining takes too, so nobody joins a relay that is ending).
+        if !to.pass(event) && relays.running.remove_if(&key, |_, to| to.idle()).is_some() {
             return;
         }
     }
-    relays.running.remove_if(&key, |_, running| running.same_channel(&to));
+    relays.running.remove_if(&key, |_, running| running.same(&to));
+    to.stop();
 }
 
 #[cfg(test)]
@@ -115,7 +162,7 @@ mod tests {
     async fn a_subscriber_never_joins_a_relay_that_is_ending() -> anyhow::Result<()> {
         let bus: SharedBus = Arc::new(LocalBus::new(16));
         let license = LicenseKey::parse("INTL-RELA-YTES-TWOO")?;
-        let relays = Arc::new(Relays::default());
+        let relays: Arc<Relays> = Arc::default();
         for round in 0..300 {
             let mut receiver = relays.subscribe(&bus, &license);
             let id = format!("v{round}");

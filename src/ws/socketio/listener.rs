@@ -112,6 +112,22 @@ pub(super) async fn accept<S, B>(
     }
 }
 
+/// What admitted a connection: counted against the listener's and its source's caps while it is held.
+pub(super) type ConnectionSlots = (tokio::sync::OwnedSemaphorePermit, crate::limits::slots::Slot<IpAddr>);
+
+/// A connection as [`accept`] hands it to hyper.
+type Accepted = TokioIo<Admitted<StallGuard<tokio::net::TcpStream>, ConnectionSlots>>;
+
+/// An upgraded connection's TCP stream, the bytes hyper read past the upgrade, and what admitted it;
+/// `None` if it did not come through [`accept`].
+pub(super) fn unwrap_upgraded(
+    upgraded: hyper::upgrade::Upgraded,
+) -> Option<(tokio::net::TcpStream, bytes::Bytes, ConnectionSlots)> {
+    let parts = upgraded.downcast::<Accepted>().ok()?;
+    let (guarded, slots) = parts.io.into_inner().into_parts();
+    Some((guarded.into_inner(), parts.read_buf, slots))
+}
+
 /// Copies the request's header values and URI out of hyper's read buffer. hyper hands them out as slices of
 /// that buffer (8 KiB), and engineioxide keeps the request's parts for the socket's whole life, so without the
 /// copy every Socket.IO socket kept the whole buffer alive: 8.7 KiB a socket in heaptrack (issue 14).

@@ -67,8 +67,8 @@ pub struct SocketIoState {
     bus: SharedBus,
     shutdown: Shutdown,
     native: Arc<native::NativeCounts>,
-    /// The license relays of this runtime's native sockets.
-    relays: Arc<crate::ws::relay::Relays>,
+    /// The license relays of this runtime's native sockets, each writing into its license's room.
+    relays: Arc<crate::ws::relay::Relays<native::Room>>,
 }
 
 /// Who a socket belongs to, set by the auth middleware.

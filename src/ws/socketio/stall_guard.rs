@@ -31,6 +31,11 @@ impl<S> StallGuard<S> {
         Self { inner, limit, stalled: None, cut: false, reader: None }
     }
 
+    /// The guarded connection, for a socket that keeps its own deadlines.
+    pub(super) fn into_inner(self) -> S {
+        self.inner
+    }
+
     fn gone() -> io::Error {
         io::Error::new(io::ErrorKind::TimedOut, "the client stopped reading; connection cut")
     }

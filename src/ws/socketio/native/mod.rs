@@ -1,7 +1,7 @@
 //! Socket.IO's WebSocket transport served natively: a client that connects straight over a WebSocket
 //! (`transports: ["websocket"]`, `GET /socket.io/?EIO=4&transport=websocket`, no session id) is one task
-//! holding its WebSocket and its license's bus receiver, like a plain dashboard (`ws::dashboard`), instead
-//! of socketioxide's session (a 32-slot packet channel and three tasks, about 12 KiB of the 20 a socket
+//! holding its WebSocket ([`socket`]) and a seat in its license's room ([`room`]), where the license's
+//! relay writes each live event straight into the connection ([`line`]), instead of socketioxide's session (a 32-slot packet channel and three tasks, about 12 KiB of the 20 a socket
 //! measured in issue 14). Long polling, and a polling session upgrading to a WebSocket, stay with
 //! socketioxide; both kinds see the same events, emits ([`super::emits`]) and recovery.
 
@@ -16,8 +16,15 @@ use hyper::{Request, Response, StatusCode};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
+mod line;
 mod packet;
+mod room;
 mod socket;
+
+pub(super) use room::Room;
+
+#[cfg(test)]
+mod tests;
 
 /// Whether `request` opens a Socket.IO session straight over a WebSocket (Engine.IO 4, no session id to
 /// upgrade from): those are served here, everything else by socketioxide.

@@ -1,23 +1,25 @@
 //! One native Socket.IO dashboard socket: Engine.IO's open, Socket.IO's connect with the auth payload
 //! (refused with `connect_error`, and the client may try again on the same connection), then the same life
 //! as a plain dashboard: what it missed since `{offset, epoch}`, the notice, and the license's live events,
-//! each as a `42["name",data]` frame encoded once for every socket. Emits are answered through their acks
-//! while events keep flowing; a heartbeat pings every [`PING_INTERVAL`].
+//! each as a `42["name",data]` frame encoded once for every socket and written by the license's relay
+//! ([`super::room`]). Emits are answered through their acks while events keep flowing; a heartbeat pings
+//! every [`PING_INTERVAL`].
 
+use super::line::{Cut, Line, LineIo};
 use super::packet::{self, Inbound};
+use super::room::Seat;
 use crate::actors::DashboardPresence;
-use crate::bus::{BusEvent, Cursor};
-use crate::telemetry::{self, SocketGauge, Transport};
+use crate::telemetry::{SocketGauge, Transport};
 use crate::ws::driver::{restarting, revoked, too_slow, SEND_TIMEOUT};
-use crate::ws::recovery::{route, Live, Recovery};
+use crate::ws::recovery::Recovery;
+use crate::ws::socketio::listener::{unwrap_upgraded, ConnectionSlots};
 use crate::ws::socketio::{emits, Dashboard, SocketIoState, MAX_PAYLOAD, PING_INTERVAL, PING_TIMEOUT};
 use actix_ws::{CloseCode, CloseReason};
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use futures_util::stream::FuturesUnordered;
 use futures_util::{Sink, SinkExt, StreamExt};
 use hyper::upgrade::Upgraded;
-use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 use std::future::Future;
 use std::net::IpAddr;
@@ -26,7 +28,6 @@ use std::sync::Arc;
 use std::task::{ready, Poll};
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWrite;
-use tokio::sync::broadcast::{self, error::RecvError};
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
@@ -36,7 +37,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(45);
 /// Refused connects after which the connection is closed: a client may retry on it, not guess tokens on it.
 const MAX_REFUSED_CONNECTS: usize = 5;
 
-type Ws = WebSocketStream<TokioIo<Upgraded>>;
+type Ws = WebSocketStream<LineIo>;
 /// An emit being answered: its ack id (if the client waits for one) and the answer.
 type Answer = BoxFuture<'static, Option<(u64, Value)>>;
 
@@ -64,12 +65,21 @@ impl Ending {
 /// A native Socket.IO connection.
 pub(super) struct Connection {
     ws: Ws,
+    /// The connection under `ws`, which the license's relay writes events to.
+    line: Arc<Line>,
     state: SocketIoState,
+    /// Counts the connection against the listener's caps while it lives.
+    _slots: ConnectionSlots,
 }
 
 impl Connection {
     /// Serves the upgraded `connection` from `source` until it ends.
     pub(super) async fn start(connection: Upgraded, state: SocketIoState, source: IpAddr) {
+        let Some((tcp, early, slots)) = unwrap_upgraded(connection) else {
+            tracing::error!("a Socket.IO WebSocket upgrade that did not come through the listener; closed");
+            return;
+        };
+        let line = Arc::new(Line::new(tcp));
         let config = WebSocketConfig::default()
             // Dashboards send small frames (pongs, emits): a 256-byte read buffer, grown for a larger one,
             // rather than 128 KiB (issue 14: 1 KiB was a sixth of a socket).
@@ -77,9 +87,9 @@ impl Connection {
             .write_buffer_size(0)
             .max_message_size(Some(MAX_PAYLOAD))
             .max_frame_size(Some(MAX_PAYLOAD));
-        let ws = WebSocketStream::from_raw_socket(TokioIo::new(connection), Role::Server, Some(config)).await;
+        let ws = WebSocketStream::from_raw_socket(LineIo::new(line.clone(), early), Role::Server, Some(config)).await;
         // Boxed: the socket lives as long as the client stays, and an async fn keeps its arguments.
-        Box::new(Self { ws, state }).run(source).await;
+        Box::new(Self { ws, line, state, _slots: slots }).run(source).await;
     }
 
     async fn run(mut self: Box<Self>, source: IpAddr) {
@@ -138,8 +148,9 @@ impl Connection {
     async fn serve(&mut self, dashboard: Dashboard) -> Ending {
         let license = dashboard.teammate.license.clone();
         let member = dashboard.teammate.id.clone();
-        // Subscribed before the catch-up: the live events overlap it, and the cursor skips the overlap.
-        let events = self.state.relays.subscribe(&self.state.bus, &license);
+        // Seated before the catch-up: the live events overlap it, and the cursor skips the overlap.
+        let seat = Arc::new(Seat::new(self.line.clone(), dashboard.jti.clone(), member.clone()));
+        let membership = self.state.relays.join(&self.state.bus, &license, |room| room.enter(seat.clone()));
         let catch_up = self.state.bus.catch_up(&license, dashboard.resume.as_ref()).await;
         let tenant = self.state.registry.tenant(&license);
         tenant.do_send(DashboardPresence { member: member.clone(), connected: true });
@@ -150,8 +161,12 @@ impl Connection {
         // Boxed: the replay runs once, and its state would otherwise stay in the task for the socket's life.
         let ending = match Box::pin(self.replay(&recovery)).await {
             Err(ending) => ending,
-            Ok(()) => self.live(dashboard, events, recovery.into_cursor()).await,
+            Ok(()) => {
+                seat.go_live(recovery.into_cursor());
+                self.live(dashboard).await
+            }
         };
+        drop(membership);
         gauge.set_reason(ending.label);
         self.state.native.closed(&license);
         tenant.do_send(DashboardPresence { member, connected: false });
@@ -166,38 +181,28 @@ impl Connection {
         self.send(packet::event(recovery.notice.0, &recovery.notice.1)).await
     }
 
-    /// Forwards the license's events after `cursor` and answers emits until the socket ends.
-    async fn live(
-        &mut self,
-        dashboard: Dashboard,
-        mut events: broadcast::Receiver<Arc<BusEvent>>,
-        mut cursor: Cursor,
-    ) -> Ending {
+    /// Answers emits while the relay writes the license's events, until the socket ends.
+    async fn live(&mut self, dashboard: Dashboard) -> Ending {
         let mut answers: Option<FuturesUnordered<Answer>> = None;
         let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + PING_INTERVAL, PING_INTERVAL);
         let mut last_heard = Instant::now();
+        let mut stalled = None;
         // Made once, not each time round: waiting on a signal every socket shares takes a lock.
         let stopping = self.state.shutdown.triggered();
         tokio::pin!(stopping);
         loop {
             tokio::select! {
-                event = events.recv() => match event {
-                    Ok(event) => match route(&event, &dashboard.jti, &dashboard.teammate.id, &mut cursor) {
-                        Live::Revoked => {
-                            let _ = self.send(packet::DISCONNECT.into()).await;
-                            return Ending::with(revoked(), "revoked");
-                        }
-                        Live::Skip => {}
-                        Live::Send => {
-                            if let Err(ending) = self.send_encoded(event.socketio_ws_frame().clone()).await {
-                                return ending;
-                            }
-                            telemetry::delivered(Transport::SocketIo, Some(event.received));
-                        }
-                    },
-                    // The license's topic keeps a bounded backlog; falling off its end means the client is too slow.
-                    Err(RecvError::Lagged(_)) => return Ending::with(too_slow(), "too_slow"),
-                    Err(RecvError::Closed) => return Ending::with(restarting(), "restart"),
+                cut = self.line.until_cut(&mut stalled) => return match cut {
+                    Some(Cut::Revoked) => {
+                        let _ = self.send(packet::DISCONNECT.into()).await;
+                        Ending::with(revoked(), "revoked")
+                    }
+                    // More events wait than a topic's backlog: the client is too slow.
+                    Some(Cut::TooSlow) => Ending::with(too_slow(), "too_slow"),
+                    Some(Cut::Restart) => Ending::with(restarting(), "restart"),
+                    Some(Cut::Gone | Cut::Left) => Ending::gone(),
+                    // Its buffers are full: there is no room for a close either.
+                    None => Ending { close: None, label: "too_slow" },
                 },
                 frame = self.ws.next() => {
                     last_heard = Instant::now();
@@ -254,22 +259,18 @@ impl Connection {
     }
 
     /// Writes `frame`, a whole WebSocket frame encoded once for every socket
-    /// ([`BusEvent::socketio_ws_frame`]), straight to the connection: through tungstenite it was copied
-    /// into a `String`, then into tungstenite's buffer behind a header made again for each socket.
-    /// Whatever tungstenite still holds (a pong it owes) is flushed first, so frames never interleave;
-    /// every other send awaits its whole frame, so none is left half-written behind this one.
+    /// ([`crate::bus::BusEvent::socketio_ws_frame`]), to the connection under tungstenite. Whatever
+    /// tungstenite still holds (a pong it owes) is flushed first, so frames never interleave; the line
+    /// takes the frame whole.
     async fn send_encoded(&mut self, frame: Bytes) -> Result<(), Ending> {
-        let mut rest = frame;
-        let ws = &mut self.ws;
+        let (ws, mut written) = (&mut self.ws, false);
         within_send_timeout(std::future::poll_fn(move |cx| {
             ready!(Pin::new(&mut *ws).poll_flush(cx)).map_err(|_| Closed)?;
-            while !rest.is_empty() {
-                match ready!(Pin::new(ws.get_mut()).poll_write(cx, &rest)) {
-                    Ok(written) if written > 0 => rest.advance(written),
-                    _ => return Poll::Ready(Err(Closed)),
-                }
+            if !written {
+                ready!(Pin::new(ws.get_mut()).poll_write(cx, &frame)).map_err(|_| Closed)?;
+                written = true;
             }
-            Poll::Ready(Ok(()))
+            Pin::new(ws.get_mut()).poll_flush(cx).map_err(|_| Closed)
         }))
         .await
     }

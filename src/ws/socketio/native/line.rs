@@ -1,0 +1,263 @@
+//! A native socket's connection, shared by the socket's task and its license's relay.
+//!
+//! The relay writes each live event's frame straight into the connection (one `sendto` from the relay's
+//! thread) instead of waking the socket's task to write it: at 8,000 sockets that wake-up, not the write,
+//! was the user-space cost of a delivery (issue 14). The task keeps everything else: reads, its own
+//! frames (pongs, acks, pings, the close) through tungstenite over [`LineIo`], and whatever the kernel did
+//! not take at once. Frames never interleave: every write, the relay's and the task's, goes through the
+//! one queue here, whole, under its lock.
+
+use crate::ws::driver::SEND_TIMEOUT;
+use bytes::{Buf, Bytes};
+use std::collections::VecDeque;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::{Mutex, MutexGuard};
+use std::task::{ready, Context, Poll, Waker};
+use std::time::Instant;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::time::Sleep;
+
+/// Why a line's socket must end, as its relay (or a failed write) decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Cut {
+    /// The connection failed under a write: the client is gone.
+    Gone,
+    /// More frames waited for the client than [`Line::MAX_UNSENT`]: it does not keep up.
+    TooSlow,
+    /// The socket's own session was revoked.
+    Revoked,
+    /// The relay ended under it (the bus is gone or left it behind): the client reconnects and recovers.
+    Restart,
+    /// The socket is closing: the relay writes to it no more.
+    Left,
+}
+
+/// A connection written from two places: the socket's task and its license's relay.
+pub(super) struct Line {
+    tcp: TcpStream,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    /// Whole frames, or the rest of one, the kernel has not taken yet, oldest first.
+    unsent: VecDeque<Bytes>,
+    /// Since when bytes wait without the kernel taking any (`None` while nothing waits).
+    waiting_since: Option<Instant>,
+    /// Set once the socket must end; the relay writes no more after it.
+    cut: Option<Cut>,
+    /// The socket's task: woken when bytes start waiting and when the socket is cut.
+    task: Option<Waker>,
+}
+
+impl Line {
+    /// Frames that may wait for one client before it counts as too slow (a bus topic's backlog).
+    pub(super) const MAX_UNSENT: usize = crate::bus::TOPIC_CAPACITY;
+
+    /// A line over `tcp`.
+    pub(super) fn new(tcp: TcpStream) -> Self {
+        Self { tcp, state: Mutex::default() }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A poisoned lock is still whole: nothing under it can stop halfway through a change.
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Writes one of the relay's frames, unless the socket is cut: at once if nothing waits before it,
+    /// else after what waits (the socket's task writes it when the client takes more).
+    pub(super) fn relay(&self, frame: &Bytes) {
+        let mut state = self.state();
+        if state.cut.is_none() {
+            self.write(&mut state, frame);
+        }
+    }
+
+    /// Marks the socket to end for `why` (the first reason stays) and wakes its task.
+    pub(super) fn cut(&self, why: Cut) {
+        let mut state = self.state();
+        state.cut.get_or_insert(why);
+        if let Some(task) = &state.task {
+            task.wake_by_ref();
+        }
+    }
+
+    /// Writes `bytes` behind whatever waits; what the kernel does not take at once is queued and the
+    /// socket's task woken to wait for the client.
+    fn write(&self, state: &mut State, bytes: &[u8]) {
+        if state.cut == Some(Cut::Gone) {
+            return;
+        }
+        let mut written = 0;
+        if state.unsent.is_empty() {
+            written = match self.tcp.try_write(bytes) {
+                Ok(n) => n,
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => 0,
+                Err(_) => return self.fail(state),
+            };
+            if written == bytes.len() {
+                return;
+            }
+            state.waiting_since = Some(Instant::now());
+            if let Some(task) = &state.task {
+                task.wake_by_ref();
+            }
+        }
+        state.unsent.push_back(Bytes::copy_from_slice(&bytes[written..]));
+        if state.unsent.len() > Self::MAX_UNSENT && state.cut.is_none() {
+            state.cut = Some(Cut::TooSlow);
+        }
+    }
+
+    fn fail(&self, state: &mut State) {
+        state.cut = Some(Cut::Gone);
+        state.unsent.clear();
+        state.waiting_since = None;
+        if let Some(task) = &state.task {
+            task.wake_by_ref();
+        }
+    }
+
+    /// For the socket's task: `Ready` with the reason once the socket is cut; meanwhile writes what waits
+    /// as the client takes it. `waiting_since` is then when the client last took nothing.
+    pub(super) fn poll_cut(&self, cx: &mut Context<'_>) -> Poll<Cut> {
+        let mut state = self.state();
+        if !state.task.as_ref().is_some_and(|task| task.will_wake(cx.waker())) {
+            state.task = Some(cx.waker().clone());
+        }
+        if let Some(cut) = state.cut {
+            return Poll::Ready(cut);
+        }
+        match self.drain(&mut state, cx) {
+            Poll::Ready(Err(cut)) => Poll::Ready(cut),
+            _ => Poll::Pending,
+        }
+    }
+
+    /// Until the line is cut (`Some`), or until the client has taken none of the bytes waiting for it for
+    /// [`SEND_TIMEOUT`] (`None`). Only a client that falls behind gets a timer, boxed (see
+    /// `within_send_timeout` in the socket).
+    pub(super) async fn until_cut(&self, stalled: &mut Option<Pin<Box<Sleep>>>) -> Option<Cut> {
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(cut) = self.poll_cut(cx) {
+                return Poll::Ready(Some(cut));
+            }
+            let Some(since) = self.waiting_since() else {
+                *stalled = None;
+                return Poll::Pending;
+            };
+            let deadline = tokio::time::Instant::from_std(since + SEND_TIMEOUT);
+            let timer = stalled.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+            if timer.deadline() != deadline {
+                timer.as_mut().reset(deadline);
+            }
+            timer.as_mut().poll(cx).map(|()| None)
+        })
+        .await
+    }
+
+    /// Since when the client has taken none of the bytes that wait for it (`None`: nothing waits).
+    pub(super) fn waiting_since(&self) -> Option<Instant> {
+        self.state().waiting_since
+    }
+
+    /// Writes what waits until nothing does (`Ready(Ok)`), the client stops taking bytes (`Pending`,
+    /// woken when it takes more) or the connection fails.
+    fn drain(&self, state: &mut State, cx: &mut Context<'_>) -> Poll<Result<(), Cut>> {
+        while let Some(front) = state.unsent.front_mut() {
+            match self.tcp.try_write(front) {
+                Ok(n) => {
+                    front.advance(n);
+                    if front.is_empty() {
+                        state.unsent.pop_front();
+                    }
+                    state.waiting_since = Some(Instant::now());
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                    // Readiness was cleared by the failed try: this registers for the next.
+                    ready!(self.tcp.poll_write_ready(cx)).map_err(|_| Cut::Gone)?;
+                }
+                Err(_) => {
+                    self.fail(state);
+                    return Poll::Ready(Err(Cut::Gone));
+                }
+            }
+        }
+        state.waiting_since = None;
+        Poll::Ready(Ok(()))
+    }
+
+    /// Waits until nothing is left to write (for the socket task's own frames).
+    fn poll_flush(&self, cx: &mut Context<'_>) -> Poll<Result<(), Cut>> {
+        let mut state = self.state();
+        if state.cut == Some(Cut::Gone) {
+            return Poll::Ready(Err(Cut::Gone));
+        }
+        self.drain(&mut state, cx)
+    }
+}
+
+/// The socket task's side of a [`Line`], for tungstenite: reads from the connection (after any bytes the
+/// HTTP server had read past the upgrade), writes through the line's queue.
+pub(super) struct LineIo {
+    line: std::sync::Arc<Line>,
+    /// Bytes read before the upgrade was handed over, served first.
+    early: Bytes,
+}
+
+impl LineIo {
+    /// `line`'s task side; `early` are bytes already read from it.
+    pub(super) fn new(line: std::sync::Arc<Line>, early: Bytes) -> Self {
+        Self { line, early }
+    }
+}
+
+fn broken(_: Cut) -> io::Error {
+    io::Error::from(io::ErrorKind::BrokenPipe)
+}
+
+impl AsyncRead for LineIo {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        if !self.early.is_empty() {
+            let n = self.early.len().min(buf.remaining());
+            buf.put_slice(&self.early.split_to(n));
+            return Poll::Ready(Ok(()));
+        }
+        loop {
+            ready!(self.line.tcp.poll_read_ready(cx))?;
+            match self.line.tcp.try_read(buf.initialize_unfilled()) {
+                Ok(n) => {
+                    buf.advance(n);
+                    return Poll::Ready(Ok(()));
+                }
+                Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(err) => return Poll::Ready(Err(err)),
+            }
+        }
+    }
+}
+
+impl AsyncWrite for LineIo {
+    /// Takes all of `bytes` (queued behind the relay's frames if it must wait): a frame is never split
+    /// around another's.
+    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, bytes: &[u8]) -> Poll<io::Result<usize>> {
+        let mut state = self.line.state();
+        if state.cut == Some(Cut::Gone) {
+            return Poll::Ready(Err(broken(Cut::Gone)));
+        }
+        self.line.write(&mut state, bytes);
+        Poll::Ready(Ok(bytes.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.line.poll_flush(cx).map_err(broken)
+    }
+
+    /// Flushes; the connection itself closes when the line is dropped (the relay may still hold it).
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.poll_flush(cx)
+    }
+}
