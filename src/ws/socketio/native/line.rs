@@ -211,7 +211,9 @@ pub(super) struct LineIo {
 impl LineIo {
     /// `line`'s task side; `early` are bytes already read from it.
     pub(super) fn new(line: std::sync::Arc<Line>, early: Bytes) -> Self {
-        Self { line, early }
+        // Copied out: even empty, `early` is a slice of the HTTP server's read buffer and would keep all of
+        // it (kilobytes) for the socket's life.
+        Self { line, early: Bytes::copy_from_slice(&early) }
     }
 }
 
