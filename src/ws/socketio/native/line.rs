@@ -72,7 +72,8 @@ impl Line {
     pub(super) fn relay(&self, frame: &Bytes) {
         let mut state = self.state();
         if state.cut.is_none() {
-            self.write(&mut state, frame);
+            // What waits is a slice of the frame every socket shares, not a copy.
+            self.write(&mut state, frame, |written| frame.slice(written..));
         }
     }
 
@@ -85,9 +86,9 @@ impl Line {
         }
     }
 
-    /// Writes `bytes` behind whatever waits; what the kernel does not take at once is queued and the
-    /// socket's task woken to wait for the client.
-    fn write(&self, state: &mut State, bytes: &[u8]) {
+    /// Writes `bytes` behind whatever waits; what the kernel does not take at once (`rest` of what it took)
+    /// is queued and the socket's task woken to wait for the client.
+    fn write(&self, state: &mut State, bytes: &[u8], rest: impl FnOnce(usize) -> Bytes) {
         if state.cut == Some(Cut::Gone) {
             return;
         }
@@ -106,7 +107,7 @@ impl Line {
                 task.wake_by_ref();
             }
         }
-        state.unsent.push_back(Bytes::copy_from_slice(&bytes[written..]));
+        state.unsent.push_back(rest(written));
         if state.unsent.len() > Self::MAX_UNSENT && state.cut.is_none() {
             state.cut = Some(Cut::TooSlow);
         }
@@ -250,7 +251,7 @@ impl AsyncWrite for LineIo {
         if state.cut == Some(Cut::Gone) {
             return Poll::Ready(Err(broken(Cut::Gone)));
         }
-        self.line.write(&mut state, bytes);
+        self.line.write(&mut state, bytes, |written| Bytes::copy_from_slice(&bytes[written..]));
         Poll::Ready(Ok(bytes.len()))
     }
 
