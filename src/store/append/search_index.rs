@@ -4,7 +4,7 @@
 //! batches on its own (a GIN pending list): there both do nothing.
 
 use super::session::{Session, Statement};
-use crate::store::{Store, StoreResult};
+use crate::store::{Context, Store, StoreResult};
 use std::time::Duration;
 
 /// Indexes the pending messages (with the bodies they have now), then forgets them.
@@ -16,6 +16,15 @@ impl Store {
     /// writer (so it queues behind message commits instead of waiting for their lock).
     pub async fn index_search(&self) -> StoreResult<()> {
         if self.postgres {
+            return Ok(());
+        }
+        // Looked up on the read pool: with nothing pending (an idle node, a search right after the last
+        // batch) the shared writer is not taken for an empty transaction.
+        let pending: Option<i64> = sqlx::query_scalar("SELECT message_rowid FROM search_pending LIMIT 1")
+            .fetch_optional(self.pool())
+            .await
+            .context("index_search")?;
+        if pending.is_none() {
             return Ok(());
         }
         let statements = [INDEX_PENDING, "DELETE FROM search_pending"].map(|sql| Statement {

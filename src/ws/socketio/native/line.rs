@@ -53,6 +53,14 @@ struct State {
     task: Option<Waker>,
 }
 
+impl State {
+    fn wake_task(&self) {
+        if let Some(task) = &self.task {
+            task.wake_by_ref();
+        }
+    }
+}
+
 impl Line {
     /// Frames that may wait for one client before it counts as too slow (a bus topic's backlog).
     pub(super) const MAX_UNSENT: usize = crate::bus::TOPIC_CAPACITY;
@@ -81,9 +89,7 @@ impl Line {
     pub(super) fn cut(&self, why: Cut) {
         let mut state = self.state();
         state.cut.get_or_insert(why);
-        if let Some(task) = &state.task {
-            task.wake_by_ref();
-        }
+        state.wake_task();
     }
 
     /// Writes `bytes` behind whatever waits; what the kernel does not take at once (`rest` of what it took)
@@ -103,9 +109,7 @@ impl Line {
                 return;
             }
             state.waiting_since = Some(Instant::now());
-            if let Some(task) = &state.task {
-                task.wake_by_ref();
-            }
+            state.wake_task();
         }
         state.unsent.push_back(rest(written));
         if state.unsent.len() > Self::MAX_UNSENT && state.cut.is_none() {
@@ -117,9 +121,7 @@ impl Line {
         state.cut = Some(Cut::Gone);
         state.unsent.clear();
         state.waiting_since = None;
-        if let Some(task) = &state.task {
-            task.wake_by_ref();
-        }
+        state.wake_task();
     }
 
     /// For the socket's task: `Ready` with the reason once the socket is cut; meanwhile writes what waits
