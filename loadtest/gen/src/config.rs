@@ -45,6 +45,9 @@ pub struct Params {
     pub inject: String,
     /// Print the first counted frame (to compare frame shapes and sizes between targets).
     pub show_frame: bool,
+    /// Dashboard scenarios: a text file with one line per counted delivery, `sent_us latency_us tenant`
+    /// (to line latency up over the run; `mix` writes its own files, see [`Mix::latency_file`]).
+    pub latency_file: Option<String>,
     /// `mix` only: the socket mix one generator process holds against one node.
     pub mix: Option<Mix>,
     /// Every parameter as given or defaulted, for the summary.
@@ -164,6 +167,7 @@ impl Params {
             threads: src.num("THREADS", 1)?,
             inject: src.str("INJECT", default_inject),
             show_frame: src.num("SHOW_FRAME", 0u8)? == 1,
+            latency_file: Some(src.str("LATENCY_FILE", "")).filter(|s| !s.is_empty()),
             mix,
             recorded: serde_json::Map::new(),
             scenario,

@@ -83,6 +83,8 @@ pub struct SocketStats {
     pub duplicates: u64,
     /// Send → receipt of each counted probe, µs.
     pub latency_us: Vec<u32>,
+    /// When each counted probe was sent ([`probe::now_us`]), in `latency_us`'s order.
+    pub sent_us: Vec<u64>,
     /// Payload bytes of the counted frames.
     pub frame_bytes: u64,
     /// Other frames the server wrote once injection started (other events, acks; not Engine.IO pings):
@@ -219,6 +221,7 @@ pub async fn receiver(
                 st.delivered += 1;
                 st.frame_bytes += b.len() as u64;
                 st.latency_us.push(now.saturating_sub(found.sent_us) as u32);
+                st.sent_us.push(found.sent_us);
                 if st.first_us == 0 {
                     st.first_us = now;
                     if p.show_frame && g == 0 {

@@ -167,12 +167,20 @@ async fn dashboards_run(p: &Arc<Params>, tenants: Vec<setup::Tenant>, tl: Timeli
             scenario::receiver(p, g, tenant, kind, tl, finals).await
         }));
     }
+    let tenant_count = tenants.len();
     let driven = driver::run(p.clone(), tenants, tl, finals_tx).await;
     let mut o = Outcome::new("delivery_ms");
     let (mut lat, mut connect) = (Vec::new(), Vec::new());
     let (mut connect_errors, mut late, mut early, mut dups) = (0u64, 0u64, 0u64, 0u64);
-    for r in receivers {
+    let mut series = String::new();
+    for (g, r) in receivers.into_iter().enumerate() {
         let s = r.await.map_err(|e| e.to_string())?;
+        if p.latency_file.is_some() {
+            let tenant = g % tenant_count;
+            for (sent, lat) in s.sent_us.iter().zip(&s.latency_us) {
+                series.push_str(&format!("{sent} {lat} {tenant}\n"));
+            }
+        }
         if let Some(e) = &s.error {
             connect_errors += 1;
             if connect_errors <= 5 {
@@ -193,6 +201,9 @@ async fn dashboards_run(p: &Arc<Params>, tenants: Vec<setup::Tenant>, tl: Timeli
             connect.push(s.connect_us);
         }
         lat.extend(s.latency_us);
+    }
+    if let Some(f) = &p.latency_file {
+        std::fs::write(f, series).map_err(|e| format!("{f}: {e}"))?;
     }
     let d = driven?;
     o.first_us = if o.first_us == u64::MAX { 0 } else { o.first_us };
