@@ -13,11 +13,50 @@ use crate::connect;
 use crate::probe;
 use crate::setup::Tenant;
 use futures_util::{SinkExt, StreamExt};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use tokio::time::{sleep_until, timeout_at, Instant};
 use tokio_tungstenite::tungstenite::Message;
+
+/// The receivers of this process still counting. Each closes its socket only once none is left (or at
+/// the deadline): otherwise the close handshakes of the sockets that have everything compete, here and
+/// in the server, with the fan-out of the last messages still on their way to the others, and those
+/// messages' latencies measure the closing (the run's last message read 0.2–0.6 s every time).
+#[derive(Clone)]
+pub struct Departures(Arc<(AtomicUsize, Notify)>);
+
+impl Departures {
+    /// `receivers` will count.
+    pub fn new(receivers: usize) -> Self {
+        Departures(Arc::new((AtomicUsize::new(receivers), Notify::new())))
+    }
+
+    /// Waits until every receiver is done counting, or `deadline`. One wake-up for all when the last one
+    /// is done (a watch channel woke every waiter at each departure: thousands squared).
+    async fn all_done(&self, deadline: Instant) {
+        let (left, last) = &*self.0;
+        let notified = last.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if left.load(Ordering::Acquire) > 0 {
+            let _ = timeout_at(deadline, notified).await;
+        }
+    }
+}
+
+/// One receiver counting; done when dropped, whichever way the receiver returns.
+struct Counting(Departures);
+
+impl Drop for Counting {
+    fn drop(&mut self) {
+        let (left, last) = &*self.0 .0;
+        if left.fetch_sub(1, Ordering::AcqRel) == 1 {
+            last.notify_waiters();
+        }
+    }
+}
 
 /// Absolute times of a run.
 #[derive(Clone, Copy, Debug)]
@@ -131,7 +170,9 @@ pub async fn receiver(
     kind: Kind,
     tl: Timeline,
     mut finals: Finals,
+    departures: Departures,
 ) -> SocketStats {
+    let counting = Counting(departures.clone());
     let mut st = SocketStats::default();
     let url = match kind {
         Kind::SocketIo => sio_url(&p),
@@ -249,6 +290,8 @@ pub async fn receiver(
             seen.len()
         );
     }
+    drop(counting);
+    departures.all_done(tl.deadline).await;
     let _ = tokio::time::timeout(Duration::from_millis(200), ws.close(None)).await;
     st
 }

@@ -159,12 +159,14 @@ async fn dashboards_run(p: &Arc<Params>, tenants: Vec<setup::Tenant>, tl: Timeli
     let (finals_tx, finals_rx) = tokio::sync::watch::channel(None);
     let spacing = Duration::from_secs(p.connect_seconds).mul_f64(0.5) / p.sockets.max(1) as u32;
     let mut receivers = Vec::with_capacity(p.sockets);
+    let departures = scenario::Departures::new(p.sockets);
     for g in 0..p.sockets {
         let (p, tenant, finals) = (p.clone(), tenants[g % tenants.len()].clone(), finals_rx.clone());
+        let departures = departures.clone();
         let at = Instant::now() + spacing * g as u32;
         receivers.push(tokio::spawn(async move {
             tokio::time::sleep_until(at).await;
-            scenario::receiver(p, g, tenant, kind, tl, finals).await
+            scenario::receiver(p, g, tenant, kind, tl, finals, departures).await
         }));
     }
     let tenant_count = tenants.len();

@@ -7,7 +7,7 @@
 //! knows how many probes its tenant gets (round-robin, deterministic), so it counts what is missing,
 //! duplicated, and whether it got anything at all.
 
-use super::{commands, driver, receiver, Kind, SocketStats, Timeline};
+use super::{commands, driver, receiver, Departures, Kind, SocketStats, Timeline};
 use crate::config::{Mix, Params};
 use crate::report::{round3, trend_ms};
 use crate::setup::{self, Tenant};
@@ -63,16 +63,17 @@ pub async fn run(p: Arc<Params>, m: Mix) -> Result<(Value, bool), String> {
     let spacing = window / plan.len().max(1) as u32;
     let t0 = Instant::now();
     let mut sockets = Vec::with_capacity(plan.len());
+    let departures = Departures::new(plan.len());
     for (g, (kind, i)) in plan.into_iter().enumerate() {
         let tenant = tenants[(i + m.part) % tenants.len()].clone();
         let finals = if kind == Kind::Widget { cmd_rx.clone() } else { dash_rx.clone() };
-        let (p, at) = (p.clone(), t0 + spacing * g as u32);
+        let (p, at, departures) = (p.clone(), t0 + spacing * g as u32, departures.clone());
         sockets.push((
             kind,
             tenant.index,
             tokio::spawn(async move {
                 tokio::time::sleep_until(at).await;
-                receiver(p, g, tenant, kind, tl, finals).await
+                receiver(p, g, tenant, kind, tl, finals, departures).await
             }),
         ));
     }
