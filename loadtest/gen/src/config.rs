@@ -45,8 +45,9 @@ pub struct Params {
     pub inject: String,
     /// Print the first counted frame (to compare frame shapes and sizes between targets).
     pub show_frame: bool,
-    /// Dashboard scenarios: a text file with one line per counted delivery, `sent_us latency_us tenant`
-    /// (to line latency up over the run; `mix` writes its own files, see [`Mix::latency_file`]).
+    /// Where the latencies go, if anywhere. Dashboard scenarios: one text line per counted delivery,
+    /// `sent_us latency_us tenant` (to line latency up over the run); `mix`: `<file>.dashboard` and
+    /// `<file>.visitor`, little-endian u32 µs.
     pub latency_file: Option<String>,
     /// `mix` only: the socket mix one generator process holds against one node.
     pub mix: Option<Mix>,
@@ -76,8 +77,6 @@ pub struct Mix {
     pub drive: bool,
     /// This process's number; shifts which tenants its first sockets belong to.
     pub part: usize,
-    /// Where the latencies go (`<file>.dashboard`, `<file>.visitor`: little-endian u32 µs), if anywhere.
-    pub latency_file: Option<String>,
 }
 
 /// Switchboard's `message:new` Socket.IO frame minus the Node peer's relayed one for the same text,
@@ -290,7 +289,6 @@ impl Mix {
             start_at_ms,
             drive: src.num("DRIVE", 0u8)? == 1,
             part: src.num("PART", 0)?,
-            latency_file: Some(src.str("LATENCY_FILE", "")).filter(|s| !s.is_empty()),
         })
     }
 }

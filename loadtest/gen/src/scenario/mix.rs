@@ -110,7 +110,7 @@ pub async fn run(p: Arc<Params>, m: Mix) -> Result<(Value, bool), String> {
     let mut lat = Vec::new();
     for (file_kind, ks) in [("visitor", &kinds[..1]), ("dashboard", &kinds[1..])] {
         let bytes: Vec<u8> = ks.iter().flat_map(|k| k.latency_us.iter().flat_map(|l| l.to_le_bytes())).collect();
-        if let Some(f) = &m.latency_file {
+        if let Some(f) = &p.latency_file {
             std::fs::write(format!("{f}.{file_kind}"), bytes).map_err(|e| format!("{f}: {e}"))?;
         }
     }
@@ -255,7 +255,6 @@ mod tests {
             start_at_ms: 1,
             drive: false,
             part: 0,
-            latency_file: None,
         };
         let plan = plan(&m);
         assert_eq!(plan.len(), 8);
