@@ -101,6 +101,15 @@ async fn the_websocket_transport_speaks_engine_io_4(backend: Backend) {
     };
     assert_eq!(closed, Some(1002));
 
+    // A client's close is answered with the close handshake, not a dropped connection.
+    let (mut leaving, _) = tokio_tungstenite::connect_async(&url).await.expect("upgrade");
+    packet(&mut leaving).await;
+    leaving.close(None).await.expect("close sent");
+    match tokio::time::timeout(Duration::from_secs(5), leaving.next()).await.expect("an answer within 5 s") {
+        Some(Ok(Message::Close(_))) => {}
+        other => panic!("expected the close answered, got {other:?}"),
+    }
+
     // Refused connects may be retried on one connection, but not without end.
     let (mut guesser, _) = tokio_tungstenite::connect_async(&url).await.expect("upgrade");
     packet(&mut guesser).await;

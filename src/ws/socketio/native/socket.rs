@@ -45,12 +45,19 @@ type Answer = BoxFuture<'static, Option<(u64, Value)>>;
 /// socket's, [`crate::ws::driver`]), and the metric label.
 struct Ending {
     close: Option<CloseReason>,
+    /// The client sent a WebSocket close: tungstenite queued the answering close, which a flush sends
+    /// (dropped unsent, the client saw its connection reset without the closing handshake).
+    answer: bool,
     label: &'static str,
 }
 
 impl Ending {
     fn gone() -> Self {
-        Self { close: None, label: "client" }
+        Self { close: None, answer: false, label: "client" }
+    }
+
+    fn client_closed() -> Self {
+        Self { answer: true, ..Self::gone() }
     }
 
     fn closing(code: CloseCode, reason: &str, label: &'static str) -> Self {
@@ -58,7 +65,7 @@ impl Ending {
     }
 
     fn with(close: CloseReason, label: &'static str) -> Self {
-        Self { close: Some(close), label }
+        Self { close: Some(close), answer: false, label }
     }
 }
 
@@ -101,6 +108,8 @@ impl Connection {
             let frame =
                 CloseFrame { code: u16::from(close.code).into(), reason: close.description.unwrap_or_default().into() };
             let _ = tokio::time::timeout(SEND_TIMEOUT, self.ws.close(Some(frame))).await;
+        } else if ending.answer {
+            let _ = tokio::time::timeout(SEND_TIMEOUT, self.ws.flush()).await;
         }
     }
 
@@ -202,7 +211,7 @@ impl Connection {
                     Some(Cut::Restart) => Ending::with(restarting(), "restart"),
                     Some(Cut::Gone | Cut::Left) => Ending::gone(),
                     // Its buffers are full: there is no room for a close either.
-                    None => Ending { close: None, label: "too_slow" },
+                    None => Ending { label: "too_slow", ..Ending::gone() },
                 },
                 frame = self.ws.next() => {
                     last_heard = Instant::now();
@@ -291,7 +300,7 @@ async fn within_send_timeout<E>(sending: impl Future<Output = Result<(), E>>) ->
         Poll::Pending => match Box::pin(tokio::time::timeout(SEND_TIMEOUT, sending)).await {
             Ok(sent) => sent,
             // Its buffers are full: there is no room for a close either.
-            Err(_) => return Err(Ending { close: None, label: "too_slow" }),
+            Err(_) => return Err(Ending { label: "too_slow", ..Ending::gone() }),
         },
     };
     sent.map_err(|_| Ending::gone())
@@ -302,7 +311,8 @@ async fn within_send_timeout<E>(sending: impl Future<Output = Result<(), E>>) ->
 fn read(frame: Option<Result<Message, WsError>>) -> Result<Option<Utf8Bytes>, Ending> {
     match frame {
         Some(Ok(Message::Text(text))) => Ok(Some(text)),
-        Some(Ok(Message::Close(_))) | None => Err(Ending::gone()),
+        Some(Ok(Message::Close(_))) => Err(Ending::client_closed()),
+        None => Err(Ending::gone()),
         Some(Ok(_)) => Ok(None),
         Some(Err(WsError::Capacity(_))) => {
             Err(Ending::closing(CloseCode::Size, "messages are limited to 64 KiB", "too_large"))
