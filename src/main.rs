@@ -6,16 +6,9 @@ use switchboard::cli::{run_license_command, Cli, Command};
 use switchboard::config::LogFormat;
 use tracing_subscriber::EnvFilter;
 
-/// mimalloc rather than glibc's malloc: deliveries and commits allocate many small, short-lived blocks,
-/// and glibc's `_int_malloc`, `_int_free` and `malloc_consolidate` took ~20 % of the socket threads'
-/// samples at 10k widget messages a second. Measured side by side (`loadtest/pair --reps 3`, 1,000
-/// Socket.IO dashboards, 20k deliveries a second): 0.931× the CPU per delivery (0.913–0.946); jemalloc
-/// 0.988×. It keeps freed memory longer: see the README's memory figures.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[actix_web::main]
 async fn main() -> anyhow::Result<()> {
+    return_large_blocks_to_the_os();
     switchboard::app::raise_descriptor_limit();
     let cli = Cli::parse();
     let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
@@ -39,4 +32,15 @@ async fn main() -> anyhow::Result<()> {
         Command::License(command) => run_license_command(&config, command).await?,
     }
     Ok(())
+}
+
+/// Each password hash allocates 19 MiB (argon2id's recommended cost). glibc raises its mmap threshold
+/// after freeing such a block, so later hashes come from the heap and stay resident: a few logins would
+/// pin ~150 MiB. A fixed threshold keeps large blocks on mmap, returned to the OS when freed.
+fn return_large_blocks_to_the_os() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only tunes the allocator; it is called before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+    }
 }
