@@ -1,6 +1,7 @@
 //! Socket.IO's WebSocket transport on the wire, below what the official clients show: Engine.IO's open
 //! and heartbeat, refused namespaces and connects that may be retried, answers to unknown and binary
-//! emits, the close for a malformed packet; and long polling still served (by socketioxide).
+//! emits, the close for a malformed packet, the answer to a client's close; and long polling still served
+//! (by socketioxide).
 
 use crate::helpers::*;
 use futures_util::{SinkExt, StreamExt};

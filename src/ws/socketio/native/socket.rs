@@ -52,10 +52,12 @@ struct Ending {
 }
 
 impl Ending {
+    /// The client went away (or cannot take a close): nothing to send.
     fn gone() -> Self {
         Self { close: None, answer: false, label: "client" }
     }
 
+    /// The client closed the WebSocket: its close is answered.
     fn client_closed() -> Self {
         Self { answer: true, ..Self::gone() }
     }
