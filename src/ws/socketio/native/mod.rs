@@ -16,6 +16,7 @@ use hyper::{Request, Response, StatusCode};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
+mod ending;
 mod line;
 mod packet;
 mod room;

@@ -5,6 +5,7 @@
 //! ([`super::room`]). Emits are answered through their acks while events keep flowing; a heartbeat pings
 //! every [`PING_INTERVAL`].
 
+use super::ending::{Ending, Farewell};
 use super::line::{Cut, Line, LineIo};
 use super::packet::{self, Inbound};
 use super::room::Seat;
@@ -14,7 +15,7 @@ use crate::ws::driver::{restarting, revoked, too_slow, SEND_TIMEOUT};
 use crate::ws::recovery::Recovery;
 use crate::ws::socketio::listener::{unwrap_upgraded, ConnectionSlots};
 use crate::ws::socketio::{emits, Dashboard, SocketIoState, MAX_PAYLOAD, PING_INTERVAL, PING_TIMEOUT};
-use actix_ws::{CloseCode, CloseReason};
+use actix_ws::CloseCode;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use futures_util::stream::FuturesUnordered;
@@ -40,36 +41,6 @@ const MAX_REFUSED_CONNECTS: usize = 5;
 type Ws = WebSocketStream<LineIo>;
 /// An emit being answered: its ack id (if the client waits for one) and the answer.
 type Answer = BoxFuture<'static, Option<(u64, Value)>>;
-
-/// How a socket ended: the close to send, if the client can still take one (the same closes as a plain
-/// socket's, [`crate::ws::driver`]), and the metric label.
-struct Ending {
-    close: Option<CloseReason>,
-    /// The client sent a WebSocket close: tungstenite queued the answering close, which a flush sends
-    /// (dropped unsent, the client saw its connection reset without the closing handshake).
-    answer: bool,
-    label: &'static str,
-}
-
-impl Ending {
-    /// The client went away (or cannot take a close): nothing to send.
-    fn gone() -> Self {
-        Self { close: None, answer: false, label: "client" }
-    }
-
-    /// The client closed the WebSocket: its close is answered.
-    fn client_closed() -> Self {
-        Self { answer: true, ..Self::gone() }
-    }
-
-    fn closing(code: CloseCode, reason: &str, label: &'static str) -> Self {
-        Self::with(CloseReason { code, description: Some(reason.to_owned()) }, label)
-    }
-
-    fn with(close: CloseReason, label: &'static str) -> Self {
-        Self { close: Some(close), answer: false, label }
-    }
-}
 
 /// A native Socket.IO connection.
 pub(super) struct Connection {
@@ -106,12 +77,16 @@ impl Connection {
             Ok(dashboard) => self.serve(dashboard).await,
             Err(ending) => ending,
         };
-        if let Some(close) = ending.close {
-            let frame =
-                CloseFrame { code: u16::from(close.code).into(), reason: close.description.unwrap_or_default().into() };
-            let _ = tokio::time::timeout(SEND_TIMEOUT, self.ws.close(Some(frame))).await;
-        } else if ending.answer {
-            let _ = tokio::time::timeout(SEND_TIMEOUT, self.ws.flush()).await;
+        match ending.farewell {
+            Farewell::Nothing => {}
+            Farewell::Close(close) => {
+                let code = u16::from(close.code).into();
+                let frame = CloseFrame { code, reason: close.description.unwrap_or_default().into() };
+                let _ = tokio::time::timeout(SEND_TIMEOUT, self.ws.close(Some(frame))).await;
+            }
+            Farewell::Answer => {
+                let _ = tokio::time::timeout(SEND_TIMEOUT, self.ws.flush()).await;
+            }
         }
     }
 
@@ -212,8 +187,7 @@ impl Connection {
                     Some(Cut::TooSlow) => Ending::with(too_slow(), "too_slow"),
                     Some(Cut::Restart) => Ending::with(restarting(), "restart"),
                     Some(Cut::Gone | Cut::Left) => Ending::gone(),
-                    // Its buffers are full: there is no room for a close either.
-                    None => Ending { label: "too_slow", ..Ending::gone() },
+                    None => Ending::too_slow(),
                 },
                 frame = self.ws.next() => {
                     last_heard = Instant::now();
@@ -301,8 +275,7 @@ async fn within_send_timeout<E>(sending: impl Future<Output = Result<(), E>>) ->
         Poll::Ready(sent) => sent,
         Poll::Pending => match Box::pin(tokio::time::timeout(SEND_TIMEOUT, sending)).await {
             Ok(sent) => sent,
-            // Its buffers are full: there is no room for a close either.
-            Err(_) => return Err(Ending { label: "too_slow", ..Ending::gone() }),
+            Err(_) => return Err(Ending::too_slow()),
         },
     };
     sent.map_err(|_| Ending::gone())
