@@ -36,7 +36,7 @@ async fn postgres_store() -> Option<Store> {
     let name = format!("sb_bench_{}", uuid::Uuid::new_v4().simple());
     use sqlx::{Connection, Executor};
     let mut admin_conn = sqlx::PgConnection::connect(&admin).await.expect("postgres");
-    admin_conn.execute(format!("CREATE DATABASE {name}").as_str()).await.expect("create database");
+    admin_conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await.expect("create database");
     let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
     let store = Store::connect(&format!("{base}/{name}"), 8).await.expect("postgres");
     store.migrate().await.expect("migrations");

@@ -28,10 +28,10 @@ async fn main() {
     if let Ok(admin) = std::env::var("DATABASE_ADMIN_URL") {
         let name = format!("sb_scale_{}", uuid::Uuid::new_v4().simple());
         let mut conn = sqlx::PgConnection::connect(&admin).await.expect("postgres");
-        conn.execute(format!("CREATE DATABASE {name}").as_str()).await.expect("create database");
+        conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).await.expect("create database");
         let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
         measure("postgres", &format!("{base}/{name}"), true).await;
-        conn.execute(format!("DROP DATABASE {name} WITH (FORCE)").as_str()).await.expect("drop database");
+        conn.execute(sqlx::AssertSqlSafe(format!("DROP DATABASE {name} WITH (FORCE)"))).await.expect("drop database");
     }
     let _ = std::fs::remove_file(&path);
 }
@@ -112,8 +112,8 @@ async fn seed(url: &str, postgres: bool, license: &str, now: i64) {
     };
     sqlx::any::install_default_drivers();
     let mut conn = sqlx::AnyConnection::connect(url).await.expect("seed connection");
-    conn.execute(conversations.as_str()).await.expect("seed conversations");
-    conn.execute(messages.as_str()).await.expect("seed messages");
+    conn.execute(sqlx::AssertSqlSafe(conversations)).await.expect("seed conversations");
+    conn.execute(sqlx::AssertSqlSafe(messages)).await.expect("seed messages");
     // Planner statistics, as a live database has them (autovacuum would gather them in a while).
     conn.execute("ANALYZE").await.expect("analyze");
 }

@@ -4,6 +4,7 @@
 use super::{parse_column, Context, Store, StoreError, StoreResult};
 use crate::domain::{now_millis, ApiKeyId, LicenseKey, LicenseStatus, Scopes, Tier};
 use serde::Serialize;
+use sqlx::AssertSqlSafe;
 use sqlx::{any::AnyRow, Row};
 
 /// What it takes to create a key; the secret itself is not part of it.
@@ -79,10 +80,10 @@ fn key_from_row(row: &AnyRow) -> StoreResult<ApiKeyRecord> {
 impl Store {
     /// Stores a new key.
     pub async fn create_api_key(&self, new: &NewApiKey) -> StoreResult<ApiKeyRecord> {
-        let row = sqlx::query(&format!(
+        let row = sqlx::query(AssertSqlSafe(format!(
             "INSERT INTO api_keys (id, license_key, name, prefix, secret_hash, scopes, created_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {KEY_COLUMNS}"
-        ))
+        )))
         .bind(ApiKeyId::generate().as_str().to_owned())
         .bind(new.license_key.as_str().to_owned())
         .bind(new.name.clone())
@@ -98,10 +99,10 @@ impl Store {
 
     /// The license's live (unrevoked) keys, newest first.
     pub async fn api_keys(&self, license: &LicenseKey) -> StoreResult<Vec<ApiKeyRecord>> {
-        let rows = sqlx::query(&format!(
+        let rows = sqlx::query(AssertSqlSafe(format!(
             "SELECT {KEY_COLUMNS} FROM api_keys WHERE license_key = $1 AND revoked_at IS NULL
              ORDER BY created_at DESC, id DESC"
-        ))
+        )))
         .bind(license.as_str().to_owned())
         .fetch_all(self.pool())
         .await
@@ -111,11 +112,11 @@ impl Store {
 
     /// The live key whose secret hashes to `secret_hash`, with its license's status and tier.
     pub async fn api_key_by_hash(&self, secret_hash: &str) -> StoreResult<Option<ResolvedApiKey>> {
-        let row = sqlx::query(&format!(
+        let row = sqlx::query(AssertSqlSafe(format!(
             "SELECT {JOINED_KEY_COLUMNS}, l.status AS license_status, l.tier AS tier
              FROM api_keys k JOIN licenses l ON l.license_key = k.license_key
              WHERE k.secret_hash = $1 AND k.revoked_at IS NULL"
-        ))
+        )))
         .bind(secret_hash.to_owned())
         .fetch_optional(self.pool())
         .await
@@ -148,10 +149,10 @@ impl Store {
 
     /// Revokes one of the license's live keys; `None` when it has no such live key.
     pub async fn revoke_api_key(&self, license: &LicenseKey, id: &ApiKeyId) -> StoreResult<Option<ApiKeyRecord>> {
-        let row = sqlx::query(&format!(
+        let row = sqlx::query(AssertSqlSafe(format!(
             "UPDATE api_keys SET revoked_at = $1 WHERE license_key = $2 AND id = $3 AND revoked_at IS NULL
              RETURNING {KEY_COLUMNS}"
-        ))
+        )))
         .bind(now_millis())
         .bind(license.as_str().to_owned())
         .bind(id.as_str().to_owned())

@@ -4,6 +4,7 @@
 use super::{parse_column, Context, Store, StoreError, StoreResult};
 use crate::domain::{new_id, now_millis, ActorKind, AuditAction, LicenseKey};
 use serde::Serialize;
+use sqlx::AssertSqlSafe;
 use sqlx::{any::AnyRow, Row};
 
 /// An event to append.
@@ -87,9 +88,9 @@ fn entry_from_row(row: &AnyRow) -> StoreResult<AuditEntry> {
 impl Store {
     /// Appends one event.
     pub async fn record_audit(&self, entry: &NewAuditEntry) -> StoreResult<()> {
-        sqlx::query(&format!(
+        sqlx::query(AssertSqlSafe(format!(
             "INSERT INTO audit_logs ({AUDIT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-        ))
+        )))
         .bind(new_id())
         .bind(entry.license_key.as_ref().map(|k| k.as_str().to_owned()))
         .bind(entry.actor_kind.as_str())
@@ -127,7 +128,7 @@ impl Store {
              ORDER BY created_at DESC, id DESC
              LIMIT $9"
         );
-        let rows = sqlx::query(&sql)
+        let rows = sqlx::query(AssertSqlSafe(sql.as_str()))
             .bind(filter.license.as_ref().map(|k| k.as_str().to_owned()))
             .bind(filter.action.map(AuditAction::as_str))
             .bind(filter.actor_kind.map(ActorKind::as_str))

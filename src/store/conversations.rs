@@ -7,6 +7,7 @@ use crate::domain::{
 };
 use serde::Serialize;
 use serde_json::json;
+use sqlx::AssertSqlSafe;
 use sqlx::{any::AnyRow, Row};
 
 /// A stored conversation.
@@ -118,11 +119,11 @@ impl Store {
         let mut announced = false;
         for new in new {
             // DO NOTHING rather than a unique violation, which would abort the whole transaction.
-            let row = sqlx::query(&format!(
+            let row = sqlx::query(AssertSqlSafe(format!(
                 "INSERT INTO conversations (id, license_key, channel, contact_id, visitor_token, status, metadata,
                      created_at, updated_at)
                  VALUES ($1, $2, $3, $4, $5, 'open', $6, $7, $7) ON CONFLICT DO NOTHING RETURNING {CONVERSATION_COLUMNS}"
-            ))
+            )))
             .bind(ConversationId::generate().as_str().to_owned())
             .bind(new.license.as_str().to_owned())
             .bind(new.channel.as_str())
@@ -170,11 +171,11 @@ impl Store {
         channel: Channel,
         contact_id: &ContactId,
     ) -> StoreResult<Option<Conversation>> {
-        let row = sqlx::query(&format!(
+        let row = sqlx::query(AssertSqlSafe(format!(
             "SELECT {CONVERSATION_COLUMNS} FROM conversations c
              WHERE c.license_key = $1 AND c.channel = $2 AND c.contact_id = $3
              ORDER BY c.created_at DESC LIMIT 1"
-        ))
+        )))
         .bind(license.as_str().to_owned())
         .bind(channel.as_str())
         .bind(contact_id.as_str().to_owned())
@@ -190,12 +191,13 @@ impl Store {
         license: &LicenseKey,
         value: &str,
     ) -> StoreResult<Option<Conversation>> {
-        let row = sqlx::query(&format!("SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE {filter}"))
-            .bind(license.as_str().to_owned())
-            .bind(value.to_owned())
-            .fetch_optional(self.pool())
-            .await
-            .context("conversation_where")?;
+        let row =
+            sqlx::query(AssertSqlSafe(format!("SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE {filter}")))
+                .bind(license.as_str().to_owned())
+                .bind(value.to_owned())
+                .fetch_optional(self.pool())
+                .await
+                .context("conversation_where")?;
         row.as_ref().map(conversation_from_row).transpose()
     }
 
@@ -209,10 +211,10 @@ impl Store {
         status: ConversationStatus,
     ) -> StoreResult<Option<Conversation>> {
         let mut tx = self.pool().begin().await.context("set_conversation_status")?;
-        let changed = sqlx::query(&format!(
+        let changed = sqlx::query(AssertSqlSafe(format!(
             "UPDATE conversations SET status = $1, updated_at = $2 WHERE license_key = $3 AND id = $4 AND status <> $1
              RETURNING {CONVERSATION_COLUMNS}"
-        ))
+        )))
         .bind(status.as_str())
         .bind(now_millis())
         .bind(license.as_str().to_owned())
@@ -249,11 +251,11 @@ impl Store {
     ) -> StoreResult<Option<Conversation>> {
         // The `csat_received` webhook event is written in the rating's own transaction (the outbox).
         let mut tx = self.pool().begin().await.context("rate_conversation")?;
-        let row = sqlx::query(&format!(
+        let row = sqlx::query(AssertSqlSafe(format!(
             "UPDATE conversations SET csat_rating = $3, csat_comment = $4, csat_at = $5, csat_source = $6
              WHERE license_key = $1 AND id = $2 AND status = 'closed' AND csat_at IS NULL
              RETURNING {CONVERSATION_COLUMNS}"
-        ))
+        )))
         .bind(license.as_str().to_owned())
         .bind(id.as_str().to_owned())
         .bind(rating)
@@ -316,9 +318,9 @@ impl Store {
             Sender::Visitor => "visitor_read_seq",
             Sender::Agent | Sender::System => "agent_read_seq",
         };
-        sqlx::query(&format!(
+        sqlx::query(AssertSqlSafe(format!(
             "UPDATE conversations SET {column} = $1 WHERE license_key = $2 AND id = $3 AND {column} < $1 AND last_seq >= $1"
-        ))
+        )))
         .bind(seq)
         .bind(license.as_str().to_owned())
         .bind(id.as_str().to_owned())

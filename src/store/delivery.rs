@@ -142,7 +142,10 @@ mod tests {
             }
             false => ("EXPLAIN QUERY PLAN", "detail"),
         };
-        let rows = sqlx::query(&format!("{explain} {BY_PROVIDER_ID}")).bind("mid.1").fetch_all(&mut *conn).await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("{explain} {BY_PROVIDER_ID}")))
+            .bind("mid.1")
+            .fetch_all(&mut *conn)
+            .await?;
         Ok(rows.iter().map(|row| row.try_get::<String, _>(column)).collect::<Result<Vec<_>, _>>()?.join("\n"))
     }
 

@@ -7,6 +7,7 @@ use super::{parse_column, Context, Store, StoreResult};
 use crate::domain::{ContactId, ConversationId, LicenseKey};
 use crate::store::Conversation;
 use sqlx::AnyConnection;
+use sqlx::AssertSqlSafe;
 
 /// What erasing a contact deleted.
 #[derive(Debug, Clone)]
@@ -50,7 +51,7 @@ pub(super) async fn delete_conversations(
     const MESSAGES: usize = 4;
     let mut messages = 0;
     for (i, sql) in statements.iter().enumerate() {
-        let mut query = sqlx::query(sql).bind(license.as_str().to_owned());
+        let mut query = sqlx::query(AssertSqlSafe(sql.as_str())).bind(license.as_str().to_owned());
         for id in ids {
             query = query.bind(id.as_str().to_owned());
         }
@@ -97,10 +98,10 @@ impl Store {
         license: &LicenseKey,
         contact: &ContactId,
     ) -> StoreResult<Vec<Conversation>> {
-        let rows = sqlx::query(&format!(
+        let rows = sqlx::query(AssertSqlSafe(format!(
             "SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE c.license_key = $1 AND c.contact_id = $2
              ORDER BY c.created_at, c.id"
-        ))
+        )))
         .bind(license.as_str().to_owned())
         .bind(contact.as_str().to_owned())
         .fetch_all(self.pool())

@@ -7,6 +7,7 @@ use crate::domain::{
 };
 use serde::Serialize;
 use serde_json::json;
+use sqlx::AssertSqlSafe;
 use sqlx::Row;
 
 /// A conversation in a dashboard list: with its last message, unread count and labels.
@@ -124,7 +125,7 @@ impl Store {
              ORDER BY r.updated_at DESC, r.conversation_id DESC
              LIMIT $5"
         );
-        let mut query = sqlx::query(&sql)
+        let mut query = sqlx::query(AssertSqlSafe(sql.as_str()))
             .bind(license.as_str().to_owned())
             .bind(filter.status.map_or("", ConversationStatus::as_str))
             .bind(before_time)
@@ -174,7 +175,7 @@ impl Store {
              WHERE license_key = $1 AND conversation_id IN ({}) ORDER BY label",
             placeholders.join(", ")
         );
-        let mut query = sqlx::query(&sql).bind(license.as_str().to_owned());
+        let mut query = sqlx::query(AssertSqlSafe(sql.as_str())).bind(license.as_str().to_owned());
         for id in ids {
             query = query.bind(id.as_str().to_owned());
         }
@@ -201,13 +202,13 @@ impl Store {
                 .fetch_optional(&mut *tx)
                 .await
                 .context("assign_conversation")?;
-        let row = sqlx::query(&format!(
+        let row = sqlx::query(AssertSqlSafe(format!(
             "UPDATE conversations SET assignee_id = $3
              WHERE license_key = $1 AND id = $2
                AND ($3 IS NULL OR EXISTS (SELECT 1 FROM users
                                           WHERE id = $3 AND license_key = $1 AND deactivated_at IS NULL))
              RETURNING {CONVERSATION_COLUMNS}"
-        ))
+        )))
         .bind(license.as_str().to_owned())
         .bind(id.as_str().to_owned())
         .bind(assignee.map(|a| a.as_str().to_owned()))

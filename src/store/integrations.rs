@@ -3,6 +3,7 @@
 use super::{parse_column, Context, Store, StoreError, StoreResult};
 use crate::domain::{new_id, now_millis, Channel, IntegrationStatus, LicenseKey};
 use serde::Serialize;
+use sqlx::AssertSqlSafe;
 use sqlx::{any::AnyRow, Row};
 
 /// A connected page or number.
@@ -60,10 +61,10 @@ impl Store {
         account_id: &str,
         sealed_token: Option<String>,
     ) -> StoreResult<Integration> {
-        let row = sqlx::query(&format!(
+        let row = sqlx::query(AssertSqlSafe(format!(
             "INSERT INTO integrations (id, license_key, provider, account_id, status, created_at, access_token_sealed)
              VALUES ($1, $2, $3, $4, 'connected', $5, $6) RETURNING {INTEGRATION_COLUMNS}"
-        ))
+        )))
         .bind(new_id())
         .bind(license.as_str().to_owned())
         .bind(provider.as_str())
@@ -78,9 +79,9 @@ impl Store {
 
     /// The license's integrations, oldest first.
     pub async fn integrations(&self, license: &LicenseKey) -> StoreResult<Vec<Integration>> {
-        let rows = sqlx::query(&format!(
+        let rows = sqlx::query(AssertSqlSafe(format!(
             "SELECT {INTEGRATION_COLUMNS} FROM integrations WHERE license_key = $1 ORDER BY created_at, id"
-        ))
+        )))
         .bind(license.as_str().to_owned())
         .fetch_all(self.pool())
         .await
@@ -94,9 +95,9 @@ impl Store {
         provider: Channel,
         account_id: &str,
     ) -> StoreResult<Option<Integration>> {
-        let row = sqlx::query(&format!(
+        let row = sqlx::query(AssertSqlSafe(format!(
             "SELECT {INTEGRATION_COLUMNS} FROM integrations WHERE provider = $1 AND account_id = $2"
-        ))
+        )))
         .bind(provider.as_str())
         .bind(account_id.to_owned())
         .fetch_optional(self.pool())

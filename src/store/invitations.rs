@@ -3,6 +3,7 @@
 use super::{parse_column, Context, NewUser, Store, StoreError, StoreResult, User};
 use crate::domain::{new_id, now_millis, LicenseKey, Role, Tier, UserId};
 use serde::Serialize;
+use sqlx::AssertSqlSafe;
 use sqlx::{any::AnyRow, Row};
 
 /// A pending invitation as the team API lists it.
@@ -73,10 +74,10 @@ impl Store {
         .execute(&mut *tx)
         .await
         .context("create_invitation")?;
-        let row = sqlx::query(&format!(
+        let row = sqlx::query(AssertSqlSafe(format!(
             "INSERT INTO invitations (id, license_key, email, role, token_hash, invited_by, created_at, expires_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {COLUMNS}"
-        ))
+        )))
         .bind(new_id())
         .bind(license.as_str().to_owned())
         .bind(email.to_owned())
@@ -94,10 +95,10 @@ impl Store {
 
     /// Pending (not accepted, not revoked, not expired) invitations, newest first.
     pub async fn pending_invitations(&self, license: &LicenseKey) -> StoreResult<Vec<Invitation>> {
-        let rows = sqlx::query(&format!(
+        let rows = sqlx::query(AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM invitations WHERE license_key = $1 AND accepted_at IS NULL
                AND revoked_at IS NULL AND expires_at > $2 ORDER BY created_at DESC, id"
-        ))
+        )))
         .bind(license.as_str().to_owned())
         .bind(now_millis())
         .fetch_all(self.pool())
@@ -108,10 +109,10 @@ impl Store {
 
     /// Revokes a pending invitation; `None` if the license has no such pending invitation.
     pub async fn revoke_invitation(&self, license: &LicenseKey, id: &str) -> StoreResult<Option<Invitation>> {
-        let row = sqlx::query(&format!(
+        let row = sqlx::query(AssertSqlSafe(format!(
             "UPDATE invitations SET revoked_at = $3
              WHERE license_key = $1 AND id = $2 AND accepted_at IS NULL AND revoked_at IS NULL RETURNING {COLUMNS}"
-        ))
+        )))
         .bind(license.as_str().to_owned())
         .bind(id.to_owned())
         .bind(now_millis())

@@ -3,6 +3,7 @@
 use super::{Context, Store, StoreResult};
 use crate::domain::{new_id, now_millis, LicenseKey};
 use serde::Serialize;
+use sqlx::AssertSqlSafe;
 use sqlx::{any::AnyRow, Row};
 
 /// A label conversations can carry.
@@ -112,10 +113,10 @@ impl Store {
         content: &str,
     ) -> StoreResult<CannedAnswer> {
         let now = now_millis();
-        let row = sqlx::query(&format!(
+        let row = sqlx::query(AssertSqlSafe(format!(
             "INSERT INTO canned_answers (id, license_key, short_code, content, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $5) RETURNING {CANNED_COLUMNS}"
-        ))
+        )))
         .bind(new_id())
         .bind(license.as_str().to_owned())
         .bind(short_code.to_owned())
@@ -135,11 +136,11 @@ impl Store {
         limit: i64,
     ) -> StoreResult<Vec<CannedAnswer>> {
         let pattern = format!("{}%", prefix.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
-        let rows = sqlx::query(&format!(
+        let rows = sqlx::query(AssertSqlSafe(format!(
             "SELECT {CANNED_COLUMNS} FROM canned_answers
              WHERE license_key = $1 AND short_code LIKE $2 ESCAPE '\\'
              ORDER BY short_code LIMIT $3"
-        ))
+        )))
         .bind(license.as_str().to_owned())
         .bind(pattern)
         .bind(limit)
@@ -157,11 +158,11 @@ impl Store {
         short_code: Option<&str>,
         content: Option<&str>,
     ) -> StoreResult<Option<CannedAnswer>> {
-        let row = sqlx::query(&format!(
+        let row = sqlx::query(AssertSqlSafe(format!(
             "UPDATE canned_answers SET short_code = COALESCE($3, short_code), content = COALESCE($4, content),
                     updated_at = $5
              WHERE license_key = $1 AND id = $2 RETURNING {CANNED_COLUMNS}"
-        ))
+        )))
         .bind(license.as_str().to_owned())
         .bind(id.to_owned())
         .bind(short_code.map(str::to_owned))

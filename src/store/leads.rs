@@ -6,6 +6,7 @@ use super::{Context, Store, StoreResult};
 use crate::domain::{now_millis, ConversationId, Lead, LicenseKey, WebhookEvent};
 use crate::store::Conversation;
 use serde_json::json;
+use sqlx::AssertSqlSafe;
 
 impl Store {
     /// Stores `lead` on the license's conversation `id` (a later form replaces an earlier one) and
@@ -19,10 +20,10 @@ impl Store {
     ) -> StoreResult<Option<Conversation>> {
         let lead_json = serde_json::to_value(lead).map_err(|e| super::StoreError::Corrupt(e.to_string()))?;
         let mut tx = self.pool().begin().await.context("capture_lead")?;
-        let row = sqlx::query(&format!(
+        let row = sqlx::query(AssertSqlSafe(format!(
             "UPDATE conversations SET lead = $3, lead_at = $4 WHERE license_key = $1 AND id = $2
              RETURNING {CONVERSATION_COLUMNS}"
-        ))
+        )))
         .bind(license.as_str().to_owned())
         .bind(id.as_str().to_owned())
         .bind(lead_json.to_string())

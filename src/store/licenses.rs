@@ -3,6 +3,7 @@
 use super::{parse_column, Context, Store, StoreError, StoreResult};
 use crate::domain::{now_millis, LicenseKey, LicenseStatus, Product, Tier};
 use serde::Serialize;
+use sqlx::AssertSqlSafe;
 use sqlx::{any::AnyRow, Row};
 
 /// What it takes to issue a license.
@@ -63,10 +64,10 @@ impl Store {
     /// Issues a license with a fresh key.
     pub async fn create_license(&self, new: &NewLicense) -> StoreResult<License> {
         let products: Vec<&str> = new.products.iter().map(|p| p.as_str()).collect();
-        let row = sqlx::query(&format!(
+        let row = sqlx::query(AssertSqlSafe(format!(
             "INSERT INTO licenses (license_key, email, products, tier, status, created_at)
              VALUES ($1, $2, $3, $4, 'active', $5) RETURNING {LICENSE_COLUMNS}"
-        ))
+        )))
         .bind(LicenseKey::generate().as_str().to_owned())
         .bind(new.email.clone())
         .bind(products.join(","))
@@ -80,7 +81,7 @@ impl Store {
 
     /// The license with `key`, if any.
     pub async fn license(&self, key: &LicenseKey) -> StoreResult<Option<License>> {
-        let row = sqlx::query(&format!("SELECT {LICENSE_COLUMNS} FROM licenses WHERE license_key = $1"))
+        let row = sqlx::query(AssertSqlSafe(format!("SELECT {LICENSE_COLUMNS} FROM licenses WHERE license_key = $1")))
             .bind(key.as_str().to_owned())
             .fetch_optional(self.pool())
             .await
@@ -90,23 +91,25 @@ impl Store {
 
     /// Every license, newest first.
     pub async fn licenses(&self) -> StoreResult<Vec<License>> {
-        let rows =
-            sqlx::query(&format!("SELECT {LICENSE_COLUMNS} FROM licenses ORDER BY created_at DESC, license_key"))
-                .fetch_all(self.pool())
-                .await
-                .context("licenses")?;
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {LICENSE_COLUMNS} FROM licenses ORDER BY created_at DESC, license_key"
+        )))
+        .fetch_all(self.pool())
+        .await
+        .context("licenses")?;
         rows.iter().map(license_from_row).collect()
     }
 
     /// Sets a license's status; `None` when there is no such license.
     pub async fn set_license_status(&self, key: &LicenseKey, status: LicenseStatus) -> StoreResult<Option<License>> {
-        let row =
-            sqlx::query(&format!("UPDATE licenses SET status = $1 WHERE license_key = $2 RETURNING {LICENSE_COLUMNS}"))
-                .bind(status.as_str())
-                .bind(key.as_str().to_owned())
-                .fetch_optional(self.pool())
-                .await
-                .context("set_license_status")?;
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "UPDATE licenses SET status = $1 WHERE license_key = $2 RETURNING {LICENSE_COLUMNS}"
+        )))
+        .bind(status.as_str())
+        .bind(key.as_str().to_owned())
+        .fetch_optional(self.pool())
+        .await
+        .context("set_license_status")?;
         // Keys are cached with their license's status; a status change is rare enough to clear them all.
         self.product_keys.invalidate_all();
         row.as_ref().map(license_from_row).transpose()

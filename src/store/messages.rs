@@ -3,6 +3,7 @@
 use super::{Context, Store, StoreError, StoreResult};
 use crate::domain::UserId;
 use crate::domain::{ConversationId, Delivery, LicenseKey, Message, MessageId, MessageKind, Sender};
+use sqlx::AssertSqlSafe;
 use sqlx::{any::AnyRow, Row};
 
 /// A message before the store numbers it.
@@ -108,12 +109,14 @@ impl Store {
 
     /// One of the license's messages by its server id.
     pub async fn message(&self, license: &LicenseKey, id: &MessageId) -> StoreResult<Option<Message>> {
-        let row = sqlx::query(&format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE license_key = $1 AND id = $2"))
-            .bind(license.as_str().to_owned())
-            .bind(id.as_str().to_owned())
-            .fetch_optional(self.pool())
-            .await
-            .context("message")?;
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE license_key = $1 AND id = $2"
+        )))
+        .bind(license.as_str().to_owned())
+        .bind(id.as_str().to_owned())
+        .fetch_optional(self.pool())
+        .await
+        .context("message")?;
         row.as_ref().map(message_from_row).transpose()
     }
 
@@ -125,9 +128,9 @@ impl Store {
         seq: i64,
         limit: i64,
     ) -> StoreResult<Vec<Message>> {
-        let rows = sqlx::query(&format!(
+        let rows = sqlx::query(AssertSqlSafe(format!(
             "SELECT {MESSAGE_COLUMNS} FROM messages WHERE license_key = $1 AND conversation_id = $2 AND {range} LIMIT $4"
-        ))
+        )))
         .bind(license.as_str().to_owned())
         .bind(conversation_id.as_str().to_owned())
         .bind(seq)

@@ -2,6 +2,7 @@
 
 use super::{Context, Store, StoreResult};
 use crate::domain::{BusinessHours, LicenseKey, UserId};
+use sqlx::AssertSqlSafe;
 use sqlx::Row;
 use std::collections::HashMap;
 
@@ -100,12 +101,12 @@ impl Store {
     async fn first_responses(&self, license: &LicenseKey, since: i64) -> StoreResult<Vec<FirstResponse>> {
         let first_reply = "FROM messages a WHERE a.conversation_id = c.id AND a.sender = 'agent' AND a.kind <> 'note'
                            ORDER BY a.seq LIMIT 1";
-        let rows = sqlx::query(&format!(
+        let rows = sqlx::query(AssertSqlSafe(format!(
             "SELECT (SELECT MIN(created_at) FROM messages v WHERE v.conversation_id = c.id AND v.sender = 'visitor') AS asked,
                     (SELECT a.created_at {first_reply}) AS answered,
                     (SELECT a.author_id {first_reply}) AS answered_by
              FROM conversations c WHERE c.license_key = $1 AND c.created_at >= $2"
-        ))
+        )))
         .bind(license.as_str().to_owned())
         .bind(since)
         .fetch_all(self.pool())

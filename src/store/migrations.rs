@@ -4,6 +4,7 @@
 use futures_util::future::BoxFuture;
 use sqlx::error::BoxDynError;
 use sqlx::migrate::{Migration, MigrationSource, MigrationType};
+use sqlx::{AssertSqlSafe, SqlSafeStr};
 
 /// The schema, embedded in the binary: (version, description, SQL). Both engines run the same files.
 const MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -76,7 +77,13 @@ impl MigrationSource<'static> for EmbeddedMigrations {
             Ok(all
                 .into_iter()
                 .map(|(version, description, sql)| {
-                    Migration::new(version, description.into(), MigrationType::Simple, sql.into(), false)
+                    Migration::new(
+                        version,
+                        description.into(),
+                        MigrationType::Simple,
+                        AssertSqlSafe(sql).into_sql_str(),
+                        false,
+                    )
                 })
                 .collect())
         })

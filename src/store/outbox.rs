@@ -11,6 +11,7 @@ use super::webhook_payload::{payload, ConversationContext, EventData};
 use super::{Context, Placeholders, StoreResult};
 use crate::domain::{new_id, now_millis, ConversationId, LicenseKey, WebhookEndpointId, WebhookEvent};
 use serde_json::{json, Value};
+use sqlx::AssertSqlSafe;
 use sqlx::{AnyConnection, Row};
 use std::collections::HashMap;
 
@@ -147,7 +148,7 @@ async fn number_events(
          RETURNING id, webhook_seq, contact_id, channel, metadata",
         pairs.join(" OR ")
     );
-    let mut query = sqlx::query(&sql);
+    let mut query = sqlx::query(AssertSqlSafe(sql.as_str()));
     for (_, id, count) in counts {
         query = query.bind(id.as_str().to_owned()).bind(*count);
     }
@@ -232,7 +233,7 @@ async fn subscribed_endpoints(
         "SELECT license_key, id, events FROM webhook_endpoints WHERE enabled = 1 AND license_key IN ({})",
         super::list_placeholders(licenses.len())
     );
-    let mut query = sqlx::query(&sql);
+    let mut query = sqlx::query(AssertSqlSafe(sql.as_str()));
     for license in licenses {
         query = query.bind(license.as_str().to_owned());
     }
@@ -255,7 +256,7 @@ async fn store(conn: &mut AnyConnection, outgoing: &[Outgoing], now: i64, retry_
             "INSERT INTO webhook_events (id, license_key, event, conversation_id, payload, created_at) VALUES {}",
             super::values_placeholders(chunk.len(), 6)
         );
-        let mut insert = sqlx::query(&sql);
+        let mut insert = sqlx::query(AssertSqlSafe(sql.as_str()));
         for event in chunk {
             let conversation = (event.position > 0).then(|| event.ordering_key.clone());
             insert = insert
@@ -276,7 +277,7 @@ async fn store(conn: &mut AnyConnection, outgoing: &[Outgoing], now: i64, retry_
                  next_attempt_at, retry_until, created_at, updated_at) VALUES {}",
             super::values_placeholders(chunk.len(), 11)
         );
-        let mut insert = sqlx::query(&sql);
+        let mut insert = sqlx::query(AssertSqlSafe(sql.as_str()));
         for (event, endpoint) in chunk {
             insert = insert
                 .bind(new_id())

@@ -3,6 +3,7 @@
 use super::{parse_column, Context, Store, StoreError, StoreResult};
 use crate::domain::{now_millis, LicenseKey, LicenseStatus, Product, ProductKey};
 use serde::Serialize;
+use sqlx::AssertSqlSafe;
 use sqlx::{any::AnyRow, Row};
 use std::sync::Arc;
 use std::time::Duration;
@@ -75,10 +76,10 @@ const KEY_COLUMNS: &str = "product_key, license_key, product, status, created_at
 impl Store {
     /// Issues a fresh key; [`StoreError::Duplicate`] if the product already has an active key.
     pub async fn create_product_key(&self, license: &LicenseKey, product: Product) -> StoreResult<ProductKeyRecord> {
-        let row = sqlx::query(&format!(
+        let row = sqlx::query(AssertSqlSafe(format!(
             "INSERT INTO product_keys (product_key, license_key, product, status, created_at)
              VALUES ($1, $2, $3, 'active', $4) RETURNING {KEY_COLUMNS}"
-        ))
+        )))
         .bind(ProductKey::generate(product).as_str().to_owned())
         .bind(license.as_str().to_owned())
         .bind(product.as_str())
@@ -91,9 +92,9 @@ impl Store {
 
     /// A license's keys, active first, newest first.
     pub async fn product_keys(&self, license: &LicenseKey) -> StoreResult<Vec<ProductKeyRecord>> {
-        let rows = sqlx::query(&format!(
+        let rows = sqlx::query(AssertSqlSafe(format!(
             "SELECT {KEY_COLUMNS} FROM product_keys WHERE license_key = $1 ORDER BY status, created_at DESC"
-        ))
+        )))
         .bind(license.as_str().to_owned())
         .fetch_all(self.pool())
         .await
@@ -138,9 +139,9 @@ impl Store {
         license: &LicenseKey,
         product: Product,
     ) -> StoreResult<Option<ProductKeyRecord>> {
-        let row = sqlx::query(&format!(
+        let row = sqlx::query(AssertSqlSafe(format!(
             "SELECT {KEY_COLUMNS} FROM product_keys WHERE license_key = $1 AND product = $2 AND status = 'active'"
-        ))
+        )))
         .bind(license.as_str().to_owned())
         .bind(product.as_str())
         .fetch_optional(self.pool())

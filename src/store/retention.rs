@@ -3,6 +3,7 @@
 
 use super::{list_placeholders, parse_column, Context, Store, StoreError, StoreResult};
 use crate::domain::{now_millis, ConversationId, LicenseKey};
+use sqlx::AssertSqlSafe;
 use sqlx::Row;
 
 /// Longest retention period a license may set: ten years.
@@ -103,7 +104,7 @@ impl Store {
              WHERE license_key = $1 AND updated_at < $2 AND id IN ({}) RETURNING id",
             (3..candidates.len() + 3).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ")
         );
-        let mut lock = sqlx::query(&sql).bind(license.as_str().to_owned()).bind(cutoff);
+        let mut lock = sqlx::query(AssertSqlSafe(sql.as_str())).bind(license.as_str().to_owned()).bind(cutoff);
         for id in &candidates {
             lock = lock.bind(id.clone());
         }
@@ -152,7 +153,7 @@ impl Store {
 async fn delete_listed(conn: &mut sqlx::AnyConnection, statements: &[String], ids: &[String]) -> StoreResult<u64> {
     let mut deleted = 0;
     for sql in statements {
-        let mut query = sqlx::query(sql);
+        let mut query = sqlx::query(AssertSqlSafe(sql.as_str()));
         for id in ids {
             query = query.bind(id.clone());
         }

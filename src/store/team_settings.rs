@@ -4,6 +4,7 @@
 use super::{parse_column, Context, Store, StoreError, StoreResult};
 use crate::domain::{now_millis, AutoAssignment, BusinessHours, ConversationId, LicenseKey, UserId};
 use serde::Serialize;
+use sqlx::AssertSqlSafe;
 use sqlx::Row;
 use std::collections::HashMap;
 
@@ -58,7 +59,7 @@ impl Store {
              FROM users u WHERE u.license_key = $1 AND u.id IN ({})",
             placeholders.join(", ")
         );
-        let mut query = sqlx::query(&sql).bind(license.as_str().to_owned());
+        let mut query = sqlx::query(AssertSqlSafe(sql.as_str())).bind(license.as_str().to_owned());
         for member in members {
             query = query.bind(member.as_str().to_owned());
         }

@@ -4,6 +4,7 @@ use super::{parse_column, Context, Store, StoreError, StoreResult};
 use crate::domain::{now_millis, Availability, ConversationId, Email, LicenseKey, Role, UserId, WebhookEvent};
 use serde::Serialize;
 use serde_json::json;
+use sqlx::AssertSqlSafe;
 use sqlx::{any::AnyRow, Row};
 
 /// What it takes to create a user.
@@ -115,10 +116,10 @@ impl Store {
     where
         E: sqlx::Executor<'e, Database = sqlx::Any>,
     {
-        let row = sqlx::query(&format!(
+        let row = sqlx::query(AssertSqlSafe(format!(
             "INSERT INTO users (id, email, password_hash, license_key, role, name, created_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {USER_COLUMNS}"
-        ))
+        )))
         .bind(UserId::generate().as_str().to_owned())
         .bind(new.email.as_str().to_owned())
         .bind(new.password_hash.clone())
@@ -134,7 +135,7 @@ impl Store {
 
     /// The user who logs in with `email`.
     pub async fn user_by_email(&self, email: &Email) -> StoreResult<Option<User>> {
-        let row = sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1"))
+        let row = sqlx::query(AssertSqlSafe(format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1")))
             .bind(email.as_str().to_owned())
             .fetch_optional(self.pool())
             .await
@@ -154,23 +155,26 @@ impl Store {
 
     /// Every member of the license, deactivated ones included, oldest first.
     pub async fn members(&self, license: &LicenseKey) -> StoreResult<Vec<Member>> {
-        let rows =
-            sqlx::query(&format!("SELECT {MEMBER_COLUMNS} FROM users WHERE license_key = $1 ORDER BY created_at, id"))
-                .bind(license.as_str().to_owned())
-                .fetch_all(self.pool())
-                .await
-                .context("members")?;
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {MEMBER_COLUMNS} FROM users WHERE license_key = $1 ORDER BY created_at, id"
+        )))
+        .bind(license.as_str().to_owned())
+        .fetch_all(self.pool())
+        .await
+        .context("members")?;
         rows.iter().map(member_from_row).collect()
     }
 
     /// One member of the license; `None` for an unknown or foreign id.
     pub async fn member(&self, license: &LicenseKey, id: &UserId) -> StoreResult<Option<Member>> {
-        let row = sqlx::query(&format!("SELECT {MEMBER_COLUMNS} FROM users WHERE license_key = $1 AND id = $2"))
-            .bind(license.as_str().to_owned())
-            .bind(id.as_str().to_owned())
-            .fetch_optional(self.pool())
-            .await
-            .context("member")?;
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {MEMBER_COLUMNS} FROM users WHERE license_key = $1 AND id = $2"
+        )))
+        .bind(license.as_str().to_owned())
+        .bind(id.as_str().to_owned())
+        .fetch_optional(self.pool())
+        .await
+        .context("member")?;
         row.as_ref().map(member_from_row).transpose()
     }
 
@@ -200,12 +204,12 @@ impl Store {
             Some(value) => (true, value),
             None => (false, None),
         };
-        let row = sqlx::query(&format!(
+        let row = sqlx::query(AssertSqlSafe(format!(
             "UPDATE users SET role = COALESCE($3, role), name = COALESCE($4, name),
                     availability = COALESCE($5, availability),
                     max_open = CASE WHEN $6 = 1 THEN $7 ELSE max_open END
              WHERE license_key = $1 AND id = $2 AND deactivated_at IS NULL RETURNING {MEMBER_COLUMNS}"
-        ))
+        )))
         .bind(license.as_str().to_owned())
         .bind(id.as_str().to_owned())
         .bind(change.role.map(Role::as_str))

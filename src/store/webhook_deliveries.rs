@@ -5,6 +5,7 @@ use super::{parse_column, Context, Store, StoreResult};
 use crate::domain::{
     new_id, now_millis, LicenseKey, WebhookDeliveryId, WebhookDeliveryStatus, WebhookEndpointId, WebhookEvent,
 };
+use sqlx::AssertSqlSafe;
 use sqlx::{any::AnyRow, Row};
 
 /// A delivery this node holds the lease of, with everything sending it needs.
@@ -140,7 +141,7 @@ impl Store {
              RETURNING id",
             super::list_placeholders_from(3, candidates.len())
         );
-        let mut lease = sqlx::query_scalar(&sql).bind(lease_until).bind(now);
+        let mut lease = sqlx::query_scalar(AssertSqlSafe(sql.as_str())).bind(lease_until).bind(now);
         for id in candidates {
             lease = lease.bind(id);
         }
@@ -156,7 +157,7 @@ impl Store {
              WHERE d.id IN ({})",
             super::list_placeholders(claimed.len())
         );
-        let mut query = sqlx::query(&sql);
+        let mut query = sqlx::query(AssertSqlSafe(sql.as_str()));
         for id in claimed {
             query = query.bind(id);
         }

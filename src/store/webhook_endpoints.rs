@@ -3,6 +3,7 @@
 use super::{parse_column, Context, Store, StoreError, StoreResult};
 use crate::domain::{new_id, now_millis, LicenseKey, WebhookEndpointId, WebhookEvent};
 use serde::Serialize;
+use sqlx::AssertSqlSafe;
 use sqlx::{any::AnyRow, Row};
 
 /// A stored endpoint, as the API shows it (never its secrets).
@@ -115,11 +116,11 @@ impl Store {
         stored_secret: &str,
     ) -> StoreResult<WebhookEndpoint> {
         let now = now_millis();
-        let row = sqlx::query(&format!(
+        let row = sqlx::query(AssertSqlSafe(format!(
             "INSERT INTO webhook_endpoints (id, license_key, url, description, events, enabled, secret, created_at,
                  updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING {ENDPOINT_COLUMNS}"
-        ))
+        )))
         .bind(new_id())
         .bind(license.as_str().to_owned())
         .bind(url.to_owned())
@@ -136,9 +137,9 @@ impl Store {
 
     /// The license's endpoints, oldest first.
     pub async fn webhook_endpoints(&self, license: &LicenseKey) -> StoreResult<Vec<WebhookEndpoint>> {
-        let rows = sqlx::query(&format!(
+        let rows = sqlx::query(AssertSqlSafe(format!(
             "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE license_key = $1 ORDER BY created_at, id"
-        ))
+        )))
         .bind(license.as_str().to_owned())
         .fetch_all(self.pool())
         .await
@@ -152,9 +153,9 @@ impl Store {
         license: &LicenseKey,
         id: &WebhookEndpointId,
     ) -> StoreResult<Option<WebhookEndpoint>> {
-        let row = sqlx::query(&format!(
+        let row = sqlx::query(AssertSqlSafe(format!(
             "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE license_key = $1 AND id = $2"
-        ))
+        )))
         .bind(license.as_str().to_owned())
         .bind(id.as_str().to_owned())
         .fetch_optional(self.pool())
@@ -171,14 +172,14 @@ impl Store {
         change: &EndpointChange,
     ) -> StoreResult<Option<WebhookEndpoint>> {
         let enabling = change.enabled == Some(true);
-        let row = sqlx::query(&format!(
+        let row = sqlx::query(AssertSqlSafe(format!(
             "UPDATE webhook_endpoints SET url = COALESCE($3, url), description = COALESCE($4, description),
                  events = COALESCE($5, events), enabled = COALESCE($6, enabled), updated_at = $7,
                  failure_streak = CASE WHEN $8 = 1 THEN 0 ELSE failure_streak END,
                  failing_since = CASE WHEN $8 = 1 THEN NULL ELSE failing_since END,
                  disabled_reason = CASE WHEN $8 = 1 THEN NULL ELSE disabled_reason END
              WHERE license_key = $1 AND id = $2 RETURNING {ENDPOINT_COLUMNS}"
-        ))
+        )))
         .bind(license.as_str().to_owned())
         .bind(id.as_str().to_owned())
         .bind(change.url.clone())
@@ -202,11 +203,11 @@ impl Store {
         stored_secret: &str,
         previous_until: i64,
     ) -> StoreResult<Option<WebhookEndpoint>> {
-        let row = sqlx::query(&format!(
+        let row = sqlx::query(AssertSqlSafe(format!(
             "UPDATE webhook_endpoints SET previous_secret = secret, previous_secret_until = $3, secret = $4,
                  updated_at = $5
              WHERE license_key = $1 AND id = $2 RETURNING {ENDPOINT_COLUMNS}"
-        ))
+        )))
         .bind(license.as_str().to_owned())
         .bind(id.as_str().to_owned())
         .bind(previous_until)

@@ -5,6 +5,7 @@ use crate::domain::{
     now_millis, LicenseKey, WebhookDeliveryId, WebhookDeliveryStatus, WebhookEndpointId, WebhookEvent,
 };
 use serde::Serialize;
+use sqlx::AssertSqlSafe;
 use sqlx::{any::AnyRow, Row};
 use std::collections::HashMap;
 
@@ -85,12 +86,12 @@ impl Store {
         limit: i64,
     ) -> StoreResult<Vec<WebhookDeliveryEntry>> {
         let (at, id) = before.unwrap_or((i64::MAX, String::new()));
-        let rows = sqlx::query(&format!(
+        let rows = sqlx::query(AssertSqlSafe(format!(
             "SELECT {LOG_COLUMNS} FROM webhook_deliveries d JOIN webhook_events ev ON ev.id = d.event_id
              WHERE d.license_key = $1 AND d.endpoint_id = $2
                AND (d.created_at < $3 OR (d.created_at = $3 AND ($4 = '' OR d.id < $4)))
              ORDER BY d.created_at DESC, d.id DESC LIMIT $5"
-        ))
+        )))
         .bind(license.as_str().to_owned())
         .bind(endpoint.as_str().to_owned())
         .bind(at)
@@ -129,9 +130,9 @@ impl Store {
             return Ok(None);
         }
         self.outbox_committed();
-        let row = sqlx::query(&format!(
+        let row = sqlx::query(AssertSqlSafe(format!(
             "SELECT {LOG_COLUMNS} FROM webhook_deliveries d JOIN webhook_events ev ON ev.id = d.event_id WHERE d.id = $1"
-        ))
+        )))
         .bind(id.as_str().to_owned())
         .fetch_one(self.pool())
         .await
@@ -169,7 +170,7 @@ impl Store {
              FROM webhook_attempts WHERE delivery_id IN ({}) ORDER BY attempt",
             super::list_placeholders(entries.len())
         );
-        let mut query = sqlx::query(&sql);
+        let mut query = sqlx::query(AssertSqlSafe(sql.as_str()));
         for entry in entries {
             query = query.bind(entry.id.as_str().to_owned());
         }

@@ -18,11 +18,11 @@ async fn age(backend: Backend, database_url: &str, sql: &str) {
     match backend {
         Backend::Sqlite => {
             let mut conn = sqlx::SqliteConnection::connect(database_url).await.expect("sqlite");
-            sqlx::query(sql).execute(&mut conn).await.expect("aged");
+            sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await.expect("aged");
         }
         Backend::Postgres => {
             let mut conn = sqlx::PgConnection::connect(database_url).await.expect("postgres");
-            sqlx::query(sql).execute(&mut conn).await.expect("aged");
+            sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await.expect("aged");
         }
     }
 }

@@ -62,7 +62,7 @@ pub async fn fresh_database(backend: Backend) -> Option<String> {
             };
             use sqlx::Connection;
             let mut conn = sqlx::PgConnection::connect(&admin_url).await.expect("PostgreSQL answers");
-            sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {name}").as_str())
+            sqlx::Executor::execute(&mut conn, sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
                 .await
                 .expect("test database created");
             let base = admin_url.rsplit_once('/').map(|(base, _)| base).unwrap_or(&admin_url);

@@ -75,7 +75,7 @@ mod tests {
     use crate::store::Store;
 
     async fn count(store: &Store, sql: &str) -> anyhow::Result<i64> {
-        Ok(sqlx::query_scalar(sql).fetch_one(store.pool()).await?)
+        Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_one(store.pool()).await?)
     }
 
     /// Messages wait in `search_pending` until indexed; deleting or editing one, pending or indexed,

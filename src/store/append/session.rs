@@ -11,6 +11,7 @@
 use crate::store::{Context, StoreError, StoreResult, SQLITE_PRAGMAS};
 use futures_util::TryStreamExt;
 use sqlx::any::AnyRow;
+use sqlx::AssertSqlSafe;
 use sqlx::{Any, AnyConnection, Connection, Either, Executor, Transaction};
 use std::sync::Arc;
 use tokio::sync::{Mutex, OwnedMutexGuard};
@@ -176,7 +177,8 @@ async fn connection(writer: &mut SqliteWriter) -> StoreResult<&mut AnyConnection
 async fn run_each(conn: &mut AnyConnection, statements: &[Statement]) -> StoreResult<Vec<Done>> {
     let mut done = Vec::with_capacity(statements.len());
     for statement in statements {
-        let query = bound(sqlx::query(&statement.sql).persistent(statement.prepared), &statement.binds);
+        let query =
+            bound(sqlx::query(AssertSqlSafe(statement.sql.as_str())).persistent(statement.prepared), &statement.binds);
         done.extend(split(results(query, conn).await.context("append_shared")?, 1)?);
     }
     Ok(done)
@@ -204,7 +206,7 @@ async fn run_joined(writer: &mut SqliteWriter, statements: &[Statement], commit:
         sql.push_str("COMMIT;");
     }
     let conn = connection(writer).await?;
-    let results = match results(bound(sqlx::query(&sql), &binds), conn).await {
+    let results = match results(bound(sqlx::query(AssertSqlSafe(sql.as_str())), &binds), conn).await {
         // A statement the engine refused leaves the connection usable; an I/O failure does not.
         Err(err @ (sqlx::Error::Io(_) | sqlx::Error::WorkerCrashed)) => return writer.lose_on_error(Err(err)),
         other => other.context("append_shared")?,
@@ -214,13 +216,13 @@ async fn run_joined(writer: &mut SqliteWriter, statements: &[Statement], commit:
     Ok(done.split_off(usize::from(begin)))
 }
 
-/// Every result of `query`: rows and each statement's summary. sqlx 0.8 deprecates `fetch_many` because
+/// Every result of `query`: rows and each statement's summary. sqlx deprecates `fetch_many` (since 0.8) because
 /// only its SQLite driver runs several statements with parameters in one command, which is the point
 /// here (PostgreSQL runs one statement a call); should a later sqlx drop it, SQLite's joined commands go
 /// back to one statement a command, and only this module changes.
 #[allow(deprecated)]
 async fn results<'q>(
-    query: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
+    query: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>,
     conn: &mut AnyConnection,
 ) -> Result<Vec<Either<sqlx::any::AnyQueryResult, AnyRow>>, sqlx::Error> {
     query.fetch_many(conn).try_collect().await
@@ -269,9 +271,9 @@ fn renumbered(sql: &str, offset: usize) -> String {
 
 /// `query` with `binds` bound in order.
 fn bound<'q>(
-    mut query: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
+    mut query: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>,
     binds: &'q [Bind],
-) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
+) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments> {
     for bind in binds {
         query = match bind {
             Bind::Text(text) => query.bind(text.as_str()),
