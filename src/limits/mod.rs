@@ -26,13 +26,13 @@ use std::sync::Arc;
 /// Limits for one deployment.
 pub struct RateLimits {
     visitor: DefaultKeyedRateLimiter<String>,
-    license: DefaultKeyedRateLimiter<String>,
+    license: DefaultKeyedRateLimiter<LicenseKey>,
     source: DefaultKeyedRateLimiter<IpAddr>,
     new_conversations: DefaultKeyedRateLimiter<IpAddr>,
     login_per_source: DefaultKeyedRateLimiter<IpAddr>,
     login_per_email: DefaultKeyedRateLimiter<String>,
-    api_calls: DefaultKeyedRateLimiter<String>,
-    webhook_ingest: DefaultKeyedRateLimiter<String>,
+    api_calls: DefaultKeyedRateLimiter<LicenseKey>,
+    webhook_ingest: DefaultKeyedRateLimiter<LicenseKey>,
     emits: DefaultKeyedRateLimiter<String>,
     shared: Option<SharedCounters>,
     /// Open widget sockets per visitor token.
@@ -135,7 +135,7 @@ impl RateLimits {
     pub async fn allow_visitor_frame(&self, license: &LicenseKey, visitor_id: &str) -> bool {
         let visitor_key = format!("{license}/{visitor_id}");
         if !counted(self.visitor.check_key(&visitor_key).is_ok(), "visitor")
-            || !counted(self.license.check_key(&license.to_string()).is_ok(), "license")
+            || !counted(self.license.check_key(license).is_ok(), "license")
         {
             return false;
         }
@@ -147,12 +147,12 @@ impl RateLimits {
 
     /// Whether the license may make another authenticated API call now (its burst limit).
     pub fn allow_api_call(&self, license: &LicenseKey) -> bool {
-        counted(self.api_calls.check_key(&license.to_string()).is_ok(), "api")
+        counted(self.api_calls.check_key(license).is_ok(), "api")
     }
 
     /// Whether the license may take another inbound Messenger/WhatsApp message now.
     pub fn allow_webhook_ingest(&self, license: &LicenseKey) -> bool {
-        counted(self.webhook_ingest.check_key(&license.to_string()).is_ok(), "webhook_ingest")
+        counted(self.webhook_ingest.check_key(license).is_ok(), "webhook_ingest")
     }
 
     /// Whether a member (of `license`) may send another Socket.IO emit now.
