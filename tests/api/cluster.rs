@@ -5,7 +5,7 @@ use crate::helpers::*;
 use std::process::Stdio;
 use std::sync::Arc;
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::process::{Child, Command};
 use tokio::sync::watch;
 
@@ -130,6 +130,9 @@ impl Cluster {
 }
 
 /// A TCP proxy in front of a service; `cut()` drops every connection and refuses new ones until `restore()`.
+/// While cut it keeps its port bound without listening: connecting is refused, as with a stopped server,
+/// and no other test's listener can take the port meanwhile (one did, and the store's client then got an
+/// HTTP answer to its PostgreSQL handshake instead of a refusal).
 pub struct Proxy {
     pub port: u16,
     up: watch::Sender<bool>,
@@ -144,36 +147,35 @@ impl Proxy {
         let mut state = proxy.up.subscribe();
         let connections = proxy.up.clone();
         tokio::spawn(async move {
-            let mut listener = Some(listener);
+            let mut listener = listener;
             loop {
-                let Some(open) = &listener else {
-                    // Down: nothing listens, so connecting is refused, as with a stopped server.
+                let accepted = tokio::select! {
+                    accepted = listener.accept() => Some(accepted),
+                    changed = state.wait_for(|up| !*up) => match changed {
+                        Ok(_) => None,
+                        Err(_) => return,
+                    },
+                };
+                let Some(accepted) = accepted else {
+                    // Cut. Closing the listener and binding its port again at once leaves no time to take it.
+                    drop(listener);
+                    let held = hold(port).expect("the proxy binds its port again");
                     if state.wait_for(|up| *up).await.is_err() {
                         return;
                     }
-                    listener = TcpListener::bind(("127.0.0.1", port)).await.ok();
+                    listener = held.listen(1024).expect("the proxy listens again");
                     continue;
                 };
-                tokio::select! {
-                    accepted = open.accept() => {
-                        let Ok((mut inbound, _)) = accepted else { continue };
-                        let mut down = connections.subscribe();
-                        let target = target.clone();
-                        tokio::spawn(async move {
-                            let Ok(mut outbound) = TcpStream::connect(&target).await else { return };
-                            tokio::select! {
-                                _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
-                                _ = down.wait_for(|up| !*up) => {}
-                            }
-                        });
+                let Ok((mut inbound, _)) = accepted else { continue };
+                let mut down = connections.subscribe();
+                let target = target.clone();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = TcpStream::connect(&target).await else { return };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = down.wait_for(|up| !*up) => {}
                     }
-                    changed = state.wait_for(|up| !*up) => {
-                        if changed.is_err() {
-                            return;
-                        }
-                        listener = None;
-                    }
-                }
+                });
             }
         });
         proxy
@@ -186,4 +188,12 @@ impl Proxy {
     pub fn restore(&self) {
         self.up.send_replace(true);
     }
+}
+
+/// A socket bound to `port` on 127.0.0.1 that does not listen: connections to it are refused.
+fn hold(port: u16) -> std::io::Result<TcpSocket> {
+    let socket = TcpSocket::new_v4()?;
+    socket.set_reuseaddr(true)?;
+    socket.bind(std::net::SocketAddr::from(([127, 0, 0, 1], port)))?;
+    Ok(socket)
 }
