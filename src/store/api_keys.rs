@@ -4,8 +4,7 @@
 use super::{parse_column, Context, Store, StoreError, StoreResult};
 use crate::domain::{now_millis, ApiKeyId, LicenseKey, LicenseStatus, Scopes, Tier};
 use serde::Serialize;
-use sqlx::AssertSqlSafe;
-use sqlx::{any::AnyRow, Row};
+use sqlx::{any::AnyRow, AssertSqlSafe, Row};
 
 /// What it takes to create a key; the secret itself is not part of it.
 #[derive(Debug, Clone)]

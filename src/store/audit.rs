@@ -4,8 +4,7 @@
 use super::{parse_column, Context, Store, StoreError, StoreResult};
 use crate::domain::{new_id, now_millis, ActorKind, AuditAction, LicenseKey};
 use serde::Serialize;
-use sqlx::AssertSqlSafe;
-use sqlx::{any::AnyRow, Row};
+use sqlx::{any::AnyRow, AssertSqlSafe, Row};
 
 /// An event to append.
 #[derive(Debug, Clone, Serialize)]

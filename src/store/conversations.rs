@@ -7,8 +7,7 @@ use crate::domain::{
 };
 use serde::Serialize;
 use serde_json::json;
-use sqlx::AssertSqlSafe;
-use sqlx::{any::AnyRow, Row};
+use sqlx::{any::AnyRow, AssertSqlSafe, Row};
 
 /// A stored conversation.
 #[derive(Debug, Clone, Serialize)]

@@ -6,8 +6,7 @@ use super::conversations::{conversation_from_row, CONVERSATION_COLUMNS};
 use super::{parse_column, Context, Store, StoreResult};
 use crate::domain::{ContactId, ConversationId, LicenseKey};
 use crate::store::Conversation;
-use sqlx::AnyConnection;
-use sqlx::AssertSqlSafe;
+use sqlx::{AnyConnection, AssertSqlSafe};
 
 /// What erasing a contact deleted.
 #[derive(Debug, Clone)]

@@ -7,8 +7,7 @@ use crate::domain::{
 };
 use serde::Serialize;
 use serde_json::json;
-use sqlx::AssertSqlSafe;
-use sqlx::Row;
+use sqlx::{AssertSqlSafe, Row};
 
 /// A conversation in a dashboard list: with its last message, unread count and labels.
 #[derive(Debug, Clone, Serialize)]

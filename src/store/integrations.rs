@@ -3,8 +3,7 @@
 use super::{parse_column, Context, Store, StoreError, StoreResult};
 use crate::domain::{new_id, now_millis, Channel, IntegrationStatus, LicenseKey};
 use serde::Serialize;
-use sqlx::AssertSqlSafe;
-use sqlx::{any::AnyRow, Row};
+use sqlx::{any::AnyRow, AssertSqlSafe, Row};
 
 /// A connected page or number.
 #[derive(Debug, Clone, Serialize)]

@@ -3,8 +3,7 @@
 use super::{parse_column, Context, NewUser, Store, StoreError, StoreResult, User};
 use crate::domain::{new_id, now_millis, LicenseKey, Role, Tier, UserId};
 use serde::Serialize;
-use sqlx::AssertSqlSafe;
-use sqlx::{any::AnyRow, Row};
+use sqlx::{any::AnyRow, AssertSqlSafe, Row};
 
 /// A pending invitation as the team API lists it.
 #[derive(Debug, Clone, Serialize)]

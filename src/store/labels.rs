@@ -3,8 +3,7 @@
 use super::{Context, Store, StoreResult};
 use crate::domain::{new_id, now_millis, LicenseKey};
 use serde::Serialize;
-use sqlx::AssertSqlSafe;
-use sqlx::{any::AnyRow, Row};
+use sqlx::{any::AnyRow, AssertSqlSafe, Row};
 
 /// A label conversations can carry.
 #[derive(Debug, Clone, Serialize)]

@@ -3,8 +3,7 @@
 use super::{parse_column, Context, Store, StoreError, StoreResult};
 use crate::domain::{now_millis, LicenseKey, LicenseStatus, Product, Tier};
 use serde::Serialize;
-use sqlx::AssertSqlSafe;
-use sqlx::{any::AnyRow, Row};
+use sqlx::{any::AnyRow, AssertSqlSafe, Row};
 
 /// What it takes to issue a license.
 #[derive(Debug, Clone)]

@@ -3,8 +3,7 @@
 use super::{Context, Store, StoreError, StoreResult};
 use crate::domain::UserId;
 use crate::domain::{ConversationId, Delivery, LicenseKey, Message, MessageId, MessageKind, Sender};
-use sqlx::AssertSqlSafe;
-use sqlx::{any::AnyRow, Row};
+use sqlx::{any::AnyRow, AssertSqlSafe, Row};
 
 /// A message before the store numbers it.
 #[derive(Debug, Clone)]

@@ -2,8 +2,7 @@
 
 use super::{Context, Store, StoreResult};
 use crate::domain::{BusinessHours, LicenseKey, UserId};
-use sqlx::AssertSqlSafe;
-use sqlx::Row;
+use sqlx::{AssertSqlSafe, Row};
 use std::collections::HashMap;
 
 /// Stored counts for a license.

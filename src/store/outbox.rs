@@ -11,8 +11,7 @@ use super::webhook_payload::{payload, ConversationContext, EventData};
 use super::{Context, Placeholders, StoreResult};
 use crate::domain::{new_id, now_millis, ConversationId, LicenseKey, WebhookEndpointId, WebhookEvent};
 use serde_json::{json, Value};
-use sqlx::AssertSqlSafe;
-use sqlx::{AnyConnection, Row};
+use sqlx::{AnyConnection, AssertSqlSafe, Row};
 use std::collections::HashMap;
 
 /// Rows per multi-row INSERT: well under both engines' limit on bound parameters.

@@ -3,8 +3,7 @@
 use super::{parse_column, Context, Store, StoreError, StoreResult};
 use crate::domain::{now_millis, LicenseKey, LicenseStatus, Product, ProductKey};
 use serde::Serialize;
-use sqlx::AssertSqlSafe;
-use sqlx::{any::AnyRow, Row};
+use sqlx::{any::AnyRow, AssertSqlSafe, Row};
 use std::sync::Arc;
 use std::time::Duration;
 

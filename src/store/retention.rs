@@ -3,8 +3,7 @@
 
 use super::{list_placeholders, parse_column, Context, Store, StoreError, StoreResult};
 use crate::domain::{now_millis, ConversationId, LicenseKey};
-use sqlx::AssertSqlSafe;
-use sqlx::Row;
+use sqlx::{AssertSqlSafe, Row};
 
 /// Longest retention period a license may set: ten years.
 pub const MAX_RETENTION_DAYS: i64 = 3650;

@@ -4,8 +4,7 @@
 use super::{parse_column, Context, Store, StoreError, StoreResult};
 use crate::domain::{now_millis, AutoAssignment, BusinessHours, ConversationId, LicenseKey, UserId};
 use serde::Serialize;
-use sqlx::AssertSqlSafe;
-use sqlx::Row;
+use sqlx::{AssertSqlSafe, Row};
 use std::collections::HashMap;
 
 /// A license's team settings.

@@ -4,8 +4,7 @@ use super::{parse_column, Context, Store, StoreError, StoreResult};
 use crate::domain::{now_millis, Availability, ConversationId, Email, LicenseKey, Role, UserId, WebhookEvent};
 use serde::Serialize;
 use serde_json::json;
-use sqlx::AssertSqlSafe;
-use sqlx::{any::AnyRow, Row};
+use sqlx::{any::AnyRow, AssertSqlSafe, Row};
 
 /// What it takes to create a user.
 #[derive(Debug, Clone)]

@@ -5,8 +5,7 @@ use super::{parse_column, Context, Store, StoreResult};
 use crate::domain::{
     new_id, now_millis, LicenseKey, WebhookDeliveryId, WebhookDeliveryStatus, WebhookEndpointId, WebhookEvent,
 };
-use sqlx::AssertSqlSafe;
-use sqlx::{any::AnyRow, Row};
+use sqlx::{any::AnyRow, AssertSqlSafe, Row};
 
 /// A delivery this node holds the lease of, with everything sending it needs.
 #[derive(Debug, Clone)]

@@ -3,8 +3,7 @@
 use super::{parse_column, Context, Store, StoreError, StoreResult};
 use crate::domain::{new_id, now_millis, LicenseKey, WebhookEndpointId, WebhookEvent};
 use serde::Serialize;
-use sqlx::AssertSqlSafe;
-use sqlx::{any::AnyRow, Row};
+use sqlx::{any::AnyRow, AssertSqlSafe, Row};
 
 /// A stored endpoint, as the API shows it (never its secrets).
 #[derive(Debug, Clone, Serialize)]

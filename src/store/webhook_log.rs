@@ -5,8 +5,7 @@ use crate::domain::{
     now_millis, LicenseKey, WebhookDeliveryId, WebhookDeliveryStatus, WebhookEndpointId, WebhookEvent,
 };
 use serde::Serialize;
-use sqlx::AssertSqlSafe;
-use sqlx::{any::AnyRow, Row};
+use sqlx::{any::AnyRow, AssertSqlSafe, Row};
 use std::collections::HashMap;
 
 /// One attempt, as the delivery log shows it.

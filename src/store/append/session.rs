@@ -11,8 +11,7 @@
 use crate::store::{Context, StoreError, StoreResult, SQLITE_PRAGMAS};
 use futures_util::TryStreamExt;
 use sqlx::any::AnyRow;
-use sqlx::AssertSqlSafe;
-use sqlx::{Any, AnyConnection, Connection, Either, Executor, Transaction};
+use sqlx::{Any, AnyConnection, AssertSqlSafe, Connection, Either, Executor, Transaction};
 use std::sync::Arc;
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
@@ -216,10 +215,10 @@ async fn run_joined(writer: &mut SqliteWriter, statements: &[Statement], commit:
     Ok(done.split_off(usize::from(begin)))
 }
 
-/// Every result of `query`: rows and each statement's summary. sqlx deprecates `fetch_many` (since 0.8) because
-/// only its SQLite driver runs several statements with parameters in one command, which is the point
-/// here (PostgreSQL runs one statement a call); should a later sqlx drop it, SQLite's joined commands go
-/// back to one statement a command, and only this module changes.
+/// Every result of `query`: rows and each statement's summary. sqlx deprecates `fetch_many` (since 0.8)
+/// because only its SQLite driver runs several statements with parameters in one command, which is the
+/// point here (PostgreSQL runs one statement a call); should a later sqlx drop it, SQLite's joined
+/// commands go back to one statement a command, and only this module changes.
 #[allow(deprecated)]
 async fn results<'q>(
     query: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>,
