@@ -1,11 +1,12 @@
 //! Slow consumers on every socket: a client that stops reading is disconnected, the others get everything,
-//! and the server's memory stays bounded (the plain dashboard's case is in `dashboard_live`).
+//! and the server's memory stays bounded.
 
 use crate::admin::stats_within;
 use crate::dashboard_live::rss_kib;
 use crate::helpers::*;
 use crate::probe::{clients_available, Client, SioProbe};
 use crate::recovery::tenant_in_conversation;
+use futures_util::{stream, StreamExt};
 use reqwest::StatusCode;
 use serde_json::json;
 use std::time::Duration;
@@ -14,6 +15,8 @@ use std::time::Duration;
 /// than socket buffers and every bounded queue hold.
 const FLOOD: usize = 2500;
 const FLOOD_BYTES: usize = 3900;
+/// The agent's requests in flight at once.
+const FLOOD_SENDERS: usize = 4;
 
 /// The agent floods `conversation`, while `healthy` (a plain dashboard) must receive every message.
 async fn flood(app: &TestApp, token: &str, conversation: &str, mut healthy: Socket) {
@@ -27,11 +30,28 @@ async fn flood(app: &TestApp, token: &str, conversation: &str, mut healthy: Sock
         received
     });
     let path = format!("/api/conversations/{conversation}/messages");
-    let text = "x".repeat(FLOOD_BYTES);
-    for _ in 0..FLOOD {
-        expect_status(app.post_as(&path, token, &json!({ "text": text })).await, StatusCode::CREATED).await;
-    }
+    let body = json!({ "text": "x".repeat(FLOOD_BYTES) });
+    // A few in flight, so commits are shared (one by one, the flood took most of a minute on PostgreSQL).
+    let posts = stream::iter(0..FLOOD).map(|_| app.post_as(&path, token, &body)).buffer_unordered(FLOOD_SENDERS);
+    posts
+        .for_each(|response| async {
+            expect_status(response, StatusCode::CREATED).await;
+        })
+        .await;
     assert_eq!(reader.await.expect("reader finished"), FLOOD, "a reading dashboard gets every event");
+}
+
+async fn dashboard_that_stops_reading_is_disconnected(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else { return };
+    let (tenant, _visitor, conversation_id) = tenant_in_conversation(&app).await;
+    let mut stalled = app.dashboard_ws(&tenant.token).await; // never read until the end
+    let healthy = app.dashboard_ws(&tenant.token).await;
+    let rss_before = rss_kib();
+    flood(&app, &tenant.token, &conversation_id, healthy).await;
+    let growth_mib = (rss_kib() - rss_before) / 1024;
+    assert!(growth_mib < 64, "memory grew {growth_mib} MiB while a dashboard stalled");
+    let (code, reason) = stalled.recv_close().await;
+    assert!(code == 4001 || code == 1006, "expected a slow-consumer disconnect, got {code} {reason}");
 }
 
 async fn widget_that_stops_reading_is_disconnected(backend: Backend) {
@@ -72,6 +92,7 @@ async fn socketio_dashboard_that_stops_reading_is_disconnected(backend: Backend)
 }
 
 crate::on_both_stores!(
+    dashboard_that_stops_reading_is_disconnected,
     widget_that_stops_reading_is_disconnected,
     socketio_dashboard_that_stops_reading_is_disconnected
 );
