@@ -237,15 +237,6 @@ async fn dashboard_websocket_authenticates_before_upgrade(backend: Backend) {
     }
 }
 
-pub fn rss_kib() -> i64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
 async fn metrics_are_coalesced_to_one_a_second(backend: Backend) {
     let Some(app) = spawn_app(backend).await else { return };
     let tenant = app.new_tenant(&["chatbot"]).await;

@@ -2,7 +2,6 @@
 //! and the server's memory stays bounded.
 
 use crate::admin::stats_within;
-use crate::dashboard_live::rss_kib;
 use crate::helpers::*;
 use crate::probe::{clients_available, Client, SioProbe};
 use crate::recovery::tenant_in_conversation;
@@ -53,6 +52,26 @@ async fn flood(app: &TestApp, token: &str, conversation: &str, mut healthy: Sock
     assert_eq!(reader.await.expect("reader finished"), FLOOD, "a reading dashboard gets every event");
 }
 
+/// Floods `conversation` while a `who` stalls and a plain dashboard reads everything: the server's memory
+/// stays within budget.
+async fn flood_within_budget(backend: Backend, app: &TestApp, tenant: &Tenant, conversation: &str, who: &str) {
+    let healthy = app.dashboard_ws(&tenant.token).await;
+    let rss_before = rss_kib();
+    flood(app, &tenant.token, conversation, healthy).await;
+    let growth_mib = (rss_kib() - rss_before) / 1024;
+    assert!(growth_mib < memory_budget_mib(backend), "memory grew {growth_mib} MiB while a {who} stalled");
+}
+
+/// The test process's resident memory, KiB.
+fn rss_kib() -> i64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
 /// Floods `conversation` while `stalled` (a plain socket of `who`) never reads: the server's memory stays
 /// bounded and `stalled` is cut as a slow consumer.
 async fn stalled_socket_is_cut(
@@ -63,11 +82,7 @@ async fn stalled_socket_is_cut(
     mut stalled: Socket,
     who: &str,
 ) {
-    let healthy = app.dashboard_ws(&tenant.token).await;
-    let rss_before = rss_kib();
-    flood(app, &tenant.token, conversation, healthy).await;
-    let growth_mib = (rss_kib() - rss_before) / 1024;
-    assert!(growth_mib < memory_budget_mib(backend), "memory grew {growth_mib} MiB while a {who} stalled");
+    flood_within_budget(backend, app, tenant, conversation, who).await;
     let (code, reason) = stalled.recv_close().await;
     assert!(code == 4001 || code == 1006, "expected a slow-consumer disconnect, got {code} {reason}");
 }
@@ -98,11 +113,7 @@ async fn socketio_dashboard_that_stops_reading_is_disconnected(backend: Backend)
     let pid = stalled.pid().expect("the client runs").to_string();
     let signal = |name: &str| std::process::Command::new("kill").args([name, &pid]).status().expect("kill runs");
     assert!(signal("-STOP").success());
-    let healthy = app.dashboard_ws(&tenant.token).await;
-    let rss_before = rss_kib();
-    flood(&app, &tenant.token, &conversation_id, healthy).await;
-    let growth_mib = (rss_kib() - rss_before) / 1024;
-    assert!(growth_mib < memory_budget_mib(backend), "memory grew {growth_mib} MiB while a Socket.IO client stalled");
+    flood_within_budget(backend, &app, &tenant, &conversation_id, "Socket.IO client").await;
     // Its queue is full: its next ping cannot be queued (or its pong never comes), so Engine.IO closes it.
     let stats = stats_within(&app, Duration::from_secs(60), |s| s["sockets"]["socketio"] == 0).await;
     assert_eq!(stats["sockets"]["socketio"], 0, "the stalled socket was closed: {stats}");
