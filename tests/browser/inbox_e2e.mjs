@@ -342,8 +342,16 @@ async function main() {
     await twilioInbound({ MessageSid: 'SM100', AccountSid: 'AC123', From: 'whatsapp:+15550001111', To: 'whatsapp:+14155238886', Body: 'Hola, do you ship to Spain?', NumMedia: '0' });
     const whatsapp = ana.locator('.conv', { hasText: 'Hola, do you ship to Spain?' });
     await whatsapp.waitFor();
-    await whatsapp.click();
+    // A click that straddles a live update of its row still opens the conversation: the customer writes
+    // again between the button going down and coming up.
+    const box = await whatsapp.boundingBox();
+    await ana.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    await ana.mouse.down();
+    await twilioInbound({ MessageSid: 'SM101', AccountSid: 'AC123', From: 'whatsapp:+15550001111', To: 'whatsapp:+14155238886', Body: 'And to Portugal?', NumMedia: '0' });
+    await ana.locator('.conv', { hasText: 'And to Portugal?' }).waitFor();
+    await ana.mouse.up();
     await threadMessage(ana, 'Hola, do you ship to Spain?').waitFor();
+    await threadMessage(ana, 'And to Portugal?').waitFor();
     await composer.fill('We do, in 3 days.');
     await composer.press('Enter');
     await ana.locator('.msg.agent', { hasText: 'We do, in 3 days.' }).locator('[data-delivery="failed"]').waitFor();

@@ -123,36 +123,67 @@ function filters(on) {
     h('div', { class: 'filter-row' }, assignee, label), h('div', { class: 'filter-row', style: 'align-items:center' }, channel, unread));
 }
 
+// Rows by conversation id. A redraw updates a row's link in place and moves only the rows that moved: a
+// click whose mousedown and mouseup straddle a live update (a new message, a new conversation above) still
+// lands, because the browser only clicks when both hit the same element.
+const rows = new Map();
+
 function drawList(list, end) {
   list.setAttribute('aria-busy', String(!!state.listLoading));
   const items = state.order.map((id) => state.conversations.get(id)).filter(Boolean);
   if (items.length === 0) {
+    rows.clear();
     replace(list, state.listLoading ? null : h('li', { class: 'empty' }, icon('inbox'),
       h('p', {}, state.listError || (state.filters.q ? 'No conversation matches.' : 'No conversations here. New chats show up live.'))));
-  } else replace(list, ...items.map(item));
+  } else {
+    const colors = new Map(state.labels.map((l) => [l.name, l.color]));
+    const nodes = items.map((c) => row(c, colors));
+    nodes.forEach((node, i) => {
+      if (list.children[i] !== node) list.insertBefore(node, list.children[i] || null);
+    });
+    while (list.children.length > nodes.length) list.lastChild.remove();
+    const shown = new Set(items.map((c) => c.id));
+    for (const id of rows.keys()) if (!shown.has(id)) rows.delete(id);
+  }
   end.textContent = state.listLoading ? 'Loading…' : state.nextCursor ? '' : items.length > 8 ? 'That is everything.' : '';
 }
 
-function item(c) {
-  const name = visitorName(c);
+/** The list item of one conversation: the cached one, its link redrawn only when what it shows changed. */
+function row(c, colors) {
   const assignee = c.assignee_id ? state.members.get(c.assignee_id) : null;
+  const key = JSON.stringify([c, state.selected === c.id, assignee && memberName(assignee), (c.labels || []).map((l) => colors.get(l))]);
+  let cached = rows.get(c.id);
+  if (!cached) {
+    const link = h('a', { class: 'conv' });
+    cached = { li: h('li', {}, link), link, key: null };
+    rows.set(c.id, cached);
+  }
+  if (cached.key !== key) {
+    fill(cached.link, c, assignee, colors);
+    cached.key = key;
+  }
+  return cached.li;
+}
+
+function fill(link, c, assignee, colors) {
+  const name = visitorName(c);
   const unread = c.unread_count > 0;
-  const colors = new Map(state.labels.map((l) => [l.name, l.color]));
-  const link = h('a', {
-    class: `conv${unread ? ' unread' : ''}`, href: `#/inbox/${c.id}`, 'aria-current': state.selected === c.id ? 'true' : null,
-    dataset: { id: c.id, assignee: c.assignee_id || '', status: c.status },
-    'aria-label': `${name}${unread ? `, ${c.unread_count} unread` : ''}, ${preview(c.last_message)}`,
-  },
-  avatar(name, c.contact_id || c.id),
-  h('div', { style: 'min-width:0' },
-    h('div', { class: 'who' }, channelIcon(c.channel), h('span', {}, name)),
-    h('div', { class: 'preview' }, preview(c.last_message)),
-    h('div', { class: 'tags' },
-      c.status === 'closed' ? h('span', { class: 'chip closed' }, 'Closed') : null,
-      c.waiting ? h('span', { class: 'chip waiting' }, 'Waiting') : null,
-      ...(c.labels || []).map((l) => h('span', { class: 'chip' }, h('span', { class: 'swatch', style: `background:${colors.get(l) || '#9ca3af'}` }), l)),
-      assignee ? h('span', { class: 'chip', dataset: { role: 'assignee' } }, avatar(memberName(assignee), assignee.id, { small: true }), memberName(assignee)) : null)),
-  h('div', { class: 'meta' }, h('time', { datetime: new Date(c.updated_at || 0).toISOString() }, shortTime(c.updated_at)),
-    unread ? h('span', { class: 'unread-count' }, String(c.unread_count)) : null));
-  return h('li', {}, link);
+  link.className = `conv${unread ? ' unread' : ''}`;
+  link.href = `#/inbox/${c.id}`;
+  if (state.selected === c.id) link.setAttribute('aria-current', 'true');
+  else link.removeAttribute('aria-current');
+  Object.assign(link.dataset, { id: c.id, assignee: c.assignee_id || '', status: c.status });
+  link.setAttribute('aria-label', `${name}${unread ? `, ${c.unread_count} unread` : ''}, ${preview(c.last_message)}`);
+  replace(link,
+    avatar(name, c.contact_id || c.id),
+    h('div', { style: 'min-width:0' },
+      h('div', { class: 'who' }, channelIcon(c.channel), h('span', {}, name)),
+      h('div', { class: 'preview' }, preview(c.last_message)),
+      h('div', { class: 'tags' },
+        c.status === 'closed' ? h('span', { class: 'chip closed' }, 'Closed') : null,
+        c.waiting ? h('span', { class: 'chip waiting' }, 'Waiting') : null,
+        ...(c.labels || []).map((l) => h('span', { class: 'chip' }, h('span', { class: 'swatch', style: `background:${colors.get(l) || '#9ca3af'}` }), l)),
+        assignee ? h('span', { class: 'chip', dataset: { role: 'assignee' } }, avatar(memberName(assignee), assignee.id, { small: true }), memberName(assignee)) : null)),
+    h('div', { class: 'meta' }, h('time', { datetime: new Date(c.updated_at || 0).toISOString() }, shortTime(c.updated_at)),
+      unread ? h('span', { class: 'unread-count' }, String(c.unread_count)) : null));
 }
