@@ -86,7 +86,7 @@ impl DashboardSocket {
                         Live::Revoked => return Some(revoked()),
                         Live::Skip => {}
                         Live::Send => match session.encoded(event.ws_frame().clone()).await {
-                            Ok(()) => telemetry::delivered(Transport::DashboardWs, Some(event.received)),
+                            Ok(()) => telemetry::delivered(Transport::DashboardWs, 1, Some(event.received)),
                             Err(err) => return err.into_close(),
                         },
                     },

@@ -211,7 +211,7 @@ async fn deliver(io: &SocketIo, room: &str, event: &BusEvent) {
         _ => room.to_owned(),
     };
     let emitted = io.local().to(to).emit(event.name(), event.socketio_data()).await;
-    crate::telemetry::delivered(crate::telemetry::Transport::SocketIo, Some(event.received));
+    crate::telemetry::delivered(crate::telemetry::Transport::SocketIo, 1, Some(event.received));
     match emitted {
         Ok(()) => {}
         Err(BroadcastError::Socket(failed)) => {

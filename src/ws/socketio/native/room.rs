@@ -42,27 +42,39 @@ impl Seat {
         let mut routing = self.routing();
         routing.cursor = cursor;
         for event in routing.held.take().unwrap_or_default() {
-            self.pass(&event, &mut routing.cursor);
+            if self.pass(&event, &mut routing.cursor) {
+                telemetry::delivered(Transport::SocketIo, 1, Some(event.received));
+            }
         }
     }
 
-    fn deliver(&self, event: &Arc<BusEvent>) {
+    /// Writes `event` to the socket unless it is held or routed elsewhere; whether it was written.
+    fn deliver(&self, event: &Arc<BusEvent>) -> bool {
         let mut routing = self.routing();
         let routing = &mut *routing;
         match &mut routing.held {
-            Some(held) if held.len() == Line::MAX_UNSENT => self.line.cut(Cut::TooSlow),
-            Some(held) => held.push(event.clone()),
+            Some(held) if held.len() == Line::MAX_UNSENT => {
+                self.line.cut(Cut::TooSlow);
+                false
+            }
+            Some(held) => {
+                held.push(event.clone());
+                false
+            }
             None => self.pass(event, &mut routing.cursor),
         }
     }
 
-    fn pass(&self, event: &BusEvent, cursor: &mut Cursor) {
+    fn pass(&self, event: &BusEvent, cursor: &mut Cursor) -> bool {
         match route(event, &self.jti, &self.member, cursor) {
-            Live::Revoked => self.line.cut(Cut::Revoked),
-            Live::Skip => {}
+            Live::Revoked => {
+                self.line.cut(Cut::Revoked);
+                false
+            }
+            Live::Skip => false,
             Live::Send => {
                 self.line.relay(event.socketio_ws_frame());
-                telemetry::delivered(Transport::SocketIo, Some(event.received));
+                true
             }
         }
     }
@@ -111,9 +123,8 @@ impl Fanout for Room {
 
     fn pass(&self, event: Arc<BusEvent>) -> bool {
         let seats = self.seats().clone();
-        for seat in seats.iter() {
-            seat.deliver(&event);
-        }
+        let written = seats.iter().map(|seat| u64::from(seat.deliver(&event))).sum();
+        telemetry::delivered(Transport::SocketIo, written, Some(event.received));
         !seats.is_empty()
     }
 

@@ -219,7 +219,7 @@ impl WidgetSession {
                 update = next_update(&mut self.updates) => match update {
                     Some(update) => if let Some(frame) = self.update_frame(&update)? {
                         self.send(&frame).await?;
-                        telemetry::delivered(Transport::Widget, None);
+                        telemetry::delivered(Transport::Widget, 1, None);
                     },
                     None => return Err(End::Close(too_slow())),
                 },
