@@ -218,16 +218,16 @@ impl WidgetSession {
                 biased;
                 update = next_update(&mut self.updates) => match update {
                     Some(update) => if let Some(frame) = self.update_frame(&update)? {
-                        self.send(&frame).await?;
+                        self.ws.queue_text(&frame).await?;
                         telemetry::delivered(Transport::Widget, 1, None);
                     },
                     None => return Err(End::Close(too_slow())),
                 },
                 Some(push) = pushes.next() => {
-                    self.send(&push).await?;
+                    self.ws.queue_text(&push).await?;
                 }
                 Some((ack, suspended)) = in_flight.next(), if !in_flight.0.is_empty() => {
-                    self.send(&ack).await?;
+                    self.ws.queue_text(&ack).await?;
                     if suspended {
                         return Err(close(CloseCode::Policy, "the license is suspended"));
                     }
@@ -247,6 +247,11 @@ impl WidgetSession {
                 beat = keep_alive.beat() => {
                     beat.map_err(End::Close)?;
                     self.ws.ping(b"").await?;
+                }
+                // Last, so taken only when nothing above is ready: the frames queued meanwhile (a commit
+                // acknowledges a visitor's messages together) go out in one write, in the order queued.
+                () = std::future::ready(()), if self.ws.has_unsent() => {
+                    self.ws.flush().await?;
                 }
             }
         }
