@@ -145,8 +145,9 @@ async fn typing(registry: &Registry, teammate: &Teammate, text: &str) {
 
 /// Sends the missed events, then `recovery:ready` (or just `recovery:reset`); `Err` holds the close.
 async fn replay(session: &mut SocketWriter, recovery: &Recovery) -> Result<(), Option<CloseReason>> {
+    // Queued, so the missed events go out with the notice in a few large writes rather than one each.
     for event in &recovery.missed {
-        session.encoded(event.ws_frame().clone()).await.map_err(SendError::into_close)?;
+        session.queue_encoded(event.ws_frame().clone()).await.map_err(SendError::into_close)?;
     }
     session.text(&recovery.notice_frame()).await.map_err(SendError::into_close)
 }

@@ -63,9 +63,14 @@ impl SocketWriter {
     pub async fn queue_text(&mut self, text: &str) -> Result<(), SendError> {
         let mut frame = BytesMut::with_capacity(text.len() + 10);
         Parser::write_message(&mut frame, text.as_bytes(), OpCode::Text, true, false);
+        self.queue_encoded(frame.freeze()).await
+    }
+
+    /// Queues a whole frame encoded once for many sockets, as [`Self::queue_text`] does a text.
+    pub async fn queue_encoded(&mut self, frame: Bytes) -> Result<(), SendError> {
         self.unsent = Some(match self.unsent.take() {
-            None => frame.freeze(),
-            Some(rest) => [rest, frame.freeze()].concat().into(),
+            None => frame,
+            Some(rest) => [rest, frame].concat().into(),
         });
         match self.unsent.as_ref().is_some_and(|queued| queued.len() > QUEUE_LIMIT) {
             true => self.flush().await,
