@@ -61,17 +61,12 @@ impl SocketWriter {
     /// past [`QUEUE_LIMIT`]; [`Self::flush`] (or any send) writes the queue in one go. For a loop that has
     /// several frames ready at once (a commit acknowledges a visitor's messages together): one syscall.
     pub async fn queue_text(&mut self, text: &str) -> Result<(), SendError> {
-        let mut frame = BytesMut::with_capacity(text.len() + 10);
-        Parser::write_message(&mut frame, text.as_bytes(), OpCode::Text, true, false);
-        self.queue_encoded(frame.freeze()).await
+        self.queue_encoded(encode(OpCode::Text, text.as_bytes())).await
     }
 
     /// Queues a whole frame encoded once for many sockets, as [`Self::queue_text`] does a text.
     pub async fn queue_encoded(&mut self, frame: Bytes) -> Result<(), SendError> {
-        self.unsent = Some(match self.unsent.take() {
-            None => frame,
-            Some(rest) => [rest, frame].concat().into(),
-        });
+        self.push(frame);
         match self.unsent.as_ref().is_some_and(|queued| queued.len() > QUEUE_LIMIT) {
             true => self.flush().await,
             false => Ok(()),
@@ -81,11 +76,6 @@ impl SocketWriter {
     /// Whether frames are queued (or left by a send cut short) that [`Self::flush`] would write.
     pub fn has_unsent(&self) -> bool {
         self.unsent.is_some()
-    }
-
-    /// Writes what is queued, waiting at most [`SEND_TIMEOUT`].
-    pub async fn flush(&mut self) -> Result<(), SendError> {
-        self.write(Bytes::new()).await
     }
 
     /// Sends a whole text frame encoded once for many sockets ([`crate::bus::BusEvent::ws_frame`]).
@@ -116,25 +106,30 @@ impl SocketWriter {
     }
 
     async fn frame(&mut self, opcode: OpCode, payload: &[u8]) -> Result<(), SendError> {
-        let mut frame = BytesMut::with_capacity(payload.len() + 10);
-        Parser::write_message(&mut frame, payload, opcode, true, false);
-        self.write(frame.freeze()).await
+        self.write(encode(opcode, payload)).await
     }
 
-    /// Writes `frame` after whatever an earlier, cut-short send left, waiting at most [`SEND_TIMEOUT`].
-    /// Cancel-safe: what is left to write is kept in `self`, and a socket write that is cancelled writes
-    /// nothing.
+    /// Writes `frame` after whatever is queued or an earlier, cut-short send left.
+    async fn write(&mut self, frame: Bytes) -> Result<(), SendError> {
+        self.push(frame);
+        self.flush().await
+    }
+
+    /// Puts `frame` behind what is still to be written.
+    fn push(&mut self, frame: Bytes) {
+        self.unsent = Some(match self.unsent.take() {
+            None => frame,
+            Some(rest) => [rest, frame].concat().into(),
+        });
+    }
+
+    /// Writes what is queued, waiting at most [`SEND_TIMEOUT`]. Cancel-safe: what is left to write is
+    /// kept in `self`, and a socket write that is cancelled writes nothing.
     ///
     /// This future sits in every socket loop's state, so it is kept to a few words: the waiting is a
     /// hand-written poll, and the timer exists only for a frame the kernel did not take at once (most
     /// are taken at the first try), boxed (a tokio timer is ~250 bytes).
-    async fn write(&mut self, frame: Bytes) -> Result<(), SendError> {
-        self.unsent = match self.unsent.take() {
-            None if frame.is_empty() => None,
-            None => Some(frame),
-            Some(rest) if frame.is_empty() => Some(rest),
-            Some(rest) => Some([rest, frame].concat().into()),
-        };
+    pub async fn flush(&mut self) -> Result<(), SendError> {
         let at_once = std::future::poll_fn(|cx| match self.poll_flush(cx) {
             Poll::Ready(done) => Poll::Ready(Some(done)),
             Poll::Pending => Poll::Ready(None),
@@ -178,6 +173,13 @@ impl SocketWriter {
         }
         Poll::Ready(Ok(()))
     }
+}
+
+/// One whole, unmasked frame of `opcode` carrying `payload`.
+fn encode(opcode: OpCode, payload: &[u8]) -> Bytes {
+    let mut frame = BytesMut::with_capacity(payload.len() + 10);
+    Parser::write_message(&mut frame, payload, opcode, true, false);
+    frame.freeze()
 }
 
 #[cfg(test)]
