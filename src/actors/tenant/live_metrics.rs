@@ -1,11 +1,11 @@
 //! `metrics:updated`: a license's live numbers, read from the store at most once a second per license
 //! across every node, and shown on every node's dashboards.
 //!
-//! A tenant actor with dashboards marks its numbers stale on the license's events. Once a second, a stale
-//! node asks for the license's metrics lease (Redis `SET … NX PX`; always granted on a single node). The
-//! holder reads the store and broadcasts the numbers to every node, where [`relay_shared_metrics`] hands
-//! them to that node's dashboards and tenant actor, which is then current if they were taken after it
-//! went stale. Each node reading for itself cost nodes × licenses store reads a second: 100 licenses on
+//! A tenant actor with dashboards marks its numbers stale on the license's events and when a dashboard
+//! opens. Once a second, a stale node asks for the license's metrics lease (Redis `SET … NX PX`; always
+//! granted on a single node). The holder reads the store and broadcasts the numbers to every node, where
+//! [`relay_shared_metrics`] hands them to that node's dashboards and tenant actor, which is then current
+//! if they were taken after it last went stale ([`Freshness`]). Each node reading for itself cost nodes × licenses store reads a second: 100 licenses on
 //! 10 nodes starved the store's pools (issue 14's 100k-socket run).
 
 use super::TenantActor;
@@ -53,18 +53,53 @@ pub fn relay_shared_metrics(bus: &SharedBus) {
     });
 }
 
-impl TenantActor {
-    /// Something the numbers count happened: they are stale from now until a reading taken after it arrives.
-    pub(super) fn metrics_went_stale(&mut self) {
-        self.metrics_stale_since.get_or_insert_with(now_millis);
+/// Whether this node's dashboards have current numbers: not from a change (or a new dashboard) until a
+/// reading taken after it is shown.
+///
+/// After the *last* change, not the first since the numbers were current: a reading taken between two
+/// changes misses the second, and a dashboard that subscribed after a reading was published never saw it.
+/// Under steady traffic that means a reading every second, which is the cadence wanted anyway.
+#[derive(Debug)]
+pub(super) struct Freshness {
+    /// When (epoch ms) the numbers last went out of date; `None` while they are current.
+    stale_since: Option<i64>,
+}
+
+impl Freshness {
+    /// Numbers nobody has read yet.
+    pub(super) fn stale() -> Self {
+        Self { stale_since: Some(now_millis()) }
     }
 
-    /// Numbers reached this node's dashboards: current if taken since they went stale; warns once a day
-    /// at 80 % and 100 % of the tier's allowance.
-    pub(super) fn metrics_shown(&mut self, numbers: &Metrics) {
-        if self.metrics_stale_since.is_some_and(|since| numbers.at >= since) {
-            self.metrics_stale_since = None;
+    /// Whether a reading is wanted.
+    pub(super) fn is_stale(&self) -> bool {
+        self.stale_since.is_some()
+    }
+
+    /// Something the numbers count happened, or a dashboard subscribed, by `now`.
+    pub(super) fn changed(&mut self, now: i64) {
+        self.stale_since = Some(self.stale_since.map_or(now, |since| since.max(now)));
+    }
+
+    /// A reading taken at `at` was shown: current if taken after the last change (strictly after: in the
+    /// same millisecond, it may have been read before the change).
+    pub(super) fn shown(&mut self, at: i64) {
+        if self.stale_since.is_some_and(|since| at > since) {
+            self.stale_since = None;
         }
+    }
+}
+
+impl TenantActor {
+    /// Something the numbers count happened: they are stale until a reading taken after it is shown.
+    pub(super) fn metrics_went_stale(&mut self) {
+        self.metrics.changed(now_millis());
+    }
+
+    /// Numbers reached this node's dashboards: perhaps current again; warns once a day at 80 % and 100 % of
+    /// the tier's allowance.
+    pub(super) fn metrics_shown(&mut self, numbers: &Metrics) {
+        self.metrics.shown(numbers.at);
         self.warn_on_usage(numbers.messages_today, numbers.at / DAY_MS);
     }
 
@@ -139,5 +174,33 @@ fn daily_allowance(tier: Tier) -> Option<i64> {
         Tier::Basic => Some(10_000),
         Tier::Pro => Some(100_000),
         Tier::Enterprise => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Freshness;
+
+    #[test]
+    fn only_a_reading_taken_after_the_last_change_makes_the_numbers_current() {
+        let mut freshness = Freshness { stale_since: None };
+        freshness.changed(100);
+        // A dashboard subscribes at 200; the reading taken at 150 was published before, so it never saw it.
+        freshness.changed(200);
+        freshness.shown(150);
+        assert!(freshness.is_stale(), "a reading between two changes misses the second");
+        freshness.shown(200);
+        assert!(freshness.is_stale(), "read in the same millisecond as the change: maybe before it");
+        freshness.shown(201);
+        assert!(!freshness.is_stale());
+    }
+
+    #[test]
+    fn a_late_clock_does_not_move_the_change_back() {
+        let mut freshness = Freshness { stale_since: None };
+        freshness.changed(300);
+        freshness.changed(250);
+        freshness.shown(280);
+        assert!(freshness.is_stale());
     }
 }

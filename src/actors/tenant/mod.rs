@@ -38,8 +38,8 @@ pub struct TenantActor {
     /// Visitor id → open widget sockets (tabs).
     visitors: HashMap<ContactId, usize>,
     dashboards: usize,
-    /// Since when (epoch ms) the dashboards' numbers are out of date; `None` while they are current.
-    metrics_stale_since: Option<i64>,
+    /// Whether the dashboards' numbers are current.
+    metrics: live_metrics::Freshness,
     /// A lease claim or a computation of the numbers is under way.
     metrics_in_flight: bool,
     /// The day (epoch day number) a usage warning was last sent for, per threshold.
@@ -67,7 +67,7 @@ impl TenantActor {
             registry,
             visitors: HashMap::new(),
             dashboards: 0,
-            metrics_stale_since: Some(now_millis()),
+            metrics: live_metrics::Freshness::stale(),
             metrics_in_flight: false,
             warned: HashMap::new(),
             tier: None,
@@ -120,7 +120,7 @@ impl Actor for TenantActor {
         });
         ctx.add_stream(events);
         ctx.run_interval(METRICS_EVERY, |act, ctx| {
-            if act.metrics_stale_since.is_some() && act.dashboards > 0 && !act.metrics_in_flight {
+            if act.metrics.is_stale() && act.dashboards > 0 && !act.metrics_in_flight {
                 act.share_metrics(ctx);
             }
         });
