@@ -14,6 +14,7 @@ use crate::domain::{now_millis, start_of_utc_day, LicenseKey, NotificationKind, 
 use actix::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+use std::time::Instant;
 use tokio::sync::broadcast::error::RecvError;
 
 /// How long one node holds a license's metrics lease, in milliseconds: under the one-second cadence,
@@ -53,39 +54,52 @@ pub fn relay_shared_metrics(bus: &SharedBus) {
     });
 }
 
-/// Whether this node's dashboards have current numbers: not from a change (or a new dashboard) until a
-/// reading taken after it is shown.
+/// Whether this node's dashboards have current numbers: not from a change, until a reading taken after
+/// it is shown, nor from a dashboard's opening, until a reading reaches this node after it.
 ///
 /// After the *last* change, not the first since the numbers were current: a reading taken between two
-/// changes misses the second, and a dashboard that subscribed after a reading was published never saw it.
-/// Under steady traffic that means a reading every second, which is the cadence wanted anyway.
+/// changes misses the second. Under steady traffic that means a reading every second, the cadence wanted
+/// anyway. A reading that came before a dashboard subscribed never reached it, however recent: an
+/// opening is compared with when the reading reached this node (its own clock, so another node's clock
+/// does not enter into it), a change with when the reading was taken (the reader's clock: it read the
+/// store then).
 #[derive(Debug)]
 pub(super) struct Freshness {
-    /// When (epoch ms) the numbers last went out of date; `None` while they are current.
-    stale_since: Option<i64>,
+    /// When (epoch ms) the numbers last changed, until a reading taken after it is shown.
+    changed: Option<i64>,
+    /// When a dashboard last opened, until a reading reaches this node after it.
+    opened: Option<Instant>,
 }
 
 impl Freshness {
     /// Numbers nobody has read yet.
     pub(super) fn stale() -> Self {
-        Self { stale_since: Some(now_millis()) }
+        Self { changed: Some(now_millis()), opened: None }
     }
 
     /// Whether a reading is wanted.
     pub(super) fn is_stale(&self) -> bool {
-        self.stale_since.is_some()
+        self.changed.is_some() || self.opened.is_some()
     }
 
-    /// Something the numbers count happened, or a dashboard subscribed, by `now`.
+    /// Something the numbers count happened by `now`.
     pub(super) fn changed(&mut self, now: i64) {
-        self.stale_since = Some(self.stale_since.map_or(now, |since| since.max(now)));
+        self.changed = Some(self.changed.map_or(now, |since| since.max(now)));
     }
 
-    /// A reading taken at `at` was shown: current if taken after the last change (strictly after: in the
-    /// same millisecond, it may have been read before the change).
-    pub(super) fn shown(&mut self, at: i64) {
-        if self.stale_since.is_some_and(|since| at > since) {
-            self.stale_since = None;
+    /// A dashboard that subscribed before `now` opened.
+    pub(super) fn opened(&mut self, now: Instant) {
+        self.opened = Some(now);
+    }
+
+    /// A reading taken at `at` (epoch ms) that reached this node at `received` was shown. Strictly after:
+    /// in the same millisecond, the store may have been read before the change.
+    pub(super) fn shown(&mut self, at: i64, received: Instant) {
+        if self.changed.is_some_and(|changed| at > changed) {
+            self.changed = None;
+        }
+        if self.opened.is_some_and(|opened| received > opened) {
+            self.opened = None;
         }
     }
 }
@@ -96,10 +110,15 @@ impl TenantActor {
         self.metrics.changed(now_millis());
     }
 
-    /// Numbers reached this node's dashboards: perhaps current again; warns once a day at 80 % and 100 % of
-    /// the tier's allowance.
-    pub(super) fn metrics_shown(&mut self, numbers: &Metrics) {
-        self.metrics.shown(numbers.at);
+    /// A dashboard opened: it needs numbers that reach this node after it subscribed.
+    pub(super) fn metrics_wanted_by_new_dashboard(&mut self) {
+        self.metrics.opened(Instant::now());
+    }
+
+    /// Numbers that reached this node at `received` were shown on its dashboards: perhaps current again;
+    /// warns once a day at 80 % and 100 % of the tier's allowance.
+    pub(super) fn metrics_shown(&mut self, numbers: &Metrics, received: Instant) {
+        self.metrics.shown(numbers.at, received);
         self.warn_on_usage(numbers.messages_today, numbers.at / DAY_MS);
     }
 
@@ -179,28 +198,41 @@ fn daily_allowance(tier: Tier) -> Option<i64> {
 
 #[cfg(test)]
 mod tests {
-    use super::Freshness;
+    use super::*;
+    use std::time::Duration;
 
-    #[test]
-    fn only_a_reading_taken_after_the_last_change_makes_the_numbers_current() {
-        let mut freshness = Freshness { stale_since: None };
-        freshness.changed(100);
-        // A dashboard subscribes at 200; the reading taken at 150 was published before, so it never saw it.
-        freshness.changed(200);
-        freshness.shown(150);
-        assert!(freshness.is_stale(), "a reading between two changes misses the second");
-        freshness.shown(200);
-        assert!(freshness.is_stale(), "read in the same millisecond as the change: maybe before it");
-        freshness.shown(201);
-        assert!(!freshness.is_stale());
+    fn current() -> Freshness {
+        Freshness { changed: None, opened: None }
     }
 
     #[test]
-    fn a_late_clock_does_not_move_the_change_back() {
-        let mut freshness = Freshness { stale_since: None };
+    fn only_a_reading_taken_after_the_last_change_makes_the_numbers_current() {
+        let (mut freshness, now) = (current(), Instant::now());
+        freshness.changed(100);
+        freshness.changed(200);
+        freshness.shown(150, now);
+        assert!(freshness.is_stale(), "a reading between two changes misses the second");
+        freshness.shown(200, now);
+        assert!(freshness.is_stale(), "read in the same millisecond as the change: maybe before it");
+        freshness.shown(201, now);
+        assert!(!freshness.is_stale());
+        // A node whose clock is behind does not move the change back.
         freshness.changed(300);
         freshness.changed(250);
-        freshness.shown(280);
+        freshness.shown(280, now);
         assert!(freshness.is_stale());
+    }
+
+    #[test]
+    fn a_new_dashboard_waits_for_a_reading_that_reached_the_node_after_it_opened() {
+        let mut freshness = current();
+        let before = Instant::now();
+        let opened = before + Duration::from_millis(10);
+        freshness.opened(opened);
+        // Taken later by a node whose clock runs ahead, but here before the dashboard subscribed.
+        freshness.shown(i64::MAX, before);
+        assert!(freshness.is_stale(), "that reading never reached the new dashboard");
+        freshness.shown(0, opened + Duration::from_millis(1));
+        assert!(!freshness.is_stale());
     }
 }

@@ -169,7 +169,7 @@ impl StreamHandler<Arc<BusEvent>> for TenantActor {
                 }
             }
             Event::PresenceUpdated { member_id, availability, .. } => self.team.learn(member_id, *availability),
-            Event::Metrics(numbers) => self.metrics_shown(numbers),
+            Event::Metrics(numbers) => self.metrics_shown(numbers, published.received),
             Event::Typing { .. } | Event::Read { .. } | Event::Notification(_) => {}
             // Every session of the license revoked at once: the license was suspended (on any node).
             Event::SessionRevoked { jti: None } => self.suspensions.send_modify(|n| *n += 1),

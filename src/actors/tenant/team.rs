@@ -249,8 +249,7 @@ impl Handler<DashboardPresence> for TenantActor {
     fn handle(&mut self, msg: DashboardPresence, ctx: &mut Self::Context) {
         self.last_active = Instant::now();
         if msg.connected {
-            // A new dashboard needs numbers, read after it subscribed.
-            self.metrics_went_stale();
+            self.metrics_wanted_by_new_dashboard();
         }
         let sockets = self.team.local.entry(msg.member.clone()).or_default();
         if msg.connected {
