@@ -27,7 +27,8 @@ pub const COMMIT_QUEUE: &str = "switchboard_commit_queue_depth";
 /// Socket.IO sockets on long-polling).
 pub const DELIVERIES: &str = "switchboard_deliveries_total";
 /// Seconds from an event's publication on this node to its hand-off to the sockets, by `transport`: one
-/// observation per socket, or per room for Socket.IO (until the room's last socket was written).
+/// observation per dashboard room (until the room's last socket was written) or polling Socket.IO room
+/// broadcast; widgets record none.
 pub const FANOUT_SECONDS: &str = "switchboard_fanout_seconds";
 /// Events published on the bus.
 pub const BUS_PUBLISHED: &str = "switchboard_bus_published_total";

@@ -14,7 +14,7 @@ use crate::auth::{Access, AuthError};
 use crate::bus::Position;
 use crate::domain::{ContactId, ProductKey, VisitorToken};
 use crate::state::AppState;
-use crate::ws::dashboard::{self, DashboardSocket};
+use crate::ws::dashboard::{self, DashboardSocket, Place};
 use crate::ws::upgrade;
 use crate::ws::widget::{SocketContext, Visitor, WidgetSession};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -128,19 +128,20 @@ async fn dashboard(
     state.auth.admit(&claims, source, Access::Full).await?;
     let slot = state.limits.source_connections.take(source).ok_or_else(too_many_connections)?;
     let upgraded = upgrade(&req, body, dashboard::MAX_FRAME_BYTES)?;
-    let events = crate::ws::relay::Relays::of_this_thread().subscribe(&state.bus, &license);
+    let teammate = Teammate { license: license.clone(), id: claims.sub, role: claims.role };
+    // Seated before the catch-up is read: the live events overlap it, and the cursor skips the overlap.
+    let place = Place::take(&state.bus, &license, &claims.jti, &teammate);
     let resume = Position::from_client(query.offset, query.epoch.clone());
     // Boxed before the task captures it: a captured value keeps its place in the task for the socket's life.
     let socket = Box::new(DashboardSocket {
         session: upgraded.session,
         stream: upgraded.stream,
         guard: upgraded.guard,
-        events,
+        place,
         catch_up: state.bus.catch_up(&license, resume.as_ref()).await,
         tenant: state.registry.tenant(&license),
-        teammate: Teammate { license: license.clone(), id: claims.sub, role: claims.role },
+        teammate,
         registry: state.registry.clone(),
-        jti: claims.jti,
         shutdown: state.shutdown.clone(),
     });
     actix_web::rt::spawn(async move {

@@ -1,14 +1,17 @@
 //! The socket loops once upgraded (the upgrade handlers are HTTP handlers, `http::sockets`). Each
-//! WebSocket is one `select!` loop over inbound frames, what it is to forward (bus events, conversation
-//! updates) and a heartbeat ([`driver`]: keep-alive, send timeout and closes, shared by both loops); it
+//! WebSocket is one `select!` loop over inbound frames, what it is to forward (conversation updates for a
+//! widget) and a heartbeat ([`driver`]: keep-alive, send timeout and closes, shared by every loop); it
 //! writes its frames straight to the connection ([`writer`], each send bounded by the timeout), talks to
-//! the actors by message and cleans up in one place.
+//! the actors by message and cleans up in one place. A dashboard's live events are written by its
+//! license's [`relay`] into its connection directly ([`room`], [`line`]), not by its loop.
 
 pub mod dashboard;
 pub mod driver;
 pub mod frame_guard;
+pub mod line;
 pub mod recovery;
 pub mod relay;
+pub mod room;
 pub mod socketio;
 pub mod widget;
 pub mod writer;

@@ -5,10 +5,10 @@
 //! conversation's actor): hundreds of wakes from another thread per event, each queued on the target
 //! runtime's shared queue and unparking it, so a worker slept and woke many times over one event. Through
 //! a relay, one task per license and group takes the event from the bus and passes it on to its
-//! [`Fanout`]: a broadcast channel whose receivers are the sockets' tasks (woken on a thread of their own
-//! runtime: queued locally, no unpark), or the native Socket.IO sockets' connections themselves.
+//! [`Fanout`]: the license's [`Room`](crate::ws::room::Room) of that group, whose sockets' connections it
+//! writes to itself (waking no socket's task at all).
 
-use crate::bus::{BusEvent, SharedBus, TOPIC_CAPACITY};
+use crate::bus::{BusEvent, SharedBus};
 use crate::domain::LicenseKey;
 use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
@@ -32,56 +32,14 @@ pub trait Fanout: Clone + Send + Sync + 'static {
     fn stop(&self);
 }
 
-/// Sockets whose tasks receive the events through a broadcast channel (the plain dashboards).
-impl Fanout for broadcast::Sender<Arc<BusEvent>> {
-    fn open() -> Self {
-        broadcast::channel(TOPIC_CAPACITY).0
-    }
-
-    fn pass(&self, event: Arc<BusEvent>) -> bool {
-        self.send(event).is_ok()
-    }
-
-    fn idle(&self) -> bool {
-        self.receiver_count() == 0
-    }
-
-    fn same(&self, other: &Self) -> bool {
-        self.same_channel(other)
-    }
-
-    /// Nothing to do: the receivers see `Closed` once the relay's last sender is dropped.
-    fn stop(&self) {}
-}
-
-thread_local! {
-    /// An HTTP worker thread's relays (each worker is a runtime of its own).
-    static WORKER_RELAYS: Arc<Relays> = Arc::default();
-}
-
 /// The running relays of one group of sockets, by bus and license.
-pub struct Relays<F = broadcast::Sender<Arc<BusEvent>>> {
+pub struct Relays<F> {
     running: DashMap<RelayKey, F>,
 }
 
 impl<F> Default for Relays<F> {
     fn default() -> Self {
         Self { running: DashMap::new() }
-    }
-}
-
-impl Relays {
-    /// The relays of this thread, for an HTTP worker's sockets (a worker is a single-threaded runtime).
-    pub fn of_this_thread() -> Arc<Self> {
-        WORKER_RELAYS.with(Arc::clone)
-    }
-
-    /// Receives the events of `license` published from now on, through this group's relay for it
-    /// (started with its first subscriber, on the caller's runtime). Like the bus's own receivers:
-    /// bounded by [`TOPIC_CAPACITY`]; if the relay itself falls that far behind the bus, every receiver of
-    /// it ends `Closed` (their clients reconnect and recover from their position).
-    pub fn subscribe(self: &Arc<Self>, bus: &SharedBus, license: &LicenseKey) -> broadcast::Receiver<Arc<BusEvent>> {
-        self.join(bus, license, broadcast::Sender::subscribe)
     }
 }
 
@@ -123,7 +81,37 @@ async fn relay<F: Fanout>(mut from: broadcast::Receiver<Arc<BusEvent>>, to: F, r
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bus::{Activity, Event, LocalBus};
+    use crate::bus::{Activity, Event, LocalBus, TOPIC_CAPACITY};
+
+    /// A fanout to receivers of a broadcast channel, so the relay's life can be watched from receivers.
+    #[derive(Clone)]
+    struct Channel(broadcast::Sender<Arc<BusEvent>>);
+
+    impl Fanout for Channel {
+        fn open() -> Self {
+            Self(broadcast::channel(TOPIC_CAPACITY).0)
+        }
+
+        fn pass(&self, event: Arc<BusEvent>) -> bool {
+            self.0.send(event).is_ok()
+        }
+
+        fn idle(&self) -> bool {
+            self.0.receiver_count() == 0
+        }
+
+        fn same(&self, other: &Self) -> bool {
+            self.0.same_channel(&other.0)
+        }
+
+        fn stop(&self) {}
+    }
+
+    impl Relays<Channel> {
+        fn subscribe(self: &Arc<Self>, bus: &SharedBus, license: &LicenseKey) -> broadcast::Receiver<Arc<BusEvent>> {
+            self.join(bus, license, |channel| channel.0.subscribe())
+        }
+    }
 
     fn presence(id: &str) -> Event {
         Event::Activity(Activity::VisitorPresence { online: vec![id.into()], offline: Vec::new() })
@@ -135,7 +123,7 @@ mod tests {
     async fn subscribers_share_a_relay_that_ends_with_them() -> anyhow::Result<()> {
         let bus: SharedBus = Arc::new(LocalBus::new(16));
         let license = LicenseKey::parse("INTL-RELA-YTES-TONE")?;
-        let relays = Relays::of_this_thread();
+        let relays: Arc<Relays<Channel>> = Arc::default();
         let (mut a, mut b) = (relays.subscribe(&bus, &license), relays.subscribe(&bus, &license));
         assert_eq!(relays.running.len(), 1);
         bus.publish(&license, presence("v1"));
@@ -162,7 +150,7 @@ mod tests {
     async fn a_subscriber_never_joins_a_relay_that_is_ending() -> anyhow::Result<()> {
         let bus: SharedBus = Arc::new(LocalBus::new(16));
         let license = LicenseKey::parse("INTL-RELA-YTES-TWOO")?;
-        let relays: Arc<Relays> = Arc::default();
+        let relays: Arc<Relays<Channel>> = Arc::default();
         for round in 0..300 {
             let mut receiver = relays.subscribe(&bus, &license);
             let id = format!("v{round}");

@@ -52,6 +52,17 @@ impl SocketWriter {
         (Self { state: State::Waiting(rx), unsent: None }, Handover(tx))
     }
 
+    /// Takes the connection's write half, once the 101 has been written (`None` if the client went
+    /// first), for a socket whose frames are written elsewhere ([`crate::ws::line`]); nothing more can be
+    /// written through this writer.
+    pub async fn take_connection(&mut self) -> Option<OwnedWriteHalf> {
+        match std::mem::replace(&mut self.state, State::Closed) {
+            State::Waiting(handover) => handover.await.ok(),
+            State::Open(write) => Some(write),
+            State::Closed => None,
+        }
+    }
+
     /// Sends a text frame.
     pub async fn text(&mut self, text: &str) -> Result<(), SendError> {
         self.frame(OpCode::Text, text.as_bytes()).await
@@ -61,12 +72,7 @@ impl SocketWriter {
     /// past [`QUEUE_LIMIT`]; [`Self::flush`] (or any send) writes the queue in one go. For a loop that has
     /// several frames ready at once (a commit acknowledges a visitor's messages together): one syscall.
     pub async fn queue_text(&mut self, text: &str) -> Result<(), SendError> {
-        self.queue_encoded(encode(OpCode::Text, text.as_bytes())).await
-    }
-
-    /// Queues a whole frame encoded once for many sockets, as [`Self::queue_text`] does a text.
-    pub async fn queue_encoded(&mut self, frame: Bytes) -> Result<(), SendError> {
-        self.push(frame);
+        self.push(encode(OpCode::Text, text.as_bytes()));
         match self.unsent.as_ref().is_some_and(|queued| queued.len() > QUEUE_LIMIT) {
             true => self.flush().await,
             false => Ok(()),
@@ -76,11 +82,6 @@ impl SocketWriter {
     /// Whether frames are queued (or left by a send cut short) that [`Self::flush`] would write.
     pub fn has_unsent(&self) -> bool {
         self.unsent.is_some()
-    }
-
-    /// Sends a whole text frame encoded once for many sockets ([`crate::bus::BusEvent::ws_frame`]).
-    pub async fn encoded(&mut self, frame: Bytes) -> Result<(), SendError> {
-        self.write(frame).await
     }
 
     /// Sends a ping.

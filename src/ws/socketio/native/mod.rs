@@ -1,7 +1,7 @@
 //! Socket.IO's WebSocket transport served natively: a client that connects straight over a WebSocket
 //! (`transports: ["websocket"]`, `GET /socket.io/?EIO=4&transport=websocket`, no session id) is one task
-//! holding its WebSocket ([`socket`]) and a seat in its license's room ([`room`]), where the license's
-//! relay writes each live event straight into the connection ([`line`]), instead of socketioxide's session (a 32-slot packet channel and three tasks, about 12 KiB of the 20 a socket
+//! holding its WebSocket ([`socket`]) and a seat in its license's room ([`crate::ws::room`]), where the
+//! license's relay writes each live event straight into the connection ([`crate::ws::line`]), instead of socketioxide's session (a 32-slot packet channel and three tasks, about 12 KiB of the 20 a socket
 //! measured in issue 14). Long polling, and a polling session upgrading to a WebSocket, stay with
 //! socketioxide; both kinds see the same events, emits ([`super::emits`]) and recovery.
 
@@ -17,12 +17,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
 mod ending;
-mod line;
+mod line_io;
 mod packet;
-mod room;
 mod socket;
 
-pub(super) use room::Room;
+/// A license's native sockets on this node, as its relay sees them.
+pub(super) type Room = crate::ws::room::Room<crate::ws::room::SocketIoFrames>;
 
 #[cfg(test)]
 mod tests;

@@ -6,13 +6,14 @@
 //! every [`PING_INTERVAL`].
 
 use super::ending::{Ending, Farewell};
-use super::line::{Cut, Line, LineIo};
+use super::line_io::LineIo;
 use super::packet::{self, Inbound};
-use super::room::Seat;
 use crate::actors::DashboardPresence;
 use crate::telemetry::{SocketGauge, Transport};
 use crate::ws::driver::{restarting, revoked, too_slow, SEND_TIMEOUT};
+use crate::ws::line::{Cut, Line};
 use crate::ws::recovery::Recovery;
+use crate::ws::room::{Seat, SocketIoFrames};
 use crate::ws::socketio::listener::{unwrap_upgraded, ConnectionSlots};
 use crate::ws::socketio::{emits, Dashboard, SocketIoState, MAX_PAYLOAD, PING_INTERVAL, PING_TIMEOUT};
 use actix_ws::CloseCode;
@@ -135,7 +136,7 @@ impl Connection {
         let license = dashboard.teammate.license.clone();
         let member = dashboard.teammate.id.clone();
         // Seated before the catch-up: the live events overlap it, and the cursor skips the overlap.
-        let seat = Arc::new(Seat::new(self.line.clone(), dashboard.jti.clone(), member.clone()));
+        let seat = Arc::new(Seat::<SocketIoFrames>::new(self.line.clone(), dashboard.jti.clone(), member.clone()));
         let membership = self.state.relays.join(&self.state.bus, &license, |room| room.enter(seat.clone()));
         let catch_up = self.state.bus.catch_up(&license, dashboard.resume.as_ref()).await;
         let tenant = self.state.registry.tenant(&license);

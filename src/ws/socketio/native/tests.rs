@@ -2,11 +2,13 @@
 //! falls behind, a client that stops reading is cut, and a seat passes exactly the events after its
 //! replay, and none once it is left.
 
-use super::line::{Cut, Line, LineIo};
-use super::room::{Room, Seat};
+use super::line_io::LineIo;
+use super::Room;
 use crate::bus::{Activity, BusEvent, Cursor, Event, Position};
 use crate::domain::UserId;
+use crate::ws::line::{Cut, Line};
 use crate::ws::relay::Fanout;
+use crate::ws::room::Seat;
 use bytes::Bytes;
 use std::sync::Arc;
 use std::time::Duration;
@@ -121,5 +123,33 @@ async fn a_seat_passes_what_follows_its_replay_then_live_events_until_it_is_left
     let received = String::from_utf8_lossy(&received);
     let seen: Vec<_> = (1..=6).filter(|n| received.contains(&format!("visitor-{n:02}"))).collect();
     assert_eq!(seen, [3, 4, 5], "{received}");
+    Ok(())
+}
+
+/// A plain dashboard's line gets its connection only once the 101 is written: what is written before
+/// waits, and goes out first, in order, once the line is connected.
+#[tokio::test]
+async fn an_unconnected_line_keeps_what_is_written_until_it_is_connected() -> anyhow::Result<()> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let mut client = TcpStream::connect(listener.local_addr()?).await?;
+    let (server, _) = listener.accept().await?;
+    let line = Arc::new(Line::unconnected());
+    let mut expected = Vec::new();
+    relay(&line, &mut expected, "relay", 0);
+    line.push(&record("task", 1)).map_err(|cut| anyhow::anyhow!("{cut:?}"))?;
+    expected.extend(record("task", 1));
+    assert!(line.waiting_since().is_some(), "nothing can be written yet");
+    let (_read, write) = server.into_split();
+    line.connect(write);
+    let last = record("task", 2);
+    expected.extend(&last);
+    let reader = tokio::spawn(async move {
+        let mut received = vec![0; expected.len()];
+        client.read_exact(&mut received).await.map(|_| (received, expected))
+    });
+    tokio::time::timeout(Duration::from_secs(5), line.send(&last)).await?.map_err(|err| anyhow::anyhow!("{err:?}"))?;
+    let (received, expected) = tokio::time::timeout(Duration::from_secs(5), reader).await???;
+    assert!(received == expected, "the bytes arrived out of order or torn");
+    assert_eq!(line.waiting_since(), None);
     Ok(())
 }

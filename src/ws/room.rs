@@ -1,6 +1,6 @@
-//! The native sockets of one license on this node, as its relay sees them: the relay writes each event
-//! into every socket's [`Line`] itself, routed by the socket's own [`route`] (its session, its member,
-//! its cursor), so a delivery wakes no task.
+//! The dashboard sockets of one license on this node (of one transport, in one group), as its relay
+//! sees them: the relay writes each event into every socket's [`Line`] itself, routed by the socket's
+//! own [`route`] (its session, its member, its cursor), so a delivery wakes no task.
 
 use super::line::{Cut, Line};
 use crate::bus::{BusEvent, Cursor};
@@ -8,15 +8,46 @@ use crate::domain::UserId;
 use crate::telemetry::{self, Transport};
 use crate::ws::recovery::{route, Live};
 use crate::ws::relay::Fanout;
+use bytes::Bytes;
+use std::marker::PhantomData;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+/// How a room's sockets frame an event, and what their deliveries count as.
+pub trait Framing: Send + Sync + 'static {
+    /// The sockets' transport, for the delivery metrics.
+    const TRANSPORT: Transport;
+    /// `event` as one whole WebSocket frame, encoded once for every socket.
+    fn frame(event: &BusEvent) -> &Bytes;
+}
+
+/// Plain dashboards' frames: `{"event","data","offset","epoch"}`.
+pub struct PlainFrames;
+
+impl Framing for PlainFrames {
+    const TRANSPORT: Transport = Transport::DashboardWs;
+    fn frame(event: &BusEvent) -> &Bytes {
+        event.ws_frame()
+    }
+}
+
+/// Socket.IO's frames: `42["name",data]`.
+pub struct SocketIoFrames;
+
+impl Framing for SocketIoFrames {
+    const TRANSPORT: Transport = Transport::SocketIo;
+    fn frame(event: &BusEvent) -> &Bytes {
+        event.socketio_ws_frame()
+    }
+}
+
 /// One socket's place in its license's room.
-pub(super) struct Seat {
+pub struct Seat<F> {
     line: Arc<Line>,
     /// The session the socket was opened with.
     jti: String,
     member: UserId,
     routing: Mutex<Routing>,
+    framing: PhantomData<fn() -> F>,
 }
 
 struct Routing {
@@ -26,11 +57,12 @@ struct Routing {
     held: Option<Vec<Arc<BusEvent>>>,
 }
 
-impl Seat {
+impl<F: Framing> Seat<F> {
     /// The seat of the socket on `line`, opened by `member` with session `jti`; it holds the events that
     /// come until [`Seat::go_live`].
-    pub(super) fn new(line: Arc<Line>, jti: String, member: UserId) -> Self {
-        Self { line, jti, member, routing: Mutex::new(Routing { cursor: Cursor::new(None), held: Some(Vec::new()) }) }
+    pub fn new(line: Arc<Line>, jti: String, member: UserId) -> Self {
+        let routing = Mutex::new(Routing { cursor: Cursor::new(None), held: Some(Vec::new()) });
+        Self { line, jti, member, routing, framing: PhantomData }
     }
 
     fn routing(&self) -> MutexGuard<'_, Routing> {
@@ -38,12 +70,12 @@ impl Seat {
     }
 
     /// Writes the events held so far that come after `cursor`, then every later one as it comes.
-    pub(super) fn go_live(&self, cursor: Cursor) {
+    pub fn go_live(&self, cursor: Cursor) {
         let mut routing = self.routing();
         routing.cursor = cursor;
         for event in routing.held.take().unwrap_or_default() {
             if self.pass(&event, &mut routing.cursor) {
-                telemetry::delivered(Transport::SocketIo, 1, Some(event.received));
+                telemetry::delivered(F::TRANSPORT, 1, Some(event.received));
             }
         }
     }
@@ -73,25 +105,39 @@ impl Seat {
             }
             Live::Skip => false,
             Live::Send => {
-                self.line.relay(event.socketio_ws_frame());
+                self.line.relay(F::frame(event));
                 true
             }
         }
     }
 }
 
-/// A license's native sockets on this node. Joining or leaving copies the list; each event reads it
-/// once, so sockets come and go without holding up a delivery.
-#[derive(Clone, Default)]
-pub(in crate::ws::socketio) struct Room(Arc<Mutex<Arc<Vec<Arc<Seat>>>>>);
+/// A license's sockets of one transport in one group on this node. Joining or leaving copies the list;
+/// each event reads it once, so sockets come and go without holding up a delivery.
+pub struct Room<F>(Arc<Mutex<Seats<F>>>);
 
-impl Room {
-    fn seats(&self) -> MutexGuard<'_, Arc<Vec<Arc<Seat>>>> {
+/// A room's list of seats as one event reads it.
+type Seats<F> = Arc<Vec<Arc<Seat<F>>>>;
+
+impl<F> Clone for Room<F> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+impl<F> Default for Room<F> {
+    fn default() -> Self {
+        Self(Arc::default())
+    }
+}
+
+impl<F: Framing> Room<F> {
+    fn seats(&self) -> MutexGuard<'_, Seats<F>> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Seats `seat`; it stays until the returned membership is dropped.
-    pub(super) fn enter(&self, seat: Arc<Seat>) -> Membership {
+    pub fn enter(&self, seat: Arc<Seat<F>>) -> Membership<F> {
         let mut seats = self.seats();
         let mut grown = Vec::with_capacity(seats.len() + 1);
         grown.extend(seats.iter().cloned());
@@ -102,12 +148,12 @@ impl Room {
 }
 
 /// A seat in a room, given up when dropped: the relay writes to its socket no more.
-pub(super) struct Membership {
-    room: Room,
-    seat: Arc<Seat>,
+pub struct Membership<F: Framing> {
+    room: Room<F>,
+    seat: Arc<Seat<F>>,
 }
 
-impl Drop for Membership {
+impl<F: Framing> Drop for Membership<F> {
     fn drop(&mut self) {
         self.seat.line.cut(Cut::Left);
         let mut seats = self.room.seats();
@@ -116,7 +162,7 @@ impl Drop for Membership {
     }
 }
 
-impl Fanout for Room {
+impl<F: Framing> Fanout for Room<F> {
     fn open() -> Self {
         Self::default()
     }
@@ -124,7 +170,7 @@ impl Fanout for Room {
     fn pass(&self, event: Arc<BusEvent>) -> bool {
         let seats = self.seats().clone();
         let written = seats.iter().map(|seat| u64::from(seat.deliver(&event))).sum();
-        telemetry::delivered(Transport::SocketIo, written, Some(event.received));
+        telemetry::delivered(F::TRANSPORT, written, Some(event.received));
         !seats.is_empty()
     }
 

@@ -1,28 +1,29 @@
-//! A native socket's connection, shared by the socket's task and its license's relay.
+//! A dashboard socket's connection, shared by the socket's task and its license's relay (plain and
+//! native Socket.IO dashboards alike).
 //!
 //! The relay writes each live event's frame straight into the connection (one `sendto` from the relay's
 //! thread) instead of waking the socket's task to write it: at 8,000 sockets that wake-up, not the write,
 //! was the user-space cost of a delivery (issue 14). The task keeps everything else: reads, its own
-//! frames (pongs, acks, pings, the close) through tungstenite over [`LineIo`], and whatever the kernel did
-//! not take at once. Frames never interleave: every write, the relay's and the task's, goes through the
-//! one queue here, whole, under its lock.
+//! frames (pongs, acks, pings, the close; a native socket's through tungstenite over its `LineIo`), and
+//! whatever the kernel did not take at once. Frames never interleave: every write, the relay's and the
+//! task's, goes through the one queue here, whole, under its lock.
 
-use crate::ws::driver::SEND_TIMEOUT;
+use crate::ws::driver::{too_slow, SendError, SEND_TIMEOUT};
 use bytes::{Buf, Bytes};
 use std::collections::VecDeque;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::task::{ready, Context, Poll, Waker};
 use std::time::Instant;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 use tokio::time::Sleep;
 
 /// Why a line's socket must end, as its relay (or a failed write) decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Cut {
+pub enum Cut {
     /// The connection failed under a write: the client is gone.
     Gone,
     /// More frames waited for the client than [`Line::MAX_UNSENT`]: it does not keep up.
@@ -36,9 +37,18 @@ pub(super) enum Cut {
 }
 
 /// A connection written from two places: the socket's task and its license's relay.
-pub(super) struct Line {
-    tcp: TcpStream,
+pub struct Line {
+    /// Set once the socket has its connection (a plain socket gets it once the 101 is written).
+    conn: OnceLock<Conn>,
     state: Mutex<State>,
+}
+
+/// What a line writes to.
+enum Conn {
+    /// The whole connection (a native socket's task reads from it too).
+    Whole(TcpStream),
+    /// The write half (a plain socket's reads stay with the HTTP layer).
+    WriteHalf(OwnedWriteHalf),
 }
 
 #[derive(Default)]
@@ -63,11 +73,31 @@ impl State {
 
 impl Line {
     /// Frames that may wait for one client before it counts as too slow (a bus topic's backlog).
-    pub(super) const MAX_UNSENT: usize = crate::bus::TOPIC_CAPACITY;
+    pub const MAX_UNSENT: usize = crate::bus::TOPIC_CAPACITY;
 
     /// A line over `tcp`.
-    pub(super) fn new(tcp: TcpStream) -> Self {
-        Self { tcp, state: Mutex::default() }
+    pub fn new(tcp: TcpStream) -> Self {
+        Self { conn: OnceLock::from(Conn::Whole(tcp)), state: Mutex::default() }
+    }
+
+    /// A line whose connection comes later ([`Self::connect`]); what is written meanwhile waits.
+    pub fn unconnected() -> Self {
+        Self { conn: OnceLock::new(), state: Mutex::default() }
+    }
+
+    /// Gives the line its connection's write half (once; a second is dropped) and wakes the socket's
+    /// task to write what waits.
+    pub fn connect(&self, write: OwnedWriteHalf) {
+        let _ = self.conn.set(Conn::WriteHalf(write));
+        self.state().wake_task();
+    }
+
+    /// The connection, once it is there.
+    pub fn tcp(&self) -> Option<&TcpStream> {
+        match self.conn.get()? {
+            Conn::Whole(tcp) => Some(tcp),
+            Conn::WriteHalf(write) => Some(write.as_ref()),
+        }
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -77,7 +107,7 @@ impl Line {
 
     /// Writes one of the relay's frames, unless the socket is cut: at once if nothing waits before it,
     /// else after what waits (the socket's task writes it when the client takes more).
-    pub(super) fn relay(&self, frame: &Bytes) {
+    pub fn relay(&self, frame: &Bytes) {
         let mut state = self.state();
         if state.cut.is_none() {
             // What waits is a slice of the frame every socket shares, not a copy.
@@ -86,7 +116,7 @@ impl Line {
     }
 
     /// Marks the socket to end for `why` (the first reason stays) and wakes its task.
-    pub(super) fn cut(&self, why: Cut) {
+    pub fn cut(&self, why: Cut) {
         let mut state = self.state();
         state.cut.get_or_insert(why);
         state.wake_task();
@@ -100,10 +130,11 @@ impl Line {
         }
         let mut written = 0;
         if state.unsent.is_empty() {
-            written = match self.tcp.try_write(bytes) {
-                Ok(n) => n,
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => 0,
-                Err(_) => return self.fail(state),
+            written = match self.tcp().map(|tcp| tcp.try_write(bytes)) {
+                Some(Ok(n)) => n,
+                None => 0,
+                Some(Err(err)) if err.kind() == io::ErrorKind::WouldBlock => 0,
+                Some(Err(_)) => return self.fail(state),
             };
             if written == bytes.len() {
                 return;
@@ -126,7 +157,7 @@ impl Line {
 
     /// For the socket's task: `Ready` with the reason once the socket is cut; meanwhile writes what waits
     /// as the client takes it. `waiting_since` is then when the client last took nothing.
-    pub(super) fn poll_cut(&self, cx: &mut Context<'_>) -> Poll<Cut> {
+    pub fn poll_cut(&self, cx: &mut Context<'_>) -> Poll<Cut> {
         let mut state = self.state();
         if !state.task.as_ref().is_some_and(|task| task.will_wake(cx.waker())) {
             state.task = Some(cx.waker().clone());
@@ -143,7 +174,7 @@ impl Line {
     /// Until the line is cut (`Some`), or until the client has taken none of the bytes waiting for it for
     /// [`SEND_TIMEOUT`] (`None`). Only a client that falls behind gets a timer, boxed (see
     /// `within_send_timeout` in the socket).
-    pub(super) async fn until_cut(&self, stalled: &mut Option<Pin<Box<Sleep>>>) -> Option<Cut> {
+    pub async fn until_cut(&self, stalled: &mut Option<Pin<Box<Sleep>>>) -> Option<Cut> {
         std::future::poll_fn(|cx| {
             if let Poll::Ready(cut) = self.poll_cut(cx) {
                 return Poll::Ready(Some(cut));
@@ -163,15 +194,21 @@ impl Line {
     }
 
     /// Since when the client has taken none of the bytes that wait for it (`None`: nothing waits).
-    pub(super) fn waiting_since(&self) -> Option<Instant> {
+    pub fn waiting_since(&self) -> Option<Instant> {
         self.state().waiting_since
     }
 
     /// Writes what waits until nothing does (`Ready(Ok)`), the client stops taking bytes (`Pending`,
     /// woken when it takes more) or the connection fails.
     fn drain(&self, state: &mut State, cx: &mut Context<'_>) -> Poll<Result<(), Cut>> {
+        if state.unsent.is_empty() {
+            state.waiting_since = None;
+            return Poll::Ready(Ok(()));
+        }
+        // Woken by `connect`: the task registered its waker before it got here.
+        let Some(tcp) = self.tcp() else { return Poll::Pending };
         while let Some(front) = state.unsent.front_mut() {
-            match self.tcp.try_write(front) {
+            match tcp.try_write(front) {
                 Ok(n) => {
                     front.advance(n);
                     if front.is_empty() {
@@ -181,7 +218,7 @@ impl Line {
                 }
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
                     // Readiness was cleared by the failed try: this registers for the next.
-                    ready!(self.tcp.poll_write_ready(cx)).map_err(|_| Cut::Gone)?;
+                    ready!(tcp.poll_write_ready(cx)).map_err(|_| Cut::Gone)?;
                 }
                 Err(_) => {
                     self.fail(state);
@@ -194,75 +231,42 @@ impl Line {
     }
 
     /// Waits until nothing is left to write (for the socket task's own frames).
-    fn poll_flush(&self, cx: &mut Context<'_>) -> Poll<Result<(), Cut>> {
+    pub fn poll_flush(&self, cx: &mut Context<'_>) -> Poll<Result<(), Cut>> {
         let mut state = self.state();
+        if state.task.is_none() {
+            state.task = Some(cx.waker().clone());
+        }
         if state.cut == Some(Cut::Gone) {
             return Poll::Ready(Err(Cut::Gone));
         }
         self.drain(&mut state, cx)
     }
-}
 
-/// The socket task's side of a [`Line`], for tungstenite: reads from the connection (after any bytes the
-/// HTTP server had read past the upgrade), writes through the line's queue.
-pub(super) struct LineIo {
-    line: std::sync::Arc<Line>,
-    /// Bytes read before the upgrade was handed over, served first.
-    early: Bytes,
-}
-
-impl LineIo {
-    /// `line`'s task side; `early` are bytes already read from it.
-    pub(super) fn new(line: std::sync::Arc<Line>, early: Bytes) -> Self {
-        // Copied out: even empty, `early` is a slice of the HTTP server's read buffer and would keep all of
-        // it (kilobytes) for the socket's life.
-        Self { line, early: Bytes::copy_from_slice(&early) }
-    }
-}
-
-fn broken(_: Cut) -> io::Error {
-    io::Error::from(io::ErrorKind::BrokenPipe)
-}
-
-impl AsyncRead for LineIo {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        if !self.early.is_empty() {
-            let n = self.early.len().min(buf.remaining());
-            buf.put_slice(&self.early.split_to(n));
-            return Poll::Ready(Ok(()));
-        }
-        loop {
-            ready!(self.line.tcp.poll_read_ready(cx))?;
-            match self.line.tcp.try_read(buf.initialize_unfilled()) {
-                Ok(n) => {
-                    buf.advance(n);
-                    return Poll::Ready(Ok(()));
-                }
-                Err(err) if err.kind() == io::ErrorKind::WouldBlock => continue,
-                Err(err) => return Poll::Ready(Err(err)),
-            }
-        }
-    }
-}
-
-impl AsyncWrite for LineIo {
-    /// Takes all of `bytes` (queued behind the relay's frames if it must wait): a frame is never split
-    /// around another's.
-    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, bytes: &[u8]) -> Poll<io::Result<usize>> {
-        let mut state = self.line.state();
+    /// Queues one of the socket task's own frames, whole, behind whatever waits (`Err` once the
+    /// connection failed).
+    pub fn push(&self, frame: &[u8]) -> Result<(), Cut> {
+        let mut state = self.state();
         if state.cut == Some(Cut::Gone) {
-            return Poll::Ready(Err(broken(Cut::Gone)));
+            return Err(Cut::Gone);
         }
-        self.line.write(&mut state, bytes, |written| Bytes::copy_from_slice(&bytes[written..]));
-        Poll::Ready(Ok(bytes.len()))
+        self.write(&mut state, frame, |written| Bytes::copy_from_slice(&frame[written..]));
+        Ok(())
     }
 
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.line.poll_flush(cx).map_err(broken)
-    }
-
-    /// Flushes; the connection itself closes when the line is dropped (the relay may still hold it).
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.poll_flush(cx)
+    /// Writes one of the socket task's own frames behind whatever waits, and waits until everything
+    /// is written, at most [`SEND_TIMEOUT`]: then the client counts as too slow.
+    pub async fn send(&self, frame: &[u8]) -> Result<(), SendError> {
+        self.push(frame).map_err(|_| SendError::Gone)?;
+        let at_once = std::future::poll_fn(|cx| Poll::Ready(self.poll_flush(cx))).await;
+        let flushed = match at_once {
+            Poll::Ready(flushed) => flushed,
+            // Only a frame that waits gets a timer, boxed: this future sits in the socket's loop.
+            Poll::Pending => {
+                Box::pin(tokio::time::timeout(SEND_TIMEOUT, std::future::poll_fn(|cx| self.poll_flush(cx))))
+                    .await
+                    .map_err(|_elapsed| SendError::TooSlow(too_slow()))?
+            }
+        };
+        flushed.map_err(|_| SendError::Gone)
     }
 }
