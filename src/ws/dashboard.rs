@@ -30,6 +30,9 @@ use std::sync::Arc;
 /// Largest frame a dashboard may send: it only sends pings.
 pub const MAX_FRAME_BYTES: usize = 4096;
 
+/// About how many bytes of a recovery's missed events go out in one write.
+const REPLAY_WRITE: usize = 16 * 1024;
+
 thread_local! {
     /// An HTTP worker thread's relays: each worker is a single-threaded runtime of its own, so a
     /// license's relay there writes to that worker's sockets without waking another thread.
@@ -195,9 +198,15 @@ async fn typing(registry: &Registry, teammate: &Teammate, text: &str) {
 
 /// Sends the missed events, then `recovery:ready` (or just `recovery:reset`); `Err` holds the close.
 async fn replay(line: &Line, recovery: &Recovery) -> Result<(), Option<CloseReason>> {
-    // Queued, so the missed events go out with the notice in as few writes as the kernel takes.
+    // Gathered into writes of about `REPLAY_WRITE` bytes rather than one write an event.
+    let mut batch = BytesMut::new();
     for event in &recovery.missed {
-        line.push(event.ws_frame()).map_err(|_| None)?;
+        batch.extend_from_slice(event.ws_frame());
+        if batch.len() >= REPLAY_WRITE {
+            line.push(&batch).map_err(|_| None)?;
+            batch.clear();
+        }
     }
-    send(line, OpCode::Text, recovery.notice_frame().as_bytes()).await.map_err(SendError::into_close)
+    Parser::write_message(&mut batch, recovery.notice_frame().as_bytes(), OpCode::Text, true, false);
+    line.send(&batch).await.map_err(SendError::into_close)
 }

@@ -126,7 +126,10 @@ async fn plain_dashboard_gets_exactly_what_it_missed(backend: Backend) {
     let last = read_until_message(&mut dashboard, "before").await;
     proxy.cut();
     dashboard.recv_close().await;
-    agent_replies(&app, &tenant.token, &conversation_id, &numbered("missed", 5)).await;
+    // Long enough that the replay takes more than one write.
+    let missed: Vec<String> =
+        numbered("missed", 5).into_iter().map(|text| format!("{text} {}", "x".repeat(3900))).collect();
+    agent_replies(&app, &tenant.token, &conversation_id, &missed).await;
     proxy.restore();
 
     let mut resumed = plain_dashboard(&through_proxy, &tenant.token, Some(&last)).await;
@@ -135,7 +138,7 @@ async fn plain_dashboard_gets_exactly_what_it_missed(backend: Backend) {
     assert_eq!(ready["data"]["epoch"], last.1.as_str());
     assert_eq!(ready["data"]["replayed"], replayed.len());
     let through = ready["data"]["offset"].as_u64().expect("offset");
-    assert_eq!(texts(&replayed), numbered("missed", 5), "the missed messages, in order");
+    assert_eq!(texts(&replayed), missed, "the missed messages, in order");
     let offsets: Vec<u64> = replayed.iter().filter_map(place_of).map(|(o, _)| o).collect();
     assert_eq!(offsets.len(), replayed.len(), "only events with a place are replayed");
     assert!(offsets.windows(2).all(|w| w[0] < w[1]), "in order: {offsets:?}");
