@@ -1,10 +1,12 @@
 //! What both WebSocket loops (widget and dashboard) do the same way, so they cannot drift apart: a
 //! ping every [`HEARTBEAT`], the close for a client silent for [`CLIENT_TIMEOUT`], how long a send waits
-//! for a client that stops reading ([`SEND_TIMEOUT`], applied by `writer`: a slow consumer is closed,
-//! never buffered for), and the closes for a server restart and a slow client. Each loop keeps only what
+//! for a client that stops reading ([`SEND_TIMEOUT`], applied by [`within_send_timeout`] to every write:
+//! a slow consumer is closed, never buffered for), and the closes for a server restart and a slow client. Each loop keeps only what
 //! is its own: what it reads and writes.
 
 use actix_ws::{CloseCode, CloseReason};
+use std::future::Future;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 use tokio::time::Interval;
 
@@ -65,6 +67,21 @@ impl SendError {
             SendError::Gone => None,
             SendError::TooSlow(reason) => Some(reason),
         }
+    }
+}
+
+/// Awaits `sending` (a write to a client), at most [`SEND_TIMEOUT`]: past it, the client is too slow.
+///
+/// Most writes complete at the first poll; only one that waits gets a timer, boxed: this future sits in
+/// a socket loop's state for the socket's whole life, and a tokio timer inline (~250 bytes) would add its
+/// size to every socket.
+pub async fn within_send_timeout<T>(sending: impl Future<Output = T>) -> Result<T, SendError> {
+    let mut sending = std::pin::pin!(sending);
+    match std::future::poll_fn(|cx| Poll::Ready(sending.as_mut().poll(cx))).await {
+        Poll::Ready(sent) => Ok(sent),
+        Poll::Pending => Box::pin(tokio::time::timeout(SEND_TIMEOUT, sending))
+            .await
+            .map_err(|_elapsed| SendError::TooSlow(too_slow())),
     }
 }
 

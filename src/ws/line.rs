@@ -8,7 +8,7 @@
 //! whatever the kernel did not take at once. Frames never interleave: every write, the relay's and the
 //! task's, goes through the one queue here, whole, under its lock.
 
-use crate::ws::driver::{too_slow, SendError, SEND_TIMEOUT};
+use crate::ws::driver::{within_send_timeout, SendError, SEND_TIMEOUT};
 use bytes::{Buf, Bytes};
 use std::collections::VecDeque;
 use std::future::Future;
@@ -172,8 +172,8 @@ impl Line {
     }
 
     /// Until the line is cut (`Some`), or until the client has taken none of the bytes waiting for it for
-    /// [`SEND_TIMEOUT`] (`None`). Only a client that falls behind gets a timer, boxed (see
-    /// `within_send_timeout` in the socket).
+    /// [`SEND_TIMEOUT`] (`None`). Only a client that falls behind gets a timer, boxed (as in
+    /// [`within_send_timeout`]).
     pub async fn until_cut(&self, stalled: &mut Option<Pin<Box<Sleep>>>) -> Option<Cut> {
         std::future::poll_fn(|cx| {
             if let Poll::Ready(cut) = self.poll_cut(cx) {
@@ -257,16 +257,6 @@ impl Line {
     /// is written, at most [`SEND_TIMEOUT`]: then the client counts as too slow.
     pub async fn send(&self, frame: &[u8]) -> Result<(), SendError> {
         self.push(frame).map_err(|_| SendError::Gone)?;
-        let at_once = std::future::poll_fn(|cx| Poll::Ready(self.poll_flush(cx))).await;
-        let flushed = match at_once {
-            Poll::Ready(flushed) => flushed,
-            // Only a frame that waits gets a timer, boxed: this future sits in the socket's loop.
-            Poll::Pending => {
-                Box::pin(tokio::time::timeout(SEND_TIMEOUT, std::future::poll_fn(|cx| self.poll_flush(cx))))
-                    .await
-                    .map_err(|_elapsed| SendError::TooSlow(too_slow()))?
-            }
-        };
-        flushed.map_err(|_| SendError::Gone)
+        within_send_timeout(std::future::poll_fn(|cx| self.poll_flush(cx))).await?.map_err(|_| SendError::Gone)
     }
 }

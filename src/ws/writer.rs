@@ -5,9 +5,9 @@
 //! by the loop that decided to send it: no queue between the loop and the connection, no second task to
 //! wake per frame (actix-ws's session put every frame through a 32-slot channel, 1.8 KiB a socket, and a
 //! task that wrote it out). A client that stops reading fills the kernel's buffers and the write waits,
-//! at most [`SEND_TIMEOUT`] for any frame: then the send fails as [`SendError::TooSlow`].
+//! at most [`SEND_TIMEOUT`](super::driver::SEND_TIMEOUT) for any frame: then the send fails as [`SendError::TooSlow`].
 
-use super::driver::{too_slow, SendError, SEND_TIMEOUT};
+use super::driver::{within_send_timeout, SendError};
 use actix_http::ws::{CloseReason, OpCode, Parser};
 use actix_web::web::Buf;
 use actix_web::web::{Bytes, BytesMut};
@@ -124,25 +124,11 @@ impl SocketWriter {
         });
     }
 
-    /// Writes what is queued, waiting at most [`SEND_TIMEOUT`]. Cancel-safe: what is left to write is
-    /// kept in `self`, and a socket write that is cancelled writes nothing.
-    ///
-    /// This future sits in every socket loop's state, so it is kept to a few words: the waiting is a
-    /// hand-written poll, and the timer exists only for a frame the kernel did not take at once (most
-    /// are taken at the first try), boxed (a tokio timer is ~250 bytes).
+    /// Writes what is queued, waiting at most [`SEND_TIMEOUT`](super::driver::SEND_TIMEOUT). Cancel-safe:
+    /// what is left to write is kept in `self`, and a socket write that is cancelled writes nothing. The
+    /// waiting is a hand-written poll, so this future (in every socket loop's state) stays a few words.
     pub async fn flush(&mut self) -> Result<(), SendError> {
-        let at_once = std::future::poll_fn(|cx| match self.poll_flush(cx) {
-            Poll::Ready(done) => Poll::Ready(Some(done)),
-            Poll::Pending => Poll::Ready(None),
-        })
-        .await;
-        let done = match at_once {
-            Some(done) => done,
-            None => Box::pin(tokio::time::timeout(SEND_TIMEOUT, std::future::poll_fn(|cx| self.poll_flush(cx))))
-                .await
-                .map_err(|_elapsed| SendError::TooSlow(too_slow()))?,
-        };
-        done.map_err(|Closed| SendError::Gone)
+        within_send_timeout(std::future::poll_fn(|cx| self.poll_flush(cx))).await?.map_err(|Closed| SendError::Gone)
     }
 
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Closed>> {
@@ -186,6 +172,7 @@ fn encode(opcode: OpCode, payload: &[u8]) -> Bytes {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ws::driver::{too_slow, SEND_TIMEOUT};
     use actix_codec::Decoder;
     use actix_http::ws::{CloseCode, Codec, Frame};
     use std::time::Duration;

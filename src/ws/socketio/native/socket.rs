@@ -10,7 +10,7 @@ use super::line_io::LineIo;
 use super::packet::{self, Inbound};
 use crate::actors::DashboardPresence;
 use crate::telemetry::{SocketGauge, Transport};
-use crate::ws::driver::{restarting, revoked, too_slow, SEND_TIMEOUT};
+use crate::ws::driver::{self, restarting, revoked, too_slow, SEND_TIMEOUT};
 use crate::ws::line::{Cut, Line};
 use crate::ws::recovery::Recovery;
 use crate::ws::room::{Seat, SocketIoFrames};
@@ -27,7 +27,7 @@ use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{ready, Poll};
+use std::task::ready;
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWrite;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
@@ -241,7 +241,7 @@ impl Connection {
 
     /// Writes one text frame, waiting at most [`SEND_TIMEOUT`] for a client that stopped reading.
     async fn send(&mut self, text: String) -> Result<(), Ending> {
-        within_send_timeout(self.ws.send(Message::text(text))).await
+        sent_in_time(self.ws.send(Message::text(text))).await
     }
 
     /// Writes `frame`, a whole WebSocket frame encoded once for every socket
@@ -250,7 +250,7 @@ impl Connection {
     /// takes the frame whole.
     async fn send_encoded(&mut self, frame: Bytes) -> Result<(), Ending> {
         let (ws, mut written) = (&mut self.ws, false);
-        within_send_timeout(std::future::poll_fn(move |cx| {
+        sent_in_time(std::future::poll_fn(move |cx| {
             ready!(Pin::new(&mut *ws).poll_flush(cx)).map_err(|_| Closed)?;
             if !written {
                 ready!(Pin::new(ws.get_mut()).poll_write(cx, &frame)).map_err(|_| Closed)?;
@@ -265,21 +265,12 @@ impl Connection {
 /// The connection failed under a write.
 struct Closed;
 
-/// Awaits `sending`, at most [`SEND_TIMEOUT`]: a client that stops reading is given up on.
-///
-/// Most frames go out at the first try; only one that waits gets a timer, boxed: this future sits in
-/// the socket's state for its whole life, and a tokio timer inline would add its size to every socket.
-async fn within_send_timeout<E>(sending: impl Future<Output = Result<(), E>>) -> Result<(), Ending> {
-    let mut sending = std::pin::pin!(sending);
-    let at_once = std::future::poll_fn(|cx| Poll::Ready(sending.as_mut().poll(cx))).await;
-    let sent = match at_once {
-        Poll::Ready(sent) => sent,
-        Poll::Pending => match Box::pin(tokio::time::timeout(SEND_TIMEOUT, sending)).await {
-            Ok(sent) => sent,
-            Err(_) => return Err(Ending::too_slow()),
-        },
-    };
-    sent.map_err(|_| Ending::gone())
+/// Awaits `sending` ([`driver::within_send_timeout`]): a client that stops reading is given up on.
+async fn sent_in_time<E>(sending: impl Future<Output = Result<(), E>>) -> Result<(), Ending> {
+    match driver::within_send_timeout(sending).await {
+        Ok(sent) => sent.map_err(|_| Ending::gone()),
+        Err(_too_slow) => Err(Ending::too_slow()),
+    }
 }
 
 /// A frame's text; `None` for frames without any (pings, pongs, binary attachments); `Err` once the
