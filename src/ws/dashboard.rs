@@ -20,9 +20,9 @@ use crate::ws::protocol_close;
 use crate::ws::recovery::Recovery;
 use crate::ws::relay::Relays;
 use crate::ws::room::{Membership, PlainFrames, Room, Seat};
-use crate::ws::writer::SocketWriter;
+use crate::ws::writer::{encode, encode_close, SocketWriter};
 use actix::Addr;
-use actix_http::ws::{OpCode, Parser};
+use actix_http::ws::OpCode;
 use actix_web::web::BytesMut;
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason};
 use std::sync::Arc;
@@ -115,9 +115,7 @@ impl DashboardSocket {
         gauge.set_reason(close_label(reason.as_ref()));
         self.tenant.do_send(DashboardPresence { member, connected: false });
         if let Some(reason) = reason {
-            let mut close = BytesMut::new();
-            Parser::write_close(&mut close, Some(reason), false);
-            let _ = self.place.line.send(&close).await;
+            let _ = self.place.line.send(&encode_close(Some(reason))).await;
         }
     }
 
@@ -170,9 +168,7 @@ impl DashboardSocket {
 
 /// Writes one of the socket's own frames through its line, behind whatever the relay left waiting.
 async fn send(line: &Line, opcode: OpCode, payload: &[u8]) -> Result<(), SendError> {
-    let mut frame = BytesMut::with_capacity(payload.len() + 10);
-    Parser::write_message(&mut frame, payload, opcode, true, false);
-    line.send(&frame).await
+    line.send(&encode(opcode, payload)).await
 }
 
 /// A typing frame from the agent: `{"type":"typing","conversation_id","is_typing"}`.
@@ -207,6 +203,6 @@ async fn replay(line: &Line, recovery: &Recovery) -> Result<(), Option<CloseReas
             batch.clear();
         }
     }
-    Parser::write_message(&mut batch, recovery.notice_frame().as_bytes(), OpCode::Text, true, false);
+    batch.extend_from_slice(&encode(OpCode::Text, recovery.notice_frame().as_bytes()));
     line.send(&batch).await.map_err(SendError::into_close)
 }

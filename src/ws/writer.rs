@@ -97,9 +97,7 @@ impl SocketWriter {
     /// Sends a close frame and ends the connection's sending side (FIN); the HTTP layer reads out
     /// whatever the client still sends.
     pub async fn close(mut self, reason: Option<CloseReason>) -> Result<(), SendError> {
-        let mut frame = BytesMut::new();
-        Parser::write_close(&mut frame, reason, false);
-        let sent = self.write(frame.freeze()).await;
+        let sent = self.write(encode_close(reason)).await;
         if let State::Open(write) = &mut self.state {
             let _ = write.shutdown().await;
         }
@@ -163,9 +161,16 @@ impl SocketWriter {
 }
 
 /// One whole, unmasked frame of `opcode` carrying `payload`.
-fn encode(opcode: OpCode, payload: &[u8]) -> Bytes {
+pub fn encode(opcode: OpCode, payload: &[u8]) -> Bytes {
     let mut frame = BytesMut::with_capacity(payload.len() + 10);
     Parser::write_message(&mut frame, payload, opcode, true, false);
+    frame.freeze()
+}
+
+/// A close frame with `reason`.
+pub fn encode_close(reason: Option<CloseReason>) -> Bytes {
+    let mut frame = BytesMut::new();
+    Parser::write_close(&mut frame, reason, false);
     frame.freeze()
 }
 
