@@ -4,9 +4,9 @@
 //! A tenant actor with dashboards marks its numbers stale on the license's events and when a dashboard
 //! opens. Once a second, a stale node asks for the license's metrics lease (Redis `SET … NX PX`; always
 //! granted on a single node). The holder reads the store and broadcasts the numbers to every node, where
-//! [`relay_shared_metrics`] hands them to that node's dashboards and tenant actor, which is then current
-//! if they were taken after it last went stale ([`Freshness`]). Each node reading for itself cost nodes × licenses store reads a second: 100 licenses on
-//! 10 nodes starved the store's pools (issue 14's 100k-socket run).
+//! [`relay_shared_metrics`] hands them to that node's dashboards and tenant actor ([`Freshness`] says
+//! when its numbers are current again). Each node reading for itself cost nodes × licenses store reads a
+//! second: 100 licenses on 10 nodes starved the store's pools (issue 14's 100k-socket run).
 
 use super::TenantActor;
 use crate::bus::{Event, Metrics, SharedBus};
