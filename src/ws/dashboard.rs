@@ -42,9 +42,9 @@ thread_local! {
 /// A dashboard's place in its license's room on this worker, taken before the upgrade answers.
 pub struct Place {
     /// The socket's connection as the relay writes to it; connected once the 101 is written.
-    pub line: Arc<Line>,
+    line: Arc<Line>,
     /// Holds the live events until the replay is written, then routes them.
-    pub seat: Arc<Seat<PlainFrames>>,
+    seat: Arc<Seat<PlainFrames>>,
     /// Keeps the seat in the room until the socket leaves it.
     membership: Option<Membership<PlainFrames>>,
 }
