@@ -3,6 +3,7 @@
 use crate::helpers::*;
 use reqwest::StatusCode;
 use serde_json::json;
+use std::time::Duration;
 
 /// A tenant with a chat key, and a visitor who said hello.
 async fn visitor_said_hello(app: &TestApp) -> (Tenant, String, Socket, serde_json::Value) {
@@ -213,12 +214,17 @@ async fn typing_read_receipts_and_status_reach_the_visitor(backend: Backend) {
     visitor.send_json(&json!({ "type": "read", "seq": 1 })).await;
     visitor.send_json(&json!({ "type": "typing", "is_typing": true })).await;
     visitor.drain().await;
-    let shown = expect_status(
-        app.get_as(&format!("/api/conversations/{conversation_id}"), &tenant.token).await,
-        StatusCode::OK,
-    )
-    .await;
-    assert_eq!(shown["visitor_read_seq"], 1);
+    // The socket passes the receipt on to the conversation, which stores it: soon, not before the pong.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let path = format!("/api/conversations/{conversation_id}");
+        let shown = expect_status(app.get_as(&path, &tenant.token).await, StatusCode::OK).await;
+        if shown["visitor_read_seq"] == 1 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the visitor's receipt is stored: {shown}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     let closed = app.post_as(&format!("/api/conversations/{conversation_id}/close"), &tenant.token, &json!({})).await;
     assert_eq!(expect_status(closed, StatusCode::OK).await["status"], "closed");
@@ -341,7 +347,7 @@ async fn idle_actors_stop_and_rehydrate_from_the_store(backend: Backend) {
     let token = hello["welcome"]["visitor_token"].as_str().expect("token").to_owned();
     let id = hello["ack"]["conversation_id"].as_str().expect("id").to_owned();
     drop(visitor);
-    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
     let reply =
         app.post_as(&format!("/api/conversations/{id}/messages"), &tenant.token, &json!({ "text": "back" })).await;
     assert_eq!(expect_status(reply, StatusCode::CREATED).await["message"]["seq"], 2);

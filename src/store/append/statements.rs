@@ -206,13 +206,14 @@ pub(super) fn insert(
 }
 
 /// The FROM item that reads the JSON array bound as `$1` as rows `v.value`: the one part of these
-/// statements the engines spell differently. SQLite's `jsonb_each` hands each row over as binary JSONB,
-/// which `->>` reads as it is (`json_each` handed over text that every `->>` parsed again). One parameter
+/// statements the engines spell differently. Both hand each row over as binary JSONB, which `->>` reads
+/// as it is: as text (SQLite's `json_each`, PostgreSQL's `json_array_elements`), every `->>` parsed its
+/// row again (on PostgreSQL a third of the INSERT's time at 2,000 rows, measured with auto_explain). One parameter
 /// however many rows: sqlx's SQLite driver looks each parameter up by name, which made binding thousands
 /// of them cost quadratic time.
 fn json_rows(postgres: bool) -> &'static str {
     if postgres {
-        "json_array_elements($1::json) AS v(value)"
+        "jsonb_array_elements($1::jsonb) AS v(value)"
     } else {
         "jsonb_each($1) AS v"
     }
