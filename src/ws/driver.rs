@@ -1,8 +1,8 @@
 //! What both WebSocket loops (widget and dashboard) do the same way, so they cannot drift apart: a
 //! ping every [`HEARTBEAT`], the close for a client silent for [`CLIENT_TIMEOUT`], how long a send waits
 //! for a client that stops reading ([`SEND_TIMEOUT`], applied by [`within_send_timeout`] to every write:
-//! a slow consumer is closed, never buffered for), and the closes for a server restart and a slow client. Each loop keeps only what
-//! is its own: what it reads and writes.
+//! a slow consumer is closed, never buffered for), and the closes for a server restart and a slow client.
+//! Each loop keeps only what is its own: what it reads and writes.
 
 use actix_ws::{CloseCode, CloseReason};
 use std::future::Future;

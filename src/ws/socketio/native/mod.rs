@@ -1,7 +1,8 @@
 //! Socket.IO's WebSocket transport served natively: a client that connects straight over a WebSocket
 //! (`transports: ["websocket"]`, `GET /socket.io/?EIO=4&transport=websocket`, no session id) is one task
 //! holding its WebSocket ([`socket`]) and a seat in its license's room ([`crate::ws::room`]), where the
-//! license's relay writes each live event straight into the connection ([`crate::ws::line`]), instead of socketioxide's session (a 32-slot packet channel and three tasks, about 12 KiB of the 20 a socket
+//! license's relay writes each live event straight into the connection ([`crate::ws::line`]), instead of
+//! socketioxide's session (a 32-slot packet channel and three tasks, about 12 KiB of the 20 a socket
 //! measured in issue 14). Long polling, and a polling session upgrading to a WebSocket, stay with
 //! socketioxide; both kinds see the same events, emits ([`super::emits`]) and recovery.
 
