@@ -146,14 +146,11 @@ async fn hours_saved_on_one_node_reach_widgets_on_another() {
     expect_status(put_as(&a.app, "/api/team/business-hours", &owner.token, &closed).await, StatusCode::OK).await;
     dashboard_event(&mut dashboard_b, "activity:new", |d| d["type"] == "business_hours_updated").await;
     // B's dashboard and B's tenant actor hear the save from the bus side by side: the actor may be a moment behind.
-    let mut seen = widget_sees(&b.app, &key).await;
-    for _ in 0..50 {
-        if seen.0 == Some(false) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        seen = widget_sees(&b.app, &key).await;
-    }
+    let seen = eventually(std::time::Duration::from_secs(2), async || match widget_sees(&b.app, &key).await {
+        seen if seen.0 == Some(false) => Ok(seen),
+        seen => Err(format!("node B's widget still sees the default hours: {seen:?}")),
+    })
+    .await;
     assert_eq!(seen, (Some(false), "Back on Monday".to_owned()));
     let mut visitor = b.app.widget(&key, None).await;
     let welcome = visitor.recv_type("welcome").await;

@@ -23,6 +23,15 @@ pub struct Provider {
     hang: bool,
 }
 
+/// Waits (up to 10 s) until the provider has been sent a request.
+async fn sent(provider: &Mutex<Provider>) {
+    eventually(std::time::Duration::from_secs(10), async || match provider.lock().expect("lock").requests.len() {
+        0 => Err("no request reached the provider".to_owned()),
+        _ => Ok(()),
+    })
+    .await;
+}
+
 pub async fn fake_provider() -> (String, Arc<Mutex<Provider>>) {
     let state = Arc::new(Mutex::new(Provider { fail_status: 500, ..Provider::default() }));
     let shared = web::Data::from(state.clone());
@@ -490,9 +499,7 @@ impl PendingReply {
         let path = format!("/api/conversations/{conversation_id}/messages");
         expect_status(a.app.post_as(&path, &tenant.token, &json!({ "text": "on our way" })).await, StatusCode::CREATED)
             .await;
-        while provider.lock().expect("lock").requests.is_empty() {
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
+        sent(&provider).await;
         provider.lock().expect("lock").fail_next = 0;
         Some(Self { cluster, a, env, tenant, conversation_id, provider })
     }
@@ -572,22 +579,20 @@ async fn a_reply_cut_off_mid_call_is_not_sent_twice() {
     )
     .await;
     let message_id = reply["message"]["id"].as_str().expect("id").to_owned();
-    while provider.lock().expect("lock").requests.is_empty() {
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    sent(&provider).await;
     a.kill().await;
     provider.lock().expect("lock").hang = false;
 
     let b = cluster.node("b", &env).await;
     let delivery_path = format!("/api/conversations/{conversation_id}/messages/{message_id}/delivery");
-    let mut delivery = Value::Null;
-    for _ in 0..150 {
-        delivery = expect_status(b.app.get_as(&delivery_path, &tenant.token).await, StatusCode::OK).await;
-        if delivery["delivery"] != "pending" {
-            break;
+    let delivery = eventually(std::time::Duration::from_secs(15), async || {
+        let delivery = expect_status(b.app.get_as(&delivery_path, &tenant.token).await, StatusCode::OK).await;
+        match delivery["delivery"] != "pending" {
+            true => Ok(delivery),
+            false => Err(format!("node b has not settled the reply: {delivery}")),
         }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    })
+    .await;
     assert_eq!(delivery["delivery"], "unknown", "{delivery}");
     let attempts = delivery["attempts"].as_array().expect("attempts");
     assert_eq!(attempts.len(), 1, "{delivery}");
@@ -626,13 +631,14 @@ async fn a_page_can_bring_its_own_access_token(backend: Backend) {
         let path = format!("/api/conversations/{}/messages", conversation["id"].as_str().expect("id"));
         expect_status(app.post_as(&path, &tenant.token, &json!({ "text": "on it" })).await, StatusCode::CREATED).await;
     }
-    for _ in 0..100 {
-        if provider.lock().expect("lock").access_tokens.len() == 2 {
-            break;
+    let mut tokens = eventually(std::time::Duration::from_secs(5), async || {
+        let tokens = provider.lock().expect("lock").access_tokens.clone();
+        match tokens.len() {
+            2 => Ok(tokens),
+            _ => Err(format!("replies sent with {tokens:?}")),
         }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    let mut tokens = provider.lock().expect("lock").access_tokens.clone();
+    })
+    .await;
     tokens.sort();
     assert_eq!(tokens, ["EAAB-own-page-token", "page-token"], "own token for its page, the operator's for the other");
 

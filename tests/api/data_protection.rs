@@ -97,11 +97,11 @@ async fn retention_deletes_old_messages_and_idle_contacts(backend: Backend) {
     let path = format!("/api/conversations/{idle}");
     expect_error(app.get_as(&path, &owner.token).await, StatusCode::NOT_FOUND, "not_found").await;
     // Old messages of the active conversation go batch by batch (two rows each in the tests).
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while texts_of(&app, &owner.token, &active).await != ["recent"] {
-        assert!(tokio::time::Instant::now() < deadline, "old messages still there");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(Duration::from_secs(10), async || match texts_of(&app, &owner.token, &active).await {
+        texts if texts == ["recent"] => Ok(()),
+        texts => Err(format!("old messages still there: {texts:?}")),
+    })
+    .await;
     let audit = app.get_as("/api/security/audit-logs?action=data_retention.updated", &owner.token).await;
     let entry = &expect_status(audit, StatusCode::OK).await["audit_logs"][0];
     assert_eq!((&entry["target"], &entry["metadata"]["days"]), (&json!("data_retention"), &json!(30)));

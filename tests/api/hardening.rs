@@ -216,12 +216,10 @@ async fn upgraded_socketio_sockets_stay_counted_per_source(backend: Backend) {
     assert!(upgrade("127.0.0.2").await.is_some(), "another address is still served");
     // Closing one gives its slot back once the server has seen the close.
     drop(open.pop());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut again = None;
-    while again.is_none() && Instant::now() < deadline {
-        again = upgrade("127.0.0.1").await;
-    }
-    assert!(again.is_some(), "the address is served again after one of its websockets closed");
+    eventually(Duration::from_secs(10), async || {
+        upgrade("127.0.0.1").await.ok_or("the address is not served again after one of its websockets closed".into())
+    })
+    .await;
 }
 
 async fn nul_never_reaches_the_store(backend: Backend) {
@@ -371,11 +369,11 @@ async fn open_sockets_count_against_the_connection_cap(backend: Backend) {
     let mut closed = sockets.pop().expect("a socket");
     closed.ws.close(None).await.expect("closes");
     while closed.ws.next().await.is_some() {}
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !answered(&app).await {
-        assert!(Instant::now() < deadline, "a closed socket's place was not given back");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(Duration::from_secs(5), async || match answered(&app).await {
+        true => Ok(()),
+        false => Err("a closed socket's place was not given back".into()),
+    })
+    .await;
 }
 
 async fn one_source_cannot_spend_the_license_budget(backend: Backend) {
@@ -439,15 +437,12 @@ async fn sockets_per_visitor_and_new_conversations_per_source_are_capped(backend
     assert!(refused.contains("too_many_sockets") || refused.contains("content-length"), "{refused}");
     drop(tabs);
     // The server frees the slots once it has seen the tabs' connections end: soon, not at once.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    loop {
+    eventually(Duration::from_secs(5), async || {
         let stream = TcpStream::connect(host(&app.address)).await.expect("connects");
-        match RawSocket::handshake(stream, host(&app.address), &resume).await {
-            Ok(_) => break,
-            Err(refused) => assert!(tokio::time::Instant::now() < deadline, "a closed tab frees its slot: {refused}"),
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        let answer = RawSocket::handshake(stream, host(&app.address), &resume).await;
+        answer.map_err(|refused| format!("a closed tab did not free its slot: {refused}"))
+    })
+    .await;
 
     // New conversations: four per address per minute; the fifth is refused, another address is not.
     first.send_json(&json!({ "type": "message", "text": "one", "client_msg_id": "c0" })).await;

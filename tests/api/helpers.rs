@@ -279,6 +279,20 @@ pub async fn expect_error(response: Response, status: StatusCode, code: &str) ->
     message
 }
 
+/// Runs `check` every 50 ms until it answers `Ok`, and returns that; fails the test with `check`'s last
+/// `Err` (what it saw instead) once `within` has passed. For what the server does soon but not at once
+/// (a receipt stored after the pong, a slot freed once a close is seen, an event relayed by another node).
+pub async fn eventually<T>(within: std::time::Duration, mut check: impl AsyncFnMut() -> Result<T, String>) -> T {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match check().await {
+            Ok(done) => return done,
+            Err(seen) if tokio::time::Instant::now() >= deadline => panic!("not within {within:?}: {seen}"),
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+        }
+    }
+}
+
 /// A widget (or any JSON-frame) WebSocket client with timeouts on every read.
 pub struct Socket {
     pub ws: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,

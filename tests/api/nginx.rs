@@ -293,17 +293,14 @@ async fn one_public_port_serves_http_websockets_and_socketio() {
     drop(dashboard);
     // nginx logs a WebSocket once its connection has ended on both sides: soon, not at once.
     let paths = ["/ws/widget", "/ws/dashboard", "/api/auth/login"];
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    let log = loop {
+    let log = eventually(Duration::from_secs(5), async || {
         let log = nginx.access_log();
-        if paths.iter().all(|path| log.contains(path)) || tokio::time::Instant::now() > deadline {
-            break log;
+        match paths.iter().find(|path| !log.contains(**path)) {
+            None => Ok(log),
+            Some(path) => Err(format!("{path} not in the access log:\n{log}")),
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    for path in paths {
-        assert!(log.contains(path), "{path} not in the access log:\n{log}");
-    }
+    })
+    .await;
     assert!(!log.contains(&tenant.token) && !log.contains("token="), "credentials in the access log:\n{log}");
     drop(nodes);
 }

@@ -1,6 +1,7 @@
 //! A webhook receiver on 127.0.0.1: records every request (headers, raw body) and answers as told,
 //! and checks `X-Switchboard-Signature` the way a tenant's server would.
 
+use crate::helpers::eventually;
 use hmac::{Hmac, Mac};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
@@ -76,15 +77,14 @@ impl Receiver {
 
     /// Waits until `done` holds for what was received (at most `within`), then returns it.
     pub async fn wait_for(&self, within: Duration, done: impl Fn(&[Received]) -> bool) -> Vec<Received> {
-        let deadline = tokio::time::Instant::now() + within;
-        loop {
+        eventually(within, async || {
             let received = self.received();
-            if done(&received) {
-                return received;
+            match done(&received) {
+                true => Ok(received),
+                false => Err(format!("receiver still waiting; got {} requests", received.len())),
             }
-            assert!(tokio::time::Instant::now() < deadline, "receiver still waiting; got {} requests", received.len());
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        })
+        .await
     }
 }
 

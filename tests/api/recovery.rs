@@ -18,13 +18,11 @@ pub async fn plain_dashboard(address: &str, token: &str, from: Option<&Place>) -
     if let Some((offset, epoch)) = from {
         url.push_str(&format!("&offset={offset}&epoch={epoch}"));
     }
-    for _ in 0..50 {
-        match tokio_tungstenite::connect_async(url.as_str()).await {
-            Ok((ws, _)) => return Socket { ws },
-            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
-        }
-    }
-    panic!("the dashboard socket did not open at {address}")
+    eventually(std::time::Duration::from_secs(5), async || match tokio_tungstenite::connect_async(url.as_str()).await {
+        Ok((ws, _)) => Ok(Socket { ws }),
+        Err(err) => Err(format!("the dashboard socket did not open at {address}: {err}")),
+    })
+    .await
 }
 
 /// The frames before the recovery notice, and the notice (`recovery:ready` or `recovery:reset`).

@@ -215,16 +215,15 @@ async fn typing_read_receipts_and_status_reach_the_visitor(backend: Backend) {
     visitor.send_json(&json!({ "type": "typing", "is_typing": true })).await;
     visitor.drain().await;
     // The socket passes the receipt on to the conversation, which stores it: soon, not before the pong.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        let path = format!("/api/conversations/{conversation_id}");
+    let path = format!("/api/conversations/{conversation_id}");
+    eventually(Duration::from_secs(5), async || {
         let shown = expect_status(app.get_as(&path, &tenant.token).await, StatusCode::OK).await;
-        if shown["visitor_read_seq"] == 1 {
-            break;
+        match shown["visitor_read_seq"] == 1 {
+            true => Ok(()),
+            false => Err(format!("the visitor's receipt is not stored: {shown}")),
         }
-        assert!(tokio::time::Instant::now() < deadline, "the visitor's receipt is stored: {shown}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await;
 
     let closed = app.post_as(&format!("/api/conversations/{conversation_id}/close"), &tenant.token, &json!({})).await;
     assert_eq!(expect_status(closed, StatusCode::OK).await["status"], "closed");
