@@ -22,6 +22,10 @@
 //! - `retention`: the job that deletes what each license's retention period has expired.
 //! - [`cli`]: operator commands (issue and manage licenses without the HTTP admin).
 
+// The crate's docs are for the people who work on it: `.ci/run` builds them with `--document-private-items`,
+// where links to the internal layers (most of them `pub(crate)`, below) resolve.
+#![allow(rustdoc::private_intra_doc_links)]
+
 // Internal layers are `pub(crate)`: only what main.rs, tests/ and benches/ use is public, so the
 // compiler reports dead code in the rest instead of keeping it alive as an unused export.
 pub(crate) mod actors;

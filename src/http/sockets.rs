@@ -160,7 +160,7 @@ fn too_many_connections() -> ApiError {
     }
 }
 
-/// Tokens are 32 lowercase hex digits (what [`new_id`] makes); anything else starts afresh.
+/// Tokens are 32 lowercase hex digits (what [`crate::domain::new_id`] makes); anything else starts afresh.
 /// The public visitor id: derived from the secret token, so dashboards never see the token itself.
 pub(super) fn visitor_id_of(token: &VisitorToken) -> ContactId {
     let digest = Sha256::digest(token.as_str().as_bytes());

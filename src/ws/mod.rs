@@ -3,7 +3,7 @@
 //! widget) and a heartbeat ([`driver`]: keep-alive, send timeout and closes, shared by every loop); it
 //! writes its frames straight to the connection ([`writer`], each send bounded by the timeout), talks to
 //! the actors by message and cleans up in one place. A dashboard's live events are written by its
-//! license's [`relay`] into its connection directly ([`room`], [`line`]), not by its loop.
+//! license's [`relay`] into its connection directly ([`room`], [`mod@line`]), not by its loop.
 
 pub mod dashboard;
 pub mod driver;

@@ -2,7 +2,7 @@
 //! (refused with `connect_error`, and the client may try again on the same connection), then the same life
 //! as a plain dashboard: what it missed since `{offset, epoch}`, the notice, and the license's live events,
 //! each as a `42["name",data]` frame encoded once for every socket and written by the license's relay
-//! ([`super::room`]). Emits are answered through their acks while events keep flowing; a heartbeat pings
+//! ([`crate::ws::room`]). Emits are answered through their acks while events keep flowing; a heartbeat pings
 //! every [`PING_INTERVAL`].
 
 use super::ending::{Ending, Farewell};
