@@ -9,6 +9,7 @@ use crate::config::{redact, Config};
 use crate::limits::{Budgets, RateLimits, SharedCounters};
 use crate::usage::DailyCounter;
 use anyhow::Context;
+use redis::io::tcp::TcpSettings;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
@@ -63,7 +64,11 @@ impl Backends {
                 usage: DailyCounter::local(),
             });
         };
-        let client = redis::Client::open(url.as_str()).context("parsing REDIS_URL")?;
+        let info = redis::IntoConnectionInfo::into_connection_info(url.as_str()).context("parsing REDIS_URL")?;
+        // TCP_NODELAY (redis-rs leaves Nagle on): a command written while the last one's reply is out waits
+        // for an ACK otherwise, which the server may hold back up to 40 ms (delayed ACK).
+        let client = redis::Client::open(info.set_tcp_settings(TcpSettings::default().set_nodelay(true)))
+            .context("parsing REDIS_URL")?;
         // Short timeouts: a Redis outage must degrade requests (store fallback, local limits), not stall them.
         let manager = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_millis(500)))

@@ -11,6 +11,7 @@ mod api_keys;
 mod audit;
 mod auth;
 mod availability;
+mod backend_sockets;
 mod browser;
 mod bursts;
 mod business_hours;
