@@ -1,7 +1,7 @@
 //! The server's own connections to PostgreSQL and Redis.
 
 use crate::helpers::*;
-use serde_json::json;
+use crate::team::visitor_writes;
 
 /// Nagle's algorithm holds the tail of a write until the peer has acknowledged what went before, and
 /// PostgreSQL and Redis may delay that ACK by up to 40 ms: sqlx 0.9.0 and redis-rs both left it on, which
@@ -12,10 +12,7 @@ async fn database_and_redis_connections_send_without_waiting_for_acks() {
     let Some(app) = spawn_app(Backend::Postgres).await else { return };
     let tenant = app.new_tenant(&["chatbot"]).await;
     let key = app.chat_key(&tenant).await;
-    let mut visitor = app.widget(&key, None).await;
-    visitor.recv_type("welcome").await;
-    visitor.send_json(&json!({ "type": "message", "text": "hello", "client_msg_id": "c1" })).await;
-    visitor.recv_type("ack").await;
+    let _visitor = visitor_writes(&app, &key, "hello").await;
 
     for variable in ["DATABASE_ADMIN_URL", "TEST_REDIS_URL"] {
         let url = std::env::var(variable).expect("set whenever the PostgreSQL case runs");
