@@ -6,6 +6,7 @@
 
 use actix_ws::{CloseCode, CloseReason};
 use std::future::Future;
+use std::sync::OnceLock;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 use tokio::time::Interval;
@@ -32,7 +33,7 @@ pub struct KeepAlive {
 impl KeepAlive {
     /// Starts counting from now.
     pub fn new() -> Self {
-        Self { tick: tokio::time::interval(HEARTBEAT), last_heard: Instant::now() }
+        Self { tick: coalesced_interval(HEARTBEAT), last_heard: Instant::now() }
     }
 
     /// The client sent something (any frame, a pong included).
@@ -49,6 +50,23 @@ impl KeepAlive {
         }
         Ok(())
     }
+}
+
+/// Ticks every `period` (whole seconds), the first time about `period` from now, always on a whole second
+/// of one clock the process shares: the heartbeats of every socket that fall due within the same second
+/// tick in the same turn of the runtime's timer, which wakes once for all of them instead of once per
+/// socket (8,000 Socket.IO sockets ping 320 times a second), and their pongs come back together. A
+/// heartbeat moves by less than a second.
+pub fn coalesced_interval(period: Duration) -> Interval {
+    static GRID: OnceLock<tokio::time::Instant> = OnceLock::new();
+    let grid = *GRID.get_or_init(tokio::time::Instant::now);
+    tokio::time::interval_at(first_beat(grid, tokio::time::Instant::now(), period), period)
+}
+
+/// The first whole second after `grid` that is at least `period` after `now`.
+fn first_beat(grid: tokio::time::Instant, now: tokio::time::Instant, period: Duration) -> tokio::time::Instant {
+    let since = (now + period).duration_since(grid);
+    grid + Duration::from_secs(since.as_secs() + u64::from(since.subsec_nanos() > 0))
 }
 
 /// Why a send failed.
@@ -120,5 +138,30 @@ pub fn close_label(reason: Option<&CloseReason>) -> &'static str {
         Some(CloseCode::Other(CLOSE_RESTART)) => "restart",
         Some(CloseCode::Other(CLOSE_REVOKED)) => "revoked",
         Some(_) => "other",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_beat;
+    use std::time::Duration;
+    use tokio::time::Instant;
+
+    #[test]
+    fn heartbeats_due_within_one_second_share_their_tick() {
+        let grid = Instant::now();
+        let period = Duration::from_secs(20);
+        let at = |ms| first_beat(grid, grid + Duration::from_millis(ms), period);
+        // Sockets opened 1.3 s and 1.9 s after the grid began: both first ping 22 s after it.
+        assert_eq!(at(1_300), grid + Duration::from_secs(22));
+        assert_eq!(at(1_900), grid + Duration::from_secs(22));
+        // On a whole second: exactly one period later; never sooner than a period.
+        assert_eq!(at(2_000), grid + Duration::from_secs(22));
+        assert_eq!(at(2_001), grid + Duration::from_secs(23));
+        for ms in [0, 1, 499, 999, 12_345] {
+            let now = grid + Duration::from_millis(ms);
+            let first = at(ms);
+            assert!(first >= now + period && first < now + period + Duration::from_secs(1), "{ms} ms");
+        }
     }
 }

@@ -10,7 +10,7 @@ use super::line_io::LineIo;
 use super::packet::{self, Inbound};
 use crate::actors::DashboardPresence;
 use crate::telemetry::{SocketGauge, Transport};
-use crate::ws::driver::{self, restarting, revoked, too_slow, SEND_TIMEOUT};
+use crate::ws::driver::{self, coalesced_interval, restarting, revoked, too_slow, SEND_TIMEOUT};
 use crate::ws::line::{Cut, Line};
 use crate::ws::recovery::Recovery;
 use crate::ws::room::{Seat, SocketIoFrames};
@@ -171,7 +171,7 @@ impl Connection {
     /// Answers emits while the relay writes the license's events, until the socket ends.
     async fn live(&mut self, dashboard: Dashboard) -> Ending {
         let mut answers: Option<FuturesUnordered<Answer>> = None;
-        let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + PING_INTERVAL, PING_INTERVAL);
+        let mut heartbeat = coalesced_interval(PING_INTERVAL);
         let mut last_heard = Instant::now();
         let mut stalled = None;
         // Made once, not each time round: waiting on a signal every socket shares takes a lock.
