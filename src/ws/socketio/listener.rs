@@ -1,6 +1,7 @@
 //! The Socket.IO port's accept loop: connection caps (total and per source address), a header timeout
 //! against slowloris, and a stop at the shutdown signal.
 
+use super::loops::EventLoops;
 use super::stall_guard::StallGuard;
 use crate::domain::client_address;
 use crate::limits::{Admitted, RateLimits};
@@ -48,6 +49,7 @@ pub(super) async fn accept<S, B>(
     listener: tokio::net::TcpListener,
     service: S,
     caps: &ListenerCaps,
+    loops: &EventLoops,
     shutdown: &Shutdown,
 ) where
     S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + Sync + 'static,
@@ -89,6 +91,8 @@ pub(super) async fn accept<S, B>(
         };
         // Small frames go out at once instead of waiting for the previous one's acknowledgement (Nagle).
         let _ = stream.set_nodelay(true);
+        // Off this runtime's reactor, to be registered with the event loop that serves it.
+        let Ok(stream) = stream.into_std() else { continue };
         let (service, http) = (service.clone(), http.clone());
         let trust = caps.trust_x_forwarded_for;
         let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
@@ -98,7 +102,8 @@ pub(super) async fn accept<S, B>(
             detach_from_read_buffer(&mut request);
             service.call(request)
         });
-        tokio::spawn(async move {
+        loops.spawn(async move {
+            let Ok(stream) = tokio::net::TcpStream::from_std(stream) else { return };
             // A client that stops reading is cut instead of holding its session forever.
             let stream = StallGuard::new(stream, crate::ws::driver::SEND_TIMEOUT);
             // hyper's connection future ends at a websocket upgrade while the socket lives on in

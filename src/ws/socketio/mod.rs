@@ -1,5 +1,5 @@
 //! Socket.IO (v5 protocol, websocket and polling) for dashboards on its own listener (`SOCKETIO_PORT`)
-//! and its own tokio runtime in this process. It shares the registry, the bus and the authenticator.
+//! and its own event loops in this process ([`loops`]). It shares the registry, the bus and the authenticator.
 //!
 //! A client connects with `io(url, {auth: {token, offset?, epoch?}})`; a bad token gets `connect_error`
 //! with a reason. A client that connects straight over a WebSocket (what dashboards and the load tests do)
@@ -38,6 +38,7 @@ use tower_http::cors::CorsLayer;
 mod bridge;
 mod emits;
 mod listener;
+mod loops;
 mod native;
 mod stall_guard;
 
@@ -101,8 +102,9 @@ impl SocketIoCounts {
     }
 }
 
-/// Binds nothing itself: serves Socket.IO on `listener` from a runtime of `threads` threads on its own
-/// OS thread, until `shutdown` fires (then every socket is disconnected and the listener closes).
+/// Binds nothing itself: serves Socket.IO on `listener` from `threads` event loops ([`loops`]), each on
+/// an OS thread of its own, accepting on one more, until `shutdown` fires (then every socket is
+/// disconnected and the listener closes).
 pub fn serve(
     listener: std::net::TcpListener,
     auth: Authenticator,
@@ -115,11 +117,8 @@ pub fn serve(
     listener.set_nonblocking(true)?;
     let counts = SocketIoCounts::default();
     let (io, native) = (counts.io.clone(), counts.native.clone());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads.max(1))
-        .thread_name("socketio")
-        .enable_all()
-        .build()?;
+    let loops = loops::EventLoops::start(threads)?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     std::thread::Builder::new().name("socketio-accept".into()).spawn(move || {
         runtime.block_on(async move {
             let bridges = Arc::new(Bridges::new(bus.clone(), io.clone()));
@@ -127,7 +126,7 @@ pub fn serve(
             let relays = Arc::default();
             let state =
                 SocketIoState { auth, registry, limits, bridges, io, bus, shutdown: shutdown.clone(), native, relays };
-            if let Err(err) = run(listener, state, caps, shutdown).await {
+            if let Err(err) = run(listener, state, caps, &loops, shutdown).await {
                 tracing::error!(%err, "the Socket.IO listener stopped");
             }
         });
@@ -139,6 +138,7 @@ async fn run(
     listener: std::net::TcpListener,
     state: SocketIoState,
     caps: ListenerCaps,
+    loops: &loops::EventLoops,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
     let (service, io) = SocketIo::builder()
@@ -164,7 +164,7 @@ async fn run(
             Either::Right(engine.call(request).map_ok(|answer| answer.map(EitherBody::Left)))
         }
     });
-    listener::accept(tokio::net::TcpListener::from_std(listener)?, service, &caps, &shutdown).await;
+    listener::accept(tokio::net::TcpListener::from_std(listener)?, service, &caps, loops, &shutdown).await;
     // Every socket gets a disconnect (clients reconnect elsewhere); the listener is closed by now.
     io.close().await;
     Ok(())
