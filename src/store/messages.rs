@@ -1,9 +1,10 @@
 //! Messages: appended in order, numbered by the store, idempotent by client id.
 
+use super::row::Columns;
 use super::{Context, Store, StoreError, StoreResult};
 use crate::domain::UserId;
 use crate::domain::{ConversationId, Delivery, LicenseKey, Message, MessageId, MessageKind, Sender};
-use sqlx::{any::AnyRow, AssertSqlSafe, Row};
+use sqlx::{any::AnyRow, AssertSqlSafe};
 
 /// A message before the store numbers it.
 #[derive(Debug, Clone)]
@@ -36,40 +37,35 @@ pub(super) const MESSAGE_COLUMNS: &str =
 
 /// Reads a message whose columns carry `prefix` (`""` or `"m_"`); `None` when the id is NULL (no message).
 fn message_with_prefix(
-    row: &AnyRow,
+    row: &impl Columns,
     prefix: &str,
     conversation_id: Option<ConversationId>,
 ) -> StoreResult<Option<Message>> {
     let col = |name: &str| format!("{prefix}{name}");
-    let Some(id) = row.try_get::<Option<String>, _>(col("id").as_str())? else {
+    let Some(id) = row.opt_text(&col("id"))? else {
         return Ok(None);
     };
-    let text = |name: &str| -> StoreResult<String> { Ok(row.try_get::<String, _>(col(name).as_str())?) };
+    let text = |name: &str| row.text(&col(name));
     let parse = |e: crate::domain::ParseError| StoreError::Corrupt(e.0);
-    let delivery: Option<String> = row.try_get(col("delivery").as_str())?;
     Ok(Some(Message {
         id: MessageId::parse(&id).map_err(parse)?,
         conversation_id: match conversation_id {
             Some(id) => id,
             None => ConversationId::parse(&text("conversation_id")?).map_err(parse)?,
         },
-        seq: row.try_get(col("seq").as_str())?,
+        seq: row.int(&col("seq"))?,
         sender: text("sender")?.parse().map_err(parse)?,
         kind: text("kind")?.parse().map_err(parse)?,
         text: text("body")?,
-        client_msg_id: row.try_get(col("client_msg_id").as_str())?,
-        author_id: row
-            .try_get::<Option<String>, _>(col("author_id").as_str())?
-            .map(|a| UserId::parse(&a))
-            .transpose()
-            .map_err(parse)?,
-        delivery: delivery.map(|d| d.parse()).transpose().map_err(parse)?,
-        created_at: row.try_get(col("created_at").as_str())?,
+        client_msg_id: row.opt_text(&col("client_msg_id"))?,
+        author_id: row.opt_text(&col("author_id"))?.map(|a| UserId::parse(&a)).transpose().map_err(parse)?,
+        delivery: row.opt_text(&col("delivery"))?.map(|d| d.parse()).transpose().map_err(parse)?,
+        created_at: row.int(&col("created_at"))?,
     }))
 }
 
 /// Reads a message row.
-pub(super) fn message_from_row(row: &AnyRow) -> StoreResult<Message> {
+pub(super) fn message_from_row(row: &impl Columns) -> StoreResult<Message> {
     message_with_prefix(row, "", None)?.ok_or_else(|| StoreError::Corrupt("message without id".into()))
 }
 

@@ -29,8 +29,10 @@ mod outbox;
 mod placeholders;
 mod product_keys;
 mod retention;
+mod row;
 mod security;
 mod sessions;
+mod statement;
 mod team_settings;
 mod usage;
 mod users;
@@ -109,7 +111,7 @@ pub enum StoreError {
         context: &'static str,
         /// The engine's error.
         #[source]
-        source: sqlx::Error,
+        source: EngineError,
     },
     /// A unique constraint refused the write.
     #[error("a record with the same unique value already exists")]
@@ -130,8 +132,22 @@ pub enum StoreError {
         context: &'static str,
         /// The engine's error.
         #[source]
-        source: sqlx::Error,
+        source: EngineError,
     },
+}
+
+/// The engine error behind a [`StoreError`], from either driver.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// sqlx's (every read, PostgreSQL's writes, SQLite's writes outside the shared commits).
+    #[error(transparent)]
+    Sqlx(#[from] sqlx::Error),
+    /// rusqlite's (SQLite's shared commits, on their own thread).
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+    /// A failure told again (to another waiter of a failed batch), or SQLite's writer thread gone.
+    #[error("{0}")]
+    Told(String),
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -141,14 +157,38 @@ impl From<sqlx::Error> for StoreError {
             | sqlx::Error::PoolClosed
             | sqlx::Error::Io(_)
             | sqlx::Error::Tls(_)
-            | sqlx::Error::WorkerCrashed => Self::Unavailable { context: UNNAMED, source: err },
+            | sqlx::Error::WorkerCrashed => Self::Unavailable { context: UNNAMED, source: err.into() },
             sqlx::Error::Database(db) if db.is_unique_violation() => Self::Duplicate,
             // PostgreSQL's class 22 (data exception): e.g. U+0000 in text, which it cannot store.
             sqlx::Error::Database(db) if db.code().is_some_and(|c| c.starts_with("22")) => {
                 Self::InvalidValue(db.message().to_owned())
             }
             sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => Self::Corrupt(err.to_string()),
-            _ => Self::Database { context: UNNAMED, source: err },
+            _ => Self::Database { context: UNNAMED, source: err.into() },
+        }
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(err: rusqlite::Error) -> Self {
+        use rusqlite::{ffi, ErrorCode};
+        let unique = [ffi::SQLITE_CONSTRAINT_UNIQUE, ffi::SQLITE_CONSTRAINT_PRIMARYKEY];
+        match err.sqlite_error() {
+            Some(e) if unique.contains(&e.extended_code) => Self::Duplicate,
+            Some(e)
+                if matches!(
+                    e.code,
+                    ErrorCode::DatabaseBusy
+                        | ErrorCode::DatabaseLocked
+                        | ErrorCode::SystemIoFailure
+                        | ErrorCode::DiskFull
+                        | ErrorCode::CannotOpen
+                        | ErrorCode::OutOfMemory
+                ) =>
+            {
+                Self::Unavailable { context: UNNAMED, source: err.into() }
+            }
+            _ => Self::Database { context: UNNAMED, source: err.into() },
         }
     }
 }
@@ -159,7 +199,7 @@ impl StoreError {
     pub fn for_another_waiter(&self) -> Self {
         match self {
             Self::Unavailable { context, .. } => {
-                Self::Unavailable { context, source: sqlx::Error::Protocol(self.to_string()) }
+                Self::Unavailable { context, source: EngineError::Told(self.to_string()) }
             }
             Self::Duplicate => Self::Duplicate,
             Self::LicenseSuspended => Self::LicenseSuspended,
@@ -206,7 +246,7 @@ pub struct Store {
     /// Product keys recently looked up (widget handshakes).
     product_keys: product_keys::KeyCache,
     /// SQLite's connection for shared commits (none on PostgreSQL, whose commits take pooled ones).
-    writer: Option<std::sync::Arc<tokio::sync::Mutex<append::SqliteWriter>>>,
+    writer: Option<std::sync::Arc<append::SqliteWriter>>,
 }
 
 impl Store {
@@ -243,7 +283,7 @@ impl Store {
             webhook_retry_ms: DEFAULT_WEBHOOK_RETRY_MS,
             outbox_written: std::sync::Arc::default(),
             product_keys: product_keys::key_cache(PRODUCT_KEYS_CACHED),
-            writer: is_sqlite.then(|| append::SqliteWriter::new(url)),
+            writer: if is_sqlite { Some(std::sync::Arc::new(append::SqliteWriter::start(&url)?)) } else { None },
         })
     }
 
@@ -260,7 +300,10 @@ impl Store {
 
     /// Applies the embedded migrations; safe to run at every start and from several nodes.
     pub async fn migrate(&self) -> StoreResult<()> {
-        let failed = |e: sqlx::migrate::MigrateError| StoreError::Database { context: "migrate", source: e.into() };
+        let failed = |e: sqlx::migrate::MigrateError| StoreError::Database {
+            context: "migrate",
+            source: sqlx::Error::from(e).into(),
+        };
         let migrator =
             Migrator::new(migrations::EmbeddedMigrations { postgres: self.postgres }).await.map_err(failed)?;
         migrator.run(&self.pool).await.map_err(failed)

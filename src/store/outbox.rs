@@ -7,11 +7,13 @@
 //! read. A conversation's events are numbered by `conversations.webhook_seq`, whose row lock serialises
 //! writers, so the numbers follow commit order and workers can send each conversation's events in order.
 
+use super::row::Columns;
+use super::statement::{Bind, Run, Statement};
 use super::webhook_payload::{payload, ConversationContext, EventData};
 use super::{Context, Placeholders, StoreResult};
 use crate::domain::{new_id, now_millis, ConversationId, LicenseKey, WebhookEndpointId, WebhookEvent};
 use serde_json::{json, Value};
-use sqlx::{AnyConnection, AssertSqlSafe, Row};
+use sqlx::AnyConnection;
 use std::collections::HashMap;
 
 /// Rows per multi-row INSERT: well under both engines' limit on bound parameters.
@@ -64,7 +66,7 @@ pub(super) async fn enqueue(
 /// Like [`enqueue`] for the events of many conversations (a shared commit): one read of the endpoints,
 /// one numbering UPDATE and multi-row INSERTs, whatever the number of conversations.
 pub(super) async fn enqueue_many(
-    conn: &mut AnyConnection,
+    conn: &mut impl Run,
     conversations: &[ConversationChanges<'_>],
     retry_window_ms: i64,
 ) -> StoreResult<bool> {
@@ -135,7 +137,7 @@ pub(super) async fn enqueue_many(
 /// Reserves `count` event numbers in each conversation (one UPDATE for all of them). Returns, per
 /// conversation id, the last number reserved and what its events say about the conversation.
 async fn number_events(
-    conn: &mut AnyConnection,
+    conn: &mut impl Run,
     counts: &[(&LicenseKey, &ConversationId, i64)],
 ) -> StoreResult<HashMap<String, (i64, ConversationContext)>> {
     let mut binds = Placeholders::default();
@@ -147,33 +149,34 @@ async fn number_events(
          RETURNING id, webhook_seq, contact_id, channel, metadata",
         pairs.join(" OR ")
     );
-    let mut query = sqlx::query(AssertSqlSafe(sql.as_str()));
-    for (_, id, count) in counts {
-        query = query.bind(id.as_str().to_owned()).bind(*count);
-    }
-    for (license, id, _) in counts {
-        query = query.bind(license.as_str().to_owned()).bind(id.as_str().to_owned());
-    }
-    let rows = query.fetch_all(&mut *conn).await.context("outbox")?;
-    let mut numbered = HashMap::with_capacity(rows.len());
-    for row in &rows {
-        let id: String = row.try_get("id")?;
-        let metadata: String = row.try_get("metadata")?;
+    let cases = counts.iter().flat_map(|(_, id, count)| [Bind::from(id.as_str()), Bind::Int(*count)]);
+    let pairs = counts.iter().flat_map(|(license, id, _)| [Bind::from(license.as_str()), Bind::from(id.as_str())]);
+    let statement = Statement::new(sql, cases.chain(pairs).collect());
+    let done = one(conn.run(std::slice::from_ref(&statement)).await.context("outbox")?);
+    let mut numbered = HashMap::with_capacity(done.len());
+    for row in &done {
+        let id = row.text("id")?;
+        let metadata = row.text("metadata")?;
         let context = ConversationContext {
             id: id.clone(),
-            contact_id: row.try_get("contact_id")?,
-            channel: row.try_get("channel")?,
+            contact_id: row.text("contact_id")?,
+            channel: row.text("channel")?,
             metadata: serde_json::from_str(&metadata).unwrap_or(Value::Null),
         };
-        numbered.insert(id, (row.try_get("webhook_seq")?, context));
+        numbered.insert(id, (row.int("webhook_seq")?, context));
     }
     Ok(numbered)
+}
+
+/// The rows of the one statement run.
+fn one(done: Vec<super::statement::Done>) -> Vec<super::row::Row> {
+    done.into_iter().next().map(|done| done.rows).unwrap_or_default()
 }
 
 /// Writes a license-wide event (outside any conversation, so it waits for nothing) for every enabled
 /// endpoint subscribed to it. Returns whether anything was written.
 async fn enqueue_license_event(
-    conn: &mut AnyConnection,
+    conn: &mut impl Run,
     license: &LicenseKey,
     event: WebhookEvent,
     data: Value,
@@ -201,7 +204,7 @@ async fn enqueue_license_event(
 
 /// Writes a `test` event for one endpoint (outside any conversation, so it waits for nothing).
 pub(super) async fn enqueue_test(
-    conn: &mut AnyConnection,
+    conn: &mut impl Run,
     license: &LicenseKey,
     endpoint: &WebhookEndpointId,
     retry_window_ms: i64,
@@ -225,48 +228,46 @@ pub(super) async fn enqueue_test(
 
 /// The enabled endpoints of `licenses` and the events each subscribes to, by license key: one query.
 async fn subscribed_endpoints(
-    conn: &mut AnyConnection,
+    conn: &mut impl Run,
     licenses: &[&LicenseKey],
 ) -> StoreResult<HashMap<String, Endpoints>> {
     let sql = format!(
         "SELECT license_key, id, events FROM webhook_endpoints WHERE enabled = 1 AND license_key IN ({})",
         super::list_placeholders(licenses.len())
     );
-    let mut query = sqlx::query(AssertSqlSafe(sql.as_str()));
-    for license in licenses {
-        query = query.bind(license.as_str().to_owned());
-    }
-    let rows = query.fetch_all(&mut *conn).await.context("outbox")?;
+    let statement = Statement::new(sql, licenses.iter().map(|license| Bind::from(license.as_str())).collect());
+    let rows = one(conn.run(std::slice::from_ref(&statement)).await.context("outbox")?);
     let mut endpoints: HashMap<String, Endpoints> = HashMap::new();
     for row in &rows {
-        let license: String = row.try_get("license_key")?;
-        let id: WebhookEndpointId = super::parse_column(row, "id")?;
-        let events: String = row.try_get("events")?;
+        let license = row.text("license_key")?;
+        let id: WebhookEndpointId = row.parsed("id")?;
+        let events = row.text("events")?;
         endpoints.entry(license).or_default().push((id, super::webhook_endpoints::parse_events(&events)?));
     }
     Ok(endpoints)
 }
 
 /// Inserts the events and one pending delivery per (event, subscribed endpoint).
-async fn store(conn: &mut AnyConnection, outgoing: &[Outgoing], now: i64, retry_window_ms: i64) -> StoreResult<()> {
+async fn store(conn: &mut impl Run, outgoing: &[Outgoing], now: i64, retry_window_ms: i64) -> StoreResult<()> {
     let retry_until = now.saturating_add(retry_window_ms);
+    let mut inserts = Vec::new();
     for chunk in outgoing.chunks(ROWS_PER_INSERT) {
         let sql = format!(
             "INSERT INTO webhook_events (id, license_key, event, conversation_id, payload, created_at) VALUES {}",
             super::values_placeholders(chunk.len(), 6)
         );
-        let mut insert = sqlx::query(AssertSqlSafe(sql.as_str()));
-        for event in chunk {
+        let binds = chunk.iter().flat_map(|event| {
             let conversation = (event.position > 0).then(|| event.ordering_key.clone());
-            insert = insert
-                .bind(event.id.clone())
-                .bind(event.license.as_str().to_owned())
-                .bind(event.event.as_str())
-                .bind(conversation)
-                .bind(event.payload.clone())
-                .bind(now);
-        }
-        insert.execute(&mut *conn).await.context("outbox")?;
+            [
+                Bind::from(event.id.as_str()),
+                Bind::from(event.license.as_str()),
+                Bind::from(event.event.as_str()),
+                Bind::from(conversation),
+                Bind::from(event.payload.as_str()),
+                Bind::Int(now),
+            ]
+        });
+        inserts.push(Statement::new(sql, binds.collect()));
     }
     let deliveries: Vec<(&Outgoing, &WebhookEndpointId)> =
         outgoing.iter().flat_map(|event| event.endpoints.iter().map(move |id| (event, id))).collect();
@@ -276,23 +277,24 @@ async fn store(conn: &mut AnyConnection, outgoing: &[Outgoing], now: i64, retry_
                  next_attempt_at, retry_until, created_at, updated_at) VALUES {}",
             super::values_placeholders(chunk.len(), 11)
         );
-        let mut insert = sqlx::query(AssertSqlSafe(sql.as_str()));
-        for (event, endpoint) in chunk {
-            insert = insert
-                .bind(new_id())
-                .bind(event.id.clone())
-                .bind(endpoint.as_str().to_owned())
-                .bind(event.license.as_str().to_owned())
-                .bind(event.ordering_key.clone())
-                .bind(event.position)
-                .bind("pending")
-                .bind(now)
-                .bind(retry_until)
-                .bind(now)
-                .bind(now);
-        }
-        insert.execute(&mut *conn).await.context("outbox")?;
+        let binds = chunk.iter().flat_map(|(event, endpoint)| {
+            [
+                Bind::from(new_id()),
+                Bind::from(event.id.as_str()),
+                Bind::from(endpoint.as_str()),
+                Bind::from(event.license.as_str()),
+                Bind::from(event.ordering_key.as_str()),
+                Bind::Int(event.position),
+                Bind::from("pending"),
+                Bind::Int(now),
+                Bind::Int(retry_until),
+                Bind::Int(now),
+                Bind::Int(now),
+            ]
+        });
+        inserts.push(Statement::new(sql, binds.collect()));
     }
+    conn.run(&inserts).await.context("outbox")?;
     Ok(())
 }
 
@@ -317,7 +319,7 @@ impl super::Store {
         data: Value,
     ) -> StoreResult<()> {
         let mut tx = self.pool().begin().await.context("announce_license_event")?;
-        let written = enqueue_license_event(&mut tx, license, event, data, self.webhook_retry_ms).await?;
+        let written = enqueue_license_event(&mut *tx, license, event, data, self.webhook_retry_ms).await?;
         tx.commit().await.context("announce_license_event")?;
         if written {
             self.outbox_committed();

@@ -266,7 +266,7 @@ impl Store {
         if exists.is_none() {
             return Ok(None);
         }
-        let event = super::outbox::enqueue_test(&mut tx, license, id, self.webhook_retry_ms).await?;
+        let event = super::outbox::enqueue_test(&mut *tx, license, id, self.webhook_retry_ms).await?;
         tx.commit().await.context("enqueue_test_event")?;
         self.outbox_written.notify_one();
         Ok(Some(event))

@@ -3,7 +3,8 @@
 //! writer, once a second ([`Store::index_search_every`]) and before every search. PostgreSQL's index
 //! batches on its own (a GIN pending list): there both do nothing.
 
-use super::session::{Bind, Session, Statement};
+use super::at_once;
+use crate::store::statement::{Bind, Statement};
 use crate::store::{Context, Store, StoreResult};
 use std::time::Duration;
 
@@ -26,9 +27,7 @@ impl Store {
     /// [`INDEX_CHUNK`] on the shared writer (so each queues behind message commits instead of waiting
     /// for their lock, and message commits queue between them).
     pub async fn index_search(&self) -> StoreResult<()> {
-        if self.postgres {
-            return Ok(());
-        }
+        let Some(writer) = &self.writer else { return Ok(()) };
         // Looked up on the read pool: with nothing pending (an idle node, a search right after the last
         // batch) the shared writer is not taken for an empty transaction.
         let pending: Option<i64> = sqlx::query_scalar("SELECT message_rowid FROM search_pending LIMIT 1")
@@ -38,14 +37,12 @@ impl Store {
         if pending.is_none() {
             return Ok(());
         }
-        let statements = [INDEX_PENDING, FORGET_INDEXED].map(|sql| Statement {
-            sql: sql.to_owned(),
-            binds: vec![Bind::Int(INDEX_CHUNK as i64)],
-            prepared: true,
-        });
+        let statements =
+            [INDEX_PENDING, FORGET_INDEXED].map(|sql| Statement::new(sql, vec![Bind::Int(INDEX_CHUNK as i64)]));
         loop {
-            let session = Session::begin(self.pool(), self.writer.as_ref()).await?;
-            let done = session.commit(&statements).await?;
+            let statements = statements.clone();
+            let done = writer.transaction(move |session| at_once(session.commit(&statements))).await;
+            let done = done.context("index_search")?;
             if done.last().map_or(0, |forgotten| forgotten.affected) < INDEX_CHUNK {
                 return Ok(());
             }

@@ -1,13 +1,13 @@
 //! The statements of a shared commit ([`super`]): each one statement for all the commit's conversations,
 //! its rows in one JSON parameter, and the reading of what they return.
 
-use super::session::{Bind, Done, Statement};
 use super::{client_key, ClientKey, ConversationAppend};
 use crate::domain::{ConversationStatus, Delivery, LicenseKey, Message, MessageId};
 use crate::store::messages::{message_from_row, NewMessage, MESSAGE_COLUMNS};
-use crate::store::{list_placeholders, parse_column, StoreError, StoreResult};
+use crate::store::row::Columns;
+use crate::store::statement::{Bind, Done, Statement};
+use crate::store::{list_placeholders, StoreError, StoreResult};
 use serde_json::{json, Value};
-use sqlx::Row;
 use std::collections::{HashMap, HashSet};
 
 /// The license check every write of a conversation makes in its own statement.
@@ -92,9 +92,9 @@ pub(super) fn read_numbered(done: &Done) -> StoreResult<HashMap<String, Numbered
     done.rows
         .iter()
         .map(|row| {
-            let closed = parse_column::<ConversationStatus>(row, "status")? == ConversationStatus::Closed;
-            let hooked = row.try_get::<i64, _>("hooked")? != 0;
-            Ok((row.try_get::<String, _>("id")?, Numbered { last_seq: row.try_get("last_seq")?, closed, hooked }))
+            let closed = row.parsed::<ConversationStatus>("status")? == ConversationStatus::Closed;
+            let hooked = row.int("hooked")? != 0;
+            Ok((row.text("id")?, Numbered { last_seq: row.int("last_seq")?, closed, hooked }))
         })
         .collect()
 }
@@ -116,8 +116,8 @@ pub(super) fn unnumber(postgres: bool, returned: &[(&ConversationAppend, i64)]) 
 /// Reads [`unnumber`]'s rows into `numbered`.
 pub(super) fn read_unnumbered(done: &Done, numbered: &mut HashMap<String, Numbered>) -> StoreResult<()> {
     for row in &done.rows {
-        if let Some(n) = numbered.get_mut(&row.try_get::<String, _>("id")?) {
-            n.last_seq = row.try_get("last_seq")?;
+        if let Some(n) = numbered.get_mut(&row.text("id")?) {
+            n.last_seq = row.int("last_seq")?;
         }
     }
     Ok(())
@@ -147,7 +147,7 @@ pub(super) fn suspended_licenses(licenses: &[&LicenseKey]) -> Statement {
 
 /// Reads [`suspended_licenses`]' rows.
 pub(super) fn read_suspended(done: &Done) -> StoreResult<HashSet<String>> {
-    done.rows.iter().map(|row| Ok(row.try_get::<String, _>("license_key")?)).collect()
+    done.rows.iter().map(|row| row.text("license_key")).collect()
 }
 
 /// The numbered messages of every conversation, stored by one INSERT (its rows in one JSON parameter),

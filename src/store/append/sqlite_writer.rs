@@ -1,0 +1,211 @@
+//! SQLite's shared commits, each run whole on a thread of their own.
+//!
+//! Through sqlx every statement of a commit was a round trip to its SQLite worker thread, and every row
+//! and every statement's summary woke the waiting task again: at 1,000 Socket.IO dashboards and 200
+//! messages a second, ~8 of the ~12 wake-ups of one server thread by another that a message cost
+//! (`perf record -e sched:sched_wakeup`, issue 14). Here a commit is one job: the thread that owns the
+//! connection runs all of it, the Rust between its statements included, and answers once.
+
+use super::session::Session;
+use crate::store::row::{Row, SqliteRow};
+use crate::store::statement::{Bind, Done, Statement};
+use crate::store::{EngineError, StoreError, StoreResult, SQLITE_PRAGMAS};
+use rusqlite::types::{ToSqlOutput, Value, ValueRef};
+use rusqlite::Connection;
+use std::sync::{mpsc, Arc};
+use tokio::sync::oneshot;
+
+/// Statements kept prepared on the writer's connection: the commits' few, and the list-shaped ones
+/// (one text per list length) that come and go.
+const PREPARED: usize = 64;
+
+/// Work for the writer thread: given the connection's owner, it runs to its end.
+type Job = Box<dyn FnOnce(&mut Owner) + Send>;
+
+/// A handle on SQLite's writer thread, which ends once every handle is dropped.
+#[derive(Debug)]
+pub(crate) struct SqliteWriter {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl SqliteWriter {
+    /// Starts the writer thread for the database at `url` (sqlx's `sqlite:` URL); it connects at its
+    /// first transaction.
+    pub(crate) fn start(url: &str) -> StoreResult<Self> {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let mut owner = Owner { uri: file_uri(url), conn: None };
+        let thread = std::thread::Builder::new().name("sqlite-writer".into()).spawn(move || {
+            for job in queue {
+                job(&mut owner);
+            }
+        });
+        thread.map_err(|e| StoreError::Unavailable { context: "connect", source: EngineError::Told(e.to_string()) })?;
+        Ok(Self { jobs })
+    }
+
+    /// Runs `body` in a transaction on the writer thread: `BEGIN IMMEDIATE` before it (it reads before
+    /// it writes, and a deferred transaction would fail with a busy snapshot if a pooled connection
+    /// committed in between); `body` commits through [`Session::commit`]; rolled back if it fails.
+    pub(super) async fn transaction<T, F>(&self, body: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(Session<'_>) -> StoreResult<T> + Send + 'static,
+    {
+        let (answer, answered) = oneshot::channel();
+        let job: Job = Box::new(move |owner| {
+            // The caller may have gone away; the commit stands either way.
+            let _ = answer.send(owner.transaction(body));
+        });
+        self.jobs.send(job).map_err(|_| gone())?;
+        answered.await.map_err(|_| gone())?
+    }
+}
+
+fn gone() -> StoreError {
+    StoreError::Unavailable {
+        context: "append_shared",
+        source: EngineError::Told("SQLite's writer thread ended".into()),
+    }
+}
+
+/// sqlx's `sqlite://path?mode=rwc` as SQLite's own URI, `file:path?mode=rwc`.
+fn file_uri(url: &str) -> String {
+    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+    format!("file:{path}")
+}
+
+/// The writer thread's connection, opened at the first transaction and again after one that lost it.
+struct Owner {
+    uri: String,
+    conn: Option<Connection>,
+}
+
+impl Owner {
+    fn transaction<T>(&mut self, body: impl FnOnce(Session<'_>) -> StoreResult<T>) -> StoreResult<T> {
+        let result = self.connection().and_then(|conn| {
+            conn.execute_batch("BEGIN IMMEDIATE")?;
+            body(Session::Sqlite(conn))
+        });
+        if let Err(err) = &result {
+            self.after_failure(err);
+        }
+        result
+    }
+
+    fn connection(&mut self) -> StoreResult<&mut Connection> {
+        let conn = match self.conn.take() {
+            Some(conn) => conn,
+            None => {
+                let conn = Connection::open(&self.uri)?;
+                conn.execute_batch(SQLITE_PRAGMAS)?;
+                conn.set_prepared_statement_cache_capacity(PREPARED);
+                conn
+            }
+        };
+        Ok(self.conn.insert(conn))
+    }
+
+    /// Rolls back what a failed transaction left open. The connection is dropped (the next transaction
+    /// opens another) if it cannot, or if the engine itself failed (I/O, a full disk), not the statement.
+    fn after_failure(&mut self, err: &StoreError) {
+        let Some(conn) = &self.conn else { return };
+        let ended = conn.is_autocommit() || conn.execute_batch("ROLLBACK").is_ok();
+        if !ended || matches!(err, StoreError::Unavailable { .. }) {
+            self.conn = None;
+        }
+    }
+}
+
+/// Runs `statements` in order on `conn`.
+pub(super) fn run(conn: &Connection, statements: &[Statement]) -> StoreResult<Vec<Done>> {
+    statements.iter().map(|statement| run_one(conn, statement)).collect()
+}
+
+fn run_one(conn: &Connection, statement: &Statement) -> StoreResult<Done> {
+    let mut prepared = conn.prepare_cached(&statement.sql)?;
+    for (at, bind) in statement.binds.iter().enumerate() {
+        // By name: SQLite numbers `$n` parameters in the order they first appear in the text, not by n.
+        if let Some(index) = prepared.parameter_index(&format!("${}", at + 1))? {
+            prepared.raw_bind_parameter(index, bind)?;
+        }
+    }
+    let names: Arc<[String]> = prepared.column_names().into_iter().map(str::to_owned).collect();
+    let writes = !prepared.readonly();
+    let mut rows = Vec::new();
+    let mut stepping = prepared.raw_query();
+    while let Some(row) = stepping.next()? {
+        let values = (0..names.len()).map(|i| row.get::<_, Value>(i)).collect::<Result<_, _>>()?;
+        rows.push(Row::Sqlite(SqliteRow { names: names.clone(), values }));
+    }
+    drop(stepping);
+    Ok(Done { rows, affected: if writes { conn.changes() } else { 0 } })
+}
+
+impl rusqlite::ToSql for Bind {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self {
+            Self::Text(text) => ToSqlOutput::Borrowed(ValueRef::Text(text.as_bytes())),
+            Self::Int(int) => ToSqlOutput::Owned(Value::Integer(*int)),
+            Self::Null => ToSqlOutput::Owned(Value::Null),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{at_once, Session};
+    use crate::store::row::Columns;
+    use crate::store::statement::{Bind, Run, Statement};
+    use crate::store::{Store, StoreError};
+
+    /// The rows of `probe`, read in a transaction of the writer's.
+    async fn probed(store: &Store) -> anyhow::Result<Vec<(i64, Option<String>)>> {
+        let writer = store.writer.as_ref().ok_or_else(|| anyhow::anyhow!("no writer"))?;
+        let read = Statement::new("SELECT x, note FROM probe ORDER BY x", vec![]);
+        let done = writer.transaction(move |session| at_once(session.commit(&[read]))).await?;
+        Ok(done[0]
+            .rows
+            .iter()
+            .map(|row| Ok((row.int("x")?, row.opt_text("note")?)))
+            .collect::<Result<_, StoreError>>()?)
+    }
+
+    #[tokio::test]
+    async fn commits_run_whole_on_the_writer_thread_and_a_failed_one_leaves_nothing_behind() -> anyhow::Result<()> {
+        let path = std::env::temp_dir().join(format!("sb_writer_{}.db", uuid::Uuid::new_v4().simple()));
+        let store = Store::connect(&format!("sqlite://{}", path.display()), 2).await?;
+        let writer = store.writer.clone().ok_or_else(|| anyhow::anyhow!("no writer"))?;
+        let create = Statement::new("CREATE TABLE probe (x INTEGER NOT NULL, note TEXT)", vec![]);
+        writer.transaction(move |session| at_once(session.commit(&[create]))).await?;
+
+        // Parameters bound by their number, wherever they first appear in the text.
+        let insert = |x: i64, note: Option<&str>| {
+            let binds = vec![Bind::from(note.map(str::to_owned)), Bind::Int(x)];
+            Statement::new("INSERT INTO probe (x, note) VALUES ($2, $1)", binds)
+        };
+        let both = [insert(1, Some("one")), insert(2, None)];
+        let done = writer.transaction(move |session| at_once(session.commit(&both))).await?;
+        assert_eq!(done.iter().map(|d| d.affected).collect::<Vec<_>>(), [1, 1]);
+        assert_eq!(probed(&store).await?, [(1, Some("one".to_owned())), (2, None)]);
+
+        // A transaction that fails after writing is rolled back, and the next one runs.
+        let three = insert(3, None);
+        let failed = writer
+            .transaction(move |mut session: Session<'_>| {
+                at_once(session.run(std::slice::from_ref(&three)))?;
+                Err::<(), _>(StoreError::Corrupt("given up".into()))
+            })
+            .await;
+        assert!(matches!(failed, Err(StoreError::Corrupt(_))), "{failed:?}");
+        assert_eq!(probed(&store).await?.len(), 2);
+
+        // A statement the engine refuses fails its transaction alone and releases the write lock at once:
+        // a pooled connection writes right after it.
+        let refused = [insert(4, None), Statement::new("INSERT INTO probe (x) VALUES (NULL)", vec![])];
+        let failed = writer.transaction(move |session| at_once(session.commit(&refused))).await;
+        assert!(matches!(failed, Err(StoreError::Database { .. })), "{:?}", failed.err());
+        sqlx::query("INSERT INTO probe (x) VALUES (5)").execute(store.pool()).await?;
+        assert_eq!(probed(&store).await?.iter().map(|(x, _)| *x).collect::<Vec<_>>(), [1, 2, 5]);
+        Ok(())
+    }
+}
