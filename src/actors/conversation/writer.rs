@@ -43,10 +43,14 @@ pub struct SharedWriter {
 }
 
 impl SharedWriter {
-    /// Starts the writer on `arbiter`; it stops once every handle is dropped and its queue is written.
+    /// Starts the writer on SQLite's writer thread (where its commits then run without a hand-off between
+    /// threads), or on `arbiter` (PostgreSQL); it stops once every handle is dropped and its queue is
+    /// written.
     pub fn start(store: Store, arbiter: &ArbiterHandle) -> Self {
         let (queue, requests) = mpsc::channel(QUEUE);
-        arbiter.spawn(run(store, requests));
+        if let Err(lane) = store.clone().spawn_on_writer(run(store, requests)) {
+            arbiter.spawn(lane);
+        }
         Self { queue }
     }
 

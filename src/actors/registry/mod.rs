@@ -60,8 +60,9 @@ impl Registry {
         threads: usize,
         idle_after: Duration,
     ) -> std::io::Result<Self> {
-        // One more arbiter than asked, the shared writer's and opener's alone: a shared commit is the node's
-        // one serial lane (one at a time on SQLite), so its steps must not queue behind actors' mailboxes.
+        // One more arbiter than asked, the shared writer's (on PostgreSQL; on SQLite it runs on the writer's
+        // own thread) and opener's alone: a shared commit is the node's one serial lane (one at a time on
+        // SQLite), so its steps must not queue behind actors' mailboxes.
         let mut arbiters = spawn_arbiters(threads.max(1) + 1)?;
         let own = arbiters.pop().ok_or_else(|| std::io::Error::other("no actor arbiter started"))?;
         let writer = SharedWriter::start(store.clone(), &own);

@@ -80,6 +80,21 @@ impl Store {
         half_pool.min(cpus).max(1)
     }
 
+    /// Runs `future` (the node's commit lane) on SQLite's writer thread, where the shared commits it asks
+    /// for run at once instead of being handed to that thread and back; on PostgreSQL gives it back.
+    pub fn spawn_on_writer<F>(&self, future: F) -> Result<(), F>
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        match &self.writer {
+            Some(writer) => {
+                writer.spawn(future);
+                Ok(())
+            }
+            None => Err(future),
+        }
+    }
+
     /// Appends one conversation's batch in a transaction of its own (an [`Self::append_shared`] of one).
     /// `None` if the license has no such conversation.
     pub async fn append_messages(

@@ -12,45 +12,82 @@ use crate::store::statement::{Bind, Done, Statement};
 use crate::store::{EngineError, StoreError, StoreResult, SQLITE_PRAGMAS};
 use rusqlite::types::{ToSqlOutput, Value, ValueRef};
 use rusqlite::Connection;
-use std::sync::{mpsc, Arc};
-use tokio::sync::oneshot;
+use std::cell::RefCell;
+use std::future::Future;
+use std::sync::Arc;
+use std::thread::ThreadId;
+use tokio::runtime::Handle;
+use tokio::sync::{mpsc, oneshot};
 
 /// Statements kept prepared on the writer's connection: the commits' few, and the list-shaped ones
 /// (one text per list length) that come and go.
 const PREPARED: usize = 64;
 
-/// Work for the writer thread: given the connection's owner, it runs to its end.
+/// Work for the writer thread from another thread: given the connection's owner, it runs to its end.
 type Job = Box<dyn FnOnce(&mut Owner) + Send>;
+
+thread_local! {
+    /// The connection, on the writer's thread (and nowhere else).
+    static OWNER: RefCell<Option<Owner>> = const { RefCell::new(None) };
+}
 
 /// A handle on SQLite's writer thread, which ends once every handle is dropped.
 #[derive(Debug)]
 pub(crate) struct SqliteWriter {
-    jobs: mpsc::Sender<Job>,
+    /// The thread's event loop, for what runs beside the commits ([`Self::spawn`]).
+    runtime: Handle,
+    /// The thread, where a transaction runs at once.
+    thread: ThreadId,
+    /// Transactions asked for from other threads.
+    jobs: mpsc::UnboundedSender<Job>,
 }
 
 impl SqliteWriter {
     /// Starts the writer thread for the database at `url` (sqlx's `sqlite:` URL); it connects at its
     /// first transaction.
     pub(crate) fn start(url: &str) -> StoreResult<Self> {
-        let (jobs, queue) = mpsc::channel::<Job>();
-        let mut owner = Owner { uri: file_uri(url), conn: None };
+        let failed = |e: std::io::Error| StoreError::Unavailable {
+            context: "connect",
+            source: EngineError::Told(e.to_string()),
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(failed)?;
+        let handle = runtime.handle().clone();
+        let (jobs, mut queue) = mpsc::unbounded_channel::<Job>();
+        let owner = Owner { uri: file_uri(url), conn: None };
         let thread = std::thread::Builder::new().name("sqlite-writer".into()).spawn(move || {
-            for job in queue {
-                job(&mut owner);
-            }
+            OWNER.with(|cell| *cell.borrow_mut() = Some(owner));
+            // Until the last handle is dropped; whatever was spawned beside the commits ends with it.
+            runtime.block_on(async move {
+                while let Some(job) = queue.recv().await {
+                    OWNER.with(|cell| cell.borrow_mut().as_mut().map(job));
+                }
+            });
         });
-        thread.map_err(|e| StoreError::Unavailable { context: "connect", source: EngineError::Told(e.to_string()) })?;
-        Ok(Self { jobs })
+        let thread = thread.map_err(failed)?.thread().id();
+        Ok(Self { runtime: handle, thread, jobs })
     }
 
-    /// Runs `body` in a transaction on the writer thread: `BEGIN IMMEDIATE` before it (it reads before
+    /// Runs `future` on the writer's thread, where the transactions it asks for run at once, with no
+    /// hand-off to another thread and back (the node's commit lane, `actors::conversation::writer`).
+    pub(crate) fn spawn(&self, future: impl Future<Output = ()> + Send + 'static) {
+        self.runtime.spawn(future);
+    }
+
+    /// Runs `body` in a transaction on the writer's thread: `BEGIN IMMEDIATE` before it (it reads before
     /// it writes, and a deferred transaction would fail with a busy snapshot if a pooled connection
-    /// committed in between); `body` commits through [`Session::commit`]; rolled back if it fails.
+    /// committed in between); `body` commits through [`Session::commit`]; rolled back if it fails. On
+    /// that thread it runs at once (blocking it: the thread is there for this); from another, it queues.
     pub(super) async fn transaction<T, F>(&self, body: F) -> StoreResult<T>
     where
         T: Send + 'static,
         F: FnOnce(Session<'_>) -> StoreResult<T> + Send + 'static,
     {
+        if std::thread::current().id() == self.thread {
+            return OWNER.with(|cell| match cell.borrow_mut().as_mut() {
+                Some(owner) => owner.transaction(body),
+                None => Err(gone()),
+            });
+        }
         let (answer, answered) = oneshot::channel();
         let job: Job = Box::new(move |owner| {
             // The caller may have gone away; the commit stands either way.
