@@ -120,10 +120,14 @@ impl Store {
                 let tx = self.pool().begin().await.context("append_shared")?;
                 commit(settings, Session::Postgres(tx), appends).await
             }
-            Some(writer) => {
-                let appends = appends.to_vec();
-                writer.transaction(move |session| at_once(commit(settings, session, &appends))).await
-            }
+            Some(writer) => match writer.transaction_here(|session| at_once(commit(settings, session, appends))) {
+                Some(committed) => committed,
+                // Not on the writer's thread (the commit lane is; a benchmark or test may not be).
+                None => {
+                    let appends = appends.to_vec();
+                    writer.transaction(move |session| at_once(commit(settings, session, &appends))).await
+                }
+            },
         };
         let (outcomes, announced) = committed.context("append_shared")?;
         if announced {

@@ -85,11 +85,8 @@ impl SqliteWriter {
         T: Send + 'static,
         F: FnOnce(Session<'_>) -> StoreResult<T> + Send + 'static,
     {
-        if std::thread::current().id() == self.thread {
-            return OWNER.with(|cell| match cell.borrow_mut().as_mut() {
-                Some(owner) => owner.transaction(body),
-                None => Err(gone()),
-            });
+        if self.on_thread() {
+            return in_place(body);
         }
         let (answer, answered) = oneshot::channel();
         let job: Job = Box::new(move |owner| {
@@ -99,6 +96,27 @@ impl SqliteWriter {
         self.jobs.send(job).map_err(|_| gone())?;
         answered.await.map_err(|_| gone())?
     }
+
+    /// [`Self::transaction`] run at once when called on the writer's thread (`body` may then borrow
+    /// what its caller holds: nothing is copied for another thread); `None` anywhere else.
+    pub(super) fn transaction_here<T>(
+        &self,
+        body: impl FnOnce(Session<'_>) -> StoreResult<T>,
+    ) -> Option<StoreResult<T>> {
+        self.on_thread().then(|| in_place(body))
+    }
+
+    fn on_thread(&self) -> bool {
+        std::thread::current().id() == self.thread
+    }
+}
+
+/// Runs `body` in a transaction on this thread, the writer's.
+fn in_place<T>(body: impl FnOnce(Session<'_>) -> StoreResult<T>) -> StoreResult<T> {
+    OWNER.with(|cell| match cell.borrow_mut().as_mut() {
+        Some(owner) => owner.transaction(body),
+        None => Err(gone()),
+    })
 }
 
 fn gone() -> StoreError {
@@ -124,8 +142,15 @@ impl Owner {
     fn transaction<T>(&mut self, body: impl FnOnce(Session<'_>) -> StoreResult<T>) -> StoreResult<T> {
         let result = self.connection().and_then(|conn| {
             conn.execute_batch("BEGIN IMMEDIATE")?;
-            body(Session::Sqlite(conn))
+            // A panic (a bug) fails this transaction alone: the thread and its connection serve the next.
+            let run = std::panic::AssertUnwindSafe(|| body(Session::Sqlite(conn)));
+            std::panic::catch_unwind(run).unwrap_or_else(|_| Err(StoreError::Corrupt("a transaction panicked".into())))
         });
+        let left_open = self.conn.as_ref().is_some_and(|conn| !conn.is_autocommit());
+        let result = match result {
+            Ok(_) if left_open => Err(StoreError::Corrupt("a transaction ended without its commit".into())),
+            other => other,
+        };
         if let Err(err) = &result {
             self.after_failure(err);
         }
@@ -246,6 +271,38 @@ mod tests {
         assert!(matches!(failed, Err(StoreError::Database { .. })), "{:?}", failed.err());
         sqlx::query("INSERT INTO probe (x) VALUES (5)").execute(store.pool()).await?;
         assert_eq!(probed(&store).await?.iter().map(|(x, _)| *x).collect::<Vec<_>>(), [1, 2, 5]);
+
+        // A body that panics, or forgets to commit, fails alone: rolled back, and the thread serves on.
+        let panicked = writer.transaction(|_| -> Result<(), StoreError> { panic!("a bug in a commit") }).await;
+        assert!(matches!(panicked, Err(StoreError::Corrupt(_))), "{panicked:?}");
+        let six = insert(6, None);
+        let forgot = writer.transaction(move |mut session: Session<'_>| at_once(session.run(&[six])).map(drop)).await;
+        assert!(matches!(forgot, Err(StoreError::Corrupt(_))), "{forgot:?}");
+        assert_eq!(probed(&store).await?.len(), 3);
+        Ok(())
+    }
+
+    /// Asked from another thread a transaction is queued to the writer's; asked on it (the commit lane
+    /// runs there) it runs at once, in place.
+    #[tokio::test]
+    async fn transactions_run_on_the_writer_thread_and_at_once_when_asked_there() -> anyhow::Result<()> {
+        let path = std::env::temp_dir().join(format!("sb_writer_{}.db", uuid::Uuid::new_v4().simple()));
+        let store = Store::connect(&format!("sqlite://{}", path.display()), 2).await?;
+        let writer = store.writer.clone().ok_or_else(|| anyhow::anyhow!("no writer"))?;
+        let thread = || Ok(std::thread::current().name().map(str::to_owned));
+        let commit = |session: Session<'_>| at_once(session.commit(&[])).map(drop);
+        let queued = writer.transaction(move |session| commit(session).and_then(|()| thread())).await?;
+        assert_eq!(queued.as_deref(), Some("sqlite-writer"));
+        assert!(writer.transaction_here(commit).is_none(), "this test's thread is not the writer's");
+
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let on_writer = writer.clone();
+        let spawned = store.spawn_on_writer(async move {
+            let here = on_writer.transaction_here(|session| commit(session).and_then(|()| thread()));
+            let _ = answer.send(here.map(|result| result.ok().flatten()));
+        });
+        assert!(spawned.is_ok(), "SQLite has a writer thread");
+        assert_eq!(answered.await?, Some(Some("sqlite-writer".to_owned())));
         Ok(())
     }
 }
