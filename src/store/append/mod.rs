@@ -12,7 +12,7 @@ mod session;
 mod sqlite_writer;
 mod statements;
 
-pub(crate) use session::SqliteWriter;
+pub(crate) use sqlite_writer::SqliteWriter;
 
 use super::messages::{Appended, NewMessage};
 use super::outbox::ConversationChanges;

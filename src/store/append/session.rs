@@ -1,10 +1,8 @@
 //! A shared commit's transaction, on either engine. PostgreSQL's is a pooled transaction whose statements
-//! go out one by one. SQLite's is the writer thread's connection ([`SqliteWriter`]), where the whole
-//! commit runs as one job: its statements are calls into SQLite on that thread, so a commit costs the
-//! caller one hand-off there and one back.
+//! go out one by one. SQLite's is the connection of the writer's thread ([`super::SqliteWriter`]), where
+//! the whole commit runs: its statements are plain calls into SQLite there.
 
 use super::sqlite_writer;
-pub(crate) use super::sqlite_writer::SqliteWriter;
 use crate::store::statement::{Done, Run, Statement};
 use crate::store::{Context, StoreResult};
 use sqlx::{Any, Transaction};
@@ -13,7 +11,7 @@ use sqlx::{Any, Transaction};
 pub(super) enum Session<'c> {
     /// PostgreSQL: a pooled transaction (rolled back if dropped before [`Session::commit`]).
     Postgres(Transaction<'static, Any>),
-    /// SQLite: the writer thread's connection, in the transaction [`SqliteWriter::transaction`] began.
+    /// SQLite: the writer thread's connection, in the transaction [`super::SqliteWriter::transaction`] began.
     Sqlite(&'c mut rusqlite::Connection),
 }
 
