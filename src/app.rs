@@ -7,7 +7,8 @@
 //!   the background tasks (Redis bus publisher and subscriber, remote-event relay, orphaned-delivery
 //!   recovery, cache and limiter sweeps) start on it too.
 //! - **the actor system** (`Registry::start`): its own thread with `ACTOR_THREADS` actix arbiters, where
-//!   every `ConversationActor` and `TenantActor` lives.
+//!   every `ConversationActor` and `TenantActor` lives. On SQLite the node's commit lane runs on the
+//!   store's writer thread (`sqlite-writer`), with the connection its commits run on.
 //! - **Socket.IO** (`ws::socketio::serve`): its own tokio runtime and accept thread, the listener on
 //!   `HOST:SOCKETIO_PORT` (socketioxide does not mount inside actix-web).
 //!
