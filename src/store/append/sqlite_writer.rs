@@ -243,6 +243,12 @@ mod tests {
         let create = Statement::new("CREATE TABLE probe (x INTEGER NOT NULL, note TEXT)", vec![]);
         writer.transaction(move |session| at_once(session.commit(&[create]))).await?;
 
+        // Its connection has every pragma the pool's have: WAL, and an fsync at every commit (FULL = 2).
+        let pragmas = [Statement::new("PRAGMA journal_mode", vec![]), Statement::new("PRAGMA synchronous", vec![])];
+        let done = writer.transaction(move |session| at_once(session.commit(&pragmas))).await?;
+        assert_eq!(done[0].rows[0].text("journal_mode")?, "wal");
+        assert_eq!(done[1].rows[0].int("synchronous")?, 2);
+
         // Parameters bound by their number, wherever they first appear in the text.
         let insert = |x: i64, note: Option<&str>| {
             let binds = vec![Bind::from(note.map(str::to_owned)), Bind::Int(x)];
