@@ -188,13 +188,12 @@ impl Store {
 }
 
 /// Reads a text column and parses it into a domain value, reporting corrupt rows instead of panicking.
-fn parse_column<T>(row: &AnyRow, column: &str) -> StoreResult<T>
+fn parse_column<T>(row: &impl row::Columns, column: &str) -> StoreResult<T>
 where
     T: std::str::FromStr,
     T::Err: std::fmt::Display,
 {
-    let raw: String = row.try_get(column)?;
-    raw.parse().map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
+    row.text(column)?.parse().map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
 }
 
 /// Like [`parse_column`], for a nullable column.

@@ -240,7 +240,7 @@ async fn subscribed_endpoints(
     let mut endpoints: HashMap<String, Endpoints> = HashMap::new();
     for row in &rows {
         let license = row.text("license_key")?;
-        let id: WebhookEndpointId = row.parsed("id")?;
+        let id: WebhookEndpointId = super::parse_column(row, "id")?;
         let events = row.text("events")?;
         endpoints.entry(license).or_default().push((id, super::webhook_endpoints::parse_events(&events)?));
     }

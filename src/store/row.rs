@@ -23,15 +23,6 @@ pub(crate) trait Columns {
     fn int(&self, name: &str) -> StoreResult<i64> {
         self.opt_int(name)?.ok_or_else(|| null(name))
     }
-
-    /// Text column `name` parsed into a domain value.
-    fn parsed<T>(&self, name: &str) -> StoreResult<T>
-    where
-        T: std::str::FromStr,
-        T::Err: std::fmt::Display,
-    {
-        self.text(name)?.parse().map_err(|e| StoreError::Corrupt(format!("{name}: {e}")))
-    }
 }
 
 fn null(name: &str) -> StoreError {

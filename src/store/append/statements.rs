@@ -6,7 +6,7 @@ use crate::domain::{ConversationStatus, Delivery, LicenseKey, Message, MessageId
 use crate::store::messages::{message_from_row, NewMessage, MESSAGE_COLUMNS};
 use crate::store::row::Columns;
 use crate::store::statement::{Bind, Done, Statement};
-use crate::store::{list_placeholders, StoreError, StoreResult};
+use crate::store::{list_placeholders, parse_column, StoreError, StoreResult};
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 
@@ -92,7 +92,7 @@ pub(super) fn read_numbered(done: &Done) -> StoreResult<HashMap<String, Numbered
     done.rows
         .iter()
         .map(|row| {
-            let closed = row.parsed::<ConversationStatus>("status")? == ConversationStatus::Closed;
+            let closed = parse_column::<ConversationStatus>(row, "status")? == ConversationStatus::Closed;
             let hooked = row.int("hooked")? != 0;
             Ok((row.text("id")?, Numbered { last_seq: row.int("last_seq")?, closed, hooked }))
         })
