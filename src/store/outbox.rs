@@ -152,7 +152,7 @@ async fn number_events(
     let cases = counts.iter().flat_map(|(_, id, count)| [Bind::from(id.as_str()), Bind::Int(*count)]);
     let pairs = counts.iter().flat_map(|(license, id, _)| [Bind::from(license.as_str()), Bind::from(id.as_str())]);
     let statement = Statement::new(sql, cases.chain(pairs).collect());
-    let done = one(conn.run(std::slice::from_ref(&statement)).await.context("outbox")?);
+    let done = conn.rows(&statement).await.context("outbox")?;
     let mut numbered = HashMap::with_capacity(done.len());
     for row in &done {
         let id = row.text("id")?;
@@ -166,11 +166,6 @@ async fn number_events(
         numbered.insert(id, (row.int("webhook_seq")?, context));
     }
     Ok(numbered)
-}
-
-/// The rows of the one statement run.
-fn one(done: Vec<super::statement::Done>) -> Vec<super::row::Row> {
-    done.into_iter().next().map(|done| done.rows).unwrap_or_default()
 }
 
 /// Writes a license-wide event (outside any conversation, so it waits for nothing) for every enabled
@@ -236,7 +231,7 @@ async fn subscribed_endpoints(
         super::list_placeholders(licenses.len())
     );
     let statement = Statement::new(sql, licenses.iter().map(|license| Bind::from(license.as_str())).collect());
-    let rows = one(conn.run(std::slice::from_ref(&statement)).await.context("outbox")?);
+    let rows = conn.rows(&statement).await.context("outbox")?;
     let mut endpoints: HashMap<String, Endpoints> = HashMap::new();
     for row in &rows {
         let license = row.text("license_key")?;

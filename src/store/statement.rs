@@ -77,6 +77,12 @@ pub(crate) struct Done {
 pub(crate) trait Run {
     /// Runs `statements` in order; returns what each did.
     async fn run(&mut self, statements: &[Statement]) -> StoreResult<Vec<Done>>;
+
+    /// Runs one statement; returns its rows.
+    async fn rows(&mut self, statement: &Statement) -> StoreResult<Vec<Row>> {
+        let done = self.run(std::slice::from_ref(statement)).await?;
+        Ok(done.into_iter().next().map(|done| done.rows).unwrap_or_default())
+    }
 }
 
 impl Run for AnyConnection {

@@ -30,7 +30,7 @@ impl Session<'_> {
         let done = self.run(statements).await?;
         match self {
             Self::Postgres(tx) => tx.commit().await.context("append_shared")?,
-            Self::Sqlite(conn) => conn.execute_batch("COMMIT")?,
+            Self::Sqlite(conn) => sqlite_writer::control(conn, "COMMIT")?,
         }
         Ok(done)
     }
