@@ -7,10 +7,13 @@
 //!   the background tasks (Redis bus publisher and subscriber, remote-event relay, orphaned-delivery
 //!   recovery, cache and limiter sweeps) start on it too.
 //! - **the actor system** (`Registry::start`): its own thread with `ACTOR_THREADS` actix arbiters, where
-//!   every `ConversationActor` and `TenantActor` lives. On SQLite the node's commit lane runs on the
-//!   store's writer thread (`sqlite-writer`), with the connection its commits run on.
-//! - **Socket.IO** (`ws::socketio::serve`): its own tokio runtime and accept thread, the listener on
-//!   `HOST:SOCKETIO_PORT` (socketioxide does not mount inside actix-web).
+//!   every `ConversationActor` and `TenantActor` lives, and every Socket.IO connection too (a message
+//!   then often reaches its actor, and the actor the relay of that thread's sockets, without waking
+//!   another thread). On SQLite the node's commit lane runs on the store's writer thread
+//!   (`sqlite-writer`), with the connection its commits run on.
+//! - **Socket.IO** (`ws::socketio::serve`): an accept thread of its own for the listener on
+//!   `HOST:SOCKETIO_PORT` (socketioxide does not mount inside actix-web), which hands each connection to
+//!   an actor arbiter.
 //!
 //! One [`Shutdown`] reaches all of them: [`Application::run_until_stopped`] triggers it at SIGTERM/SIGINT,
 //! WebSockets close with 1012 and Socket.IO clients are disconnected, `/readyz` answers 503, then the
@@ -122,7 +125,6 @@ impl Application {
             auth.clone(),
             registry.clone(),
             shared.bus.clone(),
-            config.actor_threads,
             caps,
             shutdown.clone(),
         )?;

@@ -84,7 +84,7 @@ pub struct Config {
     /// The URL browsers and providers reach this server at; `None` uses the request's host.
     #[arg(long = "public-url", env = "PUBLIC_URL", global = true, hide_env_values = true)]
     pub public_url: Option<String>,
-    /// Threads that run the actors, and as many Socket.IO event loops (the message writer has its own: SQLite's writer thread, or one more arbiter on PostgreSQL).
+    /// Threads that run the actors and serve the Socket.IO connections (the message writer has its own: SQLite's writer thread, or one more arbiter on PostgreSQL).
     #[arg(long = "actor-threads", env = "ACTOR_THREADS", global = true, hide_env_values = true, default_value_t = default_threads())]
     pub actor_threads: usize,
     /// Seconds an actor with nothing to do lives on.

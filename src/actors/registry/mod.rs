@@ -90,6 +90,11 @@ impl Registry {
         Ok(registry)
     }
 
+    /// The threads the actors run on (the Socket.IO listener serves its connections there too).
+    pub fn arbiters(&self) -> Vec<ArbiterHandle> {
+        self.inner.arbiters.clone()
+    }
+
     fn arbiter(&self) -> &ArbiterHandle {
         let n = self.inner.next_arbiter.fetch_add(1, Ordering::Relaxed);
         let arbiters = &self.inner.arbiters;

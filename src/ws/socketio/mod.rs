@@ -1,5 +1,5 @@
 //! Socket.IO (v5 protocol, websocket and polling) for dashboards on its own listener (`SOCKETIO_PORT`)
-//! and its own event loops in this process ([`loops`]). It shares the registry, the bus and the authenticator.
+//! served from the actor arbiters' threads in this process ([`loops`]). It shares the registry, the bus and the authenticator.
 //!
 //! A client connects with `io(url, {auth: {token, offset?, epoch?}})`; a bad token gets `connect_error`
 //! with a reason. A client that connects straight over a WebSocket (what dashboards and the load tests do)
@@ -102,22 +102,21 @@ impl SocketIoCounts {
     }
 }
 
-/// Binds nothing itself: serves Socket.IO on `listener` from `threads` event loops ([`loops`]), each on
-/// an OS thread of its own, accepting on one more, until `shutdown` fires (then every socket is
-/// disconnected and the listener closes).
+/// Binds nothing itself: serves Socket.IO on `listener` from the actor arbiters' threads ([`loops`]),
+/// accepting on a thread of its own, until `shutdown` fires (then every socket is disconnected and the
+/// listener closes).
 pub fn serve(
     listener: std::net::TcpListener,
     auth: Authenticator,
     registry: Registry,
     bus: SharedBus,
-    threads: usize,
     caps: ListenerCaps,
     shutdown: Shutdown,
 ) -> anyhow::Result<SocketIoCounts> {
     listener.set_nonblocking(true)?;
     let counts = SocketIoCounts::default();
     let (io, native) = (counts.io.clone(), counts.native.clone());
-    let loops = loops::EventLoops::start(threads)?;
+    let loops = loops::EventLoops::on(registry.arbiters());
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     std::thread::Builder::new().name("socketio-accept".into()).spawn(move || {
         runtime.block_on(async move {
